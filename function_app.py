@@ -1,0 +1,15 @@
+"""The Function App: create it and register the blueprints; the logic lives in `shared/`."""
+
+import logging
+
+import azure.functions as func
+
+from pause_pipeline import bp as pause_bp
+from restart_pipeline import bp as restart_bp
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(pause_bp)
+app.register_functions(restart_bp)
+
+# Quiet the SDKs' per-request HTTP logging; our own modules log one line per decision.
+logging.getLogger("azure").setLevel(logging.WARNING)

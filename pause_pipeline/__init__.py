@@ -1,0 +1,36 @@
+"""HTTP entry points for pipelines: create a pause, read one, list them (function key)."""
+
+import azure.functions as func
+
+from shared import pauses, validation, web
+
+bp = func.Blueprint()
+
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
+
+
+@bp.route(route="pause", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+@web.handles_errors
+def pause(req: func.HttpRequest) -> func.HttpResponse:
+    """Store a pause and answer with its one-time token and links."""
+    request = validation.parse_pause(web.json_body(req))
+    created = pauses.create_pause(request, web.base_url(req))
+    return web.json_response(created, 201, headers={"Location": created["status_url"]})
+
+
+@bp.route(route="pauses/{pause_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@web.handles_errors
+def get_pause(req: func.HttpRequest) -> func.HttpResponse:
+    """Show one pause's record, without its token."""
+    return web.json_response(pauses.get_pause(req.route_params.get("pause_id", "")))
+
+
+@bp.route(route="pauses", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+@web.handles_errors
+def list_pauses(req: func.HttpRequest) -> func.HttpResponse:
+    """List pauses, optionally with one status, a page at a time."""
+    limit = validation.parse_limit(req.params.get("limit"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    page = pauses.list_pauses(req.params.get("status"), limit, req.params.get("cursor"))
+    if page["cursor"]:
+        page["next_url"] = web.next_page_url(req, page["cursor"])
+    return web.json_response(page)

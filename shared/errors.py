@@ -1,0 +1,73 @@
+"""The typed errors the service raises, each knowing its HTTP status.
+
+Handlers never build error responses themselves: `shared.http` maps these in one place,
+so the client sees a clear message and the log keeps the detail.
+"""
+
+
+class PauseError(Exception):
+    """Base class: a failure the caller should be told about, with its HTTP status."""
+
+    status = 500
+    code = "internal_error"
+    title = "Internal Server Error"
+
+    def __init__(self, detail: str, **extra):
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class InvalidRequest(PauseError):
+    status, code, title = 400, "invalid_request", "Bad Request"
+
+    def __init__(self, detail: str, errors: list[dict] | None = None):
+        super().__init__(detail, errors=errors or [])
+        self.errors = errors or []
+
+
+class Forbidden(PauseError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(PauseError):
+    status, code, title = 404, "not_found", "Not Found"
+
+
+class AlreadyDecided(PauseError):
+    """The pause was decided before: carries the record so pages can say what and when."""
+
+    status, code, title = 409, "already_decided", "Conflict"
+
+    def __init__(self, detail: str, pause: dict):
+        super().__init__(detail, pause_id=pause["pause_id"], current_status=pause["status"],
+                         decided_at=pause.get("decided_at"), run_id=pause.get("run_id"))
+        self.pause = pause
+
+
+class Expired(PauseError):
+    status, code, title = 410, "expired", "Gone"
+
+    def __init__(self, detail: str, pause: dict):
+        super().__init__(detail, pause_id=pause["pause_id"], expires_at=pause["expires_at"])
+        self.pause = pause
+
+
+class PayloadTooLarge(PauseError):
+    status, code, title = 413, "payload_too_large", "Content Too Large"
+
+    def __init__(self, detail: str, errors: list[dict] | None = None):
+        super().__init__(detail, errors=errors or [])
+        self.errors = errors or []
+
+
+class UpstreamFailed(PauseError):
+    """ADF (or a callback target) failed; nothing was started and the link still works."""
+
+    status, code, title = 502, "upstream_failed", "Bad Gateway"
+
+
+class Unavailable(PauseError):
+    """Storage could not be reached; nothing was written."""
+
+    status, code, title = 503, "storage_unavailable", "Service Unavailable"

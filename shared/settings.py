@@ -1,0 +1,76 @@
+"""Every app setting, read once from the environment, typed, with explicit defaults.
+
+Nothing else in the app reads `os.environ`. Tests set the environment, then call
+`get_settings.cache_clear()`.
+"""
+
+import functools
+import ipaddress
+import os
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+# The route prefix host.json declares; the links the app hands out include it.
+ROUTE_PREFIX = "api"
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or malformed: the app cannot serve."""
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost and 127.0.0.0/8 or ::1 literals."""
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage_connection: str
+    pauses_table: str = "pauses"
+    arm_endpoint: str = "https://management.azure.com"
+    public_base_url: str | None = None
+    allowed_factories: tuple[str, ...] = ()
+
+    @property
+    def arm_is_local_standin(self) -> bool:
+        """A loopback http:// ARM endpoint is the local ADF stand-in, not Azure."""
+        parts = urlsplit(self.arm_endpoint)
+        return parts.scheme == "http" and is_loopback_host(parts.hostname)
+
+
+def _from_environ(env) -> Settings:
+    connection = env.get("PAUSES_STORAGE_CONNECTION") or env.get("AzureWebJobsStorage")
+    if not connection:
+        raise SettingsError("Set AzureWebJobsStorage (or PAUSES_STORAGE_CONNECTION) to a "
+                            "Table storage connection string; UseDevelopmentStorage=true for Azurite.")
+    arm = (env.get("ARM_ENDPOINT") or Settings.arm_endpoint).rstrip("/")
+    scheme = urlsplit(arm).scheme
+    if scheme not in ("http", "https") or (scheme == "http" and not is_loopback_host(urlsplit(arm).hostname)):
+        raise SettingsError("ARM_ENDPOINT must be an https:// URL (http:// only for a loopback stand-in).")
+    base = (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
+    if base and urlsplit(base).scheme not in ("http", "https"):
+        raise SettingsError("PUBLIC_BASE_URL must start with https:// (or http:// locally).")
+    return Settings(
+        storage_connection=connection,
+        pauses_table=env.get("PAUSES_TABLE") or Settings.pauses_table,
+        arm_endpoint=arm,
+        public_base_url=base,
+        allowed_factories=tuple(p for p in _csv(env.get("ALLOWED_FACTORIES")) if p != "*"),
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process's settings, read from the environment on first call."""
+    return _from_environ(os.environ)

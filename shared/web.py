@@ -1,0 +1,133 @@
+"""The HTTP edge: turn requests into service calls and results or typed errors into responses.
+
+Errors become `application/problem+json` (RFC 9457) for programs and a clear page for people
+(`Accept: text/html`). This is the one place that maps errors to status codes.
+"""
+
+import functools
+import json
+import logging
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import azure.functions as func
+
+from . import pages
+from .errors import InvalidRequest, PauseError, PayloadTooLarge
+from .jsonbody import parse_object
+from .pauses import Audit
+from .settings import ROUTE_PREFIX, get_settings
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 512 * 1024
+
+
+def wants_html(req: func.HttpRequest) -> bool:
+    return "text/html" in (req.headers.get("Accept") or "").lower()
+
+
+def json_response(body: dict, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, ensure_ascii=False), status_code=status,
+                             mimetype="application/json", charset="utf-8",
+                             headers={**pages.security_headers(html=False), **(headers or {})})
+
+
+def page_response(template: str, status: int = 200, **context) -> func.HttpResponse:
+    return func.HttpResponse(pages.render(template, **context), status_code=status, mimetype="text/html",
+                             charset="utf-8", headers=pages.security_headers(html=True))
+
+
+def problem_response(error: PauseError) -> func.HttpResponse:
+    body = {"type": "about:blank", "title": error.title, "status": error.status, "detail": error.detail,
+            "code": error.code, **error.extra}
+    return func.HttpResponse(json.dumps(body, ensure_ascii=False), status_code=error.status,
+                             mimetype="application/problem+json", charset="utf-8",
+                             headers=pages.security_headers(html=False))
+
+
+def error_page(error: PauseError) -> func.HttpResponse:
+    return page_response("error.html", error.status, error=error, pause=getattr(error, "pause", None))
+
+
+def handles_errors(function):
+    """Map typed errors to responses; anything unexpected is logged and answered with a bare 500."""
+
+    @functools.wraps(function)
+    def wrapper(req: func.HttpRequest) -> func.HttpResponse:
+        try:
+            return function(req)
+        except PauseError as error:
+            if error.status >= 500:
+                logger.warning("%s %s -> %s: %s", req.method, _path(req), error.status, error.detail)
+            return error_page(error) if wants_html(req) else problem_response(error)
+        except Exception:  # the one catch-all: no stack trace or exception text reaches a user
+            logger.exception("unhandled error in %s %s", req.method, _path(req))
+            error = PauseError("Something went wrong on our side. Nothing was changed; try again.")
+            return error_page(error) if wants_html(req) else problem_response(error)
+
+    return wrapper
+
+
+def _path(req: func.HttpRequest) -> str:
+    # Log the route, not the URL: restart and cancel URLs carry the token.
+    path = urlsplit(req.url).path
+    for prefix in ("/api/restart/", "/api/cancel/"):
+        if path.startswith(prefix):
+            return prefix + "<token>"
+    return path
+
+
+def body_bytes(req: func.HttpRequest) -> bytes:
+    body = req.get_body() or b""
+    if len(body) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body is over {MAX_BODY_BYTES} bytes.",
+                              [{"field": "(body)", "rule": "max_size", "message": f"at most {MAX_BODY_BYTES} bytes"}])
+    return body
+
+
+def json_body(req: func.HttpRequest) -> dict:
+    """The request's JSON object body, or a 400/413 naming what is wrong."""
+    content_type = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type and content_type != "application/json" and not content_type.endswith("+json"):
+        raise InvalidRequest("Send the body as application/json.",
+                             [{"field": "Content-Type", "rule": "media_type", "message": "must be application/json"}])
+    return parse_object(body_bytes(req))
+
+
+def form_or_json(req: func.HttpRequest) -> tuple[dict, bool]:
+    """The fields of a page form or a JSON body, and whether it was JSON."""
+    content_type = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    body = body_bytes(req)
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return parse_object(body), True
+    if not body.strip():
+        return {}, False
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest("The form could not be read.",
+                             [{"field": "(body)", "rule": "form", "message": "must be form-encoded UTF-8"}]) from None
+    return dict(pairs), False
+
+
+def base_url(req: func.HttpRequest) -> str:
+    """PUBLIC_BASE_URL when set, else the scheme and host this request came to."""
+    configured = get_settings().public_base_url
+    if configured:
+        return configured
+    parts = urlsplit(req.url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def audit(req: func.HttpRequest) -> Audit:
+    """Who is acting: App Service authentication's principal when present, and the client."""
+    forwarded = (req.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
+    return Audit(decided_by=req.headers.get("X-MS-CLIENT-PRINCIPAL-NAME") or None,
+                 client_ip=forwarded or req.headers.get("X-Client-IP") or None,
+                 user_agent=req.headers.get("User-Agent") or None)
+
+
+def next_page_url(req: func.HttpRequest, cursor: str) -> str:
+    """The URL of the next page of a list, keeping the request's filters."""
+    query = {key: value for key, value in req.params.items() if key != "cursor"}
+    return f"{base_url(req)}/{ROUTE_PREFIX}/pauses?{urlencode({**query, 'cursor': cursor})}"
