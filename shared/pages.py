@@ -18,7 +18,7 @@ def _environment():
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+                             trim_blocks=True, lstrip_blocks=True)
     env.filters["relative"] = relative_time
     env.globals["style"] = _stylesheet()[0]
     return env

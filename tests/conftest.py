@@ -1,0 +1,128 @@
+"""Fixtures: a real Azurite and the ADF stand-in per test session, a fresh table per test."""
+
+import json
+import uuid
+from urllib.parse import urlencode
+
+import azure.functions as func
+import pytest
+
+from local_dev.adf_standin import AdfStandin
+from local_dev.azurite import Azurite
+from shared.adf import get_trigger
+from shared.settings import get_settings
+from shared.store import get_store
+
+SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
+TARGET = {"subscription_id": SUBSCRIPTION, "resource_group": "rg-data", "factory_name": "adf-test",
+          "pipeline_name": "Load_Sales"}
+BASE = "https://pauses.example.test"
+SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TABLE", "ARM_ENDPOINT",
+                 "PUBLIC_BASE_URL", "ALLOWED_FACTORIES")
+
+
+def clear_app_caches():
+    """Forget settings and clients, so the next call builds them from the current environment."""
+    for cached in (get_settings, get_store, get_trigger):
+        cached.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    with Azurite() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def adf():
+    with AdfStandin() as standin:
+        yield standin
+
+
+@pytest.fixture
+def app_env(azurite, adf, monkeypatch):
+    """Point the app at Azurite (a fresh table) and the stand-in; yield the table name."""
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    table = "pauses" + uuid.uuid4().hex[:12]
+    monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
+    monkeypatch.setenv("PAUSES_TABLE", table)
+    monkeypatch.setenv("ARM_ENDPOINT", adf.url)
+    adf.reset()
+    clear_app_caches()
+    yield table
+    clear_app_caches()
+
+
+@pytest.fixture
+def table(app_env, azurite):
+    """A TableClient on the test's table, for looking at what the app stored."""
+    from azure.data.tables import TableClient
+
+    with TableClient.from_connection_string(azurite.connection_string, table_name=app_env) as client:
+        yield client
+
+
+class Api:
+    """Calls the registered functions the way the Functions host does (Microsoft's test pattern)."""
+
+    target = TARGET
+
+    @staticmethod
+    def json(response):
+        return json.loads(response.get_body())
+
+    def __init__(self, functions):
+        self.functions = functions
+
+    def call(self, name, method, path, *, body=b"", headers=None, route_params=None, params=None):
+        query = f"?{urlencode(params)}" if params else ""
+        req = func.HttpRequest(method, f"{BASE}/api/{path}{query}", headers=headers or {}, params=params or {},
+                               route_params=route_params or {}, body=body)
+        return self.functions[name](req)
+
+    def pause(self, body=None, **fields):
+        raw = body if isinstance(body, bytes) else json.dumps({**TARGET, **fields} if body is None else body).encode()
+        return self.call("pause", "POST", "pause", body=raw, headers={"Content-Type": "application/json"})
+
+    def created(self, **fields):
+        response = self.pause(**fields)
+        assert response.status_code == 201, response.get_body()
+        return json.loads(response.get_body())
+
+    def page(self, action, token, html=True):
+        headers = {"Accept": "text/html,application/xhtml+xml"} if html else {"Accept": "application/json"}
+        return self.call(action, "GET", f"{action}/{token}", headers=headers, route_params={"token": token})
+
+    def decide(self, action, token, *, form=None, json_body=None, html=False):
+        headers = {"Accept": "text/html" if html else "application/json", "User-Agent": "pytest"}
+        if json_body is not None:
+            body, headers["Content-Type"] = json.dumps(json_body).encode(), "application/json"
+        else:
+            body, headers["Content-Type"] = urlencode(form or {}).encode(), "application/x-www-form-urlencoded"
+        return self.call(action, "POST", f"{action}/{token}", body=body, headers=headers,
+                         route_params={"token": token})
+
+    def status(self, pause_id):
+        return self.call("get_pause", "GET", f"pauses/{pause_id}", route_params={"pause_id": pause_id})
+
+    def record(self, pause_id):
+        response = self.status(pause_id)
+        assert response.status_code == 200, response.get_body()
+        return json.loads(response.get_body())
+
+    def list(self, **params):
+        return self.call("list_pauses", "GET", "pauses", params={k: str(v) for k, v in params.items()})
+
+
+@pytest.fixture(scope="session")
+def registered_functions():
+    """Name -> user function; the app indexes its functions once (a second get_functions() fails)."""
+    import function_app
+
+    return {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+
+
+@pytest.fixture
+def api(app_env, registered_functions):
+    return Api(registered_functions)
