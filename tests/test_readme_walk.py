@@ -1,0 +1,50 @@
+"""The README's curl walk, run as written against the local host over real HTTP."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from local_dev.functions_host import build_wsgi_app, serve
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_walk() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- curl-walk:start -->\s*```bash\n(.*?)```\s*<!-- curl-walk:end -->", text, re.S)
+    assert block, "README.md has no curl walk block"
+    return block.group(1)
+
+
+@pytest.fixture
+def local_host(app_env, registered_functions):
+    import function_app
+
+    with serve(build_wsgi_app(function_app.app, ROOT / "host.json")) as server:
+        yield server
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_readme_curl_walk_works_as_written(local_host, adf, tmp_path):
+    script = readme_walk()
+    # The README speaks of make run's fixed ports; the test's servers run on free ones.
+    script = script.replace("http://127.0.0.1:7071", local_host.url).replace("http://127.0.0.1:7072", adf.url)
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "<h1>Load 1200 rows into Sales?</h1>" in out
+    assert '"status": "restarted"' in out
+    assert "\n409\n" in out
+    [run] = adf.runs
+    assert run["parameters"]["day"] == "2026-11-25" and len(run["parameters"]["pause_id"]) == 32
+    record_line = next(line for line in out.splitlines() if line.startswith('{"pause_id"') and '"data"' in line)
+    record = json.loads(record_line)
+    assert record["data"] == {"rows_staged": 1200} and record["run_id"] == run["runId"]
+    assert record["comment"] == "Numbers look right"
