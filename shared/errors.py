@@ -67,6 +67,12 @@ class UpstreamFailed(PauseError):
     status, code, title = 502, "upstream_failed", "Bad Gateway"
 
 
+class EmailNotSent(UpstreamFailed):
+    """The approval email could not be sent; the pause was cancelled so no live link remains."""
+
+    code = "email_failed"
+
+
 class Unavailable(PauseError):
     """Storage could not be reached; nothing was written."""
 

@@ -1,7 +1,9 @@
-"""The pause lifecycle: create, show, approve (restart) and cancel.
+"""The pause lifecycle: create, show, approve, cancel, and settle on expiry.
 
-Every decision is a conditional write on the entity's ETag, so when many people (or one
-impatient double click) act on the same link at once, exactly one wins and the rest get 409.
+Every decision first *claims* the pause with a conditional write on the entity's ETag, so
+when many people (or one impatient double click, or two timer instances) act at once, exactly
+one wins and the rest get 409. Only the winner then calls out (ADF or the WebHook callback);
+if that call fails the pause is given back (`pending`) and the same link works again.
 """
 
 import json
@@ -10,17 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from . import tokens
+from . import callback
 from .adf import PipelineTarget, TriggerFailed, get_trigger
-from .errors import (AlreadyDecided, Expired, Forbidden, InvalidRequest, NotFound, Unavailable,
+from .errors import (AlreadyDecided, EmailNotSent, Expired, Forbidden, InvalidRequest, NotFound, Unavailable,
                      UpstreamFailed)
 from .settings import ROUTE_PREFIX, get_settings
-from .store import Conflict, get_store, pack_json, unpack_json
+from .store import Conflict, get_expiry_index, get_store, pack_json, unpack_json
 from .validation import Decision, PauseRequest
 
 logger = logging.getLogger(__name__)
 
 STATUSES = ("pending", "restarting", "restarted", "cancelled", "expired", "failed")
 _CLAIM_ATTEMPTS = 3
+# After this many failed attempts to settle an expired pause (ADF or callback down), give up.
+MAX_TIMEOUT_ATTEMPTS = 5
+TIMER = "expiry timer"
 
 
 @dataclass(frozen=True)
@@ -62,10 +68,16 @@ def _factory_allowed(patterns, target: PauseRequest) -> bool:
 
 
 def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None) -> dict:
-    """Store a new pending pause and return its token and links."""
+    """Store a new pending pause, send the approval email if asked, return its token and links."""
     settings = get_settings()
-    if not _factory_allowed(settings.allowed_factories, request):
+    if request.callback_uri:
+        callback.check_uri(request.callback_uri, settings.callback_allowed_hosts)
+    elif not _factory_allowed(settings.allowed_factories, request):
         raise Forbidden("This app may not start pipelines in that factory (see ALLOWED_FACTORIES).")
+    if request.notify and settings.smtp is None:
+        raise InvalidRequest("Email was asked for, but this app has no SMTP server configured (SMTP_HOST).",
+                             [{"field": "notify", "rule": "smtp_not_configured",
+                               "message": "the app cannot send email: SMTP_HOST and SMTP_FROM are not set"}])
     now = now or utcnow()
     pause_id = tokens.new_pause_id()
     token, secret_hash = tokens.issue(pause_id)
@@ -74,18 +86,47 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         "status": "pending", "mode": request.mode, "secret_hash": secret_hash,
         "subscription_id": request.subscription_id, "resource_group": request.resource_group,
         "factory_name": request.factory_name, "pipeline_name": request.pipeline_name,
-        "tenant_id": request.tenant_id, "on_timeout": request.on_timeout,
+        "tenant_id": request.tenant_id, "on_timeout": request.on_timeout, "callback_uri": request.callback_uri,
         "created_at": now, "expires_at": expires_at,
         **pack_json("parameters", json.dumps(request.parameters, ensure_ascii=False, separators=(",", ":"))),
         **pack_json("data", request.data_json),
         **pack_json("notification", json.dumps(request.notification, ensure_ascii=False)),
         **pack_json("source", None if request.source is None else json.dumps(request.source, ensure_ascii=False)),
     }
-    get_store().add(pause_id, properties)
+    # Index first: a pause must never exist that the expiry timer cannot find. An index row
+    # whose pause was never written is harmless; the timer drops it.
+    get_expiry_index().add(pause_id, expires_at)
+    etag = get_store().add(pause_id, properties)
     logger.info("pause created pause_id=%s mode=%s pipeline=%s/%s expires_at=%s", pause_id, request.mode,
                 request.factory_name, request.pipeline_name, iso(expires_at))
-    return {"pause_id": pause_id, "token": token, "status": "pending", "expires_at": iso(expires_at),
-            **links(base_url, pause_id, token)}
+    created = {"pause_id": pause_id, "token": token, "status": "pending", "expires_at": iso(expires_at),
+               **links(base_url, pause_id, token)}
+    if request.notify:
+        _send_approval_email(settings, request, created, etag, now)
+    return created
+
+
+def _send_approval_email(settings, request: PauseRequest, created: dict, etag: str, now: datetime) -> None:
+    """Email the links; if that fails, cancel the pause so no live link is left behind."""
+    from . import mailer
+
+    smtp = settings.smtp
+    config = mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
+                               sender=smtp.sender, starttls=smtp.starttls)
+    try:
+        message = mailer.build_approval_email(
+            sender=smtp.sender, to=request.notify["email"], subject=request.notify.get("subject"),
+            title=request.notification.get("title"), message=request.notification.get("message"),
+            pipeline_name=request.pipeline_name, factory_name=request.factory_name,
+            expires_at=created["expires_at"], restart_url=created["restart_url"], cancel_url=created["cancel_url"])
+        mailer.send(config, message)
+    except mailer.EmailFailed as exc:
+        logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
+        get_store().update(created["pause_id"], {"status": "cancelled", "decided_at": now, "decided_by": "app",
+                                                 "reason": "The approval email could not be sent."}, etag)
+        raise EmailNotSent(f"The approval email could not be sent ({exc}). The pause was cancelled, so no "
+                           "live link exists; fix the email settings and pause again.") from exc
+    logger.info("approval email sent pause_id=%s recipients=%d", created["pause_id"], len(request.notify["email"]))
 
 
 def _json_field(entity: dict, name: str, default=None):
@@ -115,6 +156,8 @@ def to_record(entity: dict) -> dict:
         "reason": entity.get("reason"),
         "input": _json_field(entity, "input"),
         "run_id": entity.get("run_id"),
+        "client_ip": entity.get("client_ip"),
+        "user_agent": entity.get("user_agent"),
         "last_error": entity.get("last_error"),
         "notification": _json_field(entity, "notification", {}),
         "source": _json_field(entity, "source"),
@@ -142,14 +185,20 @@ _DECIDED_WORDS = {
 }
 
 
-def _ensure_open(entity: dict, now: datetime) -> None:
-    """Raise AlreadyDecided or Expired unless the pause can still be decided."""
+def _ensure_open(entity: dict, now: datetime, *, expired_ok: bool = False) -> None:
+    """Raise AlreadyDecided or Expired unless the pause can still be decided.
+
+    People may act until `expires_at`; the timer (`expired_ok`) only after it.
+    """
     status = entity.get("status")
     if status != "pending":
         record = to_record(entity)
         when = f" at {record['decided_at']}" if record["decided_at"] else ""
         raise AlreadyDecided(f"This pause {_DECIDED_WORDS.get(status, status)}{when}.", record)
-    if now >= entity["expires_at"]:
+    if expired_ok:
+        if now < entity["expires_at"]:
+            raise AlreadyDecided("This pause has not expired yet.", to_record(entity))
+    elif now >= entity["expires_at"]:
         raise Expired(f"This pause expired at {iso(entity['expires_at'])}; nothing can be started from "
                       "this link any more.", to_record(entity))
 
@@ -170,61 +219,163 @@ def _decision_fields(decision: Decision, audit: Audit, now: datetime, text_field
     }
 
 
-def _claim(pause_id: str, stored, changes: dict, now: datetime) -> str:
-    """Conditionally apply `changes` to a pending pause; return the new ETag.
+def _claim(pause_id: str, stored, changes: dict, now: datetime, *, expired_ok: bool = False):
+    """Conditionally apply `changes` to a pending pause; return (new ETag, entity read).
 
     A lost race re-reads: if the winner has decided, this caller gets 409; if the winner
     gave the pause back (ADF failed), this caller may try again.
     """
     store = get_store()
     for _ in range(_CLAIM_ATTEMPTS):
-        _ensure_open(stored.entity, now)
+        _ensure_open(stored.entity, now, expired_ok=expired_ok)
         try:
-            return store.update(pause_id, changes, stored.etag)
+            return store.update(pause_id, changes, stored.etag), stored.entity
         except Conflict:
             stored = store.get(pause_id)
-    _ensure_open(stored.entity, now)
+    _ensure_open(stored.entity, now, expired_ok=expired_ok)
     raise AlreadyDecided("This pause is being decided by someone else right now.", to_record(stored.entity))
 
 
+def _settle(pause_id: str, stored, now: datetime, *, claim_status: str, final_status: str, call, final: dict,
+            expired_ok: bool = False) -> dict:
+    """Claim the pause, make the one outside call, then record the outcome.
+
+    `call(entity)` starts the run or calls back and returns fields to record (e.g. the run id);
+    if it raises TriggerFailed or CallbackFailed the pause goes back to `pending` (502).
+    """
+    store = get_store()
+    etag, entity = _claim(pause_id, stored, {"status": claim_status, "claimed_at": now}, now, expired_ok=expired_ok)
+    try:
+        outcome = call(entity)
+    except (TriggerFailed, callback.CallbackFailed) as exc:
+        code = getattr(exc, "code", None) or ("CallbackFailed" if isinstance(exc, callback.CallbackFailed) else "Error")
+        attempts = int(entity.get("attempts") or 0) + 1
+        logger.warning("outside call failed pause_id=%s action=%s attempt=%d code=%s detail=%s", pause_id,
+                       final_status, attempts, code, exc)
+        # Give the pause back so the same link works again once the other side does.
+        store.update(pause_id, {"status": "pending", "attempts": attempts,
+                                "last_error": f"{code}: {exc}"[:1000]}, etag)
+        target = "The callback to Data Factory" if entity.get("mode") == "callback" else "Azure Data Factory"
+        raise UpstreamFailed(f"{target} failed ({code}). Nothing was started; the link still works, so try "
+                             "again in a moment.", attempts=attempts) from exc
+    changes = {"status": final_status, **final, **outcome}
+    try:
+        store.update(pause_id, changes, etag)
+    except (Conflict, Unavailable):
+        # The outside call happened, so the caller gets success; the record keeps the claim status.
+        logger.error("outcome not recorded pause_id=%s status=%s changes=%s", pause_id, final_status,
+                     sorted(changes))
+    logger.info("pause decided pause_id=%s action=%s outcome=%s", pause_id, final_status, outcome or "-")
+    return to_record({**entity, **changes})
+
+
+def _restart_call(pause_id: str, decision: Decision):
+    """The outside call of an approval: start the pipeline, or call the waiting WebHook back."""
+    def call(entity: dict) -> dict:
+        if entity.get("mode") == "callback":
+            record = {**to_record(entity), "status": "restarted", "comment": decision.comment,
+                      "input": decision.input}
+            _call_back(entity, callback.approved_payload(record))
+            return {}
+        target = PipelineTarget(entity["subscription_id"], entity["resource_group"], entity["factory_name"],
+                                entity["pipeline_name"], entity.get("tenant_id"))
+        parameters = {**_json_field(entity, "parameters", {}), "pause_id": pause_id}
+        return {"run_id": get_trigger().start_run(target, parameters)}
+    return call
+
+
+def _failure_call(code: str, message: str):
+    """The outside call of a cancel or expiry: fail the waiting WebHook activity (callback mode only)."""
+    def call(entity: dict) -> dict:
+        if entity.get("mode") == "callback":
+            _call_back(entity, callback.failed_payload(code, message))
+        return {}
+    return call
+
+
+def _call_back(entity: dict, payload: dict) -> None:
+    # Checked again at call time: the allow-list may have been narrowed since the pause was made.
+    uri = callback.check_uri(entity.get("callback_uri"), get_settings().callback_allowed_hosts)
+    callback.post(uri, payload)
+
+
 def approve(token_text: str, decision: Decision, audit: Audit, now: datetime | None = None) -> dict:
-    """Claim the pause, start its pipeline once, and record the run id."""
+    """Claim the pause and continue the pipeline exactly once."""
     now = now or utcnow()
     pause_id, stored = _load(token_text)
-    etag = _claim(pause_id, stored, {"status": "restarting", "claimed_at": now}, now)
-    entity = stored.entity
-    target = PipelineTarget(entity["subscription_id"], entity["resource_group"], entity["factory_name"],
-                            entity["pipeline_name"], entity.get("tenant_id"))
-    parameters = {**_json_field(entity, "parameters", {}), "pause_id": pause_id}
-    store = get_store()
-    try:
-        run_id = get_trigger().start_run(target, parameters)
-    except TriggerFailed as exc:
-        logger.warning("restart failed pause_id=%s code=%s status=%s detail=%s", pause_id, exc.code,
-                       exc.status, exc)
-        # Give the pause back so the same link works again once ADF does.
-        store.update(pause_id, {"status": "pending", "last_error": f"{exc.code or 'Error'}: {exc}"[:1000]}, etag)
-        raise UpstreamFailed(f"Azure Data Factory did not start the pipeline ({exc.code or 'error'}). "
-                             "Nothing was started; the link still works, so try again in a moment.") from exc
-    try:
-        store.update(pause_id, {"status": "restarted", "run_id": run_id,
-                                **_decision_fields(decision, audit, now, "comment")}, etag)
-    except (Conflict, Unavailable):
-        # The run has started, so the approver gets success; the record stays "restarting".
-        logger.error("run started but not recorded pause_id=%s run_id=%s", pause_id, run_id)
-    logger.info("pause decided pause_id=%s action=approve outcome=restarted run_id=%s", pause_id, run_id)
-    return to_record({**entity, "status": "restarted", "run_id": run_id, "decided_at": now,
-                      "comment": decision.comment})
+    return _settle(pause_id, stored, now, claim_status="restarting", final_status="restarted",
+                   call=_restart_call(pause_id, decision), final=_decision_fields(decision, audit, now, "comment"))
 
 
 def cancel(token_text: str, decision: Decision, audit: Audit, now: datetime | None = None) -> dict:
-    """Mark the pause cancelled; the first decision wins."""
+    """Cancel the pause; in callback mode the waiting activity fails with PauseCancelled."""
     now = now or utcnow()
     pause_id, stored = _load(token_text)
-    changes = {"status": "cancelled", **_decision_fields(decision, audit, now, "reason")}
-    _claim(pause_id, stored, changes, now)
-    logger.info("pause decided pause_id=%s action=cancel outcome=cancelled", pause_id)
-    return to_record({**stored.entity, **changes})
+    who = audit.decided_by or "the approver"
+    message = decision.comment or f"Cancelled by {who}."
+    return _settle(pause_id, stored, now, claim_status="cancelled", final_status="cancelled",
+                   call=_failure_call("PauseCancelled", message), final=_decision_fields(decision, audit, now, "reason"))
+
+
+def settle_expired(pause_id: str, now: datetime) -> str:
+    """Settle one pause past its expiry by its `on_timeout`; return what happened."""
+    stored = get_store().get(pause_id)
+    entity = stored.entity
+    if entity.get("status") != "pending":
+        return "already_settled"
+    if now < entity["expires_at"]:
+        return "not_due"
+    audit = Audit(decided_by=TIMER)
+    try:
+        if entity.get("on_timeout") == "restart":
+            _settle(pause_id, stored, now, claim_status="restarting", final_status="restarted", expired_ok=True,
+                    call=_restart_call(pause_id, Decision()), final=_decision_fields(Decision(), audit, now, "comment"))
+            return "restarted"
+        message = f"Nobody decided before {iso(entity['expires_at'])}."
+        _settle(pause_id, stored, now, claim_status="expired", final_status="expired", expired_ok=True,
+                call=_failure_call("PauseExpired", message),
+                final={**_decision_fields(Decision(comment=message), audit, now, "reason")})
+        return "expired"
+    except UpstreamFailed as exc:
+        if exc.extra.get("attempts", 0) < MAX_TIMEOUT_ATTEMPTS:
+            return "retry"
+        _give_up(pause_id, now)
+        return "failed"
+
+
+def _give_up(pause_id: str, now: datetime) -> None:
+    stored = get_store().get(pause_id)
+    try:
+        _claim(pause_id, stored, {"status": "failed", "decided_at": now, "decided_by": TIMER}, now, expired_ok=True)
+        logger.error("pause failed pause_id=%s after %d attempts to settle it", pause_id, MAX_TIMEOUT_ATTEMPTS)
+    except AlreadyDecided:
+        pass
+
+
+def sweep(now: datetime | None = None, limit: int = 500) -> dict:
+    """Settle every pause whose expiry has passed, reading only the expiry index's due rows.
+
+    Safe to run in two places at once: each pause is claimed with an ETag condition, so
+    only one sweeper settles it; the other sees it decided and moves on.
+    """
+    now = now or utcnow()
+    index, counts = get_expiry_index(), {}
+    for due in index.due(now, limit):
+        try:
+            outcome = settle_expired(due.pause_id, now)
+        except NotFound:
+            outcome = "missing"  # an index row whose pause was never written
+        except AlreadyDecided:
+            outcome = "already_settled"  # another sweeper or a last-second click won
+        counts[outcome] = counts.get(outcome, 0) + 1
+        if outcome != "retry":
+            try:
+                index.remove(due)
+            except NotFound:
+                pass  # another sweeper removed it first
+    if counts:
+        logger.info("expiry sweep settled %s", counts)
+    return counts
 
 
 def get_pause(pause_id: str) -> dict:

@@ -13,6 +13,14 @@ from urllib.parse import urlsplit
 # The route prefix host.json declares; the links the app hands out include it.
 ROUTE_PREFIX = "api"
 
+# Where ADF and Synapse send WebHook callBackUri from: their regional data-plane hosts
+# (e.g. dpeastus.svc.datafactory.azure.com), in the public and sovereign clouds.
+DEFAULT_CALLBACK_HOSTS = (
+    "*.svc.datafactory.azure.com", "*.svc.datafactory.azure.us", "*.svc.datafactory.azure.cn",
+    "*.svc.azuresynapse.net", "*.svc.azuresynapse.azure.us", "*.svc.azuresynapse.azure.cn",
+)
+DEFAULT_SWEEP_SCHEDULE = "0 */5 * * * *"
+
 
 class SettingsError(RuntimeError):
     """A required setting is missing or malformed: the app cannot serve."""
@@ -35,12 +43,29 @@ def _csv(value: str | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    sender: str
+    starttls: bool
+
+
+@dataclass(frozen=True)
 class Settings:
     storage_connection: str
     pauses_table: str = "pauses"
     arm_endpoint: str = "https://management.azure.com"
     public_base_url: str | None = None
     allowed_factories: tuple[str, ...] = ()
+    callback_allowed_hosts: tuple[str, ...] = DEFAULT_CALLBACK_HOSTS
+    smtp: Smtp | None = None
+
+    @property
+    def expiry_table(self) -> str:
+        """The index of pending pauses by expiry time, beside the pauses table."""
+        return self.pauses_table + "expiry"
 
     @property
     def arm_is_local_standin(self) -> bool:
@@ -63,11 +88,37 @@ def _from_environ(env) -> Settings:
         raise SettingsError("PUBLIC_BASE_URL must start with https:// (or http:// locally).")
     return Settings(
         storage_connection=connection,
+        callback_allowed_hosts=tuple(h.lower() for h in _csv(env.get("CALLBACK_ALLOWED_HOSTS")))
+        or DEFAULT_CALLBACK_HOSTS,
+        smtp=_smtp(env),
         pauses_table=env.get("PAUSES_TABLE") or Settings.pauses_table,
         arm_endpoint=arm,
         public_base_url=base,
         allowed_factories=tuple(p for p in _csv(env.get("ALLOWED_FACTORIES")) if p != "*"),
     )
+
+
+def _smtp(env) -> Smtp | None:
+    host = env.get("SMTP_HOST")
+    if not host:
+        return None
+    port = env.get("SMTP_PORT") or "587"
+    if not port.isascii() or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError("SMTP_PORT must be a port number, e.g. 587.")
+    sender = env.get("SMTP_FROM")
+    if not sender:
+        raise SettingsError("SMTP_FROM is required when SMTP_HOST is set.")
+    starttls = (env.get("SMTP_STARTTLS") or "true").strip().lower()
+    if starttls not in ("true", "false", "1", "0", "yes", "no"):
+        raise SettingsError("SMTP_STARTTLS must be true or false.")
+    return Smtp(host=host, port=int(port), username=env.get("SMTP_USERNAME") or None,
+                password=env.get("SMTP_PASSWORD") or None, sender=sender,
+                starttls=starttls in ("true", "1", "yes"))
+
+
+def sweep_schedule() -> str:
+    """The expiry timer's NCRONTAB schedule; read at import by function_app, so it has a default."""
+    return os.environ.get("PAUSE_SWEEP_SCHEDULE") or DEFAULT_SWEEP_SCHEDULE
 
 
 @functools.lru_cache(maxsize=1)

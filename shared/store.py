@@ -4,6 +4,9 @@ Layout: PartitionKey = pause id, RowKey = "pause". Spreading pauses over partiti
 point reads and conditional writes independent of how many pauses exist. JSON-valued fields
 (`data` can be 256 KiB) are stored as UTF-8 in binary properties of at most 32 KiB each,
 because a single Table property holds at most 64 KiB.
+
+Beside it, the expiry index (`<table>expiry`) holds one small row per pause keyed by its
+expiry time, so the expiry timer reads only the rows that are due, never the whole table.
 """
 
 import base64
@@ -11,10 +14,11 @@ import binascii
 import functools
 import json
 import logging
+from datetime import timezone
 from typing import NamedTuple
 
 from .errors import InvalidRequest, NotFound, Unavailable
-from .settings import Settings, get_settings
+from .settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -101,42 +105,30 @@ def _translate(action: str):
     return decorate
 
 
+def _insert(table, entity: dict) -> str:
+    """Insert (never overwrite) and return the ETag, creating the table on its first use."""
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+
+    try:
+        return table.create_entity(entity)["etag"]
+    except ResourceNotFoundError:
+        try:
+            table.create_table()
+        except ResourceExistsError:
+            pass
+        return table.create_entity(entity)["etag"]
+
+
 class PauseStore:
     """Reads and writes pause entities; every write that decides a pause is conditional."""
 
     def __init__(self, table_client):
         self._table = table_client
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> "PauseStore":
-        from azure.data.tables import TableClient
-
-        # Bounded retries and timeouts: an outage answers 503 within seconds, not minutes.
-        table = TableClient.from_connection_string(
-            settings.storage_connection, table_name=settings.pauses_table,
-            retry_total=2, retry_backoff_factor=0.2, connection_timeout=3, read_timeout=10)
-        return cls(table)
-
     @_translate("create")
     def add(self, pause_id: str, properties: dict) -> str:
         """Insert a new pause (never overwrites); return its ETag."""
-        from azure.core.exceptions import ResourceNotFoundError
-
-        entity = {"PartitionKey": pause_id, "RowKey": ROW_KEY, **properties}
-        try:
-            return self._table.create_entity(entity)["etag"]
-        except ResourceNotFoundError:
-            # First pause ever: create the table once, then insert.
-            self._create_table()
-            return self._table.create_entity(entity)["etag"]
-
-    def _create_table(self):
-        from azure.core.exceptions import ResourceExistsError
-
-        try:
-            self._table.create_table()
-        except ResourceExistsError:
-            pass
+        return _insert(self._table, {"PartitionKey": pause_id, "RowKey": ROW_KEY, **properties})
 
     @_translate("read")
     def get(self, pause_id: str) -> Stored:
@@ -173,7 +165,79 @@ class PauseStore:
         return Page(entities, _encode_cursor(pages.continuation_token))
 
 
+class Due(NamedTuple):
+    pause_id: str
+    partition_key: str
+    row_key: str
+
+
+class ExpiryIndex:
+    """Pauses by expiry time: PartitionKey = expiry hour, RowKey = expiry second + pause id.
+
+    Rows are removed once their pause is settled, so what the timer reads stays small however
+    many pauses the table holds.
+    """
+
+    def __init__(self, table_client):
+        self._table = table_client
+
+    @staticmethod
+    def keys(pause_id: str, expires_at) -> tuple[str, str]:
+        moment = expires_at.astimezone(timezone.utc)
+        return moment.strftime("%Y%m%d%H"), f"{moment:%Y%m%dT%H%M%S}-{pause_id}"
+
+    @_translate("index")
+    def add(self, pause_id: str, expires_at) -> None:
+        partition, row = self.keys(pause_id, expires_at)
+        _insert(self._table, {"PartitionKey": partition, "RowKey": row})
+
+    @_translate("index query")
+    def due(self, now, limit: int) -> list[Due]:
+        """Up to `limit` rows whose expiry is at or before `now`, oldest hour first."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        partition, row = self.keys("~", now)  # "~" sorts after every hex pause id
+        rows = self._table.query_entities("PartitionKey le @p and RowKey le @r", parameters={"p": partition, "r": row},
+                                          select=["PartitionKey", "RowKey"], results_per_page=limit)
+        found = []
+        try:
+            for entity in rows:
+                found.append(Due(entity["RowKey"].rsplit("-", 1)[1], entity["PartitionKey"], entity["RowKey"]))
+                if len(found) >= limit:
+                    break
+        except ResourceNotFoundError:
+            return []
+        return found
+
+    @_translate("index delete")
+    def remove(self, due: Due) -> None:
+        self._table.delete_entity(partition_key=due.partition_key, row_key=due.row_key)
+
+
+@functools.lru_cache(maxsize=1)
+def _service():
+    from azure.data.tables import TableServiceClient
+
+    # One service client (one connection pool) for both tables. Bounded retries and timeouts:
+    # an outage answers 503 within seconds, not minutes.
+    return TableServiceClient.from_connection_string(
+        get_settings().storage_connection, retry_total=2, retry_backoff_factor=0.2,
+        connection_timeout=3, read_timeout=10)
+
+
 @functools.lru_cache(maxsize=1)
 def get_store() -> PauseStore:
-    """The process's one store (and so one Table client), built on first use."""
-    return PauseStore.from_settings(get_settings())
+    """The process's one pause store, built on first use."""
+    return PauseStore(_service().get_table_client(get_settings().pauses_table))
+
+
+@functools.lru_cache(maxsize=1)
+def get_expiry_index() -> ExpiryIndex:
+    """The process's one expiry index, built on first use."""
+    return ExpiryIndex(_service().get_table_client(get_settings().expiry_table))
+
+
+def reset_clients() -> None:
+    """Forget the cached clients (tests change settings between cases)."""
+    for cached in (_service, get_store, get_expiry_index):
+        cached.cache_clear()

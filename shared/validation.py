@@ -36,7 +36,10 @@ _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and 
 MULTILINE_TEXTS = ("notification.message", "notification.success_message", "comment", "reason")
 
 PAUSE_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name", "tenant_id",
-                "parameters", "data", "expires_in", "on_timeout", "notification", "source")
+                "parameters", "data", "expires_in", "on_timeout", "notification", "source", "notify",
+                "callBackUri")
+MAX_RECIPIENTS = 20
+MAX_SUBJECT_CHARS = 200
 RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name")
 
 
@@ -44,10 +47,10 @@ RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "p
 class PauseRequest:
     """A validated pause body; JSON-valued fields are kept in their canonical serialized form."""
 
-    subscription_id: str
-    resource_group: str
-    factory_name: str
-    pipeline_name: str
+    subscription_id: str | None  # None only in callback mode
+    resource_group: str | None
+    factory_name: str | None
+    pipeline_name: str | None
     tenant_id: str | None
     parameters: dict
     data_json: str | None
@@ -55,7 +58,13 @@ class PauseRequest:
     on_timeout: str
     notification: dict
     source: dict | None
-    mode: str = "restart"
+    notify: dict | None = None
+    callback_uri: str | None = None
+
+    @property
+    def mode(self) -> str:
+        """`callback` when ADF's WebHook activity waits on a callBackUri, else `restart`."""
+        return "callback" if self.callback_uri else "restart"
 
 
 @dataclass
@@ -134,19 +143,28 @@ def _unknown_fields(problems, body, known, prefix=""):
 
 
 def parse_pause(body: dict) -> PauseRequest:
-    """Validate a pause body (restart mode), or raise InvalidRequest / PayloadTooLarge."""
+    """Validate a pause body, or raise InvalidRequest / PayloadTooLarge.
+
+    With a callBackUri (callback mode) the pipeline fields are optional: the run that waits is
+    the one that called. The callBackUri's host is checked against the allow-list later (403).
+    """
     problems = _Problems()
     _unknown_fields(problems, body, PAUSE_FIELDS)
+    callback_uri = body.get("callBackUri")
+    if callback_uri is not None and not isinstance(callback_uri, str):
+        problems.add("callBackUri", "type", "must be a string")
+        callback_uri = None
+    required = callback_uri is None
     target = {
-        "subscription_id": _text(problems, body, "subscription_id", required=True, pattern=_GUID,
+        "subscription_id": _text(problems, body, "subscription_id", required=required, pattern=_GUID,
                                  rule_text="a subscription GUID"),
-        "resource_group": _text(problems, body, "resource_group", required=True, max_chars=90,
+        "resource_group": _text(problems, body, "resource_group", required=required, max_chars=90,
                                 pattern=_RESOURCE_GROUP, rule_text="a resource group name: letters, "
                                 "digits, _ - . ( ), not ending in a period"),
-        "factory_name": _text(problems, body, "factory_name", required=True, max_chars=63,
+        "factory_name": _text(problems, body, "factory_name", required=required, max_chars=63,
                               pattern=_FACTORY, rule_text="3-63 letters, digits or hyphens, starting "
                               "and ending with a letter or digit"),
-        "pipeline_name": _text(problems, body, "pipeline_name", required=True, max_chars=140,
+        "pipeline_name": _text(problems, body, "pipeline_name", required=required, max_chars=140,
                                pattern=_PIPELINE, rule_text="an ADF pipeline name: starting with a "
                                "letter, digit or _ and without . + ? / < > * % & : \\"),
     }
@@ -180,11 +198,41 @@ def parse_pause(body: dict) -> PauseRequest:
 
     notification = _notification(problems, body)
     source, _ = _json_object(problems, body, "source", MAX_SOURCE_BYTES)
+    notify = _notify(problems, body)
 
     problems.raise_if_any("pause request")
     return PauseRequest(**target, tenant_id=tenant_id, parameters=parameters or {}, data_json=data_json,
                         expires_in=expires_in, on_timeout=on_timeout, notification=notification,
-                        source=source)
+                        source=source, notify=notify, callback_uri=callback_uri)
+
+
+def _notify(problems, body) -> dict | None:
+    """`notify`: {"email": [addresses], "subject": text}; the app sends the approval email."""
+    value = body.get("notify")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        problems.add("notify", "type", "must be a JSON object")
+        return None
+    _unknown_fields(problems, value, ("email", "subject"), prefix="notify.")
+    emails = value.get("email")
+    if isinstance(emails, str):
+        emails = [emails]
+    if not isinstance(emails, list) or not emails:
+        problems.add("notify.email", "required", "must be a non-empty list of email addresses")
+        emails = []
+    elif len(emails) > MAX_RECIPIENTS:
+        problems.add("notify.email", "max_items", f"must list at most {MAX_RECIPIENTS} addresses")
+        emails = []
+    if emails:
+        from .mailer import valid_address  # the mail module loads only when email is asked for
+
+        for i, address in enumerate(emails):
+            if not isinstance(address, str) or not valid_address(address):
+                problems.add(f"notify.email[{i}]", "email", "must be an email address like name@example.com")
+    subject = _text(problems, {"notify.subject": value.get("subject")}, "notify.subject",
+                    max_chars=MAX_SUBJECT_CHARS)
+    return {"email": list(dict.fromkeys(emails)), "subject": subject}
 
 
 def _notification(problems, body) -> dict:

@@ -11,20 +11,22 @@ from local_dev.adf_standin import AdfStandin
 from local_dev.azurite import Azurite
 from shared.adf import get_trigger
 from shared.settings import get_settings
-from shared.store import get_store
+from shared.store import reset_clients
 
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
 TARGET = {"subscription_id": SUBSCRIPTION, "resource_group": "rg-data", "factory_name": "adf-test",
           "pipeline_name": "Load_Sales"}
 BASE = "https://pauses.example.test"
 SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TABLE", "ARM_ENDPOINT",
-                 "PUBLIC_BASE_URL", "ALLOWED_FACTORIES")
+                 "PUBLIC_BASE_URL", "ALLOWED_FACTORIES", "CALLBACK_ALLOWED_HOSTS", "SMTP_HOST", "SMTP_PORT",
+                 "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE")
 
 
 def clear_app_caches():
     """Forget settings and clients, so the next call builds them from the current environment."""
-    for cached in (get_settings, get_store, get_trigger):
+    for cached in (get_settings, get_trigger):
         cached.cache_clear()
+    reset_clients()
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +54,19 @@ def app_env(azurite, adf, monkeypatch):
     clear_app_caches()
     yield table
     clear_app_caches()
+
+
+@pytest.fixture
+def configure(app_env, monkeypatch):
+    """Change app settings for one test: configure(NAME="value", OTHER=None to unset)."""
+    def configure(**settings):
+        for name, value in settings.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        clear_app_caches()
+    return configure
 
 
 @pytest.fixture

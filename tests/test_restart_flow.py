@@ -8,6 +8,10 @@ import pytest
 
 pytestmark = pytest.mark.integration
 
+# Storage on a closed port (discard): every storage call fails to connect.
+CLOSED_STORAGE = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=AAAA;"
+                  "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;")
+
 
 def test_pause_returns_201_with_token_and_links_built_from_the_request(api):
     response = api.pause(notification={"title": "Load sales?"})
@@ -24,11 +28,8 @@ def test_pause_returns_201_with_token_and_links_built_from_the_request(api):
     assert timedelta(hours=23, minutes=59) < expires - datetime.now(timezone.utc) <= timedelta(hours=24)
 
 
-def test_links_use_public_base_url_when_set(api, monkeypatch):
-    from shared.settings import get_settings
-
-    monkeypatch.setenv("PUBLIC_BASE_URL", "https://approve.contoso.example/")
-    get_settings.cache_clear()
+def test_links_use_public_base_url_when_set(api, configure):
+    configure(PUBLIC_BASE_URL="https://approve.contoso.example/")
     created = api.created()
     assert created["restart_url"].startswith("https://approve.contoso.example/api/restart/")
 
@@ -219,29 +220,17 @@ def test_unknown_and_forged_tokens_are_404(api, adf):
 
 
 @pytest.mark.parametrize("token", ["", "short", "x" * 500, "<script>alert(1)</script>", "..%2F..%2Fetc"])
-def test_malformed_tokens_are_404_without_touching_storage(api, monkeypatch, token):
-    from shared.settings import get_settings
-    from shared.store import get_store
-
+def test_malformed_tokens_are_404_without_touching_storage(api, configure, token):
     # Storage on a closed port: a storage call would answer 503, not 404.
-    monkeypatch.setenv("AzureWebJobsStorage", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-                       "AccountKey=AAAA;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;")
-    get_settings.cache_clear()
-    get_store.cache_clear()
+    configure(AzureWebJobsStorage=CLOSED_STORAGE)
     page = api.page("restart", token)
     assert page.status_code == 404
     assert "<script>alert" not in page.get_body().decode()
     assert api.decide("cancel", token).status_code == 404
 
 
-def test_storage_down_is_503_and_says_nothing_was_changed(api, monkeypatch):
-    from shared.settings import get_settings
-    from shared.store import get_store
-
-    monkeypatch.setenv("AzureWebJobsStorage", "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-                       "AccountKey=AAAA;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;")
-    get_settings.cache_clear()
-    get_store.cache_clear()
+def test_storage_down_is_503_and_says_nothing_was_changed(api, configure):
+    configure(AzureWebJobsStorage=CLOSED_STORAGE)
     response = api.pause()
     assert response.status_code == 503
     assert api.json(response)["code"] == "storage_unavailable"
@@ -325,11 +314,8 @@ def test_malformed_pause_bodies_are_4xx_problems_naming_the_field(api, body, hea
     assert api.json(response)["errors"][0]["field"] == field
 
 
-def test_factories_outside_allowed_factories_are_403(api, monkeypatch):
-    from shared.settings import get_settings
-
-    monkeypatch.setenv("ALLOWED_FACTORIES", f"{api.target['subscription_id']}/rg-data/adf-prod-*, */rg-other/*")
-    get_settings.cache_clear()
+def test_factories_outside_allowed_factories_are_403(api, configure):
+    configure(ALLOWED_FACTORIES=f"{api.target['subscription_id']}/rg-data/adf-prod-*, */rg-other/*")
     assert api.pause().status_code == 403
     assert api.pause(factory_name="adf-prod-*").status_code == 400
     assert api.pause(resource_group="rg-other").status_code == 201
