@@ -4,12 +4,14 @@ import logging
 
 import azure.functions as func
 
+from expire_pauses import bp as expire_bp
 from pause_pipeline import bp as pause_bp
 from restart_pipeline import bp as restart_bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(pause_bp)
 app.register_functions(restart_bp)
+app.register_functions(expire_bp)
 
 # Quiet the SDKs' per-request HTTP logging; our own modules log one line per decision.
 logging.getLogger("azure").setLevel(logging.WARNING)

@@ -29,7 +29,15 @@ Control routes for tests and for developers running `make run` (no token needed)
     DELETE /_standin/runs    forget the recorded runs
     POST   /_standin/fail    {"count", "status", "code", "message", "retryAfter"}: fail the next createRuns
     POST   /_standin/delay   {"seconds": 2.5}: make every createRun wait first (0 turns it off)
-    POST   /_standin/reset   forget runs, injected failures and the delay
+    POST   /_standin/reset   forget runs, callbacks, injected failures and the delay
+
+It also plays the WebHook activity's side of callback mode: a pause made with
+`callBackUri = <stand-in>/_standin/callbacks/<any id>` is called back there, as ADF's callBackUri
+would be. The first callback for an id completes it (200); a repeat is refused (409), as a
+finished activity cannot be completed twice.
+
+    POST   /_standin/callbacks/<id>   receive a callback (what the app calls)
+    GET    /_standin/callbacks        every callback received, with the answer it got
 
 Run it on its own with `python -m local_dev.adf_standin --port 7072`, or from Python:
 
@@ -71,6 +79,8 @@ _URL_MAP = Map(
         Rule("/_standin/fail", methods=["POST"], endpoint="fail"),
         Rule("/_standin/delay", methods=["POST"], endpoint="set_delay"),
         Rule("/_standin/reset", methods=["POST"], endpoint="reset"),
+        Rule("/_standin/callbacks/<callback_id>", methods=["POST"], endpoint="receive_callback"),
+        Rule("/_standin/callbacks", methods=["GET"], endpoint="list_callbacks"),
         Rule("/", methods=["GET"], endpoint="help"),
     ]
 )
@@ -197,6 +207,8 @@ class AdfStandin:
         self._thread = None
         self._lock = threading.Lock()
         self._runs = {}  # run id -> record, oldest first
+        self._callbacks = []  # every callback received, oldest first
+        self._callback_failures = []  # statuses owed to the next callbacks
         self._failures = []  # responses owed to the next createRun requests, first one first
         self._delay_seconds = 0.0
         # Set by reset() and stop(): wakes delayed createRuns and tells them to record nothing,
@@ -262,6 +274,19 @@ class AdfStandin:
         with self._lock:
             self._failures.extend(_ArmError(status, code, message, headers) for _ in range(count))
 
+    @property
+    def callbacks(self):
+        """Every WebHook callback received, oldest first: {"callbackId", "body", "status", "receivedAt"}."""
+        with self._lock:
+            return copy.deepcopy(self._callbacks)
+
+    def fail_callbacks(self, count=1, status=500):
+        """Answer the next `count` callbacks with `status` instead of completing the activity."""
+        if count < 1 or not 400 <= status <= 599:
+            raise ValueError("count must be at least 1 and status an HTTP error status (400-599)")
+        with self._lock:
+            self._callback_failures.extend([status] * count)
+
     def delay(self, seconds):
         """Make every following createRun wait `seconds` before answering (0 turns it off).
 
@@ -278,6 +303,8 @@ class AdfStandin:
         with self._lock:
             self._runs.clear()
             self._failures.clear()
+            self._callbacks.clear()
+            self._callback_failures.clear()
             self._delay_seconds = 0.0
             self._discard_delayed.set()
             self._discard_delayed = threading.Event()
@@ -447,6 +474,22 @@ class AdfStandin:
     def _handle_reset(self, request):
         self.reset()
         return Response(status=204)
+
+    def _handle_receive_callback(self, request, callback_id):
+        body = _json_body(request, default=None)
+        with self._lock:
+            if self._callback_failures:
+                status = self._callback_failures.pop(0)
+            elif any(c["callbackId"] == callback_id and c["status"] == 200 for c in self._callbacks):
+                status = 409
+            else:
+                status = 200
+            self._callbacks.append({"callbackId": callback_id, "body": body, "status": status,
+                                    "receivedAt": _format_time(_now())})
+        return Response(status=status)
+
+    def _handle_list_callbacks(self, request):
+        return _json_response(self.callbacks)
 
     def _handle_help(self, request):
         return Response(_HELP, content_type="text/plain; charset=utf-8")

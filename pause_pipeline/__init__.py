@@ -12,10 +12,11 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 @bp.route(route="pause", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @web.handles_errors
 def pause(req: func.HttpRequest) -> func.HttpResponse:
-    """Store a pause and answer with its one-time token and links."""
+    """Store a pause and answer with its one-time token and links (202 when a WebHook waits)."""
     request = validation.parse_pause(web.json_body(req))
     created = pauses.create_pause(request, web.base_url(req))
-    return web.json_response(created, 201, headers={"Location": created["status_url"]})
+    status = 202 if request.mode == "callback" else 201
+    return web.json_response(created, status, headers={"Location": created["status_url"]})
 
 
 @bp.route(route="pauses/{pause_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -247,6 +247,10 @@ def _settle(pause_id: str, stored, now: datetime, *, claim_status: str, final_st
     etag, entity = _claim(pause_id, stored, {"status": claim_status, "claimed_at": now}, now, expired_ok=expired_ok)
     try:
         outcome = call(entity)
+    except Forbidden:
+        # The callback host is no longer allowed: give the pause back untouched and say so.
+        store.update(pause_id, {"status": "pending"}, etag)
+        raise
     except (TriggerFailed, callback.CallbackFailed) as exc:
         code = getattr(exc, "code", None) or ("CallbackFailed" if isinstance(exc, callback.CallbackFailed) else "Error")
         attempts = int(entity.get("attempts") or 0) + 1

@@ -94,7 +94,7 @@ class Api:
         query = f"?{urlencode(params)}" if params else ""
         req = func.HttpRequest(method, f"{BASE}/api/{path}{query}", headers=headers or {}, params=params or {},
                                route_params=route_params or {}, body=body)
-        return self.functions[name](req)
+        return self.functions[name].get_user_function()(req)
 
     def pause(self, body=None, **fields):
         raw = body if isinstance(body, bytes) else json.dumps({**TARGET, **fields} if body is None else body).encode()
@@ -132,12 +132,44 @@ class Api:
 
 @pytest.fixture(scope="session")
 def registered_functions():
-    """Name -> user function; the app indexes its functions once (a second get_functions() fails)."""
+    """Name -> registered Function; the app indexes its functions once (a second get_functions() fails)."""
     import function_app
 
-    return {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
 @pytest.fixture
 def api(app_env, registered_functions):
     return Api(registered_functions)
+
+
+class SmtpRecorder:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        import email
+        from email import policy
+
+        self.messages.append((envelope.rcpt_tos, email.message_from_bytes(envelope.content, policy=policy.default)))
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp(configure):
+    """A real SMTP server on a free port, with the app's SMTP_* settings pointing at it."""
+    from aiosmtpd.controller import Controller
+
+    from local_dev.ports import free_port
+
+    recorder = SmtpRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=free_port(), server_hostname="localhost")
+    controller.start()
+    configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(controller.port), SMTP_FROM="pauses@example.test",
+              SMTP_STARTTLS="false")
+    try:
+        yield recorder
+    finally:
+        controller.stop()

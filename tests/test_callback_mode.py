@@ -1,0 +1,135 @@
+"""Callback mode: the ADF WebHook activity waits; the app calls its callBackUri back once."""
+
+import json
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def hook(configure, adf):
+    """Allow the stand-in's loopback callback endpoint; return a callBackUri factory."""
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    return lambda name="activity-1": f"{adf.url}/_standin/callbacks/{name}"
+
+
+def test_webhook_pause_needs_no_pipeline_fields_and_answers_202(api, hook):
+    response = api.pause({"callBackUri": hook(), "data": {"rows": 5}, "notification": {"title": "Go on?"}})
+    assert response.status_code == 202
+    created = api.json(response)
+    record = api.record(created["pause_id"])
+    assert record["mode"] == "callback" and record["status"] == "pending"
+    assert "callback_uri" not in record and "callBackUri" not in json.dumps(record)
+
+
+def test_approve_calls_back_once_with_output_and_starts_no_run(api, hook, adf):
+    created = api.json(api.pause({"callBackUri": hook(), "data": {"rows": 5}}))
+    response = api.decide("restart", created["token"], json_body={"comment": "ok", "input": {"k": 1}})
+    assert response.status_code == 200 and api.json(response)["status"] == "restarted"
+    [call] = adf.callbacks
+    assert call["status"] == 200
+    assert call["body"] == {"Output": {"pause_id": created["pause_id"], "status": "restarted", "comment": "ok",
+                                       "input": {"k": 1}, "data": {"rows": 5}}, "StatusCode": "200"}
+    assert adf.runs == []
+    assert api.decide("restart", created["token"]).status_code == 409
+    assert len(adf.callbacks) == 1
+
+
+def test_cancel_calls_back_with_pause_cancelled_error(api, hook, adf):
+    created = api.json(api.pause({"callBackUri": hook()}))
+    assert api.decide("cancel", created["token"], form={"reason": "Wrong month"}).status_code == 200
+    [call] = adf.callbacks
+    assert call["body"] == {"Error": {"ErrorCode": "PauseCancelled", "Message": "Wrong month"}, "StatusCode": "400"}
+    assert api.record(created["pause_id"])["status"] == "cancelled"
+
+
+def test_cancel_without_reason_still_sends_a_message(api, hook, adf):
+    created = api.json(api.pause({"callBackUri": hook()}))
+    api.decide("cancel", created["token"])
+    assert adf.callbacks[0]["body"]["Error"]["Message"]
+
+
+def test_failed_callback_is_502_and_the_link_works_again_without_a_second_success(api, hook, adf):
+    created = api.json(api.pause({"callBackUri": hook()}))
+    adf.fail_callbacks(count=3, status=503)  # every attempt of the first click fails
+    failed = api.decide("restart", created["token"])
+    assert failed.status_code == 502
+    assert api.record(created["pause_id"])["status"] == "pending"
+    assert api.decide("restart", created["token"]).status_code == 200
+    assert [c["status"] for c in adf.callbacks] == [503, 503, 503, 200]
+
+
+def test_simultaneous_approvals_call_back_exactly_once(api, hook, adf):
+    created = api.json(api.pause({"callBackUri": hook()}))
+    barrier, statuses = threading.Barrier(12), []
+
+    def click():
+        barrier.wait()
+        statuses.append(api.decide("restart", created["token"]).status_code)
+
+    threads = [threading.Thread(target=click) for _ in range(12)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(statuses) == [200] + [409] * 11
+    assert len(adf.callbacks) == 1
+
+
+@pytest.mark.parametrize("uri, status", [
+    ("https://evil.example/callback", 403),
+    ("http://dpeastus.svc.datafactory.azure.com/cb", 403),
+    ("http://127.0.0.2:9/cb", 403),  # loopback, but not listed
+    ("https://user:pw@dpeastus.svc.datafactory.azure.com/cb", 400),
+    ("ftp://dpeastus.svc.datafactory.azure.com/cb", 400),
+    ("not a url", 400),
+    (42, 400),
+])
+def test_disallowed_callback_uri_is_refused_before_anything_is_stored(api, configure, table, uri, status):
+    configure(CALLBACK_ALLOWED_HOSTS="*.svc.datafactory.azure.com,127.0.0.1")
+    response = api.pause({"callBackUri": uri})
+    assert response.status_code == status
+    problem = api.json(response)
+    assert "callBackUri" in problem["detail"] or problem["errors"][0]["field"] == "callBackUri"
+    from azure.core.exceptions import ResourceNotFoundError
+    try:
+        assert list(table.list_entities()) == []
+    except ResourceNotFoundError:
+        pass  # the table was never even created
+
+
+def test_default_allow_list_accepts_data_factory_callback_hosts(api):
+    uri = "https://dpeastus.svc.datafactory.azure.com/dataplane/workflow/callback/abc?callbackUrl=x"
+    assert api.pause({"callBackUri": uri}).status_code == 202
+    assert api.pause({"callBackUri": "https://svc.datafactory.azure.com.evil.example/cb"}).status_code == 403
+
+
+def test_narrowed_allow_list_stops_the_call_and_keeps_the_pause(api, hook, configure, adf):
+    created = api.json(api.pause({"callBackUri": hook()}))
+    configure(CALLBACK_ALLOWED_HOSTS="*.svc.datafactory.azure.com")
+    assert api.decide("restart", created["token"]).status_code == 403
+    assert adf.callbacks == []
+    assert api.record(created["pause_id"])["status"] == "pending"
+
+
+def test_callback_redirects_are_not_followed(api, configure):
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Response
+
+    hits = []
+
+    def app(environ, start_response):
+        hits.append(environ["PATH_INFO"])
+        return Response(status=307, headers={"Location": "http://127.0.0.1:9/elsewhere"})(environ, start_response)
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+        created = api.json(api.pause({"callBackUri": f"http://127.0.0.1:{server.server_port}/cb"}))
+        assert api.decide("restart", created["token"]).status_code == 502
+        assert hits == ["/cb"]  # one attempt (3xx is not retried), and the redirect was not followed
+    finally:
+        server.shutdown()
+        thread.join()

@@ -1,0 +1,141 @@
+"""The expiry sweep, driven with an injected clock instead of sleeps."""
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared import pauses
+
+pytestmark = pytest.mark.integration
+
+
+def later(created, seconds=1):
+    """A moment `seconds` after the pause's expiry."""
+    return datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00")) + timedelta(seconds=seconds)
+
+
+def test_expire_policy_marks_the_pause_expired_and_starts_nothing(api, adf):
+    created = api.created(expires_in=60)
+    assert pauses.sweep(later(created)) == {"expired": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "expired" and record["decided_by"] == "expiry timer" and record["decided_at"]
+    assert adf.runs == []
+    assert api.page("restart", created["token"]).status_code == 409
+
+
+def test_restart_policy_restarts_as_if_approved(api, adf):
+    created = api.created(expires_in=60, on_timeout="restart", parameters={"day": "d"})
+    assert pauses.sweep(later(created)) == {"restarted": 1}
+    [run] = adf.runs
+    assert run["parameters"] == {"day": "d", "pause_id": created["pause_id"]}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["run_id"] == run["runId"]
+
+
+def test_callback_pause_expiry_calls_back_with_pause_expired(api, configure, adf):
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/a1", "expires_in": 60}))
+    assert pauses.sweep(later(created)) == {"expired": 1}
+    [call] = adf.callbacks
+    assert call["body"]["Error"]["ErrorCode"] == "PauseExpired" and call["body"]["StatusCode"] == "400"
+    assert api.record(created["pause_id"])["status"] == "expired"
+
+
+def test_callback_restart_on_timeout_continues_the_run(api, configure, adf):
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/a2", "expires_in": 60,
+                                  "on_timeout": "restart"}))
+    pauses.sweep(later(created))
+    assert adf.callbacks[0]["body"]["StatusCode"] == "200"
+
+
+def test_sweep_touches_only_what_is_due_and_nothing_twice(api, adf):
+    due = [api.created(expires_in=60) for _ in range(3)]
+    not_due = [api.created(expires_in=7200) for _ in range(5)]
+    decided = api.created(expires_in=60)
+    api.decide("cancel", decided["token"])
+    now = later(due[0], 5)
+    assert pauses.sweep(now) == {"expired": 3, "already_settled": 1}
+    assert all(api.record(p["pause_id"])["status"] == "pending" for p in not_due)
+    assert api.record(decided["pause_id"])["status"] == "cancelled"
+    assert pauses.sweep(now) == {}  # the index rows of settled pauses are gone
+
+
+def test_sweep_reads_the_index_not_the_table(api):
+    from shared.store import get_expiry_index
+
+    created = [api.created(expires_in=60 + 10 * i) for i in range(4)]
+    index = get_expiry_index()
+    assert {d.pause_id for d in index.due(later(created[1]), 100)} == {p["pause_id"] for p in created[:2]}
+    assert index.due(later(created[0], -30), 100) == []
+
+
+def test_a_link_used_after_expiry_is_410_before_the_timer_runs(api, adf):
+    created = api.created(expires_in=60)
+    response = pauses_approve_at(created, later(created))
+    assert response == "expired"
+    assert api.record(created["pause_id"])["status"] == "pending"
+
+
+def pauses_approve_at(created, now):
+    from shared.errors import Expired
+    from shared.validation import Decision
+
+    try:
+        pauses.approve(created["token"], Decision(), pauses.Audit(), now=now)
+    except Expired:
+        return "expired"
+    return "approved"
+
+
+def test_two_sweepers_at_once_settle_each_pause_once(api, adf):
+    created = [api.created(expires_in=60, on_timeout="restart") for _ in range(6)]
+    now = later(created[-1])
+    barrier, results = threading.Barrier(2), []
+
+    def run():
+        barrier.wait()
+        results.append(pauses.sweep(now))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(adf.runs) == 6
+    assert sorted(run["parameters"]["pause_id"] for run in adf.runs) == sorted(p["pause_id"] for p in created)
+    assert sum(r.get("restarted", 0) for r in results) == 6
+
+
+def test_adf_down_at_expiry_retries_then_gives_up_as_failed(api, adf):
+    created = api.created(expires_in=60, on_timeout="restart")
+    now = later(created)
+    adf.fail_next(count=100, status=400, code="BadRequest")  # 4xx: not retried by the SDK
+    for attempt in range(pauses.MAX_TIMEOUT_ATTEMPTS - 1):
+        assert pauses.sweep(now) == {"retry": 1}
+        assert api.record(created["pause_id"])["status"] == "pending"
+    assert pauses.sweep(now) == {"failed": 1}
+    assert api.record(created["pause_id"])["status"] == "failed"
+    assert pauses.sweep(now) == {}
+    assert adf.runs == []
+
+
+def test_index_row_without_a_pause_is_dropped(api, table):
+    from shared.store import get_expiry_index
+
+    index = get_expiry_index()
+    moment = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    index.add("f" * 32, moment)
+    assert pauses.sweep(moment + timedelta(seconds=1)) == {"missing": 1}
+    assert index.due(moment + timedelta(days=1), 10) == []
+
+
+def test_timer_is_registered_with_the_default_schedule(registered_functions):
+    trigger = registered_functions["expire_pauses"].get_trigger()
+    assert trigger.type == "timerTrigger" and trigger.schedule == "0 */5 * * * *"
+
+
+def test_schedule_setting_overrides_the_default(monkeypatch):
+    from shared.settings import sweep_schedule
+
+    monkeypatch.setenv("PAUSE_SWEEP_SCHEDULE", "0 */1 * * * *")
+    assert sweep_schedule() == "0 */1 * * * *"
