@@ -1,0 +1,267 @@
+"""The local Functions host serves a FunctionApp's HTTP functions like the real host."""
+
+import json
+import logging
+
+import azure.functions as func
+import pytest
+import requests
+
+from local_dev.functions_host import build_wsgi_app, route_rules, serve
+
+
+def make_app() -> func.FunctionApp:
+    """A small app whose blueprint covers the routing and response cases under test."""
+    bp = func.Blueprint()
+
+    @bp.route(route="hello/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def hello(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(
+            json.dumps({"name": req.route_params["name"], "greeting": req.params.get("greeting")}),
+            mimetype="application/json",
+            headers={"X-Greeter": "local"},
+        )
+
+    @bp.route(route="items/{id?}", methods=["GET"])
+    def items(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(json.dumps(dict(req.route_params)), mimetype="application/json")
+
+    @bp.route(route="echo", methods=["POST"], trigger_arg_name="request")
+    def echo(request: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(
+            request.get_body(),
+            status_code=201,
+            mimetype="text/html",
+            charset="latin-1",
+            headers={"X-Method": request.method, "X-Content-Type": request.headers.get("content-type", "")},
+        )
+
+    @bp.route(route="orders/{order:int}", methods=["GET"])
+    def order_by_number(req: func.HttpRequest) -> func.HttpResponse:
+        return f"number {req.route_params['order']}"
+
+    @bp.route(route="orders/{order}", methods=["GET"])
+    def order_by_name(req: func.HttpRequest) -> func.HttpResponse:
+        return f"name {req.route_params['order']}"
+
+    @bp.route(route="slow", auth_level=func.AuthLevel.ADMIN)
+    async def slow(req: func.HttpRequest) -> func.HttpResponse:
+        response = func.HttpResponse("async", headers={"Content-Type": "text/x-custom"})
+        response.headers.add("Set-Cookie", "a=1")
+        response.headers.add("Set-Cookie", "b=2")
+        return response
+
+    @bp.route(route="boom")
+    def boom(req: func.HttpRequest) -> func.HttpResponse:
+        raise RuntimeError("secret detail")
+
+    @bp.function_name("renamed")
+    @bp.route()
+    def unnamed_route(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(status_code=204)
+
+    @bp.timer_trigger(schedule="0 */5 * * * *", arg_name="timer")
+    def tick(timer: func.TimerRequest) -> None:
+        pass
+
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+    app.register_functions(bp)
+    return app
+
+
+def write_host_json(directory, route_prefix=None):
+    """Write a host.json, with extensions.http.routePrefix when given, and return its path."""
+    host = {"version": "2.0"}
+    if route_prefix is not None:
+        host["extensions"] = {"http": {"routePrefix": route_prefix}}
+    path = directory / "host.json"
+    path.write_text(json.dumps(host))
+    return path
+
+
+@pytest.fixture
+def wsgi_app(tmp_path):
+    return build_wsgi_app(make_app(), write_host_json(tmp_path))
+
+
+@pytest.fixture
+def base_url(wsgi_app):
+    with serve(wsgi_app) as server:
+        yield server.url
+
+
+def test_route_and_query_params_arrive(base_url):
+    response = requests.get(f"{base_url}/api/hello/ada", params={"greeting": "hi"})
+
+    assert response.status_code == 200
+    assert response.json() == {"name": "ada", "greeting": "hi"}
+    assert response.headers["Content-Type"] == "application/json"
+    assert response.headers["X-Greeter"] == "local"
+
+
+def test_optional_route_param_may_be_left_out(base_url):
+    assert requests.get(f"{base_url}/api/items/7").json() == {"id": "7"}
+    assert requests.get(f"{base_url}/api/items").json() == {}
+
+
+def test_body_status_method_and_charset_come_through(base_url):
+    response = requests.post(f"{base_url}/api/echo", data=b"<p>caf\xe9</p>", headers={"Content-Type": "text/html"})
+
+    assert response.status_code == 201
+    assert response.content == b"<p>caf\xe9</p>"
+    assert response.headers["Content-Type"] == "text/html; charset=latin-1"
+    assert response.headers["X-Method"] == "POST"
+    assert response.headers["X-Content-Type"] == "text/html"
+
+
+def test_undeclared_method_is_not_found(base_url):
+    assert requests.get(f"{base_url}/api/echo").status_code == 404
+    assert requests.delete(f"{base_url}/api/hello/ada").status_code == 404
+    assert requests.head(f"{base_url}/api/hello/ada").status_code == 404
+
+
+def test_function_without_methods_accepts_any(base_url):
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+        assert requests.request(method, f"{base_url}/api/slow").status_code == 200
+
+
+def test_unknown_route_and_missing_prefix_are_not_found(base_url):
+    assert requests.get(f"{base_url}/api/nothing-here").status_code == 404
+    assert requests.get(f"{base_url}/hello/ada").status_code == 404
+    assert requests.get(f"{base_url}/api/hello").status_code == 404
+
+
+def test_constrained_route_wins_when_the_constraint_holds(base_url):
+    assert requests.get(f"{base_url}/api/orders/42").text == "number 42"
+    assert requests.get(f"{base_url}/api/orders/latest").text == "name latest"
+
+
+def test_async_function_with_own_content_type_and_repeated_headers(base_url):
+    response = requests.get(f"{base_url}/api/slow")
+
+    assert response.text == "async"
+    assert response.headers["Content-Type"] == "text/x-custom"
+    assert response.raw.headers.getlist("Set-Cookie") == ["a=1", "b=2"]
+
+
+def test_plain_str_return_is_text(base_url):
+    response = requests.get(f"{base_url}/api/orders/1")
+
+    assert response.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+
+def test_route_defaults_to_function_name(base_url):
+    assert requests.get(f"{base_url}/api/renamed").status_code == 204
+
+
+def test_exception_is_500_without_details(base_url, caplog):
+    with caplog.at_level(logging.ERROR, logger="local_dev.functions_host"):
+        response = requests.get(f"{base_url}/api/boom")
+
+    assert response.status_code == 500
+    assert response.content == b""
+    assert "secret detail" in caplog.text
+
+
+def test_each_request_is_logged(base_url, caplog):
+    with caplog.at_level(logging.INFO, logger="local_dev.functions_host"):
+        requests.get(f"{base_url}/api/hello/ada")
+
+    assert any(r.getMessage().startswith("GET /api/hello/ada 200 ") for r in caplog.records)
+
+
+def test_routes_list_methods_paths_and_auth_levels(wsgi_app):
+    routes = {name: (methods, path, auth) for methods, path, auth, name in wsgi_app.routes}
+
+    assert routes["hello"] == (("GET",), "/api/hello/{name}", "anonymous")
+    assert routes["items"] == (("GET",), "/api/items/{id?}", "function")
+    assert routes["echo"] == (("POST",), "/api/echo", "function")
+    assert routes["slow"][1:] == ("/api/slow", "admin")
+    assert set(routes["slow"][0]) >= {"GET", "POST", "PUT", "DELETE", "PATCH"}
+    assert routes["renamed"][1] == "/api/renamed"
+    assert "tick" not in routes
+
+
+@pytest.mark.parametrize("prefix, path", [("v1/internal", "/v1/internal/hello/ada"), ("", "/hello/ada")])
+def test_route_prefix_comes_from_host_json(tmp_path, prefix, path):
+    wsgi_app = build_wsgi_app(make_app(), write_host_json(tmp_path, prefix))
+
+    with serve(wsgi_app) as server:
+        assert requests.get(server.url + path).status_code == 200
+        assert requests.get(f"{server.url}/api/hello/ada").status_code == 404
+
+
+def test_same_app_can_be_served_twice(tmp_path):
+    app = make_app()
+    host_json = write_host_json(tmp_path)
+
+    assert build_wsgi_app(app, host_json).routes == build_wsgi_app(app, host_json).routes
+
+
+@pytest.mark.parametrize(
+    "template, expected",
+    [
+        ("restart/{token}", [("/api/restart/<token>", {})]),
+        ("pauses/{pause_id?}", [("/api/pauses/<pause_id>", {}), ("/api/pauses", {})]),
+        ("page/{n=1}", [("/api/page/<n>", {}), ("/api/page", {"n": "1"})]),
+        ("files/{*rest}", [("/api/files/<path:rest>", {}), ("/api/files", {})]),
+        ("items/{id:int:min(1)}", [('/api/items/<constraint("int:min(1)"):id>', {})]),
+    ],
+)
+def test_route_templates_become_werkzeug_rules(template, expected):
+    assert route_rules("api", template) == expected
+
+
+@pytest.mark.parametrize(
+    "template, matching, not_matching",
+    [
+        ("{v:int}", ["42", "-7"], ["4x", "4.2"]),
+        ("{v:alpha}", ["abc"], ["ab1"]),
+        ("{v:bool}", ["true", "False"], ["yes"]),
+        ("{v:guid}", ["3f2504e0-4f89-11d3-9a0c-0305e82c3301"], ["3f2504e0"]),
+        ("{v:length(2,3)}", ["ab", "abc"], ["a", "abcd"]),
+        ("{v:int:range(1,5)}", ["1", "5"], ["0", "6", "x"]),
+        ("{v:minlength(2):alpha}", ["ab"], ["a", "a1"]),
+        ("{v:regex(^a+$)}", ["aaa"], ["ab"]),
+    ],
+)
+def test_route_constraints(tmp_path, template, matching, not_matching):
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route=f"c/{template}")
+    def constrained(req: func.HttpRequest) -> str:
+        return req.route_params["v"]
+
+    with serve(build_wsgi_app(app, write_host_json(tmp_path))) as server:
+        for value in matching:
+            assert requests.get(f"{server.url}/api/c/{value}").text == value
+        for value in not_matching:
+            assert requests.get(f"{server.url}/api/c/{value}").status_code == 404
+
+
+def test_catch_all_default_value_and_trailing_slash(tmp_path):
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="files/{*rest}")
+    def files(req: func.HttpRequest) -> str:
+        return req.route_params.get("rest", "<none>")
+
+    @app.route(route="page/{number=1}")
+    def page(req: func.HttpRequest) -> str:
+        return req.route_params["number"]
+
+    with serve(build_wsgi_app(app, write_host_json(tmp_path))) as server:
+        assert requests.get(f"{server.url}/api/files/a/b.txt").text == "a/b.txt"
+        assert requests.get(f"{server.url}/api/files").text == "<none>"
+        assert requests.get(f"{server.url}/api/page/3").text == "3"
+        assert requests.get(f"{server.url}/api/page").text == "1"
+        assert requests.get(f"{server.url}/api/page/3/", allow_redirects=False).text == "3"
+
+
+def test_server_stops_and_frees_its_port(wsgi_app):
+    server = serve(wsgi_app)
+    url = server.url
+    server.stop()
+
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/api/hello/ada", timeout=2)
