@@ -1,0 +1,142 @@
+"""Start and stop Azurite's Table service (the Azure Storage emulator) from node_modules."""
+
+import base64
+import os
+import secrets
+import signal
+import socket
+import subprocess
+from pathlib import Path
+from typing import Optional
+
+from local_dev.ports import free_port, wait_for_port
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+AZURITE_TABLE = REPO_ROOT / "node_modules" / ".bin" / "azurite-table"
+ACCOUNT_NAME = "devstoreaccount1"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 10002
+STARTUP_TIMEOUT_S = 30.0
+SHUTDOWN_TIMEOUT_S = 10.0
+
+
+class Azurite:
+    """An Azurite Table service process.
+
+    With `random_key` (the default) the account gets a fresh random key, passed to Azurite
+    through AZURITE_ACCOUNTS, and `connection_string` carries it. Without it Azurite uses its
+    default account, so that `UseDevelopmentStorage=true` works; that needs 127.0.0.1:10002.
+    """
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = DEFAULT_HOST,
+        location: Optional[Path] = None,
+        in_memory: bool = True,
+        random_key: bool = True,
+    ) -> None:
+        if not in_memory and location is None:
+            raise ValueError("Azurite needs a location when it is not in memory")
+        if not random_key and (host, port) != (DEFAULT_HOST, DEFAULT_PORT):
+            raise ValueError(f"UseDevelopmentStorage=true only reaches {DEFAULT_HOST}:{DEFAULT_PORT}")
+        self.host = host
+        self.port = port
+        self.location = Path(location) if location is not None else None
+        self.in_memory = in_memory
+        self.account_key = base64.b64encode(secrets.token_bytes(64)).decode() if random_key else None
+        self._process: Optional[subprocess.Popen] = None
+
+    @property
+    def connection_string(self) -> str:
+        """The connection string the Tables SDK needs to reach this Azurite."""
+        if self.account_key is None:
+            return "UseDevelopmentStorage=true"
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={self.account_key};"
+            f"TableEndpoint=http://{self.host}:{self.port}/{ACCOUNT_NAME};"
+        )
+
+    def start(self) -> "Azurite":
+        """Start Azurite and return once it accepts connections."""
+        if not AZURITE_TABLE.exists():
+            raise FileNotFoundError(f"{AZURITE_TABLE} is missing: run `make deps` to install Azurite")
+        if self.port == 0:
+            self.port = free_port(self.host)
+        elif _is_listening(self.host, self.port):
+            raise OSError(f"port {self.host}:{self.port} is already in use (another Azurite running?)")
+        self._process = subprocess.Popen(
+            self._command(),
+            env=self._environment(),
+            stdin=subprocess.DEVNULL,
+            # Its own process group: Ctrl-C in the terminal must not reach it, stop() does.
+            start_new_session=True,
+        )
+        try:
+            wait_for_port(self.host, self.port, timeout=STARTUP_TIMEOUT_S, process=self._process)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop Azurite and everything it started; does nothing when not running."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        # SIGINT, not SIGTERM: only on SIGINT does Azurite close cleanly and save its data.
+        _signal_group(process, signal.SIGINT)
+        try:
+            process.wait(timeout=SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pass
+        # Whatever is still in the group (a hung Azurite, anything it started) must not linger.
+        _signal_group(process, signal.SIGKILL)
+        process.wait()
+
+    @property
+    def pid(self) -> Optional[int]:
+        """The process id while running, else None."""
+        return self._process.pid if self._process is not None else None
+
+    def _command(self) -> list:
+        command = [
+            str(AZURITE_TABLE),
+            "--tableHost", self.host,
+            "--tablePort", str(self.port),
+            "--disableTelemetry",
+            "--silent",
+        ]
+        if self.in_memory:
+            return command + ["--inMemoryPersistence"]
+        self.location.mkdir(parents=True, exist_ok=True)
+        return command + ["--location", str(self.location)]
+
+    def _environment(self) -> dict:
+        env = {name: value for name, value in os.environ.items() if name != "AZURITE_ACCOUNTS"}
+        if self.account_key is not None:
+            env["AZURITE_ACCOUNTS"] = f"{ACCOUNT_NAME}:{self.account_key}"
+        return env
+
+    def __enter__(self) -> "Azurite":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def _is_listening(host: str, port: int) -> bool:
+    """Whether something accepts connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    """Send `signum` to the process group led by `process`, if any of it is left."""
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,87 @@
+"""Azurite starts with a private key, stores table entities, and stops without leftovers."""
+
+import os
+import socket
+
+import pytest
+from azure.core.exceptions import HttpResponseError
+from azure.data.tables import TableServiceClient
+
+from local_dev.azurite import Azurite
+
+pytestmark = pytest.mark.integration
+
+
+def is_listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def azurite():
+    with Azurite() as running:
+        yield running
+
+
+def test_stores_and_reads_back_an_entity(azurite):
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    table = service.create_table("Pauses")
+
+    table.create_entity({"PartitionKey": "p1", "RowKey": "r1", "Status": "paused"})
+
+    assert table.get_entity("p1", "r1")["Status"] == "paused"
+    assert [t.name for t in service.list_tables()] == ["Pauses"]
+
+
+def test_accepts_only_its_own_random_key(azurite):
+    other_key = Azurite().account_key
+    assert other_key != azurite.account_key
+
+    wrong_key = azurite.connection_string.replace(azurite.account_key, other_key)
+    with pytest.raises(HttpResponseError) as refused:
+        list(TableServiceClient.from_connection_string(wrong_key).list_tables())
+    assert refused.value.status_code == 403
+
+
+def test_stop_ends_the_process_and_closes_the_port():
+    azurite = Azurite().start()
+    pid, port = azurite.pid, azurite.port
+    assert is_listening(port)
+
+    azurite.stop()
+
+    assert not process_exists(pid)
+    assert not is_listening(port)
+
+
+def test_refuses_a_port_already_in_use(azurite):
+    with pytest.raises(OSError, match="already in use"):
+        Azurite(port=azurite.port).start()
+
+
+def test_persists_to_its_location(tmp_path):
+    location = tmp_path / "data"
+
+    with Azurite(in_memory=False, location=location) as azurite:
+        TableServiceClient.from_connection_string(azurite.connection_string).create_table("Kept")
+
+    assert any(location.iterdir())
+
+
+def test_default_account_only_on_the_well_known_port():
+    assert Azurite(port=10002, location="x", in_memory=False, random_key=False).connection_string == (
+        "UseDevelopmentStorage=true"
+    )
+    with pytest.raises(ValueError):
+        Azurite(port=12345, random_key=False)
