@@ -1,0 +1,128 @@
+"""`make run`: the Function App on http://127.0.0.1:7071 with Azurite and the ADF stand-in.
+
+Does what `func start` does for this app, without Core Tools: loads local.settings.json,
+starts the Table emulator (data kept in .azurite/) and, when ARM_ENDPOINT is a loopback
+http:// URL, the ADF stand-in on its port; then serves every HTTP function. Ctrl-C stops all.
+
+    python -m local_dev.run [--host 127.0.0.1] [--port 7071]      (from the repository root)
+"""
+
+import argparse
+import contextlib
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Optional
+from urllib.parse import urlsplit
+
+from local_dev.adf_standin import AdfStandin
+from local_dev.azurite import DEFAULT_PORT as AZURITE_PORT, REPO_ROOT, Azurite
+from local_dev.functions_host import build_wsgi_app, serve
+from shared.settings import is_loopback_host
+
+SETTINGS_FILES = ("local.settings.json", "local.settings.json.example")
+DEFAULT_ARM_ENDPOINT = "http://127.0.0.1:7072"
+AZURITE_LOCATION = REPO_ROOT / ".azurite"
+
+logger = logging.getLogger("local_dev.run")
+
+
+def parse_args(argv) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Serve the Function App locally with Azurite and the ADF stand-in.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve the functions on")
+    parser.add_argument("--port", type=int, default=7071, help="port to serve the functions on")
+    return parser.parse_args(argv)
+
+
+def load_settings(root: Path) -> Optional[Path]:
+    """Put the Values of local.settings.json (else its .example) into os.environ, as `func start` does.
+
+    Variables already set win. Returns the file read, or None if there is none.
+    """
+    for name in SETTINGS_FILES:
+        path = root / name
+        if path.exists():
+            values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+            for key, value in values.items():
+                os.environ.setdefault(key, str(value))
+            return path
+    return None
+
+
+def start_azurite(stack: contextlib.ExitStack) -> Azurite:
+    """Azurite on its default port with the default account, so UseDevelopmentStorage=true works."""
+    azurite = stack.enter_context(
+        Azurite(port=AZURITE_PORT, location=AZURITE_LOCATION, in_memory=False, random_key=False)
+    )
+    logger.info("Azurite Table service on http://%s:%s (data in %s/)", azurite.host, azurite.port, AZURITE_LOCATION.name)
+    return azurite
+
+
+def start_standin(stack: contextlib.ExitStack, arm_endpoint: str) -> Optional[AdfStandin]:
+    """The ADF stand-in on ARM_ENDPOINT's port when that is a loopback http:// URL, else None."""
+    parts = urlsplit(arm_endpoint)
+    if parts.scheme != "http" or not is_loopback_host(parts.hostname):
+        logger.info("ARM_ENDPOINT is %s: no ADF stand-in, pipelines run in Azure", arm_endpoint)
+        return None
+    try:
+        standin = stack.enter_context(AdfStandin(host=parts.hostname, port=parts.port or 80))
+    except SystemExit as exc:  # werkzeug prints the reason and exits when it cannot bind
+        raise OSError(f"cannot start the ADF stand-in on {parts.netloc} (is the port in use?)") from exc
+    logger.info("ADF stand-in on %s", standin.url)
+    return standin
+
+
+def banner(routes, server_url: str, standin: Optional[AdfStandin]) -> str:
+    """What `func start` prints once it listens: each function's methods, URL and auth level."""
+    lines = ["", "Functions:", ""]
+    for methods, path, auth_level, name in routes:
+        lines.append(f"        {name}: [{','.join(methods)}] {server_url}{path}  (auth: {auth_level})")
+    lines += ["", "Auth levels are shown, not enforced, as with `func start`; Azure requires the keys."]
+    if standin is not None:
+        lines.append(f"ADF stand-in runs: {standin.url}/_standin/runs")
+    lines += ["Press Ctrl-C to stop.", ""]
+    return "\n".join(lines)
+
+
+def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
+    """Start Azurite, the stand-in and the functions host on `stack`; return the banner."""
+    settings_file = load_settings(REPO_ROOT)
+    if settings_file is None:
+        logger.warning("no %s: using the environment only", " or ".join(SETTINGS_FILES))
+    else:
+        logger.info("settings from %s", settings_file.name)
+    os.environ.setdefault("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT)
+    start_azurite(stack)
+    standin = start_standin(stack, os.environ["ARM_ENDPOINT"])
+    # Imported only now: the app may read its settings from os.environ at import time.
+    function_app = importlib.import_module("function_app")
+    wsgi_app = build_wsgi_app(function_app.app, REPO_ROOT / "host.json")
+    server = stack.enter_context(serve(wsgi_app, options.host, options.port))
+    return banner(wsgi_app.routes, server.url, standin)
+
+
+def main(argv=None) -> int:
+    options = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with contextlib.ExitStack() as stack:
+        try:
+            print(start_all(stack, options), flush=True)
+        except Exception as error:
+            # A busy port needs no traceback; a broken function_app does.
+            logger.error("could not start: %s", error, exc_info=not isinstance(error, OSError))
+            return 1
+        stop.wait()
+        logger.info("stopping")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
