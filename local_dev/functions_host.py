@@ -61,7 +61,7 @@ def http_functions(function_app: func.FunctionApp) -> list:
         trigger = function.get_trigger()
         name = function.get_function_name()
         if trigger.type != HTTP_TRIGGER:
-            logger.info("%s has a %s, not an HTTP trigger: it does not run locally", name, trigger.type)
+            logger.debug("%s has a %s: not served over HTTP", name, trigger.type)
             continue
         found.append(
             HttpFunction(

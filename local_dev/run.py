@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from local_dev.adf_standin import AdfStandin
 from local_dev.azurite import DEFAULT_PORT as AZURITE_PORT, REPO_ROOT, Azurite
 from local_dev.functions_host import build_wsgi_app, serve
+from local_dev.timers import TimerRunner, timer_functions
 from shared.settings import is_loopback_host
 
 SETTINGS_FILES = ("local.settings.json", "local.settings.json.example")
@@ -77,11 +78,13 @@ def start_standin(stack: contextlib.ExitStack, arm_endpoint: str) -> Optional[Ad
     return standin
 
 
-def banner(routes, server_url: str, standin: Optional[AdfStandin]) -> str:
+def banner(routes, timers, server_url: str, standin: Optional[AdfStandin]) -> str:
     """What `func start` prints once it listens: each function's methods, URL and auth level."""
     lines = ["", "Functions:", ""]
     for methods, path, auth_level, name in routes:
         lines.append(f"        {name}: [{','.join(methods)}] {server_url}{path}  (auth: {auth_level})")
+    for timer in timers:
+        lines.append(f"        {timer.name}: timerTrigger ({timer.schedule})")
     lines += ["", "Auth levels are shown, not enforced, as with `func start`; Azure requires the keys."]
     if standin is not None:
         lines.append(f"ADF stand-in runs: {standin.url}/_standin/runs")
@@ -103,7 +106,8 @@ def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
     function_app = importlib.import_module("function_app")
     wsgi_app = build_wsgi_app(function_app.app, REPO_ROOT / "host.json")
     server = stack.enter_context(serve(wsgi_app, options.host, options.port))
-    return banner(wsgi_app.routes, server.url, standin)
+    timers = stack.enter_context(TimerRunner(timer_functions(function_app.app))).timers
+    return banner(wsgi_app.routes, timers, server.url, standin)
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,89 @@
+"""Run a FunctionApp's timer-triggered functions on their NCRONTAB schedules, as `func start` does.
+
+Schedules may name an app setting (`%PAUSE_SWEEP_SCHEDULE%`), resolved from the environment.
+Each timer runs in one background thread; an exception is logged and the next run still happens.
+"""
+
+import logging
+import os
+import re
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+import azure.functions as func
+from azure.functions.timer import TimerRequest
+
+logger = logging.getLogger(__name__)
+
+TIMER_TRIGGER = "timerTrigger"
+
+
+@dataclass(frozen=True)
+class TimerFunction:
+    name: str
+    schedule: str
+    parameter: str
+    user_function: object
+
+
+def resolve_schedule(schedule: str, env=os.environ) -> str:
+    """Replace `%SETTING%` with the setting's value, as the Functions host does."""
+    return re.sub(r"%([^%]+)%", lambda m: env[m.group(1)], schedule)
+
+
+def timer_functions(function_app: func.FunctionApp) -> list[TimerFunction]:
+    """The timer-triggered functions registered on `function_app`."""
+    function_app.functions_bindings = None  # get_functions() refuses to index twice otherwise
+    found = []
+    for function in function_app.get_functions():
+        trigger = function.get_trigger()
+        if trigger.type == TIMER_TRIGGER:
+            found.append(TimerFunction(function.get_function_name(), resolve_schedule(trigger.schedule),
+                                       trigger.name, function.get_user_function()))
+    return found
+
+
+def next_run(schedule: str, after: datetime) -> datetime:
+    """The next moment `schedule` (six NCRONTAB fields, seconds first) fires after `after`."""
+    from croniter import croniter
+
+    return croniter(schedule, after, second_at_beginning=True).get_next(datetime)
+
+
+class TimerRunner:
+    """Fires each timer function at its scheduled times until stopped."""
+
+    def __init__(self, timers: list[TimerFunction]):
+        self.timers = timers
+        self._stop = threading.Event()
+        self._threads = []
+
+    def start(self) -> "TimerRunner":
+        for timer in self.timers:
+            thread = threading.Thread(target=self._loop, args=(timer,), name=f"timer-{timer.name}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    def _loop(self, timer: TimerFunction) -> None:
+        while True:
+            due = next_run(timer.schedule, datetime.now(timezone.utc))
+            if self._stop.wait((due - datetime.now(timezone.utc)).total_seconds()):
+                return
+            try:
+                timer.user_function(**{timer.parameter: TimerRequest(past_due=False)})
+                logger.info("timer %s ran", timer.name)
+            except Exception:  # the host logs a failed run and keeps the schedule
+                logger.exception("timer %s failed", timer.name)
