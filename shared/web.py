@@ -119,12 +119,20 @@ def base_url(req: func.HttpRequest) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def client_ip(req: func.HttpRequest) -> str | None:
+    """The caller's address: the first X-Forwarded-For hop (Azure's front ends add it), port removed."""
+    first = (req.headers.get("X-Forwarded-For") or req.headers.get("X-Client-IP") or "").split(",")[0].strip()
+    if first.startswith("[") and "]" in first:  # [IPv6]:port
+        return first[1:first.index("]")][:64]
+    if first.count(":") == 1:  # IPv4:port
+        first = first.split(":")[0]
+    return first[:64] or None
+
+
 def audit(req: func.HttpRequest) -> Audit:
     """Who is acting: App Service authentication's principal when present, and the client."""
-    forwarded = (req.headers.get("X-Forwarded-For") or "").split(",")[0].strip()
-    return Audit(decided_by=req.headers.get("X-MS-CLIENT-PRINCIPAL-NAME") or None,
-                 client_ip=forwarded or req.headers.get("X-Client-IP") or None,
-                 user_agent=req.headers.get("User-Agent") or None)
+    return Audit(decided_by=(req.headers.get("X-MS-CLIENT-PRINCIPAL-NAME") or "")[:256] or None,
+                 client_ip=client_ip(req), user_agent=req.headers.get("User-Agent") or None)
 
 
 def next_page_url(req: func.HttpRequest, cursor: str) -> str:

@@ -181,14 +181,38 @@ def test_cancel_with_reason_then_restart_is_409(api, adf):
     assert adf.runs == []
 
 
-def test_cancel_records_who_and_from_where(api):
+@pytest.mark.parametrize("forwarded, ip", [("203.0.113.7, 10.0.0.1", "203.0.113.7"),
+                                            ("203.0.113.7:51234", "203.0.113.7"),
+                                            ("[2001:db8::1]:443", "2001:db8::1")])
+def test_decisions_record_who_when_and_from_where(api, forwarded, ip):
     created = api.created()
     api.call("cancel", "POST", f"cancel/{created['token']}", body=b"reason=later",
              headers={"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Mail client",
-                      "X-MS-CLIENT-PRINCIPAL-NAME": "ana@contoso.example", "X-Forwarded-For": "203.0.113.7, 10.0.0.1"},
+                      "X-MS-CLIENT-PRINCIPAL-NAME": "ana@contoso.example", "X-Forwarded-For": forwarded},
              route_params={"token": created["token"]})
     record = api.record(created["pause_id"])
     assert record["decided_by"] == "ana@contoso.example"
+    assert record["client_ip"] == ip and record["user_agent"] == "Mail client"
+    assert record["reason"] == "later" and record["decided_at"]
+
+
+def test_restart_makes_only_point_reads_and_writes_no_table_scan(api, adf, caplog):
+    import logging
+
+    for _ in range(5):
+        api.created()
+    created = api.created()
+    caplog.set_level(logging.INFO, logger="azure.core.pipeline.policies.http_logging_policy")
+    for action in ("restart", "cancel"):
+        api.page(action, created["token"])
+    assert api.decide("restart", created["token"]).status_code == 200
+    lines = [r.getMessage() for r in caplog.records if "Request URL" in r.getMessage()]
+    storage = [line for line in lines if "/devstoreaccount1/" in line]
+    assert storage, "no storage requests were seen"
+    key = f"(PartitionKey='{created['pause_id']}',RowKey='pause')"
+    # Every storage request names the one entity; none is a query over the table.
+    assert len(storage) >= 5  # 2 page reads, then read, claim, record
+    assert all(key in line and "$filter" not in line for line in storage), storage
 
 
 def _expire(table, pause_id):
