@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test deps clean
+.PHONY: run test bench deps clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -21,6 +21,9 @@ run: deps
 
 test: deps
 	$(PY) -m pytest
+
+bench: deps
+	$(PY) -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .pytest_cache test-output
