@@ -31,7 +31,8 @@ def get_pause(req: func.HttpRequest) -> func.HttpResponse:
 def list_pauses(req: func.HttpRequest) -> func.HttpResponse:
     """List pauses, optionally with one status, a page at a time."""
     limit = validation.parse_limit(req.params.get("limit"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    page = pauses.list_pauses(req.params.get("status"), limit, req.params.get("cursor"))
+    status = validation.parse_query(validation.STATUS_QUERY, "status", req.params.get("status"))
+    page = pauses.list_pauses(status, limit, req.params.get("cursor"))
     if page["cursor"]:
         page["next_url"] = web.next_page_url(req, page["cursor"])
     return web.json_response(page)

@@ -20,7 +20,7 @@ def restart(req: func.HttpRequest) -> func.HttpResponse:
         pause = pauses.open_pause(token)
         return web.page_response("confirm_restart.html", pause=pause, token=token)
     fields, is_json = web.form_or_json(req)
-    decision = validation.parse_decision(fields, text_field="comment", allow_input=is_json)
+    decision = validation.parse_decision(fields, validation.APPROVE_BODY if is_json else validation.APPROVE_FORM)
     pause = pauses.approve(token, decision, web.audit(req))
     if web.wants_html(req):
         return web.page_response("restarted.html", pause=pause)
@@ -36,7 +36,7 @@ def cancel(req: func.HttpRequest) -> func.HttpResponse:
         pause = pauses.open_pause(token)
         return web.page_response("confirm_cancel.html", pause=pause, token=token)
     fields, _ = web.form_or_json(req)
-    decision = validation.parse_decision(fields, text_field="reason", allow_input=False)
+    decision = validation.parse_decision(fields, validation.CANCEL_BODY)
     pause = pauses.cancel(token, decision, web.audit(req))
     if web.wants_html(req):
         return web.page_response("cancelled.html", pause=pause)

@@ -1,46 +1,86 @@
-"""Validate request bodies into typed values, collecting every problem with its field and rule.
+"""The request bodies the app accepts, declared once (shared.schema) and parsed into typed values.
 
-Each check appends `{"field", "rule", "message"}` to a list, so one 400 names every bad field
-at once instead of making the caller fix them one by one.
+The same declarations produce the OpenAPI document (shared.openapi), so what is published is
+what is enforced. One 400 names every bad field with its rule.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from .errors import InvalidRequest, PayloadTooLarge
-from .jsonbody import canonical
+from .errors import InvalidRequest
+from .schema import INVALID, AnyJson, Choice, EmailList, Integer, Object, Problems, Text, Url
 
 DEFAULT_EXPIRES_IN = 86400
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 2592000
-ON_TIMEOUT = ("expire", "restart")
 MAX_DATA_BYTES = 256 * 1024
-MAX_PARAMETERS_BYTES = 64 * 1024
-MAX_SOURCE_BYTES = 16 * 1024
 MAX_INPUT_BYTES = 64 * 1024
 MAX_COMMENT_CHARS = 2000
-NOTIFICATION_LIMITS = {"title": 200, "message": 4000, "success_message": 2000}
+MAX_CALLBACK_URI = 4096
+RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name")
 
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_TENANT = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-                     r"|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}")
+_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Azure resource group: 1-90 of letters, digits, _ - . ( ), not ending in a period.
 _RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")
-# Data factory: 3-63 of letters, digits and hyphens, starting and ending with a letter or digit.
-_FACTORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,61}[A-Za-z0-9]")
 # ADF entity names: up to 140 characters, starting with a letter, digit or underscore,
 # none of . + ? / < > * % & : \ (ADF naming rules).
 _PIPELINE = re.compile(r"[A-Za-z0-9_][^.+?/<>*%&:\\\x00-\x1f\x7f]{0,139}")
-_PARAMETER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and newlines allowed
-MULTILINE_TEXTS = ("notification.message", "notification.success_message", "comment", "reason")
 
-PAUSE_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name", "tenant_id",
-                "parameters", "data", "expires_in", "on_timeout", "notification", "source", "notify",
-                "callBackUri")
-MAX_RECIPIENTS = 20
-MAX_SUBJECT_CHARS = 200
-RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name")
+PAUSE_BODY = Object(
+    "Create a pause. With `callBackUri` (added by the ADF WebHook activity) the pipeline fields are "
+    "not needed: the waiting run continues through the callback.",
+    fields={
+        "subscription_id": Text("Subscription of the factory to start the pipeline in (restart mode).",
+                                nonblank=True, pattern=re.compile(_GUID), rule_text="a subscription GUID"),
+        "resource_group": Text("Resource group of the factory (restart mode).", nonblank=True, max_chars=90,
+                               pattern=_RESOURCE_GROUP, json_pattern=r"^[A-Za-z0-9_\-.()]{0,89}[A-Za-z0-9_\-()]$",
+                               rule_text="a resource group name: letters, digits, _ - . ( ), not ending in a period"),
+        "factory_name": Text("Data factory name (restart mode).", nonblank=True, max_chars=63,
+                             pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,61}[A-Za-z0-9]"),
+                             rule_text="3-63 letters, digits or hyphens, starting and ending with a letter or digit"),
+        "pipeline_name": Text("Pipeline to start on approval (restart mode).", nonblank=True, max_chars=140,
+                              pattern=_PIPELINE, json_pattern=r"^[A-Za-z0-9_][^.+?/<>*%&:\\\u0000-\u001f\u007f]{0,139}$",
+                              rule_text="an ADF pipeline name: starting with a letter, digit or _ and without "
+                              ". + ? / < > * % & : \\"),
+        "tenant_id": Text("Tenant whose credential starts the pipeline (multi-tenant apps).", max_chars=256,
+                          pattern=re.compile(_GUID + r"|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}"),
+                          rule_text="a tenant GUID or domain name"),
+        "parameters": Object("Parameters of the started run; the app adds `pause_id`.", max_bytes=64 * 1024,
+                             key_pattern=re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}"),
+                             key_rule="parameter names must start with a letter or _ and hold only letters, digits and _",
+                             reserved={"pause_id": "is set by the app to the pause's id"}),
+        "data": AnyJson("Any JSON kept with the pause and returned exactly; at most 256 KiB serialized.",
+                        max_bytes=MAX_DATA_BYTES),
+        "expires_in": Integer("Seconds until the links expire.", minimum=MIN_EXPIRES_IN, maximum=MAX_EXPIRES_IN,
+                              default=DEFAULT_EXPIRES_IN),
+        "on_timeout": Choice("What happens when nobody decides in time.", values=("expire", "restart"),
+                             default="expire"),
+        "notification": Object("Plain texts shown on the pages (always escaped).", fields={
+            "title": Text("Heading of the pages and the email.", max_chars=200),
+            "message": Text("What the approver should know.", max_chars=4000, multiline=True),
+            "success_message": Text("Shown after approval.", max_chars=2000, multiline=True),
+        }),
+        "notify": Object("The app emails both links (needs the SMTP_* settings).", fields={
+            "email": EmailList("Recipients.", max_items=20),
+            "subject": Text("Email subject.", max_chars=200),
+        }, required=("email",)),
+        "source": Object("Free-form context kept for audit, e.g. the calling run's id.", max_bytes=16 * 1024),
+        "callBackUri": Url("Added by the ADF WebHook activity; selects callback mode.", max_length=MAX_CALLBACK_URI),
+    },
+)
+
+APPROVE_BODY = Object("Approve: start the pipeline (or continue the waiting run).", fields={
+    "comment": Text("Kept with the decision.", max_chars=MAX_COMMENT_CHARS, multiline=True),
+    "input": Object("JSON only: kept with the decision and passed to a waiting WebHook activity.",
+                    max_bytes=MAX_INPUT_BYTES),
+})
+APPROVE_FORM = Object("The approve page's form.", fields={"comment": APPROVE_BODY.fields["comment"]})
+CANCEL_BODY = Object("Cancel the pause.", fields={
+    "reason": Text("Why; passed to a waiting WebHook activity as the error message.",
+                   max_chars=MAX_COMMENT_CHARS, multiline=True),
+})
+
+STATUS_QUERY = Choice("Only pauses with this status.",
+                      values=("pending", "restarting", "restarted", "cancelled", "expired", "failed"))
 
 
 @dataclass
@@ -75,193 +115,41 @@ class Decision:
     input: dict | None = None
 
 
-@dataclass
-class _Problems:
-    errors: list = field(default_factory=list)
-    too_large: list = field(default_factory=list)
-
-    def add(self, name, rule, message):
-        self.errors.append({"field": name, "rule": rule, "message": message})
-
-    def add_too_large(self, name, limit):
-        self.too_large.append({"field": name, "rule": "max_size",
-                               "message": f"must serialize to at most {limit} bytes"})
-
-    def raise_if_any(self, what):
-        # A malformed field is the caller's first problem; size only matters once the rest is valid.
-        if self.errors:
-            names = ", ".join(dict.fromkeys(e["field"] for e in self.errors))
-            raise InvalidRequest(f"The {what} has invalid fields: {names}.", self.errors)
-        if self.too_large:
-            names = ", ".join(e["field"] for e in self.too_large)
-            raise PayloadTooLarge(f"The {what} is over the size limit: {names}.", self.too_large)
-
-
-def _text(problems, body, name, *, required=False, max_chars=None, pattern=None, rule_text=""):
-    value = body.get(name)
-    if value is None:
-        if required:
-            problems.add(name, "required", "is required")
-        return None
-    if not isinstance(value, str):
-        problems.add(name, "type", "must be a string")
-        return None
-    if required and not value.strip():
-        problems.add(name, "required", "must not be empty")
-        return None
-    if (_CONTROL_MULTILINE if name in MULTILINE_TEXTS else _CONTROL).search(value):
-        problems.add(name, "control_characters", "must not contain control characters")
-        return None
-    if max_chars is not None and len(value) > max_chars:
-        problems.add(name, "max_length", f"must be at most {max_chars} characters")
-        return None
-    if pattern is not None and not pattern.fullmatch(value):
-        problems.add(name, "pattern", f"must be {rule_text}")
-        return None
-    return value
-
-
-def _json_object(problems, body, name, max_bytes):
-    """Return (object, its canonical JSON) for an optional object field, or (None, None)."""
-    value = body.get(name)
-    if value is None:
-        return None, None
-    if not isinstance(value, dict):
-        problems.add(name, "type", "must be a JSON object")
-        return None, None
-    text = canonical(value)
-    if len(text.encode("utf-8")) > max_bytes:
-        problems.add_too_large(name, max_bytes)
-        return None, None
-    return value, text
-
-
-def _unknown_fields(problems, body, known, prefix=""):
-    for name in body:
-        if name not in known:
-            problems.add(prefix + str(name), "unknown_field", "is not a known field")
-
-
 def parse_pause(body: dict) -> PauseRequest:
     """Validate a pause body, or raise InvalidRequest / PayloadTooLarge.
 
     With a callBackUri (callback mode) the pipeline fields are optional: the run that waits is
     the one that called. The callBackUri's host is checked against the allow-list later (403).
     """
-    problems = _Problems()
-    _unknown_fields(problems, body, PAUSE_FIELDS)
-    callback_uri = body.get("callBackUri")
-    if callback_uri is not None and not isinstance(callback_uri, str):
-        problems.add("callBackUri", "type", "must be a string")
-        callback_uri = None
-    required = callback_uri is None
-    target = {
-        "subscription_id": _text(problems, body, "subscription_id", required=required, pattern=_GUID,
-                                 rule_text="a subscription GUID"),
-        "resource_group": _text(problems, body, "resource_group", required=required, max_chars=90,
-                                pattern=_RESOURCE_GROUP, rule_text="a resource group name: letters, "
-                                "digits, _ - . ( ), not ending in a period"),
-        "factory_name": _text(problems, body, "factory_name", required=required, max_chars=63,
-                              pattern=_FACTORY, rule_text="3-63 letters, digits or hyphens, starting "
-                              "and ending with a letter or digit"),
-        "pipeline_name": _text(problems, body, "pipeline_name", required=required, max_chars=140,
-                               pattern=_PIPELINE, rule_text="an ADF pipeline name: starting with a "
-                               "letter, digit or _ and without . + ? / < > * % & : \\"),
-    }
-    tenant_id = _text(problems, body, "tenant_id", max_chars=256, pattern=_TENANT,
-                      rule_text="a tenant GUID or domain name")
-
-    parameters, _ = _json_object(problems, body, "parameters", MAX_PARAMETERS_BYTES)
-    for key in parameters or {}:
-        if key == "pause_id":
-            problems.add("parameters.pause_id", "reserved", "is set by the app to the pause's id")
-        elif not _PARAMETER_NAME.fullmatch(key):
-            problems.add(f"parameters.{key[:64]}", "pattern",
-                         "parameter names must start with a letter or _ and hold only letters, digits and _")
-
-    data_json = None
-    if "data" in body:
-        data_json = canonical(body["data"])
-        if len(data_json.encode("utf-8")) > MAX_DATA_BYTES:
-            problems.add_too_large("data", MAX_DATA_BYTES)
-
-    expires_in = body.get("expires_in", DEFAULT_EXPIRES_IN)
-    # bool is a subclass of int in Python; `true` is not a number of seconds.
-    if isinstance(expires_in, bool) or not isinstance(expires_in, int):
-        problems.add("expires_in", "type", "must be an integer number of seconds")
-    elif not MIN_EXPIRES_IN <= expires_in <= MAX_EXPIRES_IN:
-        problems.add("expires_in", "range", f"must be between {MIN_EXPIRES_IN} and {MAX_EXPIRES_IN} seconds")
-
-    on_timeout = body.get("on_timeout", "expire")
-    if on_timeout not in ON_TIMEOUT:
-        problems.add("on_timeout", "enum", 'must be "expire" or "restart"')
-
-    notification = _notification(problems, body)
-    source, _ = _json_object(problems, body, "source", MAX_SOURCE_BYTES)
-    notify = _notify(problems, body)
-
+    problems = Problems()
+    callback_mode = body.get("callBackUri") is not None
+    values = PAUSE_BODY.check(body, "", problems, required=() if callback_mode else RESTART_TARGET_FIELDS)
     problems.raise_if_any("pause request")
-    return PauseRequest(**target, tenant_id=tenant_id, parameters=parameters or {}, data_json=data_json,
-                        expires_in=expires_in, on_timeout=on_timeout, notification=notification,
-                        source=source, notify=notify, callback_uri=callback_uri)
+    return PauseRequest(
+        **{name: values.get(name) for name in RESTART_TARGET_FIELDS},
+        tenant_id=values.get("tenant_id"), parameters=values.get("parameters") or {},
+        data_json=values.get("data"), expires_in=values.get("expires_in", DEFAULT_EXPIRES_IN),
+        on_timeout=values.get("on_timeout", "expire"), notification=values.get("notification") or {},
+        source=values.get("source"), notify=values.get("notify"), callback_uri=values.get("callBackUri"))
 
 
-def _notify(problems, body) -> dict | None:
-    """`notify`: {"email": [addresses], "subject": text}; the app sends the approval email."""
-    value = body.get("notify")
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        problems.add("notify", "type", "must be a JSON object")
-        return None
-    _unknown_fields(problems, value, ("email", "subject"), prefix="notify.")
-    emails = value.get("email")
-    if isinstance(emails, str):
-        emails = [emails]
-    if not isinstance(emails, list) or not emails:
-        problems.add("notify.email", "required", "must be a non-empty list of email addresses")
-        emails = []
-    elif len(emails) > MAX_RECIPIENTS:
-        problems.add("notify.email", "max_items", f"must list at most {MAX_RECIPIENTS} addresses")
-        emails = []
-    if emails:
-        from .mailer import valid_address  # the mail module loads only when email is asked for
-
-        for i, address in enumerate(emails):
-            if not isinstance(address, str) or not valid_address(address):
-                problems.add(f"notify.email[{i}]", "email", "must be an email address like name@example.com")
-    subject = _text(problems, {"notify.subject": value.get("subject")}, "notify.subject",
-                    max_chars=MAX_SUBJECT_CHARS)
-    return {"email": list(dict.fromkeys(emails)), "subject": subject}
-
-
-def _notification(problems, body) -> dict:
-    value = body.get("notification")
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        problems.add("notification", "type", "must be a JSON object")
-        return {}
-    _unknown_fields(problems, value, NOTIFICATION_LIMITS, prefix="notification.")
-    texts = {}
-    for key, limit in NOTIFICATION_LIMITS.items():
-        text = _text(problems, {f"notification.{key}": value.get(key)}, f"notification.{key}",
-                     max_chars=limit)
-        if text is not None:
-            texts[key] = text
-    return texts
-
-
-def parse_decision(fields: dict, *, text_field: str, allow_input: bool) -> Decision:
-    """Validate an approve (`comment`, `input`) or cancel (`reason`) body."""
-    problems = _Problems()
-    _unknown_fields(problems, fields, (text_field, "input") if allow_input else (text_field,))
-    text = _text(problems, fields, text_field, max_chars=MAX_COMMENT_CHARS)
-    decision_input = None
-    if allow_input:
-        decision_input, _ = _json_object(problems, fields, "input", MAX_INPUT_BYTES)
+def parse_decision(fields: dict, schema: Object) -> Decision:
+    """Validate an approve or cancel body against `schema`."""
+    problems = Problems()
+    values = schema.check(fields, "", problems)
     problems.raise_if_any("request")
-    return Decision(comment=(text.strip() or None) if text else None, input=decision_input)
+    text = values.get("comment", values.get("reason"))
+    return Decision(comment=(text.strip() or None) if text else None, input=values.get("input"))
+
+
+def parse_query(field, name: str, text: str | None):
+    """A query parameter checked by its declared field (None when absent)."""
+    if text is None:
+        return None
+    problems = Problems()
+    value = field.check(text, name, problems)
+    problems.raise_if_any("query")
+    return None if value is INVALID else value
 
 
 def parse_limit(text: str | None, default: int, maximum: int) -> int:

@@ -106,26 +106,33 @@ def test_bodies_that_are_not_one_sane_json_object_are_rejected(body, rule):
     assert exc_info.value.errors[0]["rule"] == rule
 
 
-@pytest.mark.parametrize("fields, allow_input, expected", [
-    ({}, True, {}),
-    ({"comment": 5}, True, {"comment": "type"}),
-    ({"comment": "x" * 2001}, True, {"comment": "max_length"}),
-    ({"input": [1]}, True, {"input": "type"}),
-    ({"input": {"a": 1}}, False, {"input": "unknown_field"}),
-    ({"extra": 1}, True, {"extra": "unknown_field"}),
+@pytest.mark.parametrize("fields, schema, expected", [
+    ({}, validation.APPROVE_BODY, {}),
+    ({"comment": 5}, validation.APPROVE_BODY, {"comment": "type"}),
+    ({"comment": "x" * 2001}, validation.APPROVE_BODY, {"comment": "max_length"}),
+    ({"comment": "a\x00b"}, validation.APPROVE_BODY, {"comment": "control_characters"}),
+    ({"input": [1]}, validation.APPROVE_BODY, {"input": "type"}),
+    ({"input": {"a": 1}}, validation.APPROVE_FORM, {"input": "unknown_field"}),
+    ({"extra": 1}, validation.APPROVE_BODY, {"extra": "unknown_field"}),
+    ({"comment": "x"}, validation.CANCEL_BODY, {"comment": "unknown_field"}),
 ])
-def test_decision_fields_are_checked(fields, allow_input, expected):
+def test_decision_fields_are_checked(fields, schema, expected):
     if not expected:
-        assert validation.parse_decision(fields, text_field="comment", allow_input=allow_input).comment is None
+        assert validation.parse_decision(fields, schema).comment is None
         return
     with pytest.raises(InvalidRequest) as exc_info:
-        validation.parse_decision(fields, text_field="comment", allow_input=allow_input)
+        validation.parse_decision(fields, schema)
     assert fields_of(exc_info) == expected
+
+
+def test_decision_text_is_trimmed_and_multiline_allowed():
+    decision = validation.parse_decision({"reason": "  two\nlines\t "}, validation.CANCEL_BODY)
+    assert decision.comment == "two\nlines"
 
 
 def test_decision_input_over_64_kib_is_413():
     with pytest.raises(PayloadTooLarge):
-        validation.parse_decision({"input": {"x": "y" * 70000}}, text_field="comment", allow_input=True)
+        validation.parse_decision({"input": {"x": "y" * 70000}}, validation.APPROVE_BODY)
 
 
 @pytest.mark.parametrize("text, expected", [(None, 20), ("", 20), ("1", 1), ("100", 100)])
