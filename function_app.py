@@ -4,6 +4,7 @@ import logging
 
 import azure.functions as func
 
+from api_docs import bp as docs_bp
 from expire_pauses import bp as expire_bp
 from pause_pipeline import bp as pause_bp
 from restart_pipeline import bp as restart_bp
@@ -12,6 +13,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(pause_bp)
 app.register_functions(restart_bp)
 app.register_functions(expire_bp)
+app.register_functions(docs_bp)
 
 # Quiet the SDKs' per-request HTTP logging; our own modules log one line per decision.
 logging.getLogger("azure").setLevel(logging.WARNING)

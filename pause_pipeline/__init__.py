@@ -6,8 +6,6 @@ from shared import pauses, validation, web
 
 bp = func.Blueprint()
 
-DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
-
 
 @bp.route(route="pause", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @web.handles_errors
@@ -30,7 +28,7 @@ def get_pause(req: func.HttpRequest) -> func.HttpResponse:
 @web.handles_errors
 def list_pauses(req: func.HttpRequest) -> func.HttpResponse:
     """List pauses, optionally with one status, a page at a time."""
-    limit = validation.parse_limit(req.params.get("limit"), DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    limit = validation.parse_limit(req.params.get("limit"))
     status = validation.parse_query(validation.STATUS_QUERY, "status", req.params.get("status"))
     page = pauses.list_pauses(status, limit, req.params.get("cursor"))
     if page["cursor"]:

@@ -17,6 +17,7 @@ MAX_INPUT_BYTES = 64 * 1024
 MAX_COMMENT_CHARS = 2000
 MAX_CALLBACK_URI = 4096
 RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name")
+DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Azure resource group: 1-90 of letters, digits, _ - . ( ), not ending in a period.
@@ -152,11 +153,11 @@ def parse_query(field, name: str, text: str | None):
     return None if value is INVALID else value
 
 
-def parse_limit(text: str | None, default: int, maximum: int) -> int:
-    """The `limit` query parameter: a whole number from 1 to `maximum`."""
+def parse_limit(text: str | None) -> int:
+    """The `limit` query parameter: a whole number from 1 to MAX_PAGE_SIZE."""
     if text is None or text == "":
-        return default
-    if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= maximum:
+        return DEFAULT_PAGE_SIZE
+    if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= MAX_PAGE_SIZE:
         raise InvalidRequest("Invalid limit.", [{"field": "limit", "rule": "range",
-                                                 "message": f"must be a whole number from 1 to {maximum}"}])
+                                                 "message": f"must be a whole number from 1 to {MAX_PAGE_SIZE}"}])
     return int(text)

@@ -137,10 +137,10 @@ def test_decision_input_over_64_kib_is_413():
 
 @pytest.mark.parametrize("text, expected", [(None, 20), ("", 20), ("1", 1), ("100", 100)])
 def test_limit_defaults_and_bounds(text, expected):
-    assert validation.parse_limit(text, 20, 100) == expected
+    assert validation.parse_limit(text) == expected
 
 
 @pytest.mark.parametrize("text", ["0", "101", "-1", "ten", "²", "1" * 20])
 def test_limit_outside_bounds_is_400(text):
     with pytest.raises(InvalidRequest):
-        validation.parse_limit(text, 20, 100)
+        validation.parse_limit(text)

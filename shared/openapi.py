@@ -1,0 +1,207 @@
+"""The OpenAPI 3.1 description of every route, built from the same declarations that validate.
+
+Request bodies and query parameters come from `shared.validation`; the response shapes are
+declared here once. A test checks that every route the FunctionApp registers is described.
+"""
+
+import functools
+
+from . import tokens, validation
+from .settings import ROUTE_PREFIX
+
+PROBLEM = {"$ref": "#/components/schemas/Problem"}
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+_ERRORS = {
+    400: "The body, a query parameter or a field is invalid; `errors` names each one.",
+    403: "The target factory or callback host is not allowed.",
+    404: "No pause has that token or id (a malformed, unknown or forged token answers the same).",
+    409: "Already decided: `current_status` and `decided_at` say what and when.",
+    410: "The pause expired; nothing can be started from this link.",
+    413: "The body, `data` or `input` is over its size limit.",
+    502: "Data Factory, the callback target or the email server failed; nothing was started.",
+    503: "Table storage is unreachable; nothing was written.",
+}
+
+
+_PAUSE_EXAMPLES = {
+    "restart": {"summary": "Restart mode: start Load_Sales on approval", "value": {
+        "subscription_id": "00000000-0000-0000-0000-000000000000", "resource_group": "rg-data",
+        "factory_name": "adf-demo", "pipeline_name": "Load_Sales", "parameters": {"day": "2026-11-25"},
+        "data": {"rows_staged": 1200}, "expires_in": 86400,
+        "notification": {"title": "Load 1200 rows into Sales?"}}},
+    "callback": {"summary": "Callback mode: what an ADF WebHook activity sends", "value": {
+        "callBackUri": "https://dpeastus.svc.datafactory.azure.com/dataplane/workflow/callback/example",
+        "notification": {"title": "Continue the load?"}, "on_timeout": "expire"}},
+}
+
+
+def _problem(status: int) -> dict:
+    return {"description": _ERRORS[status], "content": {"application/problem+json": {"schema": PROBLEM}}}
+
+
+def _page_or_problem(status: int) -> dict:
+    """A link route's error: a page for browsers (`Accept: text/html`), problem+json otherwise."""
+    return {"description": _ERRORS[status],
+            "content": {"text/html": {"schema": {"type": "string"}}, "application/problem+json": {"schema": PROBLEM}}}
+
+
+def _schemas() -> dict:
+    record_properties = {
+        "pause_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+        "status": validation.STATUS_QUERY.schema() | {"description": "Where the pause is in its life."},
+        "mode": {"type": "string", "enum": ["restart", "callback"]},
+        **{name: _NULLABLE_TEXT for name in ("tenant_id", "subscription_id", "resource_group", "factory_name",
+                                              "pipeline_name", "decided_by", "comment", "reason", "run_id",
+                                              "client_ip", "user_agent", "last_error")},
+        "on_timeout": {"type": "string", "enum": ["expire", "restart"]},
+        "parameters": {"type": "object"},
+        "data": {"description": "Exactly the `data` sent with the pause (null when none)."},
+        "input": {"type": ["object", "null"]},
+        "notification": {"type": "object"},
+        "source": {"type": ["object", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "decided_at": _NULLABLE_TIME,
+    }
+    pause_body = validation.PAUSE_BODY.schema()
+    # Restart mode names the pipeline; callback mode has the WebHook's callBackUri instead.
+    pause_body["anyOf"] = [{"required": ["callBackUri"]}, {"required": list(validation.RESTART_TARGET_FIELDS)}]
+    return {
+        "PauseRequest": pause_body,
+        "ApproveRequest": validation.APPROVE_BODY.schema(),
+        "ApproveForm": validation.APPROVE_FORM.schema(),
+        "CancelRequest": validation.CANCEL_BODY.schema(),
+        "PauseCreated": {
+            "type": "object",
+            "required": ["pause_id", "token", "status", "expires_at", "restart_url", "cancel_url", "status_url"],
+            "properties": {
+                "pause_id": {"type": "string"},
+                "token": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$",
+                          "description": "One-time credential; only its hash is stored."},
+                "status": {"type": "string", "const": "pending"},
+                "expires_at": {"type": "string", "format": "date-time"},
+                "restart_url": {"type": "string", "format": "uri"},
+                "cancel_url": {"type": "string", "format": "uri"},
+                "status_url": {"type": "string", "format": "uri"},
+            },
+        },
+        "PauseRecord": {"type": "object", "required": ["pause_id", "status", "mode", "created_at", "expires_at"],
+                        "properties": record_properties},
+        "PausePage": {
+            "type": "object", "required": ["items", "cursor"],
+            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/PauseRecord"}},
+                           "cursor": _NULLABLE_TEXT, "next_url": {"type": "string", "format": "uri"}},
+        },
+        "Approved": {"type": "object", "required": ["pause_id", "status", "run_id"],
+                     "properties": {"pause_id": {"type": "string"}, "status": {"const": "restarted"},
+                                    "run_id": {**_NULLABLE_TEXT, "description": "The ADF run (restart mode)."}}},
+        "Cancelled": {"type": "object", "required": ["pause_id", "status", "reason"],
+                      "properties": {"pause_id": {"type": "string"}, "status": {"const": "cancelled"},
+                                     "reason": _NULLABLE_TEXT}},
+        "Problem": {
+            "type": "object", "required": ["type", "title", "status", "detail", "code"],
+            "description": "RFC 9457 problem details.",
+            "properties": {
+                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                "detail": {"type": "string"}, "code": {"type": "string"},
+                "errors": {"type": "array", "items": {
+                    "type": "object", "required": ["field", "rule", "message"],
+                    "properties": {"field": {"type": "string"}, "rule": {"type": "string"},
+                                   "message": {"type": "string"}}}},
+            },
+        },
+    }
+
+
+def _token_parameter() -> dict:
+    return {"name": "token", "in": "path", "required": True, "description": "The token from the link.",
+            "schema": {"type": "string", "pattern": f"^[0-9a-f]{{32}}[A-Za-z0-9_-]{{{tokens.SECRET_LENGTH}}}$"}}
+
+
+def _link_routes(action: str, page: str, json_result: str, form: str | None, body: str) -> dict:
+    statuses_post = (400, 403, 404, 409, 410, 413, 502, 503)
+    return {
+        "get": {
+            "operationId": f"{action}_page", "summary": f"Show the {page} confirmation page (never changes anything).",
+            "parameters": [_token_parameter()],
+            "responses": {"200": {"description": "The confirmation page.", "content": {"text/html": {"schema": {"type": "string"}}}},
+                          **{str(s): _page_or_problem(s) for s in (404, 409, 410, 503)}},
+        },
+        "post": {
+            "operationId": action, "summary": f"{page.capitalize()} the pause (the page's button posts the form).",
+            "parameters": [_token_parameter()],
+            "requestBody": {"required": False, "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}},
+                "application/x-www-form-urlencoded": {"schema": {"$ref": f"#/components/schemas/{form or body}"}}}},
+            "responses": {"200": {"description": "Done: a page for browsers, JSON otherwise.", "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{json_result}"}},
+                "text/html": {"schema": {"type": "string"}}}},
+                **{str(s): _page_or_problem(s) for s in statuses_post}},
+        },
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def document() -> dict:
+    """The whole OpenAPI document (built once per process)."""
+    key = [{"functionKey": []}]
+    location = {"Location": {"description": "The pause's status URL.", "schema": {"type": "string", "format": "uri"}}}
+    # Links let clients (and fuzzers) follow a new pause to its links and record.
+    links = {
+        "ShowApprovePage": {"operationId": "restart_page", "parameters": {"token": "$response.body#/token"}},
+        "Approve": {"operationId": "restart", "parameters": {"token": "$response.body#/token"}},
+        "ShowCancelPage": {"operationId": "cancel_page", "parameters": {"token": "$response.body#/token"}},
+        "Cancel": {"operationId": "cancel", "parameters": {"token": "$response.body#/token"}},
+        "ReadPause": {"operationId": "get_pause", "parameters": {"pause_id": "$response.body#/pause_id"}},
+    }
+    created = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/PauseCreated"}}},
+               "headers": location, "links": links}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Pausable Pipelines", "version": "1.0.0",
+                 "description": "Pause an Azure Data Factory pipeline until a person approves through a one-time link."},
+        "servers": [{"url": f"/{ROUTE_PREFIX}"}],
+        "components": {
+            "securitySchemes": {"functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}},
+            "schemas": _schemas(),
+        },
+        "paths": {
+            "/pause": {"post": {
+                "operationId": "pause", "summary": "Create a pause and get its one-time links.", "security": key,
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/PauseRequest"}, "examples": _PAUSE_EXAMPLES}}},
+                "responses": {"201": {"description": "Created (restart mode).", **created},
+                              "202": {"description": "Accepted: the WebHook activity waits (callback mode).", **created},
+                              **{str(s): _problem(s) for s in (400, 403, 413, 502, 503)}},
+            }},
+            "/pauses/{pause_id}": {"get": {
+                "operationId": "get_pause", "summary": "Read one pause, without its token.", "security": key,
+                "parameters": [{"name": "pause_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "The record.", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/PauseRecord"}}}},
+                    **{str(s): _problem(s) for s in (404, 503)}},
+            }},
+            "/pauses": {"get": {
+                "operationId": "list_pauses", "summary": "List pauses, a page at a time.", "security": key,
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": validation.STATUS_QUERY.schema()},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                "maximum": validation.MAX_PAGE_SIZE,
+                                                                "default": validation.DEFAULT_PAGE_SIZE}},
+                    {"name": "cursor", "in": "query", "schema": {"type": "string"},
+                     "description": "The `cursor` of the previous page."},
+                ],
+                "responses": {"200": {"description": "One page.", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/PausePage"}}}},
+                    **{str(s): _problem(s) for s in (400, 503)}},
+            }},
+            "/restart/{token}": _link_routes("restart", "approve", "Approved", "ApproveForm", "ApproveRequest"),
+            "/cancel/{token}": _link_routes("cancel", "cancel", "Cancelled", None, "CancelRequest"),
+            "/openapi.json": {"get": {
+                "operationId": "openapi", "summary": "This document.",
+                "responses": {"200": {"description": "OpenAPI 3.1.", "content": {"application/json": {"schema": {"type": "object"}}}}},
+            }},
+        },
+    }

@@ -1,0 +1,85 @@
+"""The OpenAPI document: complete, served, consistent with validation, and fuzzed with schemathesis."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from local_dev.functions_host import build_wsgi_app, http_functions, serve
+from shared import openapi, validation
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_registered_http_route_is_described_and_nothing_more(registered_functions):
+    import function_app
+
+    registered = {(method.lower(), f"/{fn.route}")
+                  for fn in http_functions(function_app.app) for method in fn.methods}
+    described = {(method, path) for path, operations in openapi.document()["paths"].items()
+                 for method in operations}
+    assert registered == described
+
+
+def test_request_bodies_are_the_validation_declarations():
+    schemas = openapi.document()["components"]["schemas"]
+    assert schemas["PauseRequest"]["properties"] == validation.PAUSE_BODY.schema()["properties"]
+    assert schemas["ApproveRequest"] == validation.APPROVE_BODY.schema()
+    assert schemas["CancelRequest"] == validation.CANCEL_BODY.schema()
+
+
+@pytest.mark.parametrize("body, valid", [
+    ({"subscription_id": "00000000-0000-0000-0000-000000000001", "resource_group": "rg",
+      "factory_name": "adf-1", "pipeline_name": "P"}, True),
+    ({"callBackUri": "https://dpeastus.svc.datafactory.azure.com/cb"}, True),
+    ({"subscription_id": "00000000-0000-0000-0000-000000000001"}, False),
+    ({"callBackUri": "https://x.example/cb", "expires_in": True}, False),
+    ({"callBackUri": "https://x.example/cb", "on_timeout": "never"}, False),
+    ({"callBackUri": "https://x.example/cb", "parameters": {"pause_id": "x"}}, False),
+    ({"callBackUri": "https://x.example/cb", "notification": {"title": "a\u0007b"}}, False),
+    ({"callBackUri": "https://x.example/cb", "surprise": 1}, False),
+])
+def test_document_and_validation_agree_on_what_is_valid(body, valid):
+    import jsonschema
+
+    from shared.errors import InvalidRequest
+
+    schema = {**openapi.document()["components"]["schemas"]["PauseRequest"]}
+    assert jsonschema.Draft202012Validator(schema).is_valid(body) is valid
+    try:
+        validation.parse_pause(body)
+        accepted = True
+    except InvalidRequest:
+        accepted = False
+    assert accepted is valid
+
+
+@pytest.fixture
+def local_host(app_env, registered_functions):
+    import function_app
+
+    with serve(build_wsgi_app(function_app.app, ROOT / "host.json")) as server:
+        yield server
+
+
+@pytest.mark.integration
+def test_document_is_served_at_api_openapi_json(local_host):
+    response = requests.get(f"{local_host.url}/api/openapi.json", timeout=10)
+    assert response.status_code == 200
+    assert response.json() == json.loads(json.dumps(openapi.document()))
+    assert response.json()["openapi"] == "3.1.0"
+
+
+@pytest.mark.integration
+def test_schemathesis_finds_no_server_error_and_every_response_conforms(local_host, tmp_path):
+    checks = ("not_a_server_error,status_code_conformance,content_type_conformance,"
+              "response_schema_conformance,response_headers_conformance")
+    command = [str(Path(sys.executable).parent / "st"), "run", f"{local_host.url}/api/openapi.json",
+               "--checks", checks, "--max-examples", "25", "--workers", "2", "--seed", "20261125",
+               "--request-timeout", "20", "--no-color"]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout.split("SUMMARY")[-1]
