@@ -253,21 +253,27 @@ class FunctionsWsgiApp:
             (function.methods or ALL_METHODS, public_path(route_prefix, function.route), function.auth_level, function.name)
             for function in functions
         ]
+        self._templates = {name: path for _, path, _, name in self.routes}
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         started = time.perf_counter()
-        response = self._respond(request)
+        response, route = self._respond(request)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        logger.info("%s %s %s %.0f ms", request.method, request.path, response.status_code, elapsed_ms)
+        # Log the route template, not the path: paths can carry secrets (this app's tokens).
+        logger.info("%s %s %s %.0f ms", request.method, route, response.status_code, elapsed_ms)
         return response(environ, start_response)
 
-    def _respond(self, request: Request) -> Response:
-        """Run the function routed to by `request` and return its HTTP response."""
+    def _respond(self, request: Request) -> tuple[Response, str]:
+        """Run the function routed to by `request`; return its HTTP response and the route matched."""
         try:
-            name, route_params = self._map.bind_to_environ(request.environ).match()
+            rule, route_params = self._map.bind_to_environ(request.environ).match(return_rule=True)
         except (NotFound, MethodNotAllowed):
-            return Response(status=404)
+            return Response(status=404), "(no matching route)"
+        name = rule.endpoint
+        return self._call(name, request, route_params), self._templates[name]
+
+    def _call(self, name: str, request: Request, route_params: dict) -> Response:
         function = self._functions[name]
         try:
             result = function.user_function(**{function.parameter: _function_request(request, route_params)})
@@ -281,10 +287,14 @@ class FunctionsWsgiApp:
 
 def _function_request(request: Request, route_params: dict) -> func.HttpRequest:
     """The azure.functions request a function receives for this werkzeug request."""
+    headers = dict(request.headers.items())
+    # Azure's front ends tell the app the caller's address this way; so does the local host.
+    if request.remote_addr and not any(k.lower() == "x-forwarded-for" for k in headers):
+        headers["X-Forwarded-For"] = request.remote_addr
     return func.HttpRequest(
         method=request.method,
         url=request.url,
-        headers=dict(request.headers.items()),
+        headers=headers,
         params=request.args.to_dict(),
         route_params=route_params,
         body=request.get_data(),

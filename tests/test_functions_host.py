@@ -163,11 +163,15 @@ def test_exception_is_500_without_details(base_url, caplog):
     assert "secret detail" in caplog.text
 
 
-def test_each_request_is_logged(base_url, caplog):
+def test_each_request_is_logged_by_route_template_not_path(base_url, caplog):
     with caplog.at_level(logging.INFO, logger="local_dev.functions_host"):
         requests.get(f"{base_url}/api/hello/ada")
+        requests.get(f"{base_url}/api/no/such/route/secret-value")
 
-    assert any(r.getMessage().startswith("GET /api/hello/ada 200 ") for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("GET /api/hello/{name} 200 ") for m in messages)
+    assert any(m.startswith("GET (no matching route) 404 ") for m in messages)
+    assert not any("ada" in m or "secret-value" in m for m in messages)
 
 
 def test_routes_list_methods_paths_and_auth_levels(wsgi_app):
