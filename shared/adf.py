@@ -56,6 +56,21 @@ class _TenantCredential:
         return self._credential.get_token(*scopes, **kwargs)
 
 
+MAX_RETRY_AFTER = 5  # seconds; ARM's Retry-After on throttling may ask for more than a click can wait
+
+
+def _bounded_retry_policy():
+    """azure-core's retry policy, with Retry-After capped and the whole call capped at 30 s."""
+    from azure.core.pipeline.policies import RetryPolicy
+
+    class BoundedRetryPolicy(RetryPolicy):
+        def get_retry_after(self, response):
+            after = super().get_retry_after(response)
+            return None if after is None else min(after, MAX_RETRY_AFTER)
+
+    return BoundedRetryPolicy(retry_total=2, retry_backoff_factor=0.5, retry_backoff_max=4, timeout=30)
+
+
 class AdfTrigger:
     """Starts runs; caches one SDK client per (tenant, subscription) for the process's life."""
 
@@ -101,12 +116,12 @@ class AdfTrigger:
         from azure.mgmt.datafactory import DataFactoryManagementClient
 
         credential = self._credential_for(tenant_id)
-        # Bounded retries and timeouts: a throttled or down ARM gives a 502 within seconds.
+        # Bounded retries and timeouts: a throttled or down ARM gives a 502 within seconds,
+        # while the person who clicked is still looking at the page.
         return DataFactoryManagementClient(
             credential, subscription_id, base_url=self._settings.arm_endpoint,
             credential_scopes=[self._settings.arm_endpoint + "/.default"],
-            retry_total=2, retry_backoff_factor=0.5, retry_backoff_max=4,
-            connection_timeout=5, read_timeout=20)
+            retry_policy=_bounded_retry_policy(), connection_timeout=5, read_timeout=10)
 
     def _credential_for(self, tenant_id):
         if self._settings.arm_is_local_standin:
