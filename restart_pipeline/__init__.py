@@ -11,33 +11,30 @@ from shared import pauses, validation, web
 bp = func.Blueprint()
 
 
+def _link(req: func.HttpRequest, *, confirm_page: str, schema, decide, done_page: str, summary: tuple):
+    """Show the confirmation page (GET) or decide (POST): a page for browsers, JSON for programs."""
+    token = req.route_params.get("token", "")
+    if req.method == "GET":
+        return web.page_response(confirm_page, pause=pauses.open_pause(token), token=token)
+    fields, is_json = web.form_or_json(req)
+    pause = decide(token, validation.parse_decision(fields, schema(is_json)), web.audit(req))
+    if web.wants_html(req):
+        return web.page_response(done_page, pause=pause)
+    return web.json_response({key: pause[key] for key in summary})
+
+
 @bp.route(route="restart/{token}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @web.handles_errors
 def restart(req: func.HttpRequest) -> func.HttpResponse:
-    """Show the approve page (GET) or approve and start the pipeline (POST)."""
-    token = req.route_params.get("token", "")
-    if req.method == "GET":
-        pause = pauses.open_pause(token)
-        return web.page_response("confirm_restart.html", pause=pause, token=token)
-    fields, is_json = web.form_or_json(req)
-    decision = validation.parse_decision(fields, validation.APPROVE_BODY if is_json else validation.APPROVE_FORM)
-    pause = pauses.approve(token, decision, web.audit(req))
-    if web.wants_html(req):
-        return web.page_response("restarted.html", pause=pause)
-    return web.json_response({"pause_id": pause["pause_id"], "status": pause["status"], "run_id": pause["run_id"]})
+    """Show the approve page (GET) or approve and continue the pipeline (POST)."""
+    return _link(req, confirm_page="confirm_restart.html", decide=pauses.approve, done_page="restarted.html",
+                 schema=lambda is_json: validation.APPROVE_BODY if is_json else validation.APPROVE_FORM,
+                 summary=("pause_id", "status", "run_id"))
 
 
 @bp.route(route="cancel/{token}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
 @web.handles_errors
 def cancel(req: func.HttpRequest) -> func.HttpResponse:
     """Show the cancel page (GET) or cancel the pause (POST)."""
-    token = req.route_params.get("token", "")
-    if req.method == "GET":
-        pause = pauses.open_pause(token)
-        return web.page_response("confirm_cancel.html", pause=pause, token=token)
-    fields, _ = web.form_or_json(req)
-    decision = validation.parse_decision(fields, validation.CANCEL_BODY)
-    pause = pauses.cancel(token, decision, web.audit(req))
-    if web.wants_html(req):
-        return web.page_response("cancelled.html", pause=pause)
-    return web.json_response({"pause_id": pause["pause_id"], "status": pause["status"], "reason": pause["reason"]})
+    return _link(req, confirm_page="confirm_cancel.html", decide=pauses.cancel, done_page="cancelled.html",
+                 schema=lambda is_json: validation.CANCEL_BODY, summary=("pause_id", "status", "reason"))
