@@ -11,11 +11,11 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from . import tokens
-from . import callback
+from . import callback, tokens
 from .adf import PipelineTarget, TriggerFailed, get_trigger
 from .errors import (AlreadyDecided, EmailNotSent, Expired, Forbidden, InvalidRequest, NotFound, Unavailable,
                      UpstreamFailed)
+from .jsonbody import canonical
 from .settings import ROUTE_PREFIX, get_settings
 from .store import Conflict, get_expiry_index, get_store, pack_json, unpack_json
 from .validation import Decision, PauseRequest
@@ -87,10 +87,10 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         "factory_name": request.factory_name, "pipeline_name": request.pipeline_name,
         "tenant_id": request.tenant_id, "on_timeout": request.on_timeout, "callback_uri": request.callback_uri,
         "created_at": now, "expires_at": expires_at,
-        **pack_json("parameters", json.dumps(request.parameters, ensure_ascii=False, separators=(",", ":"))),
+        **pack_json("parameters", canonical(request.parameters)),
         **pack_json("data", request.data_json),
-        **pack_json("notification", json.dumps(request.notification, ensure_ascii=False)),
-        **pack_json("source", None if request.source is None else json.dumps(request.source, ensure_ascii=False)),
+        **pack_json("notification", canonical(request.notification)),
+        **pack_json("source", None if request.source is None else canonical(request.source)),
     }
     # Index first: a pause must never exist that the expiry timer cannot find. An index row
     # whose pause was never written is harmless; the timer drops it.
@@ -119,7 +119,7 @@ def _send_approval_email(settings, request: PauseRequest, created: dict, etag: s
             pipeline_name=request.pipeline_name, factory_name=request.factory_name,
             expires_at=created["expires_at"], restart_url=created["restart_url"], cancel_url=created["cancel_url"])
         mailer.send(config, message)
-    except mailer.EmailFailed as exc:
+    except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
         logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
         get_store().update(created["pause_id"], {"status": "cancelled", "decided_at": now, "decided_by": "app",
                                                  "reason": "The approval email could not be sent."}, etag)
@@ -211,8 +211,8 @@ def open_pause(token_text: str, now: datetime | None = None) -> dict:
 
 def _decision_fields(decision: Decision, audit: Audit, now: datetime, text_field: str) -> dict:
     return {
-        "decided_at": now, text_field: decision.comment, **pack_json(
-            "input", None if decision.input is None else json.dumps(decision.input, ensure_ascii=False)),
+        "decided_at": now, text_field: decision.comment,
+        **pack_json("input", None if decision.input is None else canonical(decision.input)),
         "decided_by": audit.decided_by, "client_ip": audit.client_ip,
         "user_agent": (audit.user_agent or "")[:512] or None,
     }
