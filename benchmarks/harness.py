@@ -1,0 +1,131 @@
+"""One Azurite, one ADF stand-in, the app's settings pointed at them, and the app called as the host calls it."""
+
+import json
+import os
+import uuid
+from contextlib import ExitStack
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import azure.functions as func
+
+from local_dev.azurite import Azurite
+
+from .standin import StandinProcess
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+SUBSCRIPTION = "00000000-0000-0000-0000-0000000000be"
+TARGET = {"subscription_id": SUBSCRIPTION, "resource_group": "rg-data", "factory_name": "adf-bench",
+          "pipeline_name": "Load_Sales_Continue"}
+BASE = "https://pauses.example.test"
+
+# What a pipeline's Web activity sends: the README's example, with a few hundred bytes of data.
+PAUSE_BODY = {
+    **TARGET,
+    "parameters": {"day": "2026-11-25", "region": "emea"},
+    "data": {"rows_staged": 1200, "files": [f"sales/2026-11-25/part-{i:04d}.parquet" for i in range(8)],
+             "checks": {"nulls": 0, "duplicates": 3, "amount_total": 1234567.89}},
+    "notification": {"title": "Load 1200 rows into Sales?",
+                     "message": "Staged rows are ready for review: 3 duplicates were dropped."},
+    "source": {"pipeline": "Load_Sales", "run_id": "8d5c7a52-0f6e-4c7e-9a38-3f8c2b1d9e10"},
+}
+APPROVE_BODY = {"comment": "Numbers look right"}
+DECIDER_HEADERS = {"User-Agent": "Mozilla/5.0 (bench)", "X-Forwarded-For": "203.0.113.7:51234"}
+
+# Every setting the app reads: cleared first, so the caller's environment cannot change the run.
+SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TABLE", "ARM_ENDPOINT",
+                 "PUBLIC_BASE_URL", "ALLOWED_FACTORIES", "CALLBACK_ALLOWED_HOSTS", "SMTP_HOST", "SMTP_PORT",
+                 "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE")
+
+
+def new_table_name(prefix: str = "bench") -> str:
+    return prefix + uuid.uuid4().hex[:12]
+
+
+def clear_app_caches() -> None:
+    """Forget the app's settings and clients, so the next call builds them from the environment."""
+    from shared.adf import get_trigger
+    from shared.settings import get_settings
+    from shared.store import reset_clients
+
+    get_settings.cache_clear()
+    get_trigger.cache_clear()
+    reset_clients()
+
+
+class Stack:
+    """Azurite (in memory) and the ADF stand-in (own process), with the app's settings pointing at them."""
+
+    def __init__(self):
+        self._exit = ExitStack()
+        self.azurite = None
+        self.adf = None
+
+    def __enter__(self) -> "Stack":
+        self.azurite = self._exit.enter_context(Azurite(in_memory=True))
+        self.adf = self._exit.enter_context(StandinProcess(REPO_ROOT, {**os.environ, "PYTHONPATH": str(REPO_ROOT)}))
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._exit.close()
+
+    @property
+    def ports(self) -> dict:
+        """Port -> what listens there, for naming connections."""
+        return {self.azurite.port: "Azurite", int(urlsplit(self.adf.url).port): "ADF stand-in"}
+
+    def app_environment(self, table: str) -> dict:
+        """The app settings for `table`, as the host subprocess gets them."""
+        return {"AzureWebJobsStorage": self.azurite.connection_string, "PAUSES_TABLE": table,
+                "ARM_ENDPOINT": self.adf.url}
+
+    def use_table(self, table: str) -> None:
+        """Point this process's app at `table` (settings and clients rebuilt on next use)."""
+        for name in SETTING_NAMES:
+            os.environ.pop(name, None)
+        os.environ.update(self.app_environment(table))
+        clear_app_caches()
+
+
+class App:
+    """The registered functions, called with azure.functions requests the way the host calls them."""
+
+    def __init__(self):
+        import function_app
+        from local_dev.functions_host import http_functions
+
+        self._functions = {f.name: f.user_function for f in http_functions(function_app.app)}
+
+    def call(self, name: str, method: str, path: str, body: bytes = b"", headers=None, route_params=None):
+        req = func.HttpRequest(method, f"{BASE}/api/{path}", headers=headers or {}, params={},
+                               route_params=route_params or {}, body=body)
+        return self._functions[name](req)
+
+    def pause(self, body: bytes) -> dict:
+        """Create a pause; return the created JSON (token, pause_id, links)."""
+        response = self.call("pause", "POST", "pause", body, {"Content-Type": "application/json"})
+        if response.status_code != 201:
+            raise RuntimeError(f"pause answered {response.status_code}: {response.get_body()[:300]!r}")
+        return json.loads(response.get_body())
+
+    def restart(self, token: str, body: bytes) -> dict:
+        """Approve a pause (JSON); return the answer with its run id."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json", **DECIDER_HEADERS}
+        response = self.call("restart", "POST", f"restart/{token}", body, headers, {"token": token})
+        if response.status_code != 200:
+            raise RuntimeError(f"restart answered {response.status_code}: {response.get_body()[:300]!r}")
+        return json.loads(response.get_body())
+
+
+def pause_body() -> bytes:
+    return json.dumps(PAUSE_BODY).encode()
+
+
+def approve_body() -> bytes:
+    return json.dumps(APPROVE_BODY).encode()
+
+
+def token_path(url: str) -> str:
+    """The path of a restart_url, e.g. /api/restart/<token>."""
+    return urlsplit(url).path

@@ -1,0 +1,52 @@
+"""Pause and restart called in-process (as the Functions host calls them) against their raw floors.
+
+The operations are interleaved in a fresh random order on every round, so a noisy neighbour
+slows the app and its floor alike instead of whichever happened to run at that moment.
+"""
+
+import random
+
+from .floors import RawOps
+from .harness import SUBSCRIPTION, App, Stack, approve_body, new_table_name, pause_body
+from .stats import Samples
+
+WARMUP = 20
+
+
+def run(stack: Stack, app: App, samples: int, seed: int = 1) -> dict:
+    """Measure every operation `samples` times; return name -> Samples."""
+    table = new_table_name()
+    stack.use_table(table)
+    body, approve = pause_body(), approve_body()
+    # Warm-up: builds the app's clients, imports the ADF SDK, opens connections, creates the tables.
+    for _ in range(WARMUP):
+        app.restart(app.pause(body)["token"], approve)
+    raw = RawOps(stack.azurite.connection_string, table, stack.adf.url, SUBSCRIPTION)
+    try:
+        template = raw.template(app.pause(body)["pause_id"])
+        for _ in range(WARMUP):
+            raw.insert_two(raw.clone(template))
+            raw.insert_two_concurrently(raw.clone(template))
+            raw.restart(app.pause(body)["pause_id"], "warm-up")
+        # One pending pause per restart, made by the app, so both sides decide identical entities.
+        for_app = [app.pause(body)["token"] for _ in range(samples)]
+        for_raw = [app.pause(body)["pause_id"] for _ in range(samples)]
+
+        results = {name: Samples(name) for name in (
+            "pause", "raw_insert_one", "raw_insert_two", "raw_insert_two_concurrently", "restart", "raw_restart")}
+        operations = [
+            ("pause", lambda i: app.pause(body)),
+            ("raw_insert_one", lambda i: raw.insert_one(raw.clone(template))),
+            ("raw_insert_two", lambda i: raw.insert_two(raw.clone(template))),
+            ("raw_insert_two_concurrently", lambda i: raw.insert_two_concurrently(raw.clone(template))),
+            ("restart", lambda i: app.restart(for_app[i], approve)),
+            ("raw_restart", lambda i: raw.restart(for_raw[i], "Numbers look right")),
+        ]
+        order = random.Random(seed)
+        for i in range(samples):
+            order.shuffle(operations)
+            for name, operation in operations:
+                results[name].time(operation, i)
+        return results
+    finally:
+        raw.close()

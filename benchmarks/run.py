@@ -1,0 +1,251 @@
+"""Run the benchmarks and print one markdown report (`make bench`; `--help` for sizes).
+
+Starts one in-memory Azurite and one ADF stand-in, then measures, all in this run:
+
+1. pause and restart called in-process, against the raw SDK calls they need;
+2. the same over real HTTP through the local Functions host, at several client counts;
+3. restart with few and with many pauses stored;
+4. the cold import of `function_app` against importing its bare libraries.
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+
+from . import coldstart, flat, http_load, inprocess
+from .harness import App, Stack, new_table_name
+from .stats import ms, ratio
+
+SECTIONS = ("inprocess", "http", "flat", "cold")
+GOAL_LATENCY, GOAL_FLAT, GOAL_IMPORT = 1.10, 1.2, 1.2
+
+
+def _sizes(text: str) -> list:
+    return [int(part.replace("_", "").replace("k", "000")) for part in text.split(",") if part.strip()]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=400,
+                        help="in-process samples per operation (default 400)")
+    parser.add_argument("--clients", type=_sizes, default=[1, 8, 32],
+                        help="HTTP concurrency levels, comma-separated (default 1,8,32)")
+    parser.add_argument("--http-requests", type=int, default=320,
+                        help="requests per operation and level over HTTP (default 320)")
+    parser.add_argument("--pauses", type=_sizes, default=[1000, 100000],
+                        help="table sizes for the flatness check, e.g. 1k,100k (default 1000,100000)")
+    parser.add_argument("--flat-samples", type=int, default=200,
+                        help="restarts measured per table size (default 200)")
+    parser.add_argument("--import-runs", type=int, default=9,
+                        help="fresh interpreters per import probe; the best counts (default 9)")
+    parser.add_argument("--only", type=lambda text: text.split(","), default=list(SECTIONS),
+                        help="sections to run: " + ",".join(SECTIONS))
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny sizes, seconds not minutes (what tests/test_bench_smoke.py runs)")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON to PATH")
+    options = parser.parse_args(argv)
+    if options.smoke:
+        options.samples, options.clients, options.http_requests = 15, [1, 4], 16
+        options.pauses, options.flat_samples, options.import_runs = [30, 300], 25, 2
+    unknown = set(options.only) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
+    return options
+
+
+def _progress(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _latency_rows(results: dict, rows: list) -> list:
+    """Markdown rows: name, p50, p99 and the ratios to a floor."""
+    lines = ["| measured | p50 | p99 | floor | p50 ratio | p99 ratio |", "|---|---:|---:|---|---:|---:|"]
+    for label, name, floor_label, floor in rows:
+        s = results[name]
+        if floor is None:
+            lines.append(f"| {label} | {ms(s.p50)} | {ms(s.p99)} | — | | |")
+        else:
+            f = results[floor]
+            lines.append(f"| {label} | {ms(s.p50)} | {ms(s.p99)} | {floor_label} ({ms(f.p50)} / {ms(f.p99)}) | "
+                         f"**{ratio(s.p50, f.p50)}** | {ratio(s.p99, f.p99)} |")
+    return lines
+
+
+def report_inprocess(results: dict, samples: int) -> list:
+    lines = [f"### In-process (the registered functions called with `azure.functions.HttpRequest`), "
+             f"{samples} samples each, interleaved", ""]
+    lines += _latency_rows(results, [
+        ("pause", "pause", "1 insert: the pause entity", "raw_insert_one"),
+        ("pause", "pause", "2 inserts, one after the other: index row + entity", "raw_insert_two"),
+        ("pause", "pause", "2 inserts at once (proposal's floor)", "raw_insert_two_concurrently"),
+        ("restart", "restart", "read + claim + createRun + write", "raw_restart"),
+        ("raw: 2 inserts, one after the other", "raw_insert_two", "1 insert", "raw_insert_one"),
+        ("raw: 2 inserts at once", "raw_insert_two_concurrently", "1 insert", "raw_insert_one"),
+    ])
+    return lines
+
+
+def report_http(levels: list, census: dict, requests: int) -> list:
+    by_key = {(level.name, level.clients): level for level in levels}
+    lines = [f"### Over HTTP through the local Functions host (loopback, {requests} requests per row; "
+             "the raw SDK ceiling runs from as many threads in the benchmark process)", "",
+             "| request | clients | req/s | p50 | p99 | raw SDK req/s | p99 raw | throughput vs raw |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, floor_name in (("pause", "raw_insert_one"), ("restart", "raw_restart")):
+        for clients in sorted({level.clients for level in levels}):
+            level, floor = by_key[(name, clients)], by_key[(floor_name, clients)]
+            lines.append(f"| {name} | {clients} | {level.throughput:.0f} | {ms(level.samples.p50)} | "
+                         f"{ms(level.samples.p99)} | {floor.throughput:.0f} | {ms(floor.samples.p99)} | "
+                         f"{level.throughput / floor.throughput:.2f}× |")
+    lines += ["", "Objects the host process built over the whole HTTP run (counted by patching the SDK classes; "
+              "3 pipeline targets = 3 (tenant, subscription) pairs):", "",
+              "| built | count |", "|---|---:|"]
+    lines += [f"| {name} | {count} |" for name, count in sorted(census.items())]
+    return lines
+
+
+def report_flat(results: dict, sizes: list, samples: int) -> list:
+    small, large = sizes[0], sizes[-1]
+    lines = [f"### Restart with {' and '.join(f'{size:,}' for size in sizes)} pauses stored "
+             f"({samples} each, alternating blocks of {flat.BLOCK})", "",
+             "| pauses stored | restart p50 | raw restart p50 | restart vs raw | raw point read p50 | pause p50 |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for size in sizes:
+        r = results[size]
+        lines.append(f"| {size:,} | {ms(r['restart'].p50)} | {ms(r['raw_restart'].p50)} | "
+                     f"{ratio(r['restart'].p50, r['raw_restart'].p50)} | {ms(r['raw_read'].p50)} | "
+                     f"{ms(r['pause'].p50)} |")
+    growth = {name: results[large][name].p50 / results[small][name].p50
+              for name in ("restart", "raw_restart", "raw_read", "pause")}
+    lines.append(f"| **{large:,} vs {small:,}** | **{growth['restart']:.2f}×** | {growth['raw_restart']:.2f}× | | "
+                 f"{growth['raw_read']:.2f}× | {growth['pause']:.2f}× |")
+    return lines
+
+
+def report_cold(cold: dict, runs: int) -> list:
+    app, bare, first = cold["app"], cold["bare"], cold["first_calls"]
+    lines = [f"### Cold import (best of {runs} fresh interpreters each)", "",
+             "| import | in-interpreter | whole process | heavy modules loaded | network at import |",
+             "|---|---:|---:|---|---|"]
+    for label, probe in ((f"`function_app`", app), (f"`{coldstart.BARE}`", bare)):
+        lines.append(f"| {label} | {ms(probe['seconds'])} | {ms(probe['process_seconds'])} | "
+                     f"{', '.join(probe['loaded']) or 'none of ' + ', '.join(coldstart.HEAVY)} | "
+                     f"{', '.join(probe['network']) or 'none'} |")
+    lines.append(f"| **ratio** | **{ratio(app['seconds'], bare['seconds'])}** | "
+                 f"{ratio(app['process_seconds'], bare['process_seconds'])} | | |")
+    lines += ["", "After that import, in the same fresh process (one run): "
+              f"first pause {ms(first['first_pause'])}, second {ms(first['second_pause'])}; "
+              f"first restart {ms(first['first_restart'])}, second {ms(first['second_restart'])} "
+              "(the first restart imports the ADF SDK and builds its client)."]
+    return lines
+
+
+def verdicts(data: dict, sizes: list) -> list:
+    """One line per goal: met or not, with the number."""
+    lines = []
+    if "inprocess" in data:
+        r = data["inprocess"]
+        pause1 = r["pause"].p50 / r["raw_insert_one"].p50
+        pause2 = r["pause"].p50 / r["raw_insert_two"].p50
+        restart = r["restart"].p50 / r["raw_restart"].p50
+        lines.append(f"- pause p50 ≤ {GOAL_LATENCY}× one raw insert: {'met' if pause1 <= GOAL_LATENCY else 'NOT met'} "
+                     f"({pause1:.2f}×; {pause2:.2f}× the two inserts it makes today)")
+        lines.append(f"- restart p50 ≤ {GOAL_LATENCY}× its raw calls: "
+                     f"{'met' if restart <= GOAL_LATENCY else 'NOT met'} ({restart:.2f}×)")
+    if "flat" in data:
+        r = data["flat"]
+        growth = r[sizes[-1]]["restart"].p50 / r[sizes[0]]["restart"].p50
+        lines.append(f"- restart flat within {GOAL_FLAT}× from {sizes[0]:,} to {sizes[-1]:,} pauses: "
+                     f"{'met' if growth <= GOAL_FLAT else 'NOT met'} ({growth:.2f}×)")
+    if "cold" in data:
+        app, bare = data["cold"]["app"], data["cold"]["bare"]
+        cold = app["seconds"] / bare["seconds"]
+        lazy = not {"azure.mgmt.datafactory", "azure.identity"} & set(app["loaded"])
+        lines.append(f"- cold import ≤ {GOAL_IMPORT}× the bare imports: {'met' if cold <= GOAL_IMPORT else 'NOT met'} "
+                     f"({cold:.2f}×); ADF SDK and azure.identity loaded only on first use: {'yes' if lazy else 'NO'}; "
+                     f"network at import: {'none' if not app['network'] else 'YES'}")
+    if "http" in data:
+        census = data["http"]["census"]
+        adf_clients = census.get("DataFactoryManagementClient", 0)
+        ok = census.get("TableServiceClient") == 1 and adf_clients == len(http_load.TARGETS)
+        lines.append(f"- one Table service client and one ADF client per (tenant, subscription) for the process: "
+                     f"{'met' if ok else 'NOT met'} ({census.get('TableServiceClient', 0)} Table service client, "
+                     f"{adf_clients} ADF clients for {len(http_load.TARGETS)} targets)")
+    return lines
+
+
+def _json_ready(data: dict) -> dict:
+    def convert(value):
+        if hasattr(value, "values") and hasattr(value, "p50") and not isinstance(value, dict):
+            return {"p50": value.p50, "p99": value.p99, "n": len(value.values)}
+        if isinstance(value, http_load.Level):
+            return {"name": value.name, "clients": value.clients, "throughput": value.throughput,
+                    "p50": value.samples.p50, "p99": value.samples.p99, "n": len(value.samples.values)}
+        if isinstance(value, dict):
+            return {str(k): convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+    return convert(data)
+
+
+def main(argv=None) -> int:
+    options = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("shared").setLevel(logging.WARNING)
+    started = time.perf_counter()
+    data, sections = {}, []
+    # Azurite prints to the stdout it inherits: send it (and progress) to stderr, the report to stdout.
+    report_out = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        data, sections = _measure(options)
+    finally:
+        sys.stdout.flush()
+        os.dup2(report_out, 1)
+        os.close(report_out)
+    elapsed = time.perf_counter() - started
+    header = [f"## Benchmark run {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC", "",
+              f"Python {platform.python_version()} on {platform.machine()}, "
+              f"{os.cpu_count()} CPUs, took {elapsed:.0f} s. "
+              "Every ratio compares numbers from this run only.", "", "Goals:", ""]
+    print("\n".join(header + verdicts(data, options.pauses) + [""] + ["\n".join(s) + "\n" for s in sections]))
+    if options.json:
+        with open(options.json, "w", encoding="utf-8") as out:
+            json.dump(_json_ready(data), out, indent=1)
+    return 0
+
+
+def _measure(options) -> tuple[dict, list]:
+    data, sections = {}, []
+    with Stack() as stack:
+        _progress(f"Azurite on port {stack.azurite.port}, ADF stand-in at {stack.adf.url}")
+        app = App()
+        if "inprocess" in options.only:
+            _progress(f"in-process: {options.samples} samples of each operation")
+            data["inprocess"] = inprocess.run(stack, app, options.samples)
+            sections.append(report_inprocess(data["inprocess"], options.samples))
+        if "http" in options.only:
+            _progress(f"HTTP: {options.http_requests} requests per operation at {options.clients} clients")
+            levels, census = http_load.run(stack, options.clients, options.http_requests)
+            data["http"] = {"levels": levels, "census": census}
+            sections.append(report_http(levels, census, options.http_requests))
+        if "flat" in options.only:
+            _progress(f"flatness: {options.pauses} pauses stored")
+            data["flat"] = flat.run(stack, app, options.pauses, options.flat_samples, progress=_progress)
+            sections.append(report_flat(data["flat"], options.pauses, options.flat_samples))
+        if "cold" in options.only:
+            _progress(f"cold import: best of {options.import_runs}")
+            data["cold"] = coldstart.run(stack.app_environment(new_table_name("cold")), options.import_runs)
+            sections.append(report_cold(data["cold"], options.import_runs))
+    return data, sections
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""`make bench` at tiny sizes: every section runs and reports, in seconds.
+
+Timings on a shared machine are too noisy to assert on here; what is asserted is what does
+not depend on timing: the report's shape, one SDK client per target, lazy heavy imports and
+no network at import time.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    """Run the benchmark once with --smoke; yield (markdown report, numbers)."""
+    numbers = tmp_path_factory.mktemp("bench") / "bench.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--json", str(numbers)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout, json.loads(numbers.read_text())
+
+
+def test_bench_prints_one_markdown_report_with_every_section(bench):
+    report, _ = bench
+    assert report.startswith("## Benchmark run")
+    for heading in ("### In-process", "### Over HTTP", "### Restart with", "### Cold import"):
+        assert heading in report
+    assert "Azurite Table service" not in report  # Azurite's own chatter goes to stderr
+
+
+def test_bench_measures_the_app_and_its_floors(bench):
+    _, numbers = bench
+    for name in ("pause", "raw_insert_one", "raw_insert_two", "restart", "raw_restart"):
+        assert numbers["inprocess"][name]["n"] == 15
+        assert 0 < numbers["inprocess"][name]["p50"] <= numbers["inprocess"][name]["p99"]
+    levels = {(level["name"], level["clients"]) for level in numbers["http"]["levels"]}
+    assert levels == {(name, clients) for name in ("pause", "restart", "raw_insert_one", "raw_restart")
+                      for clients in (1, 4)}
+    assert set(numbers["flat"]) == {"30", "300"}
+
+
+def test_host_builds_one_table_client_and_one_adf_client_per_target(bench):
+    _, numbers = bench
+    census = numbers["http"]["census"]
+    assert census["TableServiceClient"] == 1
+    assert census["TableClient"] == 2  # the pauses table and its expiry index
+    assert census["DataFactoryManagementClient"] == 3  # three (tenant, subscription) targets
+    assert census["TCP connections opened to Azurite"] <= 4 + 1  # kept alive: about one per client
+
+
+def test_cold_import_loads_no_adf_sdk_or_identity_and_touches_no_network(bench):
+    _, numbers = bench
+    app = numbers["cold"]["app"]
+    assert not {"azure.mgmt.datafactory", "azure.identity"} & set(app["loaded"])
+    assert app["network"] == []
