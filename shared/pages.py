@@ -7,7 +7,8 @@ Content-Security-Policy, so the pages run no script and load nothing from anywhe
 import base64
 import functools
 import hashlib
-from datetime import datetime
+import math
+from datetime import datetime, timezone
 from pathlib import Path
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -20,6 +21,8 @@ def _environment():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     env.filters["relative"] = relative_time
+    env.filters["utc"] = utc_time
+    env.filters["asked_by"] = asked_by
     env.globals["style"] = _stylesheet()[0]
     return env
 
@@ -53,14 +56,16 @@ def render(template: str, **context) -> str:
     return _environment().get_template(template).render(**context)
 
 
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
 def relative_time(moment: str | None, now: datetime | None = None) -> str:
     """Describe an ISO 8601 UTC moment relative to now, in words: "in 3 hours", "5 minutes ago"."""
     if not moment:
         return ""
-    from datetime import timezone
-
-    then = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    seconds = int((then - (now or datetime.now(timezone.utc))).total_seconds())
+    # Floor, so a moment a fraction of a second ago (stored to the second) is "ago", not "in".
+    seconds = math.floor((_parse(moment) - (now or datetime.now(timezone.utc))).total_seconds())
     future, seconds = seconds >= 0, abs(seconds)
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size:
@@ -70,3 +75,33 @@ def relative_time(moment: str | None, now: datetime | None = None) -> str:
     else:
         words = "less than a minute"
     return f"in {words}" if future else f"{words} ago"
+
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def utc_time(moment: str | None) -> str:
+    """Write an ISO 8601 moment for people, in UTC and the same in every locale: "Wed 25 Nov 2026, 10:00 UTC"."""
+    if not moment:
+        return ""
+    then = _parse(moment)
+    return f"{_DAYS[then.weekday()]} {then.day} {_MONTHS[then.month - 1]} {then.year}, {then:%H:%M} UTC"
+
+
+_ASKED_BY_KEYS = {"pipeline": ("pipeline", "pipeline_name", "pipelineName"),
+                  "run_id": ("run_id", "runId", "pipeline_run_id", "RunId")}
+
+
+def asked_by(source) -> dict:
+    """The calling pipeline and run id from a pause's free-form `source`, where it names them."""
+    if not isinstance(source, dict):
+        return {}
+    found = {}
+    for fact, keys in _ASKED_BY_KEYS.items():
+        for key in keys:
+            value = source.get(key)
+            if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+                found[fact] = str(value).strip()[:256]
+                break
+    return found

@@ -73,3 +73,30 @@ def test_every_response_forbids_caching_sniffing_and_referrers():
 def test_relative_time_in_words(moment, words):
     now = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
     assert pages.relative_time(moment, now) == words
+
+
+def test_relative_time_says_ago_for_a_moment_just_passed():
+    # Moments are stored to the second, so one just recorded is a fraction of a second in the past.
+    now = datetime(2026, 11, 25, 12, 0, 0, 400000, tzinfo=timezone.utc)
+    assert pages.relative_time("2026-11-25T12:00:00Z", now) == "less than a minute ago"
+
+
+@pytest.mark.parametrize("moment, words", [
+    ("2026-11-25T10:00:00Z", "Wed 25 Nov 2026, 10:00 UTC"),
+    ("2027-01-03T23:59:59Z", "Sun 3 Jan 2027, 23:59 UTC"),
+    (None, ""),
+])
+def test_utc_time_for_people(moment, words):
+    assert pages.utc_time(moment) == words
+
+
+@pytest.mark.parametrize("source, facts", [
+    ({"pipeline": "Stage", "run_id": "r-1", "other": 1}, {"pipeline": "Stage", "run_id": "r-1"}),
+    ({"pipelineName": "Stage", "runId": 42}, {"pipeline": "Stage", "run_id": "42"}),
+    ({"pipeline": {"nested": 1}, "run_id": True}, {}),
+    ({"pipeline": "  "}, {}),
+    (None, {}),
+    (["not", "an", "object"], {}),
+])
+def test_asked_by_picks_the_calling_pipeline_and_run_from_source(source, facts):
+    assert pages.asked_by(source) == facts
