@@ -23,6 +23,7 @@ def _environment():
     env.filters["relative"] = relative_time
     env.filters["utc"] = utc_time
     env.filters["asked_by"] = asked_by
+    env.tests["callback"] = is_callback
     env.globals["style"] = _stylesheet()[0]
     return env
 
@@ -87,6 +88,11 @@ def utc_time(moment: str | None) -> str:
         return ""
     then = _parse(moment)
     return f"{_DAYS[then.weekday()]} {then.day} {_MONTHS[then.month - 1]} {then.year}, {then:%H:%M} UTC"
+
+
+def is_callback(pause) -> bool:
+    """Whether a pause lets the waiting run continue (callback mode) rather than starting a pipeline."""
+    return bool(pause) and (pause.get("mode") == "callback" or not pause.get("pipeline_name"))
 
 
 _ASKED_BY_KEYS = {"pipeline": ("pipeline", "pipeline_name", "pipelineName"),

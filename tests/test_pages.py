@@ -100,3 +100,80 @@ def test_utc_time_for_people(moment, words):
 ])
 def test_asked_by_picks_the_calling_pipeline_and_run_from_source(source, facts):
     assert pages.asked_by(source) == facts
+
+
+class Problem:
+    def __init__(self, status, code=None, detail="Detail."):
+        self.status, self.code, self.title, self.detail = status, code, "Title", detail
+
+
+def h1(html):
+    return re.sub(r"<[^>]+>", "", re.search(r"<h1[^>]*>(.*?)</h1>", html, re.S).group(1)).replace("✓ ", "").strip()
+
+
+def plain(**overrides):
+    return pause(**{"pipeline_name": "Load_Sales", "factory_name": "adf", "resource_group": "rg", "decided_by": None,
+                    "run_id": "run-1", "comment": None, "reason": None, "notification": {"title": "Load sales?"},
+                    **overrides})
+
+
+@pytest.mark.parametrize("status, heading", [
+    ("restarted", "Already approved — nothing more to do"),
+    ("restarting", "Being approved right now — nothing more to do"),
+    ("cancelled", "Already cancelled — nothing more to do"),
+    ("expired", "This link has expired"),
+    ("failed", "This request failed — nothing more to do here"),
+], ids=["restarted", "restarting", "cancelled", "expired", "failed"])
+def test_already_decided_page_says_what_happened(status, heading):
+    html = pages.render("error.html", error=Problem(409), pause=plain(status=status))
+    assert h1(html) == heading
+    assert "Already decided" in html and "Wed 25 Nov 2026, 11:00 UTC" in html
+    assert "someone with the link" in html  # decided_by unknown
+
+
+def test_already_approved_reads_as_good_news():
+    html = pages.render("error.html", error=Problem(409), pause=plain(status="restarted"))
+    assert 'class="status ok"' in html and "run-1" in html and "changes nothing" in html
+
+
+def test_callback_pause_names_the_waiting_run_not_a_pipeline():
+    html = pages.render("confirm_restart.html", pause=plain(mode="callback", pipeline_name=None, factory_name=None),
+                        token="t")
+    assert "the waiting pipeline run" in html and "Approve — let the waiting run continue" in html
+    assert "Data factory" not in html
+
+
+def test_approve_page_shows_who_asked_and_links_to_cancel():
+    html = pages.render("confirm_restart.html", pause=plain(source={"pipeline": "Stage", "run_id": "abc"}), token="t0k")
+    assert "Stage" in html and "abc" in html and "Approve and start Load_Sales" in html
+    assert 'href="../cancel/t0k"' in html and 'for="comment"' in html
+
+
+def test_cancel_heading_keeps_a_single_question_mark():
+    html = pages.render("confirm_cancel.html", pause=plain(), token="t")
+    assert h1(html) == "Cancel: Load sales?"
+
+
+@pytest.mark.parametrize("problem, retry", [
+    (Problem(502, "upstream_failed"), "Go back and try again"),
+    (Problem(503, "storage_unavailable"), "Go back and try again"),
+    (Problem(400, "invalid_request"), "Back to the form"),
+    (Problem(502, "email_failed"), None),
+    (Problem(404, "not_found"), None),
+], ids=["502", "503", "400", "502-email", "404"])
+def test_failure_pages_offer_a_retry_only_where_it_can_help(problem, retry):
+    html = pages.render("error.html", error=problem, pause=None)
+    if retry:
+        assert f'<a class="button" href="">{retry}</a>' in html
+    else:
+        assert 'class="button"' not in html
+
+
+def test_expired_page_says_when_a_pause_goes_on_by_itself():
+    html = pages.render("error.html", error=Problem(410), pause=plain(on_timeout="restart"))
+    assert h1(html) == "This link has expired" and "go on by itself" in html
+
+
+def test_a_missing_moment_reads_as_not_recorded():
+    html = pages.render("restarted.html", pause=plain(status="restarted", decided_at=None))
+    assert "not recorded" in html and "()" not in html
