@@ -173,3 +173,50 @@ def smtp(configure):
         yield recorder
     finally:
         controller.stop()
+
+
+# --- Browser tests (tests/test_browser.py) -------------------------------------------------
+# One Chromium per session, driven by Playwright. Without Chromium the browser tests are
+# skipped with a banner in the terminal summary; with CI=true a missing Chromium fails them.
+
+import os  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+CHROMIUM_ENV = "BROWSER_TESTS_CHROMIUM"  # where Chromium is; tests of the skip logic point it elsewhere
+CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+_browser_skipped = pytest.StashKey[str]()
+
+
+def chromium_path() -> Path:
+    return Path(os.environ.get(CHROMIUM_ENV) or "/usr/bin/chromium")
+
+
+@pytest.fixture(scope="session")
+def browser(request):
+    """Debian's Chromium under Playwright, for the whole session."""
+    executable = chromium_path()
+    if not executable.is_file():
+        message = f"Chromium not found at {executable}: install chromium (apt-get install chromium)"
+        if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+            pytest.fail(f"{message}. CI=true, so the browser tests must run.", pytrace=False)
+        request.config.stash[_browser_skipped] = message
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(executable), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Say loudly when the browser tests did not run."""
+    message = config.stash.get(_browser_skipped, None)
+    if message:
+        terminalreporter.write_sep("!", "BROWSER TESTS SKIPPED: install chromium", red=True, bold=True)
+        terminalreporter.write_line(message, red=True)
+        terminalreporter.write_line(f"(set {CHROMIUM_ENV} to use a Chromium elsewhere; CI=true makes this a failure)",
+                                    red=True)

@@ -1,0 +1,408 @@
+"""The pages people see, in a real browser (Debian's Chromium under Playwright) over real HTTP.
+
+Each walk starts from a link as the approver gets it. Every page is also checked at phone and
+desktop widths (no horizontal scrolling, a screenshot in test-output/screenshots/) and with
+axe-core (no serious or critical accessibility violations), with the page's own CSP enforced.
+"""
+
+import functools
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from local_dev.functions_host import build_wsgi_app, serve
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "test-output" / "screenshots"
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+PHONE, DESKTOP = 360, 1280
+RUN_ID = "8f6b2c1e-5a4d-4e3b-9c2a-1d0e7f6a5b4c"
+PAUSE = {
+    "notification": {"title": "Load 1,200 staged rows into Sales for 25 November?",
+                     "message": "Staging finished at 09:58.\nRows: 1,200 (yesterday: 1,184). Rejected: 0.",
+                     "success_message": "Thank you. Sales will be loaded in about ten minutes."},
+    "source": {"pipeline": "Stage_Sales_Nightly", "run_id": RUN_ID},
+}
+
+
+class RecordingApp:
+    """WSGI middleware remembering the method and path of every request the app received."""
+
+    def __init__(self, app):
+        self.app, self.requests, self._lock = app, [], threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self._lock:
+            self.requests.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
+        return self.app(environ, start_response)
+
+    def clear(self):
+        with self._lock:
+            self.requests.clear()
+
+    def posts(self, action):
+        with self._lock:
+            return [path for method, path in self.requests if method == "POST" and path.startswith(f"/api/{action}/")]
+
+
+@pytest.fixture(scope="module")
+def server(registered_functions):
+    """The app on the local Functions host, over real HTTP on a free port (one per module)."""
+    import function_app
+
+    app = RecordingApp(build_wsgi_app(function_app.app, ROOT / "host.json"))
+    with serve(app) as running:
+        running.app = app
+        yield running
+
+
+@pytest.fixture
+def site(app_env, server):
+    """The served app, pointed at this test's table and stand-in, with no requests recorded yet."""
+    server.app.clear()
+    return server
+
+
+@pytest.fixture
+def new_page(browser):
+    """new_page(width) -> a page in a fresh browser context of that width; all closed afterwards."""
+    contexts = []
+
+    def new_page(width=DESKTOP):
+        phone = width <= 480
+        context = browser.new_context(viewport={"width": width, "height": 800 if phone else 900},
+                                      is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
+        contexts.append(context)
+        page = context.new_page()
+        page.csp_errors = []  # what Chromium refused under the page's Content-Security-Policy
+
+        def note_csp_error(message):
+            if message.type == "error" and "Content Security Policy" in message.text:
+                page.csp_errors.append(message.text)
+
+        page.on("console", note_csp_error)
+        return page
+
+    yield new_page
+    for context in contexts:
+        context.close()
+
+
+def link(site, action, token):
+    return f"{site.url}/api/{action}/{token}"
+
+
+def expire(table, pause_id):
+    entity = table.get_entity(pause_id, "pause")
+    entity["expires_at"] = datetime.now(timezone.utc) - timedelta(seconds=1)
+    table.update_entity(entity)
+
+
+def heading(page):
+    """The page's h1 as a screen reader says it (without the decorative check mark)."""
+    return page.locator("h1").inner_text().lstrip("✓").strip()
+
+
+def wait_for_status(api, pause_id, status, timeout=5.0):
+    """The pause's record once it has `status` (or when `timeout` seconds have passed)."""
+    deadline = time.monotonic() + timeout
+    while (record := api.record(pause_id))["status"] != status and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return record
+
+
+# --- walks -----------------------------------------------------------------------------------
+
+def test_approve_from_the_link_starts_exactly_one_run(new_page, site, api, adf):
+    created = api.created(**PAUSE)
+    page = new_page()
+    response = page.goto(link(site, "restart", created["token"]))
+    assert response.status == 200
+    assert heading(page) == PAUSE["notification"]["title"]
+    assert adf.runs == [], "opening the link must not start anything"
+    page.get_by_label("Comment (optional)").fill("Numbers match the report")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name=re.compile("^Approve")).click()
+    assert navigation.value.status == 200
+    assert "Approved" in heading(page)
+    assert "Sales will be loaded in about ten minutes." in page.content()
+    [run] = adf.runs
+    assert run["parameters"]["pause_id"] == created["pause_id"]
+    assert run["runId"] in page.inner_text("main")
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["comment"] == "Numbers match the report"
+    assert page.csp_errors == []
+
+
+def test_cancel_with_a_reason_stores_it_and_starts_nothing(new_page, site, api, adf):
+    created = api.created(**PAUSE)
+    page = new_page()
+    page.goto(link(site, "restart", created["token"]))
+    page.get_by_role("link", name=re.compile("Cancel", re.I)).click()
+    assert page.url == link(site, "cancel", created["token"])
+    page.get_by_label(re.compile("^Reason")).fill("Yesterday's numbers were wrong")
+    with page.expect_navigation() as navigation:
+        page.get_by_role("button", name=re.compile("^Cancel")).click()
+    assert navigation.value.status == 200
+    assert "Cancelled" in heading(page)
+    assert "Yesterday's numbers were wrong" in page.inner_text("main")
+    record = api.record(created["pause_id"])
+    assert record["status"] == "cancelled" and record["reason"] == "Yesterday's numbers were wrong"
+    assert adf.runs == []
+
+
+def test_reused_link_shows_what_was_decided_as_good_news(new_page, site, api, adf):
+    created = api.created(**PAUSE)
+    api.decide("restart", created["token"], form={"comment": "ok"})
+    page = new_page()
+    response = page.goto(link(site, "restart", created["token"]))
+    assert response.status == 409
+    assert heading(page) == "Already approved — nothing more to do"
+    text = page.inner_text("main")
+    assert adf.runs[0]["runId"] in text and "UTC" in text
+    assert len(adf.runs) == 1
+
+
+def test_expired_link_shows_the_410_page(new_page, site, api, table, adf):
+    created = api.created(**PAUSE)
+    expire(table, created["pause_id"])
+    page = new_page()
+    for action in ("restart", "cancel"):
+        response = page.goto(link(site, action, created["token"]))
+        assert response.status == 410
+        assert heading(page) == "This link has expired"
+        assert page.get_by_role("button").count() == 0
+    assert adf.runs == []
+
+
+@pytest.mark.parametrize("clicks", ["dblclick", "second click while the first is in flight"])
+def test_double_click_on_approve_starts_one_run_and_reads_as_done(clicks, new_page, site, api, adf):
+    created = api.created(**PAUSE)
+    adf.delay(0.5)  # the first approval is still waiting for ADF when the second arrives
+    page = new_page()
+    page.goto(link(site, "restart", created["token"]))
+    button = page.get_by_role("button", name=re.compile("^Approve"))
+    if clicks == "dblclick":
+        button.dblclick()  # Chromium itself folds a fast double click into one submission
+    else:
+        # Click again once the app has the first POST: the browser then sends a second one, and
+        # shows its answer.
+        box = button.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.click(x, y)
+        deadline = time.monotonic() + 5
+        while not site.app.posts("restart") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        page.mouse.click(x, y)
+    page.wait_for_load_state()
+    page.wait_for_selector("h1.status")
+    assert wait_for_status(api, created["pause_id"], "restarted")["status"] == "restarted"
+    if clicks != "dblclick":
+        assert len(site.app.posts("restart")) == 2, "both submissions should have reached the app"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "second-click-1280.png"))
+    assert len(adf.runs) == 1
+    assert re.match(r"(Approved|Already approved|Being approved right now) — ", heading(page)), heading(page)
+    assert page.locator("h1.status.ok").count() == 1, "a second click must not read as an error"
+
+
+def test_keyboard_alone_reaches_the_comment_and_approves(new_page, site, api, adf):
+    created = api.created(**PAUSE)
+    page = new_page()
+    page.goto(link(site, "restart", created["token"]))
+    focused = []
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+        if focused[-1] == "comment":
+            break
+    assert focused[-1] == "comment", focused
+    page.keyboard.type("Checked by keyboard")
+    page.keyboard.press("Tab")
+    button = page.evaluate("[document.activeElement.tagName, document.activeElement.type]")
+    assert button == ["BUTTON", "submit"]
+    outline = page.evaluate("[getComputedStyle(document.activeElement).outlineStyle,"
+                            " getComputedStyle(document.activeElement).outlineWidth]")
+    assert outline == ["solid", "3px"], "the focused button must show clearly where focus is"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "keyboard-focus-1280.png"))
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Approved" in heading(page)
+    assert len(adf.runs) == 1
+    assert api.record(created["pause_id"])["comment"] == "Checked by keyboard"
+
+
+def test_callback_mode_approval_lets_the_waiting_run_continue_once(new_page, site, api, adf, configure):
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/browser", **PAUSE}))
+    page = new_page()
+    page.goto(link(site, "restart", created["token"]))
+    assert "the waiting pipeline run" in page.inner_text("dl")
+    assert "Stage_Sales_Nightly" in page.inner_text("dl") and RUN_ID in page.inner_text("dl")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Approve — let the waiting run continue").click()
+    assert heading(page) == "Approved — the pipeline run continues"
+    [callback] = adf.callbacks
+    assert callback["body"]["Output"]["pause_id"] == created["pause_id"]
+    assert adf.runs == []
+
+
+def test_hostile_text_is_shown_as_text_and_never_runs(new_page, site, api):
+    hostile = '<img src=x onerror="document.body.dataset.owned=1"><script>document.body.dataset.owned=1</script>'
+    created = api.created(notification={"title": hostile, "message": hostile})
+    page = new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+    page.goto(link(site, "restart", created["token"]))
+    assert heading(page) == hostile
+    assert page.locator("main img, main script").count() == 0
+    assert page.evaluate("document.body.dataset.owned") is None and dialogs == []
+
+
+# --- every page: phone and desktop widths, screenshots, axe ----------------------------------
+
+def _confirm(action):
+    def reach(page, site, api, **_):
+        created = api.created(**PAUSE)
+        return page.goto(link(site, action, created["token"]))
+    return reach
+
+
+def _confirm_callback(page, site, api, configure, adf, **_):
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    response = api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/browser", **PAUSE})
+    return page.goto(link(site, "restart", api.json(response)["token"]))
+
+
+def _confirm_long(page, site, api, **_):
+    created = api.created(notification={"title": "Approve" + "X" * 190, "message": "y" * 600},
+                          source={"pipeline": "P" * 120, "run_id": "r" * 200},
+                          pipeline_name="Load_" + "Z" * 100)
+    return page.goto(link(site, "restart", created["token"]))
+
+
+def _submitted(action, field, text):
+    def reach(page, site, api, **_):
+        created = api.created(**PAUSE)
+        page.goto(link(site, action, created["token"]))
+        page.locator(f"#{field}").fill(text)
+        with page.expect_navigation() as navigation:
+            page.locator("button[type=submit]").click()
+        return navigation.value
+    return reach
+
+
+def _already_decided(page, site, api, **_):
+    created = api.created(**PAUSE)
+    api.decide("restart", created["token"], form={"comment": "Fine by me"})
+    return page.goto(link(site, "cancel", created["token"]))
+
+
+def _expired(page, site, api, table, **_):
+    created = api.created(**PAUSE)
+    expire(table, created["pause_id"])
+    return page.goto(link(site, "restart", created["token"]))
+
+
+def _not_found(page, site, **_):
+    return page.goto(link(site, "restart", "f" * 32 + "A" * 86))
+
+
+def _upstream_failed(page, site, api, adf, **_):
+    created = api.created(**PAUSE)
+    page.goto(link(site, "restart", created["token"]))
+    adf.fail_next(count=1, status=404, code="PipelineNotFound", message="Pipeline Load_Sales was not found.")
+    with page.expect_navigation() as navigation:
+        page.locator("button[type=submit]").click()
+    return navigation.value
+
+
+PAGES = {
+    "confirm_restart": (_confirm("restart"), 200),
+    "confirm_restart_callback": (_confirm_callback, 200),
+    "confirm_restart_long_text": (_confirm_long, 200),
+    "confirm_cancel": (_confirm("cancel"), 200),
+    "restarted": (_submitted("restart", "comment", "Numbers match the report"), 200),
+    "cancelled": (_submitted("cancel", "reason", "Yesterday's numbers were wrong"), 200),
+    "already_decided_409": (_already_decided, 409),
+    "expired_410": (_expired, 410),
+    "not_found_404": (_not_found, 404),
+    "adf_failed_502": (_upstream_failed, 502),
+}
+
+
+@functools.cache
+def axe_source():
+    return AXE.read_text(encoding="utf-8")
+
+
+def axe_violations(page):
+    """Run axe-core in the page as served (CSP enforced: the source is evaluated, not injected as a tag)."""
+    page.evaluate(axe_source())
+    return page.evaluate("axe.run(document, {resultTypes: ['violations']})")["violations"]
+
+
+def describe(violations):
+    """axe's violations, one line each, with where they are and what to fix."""
+    lines = []
+    for violation in violations:
+        lines.append(f"[{violation['impact']}] {violation['id']}: {violation['help']} ({violation['helpUrl']})")
+        for node in violation["nodes"][:5]:
+            lines.append(f"    at {', '.join(map(str, node['target']))}: {node.get('failureSummary', '').strip()}")
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("width", [PHONE, DESKTOP])
+@pytest.mark.parametrize("name", list(PAGES))
+def test_page_fits_the_screen_and_passes_axe(name, width, new_page, site, api, adf, table, configure):
+    reach, status = PAGES[name]
+    page = new_page(width)
+    response = reach(page, site=site, api=api, adf=adf, table=table, configure=configure)
+    assert response.status == status
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+    # On a phone, content wider than the screen makes the browser zoom out (innerWidth grows with
+    # it), and on a desktop the vertical scrollbar takes room: compare with the screen's own width.
+    scroll_width, client_width, inner_width = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.clientWidth, window.innerWidth]")
+    assert inner_width == width and scroll_width <= client_width, \
+        f"horizontal scrolling at {width}px: content is {scroll_width}px wide"
+    assert page.evaluate("getComputedStyle(document.body).margin") == "0px", "the inline stylesheet was blocked"
+    assert page.csp_errors == []
+    violations = axe_violations(page)
+    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
+    assert not serious, "axe found:\n" + describe(serious)
+
+
+# --- without Chromium --------------------------------------------------------------------------
+
+def test_missing_chromium_skips_with_a_banner_but_fails_when_ci_is_true(tmp_path):
+    """Run one browser test in a child pytest whose Chromium path points nowhere, with and without CI=true."""
+    test = "tests/test_browser.py::test_keyboard_alone_reaches_the_comment_and_approves"
+    children = {}
+    for ci in ("", "true"):  # side by side; no third-party plugins (schemathesis alone takes seconds to import)
+        env = {**os.environ, "BROWSER_TESTS_CHROMIUM": str(tmp_path / "no-chromium-here"), "CI": ci,
+               "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+        children[ci] = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", test],
+                                        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    outputs = {}
+    for ci, child in children.items():
+        try:
+            outputs[ci] = child.communicate(timeout=120)[0]
+        finally:
+            child.kill()  # no-op once it has exited
+    assert children[""].returncode == 0, outputs[""]
+    assert "1 skipped" in outputs[""] and "BROWSER TESTS SKIPPED: install chromium" in outputs[""]
+    assert children["true"].returncode == 1, outputs["true"]
+    assert "1 error" in outputs["true"] and "CI=true, so the browser tests must run" in outputs["true"]
+    assert "BROWSER TESTS SKIPPED" not in outputs["true"]
