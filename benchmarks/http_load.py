@@ -143,9 +143,11 @@ def run(stack: Stack, clients_levels: list, requests: int) -> tuple[list, dict]:
         def restart(state, created):
             return _http(host, state, "POST", token_path(created["restart_url"]), approve, restart_headers, 200)
 
-        # Warm-up: the host's clients, connections and lazy imports, for every target.
-        warm = _drive(1, bodies[:3 * len(TARGETS)], pause)[2]
-        _drive(1, warm, restart)
+        # Warm-up, and the client census's real test: the cold host gets a burst of concurrent first
+        # requests for every target, as a scaled-out instance does; it must still build one client each.
+        burst = max(clients_levels + [len(TARGETS)])
+        warm = _drive(burst, bodies[:burst], pause)[2]
+        _drive(burst, warm, restart)
         raw = RawOps(stack.azurite.connection_string, table, stack.adf.url, SUBSCRIPTION,
                      pool_size=max(clients_levels))
         template = raw.template(warm[0]["pause_id"])

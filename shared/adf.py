@@ -4,12 +4,12 @@ The SDK and azure-identity are imported on first use: together they cost ~0.4 s 
 time, which a cold start should only pay when a pipeline is actually started.
 """
 
-import functools
 import logging
 import threading
 from dataclasses import dataclass
 
 from .settings import Settings, get_settings
+from .store import built_once
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class AdfTrigger:
         return _TenantCredential(self._credential, tenant_id) if tenant_id else self._credential
 
 
-@functools.lru_cache(maxsize=1)
+@built_once
 def get_trigger() -> AdfTrigger:
     """The process's one trigger (and so its client cache), built on first use."""
     return AdfTrigger(get_settings())

@@ -14,6 +14,7 @@ import binascii
 import functools
 import json
 import logging
+import threading
 from datetime import timezone
 from typing import NamedTuple
 
@@ -214,7 +215,25 @@ class ExpiryIndex:
         self._table.delete_entity(partition_key=due.partition_key, row_key=due.row_key)
 
 
-@functools.lru_cache(maxsize=1)
+def built_once(build):
+    """Cache what `build()` returns for the process's life; concurrent first calls build it once.
+
+    (functools.lru_cache alone runs `build` in every thread that misses at the same time: a
+    cold instance hit by 32 requests built 32 Table clients.) `cache_clear()` forgets it.
+    """
+    lock = threading.Lock()
+    cached = functools.lru_cache(maxsize=1)(build)
+
+    @functools.wraps(build)
+    def get():
+        with lock:
+            return cached()
+
+    get.cache_clear = cached.cache_clear
+    return get
+
+
+@built_once
 def _service():
     from azure.data.tables import TableServiceClient
 
@@ -225,13 +244,13 @@ def _service():
         connection_timeout=3, read_timeout=4)
 
 
-@functools.lru_cache(maxsize=1)
+@built_once
 def get_store() -> PauseStore:
     """The process's one pause store, built on first use."""
     return PauseStore(_service().get_table_client(get_settings().pauses_table))
 
 
-@functools.lru_cache(maxsize=1)
+@built_once
 def get_expiry_index() -> ExpiryIndex:
     """The process's one expiry index, built on first use."""
     return ExpiryIndex(_service().get_table_client(get_settings().expiry_table))
