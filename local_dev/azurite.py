@@ -1,11 +1,13 @@
 """Start and stop Azurite's Table service (the Azure Storage emulator) from node_modules."""
 
 import base64
+import ctypes
 import os
 import secrets
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +20,16 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 10002
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
+
+
+def _stop_with_parent() -> None:
+    """In the child: get SIGINT (a clean, saving shutdown) if the parent dies without stop().
+
+    A test run killed from outside would otherwise leave Azurite running. Linux only.
+    """
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 class Azurite:
@@ -71,6 +83,7 @@ class Azurite:
             stdin=subprocess.DEVNULL,
             # Its own process group: Ctrl-C in the terminal must not reach it, stop() does.
             start_new_session=True,
+            preexec_fn=_stop_with_parent,
         )
         try:
             wait_for_port(self.host, self.port, timeout=STARTUP_TIMEOUT_S, process=self._process)
