@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 
 from .settings import Settings, get_settings
-from .store import built_once
+from .store import built_once, http_transport
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class AdfTrigger:
         return DataFactoryManagementClient(
             credential, subscription_id, base_url=self._settings.arm_endpoint,
             credential_scopes=[self._settings.arm_endpoint + "/.default"],
-            retry_policy=_bounded_retry_policy(), connection_timeout=5, read_timeout=10)
+            retry_policy=_bounded_retry_policy(),
+            transport=http_transport(connection_timeout=5, read_timeout=10))
 
     def _credential_for(self, tenant_id):
         if self._settings.arm_is_local_standin:
