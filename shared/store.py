@@ -81,12 +81,14 @@ def _decode_cursor(cursor: str | None):
 
 def _translate(action: str):
     """Turn the SDK's storage failures into the app's errors, at this one edge."""
-    from azure.core.exceptions import (AzureError, HttpResponseError, ResourceModifiedError,
-                                       ResourceNotFoundError)
 
     def decorate(method):
         @functools.wraps(method)
         def wrapper(*args, **kwargs):
+            # Imported on first call, not when the module is: importing function_app stays light.
+            from azure.core.exceptions import (AzureError, HttpResponseError, ResourceModifiedError,
+                                               ResourceNotFoundError)
+
             try:
                 return method(*args, **kwargs)
             except ResourceModifiedError as exc:
@@ -110,14 +112,15 @@ def _insert(table, entity: dict) -> str:
     """Insert (never overwrite) and return the ETag, creating the table on its first use."""
     from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
+    # The service answers 204 with the ETag instead of echoing the entity (up to 256 KiB of data) back.
     try:
-        return table.create_entity(entity)["etag"]
+        return table.create_entity(entity, response_preference="return-no-content")["etag"]
     except ResourceNotFoundError:
         try:
             table.create_table()
         except ResourceExistsError:
             pass
-        return table.create_entity(entity)["etag"]
+        return table.create_entity(entity, response_preference="return-no-content")["etag"]
 
 
 class PauseStore:
