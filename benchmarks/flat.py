@@ -25,7 +25,7 @@ def run(stack: Stack, app: App, sizes: list, samples: int, progress=print) -> di
             stack.use_table(table)
             mine = [app.pause(body) for _ in range(blocks * (BLOCK + WARMUP_PER_BLOCK))]
             tokens[size] = [created["token"] for created in mine]
-            raw = raws[size] = RawOps(stack.azurite.connection_string, table, stack.adf.url, SUBSCRIPTION)
+            raw = raws[size] = RawOps(stack.storage, table, stack.arm, SUBSCRIPTION)
             template = raw.template(mine[0]["pause_id"])
             pending[size] = [raw.clone(template) for _ in range(blocks * BLOCK)]
             for entity in pending[size]:

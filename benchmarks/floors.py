@@ -49,19 +49,30 @@ def _transport(pool_size: int | None):
     return {"transport": RequestsTransport(session=session, session_owner=True)}
 
 
+def _app_transport() -> dict:
+    """The transport the app's own clients use (shared.store.http_transport)."""
+    from shared.store import http_transport
+
+    return {"transport": http_transport(connection_timeout=300, read_timeout=300)}
+
+
 class RawOps:
-    """The raw operations, on stock SDK clients of their own (one connection pool each, as the app has)."""
+    """The raw operations, on stock SDK clients of their own (one connection pool each, as the app has).
+
+    `app_transport` gives them the app's tuned HTTP transport instead, to tell what the
+    transport saves from what the app's own code costs.
+    """
 
     def __init__(self, connection_string: str, table: str, arm_endpoint: str, subscription: str,
-                 pool_size: int | None = None):
-        self._service = TableServiceClient.from_connection_string(connection_string, **_transport(pool_size))
+                 pool_size: int | None = None, app_transport: bool = False):
+        transport = _app_transport if app_transport else lambda: _transport(pool_size)
+        self._service = TableServiceClient.from_connection_string(connection_string, **transport())
         self.table = self._service.get_table_client(table)
         self.index = self._service.get_table_client(table + "expiry")
         from azure.mgmt.datafactory import DataFactoryManagementClient
 
         self._adf = DataFactoryManagementClient(_StandinCredential(), subscription, base_url=arm_endpoint,
-                                                credential_scopes=[arm_endpoint + "/.default"],
-                                                **_transport(pool_size))
+                                                credential_scopes=[arm_endpoint + "/.default"], **transport())
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="raw-index")
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import azure.functions as func
 
 from local_dev.azurite import Azurite
 
+from .latency import LatencyProxy
 from .standin import StandinProcess
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -55,30 +56,47 @@ def clear_app_caches() -> None:
 
 
 class Stack:
-    """Azurite (in memory) and the ADF stand-in (own process), with the app's settings pointing at them."""
+    """Azurite (in memory) and the ADF stand-in (own process), with the app's settings pointing at them.
 
-    def __init__(self):
+    With `rtt_ms`, the app and the floors reach both through latency proxies that add that
+    round trip time, as if they were a network away (the bulk loader still goes direct).
+    """
+
+    def __init__(self, rtt_ms: float = 0):
+        self.rtt_ms = rtt_ms
         self._exit = ExitStack()
         self.azurite = None
         self.adf = None
+        self.storage = None  # the connection string the app and the floors use
+        self.arm = None  # the ARM endpoint they use
+        self.ports = {}  # port -> what listens there, for naming connections
 
     def __enter__(self) -> "Stack":
-        self.azurite = self._exit.enter_context(Azurite(in_memory=True))
-        self.adf = self._exit.enter_context(StandinProcess(REPO_ROOT, {**os.environ, "PYTHONPATH": str(REPO_ROOT)}))
+        try:
+            self.azurite = self._exit.enter_context(Azurite(in_memory=True))
+            env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+            self.adf = self._exit.enter_context(StandinProcess(REPO_ROOT, env))
+            adf_port = urlsplit(self.adf.url).port
+            self.ports = {self.azurite.port: "Azurite", adf_port: "ADF stand-in"}
+            self.storage, self.arm = self.azurite.connection_string, self.adf.url
+            if self.rtt_ms:
+                storage = self._exit.enter_context(LatencyProxy(self.azurite.port, self.rtt_ms, REPO_ROOT, env))
+                arm = self._exit.enter_context(LatencyProxy(adf_port, self.rtt_ms, REPO_ROOT, env))
+                self.storage = self.storage.replace(f":{self.azurite.port}/", f":{storage.port}/")
+                self.arm = f"http://127.0.0.1:{arm.port}"
+                self.ports.update({storage.port: "Azurite (via latency proxy)",
+                                   arm.port: "ADF stand-in (via latency proxy)"})
+        except BaseException:
+            self._exit.close()
+            raise
         return self
 
     def __exit__(self, *exc_info) -> None:
         self._exit.close()
 
-    @property
-    def ports(self) -> dict:
-        """Port -> what listens there, for naming connections."""
-        return {self.azurite.port: "Azurite", int(urlsplit(self.adf.url).port): "ADF stand-in"}
-
     def app_environment(self, table: str) -> dict:
         """The app settings for `table`, as the host subprocess gets them."""
-        return {"AzureWebJobsStorage": self.azurite.connection_string, "PAUSES_TABLE": table,
-                "ARM_ENDPOINT": self.adf.url}
+        return {"AzureWebJobsStorage": self.storage, "PAUSES_TABLE": table, "ARM_ENDPOINT": self.arm}
 
     def use_table(self, table: str) -> None:
         """Point this process's app at `table` (settings and clients rebuilt on next use)."""

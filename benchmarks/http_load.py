@@ -148,7 +148,7 @@ def run(stack: Stack, clients_levels: list, requests: int) -> tuple[list, dict]:
         burst = max(clients_levels + [len(TARGETS)])
         warm = _drive(burst, bodies[:burst], pause)[2]
         _drive(burst, warm, restart)
-        raw = RawOps(stack.azurite.connection_string, table, stack.adf.url, SUBSCRIPTION,
+        raw = RawOps(stack.storage, table, stack.arm, SUBSCRIPTION,
                      pool_size=max(clients_levels))
         template = raw.template(warm[0]["pause_id"])
         for clients in clients_levels:

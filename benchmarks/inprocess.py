@@ -21,27 +21,32 @@ def run(stack: Stack, app: App, samples: int, seed: int = 1) -> dict:
     # Warm-up: builds the app's clients, imports the ADF SDK, opens connections, creates the tables.
     for _ in range(WARMUP):
         app.restart(app.pause(body)["token"], approve)
-    raw = RawOps(stack.azurite.connection_string, table, stack.adf.url, SUBSCRIPTION)
+    raw = RawOps(stack.storage, table, stack.arm, SUBSCRIPTION)
+    tuned = RawOps(stack.storage, table, stack.arm, SUBSCRIPTION, app_transport=True)
     try:
         template = raw.template(app.pause(body)["pause_id"])
-        for _ in range(WARMUP):
-            raw.insert_two(raw.clone(template))
-            raw.insert_two_concurrently(raw.clone(template))
-            raw.restart(app.pause(body)["pause_id"], "warm-up")
-        # One pending pause per restart, made by the app, so both sides decide identical entities.
+        for ops in (raw, tuned):
+            for _ in range(WARMUP):
+                ops.insert_two(ops.clone(template))
+                ops.insert_two_concurrently(ops.clone(template))
+                ops.restart(app.pause(body)["pause_id"], "warm-up")
+        # One pending pause per restart, made by the app, so every side decides identical entities.
         for_app = [app.pause(body)["token"] for _ in range(samples)]
         for_raw = [app.pause(body)["pause_id"] for _ in range(samples)]
+        for_tuned = [app.pause(body)["pause_id"] for _ in range(samples)]
 
-        results = {name: Samples(name) for name in (
-            "pause", "raw_insert_one", "raw_insert_two", "raw_insert_two_concurrently", "restart", "raw_restart")}
         operations = [
             ("pause", lambda i: app.pause(body)),
             ("raw_insert_one", lambda i: raw.insert_one(raw.clone(template))),
             ("raw_insert_two", lambda i: raw.insert_two(raw.clone(template))),
             ("raw_insert_two_concurrently", lambda i: raw.insert_two_concurrently(raw.clone(template))),
+            ("app_transport_insert_one", lambda i: tuned.insert_one(tuned.clone(template))),
+            ("app_transport_insert_two", lambda i: tuned.insert_two(tuned.clone(template))),
             ("restart", lambda i: app.restart(for_app[i], approve)),
             ("raw_restart", lambda i: raw.restart(for_raw[i], "Numbers look right")),
+            ("app_transport_restart", lambda i: tuned.restart(for_tuned[i], "Numbers look right")),
         ]
+        results = {name: Samples(name) for name, _ in operations}
         order = random.Random(seed)
         for i in range(samples):
             order.shuffle(operations)
@@ -50,3 +55,4 @@ def run(stack: Stack, app: App, samples: int, seed: int = 1) -> dict:
         return results
     finally:
         raw.close()
+        tuned.close()
