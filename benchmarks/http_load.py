@@ -3,8 +3,9 @@
 The host runs in its own process (as the Functions host runs the worker), on loopback. Each
 client is a thread with one keep-alive connection; a level sends a fixed number of requests,
 so its throughput is requests / wall time and its latencies are per request. At every level
-the same number of raw SDK operations (one insert for pause; read, claim, createRun, write
-for restart) run from as many threads in this process: the ceiling the app is compared with.
+the same number of raw SDK operations (one insert, and the two a pause makes today; read,
+claim, createRun, write for restart) run from as many threads in this process: the ceiling
+the app is compared with.
 """
 
 import http.client
@@ -159,6 +160,9 @@ def run(stack: Stack, clients_levels: list, requests: int) -> tuple[list, dict]:
             samples, wall, _ = _drive(clients, [raw.clone(template) for _ in range(requests)],
                                       lambda state, entity: raw.insert_one(entity))
             levels.append(Level("raw_insert_one", clients, samples, wall))
+            samples, wall, _ = _drive(clients, [raw.clone(template) for _ in range(requests)],
+                                      lambda state, entity: raw.insert_two(entity))
+            levels.append(Level("raw_insert_two", clients, samples, wall))
             pending = [raw.clone(template) for _ in range(requests)]
             for entity in pending:
                 raw.insert_one(entity)

@@ -41,7 +41,7 @@ def test_bench_measures_the_app_and_its_floors(bench):
         assert numbers["inprocess"][name]["n"] == 15
         assert 0 < numbers["inprocess"][name]["p50"] <= numbers["inprocess"][name]["p99"]
     levels = {(level["name"], level["clients"]) for level in numbers["http"]["levels"]}
-    assert levels == {(name, clients) for name in ("pause", "restart", "raw_insert_one", "raw_restart")
+    assert levels == {(name, clients) for name in ("pause", "restart", "raw_insert_one", "raw_insert_two", "raw_restart")
                       for clients in (1, 4)}
     assert set(numbers["flat"]) == {"30", "300"}
 
