@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from .harness import REPO_ROOT
+from .harness import REPO_ROOT, SETTING_NAMES
 
 BARE = "azure.functions, azure.data.tables, jinja2"
 HEAVY = ("azure.mgmt.datafactory", "azure.identity", "azure.data.tables", "jinja2")
@@ -57,7 +57,8 @@ print(json.dumps({"import": imported - started, "first_pause": t1 - t0, "second_
 
 
 def _python(code: str, environment: dict | None = None) -> tuple[dict | None, float]:
-    env = {**os.environ, **(environment or {}), "PYTHONPATH": str(REPO_ROOT)}
+    inherited = {name: value for name, value in os.environ.items() if name not in SETTING_NAMES}
+    env = {**inherited, **(environment or {}), "PYTHONPATH": str(REPO_ROOT)}
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
