@@ -17,7 +17,7 @@ from .errors import (AlreadyDecided, EmailNotSent, Expired, Forbidden, InvalidRe
                      UpstreamFailed)
 from .jsonbody import canonical
 from .settings import ROUTE_PREFIX, get_settings
-from .store import Conflict, get_expiry_index, get_store, pack_json, unpack_json
+from .store import Conflict, add_pause, get_expiry_index, get_store, pack_json, unpack_json
 from .validation import Decision, PauseRequest
 
 logger = logging.getLogger(__name__)
@@ -92,10 +92,9 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         **pack_json("notification", canonical(request.notification)),
         **pack_json("source", None if request.source is None else canonical(request.source)),
     }
-    # Index first: a pause must never exist that the expiry timer cannot find. An index row
-    # whose pause was never written is harmless; the timer drops it.
-    get_expiry_index().add(pause_id, expires_at)
-    etag = get_store().add(pause_id, properties)
+    # The pause and its expiry-index row are written at once; if the index row fails the pause
+    # is removed again, so no pause exists that the expiry timer cannot find.
+    etag = add_pause(pause_id, properties, expires_at)
     logger.info("pause created pause_id=%s mode=%s pipeline=%s/%s expires_at=%s", pause_id, request.mode,
                 request.factory_name, request.pipeline_name, iso(expires_at))
     created = {"pause_id": pause_id, "token": token, "status": "pending", "expires_at": iso(expires_at),

@@ -86,15 +86,19 @@ def _from_environ(env) -> Settings:
     base = (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
     if base and urlsplit(base).scheme not in ("http", "https"):
         raise SettingsError("PUBLIC_BASE_URL must start with https:// (or http:// locally).")
+    table = env.get("PAUSES_TABLE") or Settings.pauses_table
+    # Table names are 3-63 letters and digits starting with a letter; "<table>expiry" must fit too.
+    if not (table.isascii() and table.isalnum() and table[0].isalpha() and 3 <= len(table) <= 57):
+        raise SettingsError("PAUSES_TABLE must be 3-57 letters and digits, starting with a letter.")
     return Settings(
         storage_connection=connection,
         callback_allowed_hosts=tuple(h.lower() for h in _csv(env.get("CALLBACK_ALLOWED_HOSTS")))
         or DEFAULT_CALLBACK_HOSTS,
         smtp=_smtp(env),
-        pauses_table=env.get("PAUSES_TABLE") or Settings.pauses_table,
+        pauses_table=table,
         arm_endpoint=arm,
         public_base_url=base,
-        allowed_factories=tuple(p for p in _csv(env.get("ALLOWED_FACTORIES")) if p != "*"),
+        allowed_factories=_allowed_factories(env.get("ALLOWED_FACTORIES")),
     )
 
 
@@ -114,6 +118,12 @@ def _smtp(env) -> Smtp | None:
     return Smtp(host=host, port=int(port), username=env.get("SMTP_USERNAME") or None,
                 password=env.get("SMTP_PASSWORD") or None, sender=sender,
                 starttls=starttls in ("true", "1", "yes"))
+
+
+def _allowed_factories(value) -> tuple[str, ...]:
+    """Factory patterns; none (or a lone `*` among them) means any factory."""
+    patterns = _csv(value)
+    return () if "*" in patterns else patterns
 
 
 def sweep_schedule() -> str:

@@ -134,6 +134,14 @@ class PauseStore:
         """Insert a new pause (never overwrites); return its ETag."""
         return _insert(self._table, {"PartitionKey": pause_id, "RowKey": ROW_KEY, **properties})
 
+    @_translate("delete")
+    def remove(self, pause_id: str, etag: str) -> None:
+        """Delete a pause, only if it still has `etag` (undoes `add`)."""
+        from azure.core import MatchConditions
+
+        self._table.delete_entity(partition_key=pause_id, row_key=ROW_KEY, etag=etag,
+                                  match_condition=MatchConditions.IfNotModified)
+
     @_translate("read")
     def get(self, pause_id: str) -> Stored:
         """Point-read one pause, or raise NotFound."""
@@ -295,6 +303,41 @@ def get_store() -> PauseStore:
 def get_expiry_index() -> ExpiryIndex:
     """The process's one expiry index, built on first use."""
     return ExpiryIndex(_service().get_table_client(get_settings().expiry_table))
+
+
+@built_once
+def _index_writer():
+    """Threads that write expiry-index rows while the request's thread writes the pause."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="expiry-index")
+
+
+def add_pause(pause_id: str, properties: dict, expires_at) -> str:
+    """Insert a new pause and its expiry-index row at the same time; return the pause's ETag.
+
+    Both rows or an error: if the index row fails, the pause is deleted again, since a pause
+    the expiry timer cannot find must not exist. (An index row whose pause failed is harmless:
+    the timer drops it.) Written at once, a pause costs one round trip to storage, not two.
+    """
+    from concurrent.futures import wait
+
+    index_row = _index_writer().submit(get_expiry_index().add, pause_id, expires_at)
+    try:
+        etag = get_store().add(pause_id, properties)
+    except BaseException:
+        wait([index_row])
+        raise
+    try:
+        index_row.result()
+    except BaseException:
+        try:
+            get_store().remove(pause_id, etag)
+        except Exception:
+            logger.error("pause without expiry-index row pause_id=%s: its index row and its removal failed",
+                         pause_id)
+        raise
+    return etag
 
 
 def reset_clients() -> None:

@@ -1,0 +1,48 @@
+import pytest
+
+from shared.settings import DEFAULT_CALLBACK_HOSTS, SettingsError, _from_environ
+
+BASE = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
+
+
+def test_defaults():
+    settings = _from_environ(BASE)
+    assert settings.pauses_table == "pauses" and settings.expiry_table == "pausesexpiry"
+    assert settings.arm_endpoint == "https://management.azure.com" and not settings.arm_is_local_standin
+    assert settings.callback_allowed_hosts == DEFAULT_CALLBACK_HOSTS and settings.smtp is None
+
+
+def test_separate_pause_storage_wins_over_the_functions_storage():
+    settings = _from_environ({**BASE, "PAUSES_STORAGE_CONNECTION": "other"})
+    assert settings.storage_connection == "other"
+
+
+@pytest.mark.parametrize("env, message", [
+    ({}, "AzureWebJobsStorage"),
+    ({**BASE, "PAUSES_TABLE": "no-dashes"}, "PAUSES_TABLE"),
+    ({**BASE, "PAUSES_TABLE": "p" * 58}, "PAUSES_TABLE"),
+    ({**BASE, "PAUSES_TABLE": "1pauses"}, "PAUSES_TABLE"),
+    ({**BASE, "ARM_ENDPOINT": "http://management.azure.com"}, "ARM_ENDPOINT"),
+    ({**BASE, "PUBLIC_BASE_URL": "ftp://x"}, "PUBLIC_BASE_URL"),
+    ({**BASE, "SMTP_HOST": "smtp.example.com"}, "SMTP_FROM"),
+    ({**BASE, "SMTP_HOST": "h", "SMTP_FROM": "a@b.example", "SMTP_PORT": "99999"}, "SMTP_PORT"),
+    ({**BASE, "SMTP_HOST": "h", "SMTP_FROM": "a@b.example", "SMTP_STARTTLS": "maybe"}, "SMTP_STARTTLS"),
+])
+def test_bad_settings_fail_fast_naming_the_setting(env, message):
+    with pytest.raises(SettingsError, match=message):
+        _from_environ(env)
+
+
+def test_loopback_http_arm_endpoint_is_the_local_standin():
+    assert _from_environ({**BASE, "ARM_ENDPOINT": "http://127.0.0.1:7072/"}).arm_is_local_standin
+
+
+def test_lists_are_trimmed_and_lowercased():
+    settings = _from_environ({**BASE, "CALLBACK_ALLOWED_HOSTS": " A.example , *.B.example ,",
+                              "ALLOWED_FACTORIES": " s/rg/f , s2/rg/* "})
+    assert settings.callback_allowed_hosts == ("a.example", "*.b.example")
+    assert settings.allowed_factories == ("s/rg/f", "s2/rg/*")
+
+
+def test_a_lone_star_among_factories_allows_any():
+    assert _from_environ({**BASE, "ALLOWED_FACTORIES": "s/rg/f, *"}).allowed_factories == ()
