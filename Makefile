@@ -23,7 +23,7 @@ test: deps
 	$(PY) -m pytest
 
 bench: deps
-	$(PY) -m benchmarks.run
+	$(PY) -m benchmarks.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules .azurite .pytest_cache test-output
