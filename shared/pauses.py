@@ -47,12 +47,11 @@ def iso(moment: datetime | None) -> str | None:
     return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def links(base_url: str, pause_id: str, token: str | None = None) -> dict:
+def links(base_url: str, pause_id: str, token: str) -> dict:
+    """The URLs handed out for a new pause."""
     api = f"{base_url.rstrip('/')}/{ROUTE_PREFIX}"
-    urls = {"status_url": f"{api}/pauses/{pause_id}"}
-    if token:
-        urls = {"restart_url": f"{api}/restart/{token}", "cancel_url": f"{api}/cancel/{token}", **urls}
-    return urls
+    return {"restart_url": f"{api}/restart/{token}", "cancel_url": f"{api}/cancel/{token}",
+            "status_url": f"{api}/pauses/{pause_id}"}
 
 
 def _factory_allowed(patterns, target: PauseRequest) -> bool:

@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 
 ROW_KEY = "pause"
 CHUNK_BYTES = 32 * 1024
-JSON_FIELDS = ("parameters", "data", "notification", "source", "input")
 
 
 class Conflict(Exception):
