@@ -3,7 +3,7 @@
 The host runs in its own process (as the Functions host runs the worker), on loopback. Each
 client is a thread with one keep-alive connection; a level sends a fixed number of requests,
 so its throughput is requests / wall time and its latencies are per request. At every level
-the same number of raw SDK operations (one insert, and the two a pause makes today; read,
+the same number of raw SDK operations (one insert, and the two a pause makes; read,
 claim, createRun, write for restart) run from as many threads in this process: the ceiling
 the app is compared with.
 """

@@ -166,7 +166,7 @@ def verdicts(data: dict, sizes: list) -> list:
         pause2 = r["pause"].p50 / r["raw_insert_two"].p50
         restart = r["restart"].p50 / r["raw_restart"].p50
         lines.append(f"- pause p50 ≤ {GOAL_LATENCY}× one raw insert: {'met' if pause1 <= GOAL_LATENCY else 'NOT met'} "
-                     f"({pause1:.2f}×; {pause2:.2f}× the two inserts it makes today)")
+                     f"({pause1:.2f}×; {pause2:.2f}× its two inserts made one after the other)")
         lines.append(f"- restart p50 ≤ {GOAL_LATENCY}× its raw calls: "
                      f"{'met' if restart <= GOAL_LATENCY else 'NOT met'} ({restart:.2f}×)")
     if "flat" in data:
