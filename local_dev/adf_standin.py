@@ -211,6 +211,7 @@ class AdfStandin:
         self._callback_failures = []  # statuses owed to the next callbacks
         self._failures = []  # responses owed to the next createRun requests, first one first
         self._delay_seconds = 0.0
+        self._delay_after_recording = False
         # Set by reset() and stop(): wakes delayed createRuns and tells them to record nothing,
         # so a request the client already gave up on cannot leak a run into the next test.
         self._discard_delayed = threading.Event()
@@ -287,16 +288,19 @@ class AdfStandin:
         with self._lock:
             self._callback_failures.extend([status] * count)
 
-    def delay(self, seconds):
+    def delay(self, seconds, after_recording=False):
         """Make every following createRun wait `seconds` before answering (0 turns it off).
 
         The run is still recorded after the wait, as ARM would, even if the client timed out meanwhile -
         unless reset() or stop() comes first: then the delayed request answers 503 and records nothing.
+        With `after_recording` the run is recorded first and only the answer is late: a started run
+        whose response the client never sees.
         """
         if seconds < 0:
             raise ValueError("seconds must not be negative")
         with self._lock:
             self._delay_seconds = float(seconds)
+            self._delay_after_recording = bool(after_recording)
 
     def reset(self):
         """Forget all runs, pending injected failures and the delay."""
@@ -306,6 +310,7 @@ class AdfStandin:
             self._callbacks.clear()
             self._callback_failures.clear()
             self._delay_seconds = 0.0
+            self._delay_after_recording = False
             self._discard_delayed.set()
             self._discard_delayed = threading.Event()
 
@@ -349,7 +354,8 @@ class AdfStandin:
     def _handle_arm_create_run(self, request, subscription, resource_group, factory, pipeline):
         with self._lock:
             seconds, discard = self._delay_seconds, self._discard_delayed
-        if seconds and discard.wait(seconds):
+            late_answer_only = self._delay_after_recording
+        if seconds and not late_answer_only and discard.wait(seconds):
             raise _ArmError(503, "ServiceUnavailable", "The stand-in was reset or stopped while this createRun waited.")
         with self._lock:
             if self._failures:
@@ -386,6 +392,8 @@ class AdfStandin:
         }
         with self._lock:
             self._runs[run_id] = record
+        if seconds and late_answer_only:
+            discard.wait(seconds)
         return _json_response({"runId": run_id})
 
     def _handle_arm_get_run(self, request, subscription, resource_group, factory, run_id):

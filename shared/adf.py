@@ -7,6 +7,7 @@ time, which a cold start should only pay when a pipeline is actually started.
 import logging
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from .settings import Settings, get_settings
 from .store import built_once, http_transport
@@ -20,10 +21,12 @@ DEV_TOKEN = "local-adf-standin-token"
 class TriggerFailed(Exception):
     """ADF did not accept the run; `code` is ARM's error code when it gave one."""
 
-    def __init__(self, message: str, code: str | None = None, status: int | None = None):
+    def __init__(self, message: str, code: str | None = None, status: int | None = None, ambiguous: bool = False):
         super().__init__(message)
         self.code = code
         self.status = status
+        # The request was sent but no answer came back: ADF may have started the run anyway.
+        self.ambiguous = ambiguous
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,8 @@ class AdfTrigger:
 
     def start_run(self, target: PipelineTarget, parameters: dict) -> str:
         """Start `target` with `parameters` and return the ADF run id, or raise TriggerFailed."""
-        from azure.core.exceptions import AzureError, ClientAuthenticationError, HttpResponseError
+        from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError,
+                                           ServiceResponseError)
 
         client = self._client(target.tenant_id, target.subscription_id)
         try:
@@ -94,9 +98,38 @@ class AdfTrigger:
         except HttpResponseError as exc:
             code = exc.error.code if exc.error else None
             raise TriggerFailed(exc.message, code, exc.status_code) from exc
+        except ServiceResponseError as exc:
+            raise TriggerFailed(f"no answer from Azure Resource Manager: {exc}", "NoResponse", ambiguous=True) from exc
         except AzureError as exc:
             raise TriggerFailed(f"Azure Resource Manager unreachable: {exc}", "Unreachable") from exc
         return run.run_id
+
+    def find_run(self, target: PipelineTarget, pause_id: str, since: datetime) -> str | None:
+        """The id of a run of `target` updated since `since` whose `pause_id` parameter is this one.
+
+        Used when a createRun got no answer, before the pause is given back: if ADF did start the
+        run, the pause records it instead of letting a second click start another.
+        """
+        from azure.core.exceptions import AzureError
+        from azure.mgmt.datafactory.models import RunFilterParameters, RunQueryFilter
+
+        client = self._client(target.tenant_id, target.subscription_id)
+        query = RunFilterParameters(
+            last_updated_after=since, last_updated_before=datetime.now(timezone.utc) + timedelta(minutes=5),
+            filters=[RunQueryFilter(operand="PipelineName", operator="Equals", values_property=[target.pipeline_name])])
+        try:
+            for _ in range(10):  # pages; a pause's run is among the pipeline's most recent
+                page = client.pipeline_runs.query_by_factory(target.resource_group, target.factory_name, query,
+                                                             **self._call_options())
+                for run in page.value or []:
+                    if (run.parameters or {}).get("pause_id") == pause_id:
+                        return run.run_id
+                if not page.continuation_token:
+                    return None
+                query.continuation_token = page.continuation_token
+        except AzureError as exc:
+            raise TriggerFailed(f"could not check Azure Data Factory for the run: {exc}", "Unreachable") from exc
+        return None
 
     def _call_options(self) -> dict:
         # The bearer-token policy refuses plain http unless told; only the loopback stand-in is http.

@@ -26,6 +26,8 @@ _CLAIM_ATTEMPTS = 3
 # After this many failed attempts to settle an expired pause (ADF or callback down), give up.
 MAX_TIMEOUT_ATTEMPTS = 5
 TIMER = "expiry timer"
+# A claim older than this whose outcome was never recorded belonged to a process that died.
+STALE_CLAIM = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -278,11 +280,27 @@ def _restart_call(pause_id: str, decision: Decision):
                       "input": decision.input}
             _call_back(entity, callback.approved_payload(record))
             return {}
-        target = PipelineTarget(entity["subscription_id"], entity["resource_group"], entity["factory_name"],
-                                entity["pipeline_name"], entity.get("tenant_id"))
+        target = _target(entity)
         parameters = {**_json_field(entity, "parameters", {}), "pause_id": pause_id}
-        return {"run_id": get_trigger().start_run(target, parameters)}
+        started = utcnow()
+        try:
+            return {"run_id": get_trigger().start_run(target, parameters)}
+        except TriggerFailed as exc:
+            if not exc.ambiguous:
+                raise
+            # The request reached ADF but no answer came back: if the run exists, keep it, or
+            # giving the pause back would let the next click start a second one.
+            run_id = get_trigger().find_run(target, pause_id, since=started - timedelta(minutes=1))
+            if run_id is None:
+                raise
+            logger.warning("createRun gave no answer but the run exists pause_id=%s run_id=%s", pause_id, run_id)
+            return {"run_id": run_id}
     return call
+
+
+def _target(entity: dict) -> PipelineTarget:
+    return PipelineTarget(entity["subscription_id"], entity["resource_group"], entity["factory_name"],
+                          entity["pipeline_name"], entity.get("tenant_id"))
 
 
 def _failure_call(code: str, message: str):
@@ -322,6 +340,12 @@ def settle_expired(pause_id: str, now: datetime) -> str:
     """Settle one pause past its expiry by its `on_timeout`; return what happened."""
     stored = get_store().get(pause_id)
     entity = stored.entity
+    if entity.get("status") == "restarting" and now - entity.get("claimed_at", now) > STALE_CLAIM:
+        outcome = _reconcile(pause_id, stored, now)
+        if outcome != "released":
+            return outcome
+        stored = get_store().get(pause_id)
+        entity = stored.entity
     if entity.get("status") != "pending":
         return "already_settled"
     if now < entity["expires_at"]:
@@ -342,6 +366,33 @@ def settle_expired(pause_id: str, now: datetime) -> str:
             return "retry"
         _give_up(pause_id, now)
         return "failed"
+
+
+def _reconcile(pause_id: str, stored, now: datetime) -> str:
+    """Settle a claim whose process died before recording the outcome (still `restarting`).
+
+    Restart mode asks ADF whether the run was started: if so it is recorded, else the claim is
+    released and the pause settles by its policy. A callback's outcome cannot be asked for, so
+    such a pause is marked failed for a person to look at.
+    """
+    entity = stored.entity
+    store = get_store()
+    if entity.get("mode") == "callback":
+        store.update(pause_id, {"status": "failed", "decided_at": now, "decided_by": TIMER,
+                                "last_error": "The approval was interrupted; the callback may not have been made."},
+                     stored.etag)
+        return "failed"
+    try:
+        run_id = get_trigger().find_run(_target(entity), pause_id, since=entity["claimed_at"] - timedelta(minutes=1))
+    except TriggerFailed:
+        return "retry"
+    if run_id:
+        store.update(pause_id, {"status": "restarted", "run_id": run_id, "decided_at": entity["claimed_at"]},
+                     stored.etag)
+        logger.warning("interrupted approval reconciled pause_id=%s run_id=%s", pause_id, run_id)
+        return "reconciled"
+    store.update(pause_id, {"status": "pending"}, stored.etag)
+    return "released"
 
 
 def _give_up(pause_id: str, now: datetime) -> None:
@@ -368,6 +419,8 @@ def sweep(now: datetime | None = None, limit: int = 500) -> dict:
             outcome = "missing"  # an index row whose pause was never written
         except AlreadyDecided:
             outcome = "already_settled"  # another sweeper or a last-second click won
+        except Conflict:
+            outcome = "retry"  # changed under us while reconciling; look again next run
         counts[outcome] = counts.get(outcome, 0) + 1
         if outcome != "retry":
             try:

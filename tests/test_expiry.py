@@ -139,3 +139,51 @@ def test_schedule_setting_overrides_the_default(monkeypatch):
 
     monkeypatch.setenv("PAUSE_SWEEP_SCHEDULE", "0 */1 * * * *")
     assert sweep_schedule() == "0 */1 * * * *"
+
+
+def _interrupt(table, pause_id, minutes_ago=30):
+    """What a process that died mid-approval leaves behind: a claim with no outcome."""
+    entity = table.get_entity(pause_id, "pause")
+    entity["status"] = "restarting"
+    entity["claimed_at"] = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    table.update_entity(entity)
+
+
+def _start_run_directly(adf, pause_id):
+    """Start the run the dead process had asked for, through the real SDK."""
+    from azure.core.credentials import AccessToken
+    from azure.mgmt.datafactory import DataFactoryManagementClient
+
+    class Token:
+        def get_token(self, *scopes, **kwargs):
+            return AccessToken("t", 4102444800)
+
+    client = DataFactoryManagementClient(Token(), "00000000-0000-0000-0000-0000000000aa", base_url=adf.url)
+    return client.pipelines.create_run("rg-data", "adf-test", "Load_Sales", parameters={"pause_id": pause_id},
+                                       enforce_https=False).run_id
+
+
+def test_interrupted_approval_whose_run_started_is_recorded_not_repeated(api, adf, table):
+    created = api.created(expires_in=60)
+    run_id = _start_run_directly(adf, created["pause_id"])
+    _interrupt(table, created["pause_id"])
+    assert pauses.sweep(later(created)) == {"reconciled": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["run_id"] == run_id
+    assert len(adf.runs) == 1
+
+
+def test_interrupted_approval_without_a_run_settles_by_its_policy(api, adf, table):
+    created = api.created(expires_in=60, on_timeout="restart")
+    _interrupt(table, created["pause_id"])
+    assert pauses.sweep(later(created)) == {"restarted": 1}
+    [run] = adf.runs
+    assert api.record(created["pause_id"])["run_id"] == run["runId"]
+
+
+def test_interrupted_callback_approval_is_marked_failed(api, adf, table, configure):
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/x", "expires_in": 60}))
+    _interrupt(table, created["pause_id"])
+    assert pauses.sweep(later(created)) == {"failed": 1}
+    assert api.record(created["pause_id"])["status"] == "failed" and adf.callbacks == []

@@ -343,3 +343,16 @@ def test_factories_outside_allowed_factories_are_403(api, configure):
     assert api.pause().status_code == 403
     assert api.pause(factory_name="adf-prod-*").status_code == 400
     assert api.pause(resource_group="rg-other").status_code == 201
+
+
+def test_create_run_that_started_but_never_answered_is_recorded_not_repeated(api, adf):
+    created = api.created()
+    # The run is made, but the answer comes after the app's 10 s read timeout.
+    adf.delay(12, after_recording=True)
+    response = api.decide("restart", created["token"])
+    adf.delay(0)
+    assert response.status_code == 200
+    [run] = adf.runs
+    assert api.json(response)["run_id"] == run["runId"]
+    assert api.decide("restart", created["token"]).status_code == 409
+    assert len(adf.runs) == 1
