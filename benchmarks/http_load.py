@@ -11,13 +11,12 @@ the app is compared with.
 import http.client
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .child import ChildProcess
 from .floors import RawOps
 from .harness import (DECIDER_HEADERS, PAUSE_BODY, REPO_ROOT, SUBSCRIPTION, Stack, approve_body,
                       new_table_name, token_path)
@@ -45,32 +44,18 @@ class Level:
         return len(self.samples.values) / self.wall
 
 
-class Host:
+class Host(ChildProcess):
     """`python -m benchmarks.host` in a subprocess."""
 
     def __init__(self, environment: dict):
         env = {**os.environ, **environment, "PYTHONPATH": str(REPO_ROOT)}
-        self._process = subprocess.Popen([sys.executable, "-m", "benchmarks.host"], cwd=REPO_ROOT, env=env,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self._process.stdout.readline()
-        if not line:
-            self._process.wait(timeout=10)
-            raise RuntimeError(f"the benchmark host exited with {self._process.returncode} before serving")
-        url = urlsplit(json.loads(line)["url"])
+        super().__init__("benchmarks.host", cwd=REPO_ROOT, env=env, what="benchmark host")
+        url = urlsplit(self.ready["url"])
         self.host, self.port = url.hostname, url.port
 
     def stop(self) -> dict:
         """Stop the host; return what it counted."""
-        try:
-            self._process.stdin.write("stop\n")
-            self._process.stdin.flush()
-            counts = json.loads(self._process.stdout.readline() or "{}")
-            self._process.wait(timeout=30)
-            return counts
-        finally:
-            if self._process.poll() is None:
-                self._process.kill()
-                self._process.wait()
+        return super().stop("stop", timeout=30)
 
 
 def _drive(clients: int, work: list, request) -> tuple[Samples, float, list]:

@@ -10,8 +10,9 @@ takes no time from the code being measured. Prints one JSON line with its port.
 import argparse
 import asyncio
 import json
-import subprocess
 import sys
+
+from .child import ChildProcess
 
 
 async def _pump(reader, writer, delay: float) -> None:
@@ -59,30 +60,13 @@ async def _serve(target_port: int, rtt: float) -> None:
         await stop
 
 
-class LatencyProxy:
+class LatencyProxy(ChildProcess):
     """The proxy in a subprocess, forwarding to 127.0.0.1:`target_port`; `.port` is where it listens."""
 
     def __init__(self, target_port: int, rtt_ms: float, cwd, env: dict):
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "benchmarks.latency", "--target", str(target_port), "--rtt-ms", str(rtt_ms)],
-            cwd=cwd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self._process.stdout.readline()
-        if not line:
-            self._process.wait(timeout=10)
-            raise RuntimeError(f"the latency proxy exited with {self._process.returncode} before listening")
-        self.port = json.loads(line)["port"]
-
-    def __enter__(self) -> "LatencyProxy":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        try:
-            self._process.stdin.close()
-            self._process.wait(timeout=10)
-        finally:
-            if self._process.poll() is None:
-                self._process.kill()
-                self._process.wait()
+        super().__init__("benchmarks.latency", ("--target", target_port, "--rtt-ms", rtt_ms), cwd=cwd, env=env,
+                         what="latency proxy")
+        self.port = self.ready["port"]
 
 
 def main(argv=None) -> None:

@@ -144,7 +144,7 @@ def report_cold(cold: dict, runs: int) -> list:
     lines = [f"### Cold import (best of {runs} fresh interpreters each)", "",
              "| import | in-interpreter | whole process | heavy modules loaded | network at import |",
              "|---|---:|---:|---|---|"]
-    for label, probe in ((f"`function_app`", app), (f"`{coldstart.BARE}`", bare)):
+    for label, probe in (("`function_app`", app), (f"`{coldstart.BARE}`", bare)):
         lines.append(f"| {label} | {ms(probe['seconds'])} | {ms(probe['process_seconds'])} | "
                      f"{', '.join(probe['loaded']) or 'none of ' + ', '.join(coldstart.HEAVY)} | "
                      f"{', '.join(probe['network']) or 'none'} |")

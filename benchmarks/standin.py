@@ -6,38 +6,19 @@ serves until a line (or EOF) arrives on stdin.
 """
 
 import json
-import subprocess
 import sys
 
 from local_dev.adf_standin import AdfStandin
 
+from .child import ChildProcess
 
-class StandinProcess:
+
+class StandinProcess(ChildProcess):
     """Start the stand-in in a subprocess; `.url` is where it listens."""
 
     def __init__(self, cwd, env: dict):
-        self._process = subprocess.Popen([sys.executable, "-m", "benchmarks.standin"], cwd=cwd, env=env,
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self._process.stdout.readline()
-        if not line:
-            self._process.wait(timeout=10)
-            raise RuntimeError(f"the ADF stand-in exited with {self._process.returncode} before serving")
-        self.url = json.loads(line)["url"]
-
-    def stop(self) -> None:
-        try:
-            self._process.stdin.close()
-            self._process.wait(timeout=15)
-        finally:
-            if self._process.poll() is None:
-                self._process.kill()
-                self._process.wait()
-
-    def __enter__(self) -> "StandinProcess":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+        super().__init__("benchmarks.standin", cwd=cwd, env=env, what="ADF stand-in")
+        self.url = self.ready["url"]
 
 
 def main() -> None:
