@@ -1,57 +1,80 @@
 """LOCAL STAND-IN for the Azure Data Factory management API. Development and tests only; never deployed.
 
-It is a small HTTP server that answers the few Azure Resource Manager (ARM) routes that
-`azure.mgmt.datafactory.DataFactoryManagementClient` calls when this app starts and inspects
-pipeline runs, with the JSON shapes and error bodies ARM uses, so the real SDK can be pointed at it:
+A small HTTP server answering the Azure Resource Manager (ARM) routes that
+`azure.mgmt.datafactory.DataFactoryManagementClient` calls for this app, with ARM's JSON shapes
+and error bodies, so the real SDK can be pointed at it:
 
-    client = DataFactoryManagementClient(credential, "sub-1", base_url=standin.url)
+    client = DataFactoryManagementClient(credential, "<subscription>", base_url=standin.url)
     client.pipelines.create_run("rg", "factory", "pipe", parameters={...}, enforce_https=False)
 
-(`enforce_https=False` has to go on every call: azure-core refuses bearer tokens over plain http,
-and the same keyword given to the client's constructor is ignored.)
+(`enforce_https=False` goes on every call: azure-core refuses bearer tokens over plain http.)
 
-ARM routes (all need `Authorization: Bearer <anything>` and `?api-version=2018-06-01`):
+It is as strict as ADF where the app depends on ADF's behaviour (Data Factory REST API
+2018-06-01, `Azure/azure-rest-api-specs` datafactory.json and its examples), so a test cannot
+pass here where Azure would fail:
 
-    POST .../factories/{factory}/pipelines/{pipeline}/createRun
-    GET  .../factories/{factory}/pipelineruns/{runId}
-    POST .../factories/{factory}/pipelineruns/{runId}/cancel
-    POST .../factories/{factory}/queryPipelineRuns
+- Factories and pipelines must exist. The pipelines in `adf/pipelines/` exist in the default
+  factory (DEFAULT_FACTORY, the README's); others are created through the SDK
+  (`factories.create_or_update`, `pipelines.create_or_update`). Anything else is ARM's 404.
+- A run starts `Queued`, then is `InProgress`; `parameters` come back as ADF returns them (a
+  map of strings). A declared parameter without a default must be given (ADF's answer to a
+  missing one is not documented: the stand-in refuses it with 400, the stricter choice).
+- A pipeline that does not exist is `404 NotFound` "The document could not be retrieved
+  because it does not exist." (recorded from ADF for a GET); a factory that does not exist is
+  ARM's `404 ResourceNotFound`.
+- `queryPipelineRuns` needs `lastUpdatedAfter` and `lastUpdatedBefore`, filters only on the
+  operands documented for pipeline runs (PipelineName, RunStart, RunEnd, Status) with
+  Equals/NotEquals/In/NotIn, orders by RunStart/RunEnd/PipelineName/Status, and answers at most
+  `page_size` runs a page with an opaque `continuationToken`.
+- Every ARM route needs `Authorization: Bearer <token>` and `api-version=2018-06-01`.
 
-where `...` is `/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.DataFactory`.
-Nothing is executed: runs are only recorded in memory, stay "InProgress" until cancelled, and
-keep their parameters exactly as received (ARM's PipelineRun JSON carries parameter values as
-strings, so non-string values are answered as JSON text). createRun's recovery options (referencePipelineRunId,
-isRecovery, startActivityName, startFromFailure) are recorded but have no effect.
+Faults are injected per operation (`createRun`, `getPipeline`, `getRun`, `queryPipelineRuns`,
+`callback`), first come first served, each for `count` requests:
 
-Control routes for tests and for developers running `make run` (no token needed):
-
-    GET    /_standin/runs    every recorded run, with its subscription, resource group and factory
-    DELETE /_standin/runs    forget the recorded runs
-    POST   /_standin/fail    {"count", "status", "code", "message", "retryAfter"}: fail the next createRuns
-    POST   /_standin/delay   {"seconds": 2.5}: make every createRun wait first (0 turns it off)
-    POST   /_standin/reset   forget runs, callbacks, injected failures and the delay
+    before    answer `status` (an ARM error) and record nothing          (429 adds Retry-After)
+    after     record (the run, the callback), then answer `status`      (ADF's 5xx after the fact)
+    late      record, then answer normally after `seconds`               (an answer that comes too late)
+    drop      record, then close the connection without an answer
+    hang      record, then say nothing for `seconds` (or until reset) and close
+    garbled   record, then answer what no client expects: 200 with an HTML body (ARM routes), or
+              bytes that are not HTTP at all (callbacks), as a broken proxy in between would
 
 It also plays the WebHook activity's side of callback mode: a pause made with
-`callBackUri = <stand-in>/_standin/callbacks/<any id>` is called back there, as ADF's callBackUri
-would be. The first callback for an id completes it (200); a repeat is refused (409), as a
-finished activity cannot be completed twice.
+`callBackUri = <stand-in>/_standin/callbacks/<any id>` is called back there. The first callback
+for an id completes the activity (200); any later one is refused with 409, as by a completed
+activity.
 
+Control routes (no token):
+
+    GET    /                          this text
+    GET    /_standin/runs             every recorded run, with its subscription, resource group and factory
+    DELETE /_standin/runs             forget the recorded runs
+    GET    /_standin/pipelines        every known factory and pipeline
+    POST   /_standin/faults           {"operation", "kind", "count", "status", "code", "message", "retryAfter", "seconds"}
+    POST   /_standin/reset            forget runs, callbacks, created factories and pipelines, faults
     POST   /_standin/callbacks/<id>   receive a callback (what the app calls)
     GET    /_standin/callbacks        every callback received, with the answer it got
 
 Run it on its own with `python -m local_dev.adf_standin --port 7072`, or from Python:
 
     with AdfStandin() as standin:
-        ...  # standin.url, standin.runs, standin.fail_next(), standin.delay(), standin.reset()
+        ...  # standin.url, standin.runs, standin.inject(...), standin.callbacks, standin.reset()
 """
 
 import argparse
+import base64
 import copy
 import datetime
+import hashlib
 import json
 import logging
+import re
+import socket
 import threading
+import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
@@ -59,60 +82,97 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 API_VERSION = "2018-06-01"
+REPO_PIPELINES = Path(__file__).resolve().parent.parent / "adf" / "pipelines"
+# The factory the repository's pipelines live in, and the README's curl walk uses.
+DEFAULT_FACTORY = ("00000000-0000-0000-0000-000000000000", "rg-data", "adf-demo")
+PAGE_SIZE = 100
+QUEUED_SECONDS = 0.5
+RUN_STATUSES = ("Queued", "InProgress", "Succeeded", "Failed", "Canceling", "Cancelled")
 
 _log = logging.getLogger(__name__)
 
-_FACTORY = (
-    "/subscriptions/<subscription>/resourceGroups/<resource_group>"
-    "/providers/Microsoft.DataFactory/factories/<factory>"
-)
+_PROVIDER = "/subscriptions/<subscription>/resourceGroups/<resource_group>/providers/Microsoft.DataFactory"
+_FACTORY = _PROVIDER + "/factories/<factory>"
 
 # Endpoints starting with "arm_" are ARM routes: they check the bearer token and api-version.
-_URL_MAP = Map(
-    [
-        Rule(f"{_FACTORY}/pipelines/<pipeline>/createRun", methods=["POST"], endpoint="arm_create_run"),
-        Rule(f"{_FACTORY}/pipelineruns/<run_id>", methods=["GET"], endpoint="arm_get_run"),
-        Rule(f"{_FACTORY}/pipelineruns/<run_id>/cancel", methods=["POST"], endpoint="arm_cancel_run"),
-        Rule(f"{_FACTORY}/queryPipelineRuns", methods=["POST"], endpoint="arm_query_runs"),
-        Rule("/_standin/runs", methods=["GET"], endpoint="list_runs"),
-        Rule("/_standin/runs", methods=["DELETE"], endpoint="clear_runs"),
-        Rule("/_standin/fail", methods=["POST"], endpoint="fail"),
-        Rule("/_standin/delay", methods=["POST"], endpoint="set_delay"),
-        Rule("/_standin/reset", methods=["POST"], endpoint="reset"),
-        Rule("/_standin/callbacks/<callback_id>", methods=["POST"], endpoint="receive_callback"),
-        Rule("/_standin/callbacks", methods=["GET"], endpoint="list_callbacks"),
-        Rule("/", methods=["GET"], endpoint="help"),
-    ]
-)
+_URL_MAP = Map([
+    Rule(_FACTORY, methods=["PUT"], endpoint="arm_put_factory"),
+    Rule(_FACTORY, methods=["GET"], endpoint="arm_get_factory"),
+    Rule(f"{_FACTORY}/pipelines/<pipeline>", methods=["PUT"], endpoint="arm_put_pipeline"),
+    Rule(f"{_FACTORY}/pipelines/<pipeline>", methods=["GET"], endpoint="arm_get_pipeline"),
+    Rule(f"{_FACTORY}/pipelines/<pipeline>/createRun", methods=["POST"], endpoint="arm_create_run"),
+    Rule(f"{_FACTORY}/pipelineruns/<run_id>", methods=["GET"], endpoint="arm_get_run"),
+    Rule(f"{_FACTORY}/pipelineruns/<run_id>/cancel", methods=["POST"], endpoint="arm_cancel_run"),
+    Rule(f"{_FACTORY}/queryPipelineRuns", methods=["POST"], endpoint="arm_query_runs"),
+    Rule("/_standin/runs", methods=["GET"], endpoint="list_runs"),
+    Rule("/_standin/runs", methods=["DELETE"], endpoint="clear_runs"),
+    Rule("/_standin/pipelines", methods=["GET"], endpoint="list_pipelines"),
+    Rule("/_standin/faults", methods=["POST"], endpoint="add_fault"),
+    Rule("/_standin/reset", methods=["POST"], endpoint="reset"),
+    Rule("/_standin/callbacks/<callback_id>", methods=["POST"], endpoint="receive_callback"),
+    Rule("/_standin/callbacks", methods=["GET"], endpoint="list_callbacks"),
+    Rule("/", methods=["GET"], endpoint="help"),
+])
 
-_HELP = __doc__
+OPERATIONS = ("createRun", "getPipeline", "getRun", "queryPipelineRuns", "callback")
+KINDS = ("before", "after", "late", "drop", "hang", "garbled")
 
-# queryPipelineRuns filter operands the stand-in understands, and the run field each one reads.
-_FILTER_FIELDS = {"PipelineName": "pipelineName", "Status": "status", "RunGroupId": "runGroupId"}
+# queryPipelineRuns: the operands ADF documents for pipeline runs, and the run field each reads.
+_FILTER_FIELDS = {"PipelineName": "pipelineName", "Status": "status", "RunStart": "runStart", "RunEnd": "runEnd"}
+_TIME_OPERANDS = ("RunStart", "RunEnd")
 _ORDER_FIELDS = {"RunStart": "runStart", "RunEnd": "runEnd", "PipelineName": "pipelineName", "Status": "status"}
-
-_INJECTED_MESSAGE = "Injected failure from the ADF stand-in."
-
-_CREATE_RUN_OPTIONS = {
-    "referencePipelineRunId": str,
-    "isRecovery": bool,
-    "startActivityName": str,
-    "startFromFailure": bool,
-}
+_PARAMETER_TYPES = ("Object", "String", "Int", "Float", "Bool", "Array", "SecureString")
+_CREATE_RUN_OPTIONS = {"referencePipelineRunId": str, "isRecovery": bool, "startActivityName": str,
+                       "startFromFailure": bool}
+# ADF entity names: up to 140 characters, starting with a letter, digit or underscore, none of . + ? / < > * % & : \
+_PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][^.+?/<>*%&:\\]{0,139}")
+_FACTORY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{1,61})[A-Za-z0-9]")
+_INJECTED = "Injected failure from the ADF stand-in."
 
 
 class _ArmError(Exception):
     """An error answered with ARM's body: {"error": {"code": ..., "message": ...}}."""
 
-    def __init__(self, status, code, message, headers=None):
+    def __init__(self, status, code, message, headers=None, target=None, details=False):
         super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+        self.status, self.code, self.message = status, code, message
         self.headers = headers or {}
+        self.target, self.details = target, details
 
     def response(self):
-        return _json_response({"error": {"code": self.code, "message": self.message}}, self.status, self.headers)
+        error = {"code": self.code, "message": self.message}
+        if self.target is not None:
+            error["target"] = self.target
+        if self.details:
+            error["details"] = None
+        return _json_response({"error": error}, self.status, self.headers)
+
+
+class _Drop(Exception):
+    """Close the connection without answering (or after writing `raw` bytes)."""
+
+    def __init__(self, raw: bytes = b""):
+        super().__init__("dropped")
+        self.raw = raw
+
+
+_GARBLED_PAGE = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+
+
+@dataclass
+class Fault:
+    operation: str
+    kind: str
+    count: int = 1
+    status: int = 500
+    code: str = "InternalServerError"
+    message: str = _INJECTED
+    retry_after: float | None = None
+    seconds: float = 0.0
+
+    def error(self):
+        headers = {"Retry-After": str(int(self.retry_after))} if self.retry_after is not None else None
+        return _ArmError(self.status, self.code, self.message, headers)
 
 
 def _json_response(body, status=200, headers=None):
@@ -124,15 +184,16 @@ def _now():
 
 
 def _format_time(moment):
-    # ADF writes seven fractional digits ("...:05.1234567Z"); doing the same keeps clients honest
-    # about parsing it (Python's fromisoformat only accepts that from 3.11 on).
+    # ADF writes seven fractional digits ("...:05.1234567Z"): clients must parse that.
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
 
 
 def _parse_time(name, text):
+    if not isinstance(text, str):
+        raise _ArmError(400, "InvalidRequestContent", f"'{name}' must be a date-time string, got {text!r}.")
     try:
         moment = datetime.datetime.fromisoformat(text)
-    except (TypeError, ValueError):
+    except ValueError:
         raise _ArmError(400, "InvalidRequestContent", f"'{name}' must be an ISO 8601 time, got {text!r}.") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
 
@@ -144,7 +205,7 @@ def _parse_bool(name, text):
 
 
 def _json_body(request, default):
-    """The request's JSON body (whatever its Content-Type says: the SDK omits it for `{}`)."""
+    """The request's JSON body (whatever its Content-Type says: the SDK omits it for no body)."""
     data = request.get_data(as_text=True)
     if not data.strip():
         return default
@@ -154,10 +215,9 @@ def _json_body(request, default):
         raise _ArmError(400, "InvalidRequestContent", f"The request content is not valid JSON: {error}.") from None
 
 
-def _in_factory(record, subscription, resource_group, factory):
-    # ARM treats subscription, resource group and factory names case-insensitively.
-    recorded = (record["subscription"], record["resourceGroup"], record["factory"])
-    return [name.lower() for name in recorded] == [subscription.lower(), resource_group.lower(), factory.lower()]
+def _key(*names):
+    # ARM names are case-insensitive.
+    return tuple(name.lower() for name in names)
 
 
 def _arm_parameters(parameters):
@@ -175,54 +235,83 @@ def _run_filter(filters):
             raise _ArmError(400, "InvalidRequestContent", f"Each filter must be an object, got {condition!r}.")
         operand, operator, values = condition.get("operand"), condition.get("operator"), condition.get("values")
         if operand not in _FILTER_FIELDS:
-            raise _ArmError(
-                400, "InvalidRequestContent",
-                f"The stand-in filters on operands {sorted(_FILTER_FIELDS)} only, not {operand!r}.",
-            )
+            raise _ArmError(400, "InvalidRequestContent",
+                            f"Operand {operand!r} cannot filter pipeline runs; the allowed operands are "
+                            "PipelineName, RunStart, RunEnd and Status.")
         if operator not in ("Equals", "NotEquals", "In", "NotIn"):
             raise _ArmError(400, "InvalidRequestContent", f"Unknown filter operator {operator!r}.")
-        if not isinstance(values, list) or not values:
-            raise _ArmError(400, "InvalidRequestContent", "Each filter needs a non-empty 'values' list.")
+        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
+            raise _ArmError(400, "InvalidRequestContent", "Each filter needs a non-empty 'values' list of strings.")
         if operator in ("Equals", "NotEquals") and len(values) != 1:
             raise _ArmError(400, "InvalidRequestContent", f"Operator {operator} takes exactly one value.")
-        checks.append((_FILTER_FIELDS[operand], values, operator in ("Equals", "In")))
-    return lambda run: all((run[field] in values) == wanted for field, values, wanted in checks)
+        if operand in _TIME_OPERANDS:
+            values = [_parse_time(operand, value) for value in values]
+        else:
+            values = [value.lower() if operand == "PipelineName" else value for value in values]
+        checks.append((operand, values, operator in ("Equals", "In")))
+
+    def field_value(run, operand):
+        value = run[_FILTER_FIELDS[operand]]
+        if operand in _TIME_OPERANDS:
+            return None if value is None else datetime.datetime.fromisoformat(value)
+        return value.lower() if operand == "PipelineName" else value
+
+    return lambda run: all((field_value(run, op) in values) == wanted for op, values, wanted in checks)
+
+
+def _pipeline_parameters(properties):
+    declared = properties.get("parameters") or {}
+    if not isinstance(declared, dict):
+        raise _ArmError(400, "InvalidRequestContent", "'properties.parameters' must be an object.")
+    for name, spec in declared.items():
+        if not isinstance(spec, dict) or spec.get("type") not in _PARAMETER_TYPES:
+            raise _ArmError(400, "InvalidRequestContent",
+                            f"Parameter '{name}' needs a 'type', one of {', '.join(_PARAMETER_TYPES)}.")
+    return declared
 
 
 class _RequestHandler(WSGIRequestHandler):
-    """Logs one short line per request through this module's logger instead of werkzeug's own,
-    so embedding the stand-in in tests stays quiet unless logging is configured."""
+    """One short log line per request through this module's logger (quiet in tests)."""
 
     def log_request(self, code="-", size="-"):
         _log.info("%s %s -> %s", self.command, self.path, code)
+
+    def log_error(self, format, *args):
+        _log.debug(format, *args)
 
 
 class AdfStandin:
     """The stand-in server and its in-memory state; all methods are safe to call from any thread."""
 
-    def __init__(self, host="127.0.0.1", port=0):
-        self.host = host
-        self.port = port
-        self._server = None
-        self._thread = None
+    def __init__(self, host="127.0.0.1", port=0, *, page_size=PAGE_SIZE, queued_seconds=QUEUED_SECONDS,
+                 latency=None):
+        self.host, self.port = host, port
+        self.page_size = page_size
+        self.queued_seconds = queued_seconds
+        # Seconds an operation takes before it is answered (benchmarks: ADF answering in 200 ms).
+        self.latency = dict(latency or {})
+        self._server = self._thread = None
         self._lock = threading.Lock()
+        self._repo_pipelines = self._load_repo_pipelines()
+        self._reset_state()
+        # Set by reset() and stop(): wakes late or hanging requests, which then record nothing more.
+        self._wake = threading.Event()
+
+    def _reset_state(self):
+        self._factories = {_key(*DEFAULT_FACTORY): self._factory_resource(*DEFAULT_FACTORY, "westeurope")}
+        self._pipelines = {_key(*DEFAULT_FACTORY, name): resource for name, resource in self._repo_pipelines.items()}
         self._runs = {}  # run id -> record, oldest first
-        self._callbacks = []  # every callback received, oldest first
-        self._callback_failures = []  # statuses owed to the next callbacks
-        self._failures = []  # responses owed to the next createRun requests, first one first
-        self._delay_seconds = 0.0
-        self._delay_after_recording = False
-        # Set by reset() and stop(): wakes delayed createRuns and tells them to record nothing,
-        # so a request the client already gave up on cannot leak a run into the next test.
-        self._discard_delayed = threading.Event()
+        self._callbacks = []  # every callback received: {"callbackId", "body", "status", "completed", ...}
+        self._completed = set()  # callback ids whose activity is complete
+        self._faults = []
 
     # Lifecycle
 
     def start(self):
-        """Start serving in a background thread and return the base URL; port 0 picks a free port."""
+        """Serve in a background thread; return the base URL (port 0 picks a free port)."""
         if self._server is not None:
             raise RuntimeError("the ADF stand-in is already running")
-        self._discard_delayed = threading.Event()
+        self._wake = threading.Event()
         self._server = make_server(self.host, self.port, self._wsgi_app, threaded=True, request_handler=_RequestHandler)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="adf-standin", daemon=True)
@@ -232,8 +321,7 @@ class AdfStandin:
     def stop(self):
         if self._server is None:
             return
-        with self._lock:
-            self._discard_delayed.set()
+        self._wake.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
@@ -250,69 +338,60 @@ class AdfStandin:
     def url(self):
         return f"http://{self.host}:{self.port}"
 
-    # Inspection and failure injection
+    # Inspection and fault injection
 
     @property
     def runs(self):
-        """Every recorded run, oldest first, as independent copies.
-
-        Each is ARM's PipelineRun JSON (runId, pipelineName, status, runStart, ...) with parameters as
-        received, plus subscription, resourceGroup, factory and createRunOptions (the recovery options).
-        """
+        """Every recorded run, oldest first, as independent copies: ARM's PipelineRun JSON with the
+        parameters as received, plus subscription, resourceGroup, factory and createRunOptions."""
         with self._lock:
+            for record in self._runs.values():
+                self._advance(record)
             return copy.deepcopy(list(self._runs.values()))
-
-    def fail_next(self, count=1, status=500, code="InternalServerError", message=_INJECTED_MESSAGE, retry_after=None):
-        """Answer the next `count` createRun requests with this ARM error instead of starting a run.
-
-        Every HTTP attempt counts, including the SDK's own retries (it retries 500, 503 and 504 on POST,
-        and any status that carries a Retry-After header). `retry_after` (seconds) adds that header,
-        as ARM does on 429 - without it the SDK does not retry a 429 on POST at all.
-        """
-        if count < 1 or not 400 <= status <= 599:
-            raise ValueError("count must be at least 1 and status an HTTP error status (400-599)")
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-        with self._lock:
-            self._failures.extend(_ArmError(status, code, message, headers) for _ in range(count))
 
     @property
     def callbacks(self):
-        """Every WebHook callback received, oldest first: {"callbackId", "body", "status", "receivedAt"}."""
+        """Every WebHook callback received, oldest first: {"callbackId", "body", "status" (the answer, or
+        "unanswered"), "completed" (whether this one completed the activity), "receivedAt"}."""
         with self._lock:
             return copy.deepcopy(self._callbacks)
 
-    def fail_callbacks(self, count=1, status=500):
-        """Answer the next `count` callbacks with `status` instead of completing the activity."""
-        if count < 1 or not 400 <= status <= 599:
-            raise ValueError("count must be at least 1 and status an HTTP error status (400-599)")
+    @property
+    def pipelines(self):
+        """Every known pipeline as (subscription, resource group, factory, name), lower case."""
         with self._lock:
-            self._callback_failures.extend([status] * count)
+            return sorted(self._pipelines)
 
-    def delay(self, seconds, after_recording=False):
-        """Make every following createRun wait `seconds` before answering (0 turns it off).
-
-        The run is still recorded after the wait, as ARM would, even if the client timed out meanwhile -
-        unless reset() or stop() comes first: then the delayed request answers 503 and records nothing.
-        With `after_recording` the run is recorded first and only the answer is late: a started run
-        whose response the client never sees.
-        """
-        if seconds < 0:
-            raise ValueError("seconds must not be negative")
+    def inject(self, operation, kind="before", *, count=1, status=500, code="InternalServerError", message=_INJECTED,
+               retry_after=None, seconds=0.0):
+        """Make the next `count` requests of `operation` fail as `kind` (see the module's docstring)."""
+        if operation not in OPERATIONS or kind not in KINDS:
+            raise ValueError(f"operation must be one of {OPERATIONS} and kind one of {KINDS}")
+        if count < 1 or not 400 <= status <= 599 or seconds < 0:
+            raise ValueError("count must be at least 1, status an HTTP error status, seconds not negative")
+        if kind in ("late", "hang") and not seconds:
+            seconds = 60.0
         with self._lock:
-            self._delay_seconds = float(seconds)
-            self._delay_after_recording = bool(after_recording)
+            self._faults.append(Fault(operation, kind, count, status, code, message, retry_after, float(seconds)))
+
+    def finish_run(self, run_id, status="Succeeded", message=""):
+        """End a run as ADF would (Succeeded, Failed or Cancelled)."""
+        if status not in ("Succeeded", "Failed", "Cancelled"):
+            raise ValueError("status must be Succeeded, Failed or Cancelled")
+        with self._lock:
+            self._end(self._runs[run_id], status, message)
+
+    def reset_faults(self):
+        """Forget the injected faults not yet used up."""
+        with self._lock:
+            self._faults.clear()
 
     def reset(self):
-        """Forget all runs, pending injected failures and the delay."""
+        """Forget runs, callbacks, created factories and pipelines, and injected faults."""
         with self._lock:
-            self._runs.clear()
-            self._failures.clear()
-            self._callbacks.clear()
-            self._callback_failures.clear()
-            self._delay_seconds = 0.0
-            self._delay_after_recording = False
-            self._discard_delayed.set()
-            self._discard_delayed = threading.Event()
+            self._reset_state()
+            self._wake.set()
+            self._wake = threading.Event()
 
     # HTTP
 
@@ -325,6 +404,9 @@ class AdfStandin:
             return getattr(self, f"_handle_{endpoint}")(request, **args)
         except _ArmError as error:
             return error.response()
+        except _Drop as drop:
+            _drop_connection(request, drop.raw)
+            return Response(status=500)  # never reaches the client: its connection is gone
         except HTTPException as error:  # no route, or a route without this method
             message = f"{request.method} {request.path}: {error.description}"
             return _ArmError(error.code, error.name.replace(" ", ""), message).response()
@@ -333,72 +415,172 @@ class AdfStandin:
     def _check_arm_request(request):
         token = request.headers.get("Authorization", "")
         if not token.startswith("Bearer ") or not token[len("Bearer "):].strip():
-            raise _ArmError(
-                401, "AuthenticationFailed",
-                "Authentication failed. The 'Authorization' header is missing or is not a bearer token.",
-                # ARM sends a challenge with every 401; the SDK's authentication policy reads it.
-                {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="No bearer token"'},
-            )
+            raise _ArmError(401, "AuthenticationFailed",
+                            "Authentication failed. The 'Authorization' header is missing or is not a bearer token.",
+                            # ARM sends a challenge with every 401; the SDK's authentication policy reads it.
+                            {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="No bearer token"'})
         api_version = request.args.get("api-version")
         if api_version is None:
-            raise _ArmError(
-                400, "MissingApiVersionParameter",
-                "The api-version query parameter (?api-version=) is required for all requests.",
-            )
+            raise _ArmError(400, "MissingApiVersionParameter",
+                            "The api-version query parameter (?api-version=) is required for all requests.")
         if api_version != API_VERSION:
-            raise _ArmError(
-                400, "InvalidApiVersionParameter",
-                f"The api-version '{api_version}' is invalid. The supported versions are '{API_VERSION}'.",
-            )
+            raise _ArmError(400, "InvalidApiVersionParameter",
+                            f"The api-version '{api_version}' is invalid. The supported versions are '{API_VERSION}'.")
+
+    def _take_fault(self, operation):
+        with self._lock:
+            for fault in self._faults:
+                if fault.operation == operation:
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self._faults.remove(fault)
+                    return fault, self._wake
+            return None, self._wake
+
+    def _faulted(self, operation, record, answer):
+        """Run `record()` and return `answer()` as the next fault for `operation` says."""
+        if self.latency.get(operation):
+            time.sleep(self.latency[operation])
+        fault, wake = self._take_fault(operation)
+        if fault is None:
+            record()
+            return answer()
+        if fault.kind == "before":
+            raise fault.error()
+        record()
+        if fault.kind == "after":
+            raise fault.error()
+        if fault.kind == "drop":
+            raise _Drop()
+        if fault.kind == "garbled":
+            if operation == "callback":
+                raise _Drop(b"HTTP/9.9 ???\r\n\x00\x01garbage\r\n\r\n")
+            return Response(_GARBLED_PAGE, status=200, content_type="text/html")
+        if wake.wait(fault.seconds) or fault.kind == "hang":
+            raise _Drop()
+        return answer()  # late
+
+    # Factories and pipelines
+
+    @staticmethod
+    def _factory_resource(subscription, resource_group, factory, location):
+        return {
+            "id": f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.DataFactory"
+                  f"/factories/{factory}",
+            "name": factory, "type": "Microsoft.DataFactory/factories", "location": location,
+            "properties": {"provisioningState": "Succeeded", "createTime": _format_time(_now()),
+                           "version": API_VERSION},
+            "eTag": f'"{uuid.uuid4()}"',
+        }
+
+    @staticmethod
+    def _load_repo_pipelines():
+        found = {}
+        for path in sorted(REPO_PIPELINES.glob("*.json")):
+            definition = json.loads(path.read_text(encoding="utf-8"))
+            found[definition["name"].lower()] = definition
+        return found
+
+    def _factory(self, subscription, resource_group, factory):
+        found = self._factories.get(_key(subscription, resource_group, factory))
+        if found is None:
+            raise _ArmError(404, "ResourceNotFound",
+                            f"The Resource 'Microsoft.DataFactory/factories/{factory}' under resource group "
+                            f"'{resource_group}' was not found. For more details please go to "
+                            "https://aka.ms/ARMResourceNotFoundFix")
+        return found
+
+    def _pipeline(self, subscription, resource_group, factory, pipeline):
+        factory_id = self._factory(subscription, resource_group, factory)["id"]
+        found = self._pipelines.get(_key(subscription, resource_group, factory, pipeline))
+        if found is None:
+            # What ADF answered for a pipeline that does not exist (a recorded GET; createRun is assumed alike).
+            raise _ArmError(404, "NotFound", "The document could not be retrieved because it does not exist.",
+                            target=f"{factory_id}/pipelines/{pipeline}", details=True)
+        return found
+
+    def _handle_arm_put_factory(self, request, subscription, resource_group, factory):
+        body = _json_body(request, default=None)
+        if not isinstance(body, dict) or not isinstance(body.get("location"), str) or not body["location"]:
+            raise _ArmError(400, "InvalidRequestContent", "A factory needs a 'location'.")
+        if not _FACTORY_NAME.fullmatch(factory):
+            raise _ArmError(400, "InvalidResourceName", f"Factory name '{factory}' is not valid.")
+        with self._lock:
+            resource = self._factory_resource(subscription, resource_group, factory, body["location"])
+            self._factories[_key(subscription, resource_group, factory)] = resource
+            return _json_response(resource)
+
+    def _handle_arm_get_factory(self, request, subscription, resource_group, factory):
+        with self._lock:
+            return _json_response(self._factory(subscription, resource_group, factory))
+
+    def _handle_arm_put_pipeline(self, request, subscription, resource_group, factory, pipeline):
+        body = _json_body(request, default=None)
+        if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
+            raise _ArmError(400, "InvalidRequestContent", "A pipeline needs a 'properties' object.")
+        if not _PIPELINE_NAME.fullmatch(pipeline):
+            raise _ArmError(400, "InvalidResourceName", f"Pipeline name '{pipeline}' is not valid.")
+        activities = body["properties"].get("activities", [])
+        if not isinstance(activities, list):
+            raise _ArmError(400, "InvalidRequestContent", "'properties.activities' must be a list.")
+        _pipeline_parameters(body["properties"])
+        with self._lock:
+            factory_resource = self._factory(subscription, resource_group, factory)
+            resource = {"id": f"{factory_resource['id']}/pipelines/{pipeline}", "name": pipeline,
+                        "type": "Microsoft.DataFactory/factories/pipelines", "etag": f'"{uuid.uuid4()}"',
+                        "properties": copy.deepcopy(body["properties"])}
+            self._pipelines[_key(subscription, resource_group, factory, pipeline)] = resource
+            return _json_response(resource)
+
+    def _handle_arm_get_pipeline(self, request, subscription, resource_group, factory, pipeline):
+        def answer():
+            with self._lock:
+                found = copy.deepcopy(self._pipeline(subscription, resource_group, factory, pipeline))
+            found.setdefault("id", f"{self._factory(subscription, resource_group, factory)['id']}/pipelines/"
+                                   f"{found['name']}")
+            found.setdefault("type", "Microsoft.DataFactory/factories/pipelines")
+            found.setdefault("etag", '"repository"')
+            return _json_response(found)
+        return self._faulted("getPipeline", lambda: None, answer)
+
+    # Runs
 
     def _handle_arm_create_run(self, request, subscription, resource_group, factory, pipeline):
-        with self._lock:
-            seconds, discard = self._delay_seconds, self._discard_delayed
-            late_answer_only = self._delay_after_recording
-        if seconds and not late_answer_only and discard.wait(seconds):
-            raise _ArmError(503, "ServiceUnavailable", "The stand-in was reset or stopped while this createRun waited.")
-        with self._lock:
-            if self._failures:
-                raise self._failures.pop(0)
         parameters = _json_body(request, default={})
         if not isinstance(parameters, dict):
             raise _ArmError(400, "InvalidRequestContent", "The createRun body must be a JSON object of parameters.")
-        options = {
-            name: _parse_bool(name, request.args[name]) if kind is bool else request.args[name]
-            for name, kind in _CREATE_RUN_OPTIONS.items()
-            if name in request.args
-        }
-        run_id = str(uuid.uuid4())
-        now = _format_time(_now())
-        record = {
-            "subscription": subscription,
-            "resourceGroup": resource_group,
-            "factory": factory,
-            "createRunOptions": options,
-            # The remaining keys are ARM's PipelineRun, except that parameters keep their JSON types.
-            "runId": run_id,
-            "runGroupId": run_id,
-            "isLatest": True,
-            "pipelineName": pipeline,
-            "parameters": parameters,
-            "runDimensions": {},
-            "invokedBy": {"name": "Manual", "id": uuid.uuid4().hex, "invokedByType": "Manual"},
-            "runStart": now,
-            "runEnd": None,
-            "durationInMs": None,
-            "status": "InProgress",
-            "message": "",
-            "lastUpdated": now,
-        }
+        options = {name: _parse_bool(name, request.args[name]) if kind is bool else request.args[name]
+                   for name, kind in _CREATE_RUN_OPTIONS.items() if name in request.args}
         with self._lock:
-            self._runs[run_id] = record
-        if seconds and late_answer_only:
-            discard.wait(seconds)
-        return _json_response({"runId": run_id})
+            definition = self._pipeline(subscription, resource_group, factory, pipeline)
+        declared = definition["properties"].get("parameters") or {}
+        missing = [name for name, spec in declared.items() if "defaultValue" not in spec and name not in parameters]
+        if missing:
+            raise _ArmError(400, "BadRequest", f"Missing value for required parameter(s): {', '.join(missing)}.",
+                            target=f"pipeline/{definition['name']}")
+        run_id = str(uuid.uuid4())
+
+        def record():
+            now = _now()
+            with self._lock:
+                self._runs[run_id] = {
+                    "subscription": subscription, "resourceGroup": resource_group, "factory": factory,
+                    "createRunOptions": options, "parametersAsSent": parameters,
+                    # The rest is ARM's PipelineRun.
+                    "runId": run_id, "runGroupId": run_id, "isLatest": True, "pipelineName": definition["name"],
+                    "parameters": parameters, "runDimensions": {},
+                    "invokedBy": {"name": "Manual", "id": uuid.uuid4().hex, "invokedByType": "Manual"},
+                    "runStart": _format_time(now), "runEnd": None, "durationInMs": None, "status": "Queued",
+                    "message": "", "lastUpdated": _format_time(now), "_queuedUntil": time.monotonic() + self.queued_seconds,
+                }
+
+        return self._faulted("createRun", record, lambda: _json_response({"runId": run_id}))
 
     def _handle_arm_get_run(self, request, subscription, resource_group, factory, run_id):
-        with self._lock:
-            return _json_response(self._pipeline_run(self._find_run(subscription, resource_group, factory, run_id)))
+        def answer():
+            with self._lock:
+                return _json_response(self._pipeline_run(self._find_run(subscription, resource_group, factory, run_id)))
+        return self._faulted("getRun", lambda: None, answer)
 
     def _handle_arm_cancel_run(self, request, subscription, resource_group, factory, run_id):
         if "isRecursive" in request.args:  # accepted and validated; there are no child runs to cancel
@@ -406,47 +588,105 @@ class AdfStandin:
         with self._lock:
             record = self._find_run(subscription, resource_group, factory, run_id)
             if record["status"] in ("InProgress", "Queued", "Canceling"):
-                ended = _now()
-                started = datetime.datetime.fromisoformat(record["runStart"])
-                record.update(
-                    status="Cancelled",
-                    runEnd=_format_time(ended),
-                    durationInMs=int((ended - started).total_seconds() * 1000),
-                    lastUpdated=_format_time(ended),
-                )
+                self._end(record, "Cancelled", "")
         return Response(status=200)
 
     def _handle_arm_query_runs(self, request, subscription, resource_group, factory):
         query = _json_body(request, default=None)
-        if not isinstance(query, dict) or "lastUpdatedAfter" not in query or "lastUpdatedBefore" not in query:
-            raise _ArmError(400, "InvalidRequestContent", "The body needs 'lastUpdatedAfter' and 'lastUpdatedBefore'.")
-        if query.get("continuationToken"):
-            raise _ArmError(400, "InvalidRequestContent", "Unknown continuationToken: the stand-in answers in 1 page.")
+        if not isinstance(query, dict):
+            raise _ArmError(400, "InvalidRequestContent", "The body must be a RunFilterParameters object.")
+        for name in ("lastUpdatedAfter", "lastUpdatedBefore"):
+            if query.get(name) is None:
+                raise _ArmError(400, "InvalidRequestContent", f"The '{name}' field is required.")
         after = _parse_time("lastUpdatedAfter", query["lastUpdatedAfter"])
         before = _parse_time("lastUpdatedBefore", query["lastUpdatedBefore"])
         wanted = _run_filter(query.get("filters") or [])
-        with self._lock:
-            found = [
-                self._pipeline_run(record)
-                for record in self._runs.values()
-                if _in_factory(record, subscription, resource_group, factory)
-                and after <= datetime.datetime.fromisoformat(record["lastUpdated"]) <= before
-                and wanted(record)
-            ]
         order_by = query.get("orderBy") or []
         if not isinstance(order_by, list):
             raise _ArmError(400, "InvalidRequestContent", f"'orderBy' must be a list, got {order_by!r}.")
-        # Sorting is stable, so applying the keys last to first sorts by the first key, then the next...
+        for order in order_by:
+            if not isinstance(order, dict) or order.get("orderBy") not in _ORDER_FIELDS \
+                    or order.get("order") not in ("ASC", "DESC"):
+                raise _ArmError(400, "InvalidRequestContent",
+                                f"Cannot order pipeline runs by {order!r}: orderBy is one of "
+                                f"{', '.join(_ORDER_FIELDS)} and order ASC or DESC.")
+        # The continuation token names the query it belongs to and where the next page starts.
+        fingerprint = hashlib.sha256(json.dumps({k: v for k, v in query.items() if k != "continuationToken"},
+                                                sort_keys=True).encode()).hexdigest()[:16]
+        offset = self._decode_token(query.get("continuationToken"), fingerprint)
+        with self._lock:
+            self._factory(subscription, resource_group, factory)
+            found = []
+            for record in self._runs.values():
+                self._advance(record)
+                if _key(record["subscription"], record["resourceGroup"], record["factory"]) \
+                        == _key(subscription, resource_group, factory) \
+                        and after <= datetime.datetime.fromisoformat(record["lastUpdated"]) <= before \
+                        and wanted(record):
+                    found.append(self._pipeline_run(record))
+        # Stable sorts, applied last key first, sort by the first key then the next. Runs without
+        # the field (no runEnd yet) go last in either direction.
         for order in reversed(order_by):
-            field = _ORDER_FIELDS.get(order.get("orderBy")) if isinstance(order, dict) else None
-            if field is None or order.get("order") not in ("ASC", "DESC"):
-                raise _ArmError(400, "InvalidRequestContent", f"The stand-in cannot order by {order!r}.")
-            # Times are fixed-width ISO text, so they sort as strings; runs without the field
-            # (no runEnd yet) go last in either direction.
-            present = [run for run in found if run[field] is not None]
-            present.sort(key=lambda run: run[field], reverse=order["order"] == "DESC")
+            field = _ORDER_FIELDS[order["orderBy"]]
+            present = sorted((run for run in found if run[field] is not None), key=lambda run: run[field],
+                             reverse=order["order"] == "DESC")
             found = present + [run for run in found if run[field] is None]
-        return _json_response({"value": found, "continuationToken": None})
+        page = found[offset:offset + self.page_size]
+        following = offset + self.page_size
+        token = self._encode_token(following, fingerprint) if following < len(found) else None
+
+        def answer():
+            return _json_response({"value": page, "continuationToken": token})
+        return self._faulted("queryPipelineRuns", lambda: None, answer)
+
+    @staticmethod
+    def _encode_token(offset, fingerprint):
+        return base64.urlsafe_b64encode(json.dumps({"o": offset, "q": fingerprint}).encode()).decode()
+
+    @staticmethod
+    def _decode_token(token, fingerprint):
+        if token is None:
+            return 0
+        try:
+            decoded = json.loads(base64.urlsafe_b64decode(token.encode()))
+            if decoded["q"] == fingerprint and isinstance(decoded["o"], int) and decoded["o"] >= 0:
+                return decoded["o"]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            pass
+        raise _ArmError(400, "InvalidRequestContent", "The continuationToken is not valid for this query.")
+
+    # Callbacks
+
+    def _handle_receive_callback(self, request, callback_id):
+        body = _json_body(request, default=None)
+        entry = {"callbackId": callback_id, "body": body, "receivedAt": _format_time(_now()), "status": None,
+                 "completed": False}
+
+        def record():
+            with self._lock:
+                first = callback_id not in self._completed
+                self._completed.add(callback_id)
+                entry.update(completed=first, status=200 if first else 409)
+
+        def answered(status):
+            with self._lock:
+                entry["status"] = status
+
+        with self._lock:
+            self._callbacks.append(entry)
+        try:
+            return self._faulted("callback", record, lambda: Response(status=entry["status"]))
+        except _ArmError as error:
+            answered(error.status)
+            raise
+        except _Drop:
+            answered("unanswered")
+            raise
+
+    def _handle_list_callbacks(self, request):
+        return _json_response(self.callbacks)
+
+    # Control routes
 
     def _handle_list_runs(self, request):
         return _json_response(self.runs)
@@ -456,68 +696,73 @@ class AdfStandin:
             self._runs.clear()
         return Response(status=204)
 
-    def _handle_fail(self, request):
-        body = _json_body(request, default={})
-        try:
-            self.fail_next(
-                count=body.get("count", 1),
-                status=body.get("status", 500),
-                code=body.get("code", "InternalServerError"),
-                message=body.get("message", _INJECTED_MESSAGE),
-                retry_after=body.get("retryAfter"),
-            )
-        except (AttributeError, TypeError, ValueError) as error:
-            raise _ArmError(400, "InvalidRequestContent", f"Bad failure injection {body!r}: {error}") from None
-        return Response(status=204)
+    def _handle_list_pipelines(self, request):
+        return _json_response([{"subscription": s, "resourceGroup": g, "factory": f, "pipeline": p}
+                               for s, g, f, p in self.pipelines])
 
-    def _handle_set_delay(self, request):
+    def _handle_add_fault(self, request):
         body = _json_body(request, default={})
         try:
-            self.delay(body["seconds"])
-        except (KeyError, TypeError, ValueError) as error:
-            message = f'Expected {{"seconds": <number>}}, got {body!r}: {error}'
-            raise _ArmError(400, "InvalidRequestContent", message) from None
+            self.inject(body["operation"], body.get("kind", "before"), count=body.get("count", 1),
+                        status=body.get("status", 500), code=body.get("code", "InternalServerError"),
+                        message=body.get("message", _INJECTED), retry_after=body.get("retryAfter"),
+                        seconds=body.get("seconds", 0.0))
+        except (KeyError, AttributeError, TypeError, ValueError) as error:
+            raise _ArmError(400, "InvalidRequestContent", f"Bad fault {body!r}: {error}") from None
         return Response(status=204)
 
     def _handle_reset(self, request):
         self.reset()
         return Response(status=204)
 
-    def _handle_receive_callback(self, request, callback_id):
-        body = _json_body(request, default=None)
-        with self._lock:
-            if self._callback_failures:
-                status = self._callback_failures.pop(0)
-            elif any(c["callbackId"] == callback_id and c["status"] == 200 for c in self._callbacks):
-                status = 409
-            else:
-                status = 200
-            self._callbacks.append({"callbackId": callback_id, "body": body, "status": status,
-                                    "receivedAt": _format_time(_now())})
-        return Response(status=status)
-
-    def _handle_list_callbacks(self, request):
-        return _json_response(self.callbacks)
-
     def _handle_help(self, request):
-        return Response(_HELP, content_type="text/plain; charset=utf-8")
+        return Response(__doc__, content_type="text/plain; charset=utf-8")
 
     # State helpers; callers hold self._lock
 
     def _find_run(self, subscription, resource_group, factory, run_id):
+        self._factory(subscription, resource_group, factory)
         record = self._runs.get(run_id)
-        if record is None or not _in_factory(record, subscription, resource_group, factory):
-            message = f"Pipeline run '{run_id}' was not found in factory '{factory}'."
-            raise _ArmError(404, "PipelineRunNotFound", message)
+        if record is None or _key(record["subscription"], record["resourceGroup"], record["factory"]) \
+                != _key(subscription, resource_group, factory):
+            raise _ArmError(404, "PipelineRunNotFound", f"Pipeline run '{run_id}' was not found in factory '{factory}'.")
+        self._advance(record)
         return record
+
+    @staticmethod
+    def _advance(record):
+        """A queued run is in progress once its queue time has passed, as in ADF."""
+        if record["status"] == "Queued" and time.monotonic() >= record["_queuedUntil"]:
+            record.update(status="InProgress", lastUpdated=_format_time(_now()))
+
+    @staticmethod
+    def _end(record, status, message):
+        ended = _now()
+        started = datetime.datetime.fromisoformat(record["runStart"])
+        record.update(status=status, message=message, runEnd=_format_time(ended), lastUpdated=_format_time(ended),
+                      durationInMs=int((ended - started).total_seconds() * 1000))
 
     @staticmethod
     def _pipeline_run(record):
         """The record as ARM's PipelineRun JSON."""
         run = {name: value for name, value in record.items()
-               if name not in ("subscription", "resourceGroup", "factory", "createRunOptions")}
+               if name not in ("subscription", "resourceGroup", "factory", "createRunOptions", "parametersAsSent",
+                               "_queuedUntil")}
         run["parameters"] = _arm_parameters(record["parameters"])
         return copy.deepcopy(run)
+
+
+def _drop_connection(request, raw: bytes = b""):
+    """Close the client's connection without an HTTP answer (what a dying server or network does)."""
+    connection = request.environ.get("werkzeug.socket")
+    if connection is None:
+        return
+    try:
+        if raw:
+            connection.sendall(raw)
+        connection.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def main(argv=None):

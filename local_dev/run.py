@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Optional
 from urllib.parse import urlsplit
 
-from local_dev.adf_standin import AdfStandin
+from local_dev.adf_standin import DEFAULT_FACTORY, AdfStandin
 from local_dev.azurite import DEFAULT_PORT as AZURITE_PORT, REPO_ROOT, Azurite
+from local_dev.demo import create_demo_pipeline
 from local_dev.functions_host import build_wsgi_app, serve
 from local_dev.timers import TimerRunner, timer_functions
 from shared.settings import is_loopback_host
@@ -74,7 +75,9 @@ def start_standin(stack: contextlib.ExitStack, arm_endpoint: str) -> Optional[Ad
         standin = stack.enter_context(AdfStandin(host=parts.hostname, port=parts.port or 80))
     except SystemExit as exc:  # werkzeug prints the reason and exits when it cannot bind
         raise OSError(f"cannot start the ADF stand-in on {parts.netloc} (is the port in use?)") from exc
-    logger.info("ADF stand-in on %s", standin.url)
+    name = create_demo_pipeline(standin.url)
+    logger.info("ADF stand-in on %s: factory %s with the pipelines of adf/pipelines/ and the demo pipeline %s",
+                standin.url, "/".join(DEFAULT_FACTORY), name)
     return standin
 
 

@@ -1,0 +1,34 @@
+"""Helpers the tests share (fixtures live in conftest.py)."""
+
+SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
+TARGET = {"subscription_id": SUBSCRIPTION, "resource_group": "rg-data", "factory_name": "adf-test",
+          "pipeline_name": "Load_Sales"}
+
+
+class DevCredential:
+    """The token the app uses against the local stand-in."""
+
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.credentials import AccessToken
+
+        return AccessToken("dev-token", 4102444800)
+
+
+def sdk_client(standin, subscription=SUBSCRIPTION):
+    """The real SDK, pointed at the stand-in, as a pipeline author's tooling would use it."""
+    from azure.mgmt.datafactory import DataFactoryManagementClient
+
+    return DataFactoryManagementClient(DevCredential(), subscription, base_url=standin.url)
+
+
+def create_pipeline(standin, name=TARGET["pipeline_name"], parameters=None, *, subscription=SUBSCRIPTION,
+                    resource_group=TARGET["resource_group"], factory=TARGET["factory_name"]):
+    """Create a factory and a pipeline in the stand-in through the SDK (factories/pipelines.create_or_update)."""
+    from azure.mgmt.datafactory.models import Factory, ParameterSpecification, PipelineResource
+
+    client = sdk_client(standin, subscription)
+    client.factories.create_or_update(resource_group, factory, Factory(location="westeurope"), enforce_https=False)
+    declared = {key: ParameterSpecification(type="String", default_value="") for key in (parameters or ())}
+    declared["pause_id"] = ParameterSpecification(type="String")
+    client.pipelines.create_or_update(resource_group, factory, name, PipelineResource(activities=[], parameters=declared),
+                                      enforce_https=False)
