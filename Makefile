@@ -1,9 +1,10 @@
 # `make run` serves the app locally; `make test` runs every test. Both install what is missing.
+# `make test-fast` runs the tests that need no Azurite (seconds); `make bench` the benchmarks.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench deps clean
+.PHONY: run test test-fast bench deps clean
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -21,6 +22,9 @@ run: deps
 
 test: deps
 	$(PY) -m pytest
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -m "not integration"
 
 bench: deps
 	$(PY) -m benchmarks.run $(ARGS)

@@ -13,8 +13,10 @@ def pause(req: func.HttpRequest) -> func.HttpResponse:
     """Store a pause and answer with its one-time token and links (202 when a WebHook waits)."""
     request = validation.parse_pause(web.json_body(req))
     created = pauses.create_pause(request, web.base_url(req))
-    status = 202 if request.mode == "callback" else 201
-    return web.json_response(created, status, headers={"Location": created["status_url"]})
+    if request.mode == "callback":
+        # No Location: ADF's WebHook and Web activities read 202 + Location as an operation to poll.
+        return web.json_response(created, 202)
+    return web.json_response(created, 201, headers={"Location": created["status_url"]})
 
 
 @bp.route(route="pauses/{pause_id}", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)

@@ -18,9 +18,14 @@ def _link(req: func.HttpRequest, *, confirm_page: str, schema, decide, done_page
         return web.page_response(confirm_page, pause=pauses.open_pause(token), token=token)
     fields, is_json = web.form_or_json(req)
     pause = decide(token, validation.parse_decision(fields, schema(is_json)), web.audit(req))
+    # 202: the decision stands, but the waiting WebHook has not confirmed it yet; the app re-sends it.
+    status = 202 if pause.get("callback_confirmed") is False else 200
     if web.wants_html(req):
-        return web.page_response(done_page, pause=pause)
-    return web.json_response({key: pause[key] for key in summary})
+        return web.page_response(done_page, status, pause=pause)
+    body = {key: pause[key] for key in summary}
+    if "callback_confirmed" in pause:
+        body["callback_confirmed"] = pause["callback_confirmed"]
+    return web.json_response(body, status)
 
 
 @bp.route(route="restart/{token}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -1,32 +1,33 @@
-"""Start pipeline runs with the azure-mgmt-datafactory SDK, one client per tenant and subscription.
+"""Azure Data Factory through the azure-mgmt-datafactory SDK: check, start and find pipeline runs.
+
+createRun is the one call whose repetition does harm (a second run), so it is never repeated
+once it may have reached ADF: the SDK's retry policy here retries a POST only when ARM
+throttled it (429: refused before it was processed); a 5xx, a timeout or a dropped connection
+is reported as `Unknown` and the run is then *looked up* (`find_run`), not re-requested.
 
 The SDK and azure-identity are imported on first use: together they cost ~0.4 s of import
-time, which a cold start should only pay when a pipeline is actually started.
+time, which a cold start should only pay when a pipeline is actually touched.
 """
 
 import logging
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from .outside import Refused, Unknown
 from .settings import Settings, get_settings
 from .store import built_once, http_transport
 
 logger = logging.getLogger(__name__)
 
-# The local stand-in accepts any bearer token; this one never leaves the machine.
+# The local stand-in accepts this fixed token; it never leaves the machine.
 DEV_TOKEN = "local-adf-standin-token"
 
-
-class TriggerFailed(Exception):
-    """ADF did not accept the run; `code` is ARM's error code when it gave one."""
-
-    def __init__(self, message: str, code: str | None = None, status: int | None = None, ambiguous: bool = False):
-        super().__init__(message)
-        self.code = code
-        self.status = status
-        # The request was sent but no answer came back: ADF may have started the run anyway.
-        self.ambiguous = ambiguous
+# Which request field an ARM "not found" error code points at. ADF itself answers a missing
+# pipeline with "NotFound"; ARM answers for the factory, group or subscription above it.
+_MISSING = {"SubscriptionNotFound": "subscription_id", "InvalidSubscriptionId": "subscription_id",
+            "ResourceGroupNotFound": "resource_group", "ResourceNotFound": "factory_name"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,21 @@ class PipelineTarget:
     factory_name: str
     pipeline_name: str
     tenant_id: str | None = None
+
+    @property
+    def key(self) -> tuple:
+        # ARM names are case-insensitive.
+        return (self.tenant_id, self.subscription_id.lower(), self.resource_group.lower(),
+                self.factory_name.lower(), self.pipeline_name.lower())
+
+
+@dataclass(frozen=True)
+class Missing:
+    """ADF said the target does not exist; `field` is the request field that names what is missing."""
+
+    field: str
+    code: str
+    message: str
 
 
 class _DevCredential:
@@ -59,103 +75,177 @@ class _TenantCredential:
         return self._credential.get_token(*scopes, **kwargs)
 
 
-MAX_RETRY_AFTER = 5  # seconds; ARM's Retry-After on throttling may ask for more than a click can wait
+def _retry_policy(settings: Settings):
+    """azure-core's RetryPolicy, except that it never repeats a request that may have had an effect.
 
-
-def _bounded_retry_policy():
-    """azure-core's retry policy, with Retry-After capped and the whole call capped at 30 s."""
+    azure-core retries a POST answered 500/503/504, and any request whose answer carries
+    Retry-After. For a POST that changes something (createRun) that can start a second run,
+    so such a POST is retried only on 429 (ARM throttles before the request is processed). A
+    POST that only reads (queryPipelineRuns) is marked `repeatable=True` per call and retried
+    like a GET. Retry-After is capped: a person is waiting on the page.
+    """
     from azure.core.pipeline.policies import RetryPolicy
 
-    class BoundedRetryPolicy(RetryPolicy):
+    limits = settings.limits
+
+    class NoBlindRepeatRetryPolicy(RetryPolicy):
+        def configure_retries(self, options):
+            retry_settings = super().configure_retries(options)
+            retry_settings["repeatable"] = bool(options.pop("repeatable", False))
+            return retry_settings
+
+        def _changes_something(self, settings, request) -> bool:
+            return request.method.upper() in ("POST", "PATCH") and not settings.get("repeatable")
+
+        def _is_method_retryable(self, settings, request, response=None):
+            if settings.get("repeatable"):
+                return True
+            return super()._is_method_retryable(settings, request, response=response)
+
+        def is_retry(self, settings, response):
+            if self._changes_something(settings, response.http_request):
+                return bool(settings["total"]) and response.http_response.status_code == 429
+            return super().is_retry(settings, response)
+
         def get_retry_after(self, response):
             after = super().get_retry_after(response)
-            return None if after is None else min(after, MAX_RETRY_AFTER)
+            return None if after is None else min(after, limits.arm_max_retry_after_seconds)
 
-    return BoundedRetryPolicy(retry_total=2, retry_backoff_factor=0.5, retry_backoff_max=4, timeout=30)
+    return NoBlindRepeatRetryPolicy(retry_total=limits.arm_retry_total, retry_backoff_factor=0.5,
+                                    retry_backoff_max=4, timeout=3 * limits.arm_read_timeout_seconds)
 
 
-class AdfTrigger:
-    """Starts runs; caches one SDK client per (tenant, subscription) for the process's life."""
+def _error_code(exc) -> str | None:
+    error = getattr(exc, "error", None)
+    return getattr(error, "code", None) or None
+
+
+class Adf:
+    """Checks, starts and finds runs; one SDK client per (tenant, subscription) for the process's life."""
 
     def __init__(self, settings: Settings):
         self._settings = settings
         self._clients: dict = {}
         self._lock = threading.Lock()
         self._credential = None
+        self._known: dict = {}  # PipelineTarget.key -> monotonic time until which it is known to exist
+
+    def check_exists(self, target: PipelineTarget) -> Missing | None:
+        """`Missing` when ADF says the pipeline (or its factory, group, subscription) does not exist.
+
+        None when it exists or when ADF could not tell (unreachable, no read permission): that is
+        logged and must not block a pause. A pipeline seen to exist is remembered for a while.
+        """
+        from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+        now = time.monotonic()
+        if self._known.get(target.key, 0) > now:
+            return None
+        try:
+            self._client(target).pipelines.get(target.resource_group, target.factory_name, target.pipeline_name,
+                                               **self._call_options())
+        except ResourceNotFoundError as exc:
+            code = _error_code(exc) or "NotFound"
+            return Missing(_MISSING.get(code, "pipeline_name"), code, exc.message or str(exc))
+        except (AzureError, ValueError) as exc:
+            logger.warning("could not check that pipeline %s/%s exists: %s", target.factory_name,
+                           target.pipeline_name, exc)
+            return None
+        self._known[target.key] = now + self._settings.limits.pipeline_check_ttl_seconds
+        return None
 
     def start_run(self, target: PipelineTarget, parameters: dict) -> str:
-        """Start `target` with `parameters` and return the ADF run id, or raise TriggerFailed."""
-        from azure.core.exceptions import (AzureError, ClientAuthenticationError, HttpResponseError,
+        """Start `target` once and return the run id; raise Refused (surely not started) or Unknown."""
+        from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ServiceRequestError,
                                            ServiceResponseError)
 
-        client = self._client(target.tenant_id, target.subscription_id)
         try:
-            run = client.pipelines.create_run(target.resource_group, target.factory_name,
-                                              target.pipeline_name, parameters=parameters,
-                                              **self._call_options())
+            client = self._client(target)
+        except Exception as exc:  # building a client sends nothing
+            raise Refused("ClientError", f"could not set up the Data Factory client: {exc}") from exc
+        try:
+            run = client.pipelines.create_run(target.resource_group, target.factory_name, target.pipeline_name,
+                                              parameters=parameters, **self._call_options())
         except ClientAuthenticationError as exc:
-            raise TriggerFailed(f"could not get a token for Azure: {exc.message}", "AuthenticationFailed") from exc
+            # No token, or ARM answered 401: the request was not processed.
+            raise Refused("AuthenticationFailed", f"Azure did not accept the app's credential: {exc.message}") from exc
         except HttpResponseError as exc:
-            code = exc.error.code if exc.error else None
-            raise TriggerFailed(exc.message, code, exc.status_code) from exc
+            code = _error_code(exc) or f"HTTP{exc.status_code}"
+            if exc.status_code is not None and exc.status_code < 500:
+                raise Refused(code, exc.message or str(exc), status=exc.status_code) from exc
+            raise Unknown(code, f"Azure answered {exc.status_code}, which can follow a run that was started: "
+                                f"{exc.message}") from exc
+        except ServiceRequestError as exc:
+            raise Refused("Unreachable", f"could not connect to Azure Resource Manager: {exc}") from exc
         except ServiceResponseError as exc:
-            raise TriggerFailed(f"no answer from Azure Resource Manager: {exc}", "NoResponse", ambiguous=True) from exc
-        except AzureError as exc:
-            raise TriggerFailed(f"Azure Resource Manager unreachable: {exc}", "Unreachable") from exc
+            raise Unknown("NoResponse", f"createRun was sent but no answer came back: {exc}") from exc
+        except Exception as exc:  # unforeseen: it may have been sent
+            raise Unknown("Error", f"createRun failed unexpectedly: {type(exc).__name__}: {exc}") from exc
+        if not getattr(run, "run_id", None):
+            raise Unknown("NoRunId", "createRun answered without a run id")
         return run.run_id
 
-    def find_run(self, target: PipelineTarget, pause_id: str, since: datetime) -> str | None:
-        """The id of a run of `target` updated since `since` whose `pause_id` parameter is this one.
+    def find_run(self, target: PipelineTarget, pause_id: str, since: datetime, now: datetime | None = None) -> str | None:
+        """The id of the run of `target` whose `pause_id` parameter is this pause, or None if ADF has none.
 
-        Used when a createRun got no answer, before the pause is given back: if ADF did start the
-        run, the pause records it instead of letting a second click start another.
+        Used before a claim is given back after an Unknown createRun: queryPipelineRuns for the
+        pipeline, updated since `since` (the claim minus a minute), newest start first, page by
+        page. The search ends at the last page or at runs that started before `since`. ADF cannot
+        filter on parameter values, so they are compared here. Raise Unknown when ADF cannot be
+        asked or the bounded search ends without an answer.
         """
-        from azure.core.exceptions import AzureError
-        from azure.mgmt.datafactory.models import RunFilterParameters, RunQueryFilter
+        from azure.mgmt.datafactory.models import RunFilterParameters, RunQueryFilter, RunQueryOrderBy
 
-        client = self._client(target.tenant_id, target.subscription_id)
+        now = now or datetime.now(timezone.utc)
         query = RunFilterParameters(
-            last_updated_after=since, last_updated_before=datetime.now(timezone.utc) + timedelta(minutes=5),
-            filters=[RunQueryFilter(operand="PipelineName", operator="Equals", values_property=[target.pipeline_name])])
+            last_updated_after=since, last_updated_before=now + timedelta(minutes=5),
+            filters=[RunQueryFilter(operand="PipelineName", operator="Equals", values_property=[target.pipeline_name])],
+            order_by=[RunQueryOrderBy(order_by="RunStart", order="DESC")])
+        pages = self._settings.limits.run_lookup_max_pages
         try:
-            for _ in range(10):  # pages; a pause's run is among the pipeline's most recent
+            client = self._client(target)
+            for _ in range(pages):
                 page = client.pipeline_runs.query_by_factory(target.resource_group, target.factory_name, query,
-                                                             **self._call_options())
-                for run in page.value or []:
+                                                             repeatable=True, **self._call_options())
+                runs = page.value or []
+                for run in runs:
                     if (run.parameters or {}).get("pause_id") == pause_id:
                         return run.run_id
-                if not page.continuation_token:
+                older = [run for run in runs if run.run_start is not None and run.run_start < since]
+                if not page.continuation_token or older:
                     return None
                 query.continuation_token = page.continuation_token
-        except AzureError as exc:
-            raise TriggerFailed(f"could not check Azure Data Factory for the run: {exc}", "Unreachable") from exc
-        return None
+        except Exception as exc:
+            code = _error_code(exc) or type(exc).__name__
+            raise Unknown("RunLookupFailed", f"could not ask Data Factory whether the run started ({code}): "
+                                             f"{getattr(exc, 'message', None) or exc}") from exc
+        raise Unknown("RunLookupIncomplete", f"{pages} pages of runs were read without finding this pause's run "
+                                             "or the end of the list")
 
     def _call_options(self) -> dict:
         # The bearer-token policy refuses plain http unless told; only the loopback stand-in is http.
         return {"enforce_https": False} if self._settings.arm_is_local_standin else {}
 
-    def _client(self, tenant_id: str | None, subscription_id: str):
-        key = (tenant_id, subscription_id)
+    def _client(self, target: PipelineTarget):
+        key = (target.tenant_id, target.subscription_id.lower())
         client = self._clients.get(key)
         if client is None:
             with self._lock:
                 client = self._clients.get(key)
                 if client is None:
-                    client = self._clients[key] = self._new_client(tenant_id, subscription_id)
+                    client = self._clients[key] = self._new_client(target.tenant_id, target.subscription_id)
         return client
 
     def _new_client(self, tenant_id, subscription_id):
         from azure.mgmt.datafactory import DataFactoryManagementClient
 
-        credential = self._credential_for(tenant_id)
-        # Bounded retries and timeouts: a throttled or down ARM gives a 502 within seconds,
-        # while the person who clicked is still looking at the page.
+        limits = self._settings.limits
         return DataFactoryManagementClient(
-            credential, subscription_id, base_url=self._settings.arm_endpoint,
+            self._credential_for(tenant_id), subscription_id, base_url=self._settings.arm_endpoint,
             credential_scopes=[self._settings.arm_endpoint + "/.default"],
-            retry_policy=_bounded_retry_policy(),
-            transport=http_transport(connection_timeout=5, read_timeout=10))
+            retry_policy=_retry_policy(self._settings),
+            transport=http_transport(connection_timeout=limits.arm_connect_timeout_seconds,
+                                     read_timeout=limits.arm_read_timeout_seconds))
 
     def _credential_for(self, tenant_id):
         if self._settings.arm_is_local_standin:
@@ -169,6 +259,6 @@ class AdfTrigger:
 
 
 @built_once
-def get_trigger() -> AdfTrigger:
-    """The process's one trigger (and so its client cache), built on first use."""
-    return AdfTrigger(get_settings())
+def get_adf() -> Adf:
+    """The process's one ADF gateway (and so its client cache), built on first use."""
+    return Adf(get_settings())

@@ -1,110 +1,115 @@
-"""Call back the ADF WebHook activity waiting on a pause, and only at allowed hosts.
+"""Call back the ADF WebHook activity waiting on a pause, only at allowed hosts, never twice blindly.
 
-The callBackUri arrives in an unauthenticated-looking body from whoever holds the function
-key, so the app treats it as untrusted: https only (plain http just for loopback hosts listed
-explicitly), no credentials in the URL, host on CALLBACK_ALLOWED_HOSTS, and redirects are
-never followed (a redirect could lead anywhere).
+The callBackUri arrives from whoever holds the function key, so it is untrusted: it goes
+through the one URL checker (`shared.urls`) when the pause is made and again before every
+call, and only the URL rebuilt from its checked parts is called. Redirects are never followed.
+
+A POST is not repeated by any retry loop once it may have reached the receiver: urllib3
+retries only connection attempts (the request was never sent), never a read or a status.
+What the answer means is told apart here, so the lifecycle can stay true:
+
+- `DELIVERED`: a 2xx; the activity has the outcome.
+- `ALREADY_COMPLETED`: 409, what a completed activity answers to any further callback.
+- `Refused`: the request surely had no effect (not sent, or a 3xx/4xx other than 409).
+- `Unknown`: it may have arrived (no answer, a read timeout, a 5xx).
 """
 
-import functools
 import logging
-import time
-from urllib.parse import urlsplit
+from enum import Enum
 
-from .errors import Forbidden, InvalidRequest
-from .settings import is_loopback_host
+from . import urls
+from .jsonbody import canonical
+from .outside import Refused, Unknown
+from .settings import get_settings
+from .store import built_once
 
 logger = logging.getLogger(__name__)
 
-MAX_URI_LENGTH = 4096
-_ATTEMPTS = 3
-_RETRY_STATUSES = (429, 500, 502, 503, 504)
+SETTING = "CALLBACK_ALLOWED_HOSTS"
 
 
-class CallbackFailed(Exception):
-    """The callback target did not accept the call; `status` is its HTTP status when it answered."""
-
-    def __init__(self, message: str, status: int | None = None):
-        super().__init__(message)
-        self.status = status
+class Delivery(Enum):
+    DELIVERED = "delivered"
+    ALREADY_COMPLETED = "already_completed"
 
 
-def _host_matches(host: str, pattern: str) -> bool:
-    if pattern.startswith("*."):
-        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
-    return host == pattern
+def check(raw, field: str = "callBackUri") -> urls.CheckedUrl:
+    """Parse and allow-list a callBackUri from a request (400 or 403 naming the field)."""
+    return urls.check_field(raw, get_settings().callback_allowed_hosts, field=field, setting=SETTING)
 
 
-def check_uri(uri, allowed_hosts) -> str:
-    """Return the callBackUri if the app may call it; else raise InvalidRequest (400) or Forbidden (403)."""
-    def invalid(message):
-        return InvalidRequest(f"callBackUri {message}.", [{"field": "callBackUri", "rule": "url",
-                                                            "message": message}])
-
-    if not isinstance(uri, str) or not uri:
-        raise invalid("must be a non-empty string")
-    if len(uri) > MAX_URI_LENGTH:
-        raise invalid(f"must be at most {MAX_URI_LENGTH} characters")
-    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in uri):
-        raise invalid("must not contain spaces or control characters")
-    try:
-        parts = urlsplit(uri)
-        parts.port  # raises ValueError for a malformed port
-    except ValueError:
-        raise invalid("is not a valid URL") from None
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise invalid("must be an absolute https:// URL")
-    if parts.username or parts.password:
-        raise invalid("must not carry credentials")
-    host = parts.hostname.lower()
-    if parts.scheme == "http":
-        # Plain http only for a loopback host listed exactly (local tests), never via a wildcard.
-        if not (is_loopback_host(host) and host in allowed_hosts):
-            raise Forbidden(f"callBackUri must use https; plain http is allowed only for loopback hosts "
-                            f"listed in CALLBACK_ALLOWED_HOSTS (got host {host}).")
-        return uri
-    if not any(_host_matches(host, pattern) for pattern in allowed_hosts):
-        raise Forbidden(f"callBackUri host {host} is not in CALLBACK_ALLOWED_HOSTS; add it there if it "
-                        "is your Data Factory's callback host.")
-    return uri
-
-
-@functools.lru_cache(maxsize=1)
+@built_once
 def _session():
     import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util import Retry
 
     session = requests.Session()
     session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
+    # Retry a connection that could not be made (nothing was sent); never a read, never a status.
+    retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.2,
+                  allowed_methods=None, raise_on_status=False, raise_on_redirect=False)
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, HTTPAdapter(max_retries=retry, pool_maxsize=32))
     return session
 
 
-def post(uri: str, payload: dict) -> None:
-    """POST `payload` as JSON to `uri`; retry briefly on connection errors and 5xx/429, else raise."""
+def _not_sent(exc) -> bool:
+    """Whether a requests exception means the request never left: no connection, no TLS."""
+    import requests
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
+                        requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
+        return True
+    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
+        reason = exc.args[0]
+        if isinstance(reason, MaxRetryError):
+            reason = reason.reason
+        return isinstance(reason, NewConnectionError)
+    return False
+
+
+def deliver(stored_uri: str, body: bytes) -> Delivery:
+    """POST `body` (JSON) once to the stored callBackUri; return what happened or raise Refused/Unknown."""
     import requests
 
-    last = None
-    for attempt in range(_ATTEMPTS):
-        if attempt:
-            time.sleep(0.5 * attempt)
-        try:
-            response = _session().post(uri, json=payload, timeout=(3, 10), allow_redirects=False)
-        except requests.RequestException as exc:
-            last = CallbackFailed(f"callback target unreachable: {type(exc).__name__}")
-            continue
-        if 200 <= response.status_code < 300:
-            return
-        last = CallbackFailed(f"callback target answered HTTP {response.status_code}", response.status_code)
-        if response.status_code not in _RETRY_STATUSES:
-            break
-    raise last
+    settings = get_settings()
+    try:
+        target = urls.allowed(stored_uri, settings.callback_allowed_hosts, SETTING)
+    except urls.UrlRefused as refused:
+        # Checked again at call time: the allow-list may have been narrowed since the pause was made.
+        raise Refused("CallbackHostNotAllowed", f"callBackUri {refused}", forbidden=refused.forbidden) from None
+    limits = settings.limits
+    try:
+        response = _session().post(target.url, data=body, headers={"Content-Type": "application/json"},
+                                   timeout=(limits.callback_connect_timeout_seconds, limits.callback_read_timeout_seconds),
+                                   allow_redirects=False)
+    except requests.RequestException as exc:
+        if _not_sent(exc):
+            raise Refused("CallbackUnreachable", f"could not connect to the callback host: {type(exc).__name__}") \
+                from exc
+        raise Unknown("CallbackNoAnswer", f"the callback was sent but no answer came back: {type(exc).__name__}") \
+            from exc
+    except Exception as exc:  # anything unforeseen: it may have been sent
+        raise Unknown("CallbackError", f"the callback failed unexpectedly: {type(exc).__name__}") from exc
+    status = response.status_code
+    response.close()
+    if 200 <= status < 300:
+        return Delivery.DELIVERED
+    if status == 409:
+        return Delivery.ALREADY_COMPLETED
+    if status >= 500:
+        raise Unknown("CallbackServerError", f"the callback target answered HTTP {status}")
+    raise Refused("CallbackRefused", f"the callback target answered HTTP {status}")
 
 
-def approved_payload(record: dict) -> dict:
+def approved_payload(record: dict) -> bytes:
     """What the WebHook activity receives on approval: its output, status 200."""
     output = {key: record.get(key) for key in ("pause_id", "status", "comment", "input", "data")}
-    return {"Output": output, "StatusCode": "200"}
+    return canonical({"Output": output, "StatusCode": "200"}).encode("utf-8")
 
 
-def failed_payload(code: str, message: str) -> dict:
+def failed_payload(code: str, message: str) -> bytes:
     """What the WebHook activity receives on cancel or expiry: an error, so the activity fails."""
-    return {"Error": {"ErrorCode": code, "Message": message}, "StatusCode": "400"}
+    return canonical({"Error": {"ErrorCode": code, "Message": message}, "StatusCode": "400"}).encode("utf-8")

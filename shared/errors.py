@@ -61,10 +61,22 @@ class PayloadTooLarge(PauseError):
         self.errors = errors or []
 
 
+class DamagedRecord(PauseError):
+    """The stored record lacks what the lifecycle needs (e.g. a property deleted by hand)."""
+
+    status, code, title = 409, "damaged_record", "Conflict"
+
+
 class UpstreamFailed(PauseError):
-    """ADF (or a callback target) failed; nothing was started and the link still works."""
+    """ADF (or a callback target) refused; nothing was started and the link still works."""
 
     status, code, title = 502, "upstream_failed", "Bad Gateway"
+
+
+class OutcomeUnknown(UpstreamFailed):
+    """ADF got the request but did not answer, and could not be asked: the pause stays claimed."""
+
+    code = "outcome_unknown"
 
 
 class EmailNotSent(UpstreamFailed):

@@ -44,6 +44,34 @@ def depth(value) -> int:
     return deepest
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:  # a lone surrogate such as "\udc00", which JSON escapes can carry
+        return False
+
+
+def unencodable(value, limit: int = 10) -> list[str]:
+    """Paths (`a.b[2]`) of keys or strings that cannot be encoded as UTF-8, so cannot be stored."""
+    found, stack = [], [(value, "")]
+    while stack and len(found) < limit:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if not _encodable(item):
+                found.append(path or "(body)")
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                name = key if _encodable(key) else key.encode("utf-8", "backslashreplace").decode("ascii")
+                child_path = f"{path}.{name}" if path else name
+                if name != key:
+                    found.append(child_path)
+                stack.append((child, child_path))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return sorted(found)
+
+
 def parse_object(body: bytes) -> dict:
     """Parse a request body that must be one JSON object, or raise InvalidRequest."""
     try:
@@ -65,6 +93,12 @@ def parse_object(body: bytes) -> dict:
     if depth(value) > MAX_DEPTH:
         raise InvalidRequest("The body is nested too deeply.", [{"field": "(body)", "rule": "max_depth",
                                                                  "message": f"nesting deeper than {MAX_DEPTH} levels"}])
+    bad = unencodable(value)
+    if bad:
+        raise InvalidRequest(f"The body has text that cannot be stored: {', '.join(bad)}.",
+                             [{"field": path, "rule": "encoding",
+                               "message": "must be valid Unicode text (it holds an unpaired surrogate such as \\udc00)"}
+                              for path in bad])
     return value
 
 

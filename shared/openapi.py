@@ -17,10 +17,13 @@ _ERRORS = {
     400: "The body, a query parameter or a field is invalid; `errors` names each one.",
     403: "The target factory or callback host is not allowed.",
     404: "No pause has that token or id (a malformed, unknown or forged token answers the same).",
-    409: "Already decided: `current_status` and `decided_at` say what and when.",
+    409: "Already decided (or being decided): `current_status` and `decided_at` say what and when; "
+         "`damaged_record` when the stored record cannot be decided.",
     410: "The pause expired; nothing can be started from this link.",
     413: "The body, `data` or `input` is over its size limit.",
-    502: "Data Factory, the callback target or the email server failed; nothing was started.",
+    502: "Data Factory, the callback target or the email server refused; nothing was started and the link still "
+         "works. `outcome_unknown`: Data Factory did not answer and could not be asked, so the pause stays "
+         "claimed and is reconciled automatically; nothing may be retried by hand.",
     503: "Table storage is unreachable; nothing was written.",
 }
 
@@ -64,6 +67,9 @@ def _schemas() -> dict:
         "created_at": {"type": "string", "format": "date-time"},
         "expires_at": {"type": "string", "format": "date-time"},
         "decided_at": _NULLABLE_TIME,
+        "callback_confirmed": {"type": ["boolean", "null"],
+                               "description": "Callback mode: false while the decision sent to the WebHook is not "
+                                              "confirmed (it is re-sent, byte for byte, until it is)."},
     }
     pause_body = validation.PAUSE_BODY.schema()
     # Restart mode names the pipeline; callback mode has the WebHook's callBackUri instead.
@@ -96,10 +102,11 @@ def _schemas() -> dict:
         },
         "Approved": {"type": "object", "required": ["pause_id", "status", "run_id"],
                      "properties": {"pause_id": {"type": "string"}, "status": {"const": "restarted"},
-                                    "run_id": {**_NULLABLE_TEXT, "description": "The ADF run (restart mode)."}}},
+                                    "run_id": {**_NULLABLE_TEXT, "description": "The ADF run (restart mode)."},
+                                    "callback_confirmed": {"type": "boolean"}}},
         "Cancelled": {"type": "object", "required": ["pause_id", "status", "reason"],
                       "properties": {"pause_id": {"type": "string"}, "status": {"const": "cancelled"},
-                                     "reason": _NULLABLE_TEXT}},
+                                     "reason": _NULLABLE_TEXT, "callback_confirmed": {"type": "boolean"}}},
         "Problem": {
             "type": "object", "required": ["type", "title", "status", "detail", "code"],
             "description": "RFC 9457 problem details.",
@@ -122,6 +129,8 @@ def _token_parameter() -> dict:
 
 def _link_routes(action: str, page: str, json_result: str, form: str | None, body: str) -> dict:
     statuses_post = (400, 403, 404, 409, 410, 413, 502, 503)
+    done = {"application/json": {"schema": {"$ref": f"#/components/schemas/{json_result}"}},
+            "text/html": {"schema": {"type": "string"}}}
     return {
         "get": {
             "operationId": f"{action}_page", "summary": f"Show the {page} confirmation page (never changes anything).",
@@ -135,9 +144,10 @@ def _link_routes(action: str, page: str, json_result: str, form: str | None, bod
             "requestBody": {"required": False, "content": {
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{body}"}},
                 "application/x-www-form-urlencoded": {"schema": {"$ref": f"#/components/schemas/{form or body}"}}}},
-            "responses": {"200": {"description": "Done: a page for browsers, JSON otherwise.", "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{json_result}"}},
-                "text/html": {"schema": {"type": "string"}}}},
+            "responses": {"200": {"description": "Done: a page for browsers, JSON otherwise.", "content": done},
+                          "202": {"description": "Decided, but the waiting WebHook has not confirmed it yet "
+                                                 "(`callback_confirmed: false`); the app re-sends it until it does.",
+                                  "content": done},
                 **{str(s): _page_or_problem(s) for s in statuses_post}},
         },
     }
@@ -173,7 +183,9 @@ def document() -> dict:
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"$ref": "#/components/schemas/PauseRequest"}, "examples": _PAUSE_EXAMPLES}}},
                 "responses": {"201": {"description": "Created (restart mode).", **created},
-                              "202": {"description": "Accepted: the WebHook activity waits (callback mode).", **created},
+                              "202": {"description": "Accepted: the WebHook activity waits (callback mode). No "
+                                                     "Location header: ADF would poll it.",
+                                      "content": created["content"], "links": links},
                               **{str(s): _problem(s) for s in (400, 403, 413, 502, 503)}},
             }},
             "/pauses/{pause_id}": {"get": {

@@ -47,7 +47,13 @@ def _join(path, name):
 
 
 class Field:
-    """A field of a JSON body: `check` validates a present value, `schema` describes it."""
+    """A field of a JSON body: `check` validates a present value, `schema` describes it.
+
+    A field sent as `null` counts as absent, unless `null_is_invalid` (a field whose presence
+    selects a mode must not be switched off by `null`).
+    """
+
+    null_is_invalid = False
 
     def __init__(self, description: str = ""):
         self.description = description
@@ -194,7 +200,7 @@ class Object(Field):
                 if value.get(name) is None:
                     problems.add(_join(path, name), "required", "is required")
             for name, sub in self.fields.items():
-                if value.get(name) is not None:
+                if value.get(name) is not None or (name in value and sub.null_is_invalid):
                     checked = sub.check(value[name], _join(path, name), problems)
                     if checked is not INVALID:
                         result[name] = checked
@@ -251,17 +257,23 @@ class EmailList(Field):
 
 
 class Url(Field):
-    """A URL string, checked for shape only; where the app may call is a policy decided later."""
+    """A URL the app may later call: parsed by the strict grammar of `shared.urls` and checked to
+    its rebuilt form. Where the app may call (the allow-list) is decided later (403)."""
+
+    null_is_invalid = True
 
     def __init__(self, description="", *, max_length):
         super().__init__(description)
         self.max_length = max_length
 
     def check(self, value, path, problems):
-        if not isinstance(value, str):
-            problems.add(path, "type", "must be a string")
+        from .urls import UrlRefused, parse
+
+        try:
+            return parse(value).url
+        except UrlRefused as refused:
+            problems.add(path, "url", str(refused))
             return INVALID
-        return value
 
     def schema(self):
         return self._described({"type": "string", "format": "uri", "maxLength": self.max_length})

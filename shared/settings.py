@@ -5,10 +5,12 @@ Nothing else in the app reads `os.environ`. Tests set the environment, then call
 """
 
 import functools
-import ipaddress
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
+
+from .urls import is_loopback as is_loopback_host
+from .urls import valid_pattern
 
 # The route prefix host.json declares; the links the app hands out include it.
 ROUTE_PREFIX = "api"
@@ -19,23 +21,11 @@ DEFAULT_CALLBACK_HOSTS = (
     "*.svc.datafactory.azure.com", "*.svc.datafactory.azure.us", "*.svc.datafactory.azure.cn",
     "*.svc.azuresynapse.net", "*.svc.azuresynapse.azure.us", "*.svc.azuresynapse.azure.cn",
 )
-DEFAULT_SWEEP_SCHEDULE = "0 */5 * * * *"
+DEFAULT_SWEEP_SCHEDULE = "0 */1 * * * *"
 
 
 class SettingsError(RuntimeError):
     """A required setting is missing or malformed: the app cannot serve."""
-
-
-def is_loopback_host(host: str | None) -> bool:
-    """True for localhost and 127.0.0.0/8 or ::1 literals."""
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _csv(value: str | None) -> tuple[str, ...]:
@@ -53,6 +43,70 @@ class Smtp:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Timeouts and retry budgets: today's production values, each an app setting so tests can shorten them.
+
+    The environment name of each is its field name in upper case (`STALE_CLAIM_SECONDS`, ...).
+    """
+
+    arm_connect_timeout_seconds: float = 5
+    arm_read_timeout_seconds: float = 10
+    # Retries of requests that cannot have had an effect (reads, throttled or unsent writes).
+    arm_retry_total: int = 2
+    # ARM's Retry-After may ask for more than a person on the page can wait.
+    arm_max_retry_after_seconds: float = 5
+    storage_connect_timeout_seconds: float = 3
+    storage_read_timeout_seconds: float = 4
+    storage_retry_total: int = 1
+    callback_connect_timeout_seconds: float = 3
+    callback_read_timeout_seconds: float = 10
+    # A claim older than this whose outcome was never recorded belonged to a process that died.
+    stale_claim_seconds: float = 600
+    # Writes of an outcome that already happened are tried this often before reconciliation takes over.
+    record_attempts: int = 3
+    # The timer gives a pause it cannot settle this many runs, then marks it failed.
+    timer_attempts: int = 5
+    # Pages of queryPipelineRuns read when looking for a run whose createRun got no answer.
+    run_lookup_max_pages: int = 10
+    # How long "this pipeline exists" is remembered per process.
+    pipeline_check_ttl_seconds: float = 600
+    sweep_concurrency: int = 32
+    # Below the Consumption plan's default function timeout (5 minutes), with room to record.
+    sweep_time_budget_seconds: float = 240
+    # An unconfirmed callback is re-sent (the identical payload) after this, doubling each time.
+    callback_redelivery_seconds: float = 60
+    callback_redelivery_attempts: int = 8
+
+
+def _limits(env) -> Limits:
+    values = {}
+    for item in fields(Limits):
+        name = item.name.upper()
+        text = env.get(name)
+        if text is None or text == "":
+            continue
+        kind = int if item.type in (int, "int") else float
+        try:
+            value = kind(text)
+        except ValueError:
+            raise SettingsError(f"{name} must be a {'whole ' if kind is int else ''}number, got {text!r}.") from None
+        lowest = 0 if item.name.endswith("_retry_total") else 1e-3  # retries may be off; nothing else
+        if not lowest <= value < 10 ** 7 or value != value:
+            raise SettingsError(f"{name} must be at least {lowest:g}, got {text!r}.")
+        values[item.name] = value
+    return Limits(**values)
+
+
+def _flag(env, name: str, default: bool) -> bool:
+    text = (env.get(name) or "").strip().lower()
+    if not text:
+        return default
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise SettingsError(f"{name} must be true or false.")
+    return text in ("true", "1", "yes")
+
+
+@dataclass(frozen=True)
 class Settings:
     storage_connection: str
     pauses_table: str = "pauses"
@@ -61,6 +115,8 @@ class Settings:
     allowed_factories: tuple[str, ...] = ()
     callback_allowed_hosts: tuple[str, ...] = DEFAULT_CALLBACK_HOSTS
     smtp: Smtp | None = None
+    check_pipeline_exists: bool = True
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def expiry_table(self) -> str:
@@ -90,10 +146,16 @@ def _from_environ(env) -> Settings:
     # Table names are 3-63 letters and digits starting with a letter; "<table>expiry" must fit too.
     if not (table.isascii() and table.isalnum() and table[0].isalpha() and 3 <= len(table) <= 57):
         raise SettingsError("PAUSES_TABLE must be 3-57 letters and digits, starting with a letter.")
+    callback_hosts = tuple(h.lower() for h in _csv(env.get("CALLBACK_ALLOWED_HOSTS"))) or DEFAULT_CALLBACK_HOSTS
+    bad = [host for host in callback_hosts if not valid_pattern(host)]
+    if bad:
+        raise SettingsError(f"CALLBACK_ALLOWED_HOSTS has entries that are not host names, IP addresses or "
+                            f"'*.' and a host name: {', '.join(bad)}.")
     return Settings(
         storage_connection=connection,
-        callback_allowed_hosts=tuple(h.lower() for h in _csv(env.get("CALLBACK_ALLOWED_HOSTS")))
-        or DEFAULT_CALLBACK_HOSTS,
+        callback_allowed_hosts=callback_hosts,
+        check_pipeline_exists=_flag(env, "CHECK_PIPELINE_EXISTS", True),
+        limits=_limits(env),
         smtp=_smtp(env),
         pauses_table=table,
         arm_endpoint=arm,
@@ -112,12 +174,9 @@ def _smtp(env) -> Smtp | None:
     sender = env.get("SMTP_FROM")
     if not sender:
         raise SettingsError("SMTP_FROM is required when SMTP_HOST is set.")
-    starttls = (env.get("SMTP_STARTTLS") or "true").strip().lower()
-    if starttls not in ("true", "false", "1", "0", "yes", "no"):
-        raise SettingsError("SMTP_STARTTLS must be true or false.")
     return Smtp(host=host, port=int(port), username=env.get("SMTP_USERNAME") or None,
                 password=env.get("SMTP_PASSWORD") or None, sender=sender,
-                starttls=starttls in ("true", "1", "yes"))
+                starttls=_flag(env, "SMTP_STARTTLS", True))
 
 
 def _allowed_factories(value) -> tuple[str, ...]:

@@ -5,13 +5,15 @@ point reads and conditional writes independent of how many pauses exist. JSON-va
 (`data` can be 256 KiB) are stored as UTF-8 in binary properties of at most 32 KiB each,
 because a single Table property holds at most 64 KiB.
 
-Beside it, the expiry index (`<table>expiry`) holds one small row per pause keyed by its
-expiry time, so the expiry timer reads only the rows that are due, never the whole table.
+Beside it, the due index (table `<table>expiry`, named for its first use) holds small rows
+keyed by when a pause next needs the timer: its expiry, a stale claim's reconciliation, an
+unconfirmed callback's re-send. The timer reads only the rows that are due, never the pauses.
 """
 
 import base64
 import binascii
 import functools
+import inspect
 import json
 import logging
 import threading
@@ -29,6 +31,10 @@ CHUNK_BYTES = 32 * 1024
 
 class Conflict(Exception):
     """The entity changed since it was read (its ETag no longer matches)."""
+
+
+class AlreadyExists(Exception):
+    """An insert found the row there already."""
 
 
 class Stored(NamedTuple):
@@ -79,47 +85,80 @@ def _decode_cursor(cursor: str | None):
 
 
 def _translate(action: str):
-    """Turn the SDK's storage failures into the app's errors, at this one edge."""
+    """Turn the SDK's storage failures into the app's errors, at this one edge.
+
+    Generator methods (queries read page by page) are translated while they are iterated.
+    """
+
+    def translated(call):
+        # Imported on first call, not when the module is: importing function_app stays light.
+        from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExistsError,
+                                           ResourceModifiedError, ResourceNotFoundError)
+
+        try:
+            return call()
+        except ResourceModifiedError as exc:
+            raise Conflict() from exc
+        except ResourceExistsError as exc:
+            raise AlreadyExists() from exc
+        except ResourceNotFoundError as exc:
+            raise NotFound("No pause has that id or token.") from exc
+        except HttpResponseError as exc:
+            if exc.status_code and exc.status_code < 500 and exc.status_code not in (408, 429):
+                logger.error("storage rejected %s: %s", action, exc.message)
+                raise
+            logger.warning("storage unavailable during %s: %s", action, exc.message)
+            raise Unavailable("Pause storage is unavailable; nothing was changed. Try again shortly.") from exc
+        except AzureError as exc:
+            logger.warning("storage unreachable during %s: %s", action, exc)
+            raise Unavailable("Pause storage is unavailable; nothing was changed. Try again shortly.") from exc
 
     def decorate(method):
+        if inspect.isgeneratorfunction(method):
+            @functools.wraps(method)
+            def iterate(*args, **kwargs):
+                items = method(*args, **kwargs)
+                while True:
+                    try:
+                        yield translated(lambda: next(items))
+                    except StopIteration:
+                        return
+            return iterate
+
         @functools.wraps(method)
         def wrapper(*args, **kwargs):
-            # Imported on first call, not when the module is: importing function_app stays light.
-            from azure.core.exceptions import (AzureError, HttpResponseError, ResourceModifiedError,
-                                               ResourceNotFoundError)
-
-            try:
-                return method(*args, **kwargs)
-            except ResourceModifiedError as exc:
-                raise Conflict() from exc
-            except ResourceNotFoundError as exc:
-                raise NotFound("No pause has that id or token.") from exc
-            except HttpResponseError as exc:
-                if exc.status_code and exc.status_code < 500 and exc.status_code not in (408, 429):
-                    logger.error("storage rejected %s: %s", action, exc.message)
-                    raise
-                logger.warning("storage unavailable during %s: %s", action, exc.message)
-                raise Unavailable("Pause storage is unavailable; nothing was changed. Try again shortly.") from exc
-            except AzureError as exc:
-                logger.warning("storage unreachable during %s: %s", action, exc)
-                raise Unavailable("Pause storage is unavailable; nothing was changed. Try again shortly.") from exc
+            return translated(lambda: method(*args, **kwargs))
         return wrapper
     return decorate
 
 
 def _insert(table, entity: dict) -> str:
-    """Insert (never overwrite) and return the ETag, creating the table on its first use."""
-    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    """Insert (never overwrite) and return the ETag, creating the table on its first use.
 
-    # The service answers 204 with the ETag instead of echoing the entity (up to 256 KiB of data) back.
-    try:
+    An insert whose answer was lost is sent once more: it cannot apply twice, and "already
+    exists" then means the first one landed (the keys are the caller's own).
+    """
+    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError, ServiceResponseError
+
+    def create():
+        # The service answers 204 with the ETag instead of echoing the entity (up to 256 KiB of data) back.
         return table.create_entity(entity, response_preference="return-no-content")["etag"]
+
+    try:
+        return create()
     except ResourceNotFoundError:
         try:
             table.create_table()
         except ResourceExistsError:
             pass
-        return table.create_entity(entity, response_preference="return-no-content")["etag"]
+        return create()
+    except ServiceResponseError:
+        try:
+            return create()
+        except ResourceExistsError:
+            found = table.get_entity(partition_key=entity["PartitionKey"], row_key=entity["RowKey"],
+                                     select=["PartitionKey"])
+            return found.metadata["etag"]
 
 
 class PauseStore:
@@ -130,8 +169,18 @@ class PauseStore:
 
     @_translate("create")
     def add(self, pause_id: str, properties: dict) -> str:
-        """Insert a new pause (never overwrites); return its ETag."""
-        return _insert(self._table, {"PartitionKey": pause_id, "RowKey": ROW_KEY, **properties})
+        """Insert a new pause (never overwrites); return its ETag.
+
+        The id is 128 random bits, so "already exists" means the SDK's retry of this very insert
+        found the first attempt's row (its answer was lost): that is success, not a conflict.
+        """
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            return _insert(self._table, {"PartitionKey": pause_id, "RowKey": ROW_KEY, **properties})
+        except ResourceExistsError:
+            entity = self._table.get_entity(partition_key=pause_id, row_key=ROW_KEY, select=["PartitionKey"])
+            return entity.metadata["etag"]
 
     @_translate("delete")
     def remove(self, pause_id: str, etag: str) -> None:
@@ -180,49 +229,76 @@ class Due(NamedTuple):
     pause_id: str
     partition_key: str
     row_key: str
+    attempts: int = 0
 
 
-class ExpiryIndex:
-    """Pauses by expiry time: PartitionKey = expiry hour, RowKey = expiry second + pause id.
+class DueIndex:
+    """When pauses next need the timer: PartitionKey = due hour, RowKey = due second + pause id.
 
-    Rows are removed once their pause is settled, so what the timer reads stays small however
-    many pauses the table holds.
+    A pause has a row from creation (its expiry) until the timer finds it settled, so what the
+    timer reads stays small however many pauses the table holds. A row is moved (rescheduled)
+    by inserting the new one before deleting the old, so a pause is never without one.
     """
 
     def __init__(self, table_client):
         self._table = table_client
 
     @staticmethod
-    def keys(pause_id: str, expires_at) -> tuple[str, str]:
-        moment = expires_at.astimezone(timezone.utc)
+    def keys(pause_id: str, due_at) -> tuple[str, str]:
+        moment = due_at.astimezone(timezone.utc)
         return moment.strftime("%Y%m%d%H"), f"{moment:%Y%m%dT%H%M%S}-{pause_id}"
 
     @_translate("index")
-    def add(self, pause_id: str, expires_at) -> None:
-        partition, row = self.keys(pause_id, expires_at)
-        _insert(self._table, {"PartitionKey": partition, "RowKey": row})
+    def add(self, pause_id: str, due_at) -> None:
+        """Insert a row (an existing identical one is fine: rows carry no state but attempts)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        partition, row = self.keys(pause_id, due_at)
+        try:
+            _insert(self._table, {"PartitionKey": partition, "RowKey": row})
+        except ResourceExistsError:
+            pass
 
     @_translate("index query")
-    def due(self, now, limit: int) -> list[Due]:
-        """Up to `limit` rows whose expiry is at or before `now`, oldest hour first."""
+    def due(self, now, page_size: int = 1000):
+        """Every row due at or before `now`, oldest first, read a page at a time as it is iterated."""
         from azure.core.exceptions import ResourceNotFoundError
 
         partition, row = self.keys("~", now)  # "~" sorts after every hex pause id
         rows = self._table.query_entities("PartitionKey le @p and RowKey le @r", parameters={"p": partition, "r": row},
-                                          select=["PartitionKey", "RowKey"], results_per_page=limit)
-        found = []
+                                          select=["PartitionKey", "RowKey", "attempts"], results_per_page=page_size)
         try:
             for entity in rows:
-                found.append(Due(entity["RowKey"].rsplit("-", 1)[1], entity["PartitionKey"], entity["RowKey"]))
-                if len(found) >= limit:
-                    break
+                yield Due(entity["RowKey"].rsplit("-", 1)[1], entity["PartitionKey"], entity["RowKey"],
+                          int(entity.get("attempts") or 0))
         except ResourceNotFoundError:
-            return []
-        return found
+            return
 
     @_translate("index delete")
     def remove(self, due: Due) -> None:
-        self._table.delete_entity(partition_key=due.partition_key, row_key=due.row_key)
+        """Delete a row; one already gone (another timer instance) is fine."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._table.delete_entity(partition_key=due.partition_key, row_key=due.row_key)
+        except ResourceNotFoundError:
+            pass
+
+    def move(self, due: Due, due_at) -> None:
+        """Reschedule: the new row first, then the old one goes."""
+        self.add(due.pause_id, due_at)
+        if self.keys(due.pause_id, due_at) != (due.partition_key, due.row_key):
+            self.remove(due)
+
+    @_translate("index update")
+    def count_attempt(self, due: Due, error: str) -> int:
+        """Add one failed attempt to the row; return the new count."""
+        from azure.data.tables import UpdateMode
+
+        attempts = due.attempts + 1
+        self._table.upsert_entity({"PartitionKey": due.partition_key, "RowKey": due.row_key, "attempts": attempts,
+                                   "last_error": error[:1000]}, mode=UpdateMode.MERGE)
+        return attempts
 
 
 # Keep-alive connections per storage (or ARM) host: one per thread the Functions Python worker
@@ -231,15 +307,17 @@ POOL_SIZE = 32
 
 
 def http_transport(*, connection_timeout: float, read_timeout: float):
-    """The HTTP transport of the app's SDK clients: the SDK's own, with two changes.
+    """The HTTP transport of the app's SDK clients: the SDK's own, on a session built here.
 
+    - urllib3 retries nothing (as azure-core configures its own sessions): every retry is the
+      SDK policy's decision, made knowing the method and whether a request may have had effect.
     - The keep-alive pool holds POOL_SIZE connections instead of requests' 10, so 32
       concurrent invocations do not open (and throw away) a connection each.
     - requests looks for proxies and a CA bundle in the environment on every request, a scan
       of every environment variable: ~10 % of a Table call here, more on Azure with its many
       app settings. Without a proxy configured, the CA bundle it would find (if any) is read
       once, here, and given to the transport; with a proxy (whose use can depend on the host,
-      through NO_PROXY) nothing changes and requests keeps deciding per request.
+      through NO_PROXY) requests keeps deciding per request.
 
     The timeouts are given here: a client handed a transport no longer builds one from its
     own keyword arguments.
@@ -248,19 +326,22 @@ def http_transport(*, connection_timeout: float, read_timeout: float):
 
     from azure.core.pipeline.transport import RequestsTransport
     from requests import Session
-    from requests.adapters import DEFAULT_POOLBLOCK, DEFAULT_POOLSIZE
+    from requests.adapters import HTTPAdapter
+    from urllib3.util import Retry
 
     options = {"connection_timeout": connection_timeout, "read_timeout": read_timeout}
-    if not getproxies():
+    session = Session()
+    session.trust_env = bool(getproxies())
+    if not session.trust_env:
         # What requests itself would take from the environment: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE.
         with Session() as probe:
             verify = probe.merge_environment_settings("https://localhost/", {}, None, True, None)["verify"]
         options.update(connection_verify=verify, use_env_settings=False)
-    transport = RequestsTransport(**options)
-    transport.open()  # creates the session as the SDK configures it (its adapters retry nothing)
-    for adapter in transport.session.adapters.values():
-        adapter.init_poolmanager(DEFAULT_POOLSIZE, POOL_SIZE, DEFAULT_POOLBLOCK)
-    return transport
+    adapter = HTTPAdapter(pool_maxsize=POOL_SIZE,
+                          max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, adapter)
+    return RequestsTransport(session=session, session_owner=True, **options)
 
 
 def built_once(build):
@@ -286,10 +367,15 @@ def _service():
     from azure.data.tables import TableServiceClient
 
     # One service client (one connection pool) for both tables. Bounded retries and timeouts:
-    # an outage answers 503 within seconds (worst case about 2 x (3 + 4) s), not minutes.
+    # an outage answers 503 within seconds (by default at worst about 2 x (3 + 4) s), not minutes.
+    # Retrying writes is safe here: inserts use fresh random keys and updates are conditional,
+    # so a repeat cannot apply twice (the callers recognise their own earlier success).
+    settings = get_settings()
+    limits = settings.limits
     return TableServiceClient.from_connection_string(
-        get_settings().storage_connection, retry_total=1, retry_backoff_factor=0.2,
-        transport=http_transport(connection_timeout=3, read_timeout=4))
+        settings.storage_connection, retry_total=limits.storage_retry_total, retry_backoff_factor=0.2,
+        transport=http_transport(connection_timeout=limits.storage_connect_timeout_seconds,
+                                 read_timeout=limits.storage_read_timeout_seconds))
 
 
 @built_once
@@ -299,14 +385,14 @@ def get_store() -> PauseStore:
 
 
 @built_once
-def get_expiry_index() -> ExpiryIndex:
-    """The process's one expiry index, built on first use."""
-    return ExpiryIndex(_service().get_table_client(get_settings().expiry_table))
+def get_due_index() -> DueIndex:
+    """The process's one due index, built on first use."""
+    return DueIndex(_service().get_table_client(get_settings().expiry_table))
 
 
 @built_once
 def _index_writer():
-    """Threads that write expiry-index rows while the request's thread writes the pause."""
+    """Threads that write due-index rows while the request's thread writes the pause."""
     from concurrent.futures import ThreadPoolExecutor
 
     return ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="expiry-index")
@@ -321,7 +407,7 @@ def add_pause(pause_id: str, properties: dict, expires_at) -> str:
     """
     from concurrent.futures import wait
 
-    index_row = _index_writer().submit(get_expiry_index().add, pause_id, expires_at)
+    index_row = _index_writer().submit(get_due_index().add, pause_id, expires_at)
     try:
         etag = get_store().add(pause_id, properties)
     except BaseException:
@@ -341,5 +427,5 @@ def add_pause(pause_id: str, properties: dict, expires_at) -> str:
 
 def reset_clients() -> None:
     """Forget the cached clients (tests change settings between cases)."""
-    for cached in (_service, get_store, get_expiry_index):
+    for cached in (_service, get_store, get_due_index):
         cached.cache_clear()

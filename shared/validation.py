@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 
 from .errors import InvalidRequest
+from .lifecycle import Status
 from .schema import INVALID, AnyJson, Choice, EmailList, Integer, Object, Problems, Text, Url
 
 DEFAULT_EXPIRES_IN = 86400
@@ -80,8 +81,7 @@ CANCEL_BODY = Object("Cancel the pause.", fields={
                    max_chars=MAX_COMMENT_CHARS, multiline=True),
 })
 
-STATUS_QUERY = Choice("Only pauses with this status.",
-                      values=("pending", "restarting", "restarted", "cancelled", "expired", "failed"))
+STATUS_QUERY = Choice("Only pauses with this status.", values=tuple(status.value for status in Status))
 
 
 @dataclass
@@ -123,7 +123,8 @@ def parse_pause(body: dict) -> PauseRequest:
     the one that called. The callBackUri's host is checked against the allow-list later (403).
     """
     problems = Problems()
-    callback_mode = body.get("callBackUri") is not None
+    # The key's presence selects callback mode: "", null or a number is a 400, never restart mode.
+    callback_mode = "callBackUri" in body
     values = PAUSE_BODY.check(body, "", problems, required=() if callback_mode else RESTART_TARGET_FIELDS)
     problems.raise_if_any("pause request")
     return PauseRequest(

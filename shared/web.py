@@ -26,21 +26,31 @@ def wants_html(req: func.HttpRequest) -> bool:
     return "text/html" in (req.headers.get("Accept") or "").lower()
 
 
+def json_bytes(body) -> bytes:
+    """JSON as UTF-8; text that cannot be encoded (a record stored before input was checked) is escaped."""
+    try:
+        return json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body, ensure_ascii=True).encode("ascii")
+
+
 def json_response(body: dict, status: int = 200, headers: dict | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(body, ensure_ascii=False), status_code=status,
+    return func.HttpResponse(json_bytes(body), status_code=status,
                              mimetype="application/json", charset="utf-8",
                              headers={**pages.security_headers(html=False), **(headers or {})})
 
 
 def page_response(template: str, status: int = 200, **context) -> func.HttpResponse:
-    return func.HttpResponse(pages.render(template, **context), status_code=status, mimetype="text/html",
+    # "replace": a page can always be sent, whatever text a stored record holds.
+    html = pages.render(template, **context).encode("utf-8", "replace")
+    return func.HttpResponse(html, status_code=status, mimetype="text/html",
                              charset="utf-8", headers=pages.security_headers(html=True))
 
 
 def problem_response(error: PauseError) -> func.HttpResponse:
     body = {"type": "about:blank", "title": error.title, "status": error.status, "detail": error.detail,
             "code": error.code, **error.extra}
-    return func.HttpResponse(json.dumps(body, ensure_ascii=False), status_code=error.status,
+    return func.HttpResponse(json_bytes(body), status_code=error.status,
                              mimetype="application/problem+json", charset="utf-8",
                              headers=pages.security_headers(html=False))
 

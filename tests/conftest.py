@@ -1,5 +1,6 @@
 """Fixtures: a real Azurite and the ADF stand-in per test session, a fresh table per test."""
 
+import dataclasses
 import json
 import uuid
 from urllib.parse import urlencode
@@ -9,22 +10,23 @@ import pytest
 
 from local_dev.adf_standin import AdfStandin
 from local_dev.azurite import Azurite
-from shared.adf import get_trigger
-from shared.settings import get_settings
+from shared import callback
+from shared.adf import get_adf
+from shared.settings import Limits, get_settings
 from shared.store import reset_clients
 
-SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
-TARGET = {"subscription_id": SUBSCRIPTION, "resource_group": "rg-data", "factory_name": "adf-test",
-          "pipeline_name": "Load_Sales"}
+from tests.support import TARGET, create_pipeline
+
 BASE = "https://pauses.example.test"
 SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TABLE", "ARM_ENDPOINT",
                  "PUBLIC_BASE_URL", "ALLOWED_FACTORIES", "CALLBACK_ALLOWED_HOSTS", "SMTP_HOST", "SMTP_PORT",
-                 "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE")
+                 "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE",
+                 "CHECK_PIPELINE_EXISTS", *(item.name.upper() for item in dataclasses.fields(Limits)))
 
 
 def clear_app_caches():
     """Forget settings and clients, so the next call builds them from the current environment."""
-    for cached in (get_settings, get_trigger):
+    for cached in (get_settings, get_adf, callback._session):
         cached.cache_clear()
     reset_clients()
 
@@ -42,15 +44,22 @@ def adf():
 
 
 @pytest.fixture
-def app_env(azurite, adf, monkeypatch):
+def adf_pipeline(adf):
+    """A fresh stand-in that knows the tests' factory and pipeline (Load_Sales)."""
+    adf.reset()
+    create_pipeline(adf, parameters=("day", "n"))
+    return adf
+
+
+@pytest.fixture
+def app_env(azurite, adf_pipeline, monkeypatch):
     """Point the app at Azurite (a fresh table) and the stand-in; yield the table name."""
     for name in SETTING_NAMES:
         monkeypatch.delenv(name, raising=False)
     table = "pauses" + uuid.uuid4().hex[:12]
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     monkeypatch.setenv("PAUSES_TABLE", table)
-    monkeypatch.setenv("ARM_ENDPOINT", adf.url)
-    adf.reset()
+    monkeypatch.setenv("ARM_ENDPOINT", adf_pipeline.url)
     clear_app_caches()
     yield table
     clear_app_caches()
@@ -87,8 +96,9 @@ class Api:
     def json(response):
         return json.loads(response.get_body())
 
-    def __init__(self, functions):
+    def __init__(self, functions, table_name=None):
         self.functions = functions
+        self.table_name = table_name
 
     def call(self, name, method, path, *, body=b"", headers=None, route_params=None, params=None):
         query = f"?{urlencode(params)}" if params else ""
@@ -140,7 +150,7 @@ def registered_functions():
 
 @pytest.fixture
 def api(app_env, registered_functions):
-    return Api(registered_functions)
+    return Api(registered_functions, app_env)
 
 
 class SmtpRecorder:

@@ -30,7 +30,7 @@ def bench(tmp_path_factory):
 def test_bench_prints_one_markdown_report_with_every_section(bench):
     report, _ = bench
     assert report.startswith("## Benchmark run")
-    for heading in ("### In-process", "### Over HTTP", "### Restart with", "### Cold import"):
+    for heading in ("### In-process", "### Over HTTP", "### Restart with", "### Cold import", "### One timer run"):
         assert heading in report
     assert "Azurite Table service" not in report  # Azurite's own chatter goes to stderr
 
@@ -44,6 +44,8 @@ def test_bench_measures_the_app_and_its_floors(bench):
     assert levels == {(name, clients) for name in ("pause", "restart", "raw_insert_one", "raw_insert_two", "raw_restart")
                       for clients in (1, 4)}
     assert set(numbers["flat"]) == {"30", "300"}
+    timer = numbers["sweep"]["40"]
+    assert timer["counts"] == {"restarted": 40} and timer["per_second"] > 0 and timer["floor_per_second"] > 0
 
 
 def test_host_builds_one_table_client_and_one_adf_client_per_target(bench):

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from local_dev.functions_host import build_wsgi_app, serve
+from tests.support import create_pipeline
 
 pytestmark = pytest.mark.integration
 
@@ -187,7 +188,7 @@ def test_expired_link_shows_the_410_page(new_page, site, api, table, adf):
 @pytest.mark.parametrize("clicks", ["dblclick", "second click while the first is in flight"])
 def test_double_click_on_approve_starts_one_run_and_reads_as_done(clicks, new_page, site, api, adf):
     created = api.created(**PAUSE)
-    adf.delay(0.5)  # the first approval is still waiting for ADF when the second arrives
+    adf.inject("createRun", "late", seconds=0.5)  # the first approval still waits for ADF when the second arrives
     page = new_page()
     page.goto(link(site, "restart", created["token"]))
     button = page.get_by_role("button", name=re.compile("^Approve"))
@@ -284,7 +285,8 @@ def _confirm_callback(page, site, api, configure, adf, **_):
     return page.goto(link(site, "restart", api.json(response)["token"]))
 
 
-def _confirm_long(page, site, api, **_):
+def _confirm_long(page, site, api, adf, **_):
+    create_pipeline(adf, "Load_" + "Z" * 100)
     created = api.created(notification={"title": "Approve" + "X" * 190, "message": "y" * 600},
                           source={"pipeline": "P" * 120, "run_id": "r" * 200},
                           pipeline_name="Load_" + "Z" * 100)
@@ -321,7 +323,7 @@ def _not_found(page, site, **_):
 def _upstream_failed(page, site, api, adf, **_):
     created = api.created(**PAUSE)
     page.goto(link(site, "restart", created["token"]))
-    adf.fail_next(count=1, status=404, code="PipelineNotFound", message="Pipeline Load_Sales was not found.")
+    adf.inject("createRun", "before", status=404, code="NotFound", message="The document could not be retrieved because it does not exist.")
     with page.expect_navigation() as navigation:
         page.locator("button[type=submit]").click()
     return navigation.value

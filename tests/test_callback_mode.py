@@ -15,9 +15,11 @@ def hook(configure, adf):
     return lambda name="activity-1": f"{adf.url}/_standin/callbacks/{name}"
 
 
-def test_webhook_pause_needs_no_pipeline_fields_and_answers_202(api, hook):
+def test_webhook_pause_needs_no_pipeline_fields_and_answers_202_without_location(api, hook):
     response = api.pause({"callBackUri": hook(), "data": {"rows": 5}, "notification": {"title": "Go on?"}})
     assert response.status_code == 202
+    # ADF's activities read 202 + Location as an asynchronous operation to poll.
+    assert "Location" not in response.headers
     created = api.json(response)
     record = api.record(created["pause_id"])
     assert record["mode"] == "callback" and record["status"] == "pending"
@@ -51,14 +53,26 @@ def test_cancel_without_reason_still_sends_a_message(api, hook, adf):
     assert adf.callbacks[0]["body"]["Error"]["Message"]
 
 
-def test_failed_callback_is_502_and_the_link_works_again_without_a_second_success(api, hook, adf):
+def test_refused_callback_is_502_and_the_link_works_again_without_a_second_success(api, hook, adf):
     created = api.json(api.pause({"callBackUri": hook()}))
-    adf.fail_callbacks(count=3, status=503)  # every attempt of the first click fails
+    adf.inject("callback", "before", status=400)  # refused: the activity did not take it
     failed = api.decide("restart", created["token"])
     assert failed.status_code == 502
-    assert api.record(created["pause_id"])["status"] == "pending"
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending" and "CallbackRefused" in record["last_error"]
     assert api.decide("restart", created["token"]).status_code == 200
-    assert [c["status"] for c in adf.callbacks] == [503, 503, 503, 200]
+    assert [c["status"] for c in adf.callbacks] == [400, 200]
+
+
+def test_unreachable_callback_host_is_502_and_nothing_was_sent(api, configure):
+    from local_dev.ports import free_port
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    created = api.json(api.pause({"callBackUri": f"http://127.0.0.1:{free_port()}/cb"}))
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 502 and "Nothing was started" in api.json(response)["detail"]
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending" and "CallbackUnreachable" in record["last_error"]
 
 
 def test_simultaneous_approvals_call_back_exactly_once(api, hook, adf):
@@ -83,7 +97,18 @@ def test_simultaneous_approvals_call_back_exactly_once(api, hook, adf):
     ("https://user:pw@dpeastus.svc.datafactory.azure.com/cb", 400),
     ("ftp://dpeastus.svc.datafactory.azure.com/cb", 400),
     ("not a url", 400),
-    (42, 400),
+    (42, 400), ("", 400), (None, 400), ([], 400), ({}, 400),
+    # Where URL parsers disagree, the host checked might not be the host called: refused.
+    ("https://evil.example\\@dpeastus.svc.datafactory.azure.com/cb", 400),
+    ("https://evil.example#@dpeastus.svc.datafactory.azure.com/cb", 400),
+    ("https://evil.example%2F@dpeastus.svc.datafactory.azure.com/cb", 400),
+    ("https://dpeastus.svc.datafactory.azure.com%2eevil.example/cb", 400),
+    ("https://dpeastus.svc.datafactory.azure.com:443@evil.example/cb", 400),
+    ("https://dpeastus.svc.datafactory.azure.com\t/cb", 400),
+    ("https://dpe\u0430stus.svc.datafactory.azure.com/cb", 400),  # a Cyrillic 'а'
+    ("https://" + "a" * 64 + ".svc.datafactory.azure.com/cb", 400),  # a label over 63
+    ("https://dpeastus.svc.datafactory.azure.com./cb", 400),
+    ("https://0x7f000001/cb", 400), ("https://127.1/cb", 400), ("https://2130706433/cb", 400),
 ])
 def test_disallowed_callback_uri_is_refused_before_anything_is_stored(api, configure, table, uri, status):
     configure(CALLBACK_ALLOWED_HOSTS="*.svc.datafactory.azure.com,127.0.0.1")
@@ -102,6 +127,15 @@ def test_default_allow_list_accepts_data_factory_callback_hosts(api):
     uri = "https://dpeastus.svc.datafactory.azure.com/dataplane/workflow/callback/abc?callbackUrl=x"
     assert api.pause({"callBackUri": uri}).status_code == 202
     assert api.pause({"callBackUri": "https://svc.datafactory.azure.com.evil.example/cb"}).status_code == 403
+
+
+def test_the_app_calls_the_url_rebuilt_from_the_checked_parts(api, hook, adf, table):
+    raw = hook("rebuilt").replace("http://", "HTTP://") .replace("/_standin/", "/_standin/./../_standin/")
+    created = api.json(api.pause({"callBackUri": raw}))
+    stored = table.get_entity(created["pause_id"], "pause")["callback_uri"]
+    assert stored.startswith("http://127.0.0.1:") and stored != raw
+    assert api.decide("restart", created["token"]).status_code == 200
+    assert [c["callbackId"] for c in adf.callbacks] == ["rebuilt"]
 
 
 def test_narrowed_allow_list_stops_the_call_and_keeps_the_pause(api, hook, configure, adf):

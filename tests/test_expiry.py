@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared import pauses
+from shared.settings import Limits
 
 pytestmark = pytest.mark.integration
 
@@ -63,12 +64,12 @@ def test_sweep_touches_only_what_is_due_and_nothing_twice(api, adf):
 
 
 def test_sweep_reads_the_index_not_the_table(api):
-    from shared.store import get_expiry_index
+    from shared.store import get_due_index
 
     created = [api.created(expires_in=60 + 10 * i) for i in range(4)]
-    index = get_expiry_index()
-    assert {d.pause_id for d in index.due(later(created[1]), 100)} == {p["pause_id"] for p in created[:2]}
-    assert index.due(later(created[0], -30), 100) == []
+    index = get_due_index()
+    assert {d.pause_id for d in index.due(later(created[1]))} == {p["pause_id"] for p in created[:2]}
+    assert list(index.due(later(created[0], -30))) == []
 
 
 def test_a_link_used_after_expiry_is_410_before_the_timer_runs(api, adf):
@@ -109,8 +110,8 @@ def test_two_sweepers_at_once_settle_each_pause_once(api, adf):
 def test_adf_down_at_expiry_retries_then_gives_up_as_failed(api, adf):
     created = api.created(expires_in=60, on_timeout="restart")
     now = later(created)
-    adf.fail_next(count=100, status=400, code="BadRequest")  # 4xx: not retried by the SDK
-    for attempt in range(pauses.MAX_TIMEOUT_ATTEMPTS - 1):
+    adf.inject("createRun", "before", count=100, status=400, code="BadRequest")  # refused: surely not started
+    for attempt in range(Limits().timer_attempts - 1):
         assert pauses.sweep(now) == {"retry": 1}
         assert api.record(created["pause_id"])["status"] == "pending"
     assert pauses.sweep(now) == {"failed": 1}
@@ -120,25 +121,25 @@ def test_adf_down_at_expiry_retries_then_gives_up_as_failed(api, adf):
 
 
 def test_index_row_without_a_pause_is_dropped(api, table):
-    from shared.store import get_expiry_index
+    from shared.store import get_due_index
 
-    index = get_expiry_index()
+    index = get_due_index()
     moment = datetime(2026, 1, 1, tzinfo=timezone.utc)
     index.add("f" * 32, moment)
     assert pauses.sweep(moment + timedelta(seconds=1)) == {"missing": 1}
-    assert index.due(moment + timedelta(days=1), 10) == []
+    assert list(index.due(moment + timedelta(days=1))) == []
 
 
 def test_timer_is_registered_with_the_default_schedule(registered_functions):
     trigger = registered_functions["expire_pauses"].get_trigger()
-    assert trigger.type == "timerTrigger" and trigger.schedule == "0 */5 * * * *"
+    assert trigger.type == "timerTrigger" and trigger.schedule == "0 */1 * * * *"
 
 
 def test_schedule_setting_overrides_the_default(monkeypatch):
     from shared.settings import sweep_schedule
 
-    monkeypatch.setenv("PAUSE_SWEEP_SCHEDULE", "0 */1 * * * *")
-    assert sweep_schedule() == "0 */1 * * * *"
+    monkeypatch.setenv("PAUSE_SWEEP_SCHEDULE", "0 */5 * * * *")
+    assert sweep_schedule() == "0 */5 * * * *"
 
 
 def _interrupt(table, pause_id, minutes_ago=30):

@@ -11,12 +11,12 @@ import pytest
 import requests
 
 from local_dev.functions_host import build_wsgi_app, serve
+from tests.support import SUBSCRIPTION, TARGET
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
-SUB = "00000000-0000-0000-0000-0000000000aa"
-TARGET = {"subscription_id": SUB, "resource_group": "rg-data", "factory_name": "adf-test", "pipeline_name": "Load"}
+SUB = SUBSCRIPTION
 
 
 @pytest.fixture
@@ -116,7 +116,7 @@ def test_logs_of_a_full_cycle_hold_no_token(host, adf, configure, caplog):
     cancelled = requests.post(f"{host}/api/pause", json=TARGET, timeout=30).json()
     tokens.append(cancelled["token"])
     requests.post(f"{host}/api/cancel/{cancelled['token']}", data={"reason": "no"}, timeout=30)
-    adf.fail_next(count=10)
+    adf.inject("createRun", "before", status=500)
     failing = requests.post(f"{host}/api/pause", json=TARGET, timeout=30).json()
     tokens.append(failing["token"])
     assert requests.post(f"{host}/api/restart/{failing['token']}", timeout=60).status_code == 502
@@ -187,28 +187,39 @@ def test_storage_outage_after_the_claim_keeps_nothing_half_written(api, adf, con
 
 def test_adf_throttling_is_retried_within_bounds(api, adf):
     created = api.created()
-    adf.fail_next(count=2, status=429, code="TooManyRequests", retry_after=1)
+    # ARM throttles before it processes a request: the one POST that may be repeated.
+    adf.inject("createRun", "before", count=2, status=429, code="TooManyRequests", retry_after=1)
     response = api.decide("restart", created["token"])
     assert response.status_code == 200 and len(adf.runs) == 1
 
 
-def test_adf_throttling_that_persists_is_502_with_the_link_usable(api, adf):
+def test_adf_throttling_that_persists_is_502_with_the_link_usable(api, adf, configure):
+    configure(ARM_RETRY_TOTAL="2")
     created = api.created()
-    adf.fail_next(count=20, status=429, code="TooManyRequests", retry_after=3600)
+    adf.inject("createRun", "before", count=3, status=429, code="TooManyRequests", retry_after=3600)
     started = time.monotonic()
     response = api.decide("restart", created["token"])
     assert response.status_code == 502
     assert time.monotonic() - started < 30  # a Retry-After of an hour is capped
-    adf.reset()
+    assert api.record(created["pause_id"])["status"] == "pending" and adf.runs == []
     assert api.decide("restart", created["token"]).status_code == 200
     assert len(adf.runs) == 1
 
 
-def test_hung_adf_is_502_and_the_link_stays_usable(api, configure, black_hole, adf):
+def test_hung_adf_is_502_and_the_pause_waits_to_be_reconciled_not_repeated(api, configure, black_hole, adf):
     created = api.created()
-    configure(ARM_ENDPOINT=f"http://127.0.0.1:{black_hole.port}")
+    # createRun was sent and never answered, and ADF cannot be asked: it may have started.
+    limits = {"ARM_READ_TIMEOUT_SECONDS": "0.5", "ARM_RETRY_TOTAL": "0", "STALE_CLAIM_SECONDS": "3"}
+    configure(ARM_ENDPOINT=f"http://127.0.0.1:{black_hole.port}", **limits)
+    started = time.monotonic()
     response = api.decide("restart", created["token"])
-    assert response.status_code == 502
-    assert api.record(created["pause_id"])["status"] == "pending"
-    configure(ARM_ENDPOINT=adf.url)
+    assert response.status_code == 502 and api.json(response)["code"] == "outcome_unknown"
+    assert time.monotonic() - started < 20
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarting" and "RunLookupFailed" in record["last_error"]
+    configure(ARM_ENDPOINT=adf.url, **limits)
+    assert api.decide("restart", created["token"]).status_code == 409  # still within the claim's time
+    time.sleep(max(0.0, started + 3.2 - time.monotonic()))
+    # Stale now: the click asks ADF, finds no run, releases the claim and approves.
     assert api.decide("restart", created["token"]).status_code == 200
+    assert len(adf.runs) == 1

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from local_dev.demo import create_demo_pipeline
 from local_dev.functions_host import build_wsgi_app, serve
 
 pytestmark = pytest.mark.integration
@@ -32,6 +33,7 @@ def local_host(app_env, registered_functions):
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_readme_curl_walk_works_as_written(local_host, adf, tmp_path):
+    create_demo_pipeline(adf.url)  # as make run does
     script = readme_walk()
     # The README speaks of make run's fixed ports; the test's servers run on free ones.
     script = script.replace("http://127.0.0.1:7071", local_host.url).replace("http://127.0.0.1:7072", adf.url)

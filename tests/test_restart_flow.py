@@ -6,6 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from tests.support import create_pipeline
+
 pytestmark = pytest.mark.integration
 
 # Storage on a closed port (discard): every storage call fails to connect.
@@ -148,14 +150,13 @@ def test_many_simultaneous_approvals_start_one_run(api, adf):
 
 def test_adf_failure_answers_502_and_leaves_the_link_usable(api, adf):
     created = api.created()
-    adf.fail_next(count=10, status=500)
+    adf.inject("createRun", "before", status=500)  # no run recorded: the lookup finds none
     failed = api.decide("restart", created["token"])
     assert failed.status_code == 502
     assert "link still works" in api.json(failed)["detail"]
     record = api.record(created["pause_id"])
     assert record["status"] == "pending" and "InternalServerError" in record["last_error"]
     assert adf.runs == []
-    adf.reset()
     retried = api.decide("restart", created["token"])
     assert retried.status_code == 200
     assert len(adf.runs) == 1
@@ -163,7 +164,7 @@ def test_adf_failure_answers_502_and_leaves_the_link_usable(api, adf):
 
 def test_adf_rejecting_the_request_is_also_502_with_a_usable_link(api, adf):
     created = api.created()
-    adf.fail_next(count=1, status=404, code="PipelineNotFound", message="no such pipeline")
+    adf.inject("createRun", "before", status=404, code="NotFound", message="The document could not be retrieved because it does not exist.")
     response = api.decide("restart", created["token"], html=True)
     assert response.status_code == 502
     assert "Nothing was started" in response.get_body().decode()
@@ -338,19 +339,46 @@ def test_malformed_pause_bodies_are_4xx_problems_naming_the_field(api, body, hea
     assert api.json(response)["errors"][0]["field"] == field
 
 
-def test_factories_outside_allowed_factories_are_403(api, configure):
+def test_factories_outside_allowed_factories_are_403(api, configure, adf):
+    create_pipeline(adf, resource_group="rg-other")
     configure(ALLOWED_FACTORIES=f"{api.target['subscription_id']}/rg-data/adf-prod-*, */rg-other/*")
     assert api.pause().status_code == 403
     assert api.pause(factory_name="adf-prod-*").status_code == 400
     assert api.pause(resource_group="rg-other").status_code == 201
 
 
-def test_create_run_that_started_but_never_answered_is_recorded_not_repeated(api, adf):
+@pytest.mark.parametrize("typo, field, code", [({"pipeline_name": "Load_Sale"}, "pipeline_name", "NotFound"),
+                                               ({"factory_name": "adf-tset"}, "factory_name", "ResourceNotFound")])
+def test_a_typo_in_the_target_is_400_at_pause_naming_the_field(api, adf, table, typo, field, code):
+    response = api.pause(**typo)
+    assert response.status_code == 400
+    [error] = api.json(response)["errors"]
+    assert error["field"] == field and error["rule"] == "not_found" and code in error["message"]
+    assert _table_exists(table) is False or list(table.list_entities()) == []
+
+
+def test_the_existence_check_can_be_turned_off(api, configure):
+    configure(CHECK_PIPELINE_EXISTS="false")
+    assert api.pause(pipeline_name="Not_There_Yet").status_code == 201
+
+
+def test_an_existence_check_that_cannot_be_made_does_not_block_the_pause(api, adf):
+    adf.inject("getPipeline", "before", status=403, code="AuthorizationFailed")
+    assert api.pause().status_code == 201
+
+
+def test_a_pipeline_seen_to_exist_is_remembered_not_read_again(api, adf):
+    api.created()
+    adf.inject("getPipeline", "before", count=5, status=404, code="NotFound")
+    assert api.pause().status_code == 201  # from memory: no second pipelines.get
+
+
+def test_create_run_that_started_but_never_answered_is_recorded_not_repeated(api, adf, configure):
+    configure(ARM_READ_TIMEOUT_SECONDS="0.5")
     created = api.created()
-    # The run is made, but the answer comes after the app's 10 s read timeout.
-    adf.delay(12, after_recording=True)
+    # The run is made, but the answer comes after the app's read timeout.
+    adf.inject("createRun", "late", seconds=3)
     response = api.decide("restart", created["token"])
-    adf.delay(0)
     assert response.status_code == 200
     [run] = adf.runs
     assert api.json(response)["run_id"] == run["runId"]

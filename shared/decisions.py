@@ -1,0 +1,358 @@
+"""Carry out a row of the lifecycle table: claim, call out once, record — also when things break.
+
+`decide()` is the one engine behind approve, cancel and the timer's expiry. Every write that
+moves a pause is conditional on the ETag it read and carries a fresh `claim_id`, so a write
+whose answer was lost (or that the storage SDK retried into a 412) is recognised on read-back
+as the caller's own. What a failed outside call means is decided by `shared.outside`; see
+`shared.lifecycle` for the table and what happens on each kind of failure.
+"""
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from . import callback
+from .adf import PipelineTarget, get_adf
+from .errors import AlreadyDecided, Expired, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
+from .jsonbody import canonical
+from .lifecycle import FINAL, Action, Actor, Call, Mode, Rule, Status, claim_rule, rule_for
+from .outside import OutsideCallFailed, Refused, Unknown
+from .records import (TIMER, iso, json_field_strict, mode_of, moment, pause_id_of, status_of, text, to_record)
+from .settings import get_settings
+from .store import Conflict, Stored, get_due_index, get_store, pack_json, unpack_json
+from .validation import Decision
+
+logger = logging.getLogger(__name__)
+
+# A run started for a claim is looked for from this long before the claim (clock skew).
+LOOKUP_MARGIN = timedelta(minutes=1)
+_CLAIM_ATTEMPTS = 3
+ACTIVITY_COMPLETED = ("Data Factory answered 409: the WebHook activity waiting on this pause had already completed "
+                      "(it may have timed out), so this decision reached nobody.")
+
+_DECIDED_WORDS = {
+    Status.RESTARTING: "is being restarted right now",
+    Status.CANCELLING: "is being cancelled right now",
+    Status.EXPIRING: "is expiring right now",
+    Status.RESTARTED: "was already approved and restarted",
+    Status.CANCELLED: "was already cancelled",
+    Status.EXPIRED: "has expired",
+    Status.FAILED: "has failed",
+}
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Who acted, as far as the request tells."""
+
+    decided_by: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+
+TIMER_AUDIT = Audit(decided_by=TIMER)
+
+
+def stale_after() -> timedelta:
+    return timedelta(seconds=get_settings().limits.stale_claim_seconds)
+
+
+def ensure_may_act(entity: dict, actor: Actor, now: datetime) -> None:
+    """Raise AlreadyDecided or Expired unless `actor` may decide the pause now.
+
+    People may act until `expires_at`; the timer only after it.
+    """
+    status = status_of(entity)
+    if status is not Status.PENDING:
+        record = to_record(entity)
+        when = f" at {record['decided_at']}" if record["decided_at"] else ""
+        raise AlreadyDecided(f"This pause {_DECIDED_WORDS.get(status, status)}{when}.", record)
+    expires_at = moment(entity, "expires_at")
+    if actor is Actor.TIMER:
+        if now < expires_at:
+            raise AlreadyDecided("This pause has not expired yet.", to_record(entity))
+    elif now >= expires_at:
+        raise Expired(f"This pause expired at {iso(expires_at)}; nothing can be started from this link any more.",
+                      to_record(entity))
+
+
+def _verified_write(pause_id: str, stored: Stored, changes: dict, claim_id: str) -> Stored | None:
+    """Apply `changes` if the pause still has `stored.etag`; None if someone else changed it first.
+
+    When the answer is lost or the storage SDK's retry of a landed write comes back 412, the pause
+    is read back: carrying `claim_id` and the new status, the write was ours and it landed.
+    """
+    store, attempts = get_store(), get_settings().limits.record_attempts
+    for attempt in range(attempts):
+        try:
+            etag = store.update(pause_id, changes, stored.etag)
+            return Stored({**stored.entity, **changes}, etag)
+        except Conflict:
+            pass
+        except Unavailable:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+        current = store.get(pause_id)
+        if current.entity.get("claim_id") == claim_id and current.entity.get("status") == changes["status"]:
+            return current
+        if current.etag != stored.etag:
+            return None
+    raise Unavailable("Pause storage did not take the write; nothing was changed. Try again shortly.")
+
+
+def _claim(pause_id: str, stored: Stored, changes: dict, claim_id: str, actor: Actor, now: datetime) -> Stored:
+    """Win the pause with a conditional write; a lost race re-reads and retries only if it is open again."""
+    for _ in range(_CLAIM_ATTEMPTS):
+        ensure_may_act(stored.entity, actor, now)
+        won = _verified_write(pause_id, stored, changes, claim_id)
+        if won is not None:
+            return won
+        stored = get_store().get(pause_id)
+    ensure_may_act(stored.entity, actor, now)
+    raise AlreadyDecided("This pause is being decided by someone else right now.", to_record(stored.entity))
+
+
+def _decision_fields(rule: Rule, decision: Decision, audit: Audit, now: datetime) -> dict:
+    return {
+        "decided_at": now, rule.text: decision.comment,
+        **pack_json("input", None if decision.input is None else canonical(decision.input)),
+        "decided_by": audit.decided_by, "client_ip": audit.client_ip,
+        "user_agent": (audit.user_agent or "")[:512] or None,
+    }
+
+
+def target_of(entity: dict) -> PipelineTarget:
+    return PipelineTarget(text(entity, "subscription_id"), text(entity, "resource_group"),
+                          text(entity, "factory_name"), text(entity, "pipeline_name"), entity.get("tenant_id"))
+
+
+def _payload(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | None:
+    """The exact bytes a WebHook receives for this decision (built before anything is claimed)."""
+    if rule.call is not Call.CALL_BACK:
+        return None
+    text(entity, "callback_uri")
+    if rule.error_code is None:
+        return callback.approved_payload({"pause_id": pause_id_of(entity), "status": rule.final.value,
+                                          "comment": decision.comment, "input": decision.input,
+                                          "data": json_field_strict(entity, "data")})
+    if rule.error_code == "PauseExpired":
+        message = decision.comment or f"Nobody decided before {iso(moment(entity, 'expires_at'))}."
+    else:
+        message = decision.comment or f"Cancelled by {audit.decided_by or 'the approver'}."
+    return callback.failed_payload(rule.error_code, message)
+
+
+def _call(rule: Rule, pause_id: str, entity: dict, payload: bytes | None) -> dict:
+    """Make the rule's one outside call; return what to record. Only Refused or Unknown escape."""
+    try:
+        if rule.call is Call.START_RUN:
+            parameters = {**json_field_strict(entity, "parameters", {}), "pause_id": pause_id}
+            return {"run_id": get_adf().start_run(target_of(entity), parameters)}
+        if callback.deliver(entity["callback_uri"], payload) is callback.Delivery.ALREADY_COMPLETED:
+            return {"status": Status.FAILED.value, "last_error": f"ActivityCompleted: {ACTIVITY_COMPLETED}"}
+        return {"callback_confirmed": True}
+    except OutsideCallFailed:
+        raise
+    except Exception as exc:  # unforeseen: whether the call went out is unknown, so it is treated as sent
+        logger.exception("outside call failed unexpectedly pause_id=%s", pause_id)
+        raise Unknown("Error", f"the call failed unexpectedly ({type(exc).__name__})") from exc
+
+
+def _target_words(entity: dict) -> str:
+    return "The callback to Data Factory" if entity.get("mode") == Mode.CALLBACK else "Azure Data Factory"
+
+
+def _give_back(pause_id: str, claimed: Stored, claim_id: str, failure: OutsideCallFailed) -> None:
+    """The call surely had no effect: put the pause back to pending, so the link works again, and say so."""
+    attempts = int(claimed.entity.get("attempts") or 0) + 1
+    changes = {"status": Status.PENDING.value, "attempts": attempts, "last_error": failure.summary}
+    logger.warning("outside call refused pause_id=%s attempt=%d code=%s detail=%s", pause_id, attempts,
+                   failure.code, failure)
+    try:
+        released = _verified_write(pause_id, claimed, changes, claim_id) is not None
+    except (Unavailable, NotFound):
+        released = False
+    later = "" if released else (" The pause could not be released just now; it is released automatically "
+                                 f"within {int(get_settings().limits.stale_claim_seconds // 60) or 1} minutes.")
+    if isinstance(failure, Refused) and failure.forbidden:
+        raise Forbidden(f"{failure} Nothing was sent.{later}")
+    raise UpstreamFailed(f"{_target_words(claimed.entity)} failed ({failure.code}). Nothing was started; the link "
+                         f"still works, so try again in a moment.{later}", attempts=attempts)
+
+
+def _keep_claim(pause_id: str, claimed: Stored, claim_id: str, why: str) -> None:
+    """Leave the claim in place (reconciled later), noting why on the record."""
+    try:
+        _verified_write(pause_id, claimed, {"status": claimed.entity["status"], "last_error": why[:1000]}, claim_id)
+    except (Unavailable, NotFound):
+        logger.error("could not note why the claim stays pause_id=%s: %s", pause_id, why)
+
+
+def _look_up(pause_id: str, claimed: Stored, claim_id: str, unknown: Unknown, now: datetime) -> dict:
+    """createRun may have started a run: find it before anything else may start one."""
+    since = moment(claimed.entity, "claimed_at") - LOOKUP_MARGIN
+    try:
+        run_id = get_adf().find_run(target_of(claimed.entity), pause_id, since, now)
+    except Unknown as lookup:
+        why = f"{unknown.summary} — and the run could not be looked up: {lookup.summary}"
+        _keep_claim(pause_id, claimed, claim_id, why)
+        logger.error("run outcome unknown pause_id=%s: %s", pause_id, why)
+        minutes = int(get_settings().limits.stale_claim_seconds // 60) or 1
+        raise OutcomeUnknown(
+            f"Azure Data Factory did not answer ({unknown.code}) and could not be asked whether the run started "
+            f"({lookup.code}). To make sure the pipeline runs at most once, this pause stays 'restarting' and is "
+            f"checked again automatically within {minutes} minutes; do not start the pipeline by hand.") from unknown
+    if run_id is None:
+        _give_back(pause_id, claimed, claim_id,
+                   Refused(unknown.code, f"{unknown} Data Factory has no run for this pause, so none was started."))
+    logger.warning("createRun gave no clear answer but the run exists pause_id=%s run_id=%s", pause_id, run_id)
+    return {"run_id": run_id, "last_error": f"{unknown.summary} (the run was found and recorded)"[:1000]}
+
+
+def _unconfirmed(pause_id: str, payload: bytes, unknown: Unknown) -> dict:
+    """The callback may have arrived: the decision stands; the identical bytes are re-sent until confirmed."""
+    logger.warning("callback outcome unknown pause_id=%s code=%s: recorded as sent, to be re-sent", pause_id,
+                   unknown.code)
+    return {"callback_confirmed": False, "callback_attempts": 1, "last_error": unknown.summary,
+            **pack_json("callback_payload", payload.decode("utf-8"))}
+
+
+def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dict:
+    """Write the outcome of a call that happened; if storage will not take it, reconciliation will."""
+    try:
+        landed = _verified_write(pause_id, claimed, changes, claim_id)
+    except (Unavailable, NotFound) as exc:
+        logger.error("outcome not recorded pause_id=%s status=%s: %s; left for reconciliation", pause_id,
+                     changes["status"], exc)
+        landed = None
+    if landed is None:
+        return to_record({**claimed.entity, **changes})
+    return to_record(landed.entity)
+
+
+def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, audit: Audit, now: datetime) -> dict:
+    """Carry out `action` on the pause exactly once; return its record, or raise a typed error."""
+    entity = stored.entity
+    rule = rule_for(action, mode_of(entity))
+    ensure_may_act(entity, rule.actor, now)
+    fields = _decision_fields(rule, decision, audit, now)
+    payload = _payload(rule, entity, decision, audit)
+    claim_id = uuid.uuid4().hex
+    if rule.claim is None:
+        won = _claim(pause_id, stored, {"status": rule.final.value, "claim_id": claim_id, **fields}, claim_id,
+                     rule.actor, now)
+        logger.info("pause decided pause_id=%s action=%s status=%s", pause_id, action, rule.final)
+        return to_record(won.entity)
+    claimed = _claim(pause_id, stored, {"status": rule.claim.value, "claim_id": claim_id, "claimed_at": now,
+                                        "claim_action": action.value, "claimed_by": audit.decided_by},
+                     claim_id, rule.actor, now)
+    try:
+        outcome = _call(rule, pause_id, claimed.entity, payload)
+    except Refused as refused:
+        _give_back(pause_id, claimed, claim_id, refused)
+        raise AssertionError("unreachable")  # _give_back always raises
+    except Unknown as unknown:
+        if rule.call is Call.START_RUN:
+            outcome = _look_up(pause_id, claimed, claim_id, unknown, now)
+        else:
+            outcome = _unconfirmed(pause_id, payload, unknown)
+    record = _record(pause_id, claimed, claim_id, {"status": rule.final.value, **fields, **outcome})
+    # (An outcome may override the status: a WebHook that had already completed makes it failed.)
+    logger.info("pause decided pause_id=%s action=%s status=%s run_id=%s confirmed=%s", pause_id, action,
+                record["status"], record.get("run_id") or "-", record.get("callback_confirmed", "-"))
+    if outcome.get("status") == Status.FAILED.value:
+        raise AlreadyDecided(ACTIVITY_COMPLETED, record)
+    if outcome.get("callback_confirmed") is False:
+        _schedule_redelivery(pause_id, now, 1)
+    return record
+
+
+def _schedule_redelivery(pause_id: str, now: datetime, attempts: int) -> None:
+    limits = get_settings().limits
+    due = now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (attempts - 1))
+    try:
+        get_due_index().add(pause_id, due)
+    except Unavailable:
+        # Its expiry row is still there: the timer re-sends then at the latest.
+        logger.error("could not schedule the callback re-send pause_id=%s", pause_id)
+
+
+def is_stale(entity: dict, now: datetime) -> bool:
+    return now - moment(entity, "claimed_at") >= stale_after()
+
+
+def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
+    """Settle a stale claim whose outcome was never recorded; return the pause as it is now.
+
+    Restart mode asks ADF whether the run was started: if so it is recorded, else the claim is
+    released (pending). A callback's fate cannot be asked for, so such a pause is marked failed.
+    Raises Unknown when ADF cannot be asked (the claim stays for the next try).
+    """
+    entity = stored.entity
+    status, mode = status_of(entity), mode_of(entity)
+    claimed_at = moment(entity, "claimed_at")
+    rule = claim_rule(status, entity.get("claim_action"), mode)
+    claim_id = entity.get("claim_id") or uuid.uuid4().hex
+    who = entity.get("claimed_by")
+    if rule is None or rule.call is not Call.START_RUN:
+        changes = {"status": Status.FAILED.value, "claim_id": claim_id, "decided_at": now, "decided_by": who or TIMER,
+                   "last_error": "Interrupted: the app stopped (or storage failed) while the callback to Data Factory "
+                                 "was being made; whether it arrived is unknown. Check the pipeline run."}
+    else:
+        run_id = get_adf().find_run(target_of(entity), pause_id, claimed_at - LOOKUP_MARGIN, now)
+        if run_id:
+            changes = {"status": rule.final.value, "claim_id": claim_id, "run_id": run_id, "decided_at": claimed_at,
+                       "decided_by": who,
+                       "last_error": "Interrupted after createRun; the run was found in Data Factory and recorded."}
+        else:
+            changes = {"status": Status.PENDING.value, "claim_id": claim_id,
+                       "last_error": "Interrupted before Data Factory started a run; the pause was released."}
+    landed = _verified_write(pause_id, stored, changes, claim_id)
+    if landed is None:
+        return get_store().get(pause_id)
+    logger.warning("stale claim reconciled pause_id=%s %s -> %s", pause_id, status, changes["status"])
+    return landed
+
+
+def redeliver(pause_id: str, stored: Stored, now: datetime) -> bool | None:
+    """Re-send an unconfirmed callback's identical bytes once. True: confirmed now; False: not yet
+    (a later re-send is scheduled); None: given up after CALLBACK_REDELIVERY_ATTEMPTS."""
+    entity, limits = stored.entity, get_settings().limits
+    attempts = int(entity.get("callback_attempts") or 1)
+    payload = unpack_json(entity, "callback_payload")
+    if attempts >= limits.callback_redelivery_attempts or payload is None:
+        return None
+    store = get_store()
+    # Taken with a conditional write, so two timer instances do not both send this attempt.
+    etag = store.update(pause_id, {"callback_attempts": attempts + 1}, stored.etag)
+    try:
+        callback.deliver(text(entity, "callback_uri"), payload.encode("utf-8"))
+    except OutsideCallFailed as failure:
+        gave_up = attempts + 1 >= limits.callback_redelivery_attempts
+        note = f"{failure.summary}; re-sent {attempts} time(s)" + ("; gave up re-sending" if gave_up else "")
+        store.update(pause_id, {"last_error": note[:1000]}, etag)
+        logger.warning("callback re-send failed pause_id=%s attempt=%d: %s", pause_id, attempts + 1, failure.summary)
+        if gave_up:
+            return None
+        _schedule_redelivery(pause_id, now, attempts + 1)
+        return False
+    store.update(pause_id, {"callback_confirmed": True}, etag)
+    logger.info("callback confirmed on re-send pause_id=%s attempt=%d", pause_id, attempts + 1)
+    return True
+
+
+def give_up(pause_id: str, why: str, now: datetime) -> None:
+    """Mark a pause the timer could not settle as failed (unless it became final meanwhile)."""
+    store = get_store()
+    try:
+        stored = store.get(pause_id)
+    except NotFound:
+        return
+    if stored.entity.get("status") in FINAL:
+        return
+    store.update(pause_id, {"status": Status.FAILED.value, "decided_at": now, "decided_by": TIMER,
+                            "last_error": why[:1000]}, stored.etag)
+    logger.error("pause failed pause_id=%s: %s", pause_id, why)

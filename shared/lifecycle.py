@@ -1,0 +1,130 @@
+"""The pause lifecycle, declared as data: statuses, who may do what, and what each step records.
+
+One table (`RULES`) says, for every action in every mode: who may take it, from which status,
+the status that claims the pause while the outside call is made, the final status, the outside
+call, and which field keeps the person's words. `shared.decisions.decide()` is the one engine
+that carries a row out:
+
+    claim  (conditional write on the ETag: exactly one caller wins; no claim when there is no call)
+    call   (start the run, or call the WebHook back)
+    record (the final status and what the call returned)
+
+What a failed call means is fixed per call (see `shared.outside`):
+
+    call        refused (surely no effect)   unknown (may have had an effect)
+    START_RUN   back to pending (502)        look the run up: found → final; none → pending;
+                                             cannot tell → stays claimed, reconciled later
+    CALL_BACK   back to pending (502)        final, with callback_confirmed false; the identical
+                                             payload is re-sent by the timer until confirmed
+
+A claim nobody finished (the process died, storage failed) is *stale* after STALE_CLAIM_SECONDS
+and reconciled by the next click or the timer (`RECONCILE`).
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    RESTARTING = "restarting"  # claimed by an approval (or restart on timeout): run or callback in flight
+    CANCELLING = "cancelling"  # claimed by a cancel: the Error callback in flight (callback mode)
+    EXPIRING = "expiring"      # claimed by the timer: the Error callback in flight (callback mode)
+    RESTARTED = "restarted"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+OPEN = frozenset({Status.PENDING})
+CLAIMED = frozenset({Status.RESTARTING, Status.CANCELLING, Status.EXPIRING})
+FINAL = frozenset({Status.RESTARTED, Status.CANCELLED, Status.EXPIRED, Status.FAILED})
+
+
+class Mode(StrEnum):
+    RESTART = "restart"    # start the next pipeline through the SDK
+    CALLBACK = "callback"  # call the waiting WebHook activity back
+
+
+class Action(StrEnum):
+    APPROVE = "approve"
+    CANCEL = "cancel"
+    EXPIRE = "expire"                          # the timer, for on_timeout "expire"
+    RESTART_ON_TIMEOUT = "restart_on_timeout"  # the timer, for on_timeout "restart"
+
+
+class Actor(StrEnum):
+    PERSON = "person"  # through a link, until expires_at
+    TIMER = "timer"    # only once expires_at has passed
+
+
+class Call(StrEnum):
+    NONE = "none"
+    START_RUN = "start_run"
+    CALL_BACK = "call_back"
+
+
+@dataclass(frozen=True)
+class Rule:
+    actor: Actor
+    source: Status       # the status the action may start from
+    claim: Status | None  # None: no outside call, so one conditional write goes straight to `final`
+    final: Status
+    call: Call
+    text: str            # the record field for the decision's words: "comment" or "reason"
+    error_code: str | None = None  # callback mode: the Error sent instead of the Output
+
+
+_P, _T = Actor.PERSON, Actor.TIMER
+_S = Status
+
+RULES: dict[tuple[Action, Mode], Rule] = {
+    # (action, mode)                              who  from        claim          final          call            words      callback Error
+    (Action.APPROVE, Mode.RESTART):            Rule(_P, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.START_RUN, "comment"),
+    (Action.APPROVE, Mode.CALLBACK):           Rule(_P, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment"),
+    (Action.CANCEL, Mode.RESTART):             Rule(_P, _S.PENDING, None,          _S.CANCELLED, Call.NONE,      "reason"),
+    (Action.CANCEL, Mode.CALLBACK):            Rule(_P, _S.PENDING, _S.CANCELLING, _S.CANCELLED, Call.CALL_BACK, "reason", "PauseCancelled"),
+    (Action.EXPIRE, Mode.RESTART):             Rule(_T, _S.PENDING, None,          _S.EXPIRED,   Call.NONE,      "reason"),
+    (Action.EXPIRE, Mode.CALLBACK):            Rule(_T, _S.PENDING, _S.EXPIRING,   _S.EXPIRED,   Call.CALL_BACK, "reason", "PauseExpired"),
+    (Action.RESTART_ON_TIMEOUT, Mode.RESTART):  Rule(_T, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.START_RUN, "comment"),
+    (Action.RESTART_ON_TIMEOUT, Mode.CALLBACK): Rule(_T, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment"),
+}
+
+# What a stale claim becomes, by the call that was in flight. A run can be asked for; a
+# callback's fate cannot, so such a pause is marked failed for a person to look at.
+RECONCILE: dict[Call, str] = {
+    Call.START_RUN: "look up the run: found → its final status with the run id; none → back to pending",
+    Call.CALL_BACK: "failed, with last_error",
+}
+
+# What the timer does with a pause that is due, by its status.
+ON_TIMEOUT = {"expire": Action.EXPIRE, "restart": Action.RESTART_ON_TIMEOUT}
+
+
+def rule_for(action: Action, mode: Mode) -> Rule:
+    return RULES[(action, mode)]
+
+
+def claim_rule(status: Status, action: str | None, mode: Mode) -> Rule | None:
+    """The rule whose claim left a pause in `status` (`claim_action` is recorded with the claim)."""
+    for (rule_action, rule_mode), rule in RULES.items():
+        if rule_mode is mode and rule.claim is status and (action is None or rule_action == action):
+            return rule
+    return None
+
+
+class SweepOutcome(StrEnum):
+    """What one timer visit of a due pause did."""
+
+    EXPIRED = "expired"                  # settled by on_timeout "expire"
+    RESTARTED = "restarted"              # settled by on_timeout "restart"
+    UNCONFIRMED = "unconfirmed"          # settled, but its callback is not confirmed yet: re-sent later
+    RECONCILED = "reconciled"            # a stale claim whose run exists was recorded
+    RELEASED = "released"                # a stale claim without a run went back to pending
+    REDELIVERED = "redelivered"          # an unconfirmed callback was re-sent and confirmed
+    UNDELIVERED = "undelivered"          # gave up re-sending an unconfirmed callback (last_error says why)
+    RESCHEDULED = "rescheduled"          # not due yet after all (a young claim, a later expiry, a re-send)
+    ALREADY_SETTLED = "already_settled"  # final before the timer came
+    MISSING = "missing"                  # an index row whose pause does not exist
+    RETRY = "retry"                      # could not settle it now: counted, tried again next run
+    FAILED = "failed"                    # gave up after TIMER_ATTEMPTS: marked failed

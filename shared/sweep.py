@@ -1,0 +1,149 @@
+"""The timer: settle everything that is due, concurrently, within a time budget, one pause never stopping it.
+
+It reads only the due index (rows keyed by when a pause next needs the timer), a page at a
+time, and hands each row to a pool of SWEEP_CONCURRENCY workers. It stops taking rows when
+SWEEP_TIME_BUDGET_SECONDS is spent (below the Functions timeout); whatever it did not reach is
+still due at the next run. Each row is settled on its own: any exception is counted on the row
+and the row stays due; after TIMER_ATTEMPTS the pause is marked failed. Two instances may run
+at once: every decision is a conditional write, so each pause is settled once.
+"""
+
+import logging
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from datetime import datetime
+
+from . import decisions
+from .errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
+from .lifecycle import CLAIMED, FINAL, ON_TIMEOUT, Action, Mode, Status, SweepOutcome
+from .outside import OutsideCallFailed
+from .records import iso, moment, status_of, utcnow
+from .settings import get_settings
+from .store import Conflict, Due, get_due_index, get_store
+from .validation import Decision
+
+logger = logging.getLogger(__name__)
+
+_LOOKS = 3  # a due pause is re-read at most this often when others decide it at the same moment
+
+
+class _NotSettled(Exception):
+    """The pause could not be settled this time: count it, try again next run."""
+
+
+def settle_due(due: Due, now: datetime) -> SweepOutcome:
+    """Do whatever the pause behind one due row needs now; remove or move the row accordingly."""
+    store, index = get_store(), get_due_index()
+    for _ in range(_LOOKS):
+        try:
+            stored = store.get(due.pause_id)
+        except NotFound:
+            index.remove(due)
+            return SweepOutcome.MISSING
+        entity = stored.entity
+        status = status_of(entity)
+        if status in FINAL:
+            if entity.get("mode") == Mode.CALLBACK and entity.get("callback_confirmed") is False:
+                try:
+                    confirmed = decisions.redeliver(due.pause_id, stored, now)
+                except Conflict:
+                    continue  # another timer instance took this re-send
+                index.remove(due)  # a re-send still owed has a row of its own
+                return {True: SweepOutcome.REDELIVERED, False: SweepOutcome.RESCHEDULED,
+                        None: SweepOutcome.UNDELIVERED}[confirmed]
+            index.remove(due)
+            return SweepOutcome.ALREADY_SETTLED
+        if status in CLAIMED:
+            if not decisions.is_stale(entity, now):
+                # A decision is in flight (or its process just died): look again once it is stale.
+                index.move(due, moment(entity, "claimed_at") + decisions.stale_after())
+                return SweepOutcome.RESCHEDULED
+            try:
+                stored = decisions.reconcile(due.pause_id, stored, now)
+            except OutsideCallFailed as failure:
+                raise _NotSettled(failure.summary) from failure
+            if stored.entity.get("status") != Status.PENDING:
+                index.remove(due)
+                failed = stored.entity.get("status") == Status.FAILED
+                return SweepOutcome.FAILED if failed else SweepOutcome.RECONCILED
+            continue
+        expires_at = moment(entity, "expires_at")
+        if now < expires_at:
+            index.move(due, expires_at)
+            return SweepOutcome.RESCHEDULED
+        action = ON_TIMEOUT.get(entity.get("on_timeout"), Action.EXPIRE)
+        words = None if action is Action.RESTART_ON_TIMEOUT else f"Nobody decided before {iso(expires_at)}."
+        try:
+            record = decisions.decide(due.pause_id, stored, action, Decision(comment=words), decisions.TIMER_AUDIT,
+                                      now)
+        except AlreadyDecided:
+            continue  # a last-second click or another timer instance: look again
+        except OutcomeUnknown:
+            # The claim stays: it is reconciled once stale.
+            index.move(due, now + decisions.stale_after())
+            return SweepOutcome.RESCHEDULED
+        except (UpstreamFailed, Forbidden) as failure:
+            raise _NotSettled(failure.detail) from failure
+        index.remove(due)
+        if record.get("callback_confirmed") is False:
+            return SweepOutcome.UNCONFIRMED
+        return SweepOutcome.RESTARTED if action is Action.RESTART_ON_TIMEOUT else SweepOutcome.EXPIRED
+    return SweepOutcome.RETRY
+
+
+def _visit(due: Due, now: datetime | None) -> SweepOutcome:
+    """Settle one row; never raises. A failure is counted on the row; too many mark the pause failed."""
+    moment_now = now or utcnow()
+    try:
+        return settle_due(due, moment_now)
+    except Exception as exc:  # one bad pause never stops the timer
+        why = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
+        level = logging.WARNING if isinstance(exc, (_NotSettled, Unavailable)) else logging.ERROR
+        logger.log(level, "timer could not settle pause_id=%s attempt=%d: %s", due.pause_id, due.attempts + 1, why,
+                   exc_info=level == logging.ERROR)
+        try:
+            attempts = get_due_index().count_attempt(due, why)
+            if attempts < get_settings().limits.timer_attempts:
+                return SweepOutcome.RETRY
+            decisions.give_up(due.pause_id, f"The timer could not settle this pause in {attempts} attempts; last: "
+                                            f"{why}", moment_now)
+            get_due_index().remove(due)
+            return SweepOutcome.FAILED
+        except Exception:
+            logger.exception("timer could not count the failure pause_id=%s", due.pause_id)
+            return SweepOutcome.RETRY
+
+
+def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
+    """Settle everything due (at `now`, else at each moment), and return counts by outcome.
+
+    `left_due: 1` in the counts means the budget ran out with rows still due.
+    """
+    limits = get_settings().limits
+    deadline = clock() + limits.sweep_time_budget_seconds
+    counts: Counter = Counter()
+    in_flight = set()
+
+    def collect(done):
+        for future in done:
+            counts[future.result().value] += 1
+
+    with ThreadPoolExecutor(max_workers=limits.sweep_concurrency, thread_name_prefix="sweep") as pool:
+        try:
+            for due in get_due_index().due(now or utcnow()):
+                if clock() >= deadline:
+                    counts["left_due"] = 1
+                    break
+                if len(in_flight) >= 2 * limits.sweep_concurrency:
+                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    collect(done)
+                in_flight.add(pool.submit(_visit, due, now))
+        except Unavailable as exc:
+            logger.warning("timer could not read the due index: %s", exc.detail)
+            counts["index_unavailable"] = 1
+        collect(wait(in_flight)[0])
+    if counts:
+        logger.info("timer settled %s", dict(counts))
+    return dict(counts)
+

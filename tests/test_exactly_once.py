@@ -1,0 +1,349 @@
+"""The five promises of "Exactly once, also when things break", each shown under injected faults.
+
+Faults come from the outside, never from patching the app: the strict ADF stand-in (its
+createRun, queryPipelineRuns and WebHook callback endpoint fail as ADF does) and a proxy in
+front of Azurite that fails storage requests before or after they are carried out.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from azure.data.tables import UpdateMode
+
+from local_dev.storage_faults import StorageFaultProxy
+from shared import sweep
+from shared.adf import PipelineTarget, get_adf
+from shared.store import get_due_index
+from tests.support import TARGET, sdk_client
+
+pytestmark = pytest.mark.integration
+
+FAST = {"ARM_READ_TIMEOUT_SECONDS": "0.5", "CALLBACK_READ_TIMEOUT_SECONDS": "0.5", "ARM_RETRY_TOTAL": "0"}
+UPDATES = {"PUT", "PATCH", "MERGE"}
+
+
+@pytest.fixture
+def hook(configure, adf):
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", **FAST)
+    return lambda name="activity": f"{adf.url}/_standin/callbacks/{name}"
+
+
+@pytest.fixture
+def storage(configure, azurite):
+    """The app's storage through the fault proxy; the test's own `table` fixture reads Azurite directly."""
+    with StorageFaultProxy(azurite.port) as proxy:
+        configure(AzureWebJobsStorage=proxy.connection_string(azurite), STORAGE_RETRY_TOTAL="1", **FAST)
+        yield proxy
+
+
+def pauses_path(api):
+    """Requests on the pauses table itself, not its due index (`<table>expiry`)."""
+    return rf"/{api.table_name}(?:\(|\?|$)"
+
+
+def at(created, seconds=1):
+    return datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00")) + timedelta(seconds=seconds)
+
+
+def runs_for(adf, pause_id):
+    return [run for run in adf.runs if run["parameters"].get("pause_id") == pause_id]
+
+
+def interrupt(table, pause_id, minutes_ago, status="restarting", action="approve"):
+    """What a process that died mid-decision leaves behind: a claim with no outcome."""
+    entity = table.get_entity(pause_id, "pause")
+    entity.update(status=status, claimed_at=datetime.now(timezone.utc) - timedelta(minutes=minutes_ago),
+                  claim_action=action, claim_id="dead-process")
+    table.update_entity(entity)
+
+
+# 1. createRun is never repeated blindly.
+
+@pytest.mark.parametrize("kind, status", [("after", 500), ("after", 503), ("after", 504), ("drop", 500),
+                                          ("late", 500), ("garbled", 500)])
+def test_promise_1_create_run_that_may_have_started_is_looked_up_not_repeated(api, adf, configure, kind, status):
+    configure(**FAST)
+    created = api.created()
+    adf.inject("createRun", kind, status=status, seconds=2)
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 200
+    [run] = runs_for(adf, created["pause_id"])  # exactly one, though the answer was lost or a 5xx
+    record = api.record(created["pause_id"])
+    assert api.json(response)["run_id"] == run["runId"] == record["run_id"]
+    assert record["status"] == "restarted" and "found and recorded" in record["last_error"]
+    assert api.decide("restart", created["token"]).status_code == 409
+    assert len(adf.runs) == 1
+
+
+def test_promise_1_a_5xx_without_a_run_gives_the_pause_back_after_looking(api, adf, configure):
+    configure(**FAST)
+    created = api.created()
+    adf.inject("createRun", "before", status=503, code="ServiceUnavailable")
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 502 and "link still works" in api.json(response)["detail"]
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending" and "ServiceUnavailable" in record["last_error"]
+    assert api.decide("restart", created["token"]).status_code == 200
+    assert len(adf.runs) == 1
+
+
+def test_promise_1_throttling_is_the_one_refusal_repeated_since_arm_did_not_process_it(api, adf):
+    created = api.created()
+    adf.inject("createRun", "before", status=429, code="SubscriptionRequestsThrottled", retry_after=0)
+    assert api.decide("restart", created["token"]).status_code == 200
+    assert len(adf.runs) == 1
+
+
+def test_promise_1_when_adf_cannot_be_asked_the_claim_is_kept_and_reconciled_later(api, adf, configure):
+    configure(STALE_CLAIM_SECONDS="600", **FAST)
+    created = api.created()
+    adf.inject("createRun", "after", status=504, code="GatewayTimeout")
+    adf.inject("queryPipelineRuns", "before", status=403, code="AuthorizationFailed")
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 502 and api.json(response)["code"] == "outcome_unknown"
+    assert "do not start the pipeline by hand" in api.json(response)["detail"]
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarting"
+    assert "GatewayTimeout" in record["last_error"] and "AuthorizationFailed" in record["last_error"]
+    # Every further click is told it is in hand; nothing is started again.
+    assert api.decide("restart", created["token"]).status_code == 409
+    assert api.decide("cancel", created["token"]).status_code == 409
+    # Once stale, the timer asks ADF again, finds the run and records it.
+    assert sweep.sweep(at(created, 60 * 60 * 24)) == {"reconciled": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["run_id"] == adf.runs[0]["runId"]
+    assert len(adf.runs) == 1
+
+
+def test_promise_1_the_lookup_pages_newest_first_and_stops_where_the_claim_began(api, adf, configure):
+    configure(RUN_LOOKUP_MAX_PAGES="3")
+    adf.page_size = 2
+    try:
+        client = sdk_client(adf)
+        target = PipelineTarget(**TARGET)
+        since = datetime.now(timezone.utc) - timedelta(seconds=1)
+        mine = client.pipelines.create_run(TARGET["resource_group"], TARGET["factory_name"], TARGET["pipeline_name"],
+                                           parameters={"pause_id": "p" * 32}, enforce_https=False).run_id
+        for n in range(3):  # newer runs of other pauses: the run sought is on the second page
+            client.pipelines.create_run(TARGET["resource_group"], TARGET["factory_name"], TARGET["pipeline_name"],
+                                        parameters={"pause_id": f"{n}" * 32}, enforce_https=False)
+        assert get_adf().find_run(target, "p" * 32, since) == mine
+        assert get_adf().find_run(target, "q" * 32, since) is None  # read to the end: surely none
+        configure(RUN_LOOKUP_MAX_PAGES="1")
+        from shared.outside import Unknown
+        with pytest.raises(Unknown) as incomplete:  # the bound ends the search without an answer
+            get_adf().find_run(target, "q" * 32, since)
+        assert incomplete.value.code == "RunLookupIncomplete"
+    finally:
+        adf.page_size = 100
+
+
+# 2. A callback that may have arrived is never followed by a different outcome.
+
+@pytest.mark.parametrize("kind", ["after", "drop", "late", "garbled"])
+def test_promise_2_a_callback_that_may_have_arrived_is_decided_and_only_ever_resent_identically(api, hook, adf,
+                                                                                               kind):
+    created = api.json(api.pause({"callBackUri": hook(), "data": {"rows": 5}}))
+    adf.inject("callback", kind, status=503, seconds=2)
+    response = api.decide("restart", created["token"], json_body={"comment": "ok"})
+    assert response.status_code == 202
+    assert api.json(response) == {"pause_id": created["pause_id"], "status": "restarted", "run_id": None,
+                                  "callback_confirmed": False}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["callback_confirmed"] is False and record["last_error"]
+    # The links now answer like any decided pause: no Error can follow the Output.
+    assert api.decide("cancel", created["token"], json_body={"reason": "changed my mind"}).status_code == 409
+    assert api.decide("restart", created["token"]).status_code == 409
+    # The timer re-sends the identical bytes; the completed activity answers 409: delivered.
+    assert sweep.sweep(datetime.now(timezone.utc) + timedelta(minutes=2)) == {"redelivered": 1}
+    assert api.record(created["pause_id"])["callback_confirmed"] is True
+    bodies = [c["body"] for c in adf.callbacks]
+    assert len(bodies) == 2 and bodies[0] == bodies[1] and "Output" in bodies[0]
+    assert [c["completed"] for c in adf.callbacks] == [True, False]
+    assert sweep.sweep(datetime.now(timezone.utc) + timedelta(days=2)) == {"already_settled": 1}
+    assert len(adf.callbacks) == 2
+
+
+def test_promise_2_an_expiry_callback_without_answer_is_recorded_and_resent(api, hook, adf):
+    created = api.json(api.pause({"callBackUri": hook("exp"), "expires_in": 60}))
+    adf.inject("callback", "after", status=500)
+    assert sweep.sweep(at(created)) == {"unconfirmed": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "expired" and record["callback_confirmed"] is False
+    assert sweep.sweep(at(created, 3600)) == {"redelivered": 1}
+    first, again = adf.callbacks
+    assert first["body"] == again["body"] and first["body"]["Error"]["ErrorCode"] == "PauseExpired"
+
+
+def test_promise_2_resending_is_bounded_and_says_when_it_gave_up(api, hook, adf, configure):
+    configure(CALLBACK_REDELIVERY_ATTEMPTS="3", CALLBACK_ALLOWED_HOSTS="127.0.0.1", **FAST)
+    created = api.json(api.pause({"callBackUri": hook("bounded")}))
+    adf.inject("callback", "before", status=503)
+    adf.inject("callback", "before", count=10, status=404)
+    assert api.decide("restart", created["token"]).status_code == 202
+    moment = datetime.now(timezone.utc)
+    outcomes = [sweep.sweep(moment + timedelta(hours=hours)) for hours in (1, 2, 3)]
+    assert outcomes == [{"rescheduled": 1}, {"undelivered": 1}, {}]
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["callback_confirmed"] is False
+    assert "gave up re-sending" in record["last_error"]
+    assert len(adf.callbacks) == 3 and len({str(c["body"]) for c in adf.callbacks}) == 1
+
+
+def test_promise_2_a_webhook_that_already_completed_is_told_nothing_else(api, hook, adf):
+    created = api.json(api.pause({"callBackUri": hook("done")}))
+    assert api.decide("restart", created["token"]).status_code == 200
+    other = api.json(api.pause({"callBackUri": hook("done")}))  # the same activity, already completed
+    response = api.decide("cancel", other["token"])
+    assert response.status_code == 409 and "already completed" in api.json(response)["detail"]
+    assert api.record(other["pause_id"])["status"] == "failed"
+    assert [c["completed"] for c in adf.callbacks] == [True, False]
+
+
+# 3. No claim outlives an error.
+
+def test_promise_3_a_garbled_answer_from_adf_ends_true_not_stuck(api, adf, configure):
+    configure(**FAST)
+    created = api.created()
+    adf.inject("createRun", "garbled")
+    adf.inject("queryPipelineRuns", "garbled")  # and the lookup cannot be read either
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 502 and api.json(response)["code"] == "outcome_unknown"
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarting" and record["last_error"]
+    assert sweep.sweep(at(created)) == {"reconciled": 1}
+    assert api.record(created["pause_id"])["run_id"] == adf.runs[0]["runId"]
+
+
+def test_promise_3_storage_failing_after_the_run_started_tells_the_truth_and_is_reconciled(api, adf, storage):
+    created = api.created()
+    storage.inject("after", methods=UPDATES, path=pauses_path(api), count=1)  # the claim: landed, answer lost
+    storage.inject("before", methods=UPDATES, path=pauses_path(api), count=1000)  # every write of the outcome fails
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 200  # the run did start: that is the truth to tell
+    [run] = adf.runs
+    assert api.json(response)["run_id"] == run["runId"]
+    storage.clear()
+    assert api.record(created["pause_id"])["status"] == "restarting"
+    assert sweep.sweep(at(created)) == {"reconciled": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["run_id"] == run["runId"] and len(adf.runs) == 1
+
+
+def test_promise_3_a_give_back_that_storage_refuses_says_so_and_is_released_later(api, adf, storage, configure):
+    created = api.created()
+    adf.inject("createRun", "before", status=400, code="BadRequest")
+    storage.inject("after", methods=UPDATES, path=pauses_path(api), count=1)  # the claim lands
+    storage.inject("before", methods=UPDATES, path=pauses_path(api), count=1000)  # the give-back does not
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 502 and "released automatically" in api.json(response)["detail"]
+    storage.clear()
+    assert sweep.sweep(at(created)) == {"expired": 1}  # released (no run in ADF), then settled
+    assert adf.runs == []
+
+
+# 4. No pause is ever stuck.
+
+def test_promise_4_a_claim_young_at_expiry_is_rescheduled_not_dropped(api, adf, table):
+    created = api.created(expires_in=60, on_timeout="restart")
+    interrupt(table, created["pause_id"], minutes_ago=0)
+    claimed_at = table.get_entity(created["pause_id"], "pause")["claimed_at"]
+    assert sweep.sweep(at(created)) == {"rescheduled": 1}
+    [due] = list(get_due_index().due(claimed_at + timedelta(minutes=10, seconds=1)))
+    assert due.pause_id == created["pause_id"]
+    assert sweep.sweep(claimed_at + timedelta(minutes=10, seconds=1)) == {"restarted": 1}
+    [run] = adf.runs
+    assert api.record(created["pause_id"])["run_id"] == run["runId"]
+
+
+def test_promise_4_the_next_click_reconciles_a_stale_claim(api, adf, table):
+    created = api.created()
+    run_id = sdk_client(adf).pipelines.create_run(TARGET["resource_group"], TARGET["factory_name"],
+                                                  TARGET["pipeline_name"], parameters={"pause_id": created["pause_id"]},
+                                                  enforce_https=False).run_id
+    interrupt(table, created["pause_id"], minutes_ago=11)
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 409 and api.json(response)["run_id"] == run_id
+    assert api.record(created["pause_id"])["status"] == "restarted" and len(adf.runs) == 1
+
+
+@pytest.mark.parametrize("status, action", [("cancelling", "cancel"), ("expiring", "expire")])
+def test_promise_4_a_stale_callback_claim_of_any_action_ends_failed_with_the_reason(api, hook, adf, table, status,
+                                                                                   action):
+    created = api.json(api.pause({"callBackUri": hook(), "expires_in": 60}))
+    interrupt(table, created["pause_id"], minutes_ago=11, status=status, action=action)
+    assert sweep.sweep(at(created)) == {"failed": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "failed" and "whether it arrived is unknown" in record["last_error"]
+    assert adf.callbacks == []
+
+
+def test_promise_4_storage_blips_on_every_kind_of_write_are_absorbed(api, adf, storage):
+    for kind in ("before", "after", "drop"):
+        storage.inject(kind, methods={"POST"}, path=pauses_path(api))  # the pause insert
+        created = api.created()
+        storage.inject(kind, methods=UPDATES, path=pauses_path(api))   # the claim
+        assert api.decide("restart", created["token"]).status_code == 200
+        assert len(runs_for(adf, created["pause_id"])) == 1
+        assert api.record(created["pause_id"])["status"] == "restarted"
+    assert storage.faults_seen() == 6
+
+
+# 5. One bad pause never stops the timer.
+
+def test_promise_5_damaged_and_refused_pauses_are_counted_while_the_rest_settle(api, adf, table, hook, configure):
+    good = [api.created(expires_in=60) for _ in range(3)]
+    damaged = api.created(expires_in=60)
+    entity = table.get_entity(damaged["pause_id"], "pause")
+    del entity["expires_at"]  # as if deleted by hand in Storage Explorer
+    table.update_entity(entity, mode=UpdateMode.REPLACE)
+    refused = api.created(expires_in=60, on_timeout="restart")
+    moved = api.json(api.pause({"callBackUri": hook("moved"), "expires_in": 60}))
+    configure(CALLBACK_ALLOWED_HOSTS="*.svc.datafactory.azure.com", **FAST)  # its host is no longer allowed
+    adf.inject("createRun", "before", count=100, status=400, code="BadRequest")
+    moment = at(good[-1], 60)
+    timer = api.functions["expire_pauses"].get_user_function()
+    assert sweep.sweep(moment) == {"expired": 3, "retry": 3}
+    for _ in range(3):
+        assert sweep.sweep(moment) == {"retry": 3}
+    assert sweep.sweep(moment) == {"failed": 3}
+    for pause in (damaged, refused, moved):
+        record = api.record(pause["pause_id"])
+        assert record["status"] == "failed" and "5 attempts" in record["last_error"]
+    assert "expires_at is missing" in api.record(damaged["pause_id"])["last_error"]
+    assert all(api.record(p["pause_id"])["status"] == "expired" for p in good)
+    assert timer(None) is None and sweep.sweep(moment) == {}
+
+
+def test_promise_5_the_timer_function_never_raises_even_when_storage_is_down(api, configure, registered_functions):
+    configure(AzureWebJobsStorage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=AAAA;"
+                                  "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;")
+    assert registered_functions["expire_pauses"].get_user_function()(None) is None
+
+
+def test_promise_5_a_time_budget_leaves_the_rest_due_for_the_next_run(api, configure):
+    created = [api.created(expires_in=60) for _ in range(30)]
+    configure(SWEEP_CONCURRENCY="2", SWEEP_TIME_BUDGET_SECONDS="5")
+    ticks = iter(range(10 ** 6))
+    first = sweep.sweep(at(created[-1]), clock=lambda: next(ticks) * 0.5)  # 10 rows fit the budget
+    assert first.get("left_due") == 1 and 0 < first["expired"] < 30
+    second = sweep.sweep(at(created[-1]))
+    assert second == {"expired": 30 - first["expired"]}
+    assert all(api.record(p["pause_id"])["status"] == "expired" for p in created)
+
+
+def test_promise_5_two_timers_at_once_settle_each_pause_once(api, adf):
+    import threading
+
+    created = [api.created(expires_in=60, on_timeout="restart") for _ in range(12)]
+    barrier, results = threading.Barrier(2), []
+
+    def run():
+        barrier.wait()
+        results.append(sweep.sweep(at(created[-1])))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(run["parameters"]["pause_id"] for run in adf.runs) == sorted(p["pause_id"] for p in created)
+    assert sum(r.get("restarted", 0) for r in results) == 12
