@@ -6,7 +6,7 @@ partition, up to 100 entities) cannot carry more than one of them. Instead:
 - pause entities are cloned from one the app stored (same properties, fresh id, secret hash
   and times) and inserted one by one, by many threads over plain keep-alive HTTP with a
   table SAS: no SDK pipeline per entity, so Azurite, not the client, sets the pace;
-- their expiry-index rows share a partition per expiry hour, so they go in batch
+- their due-index rows share a partition per expiry hour, so they go in batch
   transactions of up to 100 rows of one partition, on one more thread. The batch body is
   written here rather than by `submit_transaction`: the SDK builds and parses it with the
   `email` package, which costs ~10x the client CPU (2,000 rows/s at 70 % of a core against
@@ -29,26 +29,34 @@ from azure.data.tables import AccountSasPermissions, ResourceTypes, TableClient,
 from azure.data.tables._serialize import _add_entity_properties  # the SDK's own entity -> JSON
 
 from local_dev.azurite import ACCOUNT_NAME
-from shared.store import ExpiryIndex
+from shared.store import DueIndex
 
 BATCH = 100
 INSERT_THREADS = 12
 
 
-def fill(azurite, table: str, template: dict, count: int, seed: int = 7) -> None:
-    """Add `count` pending pauses shaped like `template` to `table`, with their expiry-index rows."""
+def fill(azurite, table: str, template: dict, count: int, seed: int = 7, expired: bool = False) -> list:
+    """Add `count` pending pauses shaped like `template` to `table`, with their due-index rows; return their ids.
+
+    They expire within the next 30 days (never during a run), or, with `expired`, within the last hour.
+    """
     rng = random.Random(seed)
     now = datetime.now(timezone.utc)
+    ids = []
     index_rows = defaultdict(list)
     chunks = [[] for _ in range(INSERT_THREADS)]
     for i in range(count):
         created = now - timedelta(seconds=rng.randrange(7 * 86400))
-        expires = now + timedelta(seconds=rng.randrange(3600, 30 * 86400))  # never due during the run
+        if expired:
+            expires = now - timedelta(seconds=rng.randrange(1, 3600))
+        else:
+            expires = now + timedelta(seconds=rng.randrange(3600, 30 * 86400))  # never due during the run
         pause_id = "%032x" % rng.getrandbits(128)
+        ids.append(pause_id)
         entity = {**template, "PartitionKey": pause_id, "secret_hash": secrets.token_hex(32),
                   "created_at": created, "expires_at": expires}
         chunks[i % INSERT_THREADS].append(json.dumps(_add_entity_properties(entity)).encode())
-        partition, row = ExpiryIndex.keys(pause_id, expires)
+        partition, row = DueIndex.keys(pause_id, expires)
         index_rows[partition].append({"PartitionKey": partition, "RowKey": row})
 
     # An account SAS (add only): a table SAS is not accepted on the $batch path.
@@ -66,6 +74,7 @@ def fill(azurite, table: str, template: dict, count: int, seed: int = 7) -> None
                 errors.append(exc)
     if errors:
         raise RuntimeError(f"bulk load failed: {errors[0]!r} (and {len(errors) - 1} more)")
+    return ids
 
 
 HEADERS = {"Accept": "application/json;odata=nometadata", "DataServiceVersion": "3.0",

@@ -14,7 +14,7 @@ from azure.core import MatchConditions
 from azure.core.credentials import AccessToken
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from shared.store import ExpiryIndex, unpack_json
+from shared.store import DueIndex, unpack_json
 
 from .harness import DECIDER_HEADERS
 
@@ -90,7 +90,7 @@ class RawOps:
         return {**template, "PartitionKey": secrets.token_hex(16), "secret_hash": secrets.token_hex(32)}
 
     def index_row(self, entity: dict) -> dict:
-        partition, row = ExpiryIndex.keys(entity["PartitionKey"], entity["expires_at"])
+        partition, row = DueIndex.keys(entity["PartitionKey"], entity["expires_at"])
         return {"PartitionKey": partition, "RowKey": row}
 
     def insert_one(self, entity: dict) -> None:
@@ -98,7 +98,7 @@ class RawOps:
         self.table.create_entity(entity, **INSERT_OPTIONS)
 
     def insert_two(self, entity: dict) -> None:
-        """What the app does today: the expiry-index row, then the entity."""
+        """Both rows a pause needs, one after the other: the due-index row, then the entity."""
         self.index.create_entity(self.index_row(entity), **INSERT_OPTIONS)
         self.table.create_entity(entity, **INSERT_OPTIONS)
 

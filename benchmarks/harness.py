@@ -1,5 +1,6 @@
 """One Azurite, one ADF stand-in, the app's settings pointed at them, and the app called as the host calls it."""
 
+import dataclasses
 import json
 import os
 import uuid
@@ -10,6 +11,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 
 from local_dev.azurite import Azurite
+from shared.settings import Limits
 
 from .latency import LatencyProxy
 from .standin import StandinProcess
@@ -37,7 +39,10 @@ DECIDER_HEADERS = {"User-Agent": "Mozilla/5.0 (bench)", "X-Forwarded-For": "203.
 # Every setting the app reads: cleared first, so the caller's environment cannot change the run.
 SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TABLE", "ARM_ENDPOINT",
                  "PUBLIC_BASE_URL", "ALLOWED_FACTORIES", "CALLBACK_ALLOWED_HOSTS", "SMTP_HOST", "SMTP_PORT",
-                 "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE")
+                 "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE",
+                 "CHECK_PIPELINE_EXISTS", *(item.name.upper() for item in dataclasses.fields(Limits)))
+# The subscriptions pauses go to (http_load spreads them over both); each has the bench factory and pipeline.
+SUBSCRIPTIONS = (SUBSCRIPTION, "00000000-0000-0000-0000-0000000000bf")
 
 
 def new_table_name(prefix: str = "bench") -> str:
@@ -46,13 +51,37 @@ def new_table_name(prefix: str = "bench") -> str:
 
 def clear_app_caches() -> None:
     """Forget the app's settings and clients, so the next call builds them from the environment."""
-    from shared.adf import get_trigger
+    from shared.adf import get_adf
     from shared.settings import get_settings
     from shared.store import reset_clients
 
     get_settings.cache_clear()
-    get_trigger.cache_clear()
+    get_adf.cache_clear()
     reset_clients()
+
+
+class _StandinCredential:
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.credentials import AccessToken
+
+        return AccessToken("bench", 4102444800)
+
+
+def create_pipelines(arm_url: str) -> None:
+    """Create the bench factory and pipeline in each subscription, through the SDK (the stand-in is strict)."""
+    from azure.mgmt.datafactory import DataFactoryManagementClient
+    from azure.mgmt.datafactory.models import Factory, ParameterSpecification, PipelineResource
+
+    for subscription in SUBSCRIPTIONS:
+        client = DataFactoryManagementClient(_StandinCredential(), subscription, base_url=arm_url)
+        client.factories.create_or_update(TARGET["resource_group"], TARGET["factory_name"],
+                                          Factory(location="westeurope"), enforce_https=False)
+        parameters = {name: ParameterSpecification(type="String", default_value="") for name in ("day", "region")}
+        parameters["pause_id"] = ParameterSpecification(type="String")
+        client.pipelines.create_or_update(TARGET["resource_group"], TARGET["factory_name"], TARGET["pipeline_name"],
+                                          PipelineResource(activities=[], parameters=parameters),
+                                          enforce_https=False)
+        client.close()
 
 
 class Stack:
@@ -62,8 +91,9 @@ class Stack:
     round trip time, as if they were a network away (the bulk loader still goes direct).
     """
 
-    def __init__(self, rtt_ms: float = 0):
+    def __init__(self, rtt_ms: float = 0, create_run_ms: float = 0):
         self.rtt_ms = rtt_ms
+        self.create_run_ms = create_run_ms
         self._exit = ExitStack()
         self.azurite = None
         self.adf = None
@@ -75,7 +105,8 @@ class Stack:
         try:
             self.azurite = self._exit.enter_context(Azurite(in_memory=True))
             env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-            self.adf = self._exit.enter_context(StandinProcess(REPO_ROOT, env))
+            self.adf = self._exit.enter_context(StandinProcess(REPO_ROOT, env, self.create_run_ms))
+            create_pipelines(self.adf.url)
             adf_port = urlsplit(self.adf.url).port
             self.ports = {self.azurite.port: "Azurite", adf_port: "ADF stand-in"}
             self.storage, self.arm = self.azurite.connection_string, self.adf.url

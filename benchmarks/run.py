@@ -5,7 +5,8 @@ Starts one in-memory Azurite and one ADF stand-in, then measures, all in this ru
 1. pause and restart called in-process, against the raw SDK calls they need;
 2. the same over real HTTP through the local Functions host, at several client counts;
 3. restart with few and with many pauses stored;
-4. the cold import of `function_app` against importing its bare libraries.
+4. the cold import of `function_app` against importing its bare libraries;
+5. one timer run settling a backlog of due pauses while ADF takes 200 ms per createRun.
 """
 
 import argparse
@@ -17,12 +18,13 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from . import coldstart, flat, http_load, inprocess
+from . import coldstart, flat, http_load, inprocess, sweep
 from .harness import App, Stack, new_table_name
 from .stats import ms, ratio
 
-SECTIONS = ("inprocess", "http", "flat", "cold")
+SECTIONS = ("inprocess", "http", "flat", "cold", "sweep")
 GOAL_LATENCY, GOAL_FLAT, GOAL_IMPORT = 1.10, 1.2, 1.2
+GOAL_SWEEP = 40  # due pauses settled per second: 10,000 within one 5-minute timer run
 
 
 def _sizes(text: str) -> list:
@@ -42,6 +44,8 @@ def parse_args(argv=None):
                         help="table sizes for the flatness check, e.g. 1k,100k (default 1000,100000)")
     parser.add_argument("--flat-samples", type=int, default=200,
                         help="restarts measured per table size (default 200)")
+    parser.add_argument("--sweep", type=_sizes, default=[1000, 10000],
+                        help="due-pause backlogs for one timer run, e.g. 1k,10k (default 1000,10000)")
     parser.add_argument("--import-runs", type=int, default=9,
                         help="fresh interpreters per import probe; the best counts (default 9)")
     parser.add_argument("--only", type=lambda text: text.split(","), default=list(SECTIONS),
@@ -56,6 +60,7 @@ def parse_args(argv=None):
     if options.smoke:
         options.samples, options.clients, options.http_requests = 15, [1, 4], 16
         options.pauses, options.flat_samples, options.import_runs = [30, 300], 25, 2
+        options.sweep = [40]
     unknown = set(options.only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -157,6 +162,17 @@ def report_cold(cold: dict, runs: int) -> list:
     return lines
 
 
+def report_sweep(results: dict) -> list:
+    lines = [f"### One timer run against a backlog (ADF answers createRun in {sweep.CREATE_RUN_MS} ms; every "
+             "pause restarts on timeout)", "",
+             "| due pauses | workers | seconds | settled/s | floor: raw createRun/s from as many threads | vs floor |",
+             "|---:|---:|---:|---:|---:|---:|"]
+    for size, r in results.items():
+        lines.append(f"| {size:,} | {r['concurrency']} | {r['seconds']:.1f} | **{r['per_second']:.0f}** | "
+                     f"{r['floor_per_second']:.0f} | {r['per_second'] / r['floor_per_second']:.2f}× |")
+    return lines
+
+
 def verdicts(data: dict, sizes: list) -> list:
     """One line per goal: met or not, with the number."""
     lines = []
@@ -181,6 +197,11 @@ def verdicts(data: dict, sizes: list) -> list:
         lines.append(f"- cold import ≤ {GOAL_IMPORT}× the bare imports: {'met' if cold <= GOAL_IMPORT else 'NOT met'} "
                      f"({cold:.2f}×); ADF SDK and azure.identity loaded only on first use: {'yes' if lazy else 'NO'}; "
                      f"network at import: {'none' if not app['network'] else 'YES'}")
+    if "sweep" in data:
+        slowest = min(data["sweep"].items(), key=lambda item: item[1]["per_second"])
+        lines.append(f"- timer settles ≥ {GOAL_SWEEP} due pauses/s (10,000 in one 5-minute run): "
+                     f"{'met' if slowest[1]['per_second'] >= GOAL_SWEEP else 'NOT met'} "
+                     f"({slowest[1]['per_second']:.0f}/s at {slowest[0]:,})")
     if "http" in data:
         census = data["http"]["census"]
         adf_clients = census.get("DataFactoryManagementClient", 0)
@@ -253,6 +274,10 @@ def _measure(options) -> tuple[dict, list]:
             _progress(f"flatness: {options.pauses} pauses stored")
             data["flat"] = flat.run(stack, app, options.pauses, options.flat_samples, progress=_progress)
             sections.append(report_flat(data["flat"], options.pauses, options.flat_samples))
+        if "sweep" in options.only:
+            _progress(f"timer: backlogs of {options.sweep}")
+            data["sweep"] = sweep.run(options.sweep, _progress)
+            sections.append(report_sweep(data["sweep"]))
         if "cold" in options.only:
             _progress(f"cold import: best of {options.import_runs}")
             data["cold"] = coldstart.run(stack.app_environment(new_table_name("cold")), options.import_runs)

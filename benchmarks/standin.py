@@ -5,6 +5,7 @@ being timed; in Azure, ARM is another machine. Prints one JSON line with the URL
 serves until a line (or EOF) arrives on stdin.
 """
 
+import argparse
 import json
 import sys
 
@@ -16,13 +17,17 @@ from .child import ChildProcess
 class StandinProcess(ChildProcess):
     """Start the stand-in in a subprocess; `.url` is where it listens."""
 
-    def __init__(self, cwd, env: dict):
-        super().__init__("benchmarks.standin", cwd=cwd, env=env, what="ADF stand-in")
+    def __init__(self, cwd, env: dict, create_run_ms: float = 0):
+        super().__init__("benchmarks.standin", ("--create-run-ms", create_run_ms), cwd=cwd, env=env,
+                         what="ADF stand-in")
         self.url = self.ready["url"]
 
 
-def main() -> None:
-    with AdfStandin() as standin:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--create-run-ms", type=float, default=0, help="time ADF takes to answer createRun")
+    options = parser.parse_args(argv)
+    with AdfStandin(latency={"createRun": options.create_run_ms / 1000}) as standin:
         print(json.dumps({"url": standin.url}), flush=True)
         sys.stdin.readline()
 
