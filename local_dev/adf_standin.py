@@ -38,6 +38,7 @@ Faults are injected per operation (`createRun`, `getPipeline`, `getRun`, `queryP
     hang      record, then say nothing for `seconds` (or until reset) and close
     garbled   record, then answer what no client expects: 200 with an HTML body (ARM routes), or
               bytes that are not HTTP at all (callbacks), as a broken proxy in between would
+    truncated record, then answer 200 with JSON cut off halfway (ARM routes)
 
 It also plays the WebHook activity's side of callback mode: a pause made with
 `callBackUri = <stand-in>/_standin/callbacks/<any id>` is called back there. The first callback
@@ -115,7 +116,7 @@ _URL_MAP = Map([
 ])
 
 OPERATIONS = ("createRun", "getPipeline", "getRun", "queryPipelineRuns", "callback")
-KINDS = ("before", "after", "late", "drop", "hang", "garbled")
+KINDS = ("before", "after", "late", "drop", "hang", "garbled", "truncated")
 
 # queryPipelineRuns: the operands ADF documents for pipeline runs, and the run field each reads.
 _FILTER_FIELDS = {"PipelineName": "pipelineName", "Status": "status", "RunStart": "runStart", "RunEnd": "runEnd"}
@@ -124,8 +125,8 @@ _ORDER_FIELDS = {"RunStart": "runStart", "RunEnd": "runEnd", "PipelineName": "pi
 _PARAMETER_TYPES = ("Object", "String", "Int", "Float", "Bool", "Array", "SecureString")
 _CREATE_RUN_OPTIONS = {"referencePipelineRunId": str, "isRecovery": bool, "startActivityName": str,
                        "startFromFailure": bool}
-# ADF entity names: up to 140 characters, starting with a letter, digit or underscore, none of . + ? / < > * % & : \
-_PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][^.+?/<>*%&:\\]{0,139}")
+# ADF entity names: up to 140 characters, starting with a letter, digit or underscore, none of . + ? / < > * # % & : \
+_PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][^.+?/<>*#%&:\\]{0,139}")
 _FACTORY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{1,61})[A-Za-z0-9]")
 _INJECTED = "Injected failure from the ADF stand-in."
 
@@ -456,6 +457,9 @@ class AdfStandin:
             if operation == "callback":
                 raise _Drop(b"HTTP/9.9 ???\r\n\x00\x01garbage\r\n\r\n")
             return Response(_GARBLED_PAGE, status=200, content_type="text/html")
+        if fault.kind == "truncated":
+            whole = answer().get_data()
+            return Response(whole[:max(1, len(whole) // 2)], status=200, content_type="application/json")
         if wake.wait(fault.seconds) or fault.kind == "hang":
             raise _Drop()
         return answer()  # late

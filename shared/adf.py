@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from .outside import Refused, Unknown
 from .settings import Settings, get_settings
-from .store import built_once, http_transport
+from .clients import built_once, http_transport, never_sent
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +46,11 @@ class PipelineTarget:
 
 
 @dataclass(frozen=True)
-class Missing:
-    """ADF said the target does not exist; `field` is the request field that names what is missing."""
+class TargetProblem:
+    """Why a pause for this target could only fail later: `field` and `rule` for the 400."""
 
     field: str
-    code: str
+    rule: str
     message: str
 
 
@@ -130,34 +130,39 @@ class Adf:
         self._credential = None
         self._known: dict = {}  # PipelineTarget.key -> monotonic time until which it is known to exist
 
-    def check_exists(self, target: PipelineTarget) -> Missing | None:
-        """`Missing` when ADF says the pipeline (or its factory, group, subscription) does not exist.
+    def check_target(self, target: PipelineTarget) -> TargetProblem | None:
+        """A problem when ADF says the pipeline (or its factory, group, subscription) does not exist,
+        or the pipeline declares no `pause_id` parameter (the app passes it, and finds a run by it).
 
-        None when it exists or when ADF could not tell (unreachable, no read permission): that is
-        logged and must not block a pause. A pipeline seen to exist is remembered for a while.
+        None when all is well or when ADF could not tell (unreachable, no read permission): that is
+        logged and must not block a pause. A pipeline seen to be fine is remembered for a while.
         """
-        from azure.core.exceptions import AzureError, ResourceNotFoundError
+        from azure.core.exceptions import ResourceNotFoundError
 
         now = time.monotonic()
         if self._known.get(target.key, 0) > now:
             return None
         try:
-            self._client(target).pipelines.get(target.resource_group, target.factory_name, target.pipeline_name,
-                                               **self._call_options())
+            pipeline = self._client(target).pipelines.get(target.resource_group, target.factory_name,
+                                                          target.pipeline_name, **self._call_options())
+            declared = pipeline.parameters or {}
         except ResourceNotFoundError as exc:
             code = _error_code(exc) or "NotFound"
-            return Missing(_MISSING.get(code, "pipeline_name"), code, exc.message or str(exc))
-        except (AzureError, ValueError) as exc:
-            logger.warning("could not check that pipeline %s/%s exists: %s", target.factory_name,
-                           target.pipeline_name, exc)
+            return TargetProblem(_MISSING.get(code, "pipeline_name"), "not_found",
+                                 f"does not exist in Azure Data Factory ({code})")
+        except Exception as exc:  # ARM unreachable, refused, or an answer that cannot be read
+            logger.warning("could not check pipeline %s/%s: %s", target.factory_name, target.pipeline_name, exc)
             return None
+        if "pause_id" not in declared:
+            return TargetProblem("pipeline_name", "pause_id_parameter",
+                                 "must declare a String parameter named pause_id: the app passes the pause's id in it")
         self._known[target.key] = now + self._settings.limits.pipeline_check_ttl_seconds
         return None
 
     def start_run(self, target: PipelineTarget, parameters: dict) -> str:
         """Start `target` once and return the run id; raise Refused (surely not started) or Unknown."""
-        from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ServiceRequestError,
-                                           ServiceResponseError)
+        from azure.core.exceptions import (ClientAuthenticationError, DecodeError, HttpResponseError,
+                                           ServiceRequestError, ServiceResponseError)
 
         try:
             client = self._client(target)
@@ -169,14 +174,19 @@ class Adf:
         except ClientAuthenticationError as exc:
             # No token, or ARM answered 401: the request was not processed.
             raise Refused("AuthenticationFailed", f"Azure did not accept the app's credential: {exc.message}") from exc
+        except DecodeError as exc:
+            # An answer (even a 200) that cannot be read: the run may well exist.
+            raise Unknown("UnreadableAnswer", f"createRun's answer could not be read: {exc.message}") from exc
         except HttpResponseError as exc:
             code = _error_code(exc) or f"HTTP{exc.status_code}"
-            if exc.status_code is not None and exc.status_code < 500:
+            if exc.status_code is not None and 400 <= exc.status_code < 500:
                 raise Refused(code, exc.message or str(exc), status=exc.status_code) from exc
             raise Unknown(code, f"Azure answered {exc.status_code}, which can follow a run that was started: "
                                 f"{exc.message}") from exc
         except ServiceRequestError as exc:
-            raise Refused("Unreachable", f"could not connect to Azure Resource Manager: {exc}") from exc
+            if never_sent(exc):
+                raise Refused("Unreachable", f"could not connect to Azure Resource Manager: {exc}") from exc
+            raise Unknown("NoResponse", f"createRun may have been sent; no answer came back: {exc}") from exc
         except ServiceResponseError as exc:
             raise Unknown("NoResponse", f"createRun was sent but no answer came back: {exc}") from exc
         except Exception as exc:  # unforeseen: it may have been sent
@@ -185,14 +195,16 @@ class Adf:
             raise Unknown("NoRunId", "createRun answered without a run id")
         return run.run_id
 
-    def find_run(self, target: PipelineTarget, pause_id: str, since: datetime, now: datetime | None = None) -> str | None:
+    def find_run(self, target: PipelineTarget, pause_id: str, since: datetime, now: datetime | None = None,
+                 deadline: float | None = None) -> str | None:
         """The id of the run of `target` whose `pause_id` parameter is this pause, or None if ADF has none.
 
         Used before a claim is given back after an Unknown createRun: queryPipelineRuns for the
         pipeline, updated since `since` (the claim minus a minute), newest start first, page by
         page. The search ends at the last page or at runs that started before `since`. ADF cannot
         filter on parameter values, so they are compared here. Raise Unknown when ADF cannot be
-        asked or the bounded search ends without an answer.
+        asked or the bounded search (RUN_LOOKUP_MAX_PAGES pages, `deadline` on the monotonic clock)
+        ends without an answer.
         """
         from azure.mgmt.datafactory.models import RunFilterParameters, RunQueryFilter, RunQueryOrderBy
 
@@ -205,6 +217,8 @@ class Adf:
         try:
             client = self._client(target)
             for _ in range(pages):
+                if deadline is not None and time.monotonic() > deadline:
+                    break
                 page = client.pipeline_runs.query_by_factory(target.resource_group, target.factory_name, query,
                                                              repeatable=True, **self._call_options())
                 runs = page.value or []

@@ -10,8 +10,10 @@ What the answer means is told apart here, so the lifecycle can stay true:
 
 - `DELIVERED`: a 2xx; the activity has the outcome.
 - `ALREADY_COMPLETED`: 409, what a completed activity answers to any further callback.
-- `Refused`: the request surely had no effect (not sent, or a 3xx/4xx other than 409).
-- `Unknown`: it may have arrived (no answer, a read timeout, a 5xx).
+- `Refused`: the request surely had no effect (no connection or certificate, or a 3xx/4xx other
+  than 409).
+- `Unknown`: it may have arrived (no answer, a read timeout, a TLS error after the handshake, a
+  5xx, anything unforeseen).
 """
 
 import logging
@@ -21,7 +23,7 @@ from . import urls
 from .jsonbody import canonical
 from .outside import Refused, Unknown
 from .settings import get_settings
-from .store import built_once
+from .clients import built_once, never_sent
 
 logger = logging.getLogger(__name__)
 
@@ -54,22 +56,6 @@ def _session():
     return session
 
 
-def _not_sent(exc) -> bool:
-    """Whether a requests exception means the request never left: no connection, no TLS."""
-    import requests
-    from urllib3.exceptions import MaxRetryError, NewConnectionError
-
-    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.SSLError,
-                        requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema)):
-        return True
-    if isinstance(exc, requests.exceptions.ConnectionError) and exc.args:
-        reason = exc.args[0]
-        if isinstance(reason, MaxRetryError):
-            reason = reason.reason
-        return isinstance(reason, NewConnectionError)
-    return False
-
-
 def deliver(stored_uri: str, body: bytes) -> Delivery:
     """POST `body` (JSON) once to the stored callBackUri; return what happened or raise Refused/Unknown."""
     import requests
@@ -86,7 +72,7 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
                                    timeout=(limits.callback_connect_timeout_seconds, limits.callback_read_timeout_seconds),
                                    allow_redirects=False)
     except requests.RequestException as exc:
-        if _not_sent(exc):
+        if never_sent(exc):
             raise Refused("CallbackUnreachable", f"could not connect to the callback host: {type(exc).__name__}") \
                 from exc
         raise Unknown("CallbackNoAnswer", f"the callback was sent but no answer came back: {type(exc).__name__}") \

@@ -12,6 +12,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from . import callback
 from .adf import PipelineTarget, get_adf
@@ -53,6 +54,22 @@ class Audit:
 
 
 TIMER_AUDIT = Audit(decided_by=TIMER)
+
+
+def _count(value) -> int:
+    """A stored counter; a damaged one counts as 0 rather than stopping the lifecycle."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _reconcile_later(pause_id: str, now: datetime) -> None:
+    """A claim stays in place: make sure the timer looks at it once it is stale, not only at expiry."""
+    try:
+        get_due_index().add(pause_id, now + stale_after())
+    except Exception:  # its expiry row still brings the timer at the latest then
+        logger.warning("could not schedule the reconciliation of pause_id=%s", pause_id)
 
 
 def stale_after() -> timedelta:
@@ -107,7 +124,12 @@ def _claim(pause_id: str, stored: Stored, changes: dict, claim_id: str, actor: A
     """Win the pause with a conditional write; a lost race re-reads and retries only if it is open again."""
     for _ in range(_CLAIM_ATTEMPTS):
         ensure_may_act(stored.entity, actor, now)
-        won = _verified_write(pause_id, stored, changes, claim_id)
+        try:
+            won = _verified_write(pause_id, stored, changes, claim_id)
+        except Unavailable:
+            # The claim may have landed (then it is released once stale), but nothing was called.
+            _reconcile_later(pause_id, now)
+            raise Unavailable("Pause storage is unavailable, so nothing was started. Try again shortly.") from None
         if won is not None:
             return won
         stored = get_store().get(pause_id)
@@ -165,49 +187,71 @@ def _target_words(entity: dict) -> str:
     return "The callback to Data Factory" if entity.get("mode") == Mode.CALLBACK else "Azure Data Factory"
 
 
-def _give_back(pause_id: str, claimed: Stored, claim_id: str, failure: OutsideCallFailed) -> None:
+def _minutes() -> int:
+    return int(get_settings().limits.stale_claim_seconds // 60) or 1
+
+
+def _give_back(pause_id: str, claimed: Stored, claim_id: str, failure: OutsideCallFailed,
+               now: datetime) -> NoReturn:
     """The call surely had no effect: put the pause back to pending, so the link works again, and say so."""
-    attempts = int(claimed.entity.get("attempts") or 0) + 1
+    attempts = _count(claimed.entity.get("attempts")) + 1
     changes = {"status": Status.PENDING.value, "attempts": attempts, "last_error": failure.summary}
     logger.warning("outside call refused pause_id=%s attempt=%d code=%s detail=%s", pause_id, attempts,
                    failure.code, failure)
     try:
         released = _verified_write(pause_id, claimed, changes, claim_id) is not None
-    except (Unavailable, NotFound):
+    except Exception:  # storage down or refusing: the claim stays and is released once stale
+        logger.exception("could not release the claim on pause_id=%s", pause_id)
         released = False
+    if not released:
+        _reconcile_later(pause_id, now)
     later = "" if released else (" The pause could not be released just now; it is released automatically "
-                                 f"within {int(get_settings().limits.stale_claim_seconds // 60) or 1} minutes.")
+                                 f"within {_minutes()} minutes.")
     if isinstance(failure, Refused) and failure.forbidden:
         raise Forbidden(f"{failure} Nothing was sent.{later}")
     raise UpstreamFailed(f"{_target_words(claimed.entity)} failed ({failure.code}). Nothing was started; the link "
                          f"still works, so try again in a moment.{later}", attempts=attempts)
 
 
-def _keep_claim(pause_id: str, claimed: Stored, claim_id: str, why: str) -> None:
-    """Leave the claim in place (reconciled later), noting why on the record."""
+def _keep_claim(pause_id: str, claimed: Stored, claim_id: str, why: str, now: datetime) -> None:
+    """Leave the claim in place, noting why on the record, for reconciliation once it is stale."""
     try:
         _verified_write(pause_id, claimed, {"status": claimed.entity["status"], "last_error": why[:1000]}, claim_id)
-    except (Unavailable, NotFound):
-        logger.error("could not note why the claim stays pause_id=%s: %s", pause_id, why)
+    except Exception:
+        logger.exception("could not note why the claim stays pause_id=%s: %s", pause_id, why)
+    _reconcile_later(pause_id, now)
 
 
 def _look_up(pause_id: str, claimed: Stored, claim_id: str, unknown: Unknown, now: datetime) -> dict:
-    """createRun may have started a run: find it before anything else may start one."""
+    """createRun may have started a run: find it before anything else may start one.
+
+    Looked for twice, a few seconds apart, in case ADF lists a new run a moment late; the search
+    stops well within the claim's lifetime, so no reconciliation can overtake this decision.
+    """
+    limits = get_settings().limits
     since = moment(claimed.entity, "claimed_at") - LOOKUP_MARGIN
+    deadline = time.monotonic() + limits.stale_claim_seconds / 2
+    run_id = None
     try:
-        run_id = get_adf().find_run(target_of(claimed.entity), pause_id, since, now)
+        for attempt in range(2):
+            if attempt:
+                time.sleep(limits.run_lookup_retry_seconds)
+            run_id = get_adf().find_run(target_of(claimed.entity), pause_id, since, deadline=deadline)
+            if run_id:
+                break
     except Unknown as lookup:
         why = f"{unknown.summary} — and the run could not be looked up: {lookup.summary}"
-        _keep_claim(pause_id, claimed, claim_id, why)
+        _keep_claim(pause_id, claimed, claim_id, why, now)
         logger.error("run outcome unknown pause_id=%s: %s", pause_id, why)
-        minutes = int(get_settings().limits.stale_claim_seconds // 60) or 1
         raise OutcomeUnknown(
             f"Azure Data Factory did not answer ({unknown.code}) and could not be asked whether the run started "
             f"({lookup.code}). To make sure the pipeline runs at most once, this pause stays 'restarting' and is "
-            f"checked again automatically within {minutes} minutes; do not start the pipeline by hand.") from unknown
+            f"checked again automatically within {_minutes()} minutes; do not start the pipeline by hand.") \
+            from unknown
     if run_id is None:
         _give_back(pause_id, claimed, claim_id,
-                   Refused(unknown.code, f"{unknown} Data Factory has no run for this pause, so none was started."))
+                   Refused(unknown.code, f"{unknown} Data Factory has no run for this pause, so none was started."),
+                   now)
     logger.warning("createRun gave no clear answer but the run exists pause_id=%s run_id=%s", pause_id, run_id)
     return {"run_id": run_id, "last_error": f"{unknown.summary} (the run was found and recorded)"[:1000]}
 
@@ -224,13 +268,30 @@ def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dic
     """Write the outcome of a call that happened; if storage will not take it, reconciliation will."""
     try:
         landed = _verified_write(pause_id, claimed, changes, claim_id)
-    except (Unavailable, NotFound) as exc:
+    except Exception as exc:  # the call happened: never let storage turn that into a 500 "nothing changed"
         logger.error("outcome not recorded pause_id=%s status=%s: %s; left for reconciliation", pause_id,
                      changes["status"], exc)
-        landed = None
+        return to_record({**claimed.entity, **changes})
+    if landed is None and changes.get("run_id"):
+        landed = _record_over_release(pause_id, changes)
     if landed is None:
+        logger.error("outcome not recorded pause_id=%s status=%s: the pause was changed meanwhile", pause_id,
+                     changes["status"])
         return to_record({**claimed.entity, **changes})
     return to_record(landed.entity)
+
+
+def _record_over_release(pause_id: str, changes: dict) -> Stored | None:
+    """A reconciliation released this claim while its run was being started: the run is the truth."""
+    try:
+        current = get_store().get(pause_id)
+        if current.entity.get("status") != Status.PENDING:
+            return None
+        claim_id = uuid.uuid4().hex
+        return _verified_write(pause_id, current, {**changes, "claim_id": claim_id}, claim_id)
+    except Exception:
+        logger.exception("could not record the run over a released claim pause_id=%s", pause_id)
+        return None
 
 
 def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, audit: Audit, now: datetime) -> dict:
@@ -252,8 +313,7 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
     try:
         outcome = _call(rule, pause_id, claimed.entity, payload)
     except Refused as refused:
-        _give_back(pause_id, claimed, claim_id, refused)
-        raise AssertionError("unreachable")  # _give_back always raises
+        _give_back(pause_id, claimed, claim_id, refused, now)
     except Unknown as unknown:
         if rule.call is Call.START_RUN:
             outcome = _look_up(pause_id, claimed, claim_id, unknown, now)
@@ -266,18 +326,17 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
     if outcome.get("status") == Status.FAILED.value:
         raise AlreadyDecided(ACTIVITY_COMPLETED, record)
     if outcome.get("callback_confirmed") is False:
-        _schedule_redelivery(pause_id, now, 1)
+        try:
+            get_due_index().add(pause_id, redelivery_due(now, 1))
+        except Exception:  # its expiry row is still there: the timer re-sends then at the latest
+            logger.error("could not schedule the callback re-send pause_id=%s", pause_id)
     return record
 
 
-def _schedule_redelivery(pause_id: str, now: datetime, attempts: int) -> None:
+def redelivery_due(now: datetime, attempts: int) -> datetime:
+    """When the next send of an unconfirmed callback is due, after `attempts` sends."""
     limits = get_settings().limits
-    due = now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (attempts - 1))
-    try:
-        get_due_index().add(pause_id, due)
-    except Unavailable:
-        # Its expiry row is still there: the timer re-sends then at the latest.
-        logger.error("could not schedule the callback re-send pause_id=%s", pause_id)
+    return now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (attempts - 1))
 
 
 def is_stale(entity: dict, now: datetime) -> bool:
@@ -295,7 +354,8 @@ def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
     status, mode = status_of(entity), mode_of(entity)
     claimed_at = moment(entity, "claimed_at")
     rule = claim_rule(status, entity.get("claim_action"), mode)
-    claim_id = entity.get("claim_id") or uuid.uuid4().hex
+    # A claim id of its own: a decision still in flight must not take this write for its own.
+    claim_id = uuid.uuid4().hex
     who = entity.get("claimed_by")
     if rule is None or rule.call is not Call.START_RUN:
         changes = {"status": Status.FAILED.value, "claim_id": claim_id, "decided_at": now, "decided_by": who or TIMER,
@@ -317,14 +377,18 @@ def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
     return landed
 
 
-def redeliver(pause_id: str, stored: Stored, now: datetime) -> bool | None:
-    """Re-send an unconfirmed callback's identical bytes once. True: confirmed now; False: not yet
-    (a later re-send is scheduled); None: given up after CALLBACK_REDELIVERY_ATTEMPTS."""
+def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
+    """Re-send an unconfirmed callback's identical bytes once.
+
+    Return True when confirmed now, False when given up (after CALLBACK_REDELIVERY_ATTEMPTS
+    sends, the record says so), or when the next send is due. Raises Conflict when another timer
+    instance took this send.
+    """
     entity, limits = stored.entity, get_settings().limits
-    attempts = int(entity.get("callback_attempts") or 1)
+    attempts = max(1, _count(entity.get("callback_attempts")))
     payload = unpack_json(entity, "callback_payload")
     if attempts >= limits.callback_redelivery_attempts or payload is None:
-        return None
+        return False
     store = get_store()
     # Taken with a conditional write, so two timer instances do not both send this attempt.
     etag = store.update(pause_id, {"callback_attempts": attempts + 1}, stored.etag)
@@ -332,13 +396,10 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> bool | None:
         callback.deliver(text(entity, "callback_uri"), payload.encode("utf-8"))
     except OutsideCallFailed as failure:
         gave_up = attempts + 1 >= limits.callback_redelivery_attempts
-        note = f"{failure.summary}; re-sent {attempts} time(s)" + ("; gave up re-sending" if gave_up else "")
+        note = f"{failure.summary}; sent {attempts + 1} time(s)" + ("; gave up re-sending" if gave_up else "")
         store.update(pause_id, {"last_error": note[:1000]}, etag)
         logger.warning("callback re-send failed pause_id=%s attempt=%d: %s", pause_id, attempts + 1, failure.summary)
-        if gave_up:
-            return None
-        _schedule_redelivery(pause_id, now, attempts + 1)
-        return False
+        return False if gave_up else redelivery_due(now, attempts + 1)
     store.update(pause_id, {"callback_confirmed": True}, etag)
     logger.info("callback confirmed on re-send pause_id=%s attempt=%d", pause_id, attempts + 1)
     return True

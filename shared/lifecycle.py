@@ -18,7 +18,9 @@ What a failed call means is fixed per call (see `shared.outside`):
                                              payload is re-sent by the timer until confirmed
 
 A claim nobody finished (the process died, storage failed) is *stale* after STALE_CLAIM_SECONDS
-and reconciled by the next click or the timer (`RECONCILE`).
+and reconciled by the next click or the timer: a START_RUN claim looks the run up (found → its
+final status with the run id; none → back to pending); a CALL_BACK claim becomes failed, with
+last_error, since whether a callback arrived cannot be asked.
 """
 
 from dataclasses import dataclass
@@ -88,13 +90,6 @@ RULES: dict[tuple[Action, Mode], Rule] = {
     (Action.EXPIRE, Mode.CALLBACK):            Rule(_T, _S.PENDING, _S.EXPIRING,   _S.EXPIRED,   Call.CALL_BACK, "reason", "PauseExpired"),
     (Action.RESTART_ON_TIMEOUT, Mode.RESTART):  Rule(_T, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.START_RUN, "comment"),
     (Action.RESTART_ON_TIMEOUT, Mode.CALLBACK): Rule(_T, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment"),
-}
-
-# What a stale claim becomes, by the call that was in flight. A run can be asked for; a
-# callback's fate cannot, so such a pause is marked failed for a person to look at.
-RECONCILE: dict[Call, str] = {
-    Call.START_RUN: "look up the run: found → its final status with the run id; none → back to pending",
-    Call.CALL_BACK: "failed, with last_error",
 }
 
 # What the timer does with a pause that is due, by its status.

@@ -12,17 +12,16 @@ from .adf import PipelineTarget, get_adf
 from .decisions import Audit, decide, ensure_may_act, is_stale, reconcile
 from .errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, NotFound
 from .jsonbody import canonical
-from .lifecycle import Action, Actor, Status
+from .lifecycle import CLAIMED, Action, Actor, Status
 from .outside import OutsideCallFailed
-from .records import iso, is_claimed, to_record, utcnow
+from .records import iso, to_record, utcnow
 from .settings import ROUTE_PREFIX, get_settings
 from .store import add_pause, get_store, pack_json
-from .sweep import sweep
 from .validation import Decision, PauseRequest
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Audit", "approve", "cancel", "create_pause", "get_pause", "list_pauses", "open_pause", "sweep"]
+__all__ = ["Audit", "approve", "cancel", "create_pause", "get_pause", "list_pauses", "open_pause"]
 
 
 def links(base_url: str, pause_id: str, token: str) -> dict:
@@ -53,12 +52,10 @@ def _check_target(request: PauseRequest, settings) -> None:
     if settings.check_pipeline_exists:
         target = PipelineTarget(request.subscription_id, request.resource_group, request.factory_name,
                                 request.pipeline_name, request.tenant_id)
-        missing = get_adf().check_exists(target)
-        if missing is not None:
-            raise InvalidRequest(f"Azure Data Factory has no such {missing.field.replace('_name', '').replace('_', ' ')}"
-                                 f" ({missing.code}): {missing.message}",
-                                 [{"field": missing.field, "rule": "not_found",
-                                   "message": f"does not exist in Azure Data Factory ({missing.code})"}])
+        problem = get_adf().check_target(target)
+        if problem is not None:
+            raise InvalidRequest(f"{problem.field} {problem.message}.",
+                                 [{"field": problem.field, "rule": problem.rule, "message": problem.message}])
 
 
 def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None) -> dict:
@@ -143,7 +140,7 @@ def open_pause(token_text: str, now: datetime | None = None) -> dict:
 def _person_decides(token_text: str, action: Action, decision: Decision, audit: Audit, now: datetime | None) -> dict:
     now = now or utcnow()
     pause_id, stored = _load(token_text)
-    if is_claimed(stored.entity) and is_stale(stored.entity, now):
+    if stored.entity.get("status") in CLAIMED and is_stale(stored.entity, now):
         # A claim nobody finished: settle it first (the next click reconciles, the contract says).
         try:
             stored = reconcile(pause_id, stored, now)

@@ -9,7 +9,7 @@ import json
 from datetime import datetime, timezone
 
 from .errors import DamagedRecord
-from .lifecycle import CLAIMED, Mode, Status
+from .lifecycle import Mode, Status
 from .store import unpack_json
 
 TIMER = "expiry timer"
@@ -78,10 +78,6 @@ def json_field_strict(entity: dict, name: str, default=None):
         return default if stored is None else json.loads(stored)
     except (ValueError, TypeError):
         raise _damaged(entity, name, "cannot be read") from None
-
-
-def is_claimed(entity: dict) -> bool:
-    return entity.get("status") in CLAIMED
 
 
 def to_record(entity: dict) -> dict:

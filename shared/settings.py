@@ -66,8 +66,10 @@ class Limits:
     record_attempts: int = 3
     # The timer gives a pause it cannot settle this many runs, then marks it failed.
     timer_attempts: int = 5
-    # Pages of queryPipelineRuns read when looking for a run whose createRun got no answer.
+    # Pages of queryPipelineRuns read when looking for a run whose createRun got no answer, and the
+    # wait before looking a second time (in case ADF lists a new run a moment late).
     run_lookup_max_pages: int = 10
+    run_lookup_retry_seconds: float = 3
     # How long "this pipeline exists" is remembered per process.
     pipeline_check_ttl_seconds: float = 600
     sweep_concurrency: int = 32
@@ -90,7 +92,7 @@ def _limits(env) -> Limits:
             value = kind(text)
         except ValueError:
             raise SettingsError(f"{name} must be a {'whole ' if kind is int else ''}number, got {text!r}.") from None
-        lowest = 0 if item.name.endswith("_retry_total") else 1e-3  # retries may be off; nothing else
+        lowest = 0 if item.name.endswith(("_retry_total", "_retry_seconds")) else 1e-3  # retries may be off
         if not lowest <= value < 10 ** 7 or value != value:
             raise SettingsError(f"{name} must be at least {lowest:g}, got {text!r}.")
         values[item.name] = value
@@ -120,7 +122,8 @@ class Settings:
 
     @property
     def expiry_table(self) -> str:
-        """The index of pending pauses by expiry time, beside the pauses table."""
+        """The due index (when each pause next needs the timer), beside the pauses table; named for
+        its first use, kept so that existing deployments keep their rows."""
         return self.pauses_table + "expiry"
 
     @property

@@ -16,10 +16,11 @@ import functools
 import inspect
 import json
 import logging
-import threading
+import re
 from datetime import timezone
 from typing import NamedTuple
 
+from .clients import POOL_SIZE, built_once, http_transport
 from .errors import InvalidRequest, NotFound, Unavailable
 from .settings import get_settings
 
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 ROW_KEY = "pause"
 CHUNK_BYTES = 32 * 1024
+PAUSE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class Conflict(Exception):
@@ -210,7 +212,7 @@ class PauseStore:
     @_translate("query")
     def page(self, status: str | None, limit: int, cursor: str | None) -> Page:
         """One page of pauses, optionally with one status, plus the cursor of the next page."""
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         token = _decode_cursor(cursor)
         if status:
@@ -222,6 +224,11 @@ class PauseStore:
             entities = [dict(e) for e in next(pages)]
         except (StopIteration, ResourceNotFoundError):
             return Page([], None)
+        except HttpResponseError as exc:
+            if token is not None and exc.status_code == 400:  # a cursor crafted to look like ours
+                raise InvalidRequest("The cursor is not one this API returned.", [
+                    {"field": "cursor", "rule": "format", "message": "must be a cursor from a previous page"}]) from exc
+            raise
         return Page(entities, _encode_cursor(pages.continuation_token))
 
 
@@ -269,8 +276,17 @@ class DueIndex:
                                           select=["PartitionKey", "RowKey", "attempts"], results_per_page=page_size)
         try:
             for entity in rows:
-                yield Due(entity["RowKey"].rsplit("-", 1)[1], entity["PartitionKey"], entity["RowKey"],
-                          int(entity.get("attempts") or 0))
+                row_key = entity.get("RowKey") or ""
+                pause_id = row_key.rsplit("-", 1)[-1]
+                if "-" not in row_key or not PAUSE_ID.fullmatch(pause_id):
+                    # Not a row the app wrote: skipping it keeps one stray row from stopping every run.
+                    logger.warning("skipping a malformed due-index row %r/%r", entity.get("PartitionKey"), row_key)
+                    continue
+                try:
+                    attempts = max(0, int(entity.get("attempts") or 0))
+                except (TypeError, ValueError):
+                    attempts = 0
+                yield Due(pause_id, entity["PartitionKey"], row_key, attempts)
         except ResourceNotFoundError:
             return
 
@@ -299,67 +315,6 @@ class DueIndex:
         self._table.upsert_entity({"PartitionKey": due.partition_key, "RowKey": due.row_key, "attempts": attempts,
                                    "last_error": error[:1000]}, mode=UpdateMode.MERGE)
         return attempts
-
-
-# Keep-alive connections per storage (or ARM) host: one per thread the Functions Python worker
-# runs sync invocations on (at most 32), so a busy instance reuses connections, not reopens them.
-POOL_SIZE = 32
-
-
-def http_transport(*, connection_timeout: float, read_timeout: float):
-    """The HTTP transport of the app's SDK clients: the SDK's own, on a session built here.
-
-    - urllib3 retries nothing (as azure-core configures its own sessions): every retry is the
-      SDK policy's decision, made knowing the method and whether a request may have had effect.
-    - The keep-alive pool holds POOL_SIZE connections instead of requests' 10, so 32
-      concurrent invocations do not open (and throw away) a connection each.
-    - requests looks for proxies and a CA bundle in the environment on every request, a scan
-      of every environment variable: ~10 % of a Table call here, more on Azure with its many
-      app settings. Without a proxy configured, the CA bundle it would find (if any) is read
-      once, here, and given to the transport; with a proxy (whose use can depend on the host,
-      through NO_PROXY) requests keeps deciding per request.
-
-    The timeouts are given here: a client handed a transport no longer builds one from its
-    own keyword arguments.
-    """
-    from urllib.request import getproxies
-
-    from azure.core.pipeline.transport import RequestsTransport
-    from requests import Session
-    from requests.adapters import HTTPAdapter
-    from urllib3.util import Retry
-
-    options = {"connection_timeout": connection_timeout, "read_timeout": read_timeout}
-    session = Session()
-    session.trust_env = bool(getproxies())
-    if not session.trust_env:
-        # What requests itself would take from the environment: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE.
-        with Session() as probe:
-            verify = probe.merge_environment_settings("https://localhost/", {}, None, True, None)["verify"]
-        options.update(connection_verify=verify, use_env_settings=False)
-    adapter = HTTPAdapter(pool_maxsize=POOL_SIZE,
-                          max_retries=Retry(total=False, redirect=False, raise_on_status=False))
-    for prefix in ("https://", "http://"):
-        session.mount(prefix, adapter)
-    return RequestsTransport(session=session, session_owner=True, **options)
-
-
-def built_once(build):
-    """Cache what `build()` returns for the process's life; concurrent first calls build it once.
-
-    (functools.lru_cache alone runs `build` in every thread that misses at the same time: a
-    cold instance hit by 32 requests built 32 Table clients.) `cache_clear()` forgets it.
-    """
-    lock = threading.Lock()
-    cached = functools.lru_cache(maxsize=1)(build)
-
-    @functools.wraps(build)
-    def get():
-        with lock:
-            return cached()
-
-    get.cache_clear = cached.cache_clear
-    return get
 
 
 @built_once

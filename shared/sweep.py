@@ -46,12 +46,14 @@ def settle_due(due: Due, now: datetime) -> SweepOutcome:
         if status in FINAL:
             if entity.get("mode") == Mode.CALLBACK and entity.get("callback_confirmed") is False:
                 try:
-                    confirmed = decisions.redeliver(due.pause_id, stored, now)
+                    result = decisions.redeliver(due.pause_id, stored, now)
                 except Conflict:
                     continue  # another timer instance took this re-send
-                index.remove(due)  # a re-send still owed has a row of its own
-                return {True: SweepOutcome.REDELIVERED, False: SweepOutcome.RESCHEDULED,
-                        None: SweepOutcome.UNDELIVERED}[confirmed]
+                if isinstance(result, datetime):
+                    index.move(due, result)
+                    return SweepOutcome.RESCHEDULED
+                index.remove(due)
+                return SweepOutcome.REDELIVERED if result else SweepOutcome.UNDELIVERED
             index.remove(due)
             return SweepOutcome.ALREADY_SETTLED
         if status in CLAIMED:
@@ -63,11 +65,11 @@ def settle_due(due: Due, now: datetime) -> SweepOutcome:
                 stored = decisions.reconcile(due.pause_id, stored, now)
             except OutsideCallFailed as failure:
                 raise _NotSettled(failure.summary) from failure
-            if stored.entity.get("status") != Status.PENDING:
+            status = stored.entity.get("status")
+            if status in FINAL:
                 index.remove(due)
-                failed = stored.entity.get("status") == Status.FAILED
-                return SweepOutcome.FAILED if failed else SweepOutcome.RECONCILED
-            continue
+                return SweepOutcome.FAILED if status == Status.FAILED else SweepOutcome.RECONCILED
+            continue  # released (or claimed anew by a click meanwhile): look at it as it is now
         expires_at = moment(entity, "expires_at")
         if now < expires_at:
             index.move(due, expires_at)
@@ -85,9 +87,10 @@ def settle_due(due: Due, now: datetime) -> SweepOutcome:
             return SweepOutcome.RESCHEDULED
         except (UpstreamFailed, Forbidden) as failure:
             raise _NotSettled(failure.detail) from failure
-        index.remove(due)
         if record.get("callback_confirmed") is False:
+            index.move(due, decisions.redelivery_due(now, 1))  # this row becomes the re-send's
             return SweepOutcome.UNCONFIRMED
+        index.remove(due)
         return SweepOutcome.RESTARTED if action is Action.RESTART_ON_TIMEOUT else SweepOutcome.EXPIRED
     return SweepOutcome.RETRY
 
@@ -123,7 +126,7 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
     limits = get_settings().limits
     deadline = clock() + limits.sweep_time_budget_seconds
     counts: Counter = Counter()
-    in_flight = set()
+    in_flight, seen = set(), set()
 
     def collect(done):
         for future in done:
@@ -135,6 +138,9 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
                 if clock() >= deadline:
                     counts["left_due"] = 1
                     break
+                if due.pause_id in seen:
+                    continue  # one visit per pause and run; its other rows wait for the next run
+                seen.add(due.pause_id)
                 if len(in_flight) >= 2 * limits.sweep_concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     collect(done)

@@ -56,6 +56,11 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
-def secret_matches(secret: str, stored_hash: str) -> bool:
-    """Compare in constant time, so response timing reveals nothing about the stored hash."""
-    return hmac.compare_digest(hash_secret(secret), stored_hash or "")
+def secret_matches(secret: str, stored_hash) -> bool:
+    """Compare in constant time, so response timing reveals nothing about the stored hash.
+
+    A stored value that is not an ASCII string (a damaged record) matches nothing.
+    """
+    if not isinstance(stored_hash, str) or not stored_hash.isascii():
+        stored_hash = ""
+    return hmac.compare_digest(hash_secret(secret), stored_hash)

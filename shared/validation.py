@@ -24,8 +24,8 @@ _GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F
 # Azure resource group: 1-90 of letters, digits, _ - . ( ), not ending in a period.
 _RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")
 # ADF entity names: up to 140 characters, starting with a letter, digit or underscore,
-# none of . + ? / < > * % & : \ (ADF naming rules).
-_PIPELINE = re.compile(r"[A-Za-z0-9_][^.+?/<>*%&:\\\x00-\x1f\x7f]{0,139}")
+# none of . + ? / < > * # % & : \ (ADF naming rules; the REST spec's pipelineName pattern).
+_PIPELINE = re.compile(r"[A-Za-z0-9_][^.+?/<>*#%&:\\\x00-\x1f\x7f]{0,139}")
 
 PAUSE_BODY = Object(
     "Create a pause. With `callBackUri` (added by the ADF WebHook activity) the pipeline fields are "
@@ -40,9 +40,9 @@ PAUSE_BODY = Object(
                              pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,61}[A-Za-z0-9]"),
                              rule_text="3-63 letters, digits or hyphens, starting and ending with a letter or digit"),
         "pipeline_name": Text("Pipeline to start on approval (restart mode).", nonblank=True, max_chars=140,
-                              pattern=_PIPELINE, json_pattern=r"^[A-Za-z0-9_][^.+?/<>*%&:\\\u0000-\u001f\u007f]{0,139}$",
+                              pattern=_PIPELINE, json_pattern=r"^[A-Za-z0-9_][^.+?/<>*#%&:\\\u0000-\u001f\u007f]{0,139}$",
                               rule_text="an ADF pipeline name: starting with a letter, digit or _ and without "
-                              ". + ? / < > * % & : \\"),
+                              ". + ? / < > * # % & : \\"),
         "tenant_id": Text("Tenant whose credential starts the pipeline (multi-tenant apps).", max_chars=256,
                           pattern=re.compile(_GUID + r"|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}"),
                           rule_text="a tenant GUID or domain name"),

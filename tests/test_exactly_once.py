@@ -18,7 +18,8 @@ from tests.support import TARGET, sdk_client
 
 pytestmark = pytest.mark.integration
 
-FAST = {"ARM_READ_TIMEOUT_SECONDS": "0.5", "CALLBACK_READ_TIMEOUT_SECONDS": "0.5", "ARM_RETRY_TOTAL": "0"}
+FAST = {"ARM_READ_TIMEOUT_SECONDS": "0.5", "CALLBACK_READ_TIMEOUT_SECONDS": "0.5", "ARM_RETRY_TOTAL": "0",
+        "RUN_LOOKUP_RETRY_SECONDS": "0.1"}
 UPDATES = {"PUT", "PATCH", "MERGE"}
 
 
@@ -60,7 +61,7 @@ def interrupt(table, pause_id, minutes_ago, status="restarting", action="approve
 # 1. createRun is never repeated blindly.
 
 @pytest.mark.parametrize("kind, status", [("after", 500), ("after", 503), ("after", 504), ("drop", 500),
-                                          ("late", 500), ("garbled", 500)])
+                                          ("late", 500), ("garbled", 500), ("truncated", 500)])
 def test_promise_1_create_run_that_may_have_started_is_looked_up_not_repeated(api, adf, configure, kind, status):
     configure(**FAST)
     created = api.created()
@@ -73,6 +74,18 @@ def test_promise_1_create_run_that_may_have_started_is_looked_up_not_repeated(ap
     assert record["status"] == "restarted" and "found and recorded" in record["last_error"]
     assert api.decide("restart", created["token"]).status_code == 409
     assert len(adf.runs) == 1
+
+
+def test_promise_1_adf_that_cannot_be_reached_starts_nothing_and_the_link_works_again(api, adf, configure):
+    from local_dev.ports import free_port
+
+    created = api.created()
+    configure(ARM_ENDPOINT=f"http://127.0.0.1:{free_port()}", **FAST)
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 502 and "Nothing was started" in api.json(response)["detail"]
+    assert api.record(created["pause_id"])["status"] == "pending"
+    configure(ARM_ENDPOINT=adf.url, **FAST)
+    assert api.decide("restart", created["token"]).status_code == 200 and len(adf.runs) == 1
 
 
 def test_promise_1_a_5xx_without_a_run_gives_the_pause_back_after_looking(api, adf, configure):
@@ -108,8 +121,8 @@ def test_promise_1_when_adf_cannot_be_asked_the_claim_is_kept_and_reconciled_lat
     # Every further click is told it is in hand; nothing is started again.
     assert api.decide("restart", created["token"]).status_code == 409
     assert api.decide("cancel", created["token"]).status_code == 409
-    # Once stale, the timer asks ADF again, finds the run and records it.
-    assert sweep.sweep(at(created, 60 * 60 * 24)) == {"reconciled": 1}
+    # Once stale (not only at expiry, a day away), the timer asks ADF again, finds the run, records it.
+    assert sweep.sweep(datetime.now(timezone.utc) + timedelta(minutes=11)) == {"reconciled": 1}
     record = api.record(created["pause_id"])
     assert record["status"] == "restarted" and record["run_id"] == adf.runs[0]["runId"]
     assert len(adf.runs) == 1
@@ -313,6 +326,16 @@ def test_promise_5_damaged_and_refused_pauses_are_counted_while_the_rest_settle(
     assert "expires_at is missing" in api.record(damaged["pause_id"])["last_error"]
     assert all(api.record(p["pause_id"])["status"] == "expired" for p in good)
     assert timer(None) is None and sweep.sweep(moment) == {}
+
+
+def test_promise_5_a_stray_row_in_the_due_index_is_skipped_not_fatal(api, azurite, app_env):
+    from azure.data.tables import TableClient
+
+    created = api.created(expires_in=60)
+    partition, _ = get_due_index().keys(created["pause_id"], at(created))
+    with TableClient.from_connection_string(azurite.connection_string, app_env + "expiry") as index:
+        index.create_entity({"PartitionKey": partition, "RowKey": "not-a-row-of-ours", "attempts": "many"})
+    assert sweep.sweep(at(created)) == {"expired": 1}
 
 
 def test_promise_5_the_timer_function_never_raises_even_when_storage_is_down(api, configure, registered_functions):

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import pauses
+from shared import pauses, sweep
 from shared.settings import Limits
 
 pytestmark = pytest.mark.integration
@@ -18,7 +18,7 @@ def later(created, seconds=1):
 
 def test_expire_policy_marks_the_pause_expired_and_starts_nothing(api, adf):
     created = api.created(expires_in=60)
-    assert pauses.sweep(later(created)) == {"expired": 1}
+    assert sweep.sweep(later(created)) == {"expired": 1}
     record = api.record(created["pause_id"])
     assert record["status"] == "expired" and record["decided_by"] == "expiry timer" and record["decided_at"]
     assert adf.runs == []
@@ -27,7 +27,7 @@ def test_expire_policy_marks_the_pause_expired_and_starts_nothing(api, adf):
 
 def test_restart_policy_restarts_as_if_approved(api, adf):
     created = api.created(expires_in=60, on_timeout="restart", parameters={"day": "d"})
-    assert pauses.sweep(later(created)) == {"restarted": 1}
+    assert sweep.sweep(later(created)) == {"restarted": 1}
     [run] = adf.runs
     assert run["parameters"] == {"day": "d", "pause_id": created["pause_id"]}
     record = api.record(created["pause_id"])
@@ -37,7 +37,7 @@ def test_restart_policy_restarts_as_if_approved(api, adf):
 def test_callback_pause_expiry_calls_back_with_pause_expired(api, configure, adf):
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
     created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/a1", "expires_in": 60}))
-    assert pauses.sweep(later(created)) == {"expired": 1}
+    assert sweep.sweep(later(created)) == {"expired": 1}
     [call] = adf.callbacks
     assert call["body"]["Error"]["ErrorCode"] == "PauseExpired" and call["body"]["StatusCode"] == "400"
     assert api.record(created["pause_id"])["status"] == "expired"
@@ -47,7 +47,7 @@ def test_callback_restart_on_timeout_continues_the_run(api, configure, adf):
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
     created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/a2", "expires_in": 60,
                                   "on_timeout": "restart"}))
-    pauses.sweep(later(created))
+    sweep.sweep(later(created))
     assert adf.callbacks[0]["body"]["StatusCode"] == "200"
 
 
@@ -57,10 +57,10 @@ def test_sweep_touches_only_what_is_due_and_nothing_twice(api, adf):
     decided = api.created(expires_in=60)
     api.decide("cancel", decided["token"])
     now = later(due[0], 5)
-    assert pauses.sweep(now) == {"expired": 3, "already_settled": 1}
+    assert sweep.sweep(now) == {"expired": 3, "already_settled": 1}
     assert all(api.record(p["pause_id"])["status"] == "pending" for p in not_due)
     assert api.record(decided["pause_id"])["status"] == "cancelled"
-    assert pauses.sweep(now) == {}  # the index rows of settled pauses are gone
+    assert sweep.sweep(now) == {}  # the index rows of settled pauses are gone
 
 
 def test_sweep_reads_the_index_not_the_table(api):
@@ -97,7 +97,7 @@ def test_two_sweepers_at_once_settle_each_pause_once(api, adf):
 
     def run():
         barrier.wait()
-        results.append(pauses.sweep(now))
+        results.append(sweep.sweep(now))
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     [t.start() for t in threads]
@@ -112,11 +112,11 @@ def test_adf_down_at_expiry_retries_then_gives_up_as_failed(api, adf):
     now = later(created)
     adf.inject("createRun", "before", count=100, status=400, code="BadRequest")  # refused: surely not started
     for attempt in range(Limits().timer_attempts - 1):
-        assert pauses.sweep(now) == {"retry": 1}
+        assert sweep.sweep(now) == {"retry": 1}
         assert api.record(created["pause_id"])["status"] == "pending"
-    assert pauses.sweep(now) == {"failed": 1}
+    assert sweep.sweep(now) == {"failed": 1}
     assert api.record(created["pause_id"])["status"] == "failed"
-    assert pauses.sweep(now) == {}
+    assert sweep.sweep(now) == {}
     assert adf.runs == []
 
 
@@ -126,7 +126,7 @@ def test_index_row_without_a_pause_is_dropped(api, table):
     index = get_due_index()
     moment = datetime(2026, 1, 1, tzinfo=timezone.utc)
     index.add("f" * 32, moment)
-    assert pauses.sweep(moment + timedelta(seconds=1)) == {"missing": 1}
+    assert sweep.sweep(moment + timedelta(seconds=1)) == {"missing": 1}
     assert list(index.due(moment + timedelta(days=1))) == []
 
 
@@ -168,7 +168,7 @@ def test_interrupted_approval_whose_run_started_is_recorded_not_repeated(api, ad
     created = api.created(expires_in=60)
     run_id = _start_run_directly(adf, created["pause_id"])
     _interrupt(table, created["pause_id"])
-    assert pauses.sweep(later(created)) == {"reconciled": 1}
+    assert sweep.sweep(later(created)) == {"reconciled": 1}
     record = api.record(created["pause_id"])
     assert record["status"] == "restarted" and record["run_id"] == run_id
     assert len(adf.runs) == 1
@@ -177,7 +177,7 @@ def test_interrupted_approval_whose_run_started_is_recorded_not_repeated(api, ad
 def test_interrupted_approval_without_a_run_settles_by_its_policy(api, adf, table):
     created = api.created(expires_in=60, on_timeout="restart")
     _interrupt(table, created["pause_id"])
-    assert pauses.sweep(later(created)) == {"restarted": 1}
+    assert sweep.sweep(later(created)) == {"restarted": 1}
     [run] = adf.runs
     assert api.record(created["pause_id"])["run_id"] == run["runId"]
 
@@ -186,5 +186,5 @@ def test_interrupted_callback_approval_is_marked_failed(api, adf, table, configu
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
     created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/x", "expires_in": 60}))
     _interrupt(table, created["pause_id"])
-    assert pauses.sweep(later(created)) == {"failed": 1}
+    assert sweep.sweep(later(created)) == {"failed": 1}
     assert api.record(created["pause_id"])["status"] == "failed" and adf.callbacks == []

@@ -223,3 +223,58 @@ def test_hung_adf_is_502_and_the_pause_waits_to_be_reconciled_not_repeated(api, 
     # Stale now: the click asks ADF, finds no run, releases the claim and approves.
     assert api.decide("restart", created["token"]).status_code == 200
     assert len(adf.runs) == 1
+
+
+@pytest.mark.parametrize("route, body, field", [
+    ("pause", {"notification": {"title": "\udc00"}}, "notification.title"),
+    ("pause", {"parameters": {"\ud800day": "x"}}, "parameters.\\ud800day"),
+    ("pause", {"data": {"rows": ["ok", "\udfff"]}}, "data.rows[1]"),
+    ("restart", {"comment": "fine \udc00"}, "comment"),
+    ("restart", {"input": {"k": "\ud83d"}}, "input.k"),
+    ("cancel", {"reason": "\udc00"}, "reason"),
+])
+def test_text_that_cannot_be_stored_is_400_naming_the_field_in_every_body(host, api, route, body, field):
+    created = api.created()
+    url = f"{host}/api/pause" if route == "pause" else f"{host}/api/{route}/{created['token']}"
+    sent = {**TARGET, **body} if route == "pause" else body
+    # json.dumps writes a lone surrogate as the escape "\udc00": valid JSON, text that cannot be UTF-8.
+    response = requests.post(url, data=json.dumps(sent).encode(), headers={"Content-Type": "application/json"},
+                             timeout=30)
+    assert response.status_code == 400
+    assert {"field": field, "rule": "encoding"}.items() <= response.json()["errors"][0].items()
+    assert api.record(created["pause_id"])["status"] == "pending"
+    assert requests.get(f"{host}/api/pauses?limit=100", timeout=30).status_code == 200
+
+
+def test_a_record_holding_text_that_cannot_be_encoded_is_still_served(host, api, table):
+    # As if stored before input was checked: status and list must not answer 500 for it, ever.
+    created = api.created()
+    entity = table.get_entity(created["pause_id"], "pause")
+    entity["comment"] = "stored \udc00 earlier"
+    table.update_entity(entity)
+    for url in (f"{host}/api/pauses/{created['pause_id']}", f"{host}/api/pauses?limit=100"):
+        response = requests.get(url, timeout=30)
+        assert response.status_code == 200 and "\\udc00" in response.text
+    page = requests.get(f"{host}/api/restart/{created['token']}", headers={"Accept": "text/html"}, timeout=30)
+    assert page.status_code == 200
+
+
+def test_a_damaged_record_answers_a_clear_409_on_its_links_never_500(host, api, table, adf):
+    from azure.data.tables import UpdateMode
+
+    created = api.created()
+    entity = table.get_entity(created["pause_id"], "pause")
+    del entity["expires_at"]
+    table.update_entity(entity, mode=UpdateMode.REPLACE)
+    link = f"{host}/api/restart/{created['token']}"
+    for response in (requests.get(link, headers={"Accept": "text/html"}, timeout=30),
+                     requests.post(link, json={}, timeout=30),
+                     requests.post(link.replace("/restart/", "/cancel/"), json={}, timeout=30)):
+        assert response.status_code == 409
+        assert "damaged" in response.text and "expires_at" in response.text
+    assert requests.get(f"{host}/api/pauses/{created['pause_id']}", timeout=30).status_code == 200
+    entity = table.get_entity(created["pause_id"], "pause")
+    entity["secret_hash"] = 12345  # not even text: the link matches nothing
+    table.update_entity(entity)
+    assert requests.post(link, json={}, timeout=30).status_code == 404
+    assert adf.runs == []

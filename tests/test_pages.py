@@ -123,7 +123,9 @@ def plain(**overrides):
     ("cancelled", "Already cancelled — nothing more to do"),
     ("expired", "This link has expired"),
     ("failed", "This request failed — nothing more to do here"),
-], ids=["restarted", "restarting", "cancelled", "expired", "failed"])
+    ("cancelling", "Being cancelled right now — nothing more to do"),
+    ("expiring", "Expiring right now — nothing more to do"),
+], ids=["restarted", "restarting", "cancelled", "expired", "failed", "cancelling", "expiring"])
 def test_already_decided_page_says_what_happened(status, heading):
     html = pages.render("error.html", error=Problem(409), pause=plain(status=status))
     assert h1(html) == heading
@@ -159,8 +161,9 @@ def test_cancel_heading_keeps_a_single_question_mark():
     (Problem(503, "storage_unavailable"), "Go back and try again"),
     (Problem(400, "invalid_request"), "Back to the form"),
     (Problem(502, "email_failed"), None),
+    (Problem(502, "outcome_unknown"), None),  # retrying by hand is exactly what must not happen
     (Problem(404, "not_found"), None),
-], ids=["502", "503", "400", "502-email", "404"])
+], ids=["502", "503", "400", "502-email", "502-unknown", "404"])
 def test_failure_pages_offer_a_retry_only_where_it_can_help(problem, retry):
     html = pages.render("error.html", error=problem, pause=None)
     if retry:
@@ -177,3 +180,17 @@ def test_expired_page_says_when_a_pause_goes_on_by_itself():
 def test_a_missing_moment_reads_as_not_recorded():
     html = pages.render("restarted.html", pause=plain(status="restarted", decided_at=None))
     assert "not recorded" in html and "()" not in html
+
+
+def test_outcome_unknown_says_not_to_retry_rather_than_nothing_was_started():
+    html = pages.render("error.html", error=Problem(502, "outcome_unknown"), pause=None)
+    assert h1(html) == "Not known yet whether it started — please do not retry"
+    assert "Nothing was started" not in html
+
+
+@pytest.mark.parametrize("template", ["restarted.html", "cancelled.html"])
+def test_an_unconfirmed_callback_is_said_to_be_recorded_and_resent(template):
+    html = pages.render(template, pause=plain(mode="callback", pipeline_name=None, callback_confirmed=False))
+    assert "has not confirmed yet" in html and "again until" in html
+    confirmed = pages.render(template, pause=plain(mode="callback", pipeline_name=None, callback_confirmed=True))
+    assert "has not confirmed yet" not in confirmed

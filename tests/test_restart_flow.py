@@ -357,6 +357,27 @@ def test_a_typo_in_the_target_is_400_at_pause_naming_the_field(api, adf, table, 
     assert _table_exists(table) is False or list(table.list_entities()) == []
 
 
+def test_a_pipeline_that_does_not_declare_pause_id_is_400_at_pause(api, adf):
+    from azure.mgmt.datafactory.models import PipelineResource
+
+    from tests.support import sdk_client
+
+    sdk_client(adf).pipelines.create_or_update(api.target["resource_group"], api.target["factory_name"], "No_Id",
+                                               PipelineResource(activities=[]), enforce_https=False)
+    response = api.pause(pipeline_name="No_Id")
+    assert response.status_code == 400
+    [error] = api.json(response)["errors"]
+    assert (error["field"], error["rule"]) == ("pipeline_name", "pause_id_parameter")
+
+
+def test_a_crafted_cursor_is_400_not_500(api):
+    import base64
+
+    for token in ({"NextPartitionKey": "x'y", "NextRowKey": "\u0000"}, {"NextPartitionKey": "", "NextRowKey": ""}):
+        cursor = base64.urlsafe_b64encode(json.dumps(token).encode()).decode().rstrip("=")
+        assert api.list(cursor=cursor).status_code in (200, 400)
+
+
 def test_the_existence_check_can_be_turned_off(api, configure):
     configure(CHECK_PIPELINE_EXISTS="false")
     assert api.pause(pipeline_name="Not_There_Yet").status_code == 201

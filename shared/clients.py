@@ -1,0 +1,88 @@
+"""What every outside client of the app shares: one HTTP transport recipe, built once per process,
+and a test of whether a failed request can have reached the other side.
+"""
+
+import functools
+import threading
+
+# Keep-alive connections per storage (or ARM) host: one per thread the Functions Python worker
+# runs sync invocations on (at most 32), so a busy instance reuses connections, not reopens them.
+POOL_SIZE = 32
+
+
+def http_transport(*, connection_timeout: float, read_timeout: float):
+    """The HTTP transport of the app's SDK clients: the SDK's own, on a session built here.
+
+    - urllib3 retries nothing (as azure-core configures its own sessions): every retry is the
+      SDK policy's decision, made knowing the method and whether a request may have had effect.
+    - The keep-alive pool holds POOL_SIZE connections instead of requests' 10, so 32
+      concurrent invocations do not open (and throw away) a connection each.
+    - requests looks for proxies and a CA bundle in the environment on every request, a scan
+      of every environment variable: ~10 % of a Table call here, more on Azure with its many
+      app settings. Without a proxy configured, the CA bundle it would find (if any) is read
+      once, here, and given to the transport; with a proxy (whose use can depend on the host,
+      through NO_PROXY) requests keeps deciding per request.
+
+    The timeouts are given here: a client handed a transport no longer builds one from its
+    own keyword arguments.
+    """
+    from urllib.request import getproxies
+
+    from azure.core.pipeline.transport import RequestsTransport
+    from requests import Session
+    from requests.adapters import HTTPAdapter
+    from urllib3.util import Retry
+
+    options = {"connection_timeout": connection_timeout, "read_timeout": read_timeout}
+    session = Session()
+    session.trust_env = bool(getproxies())
+    if not session.trust_env:
+        # What requests itself would take from the environment: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE.
+        with Session() as probe:
+            verify = probe.merge_environment_settings("https://localhost/", {}, None, True, None)["verify"]
+        options.update(connection_verify=verify, use_env_settings=False)
+    adapter = HTTPAdapter(pool_maxsize=POOL_SIZE,
+                          max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, adapter)
+    return RequestsTransport(session=session, session_owner=True, **options)
+
+
+def built_once(build):
+    """Cache what `build()` returns for the process's life; concurrent first calls build it once.
+
+    (functools.lru_cache alone runs `build` in every thread that misses at the same time: a
+    cold instance hit by 32 requests built 32 Table clients.) `cache_clear()` forgets it.
+    """
+    lock = threading.Lock()
+    cached = functools.lru_cache(maxsize=1)(build)
+
+    @functools.wraps(build)
+    def get():
+        with lock:
+            return cached()
+
+    get.cache_clear = cached.cache_clear
+    return get
+
+
+# What can only happen before a request leaves: the connection, or the TLS certificate check,
+# failed. Everything else (a reset, a TLS error later, a timeout) may follow a request that arrived.
+def never_sent(exc: BaseException) -> bool:
+    """Whether `exc` (from requests, urllib3 or azure-core) proves the request was never sent."""
+    import ssl
+
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (NewConnectionError, ConnectTimeoutError, ssl.SSLCertVerificationError)):
+            return True
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None),
+                 getattr(current, "inner_exception", None)]
+        todo += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+    return False
