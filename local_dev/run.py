@@ -116,6 +116,7 @@ def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
 def main(argv=None) -> int:
     options = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s: %(message)s")
+    logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every request at INFO
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
