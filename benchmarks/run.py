@@ -158,7 +158,7 @@ def report_cold(cold: dict, runs: int) -> list:
     lines += ["", "After that import, in the same fresh process (one run): "
               f"first pause {ms(first['first_pause'])}, second {ms(first['second_pause'])}; "
               f"first restart {ms(first['first_restart'])}, second {ms(first['second_restart'])} "
-              "(the first restart imports the ADF SDK and builds its client)."]
+              "(the first pause imports the ADF SDK and builds its client, to check that its pipeline exists)."]
     return lines
 
 
