@@ -116,6 +116,20 @@ _URL_MAP = Map([
 ])
 
 OPERATIONS = ("createRun", "getPipeline", "getRun", "queryPipelineRuns", "callback")
+
+# The Azure RBAC action each ARM route needs (resource provider operations of Microsoft.DataFactory).
+_ACTIONS = {
+    "arm_put_factory": "Microsoft.DataFactory/factories/write",
+    "arm_get_factory": "Microsoft.DataFactory/factories/read",
+    "arm_put_pipeline": "Microsoft.DataFactory/factories/pipelines/write",
+    "arm_get_pipeline": "Microsoft.DataFactory/factories/pipelines/read",
+    "arm_create_run": "Microsoft.DataFactory/factories/pipelines/createrun/action",
+    "arm_get_run": "Microsoft.DataFactory/factories/pipelineruns/read",
+    "arm_cancel_run": "Microsoft.DataFactory/factories/pipelineruns/cancel/action",
+    "arm_query_runs": "Microsoft.DataFactory/factories/querypipelineruns/action",
+}
+# The least the app needs: the README's custom role.
+APP_ROLE = frozenset({_ACTIONS["arm_get_pipeline"], _ACTIONS["arm_create_run"], _ACTIONS["arm_query_runs"]})
 KINDS = ("before", "after", "late", "drop", "hang", "garbled", "truncated")
 
 # queryPipelineRuns: the operands ADF documents for pipeline runs, and the run field each reads.
@@ -285,8 +299,16 @@ class AdfStandin:
     """The stand-in server and its in-memory state; all methods are safe to call from any thread."""
 
     def __init__(self, host="127.0.0.1", port=0, *, page_size=PAGE_SIZE, queued_seconds=QUEUED_SECONDS,
-                 latency=None):
+                 latency=None, issuer=None, tenants=None, ssl_context=None, roles=None):
         self.host, self.port = host, port
+        # With `tenants` (subscription -> tenant id) and the `issuer` of tokens, it checks bearer tokens
+        # as ARM does: signature, expiry, audience (its own URL), and the subscription's tenant.
+        self.issuer, self.tenants = issuer, ({k.lower(): v for k, v in tenants.items()} if tenants else None)
+        self.ssl_context = ssl_context
+        # With `roles` ((subscription, appid) -> the actions granted, or "*"), ARM's authorization
+        # too: a principal may only do what a role on the subscription's factories grants it.
+        self.roles = {(sub.lower(), app): actions for (sub, app), actions in roles.items()} if roles else None
+        self.tokens_seen = []  # (subscription, tid) of every token accepted in that mode
         self.page_size = page_size
         self.queued_seconds = queued_seconds
         # Seconds an operation takes before it is answered (benchmarks: ADF answering in 200 ms).
@@ -313,7 +335,8 @@ class AdfStandin:
         if self._server is not None:
             raise RuntimeError("the ADF stand-in is already running")
         self._wake = threading.Event()
-        self._server = make_server(self.host, self.port, self._wsgi_app, threaded=True, request_handler=_RequestHandler)
+        self._server = make_server(self.host, self.port, self._wsgi_app, threaded=True, request_handler=_RequestHandler,
+                                   ssl_context=self.ssl_context)
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="adf-standin", daemon=True)
         self._thread.start()
@@ -337,7 +360,7 @@ class AdfStandin:
 
     @property
     def url(self):
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
 
     # Inspection and fault injection
 
@@ -401,7 +424,7 @@ class AdfStandin:
         try:
             endpoint, args = _URL_MAP.bind_to_environ(request.environ).match()
             if endpoint.startswith("arm_"):
-                self._check_arm_request(request)
+                self._check_arm_request(request, args.get("subscription"), _ACTIONS[endpoint])
             return getattr(self, f"_handle_{endpoint}")(request, **args)
         except _ArmError as error:
             return error.response()
@@ -412,8 +435,7 @@ class AdfStandin:
             message = f"{request.method} {request.path}: {error.description}"
             return _ArmError(error.code, error.name.replace(" ", ""), message).response()
 
-    @staticmethod
-    def _check_arm_request(request):
+    def _check_arm_request(self, request, subscription, action):
         token = request.headers.get("Authorization", "")
         if not token.startswith("Bearer ") or not token[len("Bearer "):].strip():
             raise _ArmError(401, "AuthenticationFailed",
@@ -427,6 +449,45 @@ class AdfStandin:
         if api_version != API_VERSION:
             raise _ArmError(400, "InvalidApiVersionParameter",
                             f"The api-version '{api_version}' is invalid. The supported versions are '{API_VERSION}'.")
+        if self.tenants is not None:
+            claims = self._check_token(token[len("Bearer "):].strip(), subscription)
+            self._check_role(claims, subscription, action, request.path)
+
+    def _check_role(self, claims, subscription, action, path):
+        if self.roles is None:
+            return
+        granted = self.roles.get(((subscription or "").lower(), claims.get("appid")), ())
+        if granted != "*" and action not in granted:
+            scope = path.split("/createRun")[0].split("/queryPipelineRuns")[0]
+            raise _ArmError(403, "AuthorizationFailed",
+                            f"The client '{claims.get('oid')}' with object id '{claims.get('oid')}' does not have "
+                            f"authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. "
+                            "If access was recently granted, please refresh your credentials.")
+
+    def _check_token(self, token, subscription):
+        """ARM's checks of a bearer token, in its order: valid at all, then from the subscription's tenant."""
+        from local_dev.identity_standin import InvalidToken
+
+        try:
+            claims = self.issuer.verify(token, audience=self.url)
+        except InvalidToken as bad:
+            raise _ArmError(401, bad.code, str(bad),
+                            {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{bad}"'}) from None
+        expected = self.tenants.get((subscription or "").lower())
+        if expected is None:
+            raise _ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+        if claims["tid"] != expected:
+            raise _ArmError(
+                401, "InvalidAuthenticationTokenTenant",
+                f"The access token is from the wrong issuer 'https://sts.windows.net/{claims['tid']}/'. It must match "
+                f"the tenant 'https://sts.windows.net/{expected}/' associated with this subscription. Please use the "
+                f"authority (URL) 'https://login.windows.net/{expected}' to get the token.",
+                {"WWW-Authenticate": f'Bearer authorization_uri="https://login.windows.net/{expected}", '
+                                     'error="invalid_token", error_description="The access token is from the wrong '
+                                     'issuer."'})
+        with self._lock:
+            self.tokens_seen.append((subscription, claims["tid"]))
+        return claims
 
     def _take_fault(self, operation):
         with self._lock:

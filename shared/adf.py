@@ -18,6 +18,7 @@ from datetime import datetime, timedelta, timezone
 from .outside import Refused, Unknown
 from .settings import Settings, get_settings
 from .clients import built_once, http_transport, never_sent
+from .identity import Credentials
 
 logger = logging.getLogger(__name__)
 
@@ -63,18 +64,6 @@ class _DevCredential:
         return AccessToken(DEV_TOKEN, 4102444800)
 
 
-class _TenantCredential:
-    """Ask the shared credential for tokens of one tenant (multi-tenant apps)."""
-
-    def __init__(self, credential, tenant_id: str):
-        self._credential = credential
-        self._tenant_id = tenant_id
-
-    def get_token(self, *scopes, **kwargs):
-        kwargs["tenant_id"] = self._tenant_id
-        return self._credential.get_token(*scopes, **kwargs)
-
-
 def _retry_policy(settings: Settings):
     """azure-core's RetryPolicy, except that it never repeats a request that may have had an effect.
 
@@ -115,6 +104,32 @@ def _retry_policy(settings: Settings):
                                     retry_backoff_max=4, timeout=3 * limits.arm_read_timeout_seconds)
 
 
+# What Entra ID's refusal of the app in a tenant means, and what to do about it.
+_ENTRA_ADVICE = {
+    "AADSTS700016": "the app registration (CROSS_TENANT_CLIENT_ID) has no service principal in this tenant: an "
+                    "administrator of the tenant must create it (az ad sp create --id <CROSS_TENANT_CLIENT_ID>)",
+    "AADSTS70021": "the app registration has no federated credential for this app's managed identity (issuer "
+                   "https://login.microsoftonline.com/<AZURE_TENANT_ID>/v2.0, subject its object id, audience "
+                   "api://AzureADTokenExchange)",
+    "AADSTS90002": "Entra ID knows no such tenant",
+}
+
+
+def _identity_problem(exc, target: PipelineTarget, settings: Settings) -> TargetProblem | None:
+    """A configuration problem behind a refused token, as a 400 naming tenant_id; None if it may pass."""
+    import re
+
+    if exc.response is not None and _error_code(exc) == "InvalidAuthenticationTokenTenant":
+        return TargetProblem("tenant_id", "wrong_tenant",
+                             f"is not the tenant of subscription {target.subscription_id}: {exc.message}")
+    found = re.search(r"AADSTS\d+", str(exc))
+    if found is None or target.tenant_id is None or settings.identity.is_home(target.tenant_id):
+        return None  # a token the app's own identity could not get: transient or deployment, not this pause
+    advice = _ENTRA_ADVICE.get(found.group(), "see Entra ID's message")
+    return TargetProblem("tenant_id", "token_refused",
+                         f"refused the app's credential ({found.group()}): {advice}")
+
+
 def _error_code(exc) -> str | None:
     error = getattr(exc, "error", None)
     return getattr(error, "code", None) or None
@@ -127,7 +142,7 @@ class Adf:
         self._settings = settings
         self._clients: dict = {}
         self._lock = threading.Lock()
-        self._credential = None
+        self._credentials = None if settings.arm_is_local_standin else Credentials(settings)
         self._known: dict = {}  # PipelineTarget.key -> monotonic time until which it is known to exist
 
     def check_target(self, target: PipelineTarget) -> TargetProblem | None:
@@ -137,7 +152,7 @@ class Adf:
         None when all is well or when ADF could not tell (unreachable, no read permission): that is
         logged and must not block a pause. A pipeline seen to be fine is remembered for a while.
         """
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
 
         now = time.monotonic()
         if self._known.get(target.key, 0) > now:
@@ -150,6 +165,12 @@ class Adf:
             code = _error_code(exc) or "NotFound"
             return TargetProblem(_MISSING.get(code, "pipeline_name"), "not_found",
                                  f"does not exist in Azure Data Factory ({code})")
+        except ClientAuthenticationError as exc:
+            problem = _identity_problem(exc, target, self._settings)
+            if problem is None:
+                logger.warning("could not get a token to check pipeline %s/%s: %s", target.factory_name,
+                               target.pipeline_name, exc)
+            return problem
         except Exception as exc:  # ARM unreachable, refused, or an answer that cannot be read
             logger.warning("could not check pipeline %s/%s: %s", target.factory_name, target.pipeline_name, exc)
             return None
@@ -173,7 +194,10 @@ class Adf:
                                               parameters=parameters, **self._call_options())
         except ClientAuthenticationError as exc:
             # No token, or ARM answered 401: the request was not processed.
-            raise Refused("AuthenticationFailed", f"Azure did not accept the app's credential: {exc.message}") from exc
+            arm_code = _error_code(exc) if exc.response is not None else None
+            cause = f" ({arm_code})" if arm_code else ""
+            raise Refused("AuthenticationFailed", f"Azure did not accept the app's credential{cause}: "
+                                                  f"{exc.message}") from exc
         except DecodeError as exc:
             # An answer (even a 200) that cannot be read: the run may well exist.
             raise Unknown("UnreadableAnswer", f"createRun's answer could not be read: {exc.message}") from exc
@@ -262,14 +286,9 @@ class Adf:
                                      read_timeout=limits.arm_read_timeout_seconds))
 
     def _credential_for(self, tenant_id):
-        if self._settings.arm_is_local_standin:
+        if self._credentials is None:  # the local stand-in on loopback http
             return _DevCredential()
-        if self._credential is None:
-            from azure.identity import DefaultAzureCredential
-
-            # One credential (and token cache) for the process; tenants are chosen per request.
-            self._credential = DefaultAzureCredential(additionally_allowed_tenants=["*"])
-        return _TenantCredential(self._credential, tenant_id) if tenant_id else self._credential
+        return self._credentials.for_tenant(tenant_id)
 
 
 @built_once

@@ -7,7 +7,7 @@ engine); the timer is `shared.sweep`. This module checks who is asking and hands
 import logging
 from datetime import datetime, timedelta
 
-from . import callback, tokens
+from . import callback, identity, tokens
 from .adf import PipelineTarget, get_adf
 from .decisions import Audit, decide, ensure_may_act, is_stale, reconcile
 from .errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, NotFound
@@ -49,6 +49,7 @@ def _check_target(request: PauseRequest, settings) -> None:
         return
     if not _factory_allowed(settings.allowed_factories, request):
         raise Forbidden("This app may not start pipelines in that factory (see ALLOWED_FACTORIES).")
+    identity.check_tenant(request.tenant_id, settings)
     if settings.check_pipeline_exists:
         target = PipelineTarget(request.subscription_id, request.resource_group, request.factory_name,
                                 request.pipeline_name, request.tenant_id)

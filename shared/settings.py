@@ -6,6 +6,7 @@ Nothing else in the app reads `os.environ`. Tests set the environment, then call
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
@@ -40,6 +41,45 @@ class Smtp:
     password: str | None
     sender: str
     starttls: bool
+
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the app is towards Azure: its managed identity's tenant, and the app registration that
+    lets that identity act in other tenants (workload identity federation)."""
+
+    home_tenant: str | None = None            # AZURE_TENANT_ID
+    client_id: str | None = None              # AZURE_CLIENT_ID: a user-assigned managed identity
+    cross_tenant_client_id: str | None = None  # CROSS_TENANT_CLIENT_ID
+    allowed_tenants: tuple[str, ...] = ()      # ALLOWED_TENANTS; empty: any
+    authority_host: str = DEFAULT_AUTHORITY_HOST  # AZURE_AUTHORITY_HOST
+
+    def is_home(self, tenant_id: str | None) -> bool:
+        return tenant_id is None or (self.home_tenant is not None and tenant_id.lower() == self.home_tenant)
+
+
+def _guid(env, name: str) -> str | None:
+    value = (env.get(name) or "").strip()
+    if value and not _GUID.fullmatch(value):
+        raise SettingsError(f"{name} must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47.")
+    return value.lower() or None
+
+
+def _identity(env) -> Identity:
+    allowed = tuple(part.lower() for part in _csv(env.get("ALLOWED_TENANTS")))
+    bad = [part for part in allowed if not _GUID.fullmatch(part)]
+    if bad:
+        raise SettingsError(f"ALLOWED_TENANTS must list tenant GUIDs; not: {', '.join(bad)}.")
+    authority = (env.get("AZURE_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST).rstrip("/")
+    if urlsplit(authority).scheme != "https":
+        raise SettingsError("AZURE_AUTHORITY_HOST must be an https:// URL (Entra ID requires it).")
+    return Identity(home_tenant=_guid(env, "AZURE_TENANT_ID"), client_id=_guid(env, "AZURE_CLIENT_ID"),
+                    cross_tenant_client_id=_guid(env, "CROSS_TENANT_CLIENT_ID"), allowed_tenants=allowed,
+                    authority_host=authority)
 
 
 @dataclass(frozen=True)
@@ -119,6 +159,7 @@ class Settings:
     smtp: Smtp | None = None
     check_pipeline_exists: bool = True
     limits: Limits = field(default_factory=Limits)
+    identity: Identity = field(default_factory=Identity)
 
     @property
     def expiry_table(self) -> str:
@@ -159,6 +200,7 @@ def _from_environ(env) -> Settings:
         callback_allowed_hosts=callback_hosts,
         check_pipeline_exists=_flag(env, "CHECK_PIPELINE_EXISTS", True),
         limits=_limits(env),
+        identity=_identity(env),
         smtp=_smtp(env),
         pauses_table=table,
         arm_endpoint=arm,

@@ -43,9 +43,8 @@ PAUSE_BODY = Object(
                               pattern=_PIPELINE, json_pattern=r"^[A-Za-z0-9_][^.+?/<>*#%&:\\\u0000-\u001f\u007f]{0,139}$",
                               rule_text="an ADF pipeline name: starting with a letter, digit or _ and without "
                               ". + ? / < > * # % & : \\"),
-        "tenant_id": Text("Tenant whose credential starts the pipeline (multi-tenant apps).", max_chars=256,
-                          pattern=re.compile(_GUID + r"|[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}"),
-                          rule_text="a tenant GUID or domain name"),
+        "tenant_id": Text("Tenant (GUID) of the factory, when it is not the app's own (needs CROSS_TENANT_CLIENT_ID).",
+                          pattern=re.compile(_GUID), rule_text="a tenant GUID"),
         "parameters": Object("Parameters of the started run; the app adds `pause_id`.", max_bytes=64 * 1024,
                              key_pattern=re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}"),
                              key_rule="parameter names must start with a letter or _ and hold only letters, digits and _",

@@ -27,6 +27,14 @@ def test_separate_pause_storage_wins_over_the_functions_storage():
     ({**BASE, "SMTP_HOST": "smtp.example.com"}, "SMTP_FROM"),
     ({**BASE, "SMTP_HOST": "h", "SMTP_FROM": "a@b.example", "SMTP_PORT": "99999"}, "SMTP_PORT"),
     ({**BASE, "SMTP_HOST": "h", "SMTP_FROM": "a@b.example", "SMTP_STARTTLS": "maybe"}, "SMTP_STARTTLS"),
+    ({**BASE, "AZURE_TENANT_ID": "contoso.onmicrosoft.com"}, "AZURE_TENANT_ID"),
+    ({**BASE, "CROSS_TENANT_CLIENT_ID": "my-app"}, "CROSS_TENANT_CLIENT_ID"),
+    ({**BASE, "ALLOWED_TENANTS": "11111111-1111-4111-8111-111111111111, contoso"}, "ALLOWED_TENANTS"),
+    ({**BASE, "AZURE_AUTHORITY_HOST": "http://login.example"}, "AZURE_AUTHORITY_HOST"),
+    ({**BASE, "CALLBACK_ALLOWED_HOSTS": "a.example, https://b.example"}, "CALLBACK_ALLOWED_HOSTS"),
+    ({**BASE, "STALE_CLAIM_SECONDS": "soon"}, "STALE_CLAIM_SECONDS"),
+    ({**BASE, "SWEEP_CONCURRENCY": "0"}, "SWEEP_CONCURRENCY"),
+    ({**BASE, "CHECK_PIPELINE_EXISTS": "perhaps"}, "CHECK_PIPELINE_EXISTS"),
 ])
 def test_bad_settings_fail_fast_naming_the_setting(env, message):
     with pytest.raises(SettingsError, match=message):
@@ -46,3 +54,19 @@ def test_lists_are_trimmed_and_lowercased():
 
 def test_a_lone_star_among_factories_allows_any():
     assert _from_environ({**BASE, "ALLOWED_FACTORIES": "s/rg/f, *"}).allowed_factories == ()
+
+
+def test_identity_settings_are_read_once_and_normalised():
+    identity = _from_environ({**BASE, "AZURE_TENANT_ID": "72F988BF-86F1-41AF-91AB-2D7CD011DB47",
+                              "CROSS_TENANT_CLIENT_ID": "44444444-4444-4444-8444-444444444444",
+                              "ALLOWED_TENANTS": "72f988bf-86f1-41af-91ab-2d7cd011db47"}).identity
+    assert identity.home_tenant == "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    assert identity.is_home(None) and identity.is_home("72F988BF-86F1-41AF-91AB-2D7CD011DB47")
+    assert not identity.is_home("11111111-1111-4111-8111-111111111111")
+    assert identity.authority_host == "https://login.microsoftonline.com"
+
+
+def test_limits_default_to_production_values_and_may_be_shortened():
+    limits = _from_environ({**BASE, "STALE_CLAIM_SECONDS": "2", "STORAGE_RETRY_TOTAL": "0"}).limits
+    assert limits.stale_claim_seconds == 2 and limits.storage_retry_total == 0
+    assert _from_environ(BASE).limits.stale_claim_seconds == 600
