@@ -4,9 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test test-fast bench deps clean
+.PHONY: help run test test-fast bench deps clean
 
-deps: $(VENV)/.installed node_modules/.installed
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+
+deps: $(VENV)/.installed node_modules/.installed  ## install what is missing (.venv, Azurite)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,17 +21,17 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: deps
+run: deps  ## Azurite, the ADF stand-in, a mail catcher and the app on http://127.0.0.1:7071
 	$(PY) -m local_dev.run
 
-test: deps
+test: deps  ## every test (Azurite, stand-ins, Chromium)
 	$(PY) -m pytest
 
-test-fast: $(VENV)/.installed
+test-fast: $(VENV)/.installed  ## the tests that need no Azurite, in seconds
 	$(PY) -m pytest -m "not integration"
 
-bench: deps
+bench: deps  ## the benchmarks (ARGS=--help for options)
 	$(PY) -m benchmarks.run $(ARGS)
 
-clean:
+clean:  ## remove .venv, node_modules and local data
 	rm -rf $(VENV) node_modules .azurite .pytest_cache test-output

@@ -55,6 +55,8 @@ Control routes (no token):
     POST   /_standin/reset            forget runs, callbacks, created factories and pipelines, faults
     POST   /_standin/callbacks/<id>   receive a callback (what the app calls)
     GET    /_standin/callbacks        every callback received, with the answer it got
+    GET    /_standin/mail             the emails the local mail catcher received (make run), newest first
+    GET    /_standin/mail.json        the same as JSON; /_standin/mail/<n> shows one
 
 Run it on its own with `python -m local_dev.adf_standin --port 7072`, or from Python:
 
@@ -67,6 +69,7 @@ import base64
 import copy
 import datetime
 import hashlib
+import html
 import json
 import logging
 import re
@@ -112,6 +115,9 @@ _URL_MAP = Map([
     Rule("/_standin/reset", methods=["POST"], endpoint="reset"),
     Rule("/_standin/callbacks/<callback_id>", methods=["POST"], endpoint="receive_callback"),
     Rule("/_standin/callbacks", methods=["GET"], endpoint="list_callbacks"),
+    Rule("/_standin/mail", methods=["GET"], endpoint="list_mail"),
+    Rule("/_standin/mail.json", methods=["GET"], endpoint="mail_json"),
+    Rule("/_standin/mail/<int:number>", methods=["GET"], endpoint="show_mail"),
     Rule("/", methods=["GET"], endpoint="help"),
 ])
 
@@ -188,6 +194,14 @@ class Fault:
     def error(self):
         headers = {"Retry-After": str(int(self.retry_after))} if self.retry_after is not None else None
         return _ArmError(self.status, self.code, self.message, headers)
+
+
+def _page(title, body):
+    return Response(f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+                    '<style>body{font:15px/1.5 system-ui,sans-serif;margin:2rem}td,th{padding:.25rem .75rem;'
+                    'text-align:left}pre{white-space:pre-wrap}</style></head><body><main>'
+                    f'<p><strong>LOCAL STAND-IN</strong> (development only)</p>{body}</main></body></html>',
+                    content_type="text/html; charset=utf-8")
 
 
 def _json_response(body, status=200, headers=None):
@@ -299,8 +313,9 @@ class AdfStandin:
     """The stand-in server and its in-memory state; all methods are safe to call from any thread."""
 
     def __init__(self, host="127.0.0.1", port=0, *, page_size=PAGE_SIZE, queued_seconds=QUEUED_SECONDS,
-                 latency=None, issuer=None, tenants=None, ssl_context=None, roles=None):
+                 latency=None, issuer=None, tenants=None, ssl_context=None, roles=None, mail=None):
         self.host, self.port = host, port
+        self.mail = mail  # a local_dev.mail_catcher.MailCatcher whose messages /_standin/mail lists
         # With `tenants` (subscription -> tenant id) and the `issuer` of tokens, it checks bearer tokens
         # as ARM does: signature, expiry, audience (its own URL), and the subscription's tenant.
         self.issuer, self.tenants = issuer, ({k.lower(): v for k, v in tenants.items()} if tenants else None)
@@ -750,6 +765,33 @@ class AdfStandin:
 
     def _handle_list_callbacks(self, request):
         return _json_response(self.callbacks)
+
+    # The mail catcher's page
+
+    def _messages(self):
+        return list(reversed(self.mail.messages)) if self.mail is not None else []
+
+    def _handle_mail_json(self, request):
+        return _json_response(self._messages())
+
+    def _handle_list_mail(self, request):
+        rows = "".join(f'<tr><td><a href="/_standin/mail/{m["id"]}">{html.escape(m["subject"])}</a></td>'
+                       f'<td>{html.escape(", ".join(m["to"]))}</td><td>{html.escape(m["received_at"])}</td></tr>'
+                       for m in self._messages())
+        note = "" if self.mail is not None else "<p>No mail catcher is running (SMTP_HOST is not a loopback host).</p>"
+        return _page("Local mail", f"<h1>Local mail</h1>{note}<p>What the app sent, newest first; nothing left this "
+                                   "machine.</p><table><tr><th>Subject</th><th>To</th><th>Received</th></tr>"
+                                   f"{rows or '<tr><td colspan=3>Nothing yet.</td></tr>'}</table>")
+
+    def _handle_show_mail(self, request, number):
+        found = next((m for m in self._messages() if m["id"] == number), None)
+        if found is None:
+            raise _ArmError(404, "NotFound", f"No email number {number}.")
+        # Links in the text are made clickable; everything else is shown as text.
+        text = re.sub(r"(https?://[^\s<>\"]+)", r'<a href="\1">\1</a>', html.escape(found["text"]))
+        return _page(found["subject"], f'<p><a href="/_standin/mail">All mail</a></p><h1>{html.escape(found["subject"])}'
+                                       f'</h1><p>To {html.escape(", ".join(found["to"]))}, from '
+                                       f'{html.escape(found["from"])}</p><pre>{text}</pre>')
 
     # Control routes
 

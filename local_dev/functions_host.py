@@ -285,12 +285,20 @@ class FunctionsWsgiApp:
             return Response(status=500)
 
 
-def _function_request(request: Request, route_params: dict) -> func.HttpRequest:
+def _function_request(request: Request, route_params: dict, extra_headers: dict | None = None) -> func.HttpRequest:
     """The azure.functions request a function receives for this werkzeug request."""
-    headers = dict(request.headers.items())
-    # Azure's front ends tell the app the caller's address this way; so does the local host.
-    if request.remote_addr and not any(k.lower() == "x-forwarded-for" for k in headers):
-        headers["X-Forwarded-For"] = request.remote_addr
+    headers = {name: value for name, value in request.headers.items() if name.lower() != "client-ip"}
+    # As App Service's front end does: Client-IP is the connection's address (a client's own value
+    # is overwritten), and that address is appended to X-Forwarded-For.
+    peer = request.environ.get("REMOTE_ADDR")
+    if peer:
+        port = request.environ.get("REMOTE_PORT")
+        address = f"[{peer}]" if ":" in peer else peer
+        headers["Client-IP"] = f"{address}:{port}" if port else address
+        forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), None)
+        headers = {k: v for k, v in headers.items() if k.lower() != "x-forwarded-for"}
+        headers["X-Forwarded-For"] = f"{forwarded}, {peer}" if forwarded else peer
+    headers.update(extra_headers or {})
     return func.HttpRequest(
         method=request.method,
         url=request.url,

@@ -23,9 +23,11 @@ from urllib.parse import urlsplit
 from local_dev.adf_standin import DEFAULT_FACTORY, AdfStandin
 from local_dev.azurite import DEFAULT_PORT as AZURITE_PORT, REPO_ROOT, Azurite
 from local_dev.demo import create_demo_pipeline
+from local_dev.dev_sign_in import DevSignIn
+from local_dev.mail_catcher import MailCatcher
 from local_dev.functions_host import build_wsgi_app, serve
 from local_dev.timers import TimerRunner, timer_functions
-from shared.settings import is_loopback_host
+from shared.settings import SettingsError, is_loopback_host
 
 SETTINGS_FILES = ("local.settings.json", "local.settings.json.example")
 DEFAULT_ARM_ENDPOINT = "http://127.0.0.1:7072"
@@ -41,6 +43,10 @@ def parse_args(argv) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+class SettingsFileError(ValueError):
+    """local.settings.json cannot be read: says which file, where and why."""
+
+
 def load_settings(root: Path) -> Optional[Path]:
     """Put the Values of local.settings.json (else its .example) into os.environ, as `func start` does.
 
@@ -49,7 +55,15 @@ def load_settings(root: Path) -> Optional[Path]:
     for name in SETTINGS_FILES:
         path = root / name
         if path.exists():
-            values = json.loads(path.read_text(encoding="utf-8")).get("Values", {})
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as error:
+                raise SettingsFileError(f"{name}, line {error.lineno}, column {error.colno}: {error.msg}") from None
+            except UnicodeDecodeError:
+                raise SettingsFileError(f"{name} is not UTF-8 text") from None
+            values = document.get("Values", {}) if isinstance(document, dict) else None
+            if not isinstance(values, dict):
+                raise SettingsFileError(f'{name}: "Values" must be an object of setting names and values')
             for key, value in values.items():
                 os.environ.setdefault(key, str(value))
             return path
@@ -65,14 +79,25 @@ def start_azurite(stack: contextlib.ExitStack) -> Azurite:
     return azurite
 
 
-def start_standin(stack: contextlib.ExitStack, arm_endpoint: str) -> Optional[AdfStandin]:
+def start_mail_catcher(stack: contextlib.ExitStack) -> Optional[MailCatcher]:
+    """A local SMTP server keeping what the app sends, when SMTP_HOST is a loopback address."""
+    host = os.environ.get("SMTP_HOST", "")
+    if not is_loopback_host(host):
+        return None
+    port = int(os.environ.get("SMTP_PORT") or 25)
+    catcher = stack.enter_context(MailCatcher(host, port))
+    logger.info("mail catcher on %s:%s: what the app sends is listed at the stand-in's /_standin/mail", host, port)
+    return catcher
+
+
+def start_standin(stack: contextlib.ExitStack, arm_endpoint: str, mail=None) -> Optional[AdfStandin]:
     """The ADF stand-in on ARM_ENDPOINT's port when that is a loopback http:// URL, else None."""
     parts = urlsplit(arm_endpoint)
     if parts.scheme != "http" or not is_loopback_host(parts.hostname):
         logger.info("ARM_ENDPOINT is %s: no ADF stand-in, pipelines run in Azure", arm_endpoint)
         return None
     try:
-        standin = stack.enter_context(AdfStandin(host=parts.hostname, port=parts.port or 80))
+        standin = stack.enter_context(AdfStandin(host=parts.hostname, port=parts.port or 80, mail=mail))
     except SystemExit as exc:  # werkzeug prints the reason and exits when it cannot bind
         raise OSError(f"cannot start the ADF stand-in on {parts.netloc} (is the port in use?)") from exc
     name = create_demo_pipeline(standin.url)
@@ -91,6 +116,8 @@ def banner(routes, timers, server_url: str, standin: Optional[AdfStandin]) -> st
     lines += ["", "Auth levels are shown, not enforced, as with `func start`; Azure requires the keys."]
     if standin is not None:
         lines.append(f"ADF stand-in runs: {standin.url}/_standin/runs")
+        if standin.mail is not None:
+            lines.append(f"Local mail (what the app emailed): {standin.url}/_standin/mail")
     lines += ["Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
 
@@ -104,13 +131,19 @@ def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
         logger.info("settings from %s", settings_file.name)
     os.environ.setdefault("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT)
     start_azurite(stack)
-    standin = start_standin(stack, os.environ["ARM_ENDPOINT"])
+    mail = start_mail_catcher(stack)
+    standin = start_standin(stack, os.environ["ARM_ENDPOINT"], mail)
     # Imported only now: the app may read its settings from os.environ at import time.
     function_app = importlib.import_module("function_app")
     wsgi_app = build_wsgi_app(function_app.app, REPO_ROOT / "host.json")
-    server = stack.enter_context(serve(wsgi_app, options.host, options.port))
+    sign_in = (os.environ.get("APPROVER_SIGN_IN") or "").strip().lower() == "easyauth"
+    server = stack.enter_context(serve(DevSignIn(wsgi_app) if sign_in else wsgi_app, options.host, options.port))
     timers = stack.enter_context(TimerRunner(timer_functions(function_app.app))).timers
-    return banner(wsgi_app.routes, timers, server.url, standin)
+    text = banner(wsgi_app.routes, timers, server.url, standin)
+    if sign_in:
+        text += (f"\nDEVELOPMENT sign-in (APPROVER_SIGN_IN=easyauth): {server.url}/.auth/login/aad — stands in for App "
+                 "Service Authentication on this machine only.\n")
+    return text
 
 
 def main(argv=None) -> int:
@@ -124,8 +157,9 @@ def main(argv=None) -> int:
         try:
             print(start_all(stack, options), flush=True)
         except Exception as error:
-            # A busy port needs no traceback; a broken function_app does.
-            logger.error("could not start: %s", error, exc_info=not isinstance(error, OSError))
+            # A busy port or a broken settings file needs no traceback; a broken function_app does.
+            expected = isinstance(error, (OSError, SettingsFileError, SettingsError))
+            logger.error("could not start: %s", error, exc_info=not expected)
             return 1
         stop.wait()
         logger.info("stopping")

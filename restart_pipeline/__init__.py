@@ -14,17 +14,22 @@ bp = func.Blueprint()
 def _link(req: func.HttpRequest, *, confirm_page: str, schema, decide, done_page: str, summary: tuple):
     """Show the confirmation page (GET) or decide (POST): a page for browsers, JSON for programs."""
     token = req.route_params.get("token", "")
+    caller = web.caller(req)
     if req.method == "GET":
-        return web.page_response(confirm_page, pause=pauses.open_pause(token), token=token)
+        return web.page_response(confirm_page, pause=pauses.open_pause(token, caller), token=token)
     fields, is_json = web.form_or_json(req)
-    pause = decide(token, validation.parse_decision(fields, schema(is_json)), web.audit(req))
+    pause = decide(token, validation.parse_decision(fields, schema(is_json)), caller)
     # 202: the decision stands, but the waiting WebHook has not confirmed it yet; the app re-sends it.
     status = 202 if pause.get("callback_confirmed") is False else 200
     if web.wants_html(req):
-        return web.page_response(done_page, status, pause=pause)
+        # With named approvers an approval may only be counted, the pause still waiting for more.
+        page = "approval_recorded.html" if pause["status"] == "pending" else done_page
+        return web.page_response(page, status, pause=pause)
     body = {key: pause[key] for key in summary}
-    if "callback_confirmed" in pause:
+    if pause.get("callback_confirmed") is not None:
         body["callback_confirmed"] = pause["callback_confirmed"]
+    if pause.get("required_approvals") is not None:  # named approvers: where the quorum stands
+        body.update(required_approvals=pause["required_approvals"], approvals=pause["approvals"])
     return web.json_response(body, status)
 
 

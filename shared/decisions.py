@@ -46,11 +46,12 @@ _DECIDED_WORDS = {
 
 @dataclass(frozen=True)
 class Audit:
-    """Who acted, as far as the request tells."""
+    """Who acted: an identity only when it is known for sure (a personal link, a sign-in, the timer)."""
 
     decided_by: str | None = None
     client_ip: str | None = None
     user_agent: str | None = None
+    via: str | None = None  # "personal_link" or "sign_in" when decided_by names a person
 
 
 TIMER_AUDIT = Audit(decided_by=TIMER)
@@ -82,6 +83,10 @@ def ensure_may_act(entity: dict, actor: Actor, now: datetime) -> None:
     People may act until `expires_at`; the timer only after it.
     """
     status = status_of(entity)
+    if status is Status.EXPIRED:
+        # The same answer before and after the timer has marked it: the link has expired.
+        raise Expired(f"This pause expired at {iso(entity.get('expires_at'))}; nothing can be started from this "
+                      "link any more.", to_record(entity))
     if status is not Status.PENDING:
         record = to_record(entity)
         when = f" at {record['decided_at']}" if record["decided_at"] else ""
@@ -120,23 +125,6 @@ def _verified_write(pause_id: str, stored: Stored, changes: dict, claim_id: str)
     raise Unavailable("Pause storage did not take the write; nothing was changed. Try again shortly.")
 
 
-def _claim(pause_id: str, stored: Stored, changes: dict, claim_id: str, actor: Actor, now: datetime) -> Stored:
-    """Win the pause with a conditional write; a lost race re-reads and retries only if it is open again."""
-    for _ in range(_CLAIM_ATTEMPTS):
-        ensure_may_act(stored.entity, actor, now)
-        try:
-            won = _verified_write(pause_id, stored, changes, claim_id)
-        except Unavailable:
-            # The claim may have landed (then it is released once stale), but nothing was called.
-            _reconcile_later(pause_id, now)
-            raise Unavailable("Pause storage is unavailable, so nothing was started. Try again shortly.") from None
-        if won is not None:
-            return won
-        stored = get_store().get(pause_id)
-    ensure_may_act(stored.entity, actor, now)
-    raise AlreadyDecided("This pause is being decided by someone else right now.", to_record(stored.entity))
-
-
 def _decision_fields(rule: Rule, decision: Decision, audit: Audit, now: datetime) -> dict:
     return {
         "decided_at": now, rule.text: decision.comment,
@@ -157,7 +145,7 @@ def _payload(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> byte
         return None
     text(entity, "callback_uri")
     if rule.error_code is None:
-        return callback.approved_payload({"pause_id": pause_id_of(entity), "status": rule.final.value,
+        return callback.approved_payload({"pause_id": pause_id_of(entity), "status": rule.result.value,
                                           "comment": decision.comment, "input": decision.input,
                                           "data": json_field_strict(entity, "data")})
     if rule.error_code == "PauseExpired":
@@ -294,34 +282,86 @@ def _record_over_release(pause_id: str, changes: dict) -> Stored | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Plan:
+    action: Action
+    rule: Rule
+    changes: dict        # what the resulting status is written with (decision fields, approvals)
+    payload: bytes | None
+
+
+def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: datetime) -> _Plan:
+    """The row of the table to carry out for `action` on the pause as it is now, and what it records.
+
+    With named approvers, an approval counts towards `required_approvals`: one that does not
+    reach it becomes RECORD_APPROVAL (the pause stays pending), the one that does is APPROVE.
+    """
+    mode = mode_of(entity)
+    ensure_may_act(entity, rule_for(action, mode).actor, now)
+    fields = _decision_fields(rule_for(action, mode), decision, audit, now)
+    if action is Action.APPROVE and entity.get("required_approvals") is not None:
+        approvals = json_field_strict(entity, "approvals", [])
+        earlier = next((a for a in approvals if a.get("approver") == audit.decided_by), None)
+        if earlier is not None:
+            raise AlreadyDecided(f"You already approved this at {earlier.get('at')}; it needs "
+                                 f"{_count(entity.get('required_approvals'))} approvals.", to_record(entity))
+        approvals = [*approvals, {"approver": audit.decided_by, "at": iso(now), "comment": decision.comment,
+                                  "client_ip": audit.client_ip, "user_agent": fields["user_agent"], "via": audit.via}]
+        recorded = pack_json("approvals", canonical(approvals))
+        if len(approvals) < _count(entity.get("required_approvals")):
+            return _Plan(Action.RECORD_APPROVAL, rule_for(Action.RECORD_APPROVAL, mode), recorded, None)
+        fields.update(recorded)
+    rule = rule_for(action, mode)
+    return _Plan(action, rule, fields, _payload(rule, entity, decision, audit))
+
+
 def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, audit: Audit, now: datetime) -> dict:
-    """Carry out `action` on the pause exactly once; return its record, or raise a typed error."""
-    entity = stored.entity
-    rule = rule_for(action, mode_of(entity))
-    ensure_may_act(entity, rule.actor, now)
-    fields = _decision_fields(rule, decision, audit, now)
-    payload = _payload(rule, entity, decision, audit)
-    claim_id = uuid.uuid4().hex
-    if rule.claim is None:
-        won = _claim(pause_id, stored, {"status": rule.final.value, "claim_id": claim_id, **fields}, claim_id,
-                     rule.actor, now)
-        logger.info("pause decided pause_id=%s action=%s status=%s", pause_id, action, rule.final)
-        return to_record(won.entity)
-    claimed = _claim(pause_id, stored, {"status": rule.claim.value, "claim_id": claim_id, "claimed_at": now,
-                                        "claim_action": action.value, "claimed_by": audit.decided_by},
-                     claim_id, rule.actor, now)
+    """Carry out `action` on the pause exactly once; return its record, or raise a typed error.
+
+    The pause is won with a conditional write; a lost race re-reads it and plans again (so two
+    approvers clicking at once both count, and one of them reaches the quorum).
+    """
+    for _ in range(_CLAIM_ATTEMPTS):
+        plan = _plan(stored.entity, action, decision, audit, now)
+        rule, claim_id = plan.rule, uuid.uuid4().hex
+        if rule.claim is None:
+            changes = {"status": rule.result.value, "claim_id": claim_id, **plan.changes}
+        else:
+            changes = {"status": rule.claim.value, "claim_id": claim_id, "claimed_at": now,
+                       "claim_action": plan.action.value, "claimed_by": audit.decided_by}
+        try:
+            won = _verified_write(pause_id, stored, changes, claim_id)
+        except Unavailable:
+            if rule.claim is not None:
+                # The claim may have landed (then it is released once stale), but nothing was called.
+                _reconcile_later(pause_id, now)
+            raise Unavailable("Pause storage is unavailable, so nothing was started. Try again shortly.") from None
+        if won is None:
+            stored = get_store().get(pause_id)
+            continue
+        if rule.claim is None:
+            logger.info("pause decided pause_id=%s action=%s status=%s", pause_id, plan.action, rule.result)
+            return to_record(won.entity)
+        return _carry_out(pause_id, won, claim_id, plan, now)
+    _plan(stored.entity, action, decision, audit, now)  # says why, if the pause was decided meanwhile
+    raise AlreadyDecided("This pause is being decided by someone else right now.", to_record(stored.entity))
+
+
+def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: _Plan, now: datetime) -> dict:
+    """Make the claimed pause's one outside call and record what came of it."""
+    rule = plan.rule
     try:
-        outcome = _call(rule, pause_id, claimed.entity, payload)
+        outcome = _call(rule, pause_id, claimed.entity, plan.payload)
     except Refused as refused:
         _give_back(pause_id, claimed, claim_id, refused, now)
     except Unknown as unknown:
         if rule.call is Call.START_RUN:
             outcome = _look_up(pause_id, claimed, claim_id, unknown, now)
         else:
-            outcome = _unconfirmed(pause_id, payload, unknown)
-    record = _record(pause_id, claimed, claim_id, {"status": rule.final.value, **fields, **outcome})
+            outcome = _unconfirmed(pause_id, plan.payload, unknown)
     # (An outcome may override the status: a WebHook that had already completed makes it failed.)
-    logger.info("pause decided pause_id=%s action=%s status=%s run_id=%s confirmed=%s", pause_id, action,
+    record = _record(pause_id, claimed, claim_id, {"status": rule.result.value, **plan.changes, **outcome})
+    logger.info("pause decided pause_id=%s action=%s status=%s run_id=%s confirmed=%s", pause_id, plan.action,
                 record["status"], record.get("run_id") or "-", record.get("callback_confirmed", "-"))
     if outcome.get("status") == Status.FAILED.value:
         raise AlreadyDecided(ACTIVITY_COMPLETED, record)
@@ -364,7 +404,7 @@ def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
     else:
         run_id = get_adf().find_run(target_of(entity), pause_id, claimed_at - LOOKUP_MARGIN, now)
         if run_id:
-            changes = {"status": rule.final.value, "claim_id": claim_id, "run_id": run_id, "decided_at": claimed_at,
+            changes = {"status": rule.result.value, "claim_id": claim_id, "run_id": run_id, "decided_at": claimed_at,
                        "decided_by": who,
                        "last_error": "Interrupted after createRun; the run was found in Data Factory and recorded."}
         else:

@@ -1,13 +1,17 @@
 """The pause lifecycle, declared as data: statuses, who may do what, and what each step records.
 
 One table (`RULES`) says, for every action in every mode: who may take it, from which status,
-the status that claims the pause while the outside call is made, the final status, the outside
-call, and which field keeps the person's words. `shared.decisions.decide()` is the one engine
-that carries a row out:
+the status that claims the pause while the outside call is made, the status it leaves the pause
+in, the outside call, and which field keeps the person's words. `shared.decisions.decide()` is
+the one engine that carries a row out:
 
     claim  (conditional write on the ETag: exactly one caller wins; no claim when there is no call)
     call   (start the run, or call the WebHook back)
-    record (the final status and what the call returned)
+    record (the resulting status and what the call returned)
+
+With named approvers, an approval that does not yet reach `required_approvals` is a row of its
+own (RECORD_APPROVAL: no call, the pause stays pending with one more entry in `approvals`); the
+one that reaches it is an ordinary APPROVE.
 
 What a failed call means is fixed per call (see `shared.outside`):
 
@@ -50,6 +54,7 @@ class Mode(StrEnum):
 
 class Action(StrEnum):
     APPROVE = "approve"
+    RECORD_APPROVAL = "record_approval"        # one of several approvals needed: counted, nothing called
     CANCEL = "cancel"
     EXPIRE = "expire"                          # the timer, for on_timeout "expire"
     RESTART_ON_TIMEOUT = "restart_on_timeout"  # the timer, for on_timeout "restart"
@@ -70,8 +75,8 @@ class Call(StrEnum):
 class Rule:
     actor: Actor
     source: Status       # the status the action may start from
-    claim: Status | None  # None: no outside call, so one conditional write goes straight to `final`
-    final: Status
+    claim: Status | None  # None: no outside call, so one conditional write goes straight to `result`
+    result: Status        # the status the action leaves the pause in
     call: Call
     text: str            # the record field for the decision's words: "comment" or "reason"
     error_code: str | None = None  # callback mode: the Error sent instead of the Output
@@ -81,9 +86,11 @@ _P, _T = Actor.PERSON, Actor.TIMER
 _S = Status
 
 RULES: dict[tuple[Action, Mode], Rule] = {
-    # (action, mode)                              who  from        claim          final          call            words      callback Error
+    # (action, mode)                              who  from        claim          result         call            words      callback Error
     (Action.APPROVE, Mode.RESTART):            Rule(_P, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.START_RUN, "comment"),
     (Action.APPROVE, Mode.CALLBACK):           Rule(_P, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment"),
+    (Action.RECORD_APPROVAL, Mode.RESTART):    Rule(_P, _S.PENDING, None,          _S.PENDING,   Call.NONE,      "comment"),
+    (Action.RECORD_APPROVAL, Mode.CALLBACK):   Rule(_P, _S.PENDING, None,          _S.PENDING,   Call.NONE,      "comment"),
     (Action.CANCEL, Mode.RESTART):             Rule(_P, _S.PENDING, None,          _S.CANCELLED, Call.NONE,      "reason"),
     (Action.CANCEL, Mode.CALLBACK):            Rule(_P, _S.PENDING, _S.CANCELLING, _S.CANCELLED, Call.CALL_BACK, "reason", "PauseCancelled"),
     (Action.EXPIRE, Mode.RESTART):             Rule(_T, _S.PENDING, None,          _S.EXPIRED,   Call.NONE,      "reason"),

@@ -113,8 +113,12 @@ def _describe_expiry(expires_at: str) -> str:
 
 def build_approval_email(*, sender: str, to: list[str], subject: str | None, title: str | None,
                          message: str | None, pipeline_name: str | None, factory_name: str | None,
-                         expires_at: str, restart_url: str, cancel_url: str) -> EmailMessage:
+                         expires_at: str, restart_url: str, cancel_url: str,
+                         quorum: dict | None = None) -> EmailMessage:
     """Build the approval email (text and HTML alternatives) for one pause.
+
+    `quorum` ({"required", "approvers", "you"}) says that several approvals are needed and whose
+    personal links these are.
 
     Raises ValueError for a missing or malformed sender or recipient; callers validate the
     recipients with `valid_address` first, so this is a programming or settings error.
@@ -145,6 +149,7 @@ def build_approval_email(*, sender: str, to: list[str], subject: str | None, tit
         "expires": _describe_expiry(expires_at),
         "restart_url": restart_url,
         "cancel_url": cancel_url,
+        "quorum": quorum,
     }
     env = _environment()
     text = env.get_template("email/approval.txt").render(**context)

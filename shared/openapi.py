@@ -10,12 +10,18 @@ from . import tokens, validation
 from .settings import ROUTE_PREFIX
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
+APPROVAL = {"type": "object", "required": ["approver", "at", "via"], "properties": {
+    "approver": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+    "comment": {"type": ["string", "null"]}, "client_ip": {"type": ["string", "null"]},
+    "user_agent": {"type": ["string", "null"]}, "via": {"type": "string", "enum": ["personal_link", "sign_in"]}}}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 _ERRORS = {
     400: "The body, a query parameter or a field is invalid; `errors` names each one.",
-    403: "The target factory or callback host is not allowed.",
+    401: "APPROVER_SIGN_IN=easyauth and nobody is signed in: the page offers the sign-in.",
+    403: "Not allowed: the target factory, tenant or callback host (pause), or who is deciding (links: `reason` "
+         "is personal_link, someone_else, requester or not_an_approver).",
     404: "No pause has that token or id (a malformed, unknown or forged token answers the same).",
     409: "Already decided (or being decided): `current_status` and `decided_at` say what and when; "
          "`damaged_record` when the stored record cannot be decided.",
@@ -67,6 +73,11 @@ def _schemas() -> dict:
         "created_at": {"type": "string", "format": "date-time"},
         "expires_at": {"type": "string", "format": "date-time"},
         "decided_at": _NULLABLE_TIME,
+        "approvers": {"type": "array", "items": {"type": "string"}},
+        "required_approvals": {"type": ["integer", "null"]},
+        "requested_by": _NULLABLE_TEXT,
+        "allow_self_approval": {"type": "boolean"},
+        "approvals": {"type": "array", "items": APPROVAL},
         "callback_confirmed": {"type": ["boolean", "null"],
                                "description": "Callback mode: false while the decision sent to the WebHook is not "
                                               "confirmed (it is re-sent, byte for byte, until it is)."},
@@ -91,6 +102,11 @@ def _schemas() -> dict:
                 "restart_url": {"type": "string", "format": "uri"},
                 "cancel_url": {"type": "string", "format": "uri"},
                 "status_url": {"type": "string", "format": "uri"},
+                "approver_links": {"type": "array", "description": "With `approvers`: each approver's personal links.",
+                                   "items": {"type": "object", "required": ["approver", "restart_url", "cancel_url"],
+                                             "properties": {"approver": {"type": "string"},
+                                                            "restart_url": {"type": "string", "format": "uri"},
+                                                            "cancel_url": {"type": "string", "format": "uri"}}}},
             },
         },
         "PauseRecord": {"type": "object", "required": ["pause_id", "status", "mode", "created_at", "expires_at"],
@@ -101,9 +117,13 @@ def _schemas() -> dict:
                            "cursor": _NULLABLE_TEXT, "next_url": {"type": "string", "format": "uri"}},
         },
         "Approved": {"type": "object", "required": ["pause_id", "status", "run_id"],
-                     "properties": {"pause_id": {"type": "string"}, "status": {"const": "restarted"},
+                     "properties": {"pause_id": {"type": "string"},
+                                    "status": {"enum": ["restarted", "pending"],
+                                               "description": "pending: the approval was counted; more are needed."},
                                     "run_id": {**_NULLABLE_TEXT, "description": "The ADF run (restart mode)."},
-                                    "callback_confirmed": {"type": "boolean"}}},
+                                    "callback_confirmed": {"type": "boolean"},
+                                    "required_approvals": {"type": "integer"},
+                                    "approvals": {"type": "array", "items": APPROVAL}}},
         "Cancelled": {"type": "object", "required": ["pause_id", "status", "reason"],
                       "properties": {"pause_id": {"type": "string"}, "status": {"const": "cancelled"},
                                      "reason": _NULLABLE_TEXT, "callback_confirmed": {"type": "boolean"}}},
@@ -128,7 +148,7 @@ def _token_parameter() -> dict:
 
 
 def _link_routes(action: str, page: str, json_result: str, form: str | None, body: str) -> dict:
-    statuses_post = (400, 403, 404, 409, 410, 413, 502, 503)
+    statuses_post = (400, 401, 403, 404, 409, 410, 413, 502, 503)
     done = {"application/json": {"schema": {"$ref": f"#/components/schemas/{json_result}"}},
             "text/html": {"schema": {"type": "string"}}}
     return {
@@ -136,7 +156,7 @@ def _link_routes(action: str, page: str, json_result: str, form: str | None, bod
             "operationId": f"{action}_page", "summary": f"Show the {page} confirmation page (never changes anything).",
             "parameters": [_token_parameter()],
             "responses": {"200": {"description": "The confirmation page.", "content": {"text/html": {"schema": {"type": "string"}}}},
-                          **{str(s): _page_or_problem(s) for s in (404, 409, 410, 503)}},
+                          **{str(s): _page_or_problem(s) for s in (401, 403, 404, 409, 410, 503)}},
         },
         "post": {
             "operationId": action, "summary": f"{page.capitalize()} the pause (the page's button posts the form).",

@@ -5,18 +5,20 @@ engine); the timer is `shared.sweep`. This module checks who is asking and hands
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from . import callback, identity, tokens
 from .adf import PipelineTarget, get_adf
+from .approvers import decider
 from .decisions import Audit, decide, ensure_may_act, is_stale, reconcile
 from .errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, NotFound
 from .jsonbody import canonical
 from .lifecycle import CLAIMED, Action, Actor, Status
 from .outside import OutsideCallFailed
-from .records import iso, to_record, utcnow
+from .records import iso, json_field, to_record, utcnow
 from .settings import ROUTE_PREFIX, get_settings
-from .store import add_pause, get_store, pack_json
+from .store import Stored, add_pause, get_store, pack_json
 from .validation import Decision, PauseRequest
 
 logger = logging.getLogger(__name__)
@@ -24,11 +26,14 @@ logger = logging.getLogger(__name__)
 __all__ = ["Audit", "approve", "cancel", "create_pause", "get_pause", "list_pauses", "open_pause"]
 
 
+def _decision_links(base_url: str, token: str) -> dict:
+    api = f"{base_url.rstrip('/')}/{ROUTE_PREFIX}"
+    return {"restart_url": f"{api}/restart/{token}", "cancel_url": f"{api}/cancel/{token}"}
+
+
 def links(base_url: str, pause_id: str, token: str) -> dict:
     """The URLs handed out for a new pause."""
-    api = f"{base_url.rstrip('/')}/{ROUTE_PREFIX}"
-    return {"restart_url": f"{api}/restart/{token}", "cancel_url": f"{api}/cancel/{token}",
-            "status_url": f"{api}/pauses/{pause_id}"}
+    return {**_decision_links(base_url, token), "status_url": f"{base_url.rstrip('/')}/{ROUTE_PREFIX}/pauses/{pause_id}"}
 
 
 def _factory_allowed(patterns, target: PauseRequest) -> bool:
@@ -62,7 +67,7 @@ def _check_target(request: PauseRequest, settings) -> None:
 def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None) -> dict:
     """Store a new pending pause, send the approval email if asked, return its token and links."""
     settings = get_settings()
-    if request.notify and settings.smtp is None:
+    if request.notify is not None and settings.smtp is None:
         raise InvalidRequest("Email was asked for, but this app has no SMTP server configured (SMTP_HOST).",
                              [{"field": "notify", "rule": "smtp_not_configured",
                                "message": "the app cannot send email: SMTP_HOST and SMTP_FROM are not set"}])
@@ -70,6 +75,8 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
     now = now or utcnow()
     pause_id = tokens.new_pause_id()
     token, secret_hash = tokens.issue(pause_id)
+    # A personal token per approver who may decide: same strength, only its hash is kept.
+    personal = {approver: tokens.issue(pause_id) for approver in request.deciders}
     expires_at = now + timedelta(seconds=request.expires_in)
     properties = {
         "status": Status.PENDING.value, "mode": request.mode, "secret_hash": secret_hash,
@@ -82,6 +89,15 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         **pack_json("notification", canonical(request.notification)),
         **pack_json("source", None if request.source is None else canonical(request.source)),
     }
+    if request.approvers:
+        properties.update({
+            "required_approvals": request.required_approvals, "requested_by": request.requested_by,
+            "allow_self_approval": request.allow_self_approval,
+            **pack_json("approvers", canonical(request.approvers)),
+            **pack_json("approver_secrets", canonical([[a, h] for a, (_, h) in personal.items()])),
+        })
+    elif request.requested_by:
+        properties["requested_by"] = request.requested_by
     # The pause and its due-index row are written at once; if the index row fails the pause
     # is removed again, so no pause exists that the timer cannot find.
     etag = add_pause(pause_id, properties, expires_at)
@@ -89,9 +105,26 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
                 request.factory_name, request.pipeline_name, iso(expires_at))
     created = {"pause_id": pause_id, "token": token, "status": Status.PENDING.value, "expires_at": iso(expires_at),
                **links(base_url, pause_id, token)}
-    if request.notify:
+    if request.approvers:
+        created["approver_links"] = [{"approver": approver, **_decision_links(base_url, personal_token)}
+                                     for approver, (personal_token, _) in personal.items()]
+    if request.notify is not None:
         _send_approval_email(settings, request, created, etag, now)
     return created
+
+
+def _emails(request: PauseRequest, created: dict) -> list[tuple[list, dict, dict | None]]:
+    """(recipients, links, quorum) per email: each approver gets their own links; anyone else listed
+    in notify.email gets the shared ones."""
+    personal = {link["approver"]: link for link in created.get("approver_links", [])}
+    listed = request.notify.get("email") or list(personal)
+    quorum = {"required": request.required_approvals, "approvers": request.deciders} if personal else None
+    emails = [([approver], link, {**quorum, "you": approver}) for approver, link in personal.items()
+              if approver in {a.lower() for a in listed}]
+    others = [address for address in listed if address.lower() not in personal]
+    if others:
+        emails.append((others, created, quorum))
+    return emails
 
 
 def _send_approval_email(settings, request: PauseRequest, created: dict, etag: str, now: datetime) -> None:
@@ -101,13 +134,16 @@ def _send_approval_email(settings, request: PauseRequest, created: dict, etag: s
     smtp = settings.smtp
     config = mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
                                sender=smtp.sender, starttls=smtp.starttls)
+    emails = _emails(request, created)
     try:
-        message = mailer.build_approval_email(
-            sender=smtp.sender, to=request.notify["email"], subject=request.notify.get("subject"),
-            title=request.notification.get("title"), message=request.notification.get("message"),
-            pipeline_name=request.pipeline_name, factory_name=request.factory_name,
-            expires_at=created["expires_at"], restart_url=created["restart_url"], cancel_url=created["cancel_url"])
-        mailer.send(config, message)
+        for recipients, links_, quorum in emails:
+            message = mailer.build_approval_email(
+                sender=smtp.sender, to=recipients, subject=request.notify.get("subject"),
+                title=request.notification.get("title"), message=request.notification.get("message"),
+                pipeline_name=request.pipeline_name, factory_name=request.factory_name,
+                expires_at=created["expires_at"], restart_url=links_["restart_url"], cancel_url=links_["cancel_url"],
+                quorum=quorum)
+            mailer.send(config, message)
     except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
         logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
         # Nobody holds the links yet, so nothing can race this: no callback, the pause just ends.
@@ -116,31 +152,59 @@ def _send_approval_email(settings, request: PauseRequest, created: dict, etag: s
                                                  "reason": "The approval email could not be sent."}, etag)
         raise EmailNotSent(f"The approval email could not be sent ({exc}). The pause was cancelled, so no "
                            "live link exists; fix the email settings and pause again.") from exc
-    logger.info("approval email sent pause_id=%s recipients=%d", created["pause_id"], len(request.notify["email"]))
+    logger.info("approval email sent pause_id=%s emails=%d", created["pause_id"], len(emails))
 
 
-def _load(token_text: str):
+@dataclass(frozen=True)
+class Link:
+    """A link's pause, and whose personal link it is (None: the shared link)."""
+
+    pause_id: str
+    stored: Stored
+    approver: str | None
+
+
+def _load(token_text: str) -> Link:
     """Find the pause a token belongs to, checking the secret; any mismatch is a plain 404."""
+    invalid = NotFound("This link is not valid. Check that it was copied completely.")
     try:
         token = tokens.parse(token_text)
     except tokens.MalformedToken:
-        raise NotFound("This link is not valid. Check that it was copied completely.") from None
-    stored = get_store().get(token.pause_id)
-    if not tokens.secret_matches(token.secret, stored.entity.get("secret_hash", "")):
-        raise NotFound("This link is not valid. Check that it was copied completely.")
-    return token.pause_id, stored
+        raise invalid from None
+    try:
+        stored = get_store().get(token.pause_id)
+    except NotFound:
+        raise invalid from None
+    candidates = [(None, stored.entity.get("secret_hash")),
+                  *((approver, digest) for approver, digest in json_field(stored.entity, "approver_secrets", []))]
+    matched = tokens.match(token.secret, [(name or "", digest) for name, digest in candidates])
+    if matched is None:
+        raise invalid
+    return Link(token.pause_id, stored, matched or None)
 
 
-def open_pause(token_text: str, now: datetime | None = None) -> dict:
-    """Return the pause behind a link for its confirmation page; never changes anything."""
-    _, stored = _load(token_text)
-    ensure_may_act(stored.entity, Actor.PERSON, now or utcnow())
-    return to_record(stored.entity)
+def open_pause(token_text: str, caller, now: datetime | None = None) -> dict:
+    """Return the pause behind a link for its confirmation page, with who would decide through it.
+
+    Never changes anything. The same rules as a decision apply, so the page can say at once
+    "sign in first", "this link is for someone else" or "it was already decided".
+    """
+    link = _load(token_text)
+    who = decider(link.stored.entity, link.approver, caller.principal, get_settings().approver_sign_in)
+    ensure_may_act(link.stored.entity, Actor.PERSON, now or utcnow())
+    return {**to_record(link.stored.entity), "deciding_as": who.identity}
 
 
-def _person_decides(token_text: str, action: Action, decision: Decision, audit: Audit, now: datetime | None) -> dict:
+def _person_decides(token_text: str, action: Action, decision: Decision, caller, now: datetime | None) -> dict:
     now = now or utcnow()
-    pause_id, stored = _load(token_text)
+    link = _load(token_text)
+    pause_id, stored = link.pause_id, link.stored
+    who = decider(stored.entity, link.approver, caller.principal, get_settings().approver_sign_in)
+    if action is Action.CANCEL and stored.entity.get("required_approvals") is not None and not decision.comment:
+        raise InvalidRequest("Say why you cancel: the other approvers and the pipeline's owner will read it.",
+                             [{"field": "reason", "rule": "required",
+                               "message": "is required when the request names its approvers"}])
+    audit = Audit(decided_by=who.identity, client_ip=caller.client_ip, user_agent=caller.user_agent, via=who.via)
     if stored.entity.get("status") in CLAIMED and is_stale(stored.entity, now):
         # A claim nobody finished: settle it first (the next click reconciles, the contract says).
         try:
@@ -152,14 +216,14 @@ def _person_decides(token_text: str, action: Action, decision: Decision, audit: 
     return decide(pause_id, stored, action, decision, audit, now)
 
 
-def approve(token_text: str, decision: Decision, audit: Audit, now: datetime | None = None) -> dict:
-    """Claim the pause and continue the pipeline exactly once."""
-    return _person_decides(token_text, Action.APPROVE, decision, audit, now)
+def approve(token_text: str, decision: Decision, caller, now: datetime | None = None) -> dict:
+    """Approve: count the approval, and continue the pipeline exactly once when enough have approved."""
+    return _person_decides(token_text, Action.APPROVE, decision, caller, now)
 
 
-def cancel(token_text: str, decision: Decision, audit: Audit, now: datetime | None = None) -> dict:
+def cancel(token_text: str, decision: Decision, caller, now: datetime | None = None) -> dict:
     """Cancel the pause; in callback mode the waiting activity fails with PauseCancelled."""
-    return _person_decides(token_text, Action.CANCEL, decision, audit, now)
+    return _person_decides(token_text, Action.CANCEL, decision, caller, now)
 
 
 def get_pause(pause_id: str) -> dict:

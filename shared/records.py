@@ -108,6 +108,9 @@ def to_record(entity: dict) -> dict:
         "notification": json_field(entity, "notification", {}),
         "source": json_field(entity, "source"),
     }
+    record.update(approvers=json_field(entity, "approvers", []), required_approvals=entity.get("required_approvals"),
+                  requested_by=entity.get("requested_by"), allow_self_approval=entity.get("allow_self_approval") is True,
+                  approvals=json_field(entity, "approvals", []))
     if entity.get("mode") == Mode.CALLBACK:
         # Known only once a decision was sent: false means "sent, not yet confirmed; re-sent until it is".
         record["callback_confirmed"] = entity.get("callback_confirmed")

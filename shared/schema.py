@@ -256,6 +256,69 @@ class EmailList(Field):
                                                      "maxItems": self.max_items}]})
 
 
+class Boolean(Field):
+    """true or false (not 1, not "true")."""
+
+    def __init__(self, description="", *, default=None):
+        super().__init__(description)
+        self.default = default
+
+    def check(self, value, path, problems):
+        if isinstance(value, bool):
+            return value
+        problems.add(path, "type", "must be true or false")
+        return INVALID
+
+    def schema(self):
+        schema = {"type": "boolean"}
+        if self.default is not None:
+            schema["default"] = self.default
+        return self._described(schema)
+
+
+class Identity(Field):
+    """A person's sign-in name: an e-mail address or UPN, checked to its lower-case form (compared so)."""
+
+    def check(self, value, path, problems):
+        from .mailer import valid_address  # the mail module loads only when identities are named
+
+        if not isinstance(value, str) or not valid_address(value):
+            problems.add(path, "identity", "must be an e-mail address or UPN like name@contoso.com")
+            return INVALID
+        return value.lower()
+
+    def schema(self):
+        return self._described({"type": "string", "format": "email", "maxLength": 254})
+
+
+class IdentityList(Field):
+    """1…`max_items` distinct identities (compared case-insensitively)."""
+
+    def __init__(self, description="", *, max_items):
+        super().__init__(description)
+        self.max_items = max_items
+        self._one = Identity()
+
+    def check(self, value, path, problems):
+        if not isinstance(value, list) or not value:
+            problems.add(path, "required", "must be a non-empty list of identities")
+            return INVALID
+        if len(value) > self.max_items:
+            problems.add(path, "max_items", f"must list at most {self.max_items} identities")
+            return INVALID
+        checked = [self._one.check(item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+        if any(item is INVALID for item in checked):
+            return INVALID
+        if len(set(checked)) != len(checked):
+            problems.add(path, "unique", "must not name anyone twice")
+            return INVALID
+        return checked
+
+    def schema(self):
+        return self._described({"type": "array", "items": self._one.schema(), "minItems": 1,
+                                "maxItems": self.max_items, "uniqueItems": True})
+
+
 class Url(Field):
     """A URL the app may later call: parsed by the strict grammar of `shared.urls` and checked to
     its rebuilt form. Where the app may call (the allow-list) is decided later (403)."""

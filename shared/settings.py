@@ -139,6 +139,13 @@ def _limits(env) -> Limits:
     return Limits(**values)
 
 
+def _choice(env, name: str, values: tuple) -> str:
+    value = (env.get(name) or values[0]).strip().lower()
+    if value not in values:
+        raise SettingsError(f"{name} must be one of {', '.join(values)}.")
+    return value
+
+
 def _flag(env, name: str, default: bool) -> bool:
     text = (env.get(name) or "").strip().lower()
     if not text:
@@ -160,6 +167,9 @@ class Settings:
     check_pipeline_exists: bool = True
     limits: Limits = field(default_factory=Limits)
     identity: Identity = field(default_factory=Identity)
+    # "none": the link is the credential; "easyauth": App Service Authentication stands in front of
+    # the links, and only then are its principal headers trusted.
+    approver_sign_in: str = "none"
 
     @property
     def expiry_table(self) -> str:
@@ -201,6 +211,7 @@ def _from_environ(env) -> Settings:
         check_pipeline_exists=_flag(env, "CHECK_PIPELINE_EXISTS", True),
         limits=_limits(env),
         identity=_identity(env),
+        approver_sign_in=_choice(env, "APPROVER_SIGN_IN", ("none", "easyauth")),
         smtp=_smtp(env),
         pauses_table=table,
         arm_endpoint=arm,

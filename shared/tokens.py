@@ -56,6 +56,19 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode("ascii")).hexdigest()
 
 
+def match(secret: str, candidates: list) -> str | None:
+    """Which of `candidates` ((name, stored hash) pairs) the secret belongs to, or None.
+
+    Every candidate is compared, in constant time each, so timing tells nothing about which
+    (if any) matched.
+    """
+    found = None
+    for name, stored_hash in candidates:
+        if secret_matches(secret, stored_hash) and found is None:
+            found = name
+    return found
+
+
 def secret_matches(secret: str, stored_hash) -> bool:
     """Compare in constant time, so response timing reveals nothing about the stored hash.
 

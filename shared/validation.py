@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from .errors import InvalidRequest
 from .lifecycle import Status
-from .schema import INVALID, AnyJson, Choice, EmailList, Integer, Object, Problems, Text, Url
+from .schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, Object,
+                     Problems, Text, Url)
 
 DEFAULT_EXPIRES_IN = 86400
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 2592000
@@ -17,6 +18,7 @@ MAX_DATA_BYTES = 256 * 1024
 MAX_INPUT_BYTES = 64 * 1024
 MAX_COMMENT_CHARS = 2000
 MAX_CALLBACK_URI = 4096
+MAX_APPROVERS = 20
 RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name")
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
@@ -60,10 +62,18 @@ PAUSE_BODY = Object(
             "message": Text("What the approver should know.", max_chars=4000, multiline=True),
             "success_message": Text("Shown after approval.", max_chars=2000, multiline=True),
         }),
-        "notify": Object("The app emails both links (needs the SMTP_* settings).", fields={
-            "email": EmailList("Recipients.", max_items=20),
+        "notify": Object("The app emails the links (needs the SMTP_* settings). With `approvers`, each approver "
+                         "gets their own links, and `email` may be left out.", fields={
+            "email": EmailList("Recipients (default: the approvers).", max_items=20),
             "subject": Text("Email subject.", max_chars=200),
-        }, required=("email",)),
+        }),
+        "approvers": IdentityList("Who may decide (e-mail or UPN). Each gets a personal link; with sign-in, the "
+                                  "shared link works for them too.", max_items=MAX_APPROVERS),
+        "required_approvals": Integer("Distinct approvals needed before the pipeline continues.", minimum=1,
+                                      maximum=MAX_APPROVERS, default=1),
+        "requested_by": Identity("Who asked; never counts as an approver and cannot decide (unless "
+                                 "`allow_self_approval`)."),
+        "allow_self_approval": Boolean("Let `requested_by` decide too.", default=False),
         "source": Object("Free-form context kept for audit, e.g. the calling run's id.", max_bytes=16 * 1024),
         "callBackUri": Url("Added by the ADF WebHook activity; selects callback mode.", max_length=MAX_CALLBACK_URI),
     },
@@ -100,6 +110,15 @@ class PauseRequest:
     source: dict | None
     notify: dict | None = None
     callback_uri: str | None = None
+    approvers: list | None = None
+    required_approvals: int = 1
+    requested_by: str | None = None
+    allow_self_approval: bool = False
+
+    @property
+    def deciders(self) -> list:
+        """The approvers who may decide: the requester is not one, unless self-approval is allowed."""
+        return [a for a in self.approvers or () if self.allow_self_approval or a != self.requested_by]
 
     @property
     def mode(self) -> str:
@@ -125,13 +144,35 @@ def parse_pause(body: dict) -> PauseRequest:
     # The key's presence selects callback mode: "", null or a number is a 400, never restart mode.
     callback_mode = "callBackUri" in body
     values = PAUSE_BODY.check(body, "", problems, required=() if callback_mode else RESTART_TARGET_FIELDS)
+    if values is not INVALID:
+        _check_approvers(values, problems)
     problems.raise_if_any("pause request")
     return PauseRequest(
         **{name: values.get(name) for name in RESTART_TARGET_FIELDS},
         tenant_id=values.get("tenant_id"), parameters=values.get("parameters") or {},
         data_json=values.get("data"), expires_in=values.get("expires_in", DEFAULT_EXPIRES_IN),
         on_timeout=values.get("on_timeout", "expire"), notification=values.get("notification") or {},
-        source=values.get("source"), notify=values.get("notify"), callback_uri=values.get("callBackUri"))
+        source=values.get("source"), notify=values.get("notify"), callback_uri=values.get("callBackUri"),
+        approvers=values.get("approvers"), required_approvals=values.get("required_approvals", 1),
+        requested_by=values.get("requested_by"), allow_self_approval=values.get("allow_self_approval", False))
+
+
+def _check_approvers(values: dict, problems: Problems) -> None:
+    """What only the fields together can say: a quorum that can be reached, recipients for the email."""
+    approvers = values.get("approvers")
+    if approvers is None:
+        for name in ("required_approvals", "allow_self_approval"):
+            if name in values:
+                problems.add(name, "needs_approvers", "only applies when approvers are named")
+    else:
+        deciders = [a for a in approvers if values.get("allow_self_approval") or a != values.get("requested_by")]
+        if values.get("required_approvals", 1) > len(deciders):
+            problems.add("required_approvals", "range",
+                         f"must be at most {len(deciders)}: the approvers who may decide "
+                         "(requested_by does not count unless allow_self_approval)")
+    notify = values.get("notify")
+    if notify is not None and "email" not in notify and approvers is None:
+        problems.add("notify.email", "required", "is required when no approvers are named")
 
 
 def parse_decision(fields: dict, schema: Object) -> Decision:

@@ -5,8 +5,10 @@ Errors become `application/problem+json` (RFC 9457) for programs and a clear pag
 """
 
 import functools
+import ipaddress
 import json
 import logging
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
@@ -14,7 +16,7 @@ import azure.functions as func
 from . import pages
 from .errors import InvalidRequest, PauseError, PayloadTooLarge
 from .jsonbody import parse_object
-from .pauses import Audit
+from .approvers import Principal, principal_from_headers
 from .settings import ROUTE_PREFIX, get_settings
 
 logger = logging.getLogger(__name__)
@@ -55,8 +57,9 @@ def problem_response(error: PauseError) -> func.HttpResponse:
                              headers=pages.security_headers(html=False))
 
 
-def error_page(error: PauseError) -> func.HttpResponse:
-    return page_response("error.html", error.status, error=error, pause=getattr(error, "pause", None))
+def error_page(error: PauseError, req: func.HttpRequest | None = None) -> func.HttpResponse:
+    return page_response("error.html", error.status, error=error, pause=getattr(error, "pause", None),
+                         sign_in_url=sign_in_url(req) if req is not None else None)
 
 
 def handles_errors(function):
@@ -69,7 +72,7 @@ def handles_errors(function):
         except PauseError as error:
             if error.status >= 500:
                 logger.warning("%s %s -> %s: %s", req.method, _path(req), error.status, error.detail)
-            return error_page(error) if wants_html(req) else problem_response(error)
+            return error_page(error, req) if wants_html(req) else problem_response(error)
         except Exception:  # the one catch-all: no stack trace or exception text reaches a user
             logger.exception("unhandled error in %s %s", req.method, _path(req))
             error = PauseError("Something went wrong on our side. Nothing was changed; try again.")
@@ -130,19 +133,46 @@ def base_url(req: func.HttpRequest) -> str:
 
 
 def client_ip(req: func.HttpRequest) -> str | None:
-    """The caller's address: the first X-Forwarded-For hop (Azure's front ends add it), port removed."""
-    first = (req.headers.get("X-Forwarded-For") or req.headers.get("X-Client-IP") or "").split(",")[0].strip()
-    if first.startswith("[") and "]" in first:  # [IPv6]:port
-        return first[1:first.index("]")][:64]
-    if first.count(":") == 1:  # IPv4:port
-        first = first.split(":")[0]
-    return first[:64] or None
+    """The address the request came from, as the platform's front end saw it; never a client's claim.
+
+    App Service's front end writes `Client-IP` (the connection's address and port) and overwrites
+    any value a client sends (Azure/app-service-linux-docs, "headers.md"). Where that header is
+    missing, the last X-Forwarded-For entry is used: front ends append the connection's address
+    after whatever the client sent there, so the earlier entries are the client's to choose and
+    are never recorded. Port removed; anything that is not an IP address is not recorded.
+    """
+    seen = req.headers.get("Client-IP") or (req.headers.get("X-Forwarded-For") or "").split(",")[-1]
+    seen = seen.strip()
+    if seen.startswith("[") and "]" in seen:  # [IPv6]:port
+        seen = seen[1:seen.index("]")]
+    elif seen.count(":") == 1:  # IPv4:port
+        seen = seen.split(":")[0]
+    try:
+        return str(ipaddress.ip_address(seen))
+    except ValueError:
+        return None
 
 
-def audit(req: func.HttpRequest) -> Audit:
-    """Who is acting: App Service authentication's principal when present, and the client."""
-    return Audit(decided_by=(req.headers.get("X-MS-CLIENT-PRINCIPAL-NAME") or "")[:256] or None,
-                 client_ip=client_ip(req), user_agent=req.headers.get("User-Agent") or None)
+@dataclass(frozen=True)
+class Caller:
+    """What a request tells about who sent it: a principal only where the platform vouches for it."""
+
+    principal: Principal | None
+    client_ip: str | None
+    user_agent: str | None
+
+
+def caller(req: func.HttpRequest) -> Caller:
+    """The caller; App Service Authentication's principal only with APPROVER_SIGN_IN=easyauth, when the
+    platform strips client-sent principal headers and writes its own. Otherwise they are ignored."""
+    signed_in = get_settings().approver_sign_in == "easyauth"
+    return Caller(principal=principal_from_headers(req.headers) if signed_in else None,
+                  client_ip=client_ip(req), user_agent=(req.headers.get("User-Agent") or "")[:512] or None)
+
+
+def sign_in_url(req: func.HttpRequest) -> str:
+    """App Service Authentication's sign-in, coming back to this same link."""
+    return "/.auth/login/aad?" + urlencode({"post_login_redirect_uri": urlsplit(req.url).path})
 
 
 def next_page_url(req: func.HttpRequest, cursor: str) -> str:

@@ -329,6 +329,27 @@ def _upstream_failed(page, site, api, adf, **_):
     return navigation.value
 
 
+QUORUM = {**PAUSE, "approvers": ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"],
+          "required_approvals": 2, "requested_by": "carol@contoso.com"}
+
+
+def _approval_recorded(page, site, api, **_):
+    created = api.created(**QUORUM)
+    page.goto(created["approver_links"][0]["restart_url"].replace("https://pauses.example.test", site.url))
+    with page.expect_navigation() as navigation:
+        page.locator("button[type=submit]").click()
+    return navigation.value
+
+
+def _personal_link_needed(page, site, api, **_):
+    return page.goto(link(site, "restart", api.created(**QUORUM)["token"]))
+
+
+def _sign_in_first(page, site, api, configure, **_):
+    configure(APPROVER_SIGN_IN="easyauth")
+    return page.goto(link(site, "cancel", api.created(**QUORUM)["token"]))
+
+
 PAGES = {
     "confirm_restart": (_confirm("restart"), 200),
     "confirm_restart_callback": (_confirm_callback, 200),
@@ -340,6 +361,9 @@ PAGES = {
     "expired_410": (_expired, 410),
     "not_found_404": (_not_found, 404),
     "adf_failed_502": (_upstream_failed, 502),
+    "approval_recorded": (_approval_recorded, 200),
+    "personal_link_needed_403": (_personal_link_needed, 403),
+    "sign_in_first_401": (_sign_in_first, 401),
 }
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared import pauses, sweep
+from shared.web import Caller
 from shared.settings import Limits
 
 pytestmark = pytest.mark.integration
@@ -22,7 +23,7 @@ def test_expire_policy_marks_the_pause_expired_and_starts_nothing(api, adf):
     record = api.record(created["pause_id"])
     assert record["status"] == "expired" and record["decided_by"] == "expiry timer" and record["decided_at"]
     assert adf.runs == []
-    assert api.page("restart", created["token"]).status_code == 409
+    assert api.page("restart", created["token"]).status_code == 410
 
 
 def test_restart_policy_restarts_as_if_approved(api, adf):
@@ -84,7 +85,7 @@ def pauses_approve_at(created, now):
     from shared.validation import Decision
 
     try:
-        pauses.approve(created["token"], Decision(), pauses.Audit(), now=now)
+        pauses.approve(created["token"], Decision(), Caller(None, None, None), now=now)
     except Expired:
         return "expired"
     return "approved"

@@ -32,7 +32,10 @@ class FakeError:
     ("cancelled.html", {"pause": pause()}),
     ("error.html", {"error": FakeError(409), "pause": pause()}),
     ("error.html", {"error": FakeError(410), "pause": pause()}),
-    ("error.html", {"error": FakeError(404), "pause": None}),
+    ("error.html", {"error": FakeError(502), "pause": None}),
+    ("confirm_restart.html", {"pause": pause(required_approvals=2, approvers=[HOSTILE], requested_by=HOSTILE,
+                                             approvals=[{"approver": HOSTILE, "at": "2026-11-25T10:30:00Z"}],
+                                             deciding_as=HOSTILE), "token": "t"}),
 ])
 def test_every_page_escapes_user_supplied_text(template, context):
     html = pages.render(template, **context)
@@ -194,3 +197,42 @@ def test_an_unconfirmed_callback_is_said_to_be_recorded_and_resent(template):
     assert "has not confirmed yet" in html and "again until" in html
     confirmed = pages.render(template, pause=plain(mode="callback", pipeline_name=None, callback_confirmed=True))
     assert "has not confirmed yet" not in confirmed
+
+
+def test_the_invalid_link_page_says_it_once():
+    html = pages.render("error.html", error=Problem(404, detail="This link is not valid."), pause=None)
+    assert html.split("<main")[1].count("not valid") == 1  # the heading, not the heading and the detail
+
+
+def test_an_expired_link_reads_the_same_before_and_after_the_timer():
+    before = pages.render("error.html", error=Problem(410), pause=plain())
+    after = pages.render("error.html", error=Problem(410), pause=plain(status="expired"))
+    assert h1(before) == h1(after) == "This link has expired"
+    assert "Already decided" not in after and "Wed 25 Nov 2026" not in after.split("Expired")[0][-40:]
+
+
+def test_progress_and_approvers_are_shown_on_the_confirmation_page():
+    html = pages.render("confirm_restart.html", token="t", pause=plain(
+        required_approvals=2, approvers=["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"],
+        requested_by="carol@contoso.com", approvals=[{"approver": "alice@contoso.com", "at": "2026-11-25T10:30:00Z"}],
+        deciding_as="bob@contoso.com"))
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+    assert "1 of 2 approved" in text and "alice@contoso.com at Wed 25 Nov 2026, 10:30 UTC" in text
+    assert "carol@contoso.com (asked for this; cannot approve)" in text and "You decide as bob@contoso.com" in text
+
+
+@pytest.mark.parametrize("reason, heading", [("personal_link", "Use your personal link"),
+                                             ("someone_else", "This link is for someone else"),
+                                             ("requester", "You asked for this — someone else must approve"),
+                                             ("not_an_approver", "You are not one of the approvers")])
+def test_refusals_say_which_rule_refused(reason, heading):
+    error = Problem(403, "not_yours", detail="Why.")
+    error.extra = {"reason": reason}
+    assert h1(pages.render("error.html", error=error, pause=plain())) == heading
+
+
+def test_sign_in_first_offers_the_sign_in_and_comes_back():
+    html = pages.render("error.html", error=Problem(401, "sign_in_required"), pause=plain(),
+                        sign_in_url="/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Frestart%2Ft")
+    assert h1(html) == "Sign in first"
+    assert 'href="/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Frestart%2Ft"' in html

@@ -16,10 +16,10 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def readme_walk() -> str:
+def readme_walk(name: str = "curl-walk") -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- curl-walk:start -->\s*```bash\n(.*?)```\s*<!-- curl-walk:end -->", text, re.S)
-    assert block, "README.md has no curl walk block"
+    block = re.search(rf"<!-- {name}:start -->\s*```bash\n(.*?)```\s*<!-- {name}:end -->", text, re.S)
+    assert block, f"README.md has no {name} block"
     return block.group(1)
 
 
@@ -50,3 +50,27 @@ def test_readme_curl_walk_works_as_written(local_host, adf, tmp_path):
     record = json.loads(record_line)
     assert record["data"] == {"rows_staged": 1200} and record["run_id"] == run["runId"]
     assert record["comment"] == "Numbers look right"
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_readme_named_approvers_walk_works_as_written(local_host, adf, configure, tmp_path):
+    from local_dev.mail_catcher import MailCatcher
+
+    create_demo_pipeline(adf.url)
+    with MailCatcher() as mail:
+        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mail.port), SMTP_FROM="pausable-pipelines@example.test",
+                  SMTP_STARTTLS="false", PUBLIC_BASE_URL=local_host.url)
+        script = readme_walk("approvers-walk").replace("http://127.0.0.1:7071", local_host.url)
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0 and '"approver_links"' in result.stdout, result.stderr
+        messages = {m["to"][0]: m["text"] for m in mail.messages}
+    assert sorted(messages) == ["alice@contoso.com", "bob@contoso.com"]
+    import requests
+
+    for who, expected in (("alice@contoso.com", "pending"), ("bob@contoso.com", "restarted")):
+        approve = re.search(r"(http://\S+/api/restart/\S+)", messages[who]).group(1)
+        answer = requests.post(approve, json={}, timeout=30).json()
+        assert answer["status"] == expected
+    [run] = adf.runs
+    assert run["pipelineName"] == "Load_Sales"

@@ -1,0 +1,68 @@
+"""LOCAL, DEVELOPMENT AND TESTS ONLY: an SMTP server that keeps every message instead of sending it.
+
+`make run` starts one when SMTP_HOST is a loopback address (local.settings.json.example points
+the app at 127.0.0.1:1025), and the ADF stand-in lists what arrived at /_standin/mail, like
+Mailpit: the approval emails, with their links, without a real mail server.
+"""
+
+import email
+import threading
+from datetime import datetime, timezone
+from email import policy
+
+
+class MailCatcher:
+    """aiosmtpd on `host:port` (0: a free port); `.messages` holds what arrived, oldest first."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host, self.port = host, port
+        self._controller = None
+        self._lock = threading.Lock()
+        self._messages = []
+
+    @property
+    def messages(self) -> list[dict]:
+        """{"id", "from", "to", "subject", "text", "html", "received_at"} per message."""
+        with self._lock:
+            return list(self._messages)
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        with self._lock:
+            self._messages.append({
+                "id": len(self._messages) + 1, "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                "subject": str(message.get("Subject", "")), "text": text.get_content() if text else "",
+                "html": html.get_content() if html else "",
+                "received_at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        return "250 Message accepted for delivery"
+
+    def clear(self) -> None:
+        with self._lock:
+            self._messages.clear()
+
+    def start(self) -> "MailCatcher":
+        from aiosmtpd.controller import Controller
+
+        from local_dev.ports import free_port
+
+        port = self.port or free_port(self.host)
+        self._controller = Controller(self, hostname=self.host, port=port, server_hostname="localhost")
+        try:
+            self._controller.start()
+        except Exception as exc:  # a busy port surfaces as a start-up failure of the controller's thread
+            raise OSError(f"cannot start the mail catcher on {self.host}:{port} (is the port in use?)") from exc
+        self.port = port
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def __enter__(self) -> "MailCatcher":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

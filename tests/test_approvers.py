@@ -1,0 +1,204 @@
+"""Named approvers: personal links, N-of-M quorum, no self-approval, sign-in through App Service Authentication."""
+
+import base64
+import json
+import threading
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+ALICE, BOB, CAROL, DAVE = "alice@contoso.com", "bob@contoso.com", "carol@contoso.com", "dave@contoso.com"
+
+
+def principal_headers(who, roles=()):
+    """What App Service Authentication writes for a signed-in Entra ID user."""
+    claims = [{"typ": "preferred_username", "val": who}, {"typ": "name", "val": who.split("@")[0].title()},
+              *({"typ": "roles", "val": role} for role in roles)]
+    body = {"auth_typ": "aad", "claims": claims, "name_typ": "preferred_username", "role_typ": "roles"}
+    return {"X-MS-CLIENT-PRINCIPAL": base64.b64encode(json.dumps(body).encode()).decode(),
+            "X-MS-CLIENT-PRINCIPAL-NAME": who, "X-MS-CLIENT-PRINCIPAL-IDP": "aad"}
+
+
+def decide(api, action, token, who=None, body=None, html=False):
+    headers = {"Accept": "text/html" if html else "application/json", "Content-Type": "application/json",
+               "User-Agent": "pytest", "X-Forwarded-For": "203.0.113.9", **(principal_headers(who) if who else {})}
+    return api.call(action, "POST", f"{action}/{token}", body=json.dumps(body or {}).encode(), headers=headers,
+                    route_params={"token": token})
+
+
+def page(api, action, token, who=None):
+    headers = {"Accept": "text/html", **(principal_headers(who) if who else {})}
+    return api.call(action, "GET", f"{action}/{token}", headers=headers, route_params={"token": token})
+
+
+def personal(created, who):
+    [link] = [link for link in created["approver_links"] if link["approver"] == who]
+    return link["restart_url"].rsplit("/", 1)[1]
+
+
+@pytest.fixture
+def quorum(api):
+    """A pause that needs 2 of alice, bob and carol; carol asked for it."""
+    return api.created(approvers=[ALICE, "Bob@Contoso.com", CAROL], required_approvals=2, requested_by=CAROL)
+
+
+def test_each_approver_who_may_decide_gets_a_personal_link_and_the_record_names_them(api, quorum, table):
+    assert [link["approver"] for link in quorum["approver_links"]] == [ALICE, BOB]  # the requester gets none
+    assert all(link["restart_url"] != quorum["restart_url"] for link in quorum["approver_links"])
+    record = api.record(quorum["pause_id"])
+    assert record["approvers"] == [ALICE, BOB, CAROL] and record["required_approvals"] == 2
+    assert record["requested_by"] == CAROL and record["approvals"] == []
+    stored = json.dumps({k: str(v) for k, v in table.get_entity(quorum["pause_id"], "pause").items()})
+    for link in quorum["approver_links"]:
+        assert link["restart_url"].rsplit("/", 1)[1][32:] not in stored  # only hashes are kept
+
+
+def test_the_quorum_continues_the_pipeline_once_after_the_second_distinct_approval(api, adf, quorum):
+    first = decide(api, "restart", personal(quorum, ALICE), body={"comment": "fine"})
+    assert first.status_code == 200 and api.json(first)["status"] == "pending"
+    assert [a["approver"] for a in api.json(first)["approvals"]] == [ALICE] and adf.runs == []
+    again = decide(api, "restart", personal(quorum, ALICE))
+    assert again.status_code == 409 and "already approved" in api.json(again)["detail"]
+    second = decide(api, "restart", personal(quorum, BOB), body={"comment": "go"})
+    assert second.status_code == 200 and api.json(second)["status"] == "restarted"
+    [run] = adf.runs
+    record = api.record(quorum["pause_id"])
+    assert record["run_id"] == run["runId"] and record["decided_by"] == BOB
+    assert [(a["approver"], a["via"], a["comment"], a["client_ip"]) for a in record["approvals"]] == [
+        (ALICE, "personal_link", "fine", "203.0.113.9"), (BOB, "personal_link", "go", "203.0.113.9")]
+    assert decide(api, "restart", personal(quorum, ALICE)).status_code == 409
+
+
+def test_the_last_approvers_clicking_at_the_same_instant_start_one_run(api, adf):
+    everyone = [f"approver{i}@contoso.com" for i in range(6)]
+    created = api.created(approvers=everyone, required_approvals=4)
+    barrier, statuses = threading.Barrier(len(everyone)), []
+
+    def click(who):
+        barrier.wait()
+        statuses.append(decide(api, "restart", personal(created, who)).status_code)
+
+    threads = [threading.Thread(target=click, args=(who,)) for who in everyone]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(adf.runs) == 1
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and len(record["approvals"]) == 4
+    assert len({a["approver"] for a in record["approvals"]}) == 4
+    assert statuses.count(200) == 4 and statuses.count(409) == 2
+
+
+def test_with_sign_in_off_the_shared_link_of_a_pause_with_approvers_is_403_and_says_why(api, quorum, adf):
+    response = decide(api, "restart", quorum["token"])
+    assert response.status_code == 403 and api.json(response)["reason"] == "personal_link"
+    shown = page(api, "restart", quorum["token"])
+    assert shown.status_code == 403 and "personal link" in shown.get_body().decode()
+    assert adf.runs == [] and api.record(quorum["pause_id"])["approvals"] == []
+
+
+def test_with_sign_in_off_principal_headers_are_ignored_and_never_recorded(api):
+    created = api.created()
+    assert decide(api, "cancel", created["token"], who=ALICE, body={"reason": "no"}).status_code == 200
+    assert api.record(created["pause_id"])["decided_by"] is None
+
+
+def test_cancel_by_an_approver_needs_a_reason_and_cancels_for_everyone(api, quorum, adf):
+    decide(api, "restart", personal(quorum, ALICE))
+    bob_cancel = personal(quorum, BOB)
+    bob_cancel_token = bob_cancel
+    missing = decide(api, "cancel", bob_cancel_token)
+    assert missing.status_code == 400 and api.json(missing)["errors"][0]["field"] == "reason"
+    assert decide(api, "cancel", bob_cancel_token, body={"reason": "wrong month"}).status_code == 200
+    record = api.record(quorum["pause_id"])
+    assert record["status"] == "cancelled" and record["decided_by"] == BOB and record["reason"] == "wrong month"
+    assert decide(api, "restart", personal(quorum, ALICE)).status_code == 409 and adf.runs == []
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"approvers": [ALICE], "required_approvals": 2}, "required_approvals"),
+    ({"approvers": [ALICE, CAROL], "required_approvals": 2, "requested_by": CAROL}, "required_approvals"),
+    ({"approvers": [ALICE, "ALICE@contoso.com"]}, "approvers"),
+    ({"approvers": []}, "approvers"),
+    ({"approvers": ["not an address"]}, "approvers[0]"),
+    ({"approvers": [f"a{i}@contoso.com" for i in range(21)]}, "approvers"),
+    ({"required_approvals": 1}, "required_approvals"),
+    ({"approvers": [ALICE], "allow_self_approval": "yes"}, "allow_self_approval"),
+])
+def test_approver_fields_are_checked_naming_the_field(api, body, field):
+    response = api.pause(**body)
+    assert response.status_code == 400
+    assert field in [error["field"] for error in api.json(response)["errors"]]
+
+
+def test_self_approval_when_allowed_gives_the_requester_a_personal_link(api, adf):
+    created = api.created(approvers=[ALICE, CAROL], requested_by=CAROL, allow_self_approval=True)
+    assert {link["approver"] for link in created["approver_links"]} == {ALICE, CAROL}
+    assert decide(api, "restart", personal(created, CAROL)).status_code == 200 and len(adf.runs) == 1
+
+
+# Sign-in: App Service Authentication in front of the links.
+
+@pytest.fixture
+def signed_in(configure):
+    configure(APPROVER_SIGN_IN="easyauth")
+
+
+def test_with_sign_in_a_post_needs_a_principal_and_the_page_offers_the_sign_in(api, quorum, signed_in):
+    response = decide(api, "restart", quorum["token"])
+    assert response.status_code == 401 and api.json(response)["code"] == "sign_in_required"
+    shown = page(api, "restart", quorum["token"])
+    html = shown.get_body().decode()
+    assert shown.status_code == 401 and "/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Frestart%2F" in html
+
+
+def test_with_sign_in_the_shared_link_works_for_named_approvers_only(api, adf, quorum, signed_in):
+    assert decide(api, "restart", quorum["token"], who="Alice@Contoso.com").status_code == 200
+    stranger = decide(api, "restart", quorum["token"], who=DAVE)
+    assert stranger.status_code == 403 and api.json(stranger)["reason"] == "not_an_approver"
+    requester = decide(api, "restart", quorum["token"], who=CAROL)
+    assert requester.status_code == 403 and api.json(requester)["reason"] == "requester"
+    assert "someone else must approve" in page(api, "restart", quorum["token"], who=CAROL).get_body().decode()
+    assert decide(api, "restart", quorum["token"], who=BOB).status_code == 200
+    [run] = adf.runs
+    record = api.record(quorum["pause_id"])
+    assert [(a["approver"], a["via"]) for a in record["approvals"]] == [(ALICE, "sign_in"), (BOB, "sign_in")]
+
+
+def test_with_sign_in_a_personal_link_decides_only_as_its_approver(api, quorum, signed_in):
+    wrong = decide(api, "restart", personal(quorum, ALICE), who=BOB)
+    assert wrong.status_code == 403 and api.json(wrong)["reason"] == "someone_else"
+    assert f"This link is for {ALICE}; you are signed in as {BOB}" in api.json(wrong)["detail"]
+    assert decide(api, "restart", personal(quorum, ALICE), who=ALICE).status_code == 200
+
+
+def test_with_sign_in_and_no_approvers_any_signed_in_person_but_the_requester_decides(api, signed_in, adf):
+    created = api.created(requested_by=CAROL)
+    assert decide(api, "restart", created["token"], who=CAROL).status_code == 403
+    assert decide(api, "restart", created["token"], who=DAVE).status_code == 200
+    assert api.record(created["pause_id"])["decided_by"] == DAVE
+
+
+def test_a_forged_or_broken_principal_header_is_not_a_sign_in(api, quorum, signed_in):
+    headers = {"Accept": "application/json", "Content-Type": "application/json", "X-MS-CLIENT-PRINCIPAL": "%%%"}
+    response = api.call("restart", "POST", f"restart/{quorum['token']}", body=b"{}", headers=headers,
+                        route_params={"token": quorum["token"]})
+    assert response.status_code == 401
+
+
+def test_each_approver_is_emailed_their_own_links_and_others_the_shared_ones(api, smtp, adf):
+    created = api.created(approvers=[ALICE, BOB, CAROL], required_approvals=2, requested_by=CAROL,
+                          notify={"email": [ALICE, BOB, "ops@contoso.com"], "subject": "Load?"})
+    by_recipient = {tuple(rcpts): message for rcpts, message in smtp.messages}
+    assert set(by_recipient) == {(ALICE,), (BOB,), ("ops@contoso.com",)}
+    for who in (ALICE, BOB):
+        text = by_recipient[(who,)].get_body(preferencelist=("plain",)).get_content()
+        assert personal(created, who) in text and created["token"] not in text
+        assert f"These links are yours ({who})" in text and "2 needed, from: alice@contoso.com, bob@contoso.com" in text
+    assert created["token"] in by_recipient[("ops@contoso.com",)].get_body(preferencelist=("plain",)).get_content()
+
+
+def test_approvers_are_the_default_recipients(api, smtp):
+    created = api.created(approvers=[ALICE, BOB], notify={})
+    assert sorted(rcpts[0] for rcpts, _ in smtp.messages) == [ALICE, BOB]
+    assert created["approver_links"]

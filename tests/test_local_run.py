@@ -1,0 +1,62 @@
+"""What `make run` adds around the app: its settings file, `make help`, the development sign-in's cookie."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from werkzeug.test import Client
+from werkzeug.wrappers import Response
+
+from local_dev.dev_sign_in import COOKIE, DevSignIn
+from local_dev.run import SettingsFileError, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_malformed_settings_file_is_reported_with_its_name_and_line(tmp_path, monkeypatch):
+    (tmp_path / "local.settings.json").write_text('{\n  "Values": {\n    "A": "1",\n  }\n}\n', encoding="utf-8")
+    with pytest.raises(SettingsFileError, match=r"local\.settings\.json, line 4"):
+        load_settings(tmp_path)
+    (tmp_path / "local.settings.json").write_text('{"Values": ["A"]}', encoding="utf-8")
+    with pytest.raises(SettingsFileError, match='"Values" must be an object'):
+        load_settings(tmp_path)
+
+
+def test_the_settings_file_fills_what_the_environment_does_not_set(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAUSES_TABLE", "fromenv")
+    monkeypatch.delenv("SMTP_PORT", raising=False)
+    (tmp_path / "local.settings.json").write_text(json.dumps({"Values": {"PAUSES_TABLE": "fromfile",
+                                                                         "SMTP_PORT": 1025}}))
+    assert load_settings(tmp_path).name == "local.settings.json"
+    import os
+    assert os.environ["PAUSES_TABLE"] == "fromenv" and os.environ["SMTP_PORT"] == "1025"
+
+
+def test_make_help_lists_the_targets():
+    out = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, timeout=30).stdout
+    for target in ("run", "test", "test-fast", "bench", "clean"):
+        assert f"make {target} " in out
+
+
+def test_the_development_sign_in_injects_only_what_its_own_cookie_vouches_for():
+    seen = []
+
+    def app(environ, start_response):
+        seen.append({k: v for k, v in environ.items() if k.startswith("HTTP_X_MS_")})
+        return Response("ok")(environ, start_response)
+
+    client = Client(DevSignIn(app))
+    client.get("/api/x", headers={"X-MS-CLIENT-PRINCIPAL-NAME": "mallory@contoso.com"})
+    assert seen[-1] == {}  # a client's own principal header never reaches the app
+    response = client.post("/.auth/login/aad", data={"identity": "Alice@Contoso.com", "roles": "Pauses.Operator",
+                                                     "post_login_redirect_uri": "/api/x"})
+    assert response.status_code == 302 and response.headers["Location"] == "/api/x"
+    assert "HttpOnly" in response.headers["Set-Cookie"]
+    client.get("/api/x")
+    assert seen[-1]["HTTP_X_MS_CLIENT_PRINCIPAL_NAME"] == "alice@contoso.com"
+    cookie = client.get_cookie(COOKIE)
+    client.set_cookie(COOKIE, cookie.value.replace(".", ".0", 1))  # tampered
+    client.get("/api/x")
+    assert seen[-1] == {}
+    assert client.get("/.auth/me").json == []
