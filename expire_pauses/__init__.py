@@ -1,4 +1,4 @@
-"""Timer entry point: settle everything that is due (expiry, stale claims, unconfirmed callbacks)."""
+"""Timer entry point: settle everything that is due (expiry, check attempts, stale claims, unconfirmed callbacks)."""
 
 import logging
 

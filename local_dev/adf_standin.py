@@ -134,8 +134,9 @@ _ACTIONS = {
     "arm_cancel_run": "Microsoft.DataFactory/factories/pipelineruns/cancel/action",
     "arm_query_runs": "Microsoft.DataFactory/factories/querypipelineruns/action",
 }
-# The least the app needs: the README's custom role.
-APP_ROLE = frozenset({_ACTIONS["arm_get_pipeline"], _ACTIONS["arm_create_run"], _ACTIONS["arm_query_runs"]})
+# The least the app needs: the README's custom role (runs are read for adf_run checks).
+APP_ROLE = frozenset({_ACTIONS["arm_get_pipeline"], _ACTIONS["arm_create_run"], _ACTIONS["arm_query_runs"],
+                      _ACTIONS["arm_get_run"]})
 KINDS = ("before", "after", "late", "drop", "hang", "garbled", "truncated")
 
 # queryPipelineRuns: the operands ADF documents for pipeline runs, and the run field each reads.

@@ -180,6 +180,29 @@ class Adf:
         self._known[target.key] = now + self._settings.limits.pipeline_check_ttl_seconds
         return None
 
+    def run_missing(self, target: PipelineTarget, run_id: str) -> bool:
+        """True when ADF says the factory has no such run; False when it has, or cannot tell (logged)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._client(target).pipeline_runs.get(target.resource_group, target.factory_name, run_id,
+                                                   **self._call_options())
+        except ResourceNotFoundError:
+            return True
+        except Exception as exc:
+            logger.warning("could not check run %s in %s: %s", run_id, target.factory_name, exc)
+        return False
+
+    def get_run(self, target: PipelineTarget, run_id: str) -> dict:
+        """A run's pipeline, status and message; raise Unknown when ADF cannot be asked (a read)."""
+        try:
+            run = self._client(target).pipeline_runs.get(target.resource_group, target.factory_name, run_id,
+                                                         **self._call_options())
+        except Exception as exc:
+            code = _error_code(exc) or type(exc).__name__
+            raise Unknown(code, f"could not read run {run_id}: {getattr(exc, 'message', None) or exc}") from exc
+        return {"pipeline_name": run.pipeline_name, "status": run.status, "message": run.message}
+
     def start_run(self, target: PipelineTarget, parameters: dict) -> str:
         """Start `target` once and return the run id; raise Refused (surely not started) or Unknown."""
         from azure.core.exceptions import (ClientAuthenticationError, DecodeError, HttpResponseError,

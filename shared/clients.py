@@ -66,6 +66,27 @@ def built_once(build):
     return get
 
 
+def _causes(exc: BaseException):
+    """`exc` and everything it wraps (causes, contexts, urllib3's reasons, azure-core's inner errors)."""
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None),
+                 getattr(current, "inner_exception", None)]
+        todo += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether `exc` is, or wraps, a timeout (urllib3 wraps read timeouts in a MaxRetryError)."""
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    return any(isinstance(cause, (Urllib3Timeout, TimeoutError)) for cause in _causes(exc))
+
+
 # What can only happen before a request leaves: the connection, or the TLS certificate check,
 # failed. Everything else (a reset, a TLS error later, a timeout) may follow a request that arrived.
 def never_sent(exc: BaseException) -> bool:
@@ -74,15 +95,5 @@ def never_sent(exc: BaseException) -> bool:
 
     from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-    seen, todo = set(), [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, (NewConnectionError, ConnectTimeoutError, ssl.SSLCertVerificationError)):
-            return True
-        todo += [current.__cause__, current.__context__, getattr(current, "reason", None),
-                 getattr(current, "inner_exception", None)]
-        todo += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
-    return False
+    return any(isinstance(cause, (NewConnectionError, ConnectTimeoutError, ssl.SSLCertVerificationError))
+               for cause in _causes(exc))

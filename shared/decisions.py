@@ -16,6 +16,8 @@ from typing import NoReturn
 
 from . import callback
 from .adf import PipelineTarget, get_adf
+from .checks import ChecksPending
+from .checks import passed as checks_passed
 from .errors import AlreadyDecided, Expired, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
 from .jsonbody import canonical
 from .lifecycle import FINAL, Action, Actor, Call, Mode, Rule, Status, claim_rule, rule_for
@@ -92,7 +94,7 @@ def ensure_may_act(entity: dict, actor: Actor, now: datetime) -> None:
         when = f" at {record['decided_at']}" if record["decided_at"] else ""
         raise AlreadyDecided(f"This pause {_DECIDED_WORDS.get(status, status)}{when}.", record)
     expires_at = moment(entity, "expires_at")
-    if actor is Actor.TIMER:
+    if actor is Actor.TIMER:  # people and checks act until expires_at; the timer only after it
         if now < expires_at:
             raise AlreadyDecided("This pause has not expired yet.", to_record(entity))
     elif now >= expires_at:
@@ -299,6 +301,8 @@ def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: d
     mode = mode_of(entity)
     ensure_may_act(entity, rule_for(action, mode).actor, now)
     fields = _decision_fields(rule_for(action, mode), decision, audit, now)
+    if action is Action.APPROVE and entity.get("checks_mode") == "gate" and not checks_passed(entity):
+        raise ChecksPending(to_record(entity))
     if action is Action.APPROVE and entity.get("required_approvals") is not None:
         approvals = json_field_strict(entity, "approvals", [])
         earlier = next((a for a in approvals if a.get("approver") == audit.decided_by), None)
@@ -315,19 +319,21 @@ def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: d
     return _Plan(action, rule, fields, _payload(rule, entity, decision, audit))
 
 
-def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, audit: Audit, now: datetime) -> dict:
+def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, audit: Audit, now: datetime,
+           also: dict | None = None) -> dict:
     """Carry out `action` on the pause exactly once; return its record, or raise a typed error.
 
     The pause is won with a conditional write; a lost race re-reads it and plans again (so two
-    approvers clicking at once both count, and one of them reaches the quorum).
+    approvers clicking at once both count, and one of them reaches the quorum). `also` are
+    properties written with that first write (the timer's check results: one write, not two).
     """
     for _ in range(_CLAIM_ATTEMPTS):
         plan = _plan(stored.entity, action, decision, audit, now)
         rule, claim_id = plan.rule, uuid.uuid4().hex
         if rule.claim is None:
-            changes = {"status": rule.result.value, "claim_id": claim_id, **plan.changes}
+            changes = {**(also or {}), "status": rule.result.value, "claim_id": claim_id, **plan.changes}
         else:
-            changes = {"status": rule.claim.value, "claim_id": claim_id, "claimed_at": now,
+            changes = {**(also or {}), "status": rule.claim.value, "claim_id": claim_id, "claimed_at": now,
                        "claim_action": plan.action.value, "claimed_by": audit.decided_by}
         try:
             won = _verified_write(pause_id, stored, changes, claim_id)

@@ -57,11 +57,14 @@ class Action(StrEnum):
     RECORD_APPROVAL = "record_approval"        # one of several approvals needed: counted, nothing called
     CANCEL = "cancel"
     EXPIRE = "expire"                          # the timer, for on_timeout "expire"
+    CHECKS_CONTINUE = "checks_continue"        # checks passed (auto), or ran out with on_timeout "restart"
+    CHECKS_EXPIRE = "checks_expire"            # checks ran out (or cannot pass) with on_timeout "expire"
     RESTART_ON_TIMEOUT = "restart_on_timeout"  # the timer, for on_timeout "restart"
 
 
 class Actor(StrEnum):
     PERSON = "person"  # through a link, until expires_at
+    CHECKS = "checks"  # the pause's automated checks (run by the timer), until expires_at
     TIMER = "timer"    # only once expires_at has passed
 
 
@@ -82,7 +85,7 @@ class Rule:
     error_code: str | None = None  # callback mode: the Error sent instead of the Output
 
 
-_P, _T = Actor.PERSON, Actor.TIMER
+_P, _C, _T = Actor.PERSON, Actor.CHECKS, Actor.TIMER
 _S = Status
 
 RULES: dict[tuple[Action, Mode], Rule] = {
@@ -97,6 +100,10 @@ RULES: dict[tuple[Action, Mode], Rule] = {
     (Action.EXPIRE, Mode.CALLBACK):            Rule(_T, _S.PENDING, _S.EXPIRING,   _S.EXPIRED,   Call.CALL_BACK, "reason", "PauseExpired"),
     (Action.RESTART_ON_TIMEOUT, Mode.RESTART):  Rule(_T, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.START_RUN, "comment"),
     (Action.RESTART_ON_TIMEOUT, Mode.CALLBACK): Rule(_T, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment"),
+    (Action.CHECKS_CONTINUE, Mode.RESTART):    Rule(_C, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.START_RUN, "comment"),
+    (Action.CHECKS_CONTINUE, Mode.CALLBACK):   Rule(_C, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment"),
+    (Action.CHECKS_EXPIRE, Mode.RESTART):      Rule(_C, _S.PENDING, None,          _S.EXPIRED,   Call.NONE,      "reason"),
+    (Action.CHECKS_EXPIRE, Mode.CALLBACK):     Rule(_C, _S.PENDING, _S.EXPIRING,   _S.EXPIRED,   Call.CALL_BACK, "reason", "PauseExpired"),
 }
 
 # What the timer does with a pause that is due, by its status.
@@ -126,6 +133,7 @@ class SweepOutcome(StrEnum):
     REDELIVERED = "redelivered"          # an unconfirmed callback was re-sent and confirmed
     UNDELIVERED = "undelivered"          # gave up re-sending an unconfirmed callback (last_error says why)
     RESCHEDULED = "rescheduled"          # not due yet after all (a young claim, a later expiry, a re-send)
+    CHECKED = "checked"                  # a check attempt was made; the pause waits (for more, or for people)
     ALREADY_SETTLED = "already_settled"  # final before the timer came
     MISSING = "missing"                  # an index row whose pause does not exist
     RETRY = "retry"                      # could not settle it now: counted, tried again next run

@@ -24,7 +24,8 @@ _ERRORS = {
          "is personal_link, someone_else, requester or not_an_approver).",
     404: "No pause has that token or id (a malformed, unknown or forged token answers the same).",
     409: "Already decided (or being decided): `current_status` and `decided_at` say what and when; "
-         "`damaged_record` when the stored record cannot be decided.",
+         "`damaged_record` when the stored record cannot be decided; `checks_pending` when a gate's checks have "
+         "not passed yet.",
     410: "The pause expired; nothing can be started from this link.",
     413: "The body, `data` or `input` is over its size limit.",
     502: "Data Factory, the callback target or the email server refused; nothing was started and the link still "
@@ -78,6 +79,15 @@ def _schemas() -> dict:
         "requested_by": _NULLABLE_TEXT,
         "allow_self_approval": {"type": "boolean"},
         "approvals": {"type": "array", "items": APPROVAL},
+        "checks": {"type": "array", "description": "Each check with its last result, when, and the attempts made.",
+                   "items": {"type": "object", "required": ["name", "type", "result", "attempts"], "properties": {
+                       "name": {"type": "string"}, "type": {"enum": ["http", "adf_run"]},
+                       "result": {"enum": ["passed", "not_yet", "error", "failed", None]},
+                       "detail": _NULLABLE_TEXT, "at": _NULLABLE_TIME, "attempts": {"type": "integer"}}}},
+        "checks_mode": {"enum": ["auto", "gate"]},
+        "check_every": {"type": "integer"}, "check_max_attempts": {"type": "integer"},
+        "check_attempts": {"type": "integer"}, "checks_passed": {"type": "boolean"},
+        "next_check_at": _NULLABLE_TIME,
         "callback_confirmed": {"type": ["boolean", "null"],
                                "description": "Callback mode: false while the decision sent to the WebHook is not "
                                               "confirmed (it is re-sent, byte for byte, until it is)."},

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import callback, identity, tokens
+from . import callback, checks, identity, tokens
 from .adf import PipelineTarget, get_adf
 from .approvers import decider
 from .decisions import Audit, decide, ensure_may_act, is_stale, reconcile
@@ -48,20 +48,23 @@ def _factory_allowed(patterns, target: PauseRequest) -> bool:
 
 
 def _check_target(request: PauseRequest, settings) -> None:
-    """Refuse, before anything is stored, what could only fail at approval time."""
+    """Refuse, before anything is stored, what could only fail later."""
+    target = None
+    if request.subscription_id:  # restart mode, or a callback pause whose adf_run checks read its factory
+        if not _factory_allowed(settings.allowed_factories, request):
+            raise Forbidden("This app may not start pipelines in that factory (see ALLOWED_FACTORIES).")
+        identity.check_tenant(request.tenant_id, settings)
+        target = PipelineTarget(request.subscription_id, request.resource_group, request.factory_name,
+                                request.pipeline_name or "", request.tenant_id)
     if request.callback_uri:
         callback.check(request.callback_uri)
-        return
-    if not _factory_allowed(settings.allowed_factories, request):
-        raise Forbidden("This app may not start pipelines in that factory (see ALLOWED_FACTORIES).")
-    identity.check_tenant(request.tenant_id, settings)
-    if settings.check_pipeline_exists:
-        target = PipelineTarget(request.subscription_id, request.resource_group, request.factory_name,
-                                request.pipeline_name, request.tenant_id)
+    elif settings.check_pipeline_exists:
         problem = get_adf().check_target(target)
         if problem is not None:
             raise InvalidRequest(f"{problem.field} {problem.message}.",
                                  [{"field": problem.field, "rule": problem.rule, "message": problem.message}])
+    if request.checks:
+        checks.check_at_pause(request.checks, target, settings)
 
 
 def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None) -> dict:
@@ -98,9 +101,12 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         })
     elif request.requested_by:
         properties["requested_by"] = request.requested_by
+    if request.checks:
+        properties.update(checks.properties(request, now))
     # The pause and its due-index row are written at once; if the index row fails the pause
     # is removed again, so no pause exists that the timer cannot find.
-    etag = add_pause(pause_id, properties, expires_at)
+    # The timer first looks at it at expiry, or, with checks, at its next run (the first attempt).
+    etag = add_pause(pause_id, properties, now if request.checks else expires_at)
     logger.info("pause created pause_id=%s mode=%s pipeline=%s/%s expires_at=%s", pause_id, request.mode,
                 request.factory_name, request.pipeline_name, iso(expires_at))
     created = {"pause_id": pause_id, "token": token, "status": Status.PENDING.value, "expires_at": iso(expires_at),

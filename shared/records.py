@@ -111,7 +111,28 @@ def to_record(entity: dict) -> dict:
     record.update(approvers=json_field(entity, "approvers", []), required_approvals=entity.get("required_approvals"),
                   requested_by=entity.get("requested_by"), allow_self_approval=entity.get("allow_self_approval") is True,
                   approvals=json_field(entity, "approvals", []))
+    if entity.get("check_max_attempts"):
+        record.update(checks=_checks(entity), checks_mode=entity.get("checks_mode"),
+                      check_every=entity.get("check_every"), check_max_attempts=entity.get("check_max_attempts"),
+                      check_attempts=entity.get("check_attempts"), checks_passed=entity.get("checks_passed") is True,
+                      next_check_at=iso(entity.get("next_check_at")))
     if entity.get("mode") == Mode.CALLBACK:
         # Known only once a decision was sent: false means "sent, not yet confirmed; re-sent until it is".
         record["callback_confirmed"] = entity.get("callback_confirmed")
     return record
+
+
+def _checks(entity: dict) -> list:
+    """Each check with its last result, when, and how many attempts, for the record and the pages."""
+    checks = json_field(entity, "checks", []) or []
+    results = json_field(entity, "check_results", []) or []
+    shown = []
+    for index, check in enumerate(checks):
+        if not isinstance(check, dict):
+            continue
+        result = results[index] if index < len(results) and isinstance(results[index], dict) else {}
+        shown.append({"name": check.get("name"), "type": "http" if "http" in check else "adf_run",
+                      **{key: check[key] for key in ("http", "adf_run", "expect") if key in check},
+                      "result": result.get("result"), "detail": result.get("detail"), "at": result.get("at"),
+                      "attempts": result.get("attempts", 0)})
+    return shown

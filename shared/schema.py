@@ -256,6 +256,55 @@ class EmailList(Field):
                                                      "maxItems": self.max_items}]})
 
 
+class Number(Field):
+    """A JSON number (integer or finite decimal, not a boolean)."""
+
+    def check(self, value, path, problems):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.add(path, "type", "must be a number")
+            return INVALID
+        return value
+
+    def schema(self):
+        return self._described({"type": "number"})
+
+
+class Value(Field):
+    """Any JSON value, kept as it is, at most `max_bytes` once serialized."""
+
+    def __init__(self, description="", *, max_bytes):
+        super().__init__(description)
+        self.max_bytes = max_bytes
+
+    def check(self, value, path, problems):
+        if len(canonical(value).encode("utf-8")) > self.max_bytes:
+            problems.add_too_large(path, self.max_bytes)
+            return INVALID
+        return value
+
+    def schema(self):
+        return self._described({})
+
+
+class ListOf(Field):
+    """A list of `min_items`…`max_items` values, each checked by `item`."""
+
+    def __init__(self, item: Field, description="", *, min_items=1, max_items):
+        super().__init__(description)
+        self.item, self.min_items, self.max_items = item, min_items, max_items
+
+    def check(self, value, path, problems):
+        if not isinstance(value, list) or not self.min_items <= len(value) <= self.max_items:
+            problems.add(path, "items", f"must be a list of {self.min_items} to {self.max_items} items")
+            return INVALID
+        checked = [self.item.check(item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
+        return INVALID if any(item is INVALID for item in checked) else checked
+
+    def schema(self):
+        return self._described({"type": "array", "items": self.item.schema(), "minItems": self.min_items,
+                                "maxItems": self.max_items})
+
+
 class Boolean(Field):
     """true or false (not 1, not "true")."""
 

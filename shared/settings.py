@@ -118,6 +118,8 @@ class Limits:
     # An unconfirmed callback is re-sent (the identical payload) after this, doubling each time.
     callback_redelivery_seconds: float = 60
     callback_redelivery_attempts: int = 8
+    # An HTTP check's whole answer must come within this.
+    check_timeout_seconds: float = 10
 
 
 def _limits(env) -> Limits:
@@ -163,6 +165,7 @@ class Settings:
     public_base_url: str | None = None
     allowed_factories: tuple[str, ...] = ()
     callback_allowed_hosts: tuple[str, ...] = DEFAULT_CALLBACK_HOSTS
+    check_allowed_hosts: tuple[str, ...] = ()  # CHECK_ALLOWED_HOSTS: where HTTP checks may go; none by default
     smtp: Smtp | None = None
     check_pipeline_exists: bool = True
     limits: Limits = field(default_factory=Limits)
@@ -205,9 +208,15 @@ def _from_environ(env) -> Settings:
     if bad:
         raise SettingsError(f"CALLBACK_ALLOWED_HOSTS has entries that are not host names, IP addresses or "
                             f"'*.' and a host name: {', '.join(bad)}.")
+    check_hosts = tuple(h.lower() for h in _csv(env.get("CHECK_ALLOWED_HOSTS")))
+    bad = [host for host in check_hosts if not valid_pattern(host)]
+    if bad:
+        raise SettingsError(f"CHECK_ALLOWED_HOSTS has entries that are not host names, IP addresses or "
+                            f"'*.' and a host name: {', '.join(bad)}.")
     return Settings(
         storage_connection=connection,
         callback_allowed_hosts=callback_hosts,
+        check_allowed_hosts=check_hosts,
         check_pipeline_exists=_flag(env, "CHECK_PIPELINE_EXISTS", True),
         limits=_limits(env),
         identity=_identity(env),
@@ -239,6 +248,15 @@ def _allowed_factories(value) -> tuple[str, ...]:
     """Factory patterns; none (or a lone `*` among them) means any factory."""
     patterns = _csv(value)
     return () if "*" in patterns else patterns
+
+
+def app_setting(name: str) -> str | None:
+    """The value of an app setting a pause names (an HTTP check's header_setting), read when used.
+
+    Read each time, not cached: a rotated secret (a Key Vault reference) takes effect without a
+    restart. Names are checked by the request schema before they get here.
+    """
+    return os.environ.get(name)
 
 
 def sweep_schedule() -> str:

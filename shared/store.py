@@ -300,6 +300,26 @@ class DueIndex:
         except ResourceNotFoundError:
             pass
 
+    def remove_many(self, dues: list) -> None:
+        """Delete rows of one partition (at most 100) in one batch transaction; if any is gone
+        already (another timer instance), the batch is refused whole and they go one by one."""
+        if not self._remove_batch(dues):
+            for due in dues:
+                self.remove(due)
+
+    @_translate("index batch delete")
+    def _remove_batch(self, dues: list) -> bool:
+        from azure.data.tables import TableTransactionError
+
+        if len(dues) > 100 or {due.partition_key for due in dues} != {dues[0].partition_key}:
+            raise ValueError("a batch deletes at most 100 rows of one partition")
+        try:
+            self._table.submit_transaction([("delete", {"PartitionKey": due.partition_key, "RowKey": due.row_key})
+                                            for due in dues])
+            return True
+        except TableTransactionError:
+            return False
+
     def move(self, due: Due, due_at) -> None:
         """Reschedule: the new row first, then the old one goes."""
         self.add(due.pause_id, due_at)
@@ -353,16 +373,17 @@ def _index_writer():
     return ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="expiry-index")
 
 
-def add_pause(pause_id: str, properties: dict, expires_at) -> str:
-    """Insert a new pause and its expiry-index row at the same time; return the pause's ETag.
+def add_pause(pause_id: str, properties: dict, due_at) -> str:
+    """Insert a new pause and its due-index row (at `due_at`: its expiry, or its first check) at the
+    same time; return the pause's ETag.
 
     Both rows or an error: if the index row fails, the pause is deleted again, since a pause
-    the expiry timer cannot find must not exist. (An index row whose pause failed is harmless:
+    the timer cannot find must not exist. (An index row whose pause failed is harmless:
     the timer drops it.) Written at once, a pause costs one round trip to storage, not two.
     """
     from concurrent.futures import wait
 
-    index_row = _index_writer().submit(get_due_index().add, pause_id, expires_at)
+    index_row = _index_writer().submit(get_due_index().add, pause_id, due_at)
     try:
         etag = get_store().add(pause_id, properties)
     except BaseException:

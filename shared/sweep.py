@@ -9,12 +9,13 @@ at once: every decision is a conditional write, so each pause is settled once.
 """
 
 import logging
+import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime
 
-from . import decisions
+from . import checks, decisions
 from .errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
 from .lifecycle import CLAIMED, FINAL, ON_TIMEOUT, Action, Mode, Status, SweepOutcome
 from .outside import OutsideCallFailed
@@ -32,14 +33,16 @@ class _NotSettled(Exception):
     """The pause could not be settled this time: count it, try again next run."""
 
 
-def settle_due(due: Due, now: datetime) -> SweepOutcome:
-    """Do whatever the pause behind one due row needs now; remove or move the row accordingly."""
+def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
+    """Do whatever the pause behind one due row needs now; remove (through `remove`, if given) or
+    move the row accordingly."""
     store, index = get_store(), get_due_index()
+    remove = remove or index.remove
     for _ in range(_LOOKS):
         try:
             stored = store.get(due.pause_id)
         except NotFound:
-            index.remove(due)
+            remove(due)
             return SweepOutcome.MISSING
         entity = stored.entity
         status = status_of(entity)
@@ -52,9 +55,9 @@ def settle_due(due: Due, now: datetime) -> SweepOutcome:
                 if isinstance(result, datetime):
                     index.move(due, result)
                     return SweepOutcome.RESCHEDULED
-                index.remove(due)
+                remove(due)
                 return SweepOutcome.REDELIVERED if result else SweepOutcome.UNDELIVERED
-            index.remove(due)
+            remove(due)
             return SweepOutcome.ALREADY_SETTLED
         if status in CLAIMED:
             if not decisions.is_stale(entity, now):
@@ -67,12 +70,23 @@ def settle_due(due: Due, now: datetime) -> SweepOutcome:
                 raise _NotSettled(failure.summary) from failure
             status = stored.entity.get("status")
             if status in FINAL:
-                index.remove(due)
+                remove(due)
                 return SweepOutcome.FAILED if status == Status.FAILED else SweepOutcome.RECONCILED
             continue  # released (or claimed anew by a click meanwhile): look at it as it is now
         expires_at = moment(entity, "expires_at")
         if now < expires_at:
-            index.move(due, expires_at)
+            check_due = checks.next_due(entity)
+            if check_due is not None and check_due <= now:
+                try:
+                    outcome, next_due = checks.attempt(due.pause_id, stored, now)
+                except Conflict:
+                    continue  # another timer instance took this attempt
+                if next_due is None:
+                    remove(due)
+                else:
+                    index.move(due, next_due)
+                return outcome
+            index.move(due, min(check_due or expires_at, expires_at))
             return SweepOutcome.RESCHEDULED
         action = ON_TIMEOUT.get(entity.get("on_timeout"), Action.EXPIRE)
         words = None if action is Action.RESTART_ON_TIMEOUT else f"Nobody decided before {iso(expires_at)}."
@@ -90,16 +104,52 @@ def settle_due(due: Due, now: datetime) -> SweepOutcome:
         if record.get("callback_confirmed") is False:
             index.move(due, decisions.redelivery_due(now, 1))  # this row becomes the re-send's
             return SweepOutcome.UNCONFIRMED
-        index.remove(due)
+        remove(due)
         return SweepOutcome.RESTARTED if action is Action.RESTART_ON_TIMEOUT else SweepOutcome.EXPIRED
     return SweepOutcome.RETRY
 
 
-def _visit(due: Due, now: datetime | None) -> SweepOutcome:
+class _Removals:
+    """Rows of settled pauses, deleted in batch transactions of up to 100 rows of one partition
+    (rows share a partition per due hour): one request per hundred settled pauses, not one each.
+    A row whose delete is lost stays due, and the next run finds its pause settled and drops it."""
+
+    BATCH = 100
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting: dict[str, list] = {}
+
+    def add(self, due: Due) -> None:
+        with self._lock:
+            rows = self._waiting.setdefault(due.partition_key, [])
+            rows.append(due)
+            full = len(rows) >= self.BATCH
+            if full:
+                del self._waiting[due.partition_key]
+        if full:
+            self._delete(rows)
+
+    def flush(self) -> None:
+        with self._lock:
+            waiting, self._waiting = list(self._waiting.values()), {}
+        for rows in waiting:
+            self._delete(rows)
+
+    @staticmethod
+    def _delete(rows: list) -> None:
+        try:
+            get_due_index().remove_many(rows)
+        except Exception as exc:
+            logger.warning("timer could not delete %d settled due-index rows (the next run will): %s", len(rows),
+                           getattr(exc, "detail", None) or exc)
+
+
+def _visit(due: Due, now: datetime | None, removals: _Removals | None = None) -> SweepOutcome:
     """Settle one row; never raises. A failure is counted on the row; too many mark the pause failed."""
     moment_now = now or utcnow()
     try:
-        return settle_due(due, moment_now)
+        return settle_due(due, moment_now, removals.add if removals else None)
     except Exception as exc:  # one bad pause never stops the timer
         why = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
         level = logging.WARNING if isinstance(exc, (_NotSettled, Unavailable)) else logging.ERROR
@@ -126,7 +176,7 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
     limits = get_settings().limits
     deadline = clock() + limits.sweep_time_budget_seconds
     counts: Counter = Counter()
-    in_flight, seen = set(), set()
+    in_flight, seen, removals = set(), set(), _Removals()
 
     def collect(done):
         for future in done:
@@ -144,11 +194,12 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
                 if len(in_flight) >= 2 * limits.sweep_concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     collect(done)
-                in_flight.add(pool.submit(_visit, due, now))
+                in_flight.add(pool.submit(_visit, due, now, removals))
         except Unavailable as exc:
             logger.warning("timer could not read the due index: %s", exc.detail)
             counts["index_unavailable"] = 1
         collect(wait(in_flight)[0])
+    removals.flush()
     if counts:
         logger.info("timer settled %s", dict(counts))
     return dict(counts)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from .errors import InvalidRequest
 from .lifecycle import Status
-from .schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, Object,
-                     Problems, Text, Url)
+from .schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Field, Identity, IdentityList, Integer, ListOf,
+                     Number, Object, Problems, Text, Url, Value)
 
 DEFAULT_EXPIRES_IN = 86400
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 2592000
@@ -28,6 +28,91 @@ _RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")
 # ADF entity names: up to 140 characters, starting with a letter, digit or underscore,
 # none of . + ? / < > * # % & : \ (ADF naming rules; the REST spec's pipelineName pattern).
 _PIPELINE = re.compile(r"[A-Za-z0-9_][^.+?/<>*#%&:\\\x00-\x1f\x7f]{0,139}")
+
+# Automated checks (shared.checks runs them).
+_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# A small JSONPath: $ then .name, [index] or ['name'] steps.
+JSON_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]{1,6}\]|\['[^'\\]{1,128}'\])*")
+JSON_OPERATORS = ("equals", "in", "lt", "le", "gt", "ge", "exists")
+RUN_STATUSES = ("Queued", "InProgress", "Succeeded", "Failed", "Canceling", "Cancelled")
+
+HTTP_CHECK = Object("Call a URL on CHECK_ALLOWED_HOSTS.", fields={
+    "url": Url("https URL on CHECK_ALLOWED_HOSTS (plain http only for loopback hosts listed exactly).",
+               max_length=MAX_CALLBACK_URI),
+    "method": Choice("HTTP method.", values=("GET", "POST"), default="GET"),
+    "body": Value("JSON body of a POST.", max_bytes=16 * 1024),
+    "header_setting": Text("Name of an app setting holding one header, 'Name: value' (keeps secrets out of the "
+                           "pause).", pattern=_SETTING_NAME, rule_text="an app setting name"),
+}, required=("url",))
+JSON_EXPECT = Object("Something the JSON answer must show.", fields={
+    "path": Text("Where in the answer: $.a.b[0]", pattern=JSON_PATH, rule_text="a path like $.status or $.rows[0]"),
+    "equals": Value("Equal to this.", max_bytes=4096),
+    "in": ListOf(Value("", max_bytes=4096), "One of these.", max_items=50),
+    **{op: Number(f"{label} this.") for op, label in (("lt", "Less than"), ("le", "At most"), ("gt", "Greater than"),
+                                                      ("ge", "At least"))},
+    "exists": Boolean("Whether the path must exist (true) or not (false)."),
+}, required=("path",))
+HTTP_EXPECT = Object("What counts as passed (default: any 2xx).", fields={
+    "status": ListOf(Integer("", minimum=100, maximum=599), "Passing statuses.", max_items=20),
+    "json": JSON_EXPECT,
+})
+ADF_RUN_CHECK = Object("A run in the pause's factory.", fields={
+    "run_id": Text("The run's id.", pattern=re.compile(_GUID), rule_text="a run id (GUID)"),
+    "pipeline_name": Text("The pipeline the run must belong to.", max_chars=140, pattern=_PIPELINE,
+                          rule_text="an ADF pipeline name"),
+}, required=("run_id",))
+ADF_EXPECT = Object("Which run statuses pass.", fields={
+    "status": ListOf(Choice("", values=RUN_STATUSES), "Passing statuses.", max_items=6),
+}, required=("status",))
+
+
+class CheckField(Field):
+    """One check: a `name`, and either `http` (with an optional `expect`) or `adf_run` (with `expect`)."""
+
+    _NAME = Text("", max_chars=64, pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}"),
+                 rule_text="1-64 letters, digits, spaces, _ . -")
+
+    def check(self, value, path, problems):
+        if not isinstance(value, dict):
+            problems.add(path, "type", "must be a JSON object")
+            return INVALID
+        kinds = [kind for kind in ("http", "adf_run") if kind in value]
+        unknown = set(value) - {"name", "http", "adf_run", "expect"}
+        for key in sorted(unknown):
+            problems.add(f"{path}.{str(key)[:64]}", "unknown_field", "is not a known field")
+        if len(kinds) != 1:
+            problems.add(path, "one_of", "must have exactly one of http or adf_run")
+            return INVALID
+        kind = kinds[0]
+        name = self._NAME.check(value.get("name"), f"{path}.name", problems) if "name" in value else INVALID
+        if "name" not in value:
+            problems.add(f"{path}.name", "required", "is required")
+        body = (HTTP_CHECK if kind == "http" else ADF_RUN_CHECK).check(value[kind], f"{path}.{kind}", problems)
+        expect = value.get("expect")
+        if expect is None and kind == "adf_run":
+            problems.add(f"{path}.expect", "required", "is required")
+            return INVALID
+        expected = (HTTP_EXPECT if kind == "http" else ADF_EXPECT).check(expect or {}, f"{path}.expect", problems)
+        if INVALID in (name, body, expected):
+            return INVALID
+        if kind == "http":
+            operators = [op for op in JSON_OPERATORS if op in (expected.get("json") or {})]
+            if "json" in expected and len(operators) != 1:
+                problems.add(f"{path}.expect.json", "one_of", "must have exactly one of " + ", ".join(JSON_OPERATORS))
+                return INVALID
+            if body.get("body") is not None and body.get("method", "GET") != "POST":
+                problems.add(f"{path}.http.body", "post_only", "is sent only with method POST")
+                return INVALID
+        return {"name": name, kind: body, "expect": expected}
+
+    def schema(self):
+        name = self._NAME.schema()
+        return self._described({"oneOf": [
+            {"type": "object", "required": ["name", "http"], "additionalProperties": False,
+             "properties": {"name": name, "http": HTTP_CHECK.schema(), "expect": HTTP_EXPECT.schema()}},
+            {"type": "object", "required": ["name", "adf_run", "expect"], "additionalProperties": False,
+             "properties": {"name": name, "adf_run": ADF_RUN_CHECK.schema(), "expect": ADF_EXPECT.schema()}}]})
+
 
 PAUSE_BODY = Object(
     "Create a pause. With `callBackUri` (added by the ADF WebHook activity) the pipeline fields are "
@@ -74,6 +159,13 @@ PAUSE_BODY = Object(
         "requested_by": Identity("Who asked; never counts as an approver and cannot decide (unless "
                                  "`allow_self_approval`)."),
         "allow_self_approval": Boolean("Let `requested_by` decide too.", default=False),
+        "checks": ListOf(CheckField("An HTTP check or an ADF run check."), "What must hold (polled by the timer).",
+                         max_items=10),
+        "checks_mode": Choice("auto: continue by itself when every check passes; gate: people decide, but only "
+                              "after every check passed.", values=("auto", "gate"), default="auto"),
+        "check_every": Integer("Seconds between attempts.", minimum=60, maximum=86400, default=300),
+        "check_max_attempts": Integer("Attempts before the pause settles by on_timeout.", minimum=1, maximum=1000,
+                                      default=20),
         "source": Object("Free-form context kept for audit, e.g. the calling run's id.", max_bytes=16 * 1024),
         "callBackUri": Url("Added by the ADF WebHook activity; selects callback mode.", max_length=MAX_CALLBACK_URI),
     },
@@ -114,6 +206,10 @@ class PauseRequest:
     required_approvals: int = 1
     requested_by: str | None = None
     allow_self_approval: bool = False
+    checks: list | None = None
+    checks_mode: str = "auto"
+    check_every: int = 300
+    check_max_attempts: int = 20
 
     @property
     def deciders(self) -> list:
@@ -146,6 +242,7 @@ def parse_pause(body: dict) -> PauseRequest:
     values = PAUSE_BODY.check(body, "", problems, required=() if callback_mode else RESTART_TARGET_FIELDS)
     if values is not INVALID:
         _check_approvers(values, problems)
+        _check_checks(values, problems)
     problems.raise_if_any("pause request")
     return PauseRequest(
         **{name: values.get(name) for name in RESTART_TARGET_FIELDS},
@@ -154,7 +251,25 @@ def parse_pause(body: dict) -> PauseRequest:
         on_timeout=values.get("on_timeout", "expire"), notification=values.get("notification") or {},
         source=values.get("source"), notify=values.get("notify"), callback_uri=values.get("callBackUri"),
         approvers=values.get("approvers"), required_approvals=values.get("required_approvals", 1),
-        requested_by=values.get("requested_by"), allow_self_approval=values.get("allow_self_approval", False))
+        requested_by=values.get("requested_by"), allow_self_approval=values.get("allow_self_approval", False),
+        checks=values.get("checks"), checks_mode=values.get("checks_mode", "auto"),
+        check_every=values.get("check_every", 300), check_max_attempts=values.get("check_max_attempts", 20))
+
+
+def _check_checks(values: dict, problems: Problems) -> None:
+    checks = values.get("checks")
+    if checks is None:
+        for name in ("checks_mode", "check_every", "check_max_attempts"):
+            if name in values:
+                problems.add(name, "needs_checks", "only applies when checks are named")
+        return
+    names = [check["name"] for check in checks]
+    if len(set(names)) != len(names):
+        problems.add("checks", "unique", "must not use a check name twice")
+    if any("adf_run" in check for check in checks):
+        for name in RESTART_TARGET_FIELDS[:3]:
+            if name not in values:
+                problems.add(name, "required", "is required for an adf_run check: the run's factory")
 
 
 def _check_approvers(values: dict, problems: Problems) -> None:

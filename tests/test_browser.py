@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from local_dev.check_endpoint import CheckEndpoint
 from local_dev.functions_host import build_wsgi_app, serve
 from tests.support import create_pipeline
 
@@ -243,6 +244,39 @@ def test_keyboard_alone_reaches_the_comment_and_approves(new_page, site, api, ad
     assert api.record(created["pause_id"])["comment"] == "Checked by keyboard"
 
 
+@pytest.fixture
+def quality_check(configure):
+    """A data quality endpoint (answering RUNNING) and the gate-mode pause fields that poll it."""
+    with CheckEndpoint() as endpoint:
+        configure(CHECK_ALLOWED_HOSTS="127.0.0.1")
+        endpoint.set("dq", json={"status": "RUNNING"})
+        yield endpoint, {"checks_mode": "gate", "checks": [
+            {"name": "data quality", "http": {"url": endpoint.url("dq")},
+             "expect": {"json": {"path": "$.status", "equals": "OK"}}}]}
+
+
+def test_gate_mode_page_waits_for_the_checks_then_approves_once(new_page, site, api, adf, quality_check):
+    from shared import sweep
+
+    endpoint, gate = quality_check
+    created = api.created(**PAUSE, **gate)
+    sweep.sweep()
+    page = new_page()
+    page.goto(link(site, "restart", created["token"]))
+    approve = page.get_by_role("button", name=re.compile("^Approve"))
+    assert approve.is_disabled() and "checks have not passed yet" in page.locator("#gate-hint").inner_text()
+    assert 'data quality: not yet — $.status is "RUNNING"' in page.locator("body").inner_text()
+    endpoint.set("dq", json={"status": "OK"})
+    sweep.sweep(datetime.now(timezone.utc) + timedelta(minutes=6))
+    page.reload()
+    assert approve.is_enabled() and page.locator("#gate-hint").count() == 0
+    assert "data quality: passed" in page.locator("body").inner_text()
+    with page.expect_navigation():
+        approve.click()
+    assert wait_for_status(api, created["pause_id"], "restarted")["status"] == "restarted" and len(adf.runs) == 1
+    assert endpoint.seen("dq").calls == 2  # the page never ran a check: only the two timer runs did
+
+
 def test_callback_mode_approval_lets_the_waiting_run_continue_once(new_page, site, api, adf, configure):
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
     created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/browser", **PAUSE}))
@@ -316,6 +350,14 @@ def _expired(page, site, api, table, **_):
     return page.goto(link(site, "restart", created["token"]))
 
 
+def _gate_pending(page, site, api, quality_check, **_):
+    created = api.created(**PAUSE, **quality_check[1])
+    from shared import sweep
+
+    sweep.sweep()
+    return page.goto(link(site, "restart", created["token"]))
+
+
 def _not_found(page, site, **_):
     return page.goto(link(site, "restart", "f" * 32 + "A" * 86))
 
@@ -355,6 +397,7 @@ PAGES = {
     "confirm_restart_callback": (_confirm_callback, 200),
     "confirm_restart_long_text": (_confirm_long, 200),
     "confirm_cancel": (_confirm("cancel"), 200),
+    "confirm_restart_gate_pending": (_gate_pending, 200),
     "restarted": (_submitted("restart", "comment", "Numbers match the report"), 200),
     "cancelled": (_submitted("cancel", "reason", "Yesterday's numbers were wrong"), 200),
     "already_decided_409": (_already_decided, 409),
@@ -390,10 +433,10 @@ def describe(violations):
 
 @pytest.mark.parametrize("width", [PHONE, DESKTOP])
 @pytest.mark.parametrize("name", list(PAGES))
-def test_page_fits_the_screen_and_passes_axe(name, width, new_page, site, api, adf, table, configure):
+def test_page_fits_the_screen_and_passes_axe(name, width, new_page, site, api, adf, table, configure, quality_check):
     reach, status = PAGES[name]
     page = new_page(width)
-    response = reach(page, site=site, api=api, adf=adf, table=table, configure=configure)
+    response = reach(page, site=site, api=api, adf=adf, table=table, configure=configure, quality_check=quality_check)
     assert response.status == status
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)

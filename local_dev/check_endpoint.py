@@ -1,0 +1,95 @@
+"""LOCAL, TESTS AND BENCHMARKS ONLY: an HTTP endpoint that automated checks can poll.
+
+Each path answers what it was told to (`set`): a status, a JSON body or raw bytes, after a delay,
+or a redirect; every request is counted and its headers kept, so tests can see what the app sent.
+
+    with CheckEndpoint() as endpoint:
+        endpoint.set("dq", json={"status": "RUNNING"})
+        url = endpoint.url("dq")              # http://127.0.0.1:<port>/checks/dq
+"""
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+
+from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.wrappers import Request, Response
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    json: object = None
+    body: bytes | None = None
+    delay: float = 0.0
+    location: str | None = None
+
+
+@dataclass
+class Seen:
+    calls: int = 0
+    headers: list = field(default_factory=list)
+    bodies: list = field(default_factory=list)
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code="-", size="-"):
+        pass
+
+
+class CheckEndpoint:
+    def __init__(self, delay: float = 0.0):
+        self.default_delay = delay
+        self._answers: dict[str, Answer] = {}
+        self._seen: dict[str, Seen] = {}
+        self._lock = threading.Lock()
+        self._server = self._thread = None
+
+    def set(self, name: str, status: int = 200, json=None, body: bytes | None = None, delay: float | None = None,
+            location: str | None = None) -> None:
+        with self._lock:
+            self._answers[name] = Answer(status, json, body, self.default_delay if delay is None else delay, location)
+
+    def seen(self, name: str) -> Seen:
+        with self._lock:
+            return self._seen.setdefault(name, Seen())
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/checks/{name}"
+
+    @Request.application
+    def _app(self, request):
+        name = request.path.removeprefix("/checks/")
+        with self._lock:
+            answer = self._answers.get(name, Answer(404, {"error": "no such check"}))
+            seen = self._seen.setdefault(name, Seen())
+            seen.calls += 1
+            seen.headers.append(dict(request.headers))
+            seen.bodies.append(request.get_data(as_text=True))
+        if answer.delay:
+            time.sleep(answer.delay)
+        headers = {"Location": answer.location} if answer.location else None
+        if answer.body is not None:
+            return Response(answer.body, status=answer.status, headers=headers, content_type="application/json")
+        return Response(json.dumps(answer.json) if answer.json is not None else "", status=answer.status,
+                        headers=headers, content_type="application/json")
+
+    def start(self) -> "CheckEndpoint":
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join()
+            self._server = None
+
+    def __enter__(self) -> "CheckEndpoint":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

@@ -1,0 +1,324 @@
+"""Automated checks: a pause that polls until a condition holds (the monitor pattern), then goes on.
+
+Only the timer runs checks, never a person's request or a GET. Each attempt is taken with a
+conditional write (two timer instances make each attempt once), runs the pause's checks, keeps
+each one's result on the record, and then, by `checks_mode`:
+
+- auto: when every check has passed, the pause continues by itself (decided by "checks");
+- gate: people decide, and may approve only once every check has passed;
+
+and in either mode, when `check_max_attempts` run out, or an ADF run ends in a status that can
+no longer pass, the pause settles by its `on_timeout` at once.
+
+HTTP checks go only to CHECK_ALLOWED_HOSTS, through the URL checker callbacks use (strict host
+grammar, the rebuilt URL called, no redirects), read at most 1 MiB within CHECK_TIMEOUT_SECONDS;
+a secret header comes from an app setting the pause names, never from the pause itself.
+"""
+
+import json
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from . import urls
+from .clients import built_once, never_sent, timed_out
+from .errors import AlreadyDecided, Forbidden, InvalidRequest, PauseError
+from .jsonbody import canonical
+from .lifecycle import Action, SweepOutcome
+from .records import iso, json_field_strict, moment
+from .settings import Settings, app_setting, get_settings
+from .store import Conflict, Stored, get_store, pack_json
+
+logger = logging.getLogger(__name__)
+
+SETTING = "CHECK_ALLOWED_HOSTS"
+MAX_RESPONSE_BYTES = 1024 * 1024
+TERMINAL_RUN_STATUSES = ("Succeeded", "Failed", "Cancelled")
+CHECKS = "checks"  # who decided, when the checks did
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
+_NOT_SENDABLE = {"host", "content-length", "transfer-encoding", "connection", "content-type", "expect", "te",
+                 "upgrade", "proxy-authorization", "keep-alive"}
+
+
+class Result(StrEnum):
+    PASSED = "passed"
+    NOT_YET = "not_yet"  # answered, but the condition does not hold yet (what was seen is kept)
+    ERROR = "error"      # could not be asked (why is kept); tried again next time
+    FAILED = "failed"    # can never pass (an ADF run that ended otherwise): the pause settles at once
+
+
+@dataclass(frozen=True)
+class Seen:
+    result: Result
+    detail: str
+
+
+class ChecksPending(PauseError):
+    """Gate mode: approving waits until every check has passed."""
+
+    status, code, title = 409, "checks_pending", "Conflict"
+
+    def __init__(self, pause: dict):
+        super().__init__("The checks have not passed yet: approving is possible once they have.",
+                         pause_id=pause["pause_id"])
+        self.pause = pause
+
+
+# What a pause may ask for, checked when it is made.
+
+def header_from_setting(name: str) -> tuple[str, str]:
+    """The header an app setting holds ("Name: value"); ValueError saying what is wrong."""
+    raw = app_setting(name)
+    if raw is None:
+        raise ValueError(f"app setting {name} is not set")
+    header, sep, value = raw.partition(":")
+    header, value = header.strip(), value.strip()
+    if not sep or not _HEADER_NAME.fullmatch(header) or not value or any(c in value for c in "\r\n\x00"):
+        raise ValueError(f"app setting {name} must hold one header, 'Name: value'")
+    if header.lower() in _NOT_SENDABLE:
+        raise ValueError(f"app setting {name} names the header {header}, which the app sets itself")
+    return header, value
+
+
+def check_at_pause(checks: list, target, settings: Settings) -> None:
+    """Refuse at pause time what could only fail later: a host not allowed, a missing header
+    setting, an ADF run that does not exist."""
+    for index, check in enumerate(checks):
+        field = f"checks[{index}]"
+        if "http" in check:
+            if not settings.check_allowed_hosts:
+                raise Forbidden(f"{field}.http.url: this app may call no check hosts (set CHECK_ALLOWED_HOSTS).")
+            urls.check_field(check["http"]["url"], settings.check_allowed_hosts, field=f"{field}.http.url",
+                             setting=SETTING)
+            if check["http"].get("header_setting"):
+                try:
+                    header_from_setting(check["http"]["header_setting"])
+                except ValueError as bad:
+                    raise InvalidRequest(f"{field}.http.header_setting: {bad}.", [
+                        {"field": f"{field}.http.header_setting", "rule": "app_setting", "message": str(bad)}]) from None
+        elif target is not None:
+            from .adf import get_adf
+
+            if get_adf().run_missing(target, check["adf_run"]["run_id"]):
+                raise InvalidRequest(f"{field}.adf_run.run_id: Data Factory has no such run in this factory.", [
+                    {"field": f"{field}.adf_run.run_id", "rule": "not_found",
+                     "message": "is not a run of this factory (PipelineRunNotFound)"}])
+
+
+def properties(request, now: datetime) -> dict:
+    """What a pause with checks stores: the checks, their (empty) results, when the first attempt is due."""
+    return {"checks_mode": request.checks_mode, "check_every": request.check_every,
+            "check_max_attempts": request.check_max_attempts, "check_attempts": 0, "checks_passed": False,
+            "next_check_at": now, **pack_json("checks", canonical(request.checks)),
+            **pack_json("check_results", canonical([None] * len(request.checks)))}
+
+
+# Running them.
+
+@built_once
+def _session():
+    import requests
+    from requests.adapters import HTTPAdapter
+    from urllib3.util import Retry
+
+    session = requests.Session()
+    session.trust_env = False  # no proxies or .netrc credentials from the environment
+    retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, allowed_methods=None,
+                  raise_on_status=False, raise_on_redirect=False)
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, HTTPAdapter(max_retries=retry, pool_maxsize=32))
+    return session
+
+
+def _json_at(document, path: str):
+    """(found, value) at a path like $.a.b[0] or $['a b']."""
+    value = document
+    for name, index, quoted in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[([0-9]+)\]|\['([^']*)'\]", path[1:]):
+        key = name or quoted
+        if index:
+            if not isinstance(value, list) or int(index) >= len(value):
+                return False, None
+            value = value[int(index)]
+        elif isinstance(value, dict) and key in value:
+            value = value[key]
+        else:
+            return False, None
+    return True, value
+
+
+def _same(a, b) -> bool:
+    # JSON equality: true is not 1.
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def _holds(expect: dict, document) -> tuple[bool, str]:
+    found, value = _json_at(document, expect["path"])
+    op = next(op for op in ("equals", "in", "lt", "le", "gt", "ge", "exists") if op in expect)
+    if op == "exists":
+        return found == expect["exists"], f"{expect['path']} {'exists' if found else 'does not exist'}"
+    if not found:
+        return False, f"{expect['path']} is not in the answer"
+    shown = canonical(value)[:200]
+    if op == "equals":
+        return _same(value, expect["equals"]), f"{expect['path']} is {shown}"
+    if op == "in":
+        return any(_same(value, option) for option in expect["in"]), f"{expect['path']} is {shown}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False, f"{expect['path']} is {shown}, not a number"
+    limit = expect[op]
+    holds = {"lt": value < limit, "le": value <= limit, "gt": value > limit, "ge": value >= limit}[op]
+    return holds, f"{expect['path']} is {shown}"
+
+
+def run_http(check: dict, settings: Settings) -> Seen:
+    import requests
+
+    http, expect = check["http"], check.get("expect") or {}
+    try:
+        target = urls.allowed(http["url"], settings.check_allowed_hosts, SETTING)
+        headers = dict([header_from_setting(http["header_setting"])]) if http.get("header_setting") else {}
+    except (urls.UrlRefused, ValueError) as refused:
+        return Seen(Result.ERROR, str(refused))
+    timeout = settings.limits.check_timeout_seconds
+    deadline = time.monotonic() + timeout
+    try:
+        with _session().request(http.get("method", "GET"), target.url, json=http.get("body"), headers=headers,
+                                timeout=(min(3.0, timeout), timeout), allow_redirects=False, stream=True) as response:
+            body = bytearray()
+            for chunk in response.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    return Seen(Result.ERROR, f"the answer is over {MAX_RESPONSE_BYTES // 1024} KiB")
+                if time.monotonic() > deadline:
+                    return Seen(Result.ERROR, f"no whole answer within {timeout:g} s")
+            status = response.status_code
+    except requests.RequestException as exc:
+        if timed_out(exc):
+            return Seen(Result.ERROR, f"timed out after {timeout:g} s")
+        return Seen(Result.ERROR, "could not connect" if never_sent(exc) else f"no answer ({type(exc).__name__})")
+    wanted = expect.get("status")
+    if (status not in wanted) if wanted else not 200 <= status < 300:
+        return Seen(Result.NOT_YET, f"answered HTTP {status}")
+    if "json" not in expect:
+        return Seen(Result.PASSED, f"answered HTTP {status}")
+    try:
+        document = json.loads(bytes(body))
+    except ValueError:
+        return Seen(Result.NOT_YET, f"answered HTTP {status}, not JSON")
+    holds, seen = _holds(expect["json"], document)
+    return Seen(Result.PASSED if holds else Result.NOT_YET, seen)
+
+
+def run_adf(check: dict, target) -> Seen:
+    from .adf import get_adf
+    from .outside import OutsideCallFailed
+
+    wanted = check["expect"]["status"]
+    try:
+        run = get_adf().get_run(target, check["adf_run"]["run_id"])
+    except OutsideCallFailed as failure:
+        return Seen(Result.ERROR, failure.summary)
+    expected_pipeline = check["adf_run"].get("pipeline_name")
+    if expected_pipeline and (run.get("pipeline_name") or "").lower() != expected_pipeline.lower():
+        return Seen(Result.FAILED, f"run {check['adf_run']['run_id']} is of pipeline {run.get('pipeline_name')}, "
+                                   f"not {expected_pipeline}")
+    status = run.get("status") or "?"
+    if status in wanted:
+        return Seen(Result.PASSED, f"run is {status}")
+    if status in TERMINAL_RUN_STATUSES:
+        message = (run.get("message") or "").strip()
+        return Seen(Result.FAILED, f"run ended {status}" + (f": {message[:500]}" if message else ""))
+    return Seen(Result.NOT_YET, f"run is {status}")
+
+
+def next_due(entity: dict) -> datetime | None:
+    """When this pause's next check attempt is due; None when no attempt is owed."""
+    if not entity.get("check_max_attempts") or entity.get("checks_passed") is True:
+        return None
+    if int(entity.get("check_attempts") or 0) >= int(entity["check_max_attempts"]):
+        return None
+    return moment(entity, "next_check_at")
+
+
+def passed(entity: dict) -> bool:
+    """Whether every check has passed (True for a pause without checks)."""
+    return not entity.get("check_max_attempts") or entity.get("checks_passed") is True
+
+
+def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome, datetime | None]:
+    """Make the pause's next check attempt; settle it if that decides it. Return what happened and
+    when the pause next needs the timer (None when it was decided)."""
+    entity, settings = stored.entity, get_settings()
+    attempts = int(entity.get("check_attempts") or 0) + 1
+    every = timedelta(seconds=int(entity.get("check_every") or 300))
+    store = get_store()
+    # Taken with a conditional write: another timer instance that took it makes this attempt.
+    etag = store.update(pause_id, {"check_attempts": attempts, "next_check_at": now + every}, stored.etag)
+    checks = json_field_strict(entity, "checks", [])
+    previous = json_field_strict(entity, "check_results", [None] * len(checks))
+    target = _target(entity)
+    results = []
+    for check, before in zip(checks, previous + [None] * (len(checks) - len(previous))):
+        if before and before.get("result") == Result.PASSED:
+            results.append(before)  # a check that passed stays passed
+            continue
+        seen = run_http(check, settings) if "http" in check else run_adf(check, target)
+        results.append({"result": seen.result.value, "detail": seen.detail[:500], "at": iso(now),
+                        "attempts": int((before or {}).get("attempts") or 0) + 1})
+    all_passed = all(r["result"] == Result.PASSED for r in results)
+    changes = {"checks_passed": all_passed, **pack_json("check_results", canonical(results))}
+    attempted = Stored({**entity, "check_attempts": attempts, "next_check_at": now + every}, etag)
+    logger.info("checks attempt pause_id=%s attempt=%d passed=%s", pause_id, attempts, all_passed)
+    failed = [f"{c['name']}: {r['detail']}" for c, r in zip(checks, results) if r["result"] == Result.FAILED]
+    max_attempts = int(entity.get("check_max_attempts") or 1)
+    mode = entity.get("checks_mode") or "auto"
+    if failed or (not all_passed and attempts >= max_attempts):
+        why = ("A check can no longer pass: " + "; ".join(failed)) if failed else \
+            f"The checks did not all pass in {attempts} attempts."
+        action = Action.CHECKS_CONTINUE if entity.get("on_timeout") == "restart" else Action.CHECKS_EXPIRE
+        return _settle(pause_id, attempted, action, why, changes, now)
+    if all_passed and mode == "auto":
+        return _settle(pause_id, attempted, Action.CHECKS_CONTINUE, None, changes, now)
+    _keep(pause_id, attempted.etag, changes)
+    if all_passed:  # gate: people decide now; the timer looks again at expiry
+        return SweepOutcome.CHECKED, moment(entity, "expires_at")
+    return SweepOutcome.CHECKED, min(now + every, moment(entity, "expires_at"))
+
+
+def _keep(pause_id: str, etag: str, changes: dict) -> None:
+    """Write an attempt's results; if the pause was decided (or approved) meanwhile, they still belong on it."""
+    store = get_store()
+    try:
+        store.update(pause_id, changes, etag)
+    except Conflict:
+        store.update(pause_id, changes, store.get(pause_id).etag)
+
+
+def _settle(pause_id: str, attempted: Stored, action: Action, why: str | None, results: dict,
+            now: datetime) -> tuple[SweepOutcome, datetime | None]:
+    """The checks decide the pause: through the one engine, as "checks", the results written with its claim."""
+    from . import decisions
+    from .validation import Decision
+
+    try:
+        record = decisions.decide(pause_id, attempted, action, Decision(comment=why),
+                                  decisions.Audit(decided_by=CHECKS), now, also=results)
+    except AlreadyDecided:  # someone decided first: the results are kept all the same
+        _keep(pause_id, attempted.etag, results)
+        return SweepOutcome.ALREADY_SETTLED, None
+    outcome = SweepOutcome.RESTARTED if action is Action.CHECKS_CONTINUE else SweepOutcome.EXPIRED
+    if record.get("callback_confirmed") is False:
+        return SweepOutcome.UNCONFIRMED, decisions.redelivery_due(now, 1)
+    return outcome, None
+
+
+def _target(entity: dict):
+    from .adf import PipelineTarget
+
+    if not all(entity.get(name) for name in ("subscription_id", "resource_group", "factory_name")):
+        return None
+    return PipelineTarget(entity["subscription_id"], entity["resource_group"], entity["factory_name"],
+                          entity.get("pipeline_name") or "", entity.get("tenant_id"))

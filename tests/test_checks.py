@@ -1,0 +1,255 @@
+"""Automated checks: pauses that poll until a condition holds, run only by the timer."""
+
+import random
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from local_dev.check_endpoint import CheckEndpoint
+from shared import sweep
+from tests.support import TARGET, sdk_client
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def endpoint(configure):
+    with CheckEndpoint() as running:
+        configure(CHECK_ALLOWED_HOSTS="127.0.0.1", CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECK_TIMEOUT_SECONDS="1")
+        yield running
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+def http_check(endpoint, name="dq", **expect):
+    return {"name": name, "http": {"url": endpoint.url(name)},
+            "expect": expect or {"json": {"path": "$.status", "equals": "OK"}}}
+
+
+def result_of(api, pause_id, index=0):
+    return api.record(pause_id)["checks"][index]
+
+
+def test_auto_mode_continues_by_itself_at_the_first_timer_run_after_the_checks_pass(api, adf, endpoint):
+    endpoint.set("dq", json={"status": "RUNNING"})
+    created = api.created(checks=[http_check(endpoint)], check_every=60)
+    assert endpoint.seen("dq").calls == 0  # nothing runs in the request that made the pause
+    assert sweep.sweep(now()) == {"checked": 1}
+    shown = result_of(api, created["pause_id"])
+    assert (shown["result"], shown["detail"], shown["attempts"]) == ("not_yet", '$.status is "RUNNING"', 1)
+    assert adf.runs == [] and sweep.sweep(now()) == {}  # not due again before check_every
+    endpoint.set("dq", json={"status": "OK"})
+    assert sweep.sweep(now() + timedelta(seconds=61)) == {"restarted": 1}
+    [run] = adf.runs
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["decided_by"] == "checks" and record["run_id"] == run["runId"]
+    assert record["checks_passed"] is True and record["check_attempts"] == 2
+    assert endpoint.seen("dq").calls == 2
+
+
+def test_gate_mode_lets_people_approve_only_after_every_check_passed(api, adf, endpoint):
+    endpoint.set("dq", json={"status": "RUNNING"})
+    created = api.created(checks=[http_check(endpoint)], checks_mode="gate")
+    sweep.sweep(now())
+    early = api.decide("restart", created["token"])
+    assert early.status_code == 409 and api.json(early)["code"] == "checks_pending"
+    page = api.page("restart", created["token"]).get_body().decode()
+    assert "disabled" in page and "checks have not passed yet" in page and "RUNNING" in page
+    endpoint.set("dq", json={"status": "OK"})
+    assert sweep.sweep(now() + timedelta(minutes=6)) == {"checked": 1}
+    assert adf.runs == [] and api.record(created["pause_id"])["status"] == "pending"  # gate: people decide
+    assert "disabled" not in api.page("restart", created["token"]).get_body().decode()
+    assert api.decide("restart", created["token"]).status_code == 200 and len(adf.runs) == 1
+    assert api.decide("cancel", created["token"]).status_code == 409
+
+
+def test_checks_that_never_pass_settle_by_on_timeout_when_the_attempts_run_out(api, adf, endpoint):
+    endpoint.set("dq", status=503)
+    created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/never", "check_max_attempts": 2,
+                                  "checks": [http_check(endpoint)], "check_every": 60}))
+    assert sweep.sweep(now()) == {"checked": 1}
+    assert sweep.sweep(now() + timedelta(seconds=61)) == {"expired": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "expired" and "did not all pass in 2 attempts" in record["reason"]
+    [call] = adf.callbacks
+    assert call["body"]["Error"]["ErrorCode"] == "PauseExpired" and "2 attempts" in call["body"]["Error"]["Message"]
+    assert result_of(api, created["pause_id"])["detail"] == "answered HTTP 503"
+
+
+def test_checks_that_run_out_with_on_timeout_restart_continue(api, adf, endpoint):
+    endpoint.set("dq", status=500)
+    created = api.created(checks=[http_check(endpoint)], check_max_attempts=1, on_timeout="restart")
+    assert sweep.sweep(now()) == {"restarted": 1} and len(adf.runs) == 1
+    assert api.record(created["pause_id"])["decided_by"] == "checks"
+
+
+def upstream_run(adf):
+    return sdk_client(adf).pipelines.create_run(TARGET["resource_group"], TARGET["factory_name"],
+                                                TARGET["pipeline_name"], parameters={"pause_id": "upstream"},
+                                                enforce_https=False).run_id
+
+
+def adf_check(run_id, **extra):
+    return {"name": "upstream", "adf_run": {"run_id": run_id, **extra}, "expect": {"status": ["Succeeded"]}}
+
+
+def test_an_adf_run_check_waits_for_the_run_and_a_failed_run_settles_at_once(api, adf, endpoint):
+    run_id = upstream_run(adf)
+    created = api.json(api.pause({**{k: TARGET[k] for k in ("subscription_id", "resource_group", "factory_name")},
+                                  "callBackUri": f"{adf.url}/_standin/callbacks/wait", "checks": [adf_check(run_id)]}))
+    assert sweep.sweep(now()) == {"checked": 1}
+    assert result_of(api, created["pause_id"])["detail"] in ("run is Queued", "run is InProgress")
+    adf.finish_run(run_id, "Failed", "Copy activity failed: source not found")
+    assert sweep.sweep(now() + timedelta(minutes=6)) == {"expired": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "expired" and "source not found" in record["reason"]
+    assert result_of(api, created["pause_id"])["result"] == "failed"
+    assert adf.callbacks[0]["body"]["Error"]["ErrorCode"] == "PauseExpired"
+
+
+def test_an_adf_run_that_succeeds_continues_the_waiting_run(api, adf, endpoint):
+    run_id = upstream_run(adf)
+    adf.finish_run(run_id, "Succeeded")
+    created = api.json(api.pause({**{k: TARGET[k] for k in ("subscription_id", "resource_group", "factory_name")},
+                                  "callBackUri": f"{adf.url}/_standin/callbacks/ok", "checks": [adf_check(run_id)]}))
+    assert sweep.sweep(now()) == {"restarted": 1}
+    [call] = adf.callbacks
+    assert call["body"]["StatusCode"] == "200" and api.record(created["pause_id"])["decided_by"] == "checks"
+
+
+def test_a_run_of_another_pipeline_fails_the_check_for_good(api, adf, endpoint):
+    created = api.created(checks=[adf_check(upstream_run(adf), pipeline_name="Other_Pipeline")])
+    assert sweep.sweep(now()) == {"expired": 1}
+    assert "not Other_Pipeline" in api.record(created["pause_id"])["reason"]
+
+
+@pytest.mark.parametrize("answer, result, detail", [
+    ({"status": 500}, "not_yet", "answered HTTP 500"),
+    ({"body": b"<html>busy</html>"}, "not_yet", "not JSON"),
+    ({"json": {"rows": 3}}, "not_yet", "$.status is not in the answer"),
+    ({"delay": 3, "json": {"status": "OK"}}, "error", "timed out"),
+    ({"body": b"[" + b"1," * 600_000 + b"1]"}, "error", "over 1024 KiB"),
+    ({"status": 302, "location": "http://127.0.0.1:9/elsewhere"}, "not_yet", "answered HTTP 302"),
+])
+def test_what_an_endpoint_answers_is_kept_as_the_checks_result(api, endpoint, answer, result, detail):
+    endpoint.set("dq", **answer)
+    created = api.created(checks=[http_check(endpoint)])
+    assert sweep.sweep(now()) == {"checked": 1}
+    shown = result_of(api, created["pause_id"])
+    assert shown["result"] == result and detail in shown["detail"]
+
+
+@pytest.mark.parametrize("expect, document, passes", [
+    ({"json": {"path": "$.rows", "ge": 100}}, {"rows": 120}, True),
+    ({"json": {"path": "$.rows", "lt": 100}}, {"rows": 120}, False),
+    ({"json": {"path": "$.items[1].ok", "equals": True}}, {"items": [{}, {"ok": True}]}, True),
+    ({"json": {"path": "$.ok", "equals": 1}}, {"ok": True}, False),  # true is not 1
+    ({"json": {"path": "$['state name']", "in": ["A", "B"]}}, {"state name": "B"}, True),
+    ({"json": {"path": "$.error", "exists": False}}, {"rows": 1}, True),
+    ({"status": [200, 204]}, {}, True),
+])
+def test_expectations_on_status_and_json(api, endpoint, expect, document, passes):
+    endpoint.set("dq", json=document)
+    created = api.created(checks=[http_check(endpoint, **expect)], checks_mode="gate")
+    sweep.sweep(now())
+    assert result_of(api, created["pause_id"])["result"] == ("passed" if passes else "not_yet")
+
+
+def test_a_secret_header_comes_from_an_app_setting_never_from_the_pause(api, endpoint, configure):
+    configure(DQ_AUTH="Authorization: Bearer s3cret-token", CHECK_ALLOWED_HOSTS="127.0.0.1")
+    endpoint.set("dq", json={"status": "OK"})
+    check = http_check(endpoint)
+    check["http"]["header_setting"] = "DQ_AUTH"
+    created = api.created(checks=[check], checks_mode="gate")
+    sweep.sweep(now())
+    assert endpoint.seen("dq").headers[0]["Authorization"] == "Bearer s3cret-token"
+    assert "s3cret" not in str(api.record(created["pause_id"]))
+    check["http"]["header_setting"] = "NOT_SET_ANYWHERE"
+    response = api.pause(checks=[check])
+    assert response.status_code == 400 and api.json(response)["errors"][0]["field"] == "checks[0].http.header_setting"
+
+
+@pytest.mark.parametrize("settings, url, status", [
+    ({"CHECK_ALLOWED_HOSTS": None}, "https://dq.contoso.com/api", 403),
+    ({"CHECK_ALLOWED_HOSTS": "dq.contoso.com"}, "https://evil.example/api", 403),
+    ({"CHECK_ALLOWED_HOSTS": "dq.contoso.com"}, "http://dq.contoso.com/api", 403),
+    ({"CHECK_ALLOWED_HOSTS": "dq.contoso.com"}, "https://dq.contoso.com\\@evil.example/", 400),
+    ({"CHECK_ALLOWED_HOSTS": "dq.contoso.com"}, "https://dq.contoso.com/api", 201),
+])
+def test_checks_call_only_allowed_hosts(api, configure, settings, url, status):
+    configure(**settings)
+    response = api.pause(checks=[{"name": "dq", "http": {"url": url}}])
+    assert response.status_code == status, api.json(response)
+
+
+def test_an_adf_run_that_does_not_exist_is_400_at_pause(api, endpoint):
+    response = api.pause(checks=[adf_check("2f7fdb90-5df1-4b8e-ac2f-064cfa58202b")])
+    assert response.status_code == 400 and api.json(response)["errors"][0]["field"] == "checks[0].adf_run.run_id"
+
+
+def test_two_timer_instances_make_each_attempt_once(api, adf, endpoint):
+    endpoint.set("dq", json={"status": "RUNNING"}, delay=0.2)
+    created = [api.created(checks=[http_check(endpoint)]) for _ in range(6)]
+    barrier, results = threading.Barrier(2), []
+
+    def run():
+        barrier.wait()
+        results.append(sweep.sweep(now()))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert endpoint.seen("dq").calls == 6
+    assert all(api.record(p["pause_id"])["check_attempts"] == 1 for p in created)
+
+
+def test_checks_never_run_on_a_page_or_a_persons_request(api, endpoint):
+    endpoint.set("dq", json={"status": "OK"})
+    created = api.created(checks=[http_check(endpoint)], checks_mode="gate")
+    api.page("restart", created["token"])
+    assert api.decide("restart", created["token"]).status_code == 409
+    assert endpoint.seen("dq").calls == 0
+
+
+def test_a_randomized_run_of_many_pauses_with_checks_ends_each_in_exactly_one_final_state(api, adf, endpoint):
+    rng = random.Random(5)
+    names = [f"c{i}" for i in range(8)]
+    for name in names:
+        endpoint.set(name, json={"status": "RUNNING"})
+    pauses = []
+    for i in range(24):
+        check = http_check(endpoint, rng.choice(names))
+        fields = {"checks": [check], "check_max_attempts": rng.randint(1, 4), "check_every": 60,
+                  "on_timeout": rng.choice(["expire", "restart"]), "checks_mode": rng.choice(["auto", "gate"])}
+        if rng.random() < 0.4:
+            fields = {**fields, "callBackUri": f"{adf.url}/_standin/callbacks/r{i}"}
+            pauses.append(api.json(api.pause(fields)))
+        else:
+            pauses.append(api.created(**fields))
+    moment = now()
+    for step in range(8):
+        for name in names:
+            endpoint.set(name, **rng.choice([{"json": {"status": "OK"}}, {"json": {"status": "RUNNING"}},
+                                             {"status": 500}]))
+        sweep.sweep(moment)
+        for pause in rng.sample(pauses, 3):
+            api.decide(rng.choice(["restart", "cancel"]), pause["token"], json_body={"reason": "r"}
+                       if rng.random() < 0.5 else {})
+        moment += timedelta(seconds=61)
+    for _ in range(10):  # past every expiry: the timer settles the rest
+        if not sweep.sweep(moment + timedelta(days=2)):
+            break
+    records = [api.record(p["pause_id"]) for p in pauses]
+    assert all(r["status"] in ("restarted", "cancelled", "expired") for r in records), [r["status"] for r in records]
+    runs = {}
+    for run in adf.runs:
+        runs.setdefault(run["parameters"]["pause_id"], []).append(run["runId"])
+    assert all(len(ids) == 1 for ids in runs.values())
+    for record in records:
+        if record["mode"] == "restart":
+            assert (record["status"] == "restarted") == (record["pause_id"] in runs)
+    completed = [c["callbackId"] for c in adf.callbacks if c["completed"]]
+    assert len(completed) == len(set(completed))
