@@ -29,12 +29,13 @@ PIPELINE_FILES = sorted(PIPELINES.glob("*.json"))
 # POST /api/pause request fields (CONTRACT.md).
 PAUSE_FIELDS = {"subscription_id", "resource_group", "factory_name", "pipeline_name", "tenant_id",
                 "parameters", "data", "expires_in", "on_timeout", "notification", "notify",
-                "callBackUri", "source"}
+                "callBackUri", "source", "approvers", "required_approvals", "requested_by", "allow_self_approval",
+                "checks", "checks_mode", "check_every", "check_max_attempts"}
 RESTART_TARGET_FIELDS = {"subscription_id", "resource_group", "factory_name", "pipeline_name"}
 NOTIFICATION_FIELDS = {"title", "message", "success_message"}
 NOTIFY_FIELDS = {"email", "subject"}
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 2592000
-EXPIRY_SWEEP_SECONDS = 5 * 60  # the expiry timer runs every 5 minutes
+EXPIRY_SWEEP_SECONDS = 60  # the timer runs every minute
 
 # Documented pipeline-scope system variables, plus parameters/globalParameters.
 PIPELINE_SYSTEM_PROPERTIES = {"DataFactory", "Pipeline", "RunId", "TriggerType", "TriggerId", "TriggerName",
@@ -45,6 +46,8 @@ PIPELINE_SYSTEM_PROPERTIES = {"DataFactory", "Pipeline", "RunId", "TriggerType",
 WEBHOOK_TIMEOUT = re.compile(r"((\d+)\.)?(\d\d):(60|([0-5][0-9])):(60|([0-5][0-9]))")
 
 EXPECTED_ACTIVITY_CLASSES = {
+    "PausableLoad_WaitForUpstream": {"WaitForUpstream": models.WebHookActivity, "Load": models.WaitActivity},
+    "PausableLoad_QualityGate": {"WaitForQualityAndApproval": models.WebHookActivity, "Load": models.WaitActivity},
     "PausableLoad_Pause": {"Prepare": models.WaitActivity, "Pause": models.WebActivity,
                            "CapturePauseId": models.SetVariableActivity,
                            "CaptureRestartUrl": models.SetVariableActivity},
@@ -428,3 +431,42 @@ def test_webhook_output_is_used_after_success():
     assert {"activity": "WaitForApproval", "dependencyConditions": ["Succeeded"]} in record["dependsOn"]
     assert "activity('WaitForApproval').output" in sdk_activity(record).value
     assert "WaitForApproval" in upstream(doc, "Load")
+
+
+# --- automated checks: PausableLoad_WaitForUpstream and PausableLoad_QualityGate ------------------
+
+def as_sent(body, values):
+    """The body as ADF sends it: @{...} expressions replaced by what they evaluate to."""
+    text = json.dumps(body)
+    for expression, value in values.items():
+        text = text.replace("@{" + expression + "}", value)
+    assert "@{" not in text, text
+    return {**json.loads(text), "callBackUri": "https://dpeastus.svc.datafactory.azure.com/callback/x"}
+
+
+@pytest.mark.parametrize("name, activity, mode", [("PausableLoad_WaitForUpstream", "WaitForUpstream", "auto"),
+                                                  ("PausableLoad_QualityGate", "WaitForQualityAndApproval", "gate")])
+def test_check_pipelines_send_a_body_the_app_accepts(name, activity, mode):
+    from shared.validation import parse_pause
+
+    webhook = sdk_activity(activities_by_name(load(name))[activity])
+    assert webhook.body["checks_mode"] == mode and webhook.report_status_on_call_back is True
+    values = {"pipeline().parameters.SubscriptionId": "00000000-0000-0000-0000-000000000001",
+              "pipeline().parameters.ResourceGroup": "rg-data", "pipeline().DataFactory": "adf-prod",
+              "pipeline().parameters.UpstreamRunId": "2f7fdb90-5df1-4b8e-ac2f-064cfa58202b",
+              "pipeline().parameters.QualityApiUrl": "https://dq.contoso.com/api/checks/sales",
+              "pipeline().parameters.ApproverEmail": "approver@contoso.com",
+              "pipeline().parameters.ApprovalTitle": "Approve?", "pipeline().Pipeline": name,
+              "pipeline().RunId": "8d5c7a52-0f6e-4c7e-9a38-3f8c2b1d9e10"}
+    request = parse_pause(as_sent(webhook.body, values))
+    assert request.mode == "callback" and request.checks_mode == mode and len(request.checks) == 1
+    # The checks run out well before ADF's own timeout, so the app answers first.
+    assert request.check_every * request.check_max_attempts <= request.expires_in
+    assert webhook_timeout_seconds(webhook.timeout) > request.expires_in + EXPIRY_SWEEP_SECONDS
+    assert "Load" in [a["name"] for a in load(name)["properties"]["activities"]]
+
+
+def test_the_quality_gate_keeps_its_secret_in_an_app_setting():
+    body = activities_by_name(load("PausableLoad_QualityGate"))["WaitForQualityAndApproval"]["typeProperties"]["body"]
+    [check] = body["checks"]
+    assert check["http"]["header_setting"] == "DATA_QUALITY_API_HEADER" and "headers" not in check["http"]
