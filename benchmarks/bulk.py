@@ -35,11 +35,15 @@ BATCH = 100
 INSERT_THREADS = 12
 
 
-def fill(azurite, table: str, template: dict, count: int, seed: int = 7, expired: bool = False) -> list:
+def fill(azurite, table: str, template: dict, count: int, seed: int = 7, due: str = "never") -> list:
     """Add `count` pending pauses shaped like `template` to `table`, with their due-index rows; return their ids.
 
-    They expire within the next 30 days (never during a run), or, with `expired`, within the last hour.
+    `due` says when the timer wants them: "never" (they expire within the next 30 days, never
+    during a run), "expired" (they expired within the last hour), or "check" (they expire later,
+    but a check attempt fell due within the last hour: `template` must be a pause with checks).
     """
+    if due not in ("never", "expired", "check"):
+        raise ValueError(f"due must be never, expired or check, not {due!r}")
     rng = random.Random(seed)
     now = datetime.now(timezone.utc)
     ids = []
@@ -47,7 +51,7 @@ def fill(azurite, table: str, template: dict, count: int, seed: int = 7, expired
     chunks = [[] for _ in range(INSERT_THREADS)]
     for i in range(count):
         created = now - timedelta(seconds=rng.randrange(7 * 86400))
-        if expired:
+        if due == "expired":
             expires = now - timedelta(seconds=rng.randrange(1, 3600))
         else:
             expires = now + timedelta(seconds=rng.randrange(3600, 30 * 86400))  # never due during the run
@@ -55,8 +59,11 @@ def fill(azurite, table: str, template: dict, count: int, seed: int = 7, expired
         ids.append(pause_id)
         entity = {**template, "PartitionKey": pause_id, "secret_hash": secrets.token_hex(32),
                   "created_at": created, "expires_at": expires}
+        due_at = expires
+        if due == "check":
+            due_at = entity["next_check_at"] = now - timedelta(seconds=rng.randrange(1, 3600))
         chunks[i % INSERT_THREADS].append(json.dumps(_add_entity_properties(entity)).encode())
-        partition, row = DueIndex.keys(pause_id, expires)
+        partition, row = DueIndex.keys(pause_id, due_at)
         index_rows[partition].append({"PartitionKey": partition, "RowKey": row})
 
     # An account SAS (add only): a table SAS is not accepted on the $batch path.

@@ -14,8 +14,8 @@ BLOCK = 25
 WARMUP_PER_BLOCK = 3
 
 
-def run(stack: Stack, app: App, sizes: list, samples: int, progress=print) -> dict:
-    """Return size -> {name: Samples} for restart, raw_restart, raw_read and pause."""
+def run(stack: Stack, app: App, sizes: list, samples: int, progress=print) -> tuple[dict, dict]:
+    """Return size -> {name: Samples} for restart, raw_restart, raw_read and pause, and size -> its table."""
     body, approve = pause_body(), approve_body()
     blocks = max(1, samples // BLOCK)
     tables, tokens, raws, pending, results = {}, {}, {}, {}, {}
@@ -49,7 +49,7 @@ def run(stack: Stack, app: App, sizes: list, samples: int, progress=print) -> di
                     measured["raw_restart"].time(raw.restart, entity["PartitionKey"], "Numbers look right")
                     measured["raw_read"].time(raw.read, entity["PartitionKey"])
                     measured["pause"].time(app.pause, body)
-        return results
+        return results, tables
     finally:
         for raw in raws.values():
             raw.close()

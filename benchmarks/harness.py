@@ -40,7 +40,8 @@ DECIDER_HEADERS = {"User-Agent": "Mozilla/5.0 (bench)", "X-Forwarded-For": "203.
 SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TABLE", "ARM_ENDPOINT",
                  "PUBLIC_BASE_URL", "ALLOWED_FACTORIES", "CALLBACK_ALLOWED_HOSTS", "SMTP_HOST", "SMTP_PORT",
                  "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE",
-                 "CHECK_PIPELINE_EXISTS", *(item.name.upper() for item in dataclasses.fields(Limits)))
+                 "CHECK_PIPELINE_EXISTS", "CHECK_ALLOWED_HOSTS", "ALLOWED_TENANTS", "APPROVER_SIGN_IN",
+                 "CROSS_TENANT_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_AUTHORITY_HOST", *(item.name.upper() for item in dataclasses.fields(Limits)))
 # The subscriptions pauses go to (http_load spreads them over both); each has the bench factory and pipeline.
 SUBSCRIPTIONS = (SUBSCRIPTION, "00000000-0000-0000-0000-0000000000bf")
 
@@ -129,11 +130,12 @@ class Stack:
         """The app settings for `table`, as the host subprocess gets them."""
         return {"AzureWebJobsStorage": self.storage, "PAUSES_TABLE": table, "ARM_ENDPOINT": self.arm}
 
-    def use_table(self, table: str) -> None:
-        """Point this process's app at `table` (settings and clients rebuilt on next use)."""
+    def use_table(self, table: str, **settings: str) -> None:
+        """Point this process's app at `table`, with any further `settings` (settings and clients
+        rebuilt on next use)."""
         for name in SETTING_NAMES:
             os.environ.pop(name, None)
-        os.environ.update(self.app_environment(table))
+        os.environ.update({**self.app_environment(table), **settings})
         clear_app_caches()
 
 

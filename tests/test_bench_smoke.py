@@ -30,7 +30,8 @@ def bench(tmp_path_factory):
 def test_bench_prints_one_markdown_report_with_every_section(bench):
     report, _ = bench
     assert report.startswith("## Benchmark run")
-    for heading in ("### In-process", "### Over HTTP", "### Restart with", "### Cold import", "### One timer run"):
+    for heading in ("### In-process", "### Over HTTP", "### Restart with", "### Cold import",
+                    "### One timer run against a backlog", "### One timer run with nothing due"):
         assert heading in report
     assert "Azurite Table service" not in report  # Azurite's own chatter goes to stderr
 
@@ -45,7 +46,10 @@ def test_bench_measures_the_app_and_its_floors(bench):
                       for clients in (1, 4)}
     assert set(numbers["flat"]) == {"30", "300"}
     timer = numbers["sweep"]["40"]
-    assert timer["counts"] == {"restarted": 40} and timer["per_second"] > 0 and timer["floor_per_second"] > 0
+    assert timer["counts"] == {"restarted": 40} and timer["checks"] == 20
+    assert timer["per_second"] > 0 and timer["floor_per_second"] > 0
+    assert set(numbers["idle"]) == {"30", "300"}
+    assert all(r[name]["n"] == 10 for r in numbers["idle"].values() for name in ("idle", "raw_query"))
 
 
 def test_host_builds_one_table_client_and_one_adf_client_per_target(bench):
