@@ -74,3 +74,14 @@ def test_readme_named_approvers_walk_works_as_written(local_host, adf, configure
         assert answer["status"] == expected
     [run] = adf.runs
     assert run["pipelineName"] == "Load_Sales"
+
+
+def test_readme_custom_role_is_what_the_strict_standin_demands_of_the_app():
+    """The README's role JSON grants exactly the actions the stand-in's RBAC lets the app's tests use."""
+    from local_dev.adf_standin import APP_ROLE
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"cat > pausable-pipelines-role.json <<'JSON'\n(.*?)\n *JSON\n", text, re.S)
+    assert block, "README.md has no custom role block"
+    role = json.loads(block.group(1))
+    assert set(role["Actions"]) == APP_ROLE
