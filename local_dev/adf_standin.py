@@ -329,6 +329,7 @@ class AdfStandin:
         self.queued_seconds = queued_seconds
         # Seconds an operation takes before it is answered (benchmarks: ADF answering in 200 ms).
         self.latency = dict(latency or {})
+        self._latency_at_start = dict(self.latency)
         self._server = self._thread = None
         self._lock = threading.Lock()
         self._repo_pipelines = self._load_repo_pipelines()
@@ -427,9 +428,10 @@ class AdfStandin:
             self._faults.clear()
 
     def reset(self):
-        """Forget runs, callbacks, created factories and pipelines, and injected faults."""
+        """Forget runs, callbacks, created factories and pipelines, injected faults and latency set since."""
         with self._lock:
             self._reset_state()
+            self.latency = dict(self._latency_at_start)
             self._wake.set()
             self._wake = threading.Event()
 

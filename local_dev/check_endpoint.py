@@ -24,6 +24,7 @@ class Answer:
     body: bytes | None = None
     delay: float = 0.0
     location: str | None = None
+    drip: float = 0.0  # send the body a byte at a time, this many seconds apart
 
 
 @dataclass
@@ -31,6 +32,7 @@ class Seen:
     calls: int = 0
     headers: list = field(default_factory=list)
     bodies: list = field(default_factory=list)
+    dripped: list = field(default_factory=list)  # per dripped answer: bytes sent, and whether all went
 
 
 class _Quiet(WSGIRequestHandler):
@@ -47,9 +49,10 @@ class CheckEndpoint:
         self._server = self._thread = None
 
     def set(self, name: str, status: int = 200, json=None, body: bytes | None = None, delay: float | None = None,
-            location: str | None = None) -> None:
+            location: str | None = None, drip: float = 0.0) -> None:
         with self._lock:
-            self._answers[name] = Answer(status, json, body, self.default_delay if delay is None else delay, location)
+            self._answers[name] = Answer(status, json, body, self.default_delay if delay is None else delay, location,
+                                         drip)
 
     def seen(self, name: str) -> Seen:
         with self._lock:
@@ -70,6 +73,21 @@ class CheckEndpoint:
         if answer.delay:
             time.sleep(answer.delay)
         headers = {"Location": answer.location} if answer.location else None
+        if answer.drip:
+            body = answer.body if answer.body is not None else json.dumps(answer.json).encode()
+            record = {"sent": 0, "complete": False}
+            with self._lock:
+                seen.dripped.append(record)
+
+            def slowly():
+                for byte in body:
+                    yield bytes([byte])
+                    record["sent"] += 1
+                    time.sleep(answer.drip)
+                record["complete"] = True
+
+            return Response(slowly(), status=answer.status, content_type="application/json", direct_passthrough=True,
+                            headers={"Content-Length": str(len(body))})
         if answer.body is not None:
             return Response(answer.body, status=answer.status, headers=headers, content_type="application/json")
         return Response(json.dumps(answer.json) if answer.json is not None else "", status=answer.status,

@@ -18,7 +18,7 @@ a secret header comes from an app setting the pause names, never from the pause 
 import json
 import logging
 import re
-import time
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,8 +27,8 @@ from . import urls
 from .clients import built_once, never_sent, timed_out
 from .errors import AlreadyDecided, Forbidden, InvalidRequest, PauseError
 from .jsonbody import canonical
-from .lifecycle import Action, SweepOutcome
-from .records import iso, json_field_strict, moment
+from .lifecycle import CLAIMED, Action, Status, SweepOutcome
+from .records import iso, json_field, json_field_strict, moment
 from .settings import Settings, app_setting, get_settings
 from .store import Conflict, Stored, get_store, pack_json
 
@@ -39,6 +39,7 @@ MAX_RESPONSE_BYTES = 1024 * 1024
 TERMINAL_RUN_STATUSES = ("Succeeded", "Failed", "Cancelled")
 CHECKS = "checks"  # who decided, when the checks did
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
+_HEADER_VALUE = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,8190}[\x21-\x7e])?")  # visible ASCII, as sent
 _NOT_SENDABLE = {"host", "content-length", "transfer-encoding", "connection", "content-type", "expect", "te",
                  "upgrade", "proxy-authorization", "keep-alive"}
 
@@ -76,7 +77,7 @@ def header_from_setting(name: str) -> tuple[str, str]:
         raise ValueError(f"app setting {name} is not set")
     header, sep, value = raw.partition(":")
     header, value = header.strip(), value.strip()
-    if not sep or not _HEADER_NAME.fullmatch(header) or not value or any(c in value for c in "\r\n\x00"):
+    if not sep or not _HEADER_NAME.fullmatch(header) or not _HEADER_VALUE.fullmatch(value):
         raise ValueError(f"app setting {name} must hold one header, 'Name: value'")
     if header.lower() in _NOT_SENDABLE:
         raise ValueError(f"app setting {name} names the header {header}, which the app sets itself")
@@ -118,18 +119,85 @@ def properties(request, now: datetime) -> dict:
 
 # Running them.
 
+_CONNECT_SECONDS = 3.0
+_calling = threading.local()  # the deadline of the check this thread is calling, if any
+
+
+class _Deadline:
+    """A wall-clock limit on one check's whole answer. A socket's timeout limits each read, so an
+    endpoint sending a byte now and then could hold an attempt for ever; when the time is up this
+    shuts the call's socket down, which ends any read in progress."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets, self._lock = [], threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> "_Deadline":
+        _calling.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._timer.cancel()
+        _calling.deadline = None
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock) -> None:
+    import socket
+
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def _watched(connection_class):
+    """A urllib3 connection class whose sockets the calling thread's deadline can shut down."""
+    class Watched(connection_class):
+        def getresponse(self, *args, **kwargs):  # the answer is read from here on
+            deadline = getattr(_calling, "deadline", None)
+            if deadline is not None and self.sock is not None:
+                deadline.watch(self.sock)
+            return super().getresponse(*args, **kwargs)
+    return Watched
+
+
 @built_once
 def _session():
     import requests
     from requests.adapters import HTTPAdapter
+    from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.connection import HTTPConnection, HTTPSConnection
     from urllib3.util import Retry
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = _watched(HTTPConnection)
+
+    class TlsPool(HTTPSConnectionPool):
+        ConnectionCls = _watched(HTTPSConnection)
 
     session = requests.Session()
     session.trust_env = False  # no proxies or .netrc credentials from the environment
     retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, allowed_methods=None,
                   raise_on_status=False, raise_on_redirect=False)
     for prefix in ("https://", "http://"):
-        session.mount(prefix, HTTPAdapter(max_retries=retry, pool_maxsize=32))
+        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
+        adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
+        session.mount(prefix, adapter)
     return session
 
 
@@ -183,22 +251,26 @@ def run_http(check: dict, settings: Settings) -> Seen:
     except (urls.UrlRefused, ValueError) as refused:
         return Seen(Result.ERROR, str(refused))
     timeout = settings.limits.check_timeout_seconds
-    deadline = time.monotonic() + timeout
+    late = Seen(Result.ERROR, f"no whole answer within {timeout:g} s")
     try:
-        with _session().request(http.get("method", "GET"), target.url, json=http.get("body"), headers=headers,
-                                timeout=(min(3.0, timeout), timeout), allow_redirects=False, stream=True) as response:
+        with _Deadline(timeout) as deadline, _session().request(
+                http.get("method", "GET"), target.url, json=http.get("body"), headers=headers,
+                timeout=(min(_CONNECT_SECONDS, timeout), timeout), allow_redirects=False, stream=True) as response:
             body = bytearray()
             for chunk in response.iter_content(64 * 1024):
                 body += chunk
                 if len(body) > MAX_RESPONSE_BYTES:
                     return Seen(Result.ERROR, f"the answer is over {MAX_RESPONSE_BYTES // 1024} KiB")
-                if time.monotonic() > deadline:
-                    return Seen(Result.ERROR, f"no whole answer within {timeout:g} s")
             status = response.status_code
+        if deadline.expired:  # the answer may have been cut short
+            return late
     except requests.RequestException as exc:
-        if timed_out(exc):
-            return Seen(Result.ERROR, f"timed out after {timeout:g} s")
+        if deadline.expired or timed_out(exc):
+            return late
         return Seen(Result.ERROR, "could not connect" if never_sent(exc) else f"no answer ({type(exc).__name__})")
+    except Exception as exc:  # an answer the HTTP client could not handle: this check failed, not the attempt
+        logger.warning("check %s could not be read: %r", check.get("name"), exc)
+        return late if deadline.expired else Seen(Result.ERROR, f"no answer ({type(exc).__name__})")
     wanted = expect.get("status")
     if (status not in wanted) if wanted else not 200 <= status < 300:
         return Seen(Result.NOT_YET, f"answered HTTP {status}")
@@ -248,15 +320,55 @@ def passed(entity: dict) -> bool:
     return not entity.get("check_max_attempts") or entity.get("checks_passed") is True
 
 
+def span(entity: dict, settings: Settings | None = None) -> timedelta:
+    """The longest one attempt can take (each check within its timeout, one after the other), with room.
+    No attempt starts while another may still be running, and one not finished by then has died."""
+    limits = (settings or get_settings()).limits
+    http = limits.check_timeout_seconds + _CONNECT_SECONDS  # the whole answer within the timeout, after connecting
+    adf = (limits.arm_connect_timeout_seconds + limits.arm_read_timeout_seconds) * (limits.arm_retry_total + 1)
+    checks = json_field(entity, "checks", []) or []
+    return timedelta(seconds=sum(http if "http" in check else adf for check in checks if isinstance(check, dict)) + 30)
+
+
+def in_flight_until(entity: dict, now: datetime) -> datetime | None:
+    """When the attempt that is running ends at the latest; None when no attempt is running."""
+    attempts = int(entity.get("check_attempts") or 0)
+    if not attempts or int(entity.get("check_results_for") or 0) >= attempts or not entity.get("check_started_at"):
+        return None
+    ends = moment(entity, "check_started_at") + span(entity)
+    return ends if ends > now else None
+
+
+def owed(entity: dict, now: datetime) -> tuple[Action, str | None] | None:
+    """The decision the checks owe now, if any: what the last attempt found but could not carry out
+    (ADF or storage refused, the process died), or attempts that ran out. None while one runs."""
+    if not entity.get("check_max_attempts") or in_flight_until(entity, now):
+        return None
+    checks = json_field(entity, "checks", []) or []
+    results = json_field(entity, "check_results", []) or []
+    failed = [f"{check.get('name')}: {result.get('detail')}" for check, result in zip(checks, results)
+              if isinstance(check, dict) and isinstance(result, dict) and result.get("result") == Result.FAILED]
+    by_timeout = Action.CHECKS_CONTINUE if entity.get("on_timeout") == "restart" else Action.CHECKS_EXPIRE
+    attempts = int(entity.get("check_attempts") or 0)
+    if failed:
+        return by_timeout, "A check can no longer pass: " + "; ".join(failed)
+    if entity.get("checks_passed") is True:
+        return (Action.CHECKS_CONTINUE, None) if (entity.get("checks_mode") or "auto") == "auto" else None
+    if attempts >= int(entity["check_max_attempts"]):
+        return by_timeout, f"The checks did not all pass in {attempts} attempts."
+    return None
+
+
 def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome, datetime | None]:
     """Make the pause's next check attempt; settle it if that decides it. Return what happened and
     when the pause next needs the timer (None when it was decided)."""
     entity, settings = stored.entity, get_settings()
     attempts = int(entity.get("check_attempts") or 0) + 1
-    every = timedelta(seconds=int(entity.get("check_every") or 300))
-    store = get_store()
+    # The next attempt is due after check_every, and never while this one may still be running.
+    after = now + max(timedelta(seconds=int(entity.get("check_every") or 300)), span(entity, settings))
+    claim = {"check_attempts": attempts, "next_check_at": after, "check_started_at": now}
     # Taken with a conditional write: another timer instance that took it makes this attempt.
-    etag = store.update(pause_id, {"check_attempts": attempts, "next_check_at": now + every}, stored.etag)
+    etag = get_store().update(pause_id, claim, stored.etag)
     checks = json_field_strict(entity, "checks", [])
     previous = json_field_strict(entity, "check_results", [None] * len(checks))
     target = _target(entity)
@@ -269,45 +381,70 @@ def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome,
         results.append({"result": seen.result.value, "detail": seen.detail[:500], "at": iso(now),
                         "attempts": int((before or {}).get("attempts") or 0) + 1})
     all_passed = all(r["result"] == Result.PASSED for r in results)
-    changes = {"checks_passed": all_passed, **pack_json("check_results", canonical(results))}
-    attempted = Stored({**entity, "check_attempts": attempts, "next_check_at": now + every}, etag)
+    changes = {"checks_passed": all_passed, "check_results_for": attempts,
+               **pack_json("check_results", canonical(results))}
+    attempted = Stored({**entity, **claim, **changes}, etag)
     logger.info("checks attempt pause_id=%s attempt=%d passed=%s", pause_id, attempts, all_passed)
-    failed = [f"{c['name']}: {r['detail']}" for c, r in zip(checks, results) if r["result"] == Result.FAILED]
-    max_attempts = int(entity.get("check_max_attempts") or 1)
-    mode = entity.get("checks_mode") or "auto"
-    if failed or (not all_passed and attempts >= max_attempts):
-        why = ("A check can no longer pass: " + "; ".join(failed)) if failed else \
-            f"The checks did not all pass in {attempts} attempts."
-        action = Action.CHECKS_CONTINUE if entity.get("on_timeout") == "restart" else Action.CHECKS_EXPIRE
-        return _settle(pause_id, attempted, action, why, changes, now)
-    if all_passed and mode == "auto":
-        return _settle(pause_id, attempted, Action.CHECKS_CONTINUE, None, changes, now)
-    _keep(pause_id, attempted.etag, changes)
+    decision = owed(attempted.entity, now)
+    if decision is not None:
+        return _settle(pause_id, attempted, decision, changes, attempts, now)
+    _keep(pause_id, etag, changes, attempts)
     if all_passed:  # gate: people decide now; the timer looks again at expiry
         return SweepOutcome.CHECKED, moment(entity, "expires_at")
-    return SweepOutcome.CHECKED, min(now + every, moment(entity, "expires_at"))
+    return SweepOutcome.CHECKED, min(after, moment(entity, "expires_at"))
 
 
-def _keep(pause_id: str, etag: str, changes: dict) -> None:
-    """Write an attempt's results; if the pause was decided (or approved) meanwhile, they still belong on it."""
+def _ours(attempts: int):
+    """Results of attempt `attempts` belong on a pause only while it is pending and no later attempt began."""
+    def check(entity: dict) -> bool:
+        return entity.get("status") == Status.PENDING and int(entity.get("check_attempts") or 0) == attempts
+    return check
+
+
+def _keep(pause_id: str, etag: str, changes: dict, attempts: int) -> None:
+    """Write an attempt's results. If the pause changed meanwhile, only while it is still pending and
+    no later attempt began: a claimed pause is a person's decision in flight, whose own writes
+    must not be disturbed, and a decided one needs them no more."""
     store = get_store()
     try:
         store.update(pause_id, changes, etag)
+        return
     except Conflict:
-        store.update(pause_id, changes, store.get(pause_id).etag)
+        current = store.get(pause_id)
+    if _ours(attempts)(current.entity):
+        try:
+            store.update(pause_id, changes, current.etag)
+            return
+        except Conflict:
+            pass
+    logger.info("checks attempt results dropped pause_id=%s attempt=%d: the pause changed meanwhile", pause_id,
+                attempts)
 
 
-def _settle(pause_id: str, attempted: Stored, action: Action, why: str | None, results: dict,
-            now: datetime) -> tuple[SweepOutcome, datetime | None]:
+def settle_owed(pause_id: str, stored: Stored, decision: tuple[Action, str | None],
+                now: datetime) -> tuple[SweepOutcome, datetime | None]:
+    """Carry out a decision the checks owe (found by `owed`), with nothing new to write."""
+    return _settle(pause_id, stored, decision, None, None, now)
+
+
+def _settle(pause_id: str, attempted: Stored, decision: tuple[Action, str | None], results: dict | None,
+            attempts: int | None, now: datetime) -> tuple[SweepOutcome, datetime | None]:
     """The checks decide the pause: through the one engine, as "checks", the results written with its claim."""
     from . import decisions
     from .validation import Decision
 
+    action, why = decision
+    mine = _ours(attempts) if attempts else None
+    also = (lambda entity: results if mine(entity) else {}) if results else None
     try:
         record = decisions.decide(pause_id, attempted, action, Decision(comment=why),
-                                  decisions.Audit(decided_by=CHECKS), now, also=results)
-    except AlreadyDecided:  # someone decided first: the results are kept all the same
-        _keep(pause_id, attempted.etag, results)
+                                  decisions.Audit(decided_by=CHECKS), now, also=also)
+    except AlreadyDecided:  # someone decided, or is deciding, first
+        if results:
+            _keep(pause_id, attempted.etag, results, attempts)
+        current = get_store().get(pause_id).entity
+        if current.get("status") in CLAIMED:  # look again once that decision is recorded, or stale
+            return SweepOutcome.RESCHEDULED, moment(current, "claimed_at") + decisions.stale_after()
         return SweepOutcome.ALREADY_SETTLED, None
     outcome = SweepOutcome.RESTARTED if action is Action.CHECKS_CONTINUE else SweepOutcome.EXPIRED
     if record.get("callback_confirmed") is False:

@@ -320,20 +320,22 @@ def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: d
 
 
 def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, audit: Audit, now: datetime,
-           also: dict | None = None) -> dict:
+           also=None) -> dict:
     """Carry out `action` on the pause exactly once; return its record, or raise a typed error.
 
     The pause is won with a conditional write; a lost race re-reads it and plans again (so two
     approvers clicking at once both count, and one of them reaches the quorum). `also` are
-    properties written with that first write (the timer's check results: one write, not two).
+    properties written with that first write (the timer's check results: one write, not two), or
+    a function of the pause as it is then that returns them.
     """
     for _ in range(_CLAIM_ATTEMPTS):
         plan = _plan(stored.entity, action, decision, audit, now)
         rule, claim_id = plan.rule, uuid.uuid4().hex
+        extra = (also(stored.entity) if callable(also) else also) or {}
         if rule.claim is None:
-            changes = {**(also or {}), "status": rule.result.value, "claim_id": claim_id, **plan.changes}
+            changes = {**extra, "status": rule.result.value, "claim_id": claim_id, **plan.changes}
         else:
-            changes = {**(also or {}), "status": rule.claim.value, "claim_id": claim_id, "claimed_at": now,
+            changes = {**extra, "status": rule.claim.value, "claim_id": claim_id, "claimed_at": now,
                        "claim_action": plan.action.value, "claimed_by": audit.decided_by}
         try:
             won = _verified_write(pause_id, stored, changes, claim_id)

@@ -50,7 +50,11 @@ def _factory_allowed(patterns, target: PauseRequest) -> bool:
 def _check_target(request: PauseRequest, settings) -> None:
     """Refuse, before anything is stored, what could only fail later."""
     target = None
-    if request.subscription_id:  # restart mode, or a callback pause whose adf_run checks read its factory
+    reads_runs = any("adf_run" in check for check in request.checks or [])
+    # Restart mode starts a pipeline in the factory; adf_run checks read runs there (validation
+    # made sure all three factory fields are given). Callback mode otherwise names no factory the
+    # app acts on, so factory fields sent along for context are not judged.
+    if not request.callback_uri or reads_runs:
         if not _factory_allowed(settings.allowed_factories, request):
             raise Forbidden("This app may not start pipelines in that factory (see ALLOWED_FACTORIES).")
         identity.check_tenant(request.tenant_id, settings)

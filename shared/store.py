@@ -17,7 +17,7 @@ import inspect
 import json
 import logging
 import re
-from datetime import timezone
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 from .clients import POOL_SIZE, built_once, http_transport
@@ -254,6 +254,14 @@ class DueIndex:
     def keys(pause_id: str, due_at) -> tuple[str, str]:
         moment = due_at.astimezone(timezone.utc)
         return moment.strftime("%Y%m%d%H"), f"{moment:%Y%m%dT%H%M%S}-{pause_id}"
+
+    @staticmethod
+    def due_at(due: Due) -> datetime:
+        """When a row is due, from its key (long ago, for a key the app did not write)."""
+        try:
+            return datetime.strptime(due.row_key[:15], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return datetime.min.replace(tzinfo=timezone.utc)
 
     @_translate("index")
     def add(self, pause_id: str, due_at) -> None:

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from . import checks, decisions
 from .errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
@@ -27,6 +27,7 @@ from .validation import Decision
 logger = logging.getLogger(__name__)
 
 _LOOKS = 3  # a due pause is re-read at most this often when others decide it at the same moment
+MISSING_GRACE = timedelta(minutes=2)
 
 
 class _NotSettled(Exception):
@@ -42,6 +43,10 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
         try:
             stored = store.get(due.pause_id)
         except NotFound:
+            if now - get_due_index().due_at(due) < MISSING_GRACE:
+                # A pause and its first row are written at once: the row may be read before the
+                # pause is there. Only a row older than any write in flight is left by its pause.
+                return SweepOutcome.RESCHEDULED
             remove(due)
             return SweepOutcome.MISSING
         entity = stored.entity
@@ -75,18 +80,22 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
             continue  # released (or claimed anew by a click meanwhile): look at it as it is now
         expires_at = moment(entity, "expires_at")
         if now < expires_at:
-            check_due = checks.next_due(entity)
-            if check_due is not None and check_due <= now:
+            owed, check_due = checks.owed(entity, now), checks.next_due(entity)
+            if owed is not None or (check_due is not None and check_due <= now and
+                                    not checks.in_flight_until(entity, now)):
                 try:
-                    outcome, next_due = checks.attempt(due.pause_id, stored, now)
+                    outcome, next_due = (checks.settle_owed(due.pause_id, stored, owed, now) if owed else
+                                         checks.attempt(due.pause_id, stored, now))
                 except Conflict:
                     continue  # another timer instance took this attempt
                 if next_due is None:
                     remove(due)
                 else:
-                    index.move(due, next_due)
+                    index.move(due, min(next_due, expires_at))
                 return outcome
-            index.move(due, min(check_due or expires_at, expires_at))
+            # An attempt running elsewhere: look again when it must have ended (it decides, or died).
+            later = checks.in_flight_until(entity, now) or check_due or expires_at
+            index.move(due, min(later, expires_at))
             return SweepOutcome.RESCHEDULED
         action = ON_TIMEOUT.get(entity.get("on_timeout"), Action.EXPIRE)
         words = None if action is Action.RESTART_ON_TIMEOUT else f"Nobody decided before {iso(expires_at)}."

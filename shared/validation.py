@@ -30,7 +30,8 @@ _RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")
 _PIPELINE = re.compile(r"[A-Za-z0-9_][^.+?/<>*#%&:\\\x00-\x1f\x7f]{0,139}")
 
 # Automated checks (shared.checks runs them).
-_SETTING_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+# Only settings made for this: a pause must not be able to send any other app setting anywhere.
+_SETTING_NAME = re.compile(r"CHECK_HEADER_[A-Za-z0-9_]{1,100}")
 # A small JSONPath: $ then .name, [index] or ['name'] steps.
 JSON_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]{1,6}\]|\['[^'\\]{1,128}'\])*")
 JSON_OPERATORS = ("equals", "in", "lt", "le", "gt", "ge", "exists")
@@ -41,8 +42,9 @@ HTTP_CHECK = Object("Call a URL on CHECK_ALLOWED_HOSTS.", fields={
                max_length=MAX_CALLBACK_URI),
     "method": Choice("HTTP method.", values=("GET", "POST"), default="GET"),
     "body": Value("JSON body of a POST.", max_bytes=16 * 1024),
-    "header_setting": Text("Name of an app setting holding one header, 'Name: value' (keeps secrets out of the "
-                           "pause).", pattern=_SETTING_NAME, rule_text="an app setting name"),
+    "header_setting": Text("Name of an app setting, CHECK_HEADER_<name>, holding one header, 'Name: value' "
+                           "(keeps secrets out of the pause).", pattern=_SETTING_NAME,
+                           rule_text="an app setting name starting CHECK_HEADER_"),
 }, required=("url",))
 JSON_EXPECT = Object("Something the JSON answer must show.", fields={
     "path": Text("Where in the answer: $.a.b[0]", pattern=JSON_PATH, rule_text="a path like $.status or $.rows[0]"),
@@ -92,7 +94,8 @@ class CheckField(Field):
         if expect is None and kind == "adf_run":
             problems.add(f"{path}.expect", "required", "is required")
             return INVALID
-        expected = (HTTP_EXPECT if kind == "http" else ADF_EXPECT).check(expect or {}, f"{path}.expect", problems)
+        expected = (HTTP_EXPECT if kind == "http" else ADF_EXPECT).check({} if expect is None else expect,
+                                                                         f"{path}.expect", problems)
         if INVALID in (name, body, expected):
             return INVALID
         if kind == "http":

@@ -469,4 +469,4 @@ def test_check_pipelines_send_a_body_the_app_accepts(name, activity, mode):
 def test_the_quality_gate_keeps_its_secret_in_an_app_setting():
     body = activities_by_name(load("PausableLoad_QualityGate"))["WaitForQualityAndApproval"]["typeProperties"]["body"]
     [check] = body["checks"]
-    assert check["http"]["header_setting"] == "DATA_QUALITY_API_HEADER" and "headers" not in check["http"]
+    assert check["http"]["header_setting"] == "CHECK_HEADER_DATA_QUALITY" and "headers" not in check["http"]

@@ -140,7 +140,8 @@ def test_the_email_walk_through_the_local_mail_catcher(app_env, registered_funct
             page = person()
             page.goto(f"{adf.url}/_standin/mail")
             assert page.get_by_role("link", name="Load sales?").count() == 2  # alice's and bob's
-            page.get_by_role("row").filter(has_text=BOB).get_by_role("link").click()
+            with page.expect_navigation():
+                page.get_by_role("row").filter(has_text=BOB).get_by_role("link").click()
             [approve] = [a for a in page.get_by_role("link").all() if "/api/restart/" in a.get_attribute("href")]
             approve.click()
             assert "You decide as" in page.content() and BOB in page.content()

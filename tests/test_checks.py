@@ -130,7 +130,7 @@ def test_a_run_of_another_pipeline_fails_the_check_for_good(api, adf, endpoint):
     ({"status": 500}, "not_yet", "answered HTTP 500"),
     ({"body": b"<html>busy</html>"}, "not_yet", "not JSON"),
     ({"json": {"rows": 3}}, "not_yet", "$.status is not in the answer"),
-    ({"delay": 3, "json": {"status": "OK"}}, "error", "timed out"),
+    ({"delay": 3, "json": {"status": "OK"}}, "error", "no whole answer within 1 s"),
     ({"body": b"[" + b"1," * 600_000 + b"1]"}, "error", "over 1024 KiB"),
     ({"status": 302, "location": "http://127.0.0.1:9/elsewhere"}, "not_yet", "answered HTTP 302"),
 ])
@@ -159,17 +159,33 @@ def test_expectations_on_status_and_json(api, endpoint, expect, document, passes
 
 
 def test_a_secret_header_comes_from_an_app_setting_never_from_the_pause(api, endpoint, configure):
-    configure(DQ_AUTH="Authorization: Bearer s3cret-token", CHECK_ALLOWED_HOSTS="127.0.0.1")
+    configure(CHECK_HEADER_DQ="Authorization: Bearer s3cret-token", CHECK_ALLOWED_HOSTS="127.0.0.1")
     endpoint.set("dq", json={"status": "OK"})
     check = http_check(endpoint)
-    check["http"]["header_setting"] = "DQ_AUTH"
+    check["http"]["header_setting"] = "CHECK_HEADER_DQ"
     created = api.created(checks=[check], checks_mode="gate")
     sweep.sweep(now())
     assert endpoint.seen("dq").headers[0]["Authorization"] == "Bearer s3cret-token"
     assert "s3cret" not in str(api.record(created["pause_id"]))
-    check["http"]["header_setting"] = "NOT_SET_ANYWHERE"
+
+
+@pytest.mark.parametrize("name, value, rule", [
+    ("CHECK_HEADER_NOT_SET", None, "app_setting"),
+    ("SMTP_PASSWORD", "user: pa:ss", "pattern"),  # only CHECK_HEADER_* settings can be sent anywhere
+    ("CHECK_HEADER_BAD", "no colon here", "app_setting"),
+    ("CHECK_HEADER_BAD", "Authorization: Bearer caf\u00e9", "app_setting"),  # not ASCII: could not be sent
+    ("CHECK_HEADER_BAD", "Host: evil.example", "app_setting"),
+    ("CHECK_HEADER_BAD", "X-Key: a\tb ", "app_setting"),
+])
+def test_a_header_setting_that_cannot_be_sent_is_400_at_pause(api, endpoint, configure, name, value, rule):
+    configure(**{name: value})
+    check = http_check(endpoint)
+    check["http"]["header_setting"] = name
     response = api.pause(checks=[check])
-    assert response.status_code == 400 and api.json(response)["errors"][0]["field"] == "checks[0].http.header_setting"
+    assert response.status_code == 400, api.json(response)
+    [error] = api.json(response)["errors"]
+    assert (error["field"], error["rule"]) == ("checks[0].http.header_setting", rule)
+    assert "pa:ss" not in response.get_body().decode()
 
 
 @pytest.mark.parametrize("settings, url, status", [
@@ -253,3 +269,71 @@ def test_a_randomized_run_of_many_pauses_with_checks_ends_each_in_exactly_one_fi
             assert (record["status"] == "restarted") == (record["pause_id"] in runs)
     completed = [c["callbackId"] for c in adf.callbacks if c["completed"]]
     assert len(completed) == len(set(completed))
+
+
+def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_timeout(api, endpoint):
+    """The timeout bounds the whole answer, not each read: an endpoint that keeps sending a byte
+    now and then cannot hold an attempt (CHECK_TIMEOUT_SECONDS is 1 here)."""
+    endpoint.set("dq", json={"status": "OK", "padding": "x" * 60}, drip=0.05)
+    created = api.created(checks=[http_check(endpoint)])
+    assert sweep.sweep(now()) == {"checked": 1}
+    shown = result_of(api, created["pause_id"])
+    assert (shown["result"], shown["detail"]) == ("error", "no whole answer within 1 s")
+    [dripped] = endpoint.seen("dq").dripped
+    assert not dripped["complete"] and dripped["sent"] < 60
+
+
+def test_a_persons_decision_in_flight_is_never_disturbed_by_an_attempt_ending_meanwhile(api, adf, endpoint):
+    """Auto mode: a person approves while the timer's attempt is out asking the endpoint. The person's
+    claim is in flight when the checks pass; the timer neither decides nor writes over it."""
+    endpoint.set("dq", json={"status": "OK"}, delay=0.6)
+    adf.latency["createRun"] = 1.2  # the person's decision is still in flight when the check answers
+    created = api.created(checks=[http_check(endpoint)])
+    swept = []
+    timer = threading.Thread(target=lambda: swept.append(sweep.sweep(now())))
+    timer.start()
+    while endpoint.seen("dq").calls == 0:  # the attempt is taken and out asking
+        threading.Event().wait(0.01)
+    approved = api.decide("restart", created["token"], json_body={"comment": "go"})
+    timer.join()
+    assert approved.status_code == 200 and swept == [{"rescheduled": 1}]
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["decided_by"] != "checks" and record["comment"] == "go"
+    assert len(adf.runs) == 1
+    assert sweep.sweep(now() + timedelta(minutes=11)) == {"already_settled": 1}  # its row was kept, then dropped
+
+
+def test_checks_that_passed_but_could_not_continue_continue_at_the_next_run(api, adf, endpoint):
+    endpoint.set("dq", json={"status": "OK"})
+    created = api.created(checks=[http_check(endpoint)])
+    adf.inject("createRun", "before", status=400, code="BadRequest")  # refused: nothing started
+    assert sweep.sweep(now()) == {"retry": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending" and record["checks_passed"] is True and adf.runs == []
+    assert sweep.sweep(now()) == {"restarted": 1}  # owed: continues at once, not at expiry
+    assert endpoint.seen("dq").calls == 1 and len(adf.runs) == 1
+
+
+def test_a_second_timer_never_settles_a_last_attempt_that_is_still_running(api, adf, endpoint):
+    endpoint.set("dq", json={"status": "OK"}, delay=0.8)
+    created = api.created(checks=[http_check(endpoint)], check_max_attempts=1)
+    first = []
+    timer = threading.Thread(target=lambda: first.append(sweep.sweep(now())))
+    timer.start()
+    while endpoint.seen("dq").calls == 0:
+        threading.Event().wait(0.01)
+    assert sweep.sweep(now()) == {"rescheduled": 1}  # attempt 1 of 1 is running elsewhere: not "ran out"
+    timer.join()
+    assert first == [{"restarted": 1}] and api.record(created["pause_id"])["status"] == "restarted"
+    assert len(adf.runs) == 1 and endpoint.seen("dq").calls == 1
+
+
+def test_factory_fields_sent_along_in_callback_mode_are_not_judged(api, adf, configure):
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", ALLOWED_FACTORIES="00000000-0000-0000-0000-0000000000aa/rg/f")
+    response = api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/ctx", "subscription_id": TARGET["subscription_id"]})
+    assert response.status_code == 202, api.json(response)
+
+
+def test_an_expect_that_is_not_an_object_is_400(api, endpoint):
+    response = api.pause(checks=[{**http_check(endpoint), "expect": []}])
+    assert response.status_code == 400 and api.json(response)["errors"][0]["field"] == "checks[0].expect"
