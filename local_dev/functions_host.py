@@ -197,7 +197,8 @@ def _constraint(constraint: str):
     if name == "minlength":
         return rf"[^/]{{{numbers[0]},}}", None
     if name == "maxlength":
-        return rf"[^/]{{1,{numbers[0]}}}", None
+        # maxlength(0) on an optional parameter ({ignored:maxlength(0)?}) serves only the path without it.
+        return (rf"[^/]{{1,{numbers[0]}}}" if numbers[0] > 0 else r"(?!)[^/]"), None
     if name == "length":
         return rf"[^/]{{{numbers[0]},{numbers[-1]}}}", None
     if name == "min":

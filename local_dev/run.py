@@ -122,6 +122,17 @@ def banner(routes, timers, server_url: str, standin: Optional[AdfStandin]) -> st
     return "\n".join(lines)
 
 
+def root_to_index(app):
+    """Locally, / leads to the app's index page at /api (in Azure, / is the Functions host's own page)."""
+
+    def serve_root(environ, start_response):
+        if environ.get("PATH_INFO") in ("", "/") and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            start_response("302 Found", [("Location", "/api"), ("Content-Length", "0")])
+            return [b""]
+        return app(environ, start_response)
+    return serve_root
+
+
 def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
     """Start Azurite, the stand-in and the functions host on `stack`; return the banner."""
     settings_file = load_settings(REPO_ROOT)
@@ -137,7 +148,8 @@ def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
     function_app = importlib.import_module("function_app")
     wsgi_app = build_wsgi_app(function_app.app, REPO_ROOT / "host.json")
     sign_in = (os.environ.get("APPROVER_SIGN_IN") or "").strip().lower() == "easyauth"
-    server = stack.enter_context(serve(DevSignIn(wsgi_app) if sign_in else wsgi_app, options.host, options.port))
+    served = root_to_index(DevSignIn(wsgi_app) if sign_in else wsgi_app)
+    server = stack.enter_context(serve(served, options.host, options.port))
     timers = stack.enter_context(TimerRunner(timer_functions(function_app.app))).timers
     text = banner(wsgi_app.routes, timers, server.url, standin)
     if sign_in:

@@ -96,6 +96,11 @@ def approved_payload(record: dict) -> bytes:
     return canonical({"Output": output, "StatusCode": "200"}).encode("utf-8")
 
 
+def checkpoint_payload(output: dict) -> bytes:
+    """What a checkpoint's WebHook activity receives when it may go on."""
+    return canonical({"Output": output, "StatusCode": "200"}).encode("utf-8")
+
+
 def failed_payload(code: str, message: str) -> bytes:
     """What the WebHook activity receives on cancel or expiry: an error, so the activity fails."""
     return canonical({"Error": {"ErrorCode": code, "Message": message}, "StatusCode": "400"}).encode("utf-8")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from . import callback
+from . import callback, status_index
 from .adf import PipelineTarget, get_adf
 from .checks import ChecksPending
 from .checks import passed as checks_passed
@@ -39,6 +39,9 @@ _DECIDED_WORDS = {
     Status.RESTARTING: "is being restarted right now",
     Status.CANCELLING: "is being cancelled right now",
     Status.EXPIRING: "is expiring right now",
+    Status.RELEASING: "is being released right now",
+    Status.RELEASED: "was already released",
+    Status.HELD: "is held at a checkpoint",
     Status.RESTARTED: "was already approved and restarted",
     Status.CANCELLED: "was already cancelled",
     Status.EXPIRED: "has expired",
@@ -79,20 +82,22 @@ def stale_after() -> timedelta:
     return timedelta(seconds=get_settings().limits.stale_claim_seconds)
 
 
-def ensure_may_act(entity: dict, actor: Actor, now: datetime) -> None:
-    """Raise AlreadyDecided or Expired unless `actor` may decide the pause now.
+def ensure_may_act(entity: dict, actor: Actor, now: datetime, source: Status = Status.PENDING) -> None:
+    """Raise AlreadyDecided or Expired unless `actor` may decide the pause (in status `source`) now.
 
-    People may act until `expires_at`; the timer only after it.
+    People may act until `expires_at`; the timer only after it; holds end whenever they end.
     """
     status = status_of(entity)
     if status is Status.EXPIRED:
         # The same answer before and after the timer has marked it: the link has expired.
         raise Expired(f"This pause expired at {iso(entity.get('expires_at'))}; nothing can be started from this "
                       "link any more.", to_record(entity))
-    if status is not Status.PENDING:
+    if status is not source:
         record = to_record(entity)
         when = f" at {record['decided_at']}" if record["decided_at"] else ""
         raise AlreadyDecided(f"This pause {_DECIDED_WORDS.get(status, status)}{when}.", record)
+    if actor is Actor.HOLDS:
+        return
     expires_at = moment(entity, "expires_at")
     if actor is Actor.TIMER:  # people and checks act until expires_at; the timer only after it
         if now < expires_at:
@@ -112,7 +117,7 @@ def _verified_write(pause_id: str, stored: Stored, changes: dict, claim_id: str)
     for attempt in range(attempts):
         try:
             etag = store.update(pause_id, changes, stored.etag)
-            return Stored({**stored.entity, **changes}, etag)
+            return _indexed(pause_id, Stored({**stored.entity, **changes}, etag))
         except Conflict:
             pass
         except Unavailable:
@@ -121,10 +126,17 @@ def _verified_write(pause_id: str, stored: Stored, changes: dict, claim_id: str)
             time.sleep(0.2 * (attempt + 1))
         current = store.get(pause_id)
         if current.entity.get("claim_id") == claim_id and current.entity.get("status") == changes["status"]:
-            return current
+            return _indexed(pause_id, current)
         if current.etag != stored.etag:
             return None
     raise Unavailable("Pause storage did not take the write; nothing was changed. Try again shortly.")
+
+
+def _indexed(pause_id: str, landed: Stored) -> Stored:
+    """A write that made the pause final moves it from the open rows to the decisions in the status index."""
+    if landed.entity.get("status") in FINAL:
+        status_index.settled(pause_id, landed.entity)
+    return landed
 
 
 def _decision_fields(rule: Rule, decision: Decision, audit: Audit, now: datetime) -> dict:
@@ -146,6 +158,8 @@ def _payload(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> byte
     if rule.call is not Call.CALL_BACK:
         return None
     text(entity, "callback_uri")
+    if mode_of(entity) is Mode.CHECKPOINT:
+        return checkpoint_payload(entity, rule, decision, audit)
     if rule.error_code is None:
         return callback.approved_payload({"pause_id": pause_id_of(entity), "status": rule.result.value,
                                           "comment": decision.comment, "input": decision.input,
@@ -155,6 +169,17 @@ def _payload(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> byte
     else:
         message = decision.comment or f"Cancelled by {audit.decided_by or 'the approver'}."
     return callback.failed_payload(rule.error_code, message)
+
+
+def checkpoint_payload(entity: dict, rule: Rule, decision: Decision, audit: Audit) -> bytes:
+    """What a held checkpoint's WebHook receives: continue (`held: true`, who released it) or HoldCancelled."""
+    if rule.error_code is not None:
+        words = decision.comment or "an operator cancelled the hold"
+        return callback.failed_payload(rule.error_code, f"Hold cancelled by {audit.decided_by or 'an operator'}: "
+                                                        f"{words}")
+    return callback.checkpoint_payload({"held": True, "checkpoint": entity.get("checkpoint"),
+                                        "hold_ids": json_field_strict(entity, "hold_ids", []),
+                                        "released_by": audit.decided_by, "comment": decision.comment})
 
 
 def _call(rule: Rule, pause_id: str, entity: dict, payload: bytes | None) -> dict:
@@ -182,10 +207,10 @@ def _minutes() -> int:
 
 
 def _give_back(pause_id: str, claimed: Stored, claim_id: str, failure: OutsideCallFailed,
-               now: datetime) -> NoReturn:
-    """The call surely had no effect: put the pause back to pending, so the link works again, and say so."""
+               now: datetime, back_to: Status = Status.PENDING) -> NoReturn:
+    """The call surely had no effect: put the pause back (to pending, so the link works again), and say so."""
     attempts = _count(claimed.entity.get("attempts")) + 1
-    changes = {"status": Status.PENDING.value, "attempts": attempts, "last_error": failure.summary}
+    changes = {"status": back_to.value, "attempts": attempts, "last_error": failure.summary}
     logger.warning("outside call refused pause_id=%s attempt=%d code=%s detail=%s", pause_id, attempts,
                    failure.code, failure)
     try:
@@ -299,7 +324,7 @@ def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: d
     reach it becomes RECORD_APPROVAL (the pause stays pending), the one that does is APPROVE.
     """
     mode = mode_of(entity)
-    ensure_may_act(entity, rule_for(action, mode).actor, now)
+    ensure_may_act(entity, rule_for(action, mode).actor, now, rule_for(action, mode).source)
     fields = _decision_fields(rule_for(action, mode), decision, audit, now)
     if action is Action.APPROVE and entity.get("checks_mode") == "gate" and not checks_passed(entity):
         raise ChecksPending(to_record(entity))
@@ -361,7 +386,7 @@ def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: _Plan, now: 
     try:
         outcome = _call(rule, pause_id, claimed.entity, plan.payload)
     except Refused as refused:
-        _give_back(pause_id, claimed, claim_id, refused, now)
+        _give_back(pause_id, claimed, claim_id, refused, now, rule.source)
     except Unknown as unknown:
         if rule.call is Call.START_RUN:
             outcome = _look_up(pause_id, claimed, claim_id, unknown, now)
@@ -462,6 +487,7 @@ def give_up(pause_id: str, why: str, now: datetime) -> None:
         return
     if stored.entity.get("status") in FINAL:
         return
-    store.update(pause_id, {"status": Status.FAILED.value, "decided_at": now, "decided_by": TIMER,
-                            "last_error": why[:1000]}, stored.etag)
+    changes = {"status": Status.FAILED.value, "decided_at": now, "decided_by": TIMER, "last_error": why[:1000]}
+    store.update(pause_id, changes, stored.etag)
+    status_index.settled(pause_id, {**stored.entity, **changes})
     logger.error("pause failed pause_id=%s: %s", pause_id, why)

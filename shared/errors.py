@@ -45,6 +45,12 @@ class AlreadyDecided(PauseError):
         self.pause = pause
 
 
+class HoldEnded(PauseError):
+    """The hold was released or cancelled before (or expired)."""
+
+    status, code, title = 409, "hold_ended", "Conflict"
+
+
 class Expired(PauseError):
     status, code, title = 410, "expired", "Gone"
 

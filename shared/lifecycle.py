@@ -36,20 +36,24 @@ class Status(StrEnum):
     RESTARTING = "restarting"  # claimed by an approval (or restart on timeout): run or callback in flight
     CANCELLING = "cancelling"  # claimed by a cancel: the Error callback in flight (callback mode)
     EXPIRING = "expiring"      # claimed by the timer: the Error callback in flight (callback mode)
+    HELD = "held"              # a checkpoint waiting on one or more holds
+    RELEASING = "releasing"    # claimed by a release: the checkpoint's callback in flight
     RESTARTED = "restarted"
+    RELEASED = "released"      # a checkpoint whose holds were all released: its run continued
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     FAILED = "failed"
 
 
-OPEN = frozenset({Status.PENDING})
-CLAIMED = frozenset({Status.RESTARTING, Status.CANCELLING, Status.EXPIRING})
-FINAL = frozenset({Status.RESTARTED, Status.CANCELLED, Status.EXPIRED, Status.FAILED})
+OPEN = frozenset({Status.PENDING, Status.HELD})
+CLAIMED = frozenset({Status.RESTARTING, Status.CANCELLING, Status.EXPIRING, Status.RELEASING})
+FINAL = frozenset({Status.RESTARTED, Status.RELEASED, Status.CANCELLED, Status.EXPIRED, Status.FAILED})
 
 
 class Mode(StrEnum):
     RESTART = "restart"    # start the next pipeline through the SDK
     CALLBACK = "callback"  # call the waiting WebHook activity back
+    CHECKPOINT = "checkpoint"  # a run held at a checkpoint: called back when its holds end
 
 
 class Action(StrEnum):
@@ -60,12 +64,15 @@ class Action(StrEnum):
     CHECKS_CONTINUE = "checks_continue"        # checks passed (auto), or ran out with on_timeout "restart"
     CHECKS_EXPIRE = "checks_expire"            # checks ran out (or cannot pass) with on_timeout "expire"
     RESTART_ON_TIMEOUT = "restart_on_timeout"  # the timer, for on_timeout "restart"
+    RELEASE = "release"                        # every hold a checkpoint waits on was released (or expired)
+    HOLD_CANCEL = "hold_cancel"                # a hold a checkpoint waits on was cancelled: the run fails
 
 
 class Actor(StrEnum):
     PERSON = "person"  # through a link, until expires_at
     CHECKS = "checks"  # the pause's automated checks (run by the timer), until expires_at
     TIMER = "timer"    # only once expires_at has passed
+    HOLDS = "holds"    # an operator releasing or cancelling a hold (or the timer when one expires); no expiry
 
 
 class Call(StrEnum):
@@ -85,7 +92,7 @@ class Rule:
     error_code: str | None = None  # callback mode: the Error sent instead of the Output
 
 
-_P, _C, _T = Actor.PERSON, Actor.CHECKS, Actor.TIMER
+_P, _C, _T, _H = Actor.PERSON, Actor.CHECKS, Actor.TIMER, Actor.HOLDS
 _S = Status
 
 RULES: dict[tuple[Action, Mode], Rule] = {
@@ -104,6 +111,8 @@ RULES: dict[tuple[Action, Mode], Rule] = {
     (Action.CHECKS_CONTINUE, Mode.CALLBACK):   Rule(_C, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment"),
     (Action.CHECKS_EXPIRE, Mode.RESTART):      Rule(_C, _S.PENDING, None,          _S.EXPIRED,   Call.NONE,      "reason"),
     (Action.CHECKS_EXPIRE, Mode.CALLBACK):     Rule(_C, _S.PENDING, _S.EXPIRING,   _S.EXPIRED,   Call.CALL_BACK, "reason", "PauseExpired"),
+    (Action.RELEASE, Mode.CHECKPOINT):         Rule(_H, _S.HELD,    _S.RELEASING,  _S.RELEASED,  Call.CALL_BACK, "comment"),
+    (Action.HOLD_CANCEL, Mode.CHECKPOINT):     Rule(_H, _S.HELD,    _S.CANCELLING, _S.CANCELLED, Call.CALL_BACK, "reason", "HoldCancelled"),
 }
 
 # What the timer does with a pause that is due, by its status.
@@ -134,6 +143,9 @@ class SweepOutcome(StrEnum):
     UNDELIVERED = "undelivered"          # gave up re-sending an unconfirmed callback (last_error says why)
     RESCHEDULED = "rescheduled"          # not due yet after all (a young claim, a later expiry, a re-send)
     CHECKED = "checked"                  # a check attempt was made; the pause waits (for more, or for people)
+    CHECKPOINT_CONTINUED = "checkpoint_continued"  # a checkpoint's callback the app owed was delivered
+    CHECKPOINT_SETTLED = "checkpoint_settled"      # a held checkpoint was released or failed by its holds
+    STILL_HELD = "still_held"                      # a held checkpoint's holds are still active
     ALREADY_SETTLED = "already_settled"  # final before the timer came
     MISSING = "missing"                  # an index row whose pause does not exist
     RETRY = "retry"                      # could not settle it now: counted, tried again next run

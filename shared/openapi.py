@@ -21,7 +21,8 @@ _ERRORS = {
     400: "The body, a query parameter or a field is invalid; `errors` names each one.",
     401: "APPROVER_SIGN_IN=easyauth and nobody is signed in: the page offers the sign-in.",
     403: "Not allowed: the target factory, tenant or callback host (pause), or who is deciding (links: `reason` "
-         "is personal_link, someone_else, requester or not_an_approver).",
+         "is personal_link, someone_else, requester or not_an_approver); the console: not an operator, sign-in "
+         "off, or a form posted from another site.",
     404: "No pause has that token or id (a malformed, unknown or forged token answers the same).",
     409: "Already decided (or being decided): `current_status` and `decided_at` say what and when; "
          "`damaged_record` when the stored record cannot be decided; `checks_pending` when a gate's checks have "
@@ -137,6 +138,30 @@ def _schemas() -> dict:
         "Cancelled": {"type": "object", "required": ["pause_id", "status", "reason"],
                       "properties": {"pause_id": {"type": "string"}, "status": {"const": "cancelled"},
                                      "reason": _NULLABLE_TEXT, "callback_confirmed": {"type": "boolean"}}},
+        "HoldRequest": validation.HOLD_BODY.schema(),
+        "ReleaseRequest": validation.RELEASE_BODY.schema(),
+        "HoldCancelRequest": validation.HOLD_CANCEL_BODY.schema(),
+        "CheckpointRequest": validation.CHECKPOINT_BODY.schema(),
+        "Hold": {"type": "object", "required": ["hold_id", "status", "scope", "reason", "created_at"], "properties": {
+            "hold_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+            "status": {"enum": ["active", "released", "cancelled"],
+                       "description": "A hold past its expiry is released (ended_by `expiry`)."},
+            "scope": {"type": "object", "additionalProperties": {"type": "string"}},
+            "reason": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
+            "created_by": _NULLABLE_TEXT, "expires_at": _NULLABLE_TIME, "ended_at": _NULLABLE_TIME,
+            "ended_by": _NULLABLE_TEXT, "comment": _NULLABLE_TEXT,
+            "hold_url": {"type": "string", "format": "uri"},
+            "waiting": {"type": "array", "items": {"$ref": "#/components/schemas/PauseRecord"},
+                        "description": "GET /holds/{hold_id}: the checkpoints held by it."},
+            "checkpoints": {"type": "object", "description": "After a release or cancel: the checkpoints' pause ids "
+                                                            "by what became of them.",
+                            "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
+        "HoldList": {"type": "object", "required": ["items"],
+                     "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Hold"}}}},
+        "CheckpointReached": {"type": "object", "required": ["held", "checkpoint"], "properties": {
+            "held": {"type": "boolean", "description": "false: the run is called back within seconds."},
+            "checkpoint": {"type": "string"}, "pause_id": {"type": "string"},
+            "hold_ids": {"type": "array", "items": {"type": "string"}}}},
         "Problem": {
             "type": "object", "required": ["type", "title", "status", "detail", "code"],
             "description": "RFC 9457 problem details.",
@@ -180,6 +205,99 @@ def _link_routes(action: str, page: str, json_result: str, form: str | None, bod
                                   "content": done},
                 **{str(s): _page_or_problem(s) for s in statuses_post}},
         },
+    }
+
+
+def _json(schema: str, description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+def _html(description: str) -> dict:
+    return {"description": description, "content": {"text/html": {"schema": {"type": "string"}}}}
+
+
+def _body(schema: str, required: bool = True) -> dict:
+    return {"required": required, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+_HOLD_ID = {"name": "hold_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _holds_paths(key) -> dict:
+    ended = {**{str(s): _problem(s) for s in (400, 404, 503)},
+             "409": {"description": "The hold had ended already (released, cancelled or expired).",
+                     "content": {"application/problem+json": {"schema": PROBLEM}}}}
+    return {
+        "/holds": {
+            "post": {"operationId": "place_hold", "summary": "Place a hold: matching runs wait at their next "
+                                                             "checkpoint.", "security": key,
+                     "requestBody": _body("HoldRequest"),
+                     "responses": {"201": _json("Hold", "Placed."), **{str(s): _problem(s) for s in (400, 503)}}},
+            "get": {"operationId": "list_holds", "summary": "Active holds (default), or the latest released or "
+                                                            "cancelled ones.", "security": key,
+                    "parameters": [{"name": "status", "in": "query", "schema": validation.HOLD_STATUS_QUERY.schema()},
+                                   {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                               "maximum": validation.MAX_PAGE_SIZE}}],
+                    "responses": {"200": _json("HoldList", "The holds."), **{str(s): _problem(s) for s in (400, 503)}}},
+        },
+        "/holds/{hold_id}": {"get": {
+            "operationId": "show_hold", "summary": "One hold, with the checkpoints waiting on it.", "security": key,
+            "parameters": [_HOLD_ID], "responses": {"200": _json("Hold", "The hold."),
+                                                    **{str(s): _problem(s) for s in (404, 503)}}}},
+        "/holds/{hold_id}/release": {"post": {
+            "operationId": "release_hold", "summary": "Release: every checkpoint waiting on this hold (and on no other "
+                                                      "active one) continues, once.", "security": key,
+            "parameters": [_HOLD_ID], "requestBody": _body("ReleaseRequest", required=False),
+            "responses": {"200": _json("Hold", "Released."), **ended}}},
+        "/holds/{hold_id}/cancel": {"post": {
+            "operationId": "cancel_hold", "summary": "Cancel: every checkpoint waiting on this hold fails with "
+                                                     "HoldCancelled, once.", "security": key,
+            "parameters": [_HOLD_ID], "requestBody": _body("HoldCancelRequest"),
+            "responses": {"200": _json("Hold", "Cancelled."), **ended}}},
+        "/checkpoint": {"post": {
+            "operationId": "checkpoint", "summary": "A run reached a checkpoint (an ADF WebHook activity). 202; the "
+                                                    "run is called back within seconds, or when its holds end.",
+            "security": key, "requestBody": _body("CheckpointRequest"),
+            "responses": {"202": _json("CheckpointReached", "Accepted; no Location header (ADF would poll it)."),
+                          **{str(s): _problem(s) for s in (400, 403, 413, 503)}}}},
+    }
+
+
+def _console_paths() -> dict:
+    """The console's pages: for people signed in through App Service Authentication, not programs."""
+    # Pages for browsers (Accept: text/html), problem+json for anything else, like the link routes.
+    errors = {str(s): _page_or_problem(s) for s in (401, 403, 503)}
+    back = {"303": {"description": "Done: back to the console page (See Other)."}, "400": _page_or_problem(400),
+            "413": _page_or_problem(413), **errors}
+    form = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
+    pause_id = {"name": "pause_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "/console": {"get": {"operationId": "console_page", "summary": "The operators' console.",
+                             "responses": {"200": _html("Everything waiting."), **errors}}},
+        "/console/pauses/{pause_id}": {"get": {
+            "operationId": "console_pause", "summary": "A pause's record and audit trail.", "parameters": [pause_id],
+            "responses": {"200": _html("The pause."), "404": _page_or_problem(404), **errors}}},
+        "/console/pauses/{pause_id}/cancel": {"post": {
+            "operationId": "console_cancel_pause", "summary": "Cancel a pause (or fail a held run) as the operator.",
+            "parameters": [pause_id], "requestBody": form, "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
+        "/console/holds": {"post": {"operationId": "console_place_hold", "summary": "Place a hold as the operator.",
+                                    "requestBody": form, "responses": back}},
+        "/console/holds/{hold_id}/release": {"post": {
+            "operationId": "console_release_hold", "summary": "Release a hold as the operator.",
+            "parameters": [_HOLD_ID], "requestBody": form, "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
+        "/console/holds/{hold_id}/cancel": {"post": {
+            "operationId": "console_cancel_hold", "summary": "Cancel a hold as the operator.",
+            "parameters": [_HOLD_ID], "requestBody": form, "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
+        "/console/decisions.csv": {"get": {
+            "operationId": "console_csv", "summary": "Decisions of a range of UTC days as CSV.",
+            "parameters": [{"name": "from", "in": "query", "required": True, "schema": {"type": "string",
+                                                                                      "format": "date"}},
+                           {"name": "to", "in": "query", "required": True, "schema": {"type": "string",
+                                                                                    "format": "date"}}],
+            "responses": {"200": {"description": "CSV.", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                          "400": _page_or_problem(400), **errors}}},
     }
 
 
@@ -241,6 +359,10 @@ def document() -> dict:
             }},
             "/restart/{token}": _link_routes("restart", "approve", "Approved", "ApproveForm", "ApproveRequest"),
             "/cancel/{token}": _link_routes("cancel", "cancel", "Cancelled", None, "CancelRequest"),
+            **_holds_paths(key),
+            **_console_paths(),
+            "/": {"get": {"operationId": "index", "summary": "A small page linking the console and this document.",
+                          "responses": {"200": _html("The index page.")}}},
             "/openapi.json": {"get": {
                 "operationId": "openapi", "summary": "This document.",
                 "responses": {"200": {"description": "OpenAPI 3.1.", "content": {"application/json": {"schema": {"type": "object"}}}}},

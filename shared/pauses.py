@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import callback, checks, identity, tokens
+from . import callback, checks, identity, status_index, tokens
 from .adf import PipelineTarget, get_adf
 from .approvers import decider
 from .decisions import Audit, decide, ensure_may_act, is_stale, reconcile
@@ -71,6 +71,16 @@ def _check_target(request: PauseRequest, settings) -> None:
         checks.check_at_pause(request.checks, target, settings)
 
 
+def _summary(properties: dict, request: PauseRequest) -> dict:
+    """What a listing of open pauses shows without reading each pause."""
+    title = (request.notification or {}).get("title")
+    return {key: value for key, value in {
+        "mode": properties["mode"], "pipeline_name": properties.get("pipeline_name"),
+        "factory_name": properties.get("factory_name"), "requested_by": properties.get("requested_by"),
+        "title": title[:200] if isinstance(title, str) else None, "expires_at": properties["expires_at"],
+    }.items() if value is not None}
+
+
 def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None) -> dict:
     """Store a new pending pause, send the approval email if asked, return its token and links."""
     settings = get_settings()
@@ -110,7 +120,9 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
     # The pause and its due-index row are written at once; if the index row fails the pause
     # is removed again, so no pause exists that the timer cannot find.
     # The timer first looks at it at expiry, or, with checks, at its next run (the first attempt).
-    etag = add_pause(pause_id, properties, now if request.checks else expires_at)
+    index_row = status_index.open_row(status_index.OPEN, pause_id, now, _summary(properties, request))
+    properties["index_key"] = index_row["RowKey"]
+    etag = add_pause(pause_id, properties, now if request.checks else expires_at, index_row)
     logger.info("pause created pause_id=%s mode=%s pipeline=%s/%s expires_at=%s", pause_id, request.mode,
                 request.factory_name, request.pipeline_name, iso(expires_at))
     created = {"pause_id": pause_id, "token": token, "status": Status.PENDING.value, "expires_at": iso(expires_at),
@@ -119,7 +131,7 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         created["approver_links"] = [{"approver": approver, **_decision_links(base_url, personal_token)}
                                      for approver, (personal_token, _) in personal.items()]
     if request.notify is not None:
-        _send_approval_email(settings, request, created, etag, now)
+        _send_approval_email(settings, request, created, etag, properties, now)
     return created
 
 
@@ -137,7 +149,8 @@ def _emails(request: PauseRequest, created: dict) -> list[tuple[list, dict, dict
     return emails
 
 
-def _send_approval_email(settings, request: PauseRequest, created: dict, etag: str, now: datetime) -> None:
+def _send_approval_email(settings, request: PauseRequest, created: dict, etag: str, properties: dict,
+                         now: datetime) -> None:
     """Email the links; if that fails, cancel the pause so no live link is left behind."""
     from . import mailer
 
@@ -157,9 +170,10 @@ def _send_approval_email(settings, request: PauseRequest, created: dict, etag: s
     except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
         logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
         # Nobody holds the links yet, so nothing can race this: no callback, the pause just ends.
-        get_store().update(created["pause_id"], {"status": Status.CANCELLED.value, "decided_at": now,
-                                                 "decided_by": "app",
-                                                 "reason": "The approval email could not be sent."}, etag)
+        changes = {"status": Status.CANCELLED.value, "decided_at": now, "decided_by": "app",
+                   "reason": "The approval email could not be sent."}
+        get_store().update(created["pause_id"], changes, etag)
+        status_index.settled(created["pause_id"], {**properties, **changes})
         raise EmailNotSent(f"The approval email could not be sent ({exc}). The pause was cancelled, so no "
                            "live link exists; fix the email settings and pause again.") from exc
     logger.info("approval email sent pause_id=%s emails=%d", created["pause_id"], len(emails))
@@ -244,6 +258,14 @@ def get_pause(pause_id: str) -> dict:
 
 
 def list_pauses(status: str | None, limit: int, cursor: str | None) -> dict:
-    """One page of pause records (in storage order), with a cursor for the next page."""
-    page = get_store().page(status, limit, cursor)
+    """One page of pause records, with a cursor for the next page.
+
+    With a status, the status index is read (open pauses oldest first, decided ones newest first),
+    so a page costs what it shows; without one, every stored pause is listed in storage order.
+    """
+    if status:
+        from .listing import list_by_status
+
+        return list_by_status(status, limit, cursor)
+    page = get_store().page(None, limit, cursor)
     return {"items": [to_record(e) for e in page.entities], "cursor": page.cursor}

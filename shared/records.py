@@ -116,7 +116,9 @@ def to_record(entity: dict) -> dict:
                       check_every=entity.get("check_every"), check_max_attempts=entity.get("check_max_attempts"),
                       check_attempts=entity.get("check_attempts"), checks_passed=entity.get("checks_passed") is True,
                       next_check_at=iso(entity.get("next_check_at")))
-    if entity.get("mode") == Mode.CALLBACK:
+    if entity.get("mode") == Mode.CHECKPOINT:
+        record.update(checkpoint=entity.get("checkpoint"), hold_ids=json_field(entity, "hold_ids", []))
+    if entity.get("mode") in (Mode.CALLBACK, Mode.CHECKPOINT):
         # Known only once a decision was sent: false means "sent, not yet confirmed; re-sent until it is".
         record["callback_confirmed"] = entity.get("callback_confirmed")
     return record

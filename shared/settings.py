@@ -118,6 +118,10 @@ class Limits:
     # An unconfirmed callback is re-sent (the identical payload) after this, doubling each time.
     callback_redelivery_seconds: float = 60
     callback_redelivery_attempts: int = 8
+    # A checkpoint with no hold is called back this long after its WebHook was answered (see shared.outbox).
+    checkpoint_callback_delay_seconds: float = 2
+    # A held checkpoint is looked at by the timer at least this often (a releaser that died, a hold's expiry).
+    hold_recheck_seconds: float = 300
     # An HTTP check's whole answer must come within this.
     check_timeout_seconds: float = 10
 
@@ -173,12 +177,24 @@ class Settings:
     # "none": the link is the credential; "easyauth": App Service Authentication stands in front of
     # the links, and only then are its principal headers trusted.
     approver_sign_in: str = "none"
+    # OPERATORS: who may use the operators' console (besides the Pauses.Operator app role), lower case.
+    operators: tuple[str, ...] = ()
 
     @property
     def expiry_table(self) -> str:
         """The due index (when each pause next needs the timer), beside the pauses table; named for
         its first use, kept so that existing deployments keep their rows."""
         return self.pauses_table + "expiry"
+
+    @property
+    def status_table(self) -> str:
+        """The status index (open pauses, held checkpoints, decisions by time), beside the pauses table."""
+        return self.pauses_table + "status"
+
+    @property
+    def holds_table(self) -> str:
+        """Operators' holds and their status index."""
+        return self.pauses_table + "holds"
 
     @property
     def arm_is_local_standin(self) -> bool:
@@ -221,6 +237,7 @@ def _from_environ(env) -> Settings:
         limits=_limits(env),
         identity=_identity(env),
         approver_sign_in=_choice(env, "APPROVER_SIGN_IN", ("none", "easyauth")),
+        operators=tuple(name.lower() for name in _csv(env.get("OPERATORS"))),
         smtp=_smtp(env),
         pauses_table=table,
         arm_endpoint=arm,

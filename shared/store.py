@@ -233,10 +233,11 @@ class PauseStore:
 
 
 class Due(NamedTuple):
-    pause_id: str
+    pause_id: str  # or, for a row of kind "callback", the id of the callback it carries
     partition_key: str
     row_key: str
     attempts: int = 0
+    kind: str | None = None  # None: a pause's row; "callback": a checkpoint's callback to send (shared.outbox)
 
 
 class DueIndex:
@@ -281,7 +282,7 @@ class DueIndex:
 
         partition, row = self.keys("~", now)  # "~" sorts after every hex pause id
         rows = self._table.query_entities("PartitionKey le @p and RowKey le @r", parameters={"p": partition, "r": row},
-                                          select=["PartitionKey", "RowKey", "attempts"], results_per_page=page_size)
+                                          select=["PartitionKey", "RowKey", "attempts", "kind"], results_per_page=page_size)
         try:
             for entity in rows:
                 row_key = entity.get("RowKey") or ""
@@ -294,7 +295,8 @@ class DueIndex:
                     attempts = max(0, int(entity.get("attempts") or 0))
                 except (TypeError, ValueError):
                     attempts = 0
-                yield Due(pause_id, entity["PartitionKey"], row_key, attempts)
+                kind = entity.get("kind") if entity.get("kind") == "callback" else None
+                yield Due(pause_id, entity["PartitionKey"], row_key, attempts, kind)
         except ResourceNotFoundError:
             return
 
@@ -381,35 +383,43 @@ def _index_writer():
     return ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="expiry-index")
 
 
-def add_pause(pause_id: str, properties: dict, due_at) -> str:
-    """Insert a new pause and its due-index row (at `due_at`: its expiry, or its first check) at the
-    same time; return the pause's ETag.
+def add_pause(pause_id: str, properties: dict, due_at, index_row: dict | None = None) -> str:
+    """Insert a new pause, its due-index row (at `due_at`: its expiry, or its first check) and its
+    status-index row (`index_row`) at the same time; return the pause's ETag.
 
-    Both rows or an error: if the index row fails, the pause is deleted again, since a pause
-    the timer cannot find must not exist. (An index row whose pause failed is harmless:
-    the timer drops it.) Written at once, a pause costs one round trip to storage, not two.
+    All rows or an error: if an index row fails, the pause is deleted again, since a pause the
+    timer cannot find must not exist. (An index row whose pause failed is harmless: the timer
+    drops a due row, a listing a status row.) Written at once, a pause costs one round trip to
+    storage, not three.
     """
     from concurrent.futures import wait
 
-    index_row = _index_writer().submit(get_due_index().add, pause_id, due_at)
+    from .status_index import get_status_index
+
+    rows = [_index_writer().submit(get_due_index().add, pause_id, due_at)]
+    if index_row is not None:
+        rows.append(_index_writer().submit(get_status_index().add, index_row))
     try:
         etag = get_store().add(pause_id, properties)
     except BaseException:
-        wait([index_row])
+        wait(rows)
         raise
     try:
-        index_row.result()
+        for row in rows:
+            row.result()
     except BaseException:
         try:
             get_store().remove(pause_id, etag)
         except Exception:
-            logger.error("pause without expiry-index row pause_id=%s: its index row and its removal failed",
-                         pause_id)
+            logger.error("pause without its index rows pause_id=%s: an index row and its removal failed", pause_id)
         raise
     return etag
 
 
 def reset_clients() -> None:
     """Forget the cached clients (tests change settings between cases)."""
-    for cached in (_service, get_store, get_due_index):
+    from .holds import get_holds
+    from .status_index import get_status_index
+
+    for cached in (_service, get_store, get_due_index, get_status_index, get_holds):
         cached.cache_clear()

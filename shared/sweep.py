@@ -15,7 +15,7 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
-from . import checks, decisions
+from . import checkpoints, checks, decisions, outbox, status_index
 from .errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
 from .lifecycle import CLAIMED, FINAL, ON_TIMEOUT, Action, Mode, Status, SweepOutcome
 from .outside import OutsideCallFailed
@@ -39,6 +39,8 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
     move the row accordingly."""
     store, index = get_store(), get_due_index()
     remove = remove or index.remove
+    if due.kind == outbox.KIND:
+        return outbox.settle(due, now)
     for _ in range(_LOOKS):
         try:
             stored = store.get(due.pause_id)
@@ -52,7 +54,7 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
         entity = stored.entity
         status = status_of(entity)
         if status in FINAL:
-            if entity.get("mode") == Mode.CALLBACK and entity.get("callback_confirmed") is False:
+            if entity.get("mode") in (Mode.CALLBACK, Mode.CHECKPOINT) and entity.get("callback_confirmed") is False:
                 try:
                     result = decisions.redeliver(due.pause_id, stored, now)
                 except Conflict:
@@ -63,6 +65,7 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
                 remove(due)
                 return SweepOutcome.REDELIVERED if result else SweepOutcome.UNDELIVERED
             remove(due)
+            status_index.settled(due.pause_id, entity)  # repairs the index if its update was lost
             return SweepOutcome.ALREADY_SETTLED
         if status in CLAIMED:
             if not decisions.is_stale(entity, now):
@@ -78,6 +81,21 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
                 remove(due)
                 return SweepOutcome.FAILED if status == Status.FAILED else SweepOutcome.RECONCILED
             continue  # released (or claimed anew by a click meanwhile): look at it as it is now
+        if status is Status.HELD:
+            try:
+                result = checkpoints.settle(due.pause_id, stored, now)
+            except AlreadyDecided:
+                continue  # a releaser got there first: look again
+            except (UpstreamFailed, Forbidden) as failure:  # its callback was refused: still held, try again
+                raise _NotSettled(failure.detail) from failure
+            if isinstance(result, datetime):
+                index.move(due, result)
+                return SweepOutcome.STILL_HELD
+            if result.get("callback_confirmed") is False:
+                index.move(due, decisions.redelivery_due(now, 1))
+                return SweepOutcome.UNCONFIRMED
+            remove(due)
+            return SweepOutcome.CHECKPOINT_SETTLED
         expires_at = moment(entity, "expires_at")
         if now < expires_at:
             owed, check_due = checks.owed(entity, now), checks.next_due(entity)

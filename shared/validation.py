@@ -185,6 +185,37 @@ CANCEL_BODY = Object("Cancel the pause.", fields={
                    max_chars=MAX_COMMENT_CHARS, multiline=True),
 })
 
+CHECKPOINT_BODY = Object(
+    "A run reached a checkpoint (sent by an ADF WebHook activity, which adds `callBackUri`).", fields={
+        "subscription_id": PAUSE_BODY.fields["subscription_id"],
+        "resource_group": PAUSE_BODY.fields["resource_group"],
+        "factory_name": PAUSE_BODY.fields["factory_name"],
+        "pipeline_name": PAUSE_BODY.fields["pipeline_name"],
+        "run_id": Text("The run that reached the checkpoint: @pipeline().RunId.", pattern=re.compile(_GUID),
+                       rule_text="a run id (GUID)"),
+        "checkpoint": Text("Which checkpoint of the pipeline, e.g. after_staging.", max_chars=64,
+                           pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}"),
+                           rule_text="1-64 letters, digits, spaces, _ . -"),
+        "callBackUri": PAUSE_BODY.fields["callBackUri"],
+    }, required=("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id", "checkpoint",
+                 "callBackUri"))
+HOLD_BODY = Object("Place a hold: runs matching the scope wait at their next checkpoint.", fields={
+    "scope": Object("Which runs: at least one part; each exact or with * for any text (Load_*).", fields={
+        part: Text(f"{part} to match.", max_chars=140, pattern=re.compile(r"[A-Za-z0-9_\-.() *]{1,140}"),
+                   rule_text="1-140 letters, digits, spaces or _ - . ( ), with * for any text")
+        for part in ("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id")}),
+    "reason": Text("Why; shown to everyone whose run waits.", nonblank=True, max_chars=MAX_COMMENT_CHARS,
+                   multiline=True),
+    "expires_in": Integer("Seconds until the hold releases by itself.", minimum=60, maximum=MAX_EXPIRES_IN),
+}, required=("scope", "reason"))
+RELEASE_BODY = Object("Release a hold: its checkpoints continue (unless another hold still holds them).", fields={
+    "comment": Text("Passed to the continuing runs.", max_chars=MAX_COMMENT_CHARS, multiline=True),
+})
+HOLD_CANCEL_BODY = Object("Cancel a hold: its checkpoints fail with HoldCancelled.", fields={
+    "reason": Text("Why; the runs' error message.", nonblank=True, max_chars=MAX_COMMENT_CHARS, multiline=True),
+}, required=("reason",))
+HOLD_STATUS_QUERY = Choice("Only holds with this status.", values=("active", "released", "cancelled"))
+
 STATUS_QUERY = Choice("Only pauses with this status.", values=tuple(status.value for status in Status))
 
 
@@ -293,6 +324,49 @@ def _check_approvers(values: dict, problems: Problems) -> None:
         problems.add("notify.email", "required", "is required when no approvers are named")
 
 
+@dataclass
+class CheckpointRequest:
+    subscription_id: str
+    resource_group: str
+    factory_name: str
+    pipeline_name: str
+    run_id: str
+    checkpoint: str
+    callback_uri: str
+
+
+def parse_checkpoint(body: dict) -> CheckpointRequest:
+    problems = Problems()
+    values = CHECKPOINT_BODY.check(body, "", problems)
+    problems.raise_if_any("checkpoint")
+    return CheckpointRequest(**{name: values[name] for name in ("subscription_id", "resource_group", "factory_name",
+                                                                 "pipeline_name", "run_id", "checkpoint")},
+                             callback_uri=values["callBackUri"])
+
+
+@dataclass
+class HoldRequest:
+    scope: dict
+    reason: str
+    expires_in: int | None
+
+
+def parse_hold(body: dict) -> HoldRequest:
+    problems = Problems()
+    values = HOLD_BODY.check(body, "", problems)
+    if values is not INVALID and "scope" in values:
+        scope = values["scope"]
+        if not any(scope.values()):
+            problems.add("scope", "required", "must name at least one of subscription_id, resource_group, "
+                                              "factory_name, pipeline_name, run_id")
+        for part, pattern in scope.items():
+            if not pattern.strip():
+                problems.add(f"scope.{part}", "nonblank", "must not be blank")
+    problems.raise_if_any("hold")
+    return HoldRequest(scope={k: v.strip() for k, v in values["scope"].items()}, reason=values["reason"].strip(),
+                       expires_in=values.get("expires_in"))
+
+
 def parse_decision(fields: dict, schema: Object) -> Decision:
     """Validate an approve or cancel body against `schema`."""
     problems = Problems()
@@ -310,6 +384,17 @@ def parse_query(field, name: str, text: str | None):
     value = field.check(text, name, problems)
     problems.raise_if_any("query")
     return None if value is INVALID else value
+
+
+def parse_hours(text: str | None, name: str) -> int | None:
+    """A form's "hours" field as seconds (None when left empty), or a 400 naming it."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,2})?", text):
+        raise InvalidRequest("Invalid number of hours.", [{"field": name, "rule": "format",
+                                                           "message": "must be a number of hours, e.g. 4 or 1.5"}])
+    return round(float(text) * 3600)
 
 
 def parse_limit(text: str | None) -> int:

@@ -98,8 +98,10 @@ def body_bytes(req: func.HttpRequest) -> bytes:
     return body
 
 
-def json_body(req: func.HttpRequest) -> dict:
-    """The request's JSON object body, or a 400/413 naming what is wrong."""
+def json_body(req: func.HttpRequest, allow_empty: bool = False) -> dict:
+    """The request's JSON object body (`{}` for none, if `allow_empty`), or a 400/413 naming what is wrong."""
+    if allow_empty and not (req.get_body() or b"").strip():
+        return {}
     content_type = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
     if content_type and content_type != "application/json" and not content_type.endswith("+json"):
         raise InvalidRequest("Send the body as application/json.",

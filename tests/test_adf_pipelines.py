@@ -56,6 +56,9 @@ EXPECTED_ACTIVITY_CLASSES = {
                                     "CaptureRestartUrl": models.SetVariableActivity},
     "PausableLoad_Continue": {"ReadPause": models.WebActivity, "ReadData": models.SetVariableActivity,
                               "ReadRowsLoaded": models.SetVariableActivity, "Load": models.WaitActivity},
+    "PausableLoad_Checkpoints": {"Stage": models.WaitActivity, "CheckpointAfterStaging": models.WebHookActivity,
+                                 "Load": models.WaitActivity, "CheckpointBeforePublish": models.WebHookActivity,
+                                 "Publish": models.WaitActivity},
     "PausableLoad_WebHookApproval": {"WaitForApproval": models.WebHookActivity,
                                      "RecordApproval": models.SetVariableActivity, "Load": models.WaitActivity},
 }
@@ -470,3 +473,28 @@ def test_the_quality_gate_keeps_its_secret_in_an_app_setting():
     body = activities_by_name(load("PausableLoad_QualityGate"))["WaitForQualityAndApproval"]["typeProperties"]["body"]
     [check] = body["checks"]
     assert check["http"]["header_setting"] == "CHECK_HEADER_DATA_QUALITY" and "headers" not in check["http"]
+
+
+def test_checkpoints_send_bodies_the_app_accepts_and_wait_long_enough():
+    from shared.validation import parse_checkpoint
+
+    doc = load("PausableLoad_Checkpoints")
+    webhooks = [raw for raw in doc["properties"]["activities"] if raw["type"] == "WebHook"]
+    assert [raw["name"] for raw in webhooks] == ["CheckpointAfterStaging", "CheckpointBeforePublish"]
+    values = {"pipeline().parameters.SubscriptionId": "00000000-0000-0000-0000-000000000001",
+              "pipeline().parameters.ResourceGroup": "rg-data", "pipeline().DataFactory": "adf-prod",
+              "pipeline().Pipeline": "PausableLoad_Checkpoints",
+              "pipeline().RunId": "8d5c7a52-0f6e-4c7e-9a38-3f8c2b1d9e10"}
+    names = []
+    for raw in webhooks:
+        webhook = sdk_activity(raw)
+        assert webhook.report_status_on_call_back is True  # HoldCancelled fails the activity
+        assert webhook.url == "@{pipeline().parameters.CheckpointApiUrl}"
+        request = parse_checkpoint(as_sent(webhook.body, values))
+        assert request.run_id == values["pipeline().RunId"] and request.factory_name == "adf-prod"
+        names.append(request.checkpoint)
+        # Held runs wait up to the WebHook's timeout: a day, longer than the app's 5-minute recheck.
+        assert webhook_timeout_seconds(webhook.timeout) >= 86400
+    assert names == ["after_staging", "before_publish"]
+    order = [raw["name"] for raw in doc["properties"]["activities"]]
+    assert order.index("CheckpointAfterStaging") < order.index("Load") < order.index("CheckpointBeforePublish")

@@ -56,10 +56,10 @@ def test_host_builds_one_table_client_and_one_adf_client_per_target(bench):
     _, numbers = bench
     census = numbers["http"]["census"]
     assert census["TableServiceClient"] == 1
-    assert census["TableClient"] == 2  # the pauses table and its expiry index
+    assert census["TableClient"] == 3  # the pauses table, its due index and its status index
     assert census["DataFactoryManagementClient"] == 3  # three (tenant, subscription) targets
-    # Kept alive: at most two per client (a pause may write two rows at once), not one per request.
-    assert census["TCP connections opened to Azurite"] <= 2 * 4
+    # Kept alive: at most three per client (a pause writes three rows at once), not one per request.
+    assert census["TCP connections opened to Azurite"] <= 3 * 4
 
 
 def test_cold_import_loads_no_adf_sdk_or_identity_and_touches_no_network(bench):

@@ -60,3 +60,15 @@ def test_the_development_sign_in_injects_only_what_its_own_cookie_vouches_for():
     client.get("/api/x")
     assert seen[-1] == {}
     assert client.get("/.auth/me").json == []
+
+
+def test_the_local_root_leads_to_the_index_page():
+    from werkzeug.test import Client
+    from werkzeug.wrappers import Response
+
+    from local_dev.run import root_to_index
+
+    client = Client(root_to_index(Response("app", status=200)))
+    response = client.get("/")
+    assert response.status_code == 302 and response.headers["Location"] == "/api"
+    assert client.get("/api").get_data() == b"app" and client.post("/").get_data() == b"app"

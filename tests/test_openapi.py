@@ -1,5 +1,6 @@
 """The OpenAPI document: complete, served, consistent with validation, and fuzzed with schemathesis."""
 
+import re
 import json
 import subprocess
 import sys
@@ -17,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_registered_http_route_is_described_and_nothing_more(registered_functions):
     import function_app
 
-    registered = {(method.lower(), f"/{fn.route}")
+    # A parameter that must be empty ({ignored:maxlength(0)?}) serves the prefix itself: /api.
+    registered = {(method.lower(), "/" + re.sub(r"/?\{[^}]*maxlength\(0\)\?\}", "", fn.route))
                   for fn in http_functions(function_app.app) for method in fn.methods}
     described = {(method, path) for path, operations in openapi.document()["paths"].items()
                  for method in operations}
@@ -77,9 +79,12 @@ def test_document_is_served_at_api_openapi_json(local_host):
 def test_schemathesis_finds_no_server_error_and_every_response_conforms(local_host, tmp_path):
     checks = ("not_a_server_error,status_code_conformance,content_type_conformance,"
               "response_schema_conformance,response_headers_conformance")
+    # One worker: hypothesis parses lambdas with ast in each thread, and CPython 3.11's ast is not safe
+    # to use from two threads at once ("AST constructor recursion depth mismatch").
     command = [str(Path(sys.executable).parent / "st"), "run", f"{local_host.url}/api/openapi.json",
-               "--checks", checks, "--max-examples", "25", "--workers", "2", "--seed", "20261125",
+               "--checks", checks, "--max-examples", "25", "--workers", "1", "--seed", "20261125",
                "--request-timeout", "20", "--no-color"]
     result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
-    assert " passed" in result.stdout and "failed" not in result.stdout.split("SUMMARY")[-1]
+    # (Warnings may say "Authentication failed" for the console's operations, which need a sign-in.)
+    assert " passed" in result.stdout and not re.search(r"\b\d+ failed\b", result.stdout.split("SUMMARY")[-1])

@@ -76,6 +76,26 @@ def test_readme_named_approvers_walk_works_as_written(local_host, adf, configure
     assert run["pipelineName"] == "Load_Sales"
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_readme_holds_walk_works_as_written(local_host, adf, configure, tmp_path):
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")  # as local.settings.json.example has it
+    example = json.loads((ROOT / "local.settings.json.example").read_text(encoding="utf-8"))["Values"]
+    assert example["CALLBACK_ALLOWED_HOSTS"] == "127.0.0.1"
+    script = readme_walk("holds-walk").replace("http://127.0.0.1:7071", local_host.url) \
+        .replace("http://127.0.0.1:7072", adf.url)
+    result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith(("{", "["))]
+    hold, reached, held, released, callbacks = lines
+    assert hold["status"] == "active" and reached["held"] is True
+    assert [item["pause_id"] for item in held["items"]] == [reached["pause_id"]]
+    assert released["status"] == "released" and released["checkpoints"]["continued"] == [reached["pause_id"]]
+    [sent] = callbacks
+    assert sent["callbackId"] == "walk-run" and sent["status"] == 200
+    assert sent["body"]["Output"]["held"] is True and sent["body"]["Output"]["comment"] == "Maintenance done"
+
+
 def test_readme_custom_role_is_what_the_strict_standin_demands_of_the_app():
     """The README's role JSON grants exactly the actions the stand-in's RBAC lets the app's tests use."""
     from local_dev.adf_standin import APP_ROLE

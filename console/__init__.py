@@ -1,0 +1,118 @@
+"""HTTP entry points of the operators' console and the API's index page.
+
+The console's routes are anonymous to the Functions host: App Service Authentication stands in
+front, and `shared.console.operator` admits only signed-in operators. Forms post back to the
+console only (same-origin check); every page is rendered without script, like the link pages.
+"""
+
+import azure.functions as func
+
+from shared import console, holds, pages, settings, validation, web
+
+bp = func.Blueprint()
+
+
+def _operator(req: func.HttpRequest) -> str:
+    return console.operator(web.caller(req).principal)
+
+
+def _posted(req: func.HttpRequest) -> tuple[str, dict]:
+    """An operator's form post: who, and the form's fields (after the same-origin check)."""
+    who = _operator(req)
+    console.check_same_origin(req.headers, web.base_url(req))
+    fields, _ = web.form_or_json(req)
+    return who, fields
+
+
+def _back(req: func.HttpRequest, path: str = "console", note: str | None = None) -> func.HttpResponse:
+    """After a form: back to the page (303, so a reload does not post again)."""
+    from urllib.parse import urlencode
+
+    query = f"?{urlencode({'done': note})}" if note else ""
+    return func.HttpResponse(status_code=303, headers={"Location": f"/{settings.ROUTE_PREFIX}/{path}{query}",
+                                                       **pages.security_headers(html=False)})
+
+
+@bp.route(route="{ignored:maxlength(0)?}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def index(req: func.HttpRequest) -> func.HttpResponse:
+    """A small index: the console, the OpenAPI document and, locally, the stand-ins' pages."""
+    current = settings.get_settings()
+    local = current.arm_is_local_standin
+    return web.page_response("index.html", local=local, adf_url=current.arm_endpoint if local else None)
+
+
+@bp.route(route="console", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_page(req: func.HttpRequest) -> func.HttpResponse:
+    """Everything waiting: pending approvals, held checkpoints, active holds, recent decisions."""
+    who = _operator(req)
+    return web.page_response("console.html", operator=who, done=req.params.get("done"), **console.overview())
+
+
+@bp.route(route="console/pauses/{pause_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_pause(req: func.HttpRequest) -> func.HttpResponse:
+    """One pause's full record and audit trail."""
+    who = _operator(req)
+    return web.page_response("console_pause.html", operator=who, pause=console.pause(req.route_params["pause_id"]),
+                             done=req.params.get("done"))
+
+
+@bp.route(route="console/pauses/{pause_id}/cancel", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_cancel_pause(req: func.HttpRequest) -> func.HttpResponse:
+    """Cancel a pending pause (or fail a held checkpoint) as the signed-in operator."""
+    who, fields = _posted(req)
+    decision = validation.parse_decision(fields, validation.CANCEL_BODY)
+    caller = web.caller(req)
+    pause_id = req.route_params["pause_id"]
+    console.cancel_pause(pause_id, decision.comment, who, caller.client_ip, caller.user_agent)
+    return _back(req, f"console/pauses/{pause_id}", "cancelled")
+
+
+@bp.route(route="console/holds", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_place_hold(req: func.HttpRequest) -> func.HttpResponse:
+    """Place a hold as the signed-in operator."""
+    who, fields = _posted(req)
+    scope = {part: fields[part].strip() for part in holds.SCOPE_PARTS if (fields.get(part) or "").strip()}
+    body = {"scope": scope, "reason": fields.get("reason", "")}
+    hours = validation.parse_hours(fields.get("expires_in_hours"), "expires_in_hours")
+    if hours is not None:
+        body["expires_in"] = hours
+    request = validation.parse_hold(body)
+    holds.new_hold(request.scope, request.reason, request.expires_in, who)
+    return _back(req, note="hold placed")
+
+
+def _end_hold(req: func.HttpRequest, status: str, schema) -> func.HttpResponse:
+    who, fields = _posted(req)
+    decision = validation.parse_decision(fields, schema)
+    console.end_hold(req.route_params["hold_id"], status, who, decision.comment)
+    return _back(req, note=f"hold {status}")
+
+
+@bp.route(route="console/holds/{hold_id}/release", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_release_hold(req: func.HttpRequest) -> func.HttpResponse:
+    """Release a hold as the signed-in operator: its runs continue."""
+    return _end_hold(req, holds.RELEASED, validation.RELEASE_BODY)
+
+
+@bp.route(route="console/holds/{hold_id}/cancel", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_cancel_hold(req: func.HttpRequest) -> func.HttpResponse:
+    """Cancel a hold as the signed-in operator: its runs fail with HoldCancelled."""
+    return _end_hold(req, holds.CANCELLED, validation.HOLD_CANCEL_BODY)
+
+
+@bp.route(route="console/decisions.csv", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_csv(req: func.HttpRequest) -> func.HttpResponse:
+    """Decisions of a date range (UTC days, both included) as CSV."""
+    _operator(req)
+    text, name = console.decisions_csv(req.params.get("from"), req.params.get("to"))
+    return func.HttpResponse(text.encode("utf-8"), status_code=200, mimetype="text/csv", charset="utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{name}"',
+                                      **pages.security_headers(html=False)})

@@ -1,0 +1,158 @@
+"""Callbacks owed to a WebHook right after it was answered: sent by the app, guaranteed by the timer.
+
+A checkpoint with no hold answers its WebHook `202` and calls it back at once. ADF does not
+document whether a callback may arrive before the WebHook's own request has been answered, so the
+callback is sent shortly after the answer (CHECKPOINT_CALLBACK_DELAY_SECONDS), from a background
+thread. What guarantees it is a row in the due index, written before the answer and deleted once
+the callback is delivered: if the process dies first, the timer finds the row due and sends it.
+
+Each send is taken with a conditional write on the row (`sends`), so the thread and the timer (or
+two timer instances) never send at the same time. A send whose outcome is unknown is followed only
+by the identical bytes (the contract's rule 2: a completed WebHook refuses a repeat with 409),
+bounded by CALLBACK_REDELIVERY_ATTEMPTS; a refused one is logged and dropped.
+"""
+
+import logging
+import threading
+import uuid
+from datetime import datetime, timedelta
+
+from . import callback
+from .lifecycle import SweepOutcome
+from .outside import Refused, Unknown
+from .records import utcnow
+from .settings import get_settings
+from .store import Conflict, Due, DueIndex, _translate, get_due_index
+
+logger = logging.getLogger(__name__)
+
+KIND = "callback"
+
+
+def _window() -> timedelta:
+    """How long one send can take: a send younger than this may still be running."""
+    limits = get_settings().limits
+    return timedelta(seconds=limits.callback_connect_timeout_seconds + limits.callback_read_timeout_seconds + 15)
+
+
+def backstop_due(now: datetime) -> datetime:
+    """When the timer takes over a callback the thread has not delivered."""
+    limits = get_settings().limits
+    return now + timedelta(seconds=limits.checkpoint_callback_delay_seconds) + _window()
+
+
+@_translate("outbox")
+def _add(row: dict) -> str:
+    from .store import _insert
+
+    return _insert(get_due_index()._table, row)
+
+
+@_translate("outbox")
+def _read(due: Due):
+    from azure.core.exceptions import ResourceNotFoundError
+
+    try:
+        entity = get_due_index()._table.get_entity(partition_key=due.partition_key, row_key=due.row_key)
+    except ResourceNotFoundError:
+        return None, None
+    return dict(entity), entity.metadata["etag"]
+
+
+@_translate("outbox")
+def _take(due: Due, etag: str, sends: int, now: datetime) -> None:
+    """Claim this send; Conflict when someone else claimed (or finished) it first."""
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+    from azure.data.tables import UpdateMode
+
+    try:
+        get_due_index()._table.update_entity(
+            {"PartitionKey": due.partition_key, "RowKey": due.row_key, "sends": sends, "sending_at": now},
+            mode=UpdateMode.MERGE, etag=etag, match_condition=MatchConditions.IfNotModified)
+    except (ResourceModifiedError, ResourceNotFoundError) as exc:
+        raise Conflict() from exc
+
+
+def add(callback_uri: str, payload: bytes, now: datetime) -> tuple[Due, str]:
+    """Owe a callback: its row, due when the timer should take over; returns the row and its ETag."""
+    callback_id = uuid.uuid4().hex
+    partition, row = DueIndex.keys(callback_id, backstop_due(now))
+    etag = _add({"PartitionKey": partition, "RowKey": row, "kind": KIND, "callback_uri": callback_uri,
+                 "payload": payload.decode("utf-8"), "sends": 0})
+    return Due(callback_id, partition, row, 0, KIND), etag
+
+
+def drop(due: Due) -> None:
+    """No callback is owed after all (the checkpoint was held instead)."""
+    get_due_index().remove(due)
+
+
+def send_soon(due: Due, etag: str, callback_uri: str, payload: bytes) -> None:
+    """Send the callback from a background thread once the WebHook's request has been answered."""
+    delay = get_settings().limits.checkpoint_callback_delay_seconds
+    entity = {"sends": 0, "callback_uri": callback_uri, "payload": payload.decode("utf-8")}
+    timer = threading.Timer(delay, _send_logged, args=(due, etag, entity))
+    timer.daemon = True
+    timer.start()
+
+
+def _send_logged(due: Due, etag: str, entity: dict) -> None:
+    try:
+        send(due, etag, entity, utcnow())
+    except Exception as exc:  # the row stays due: the timer sends it
+        logger.warning("checkpoint callback not sent now (the timer will) id=%s: %s", due.pause_id,
+                       getattr(exc, "detail", None) or exc)
+
+
+def send(due: Due, etag: str, entity: dict, now: datetime) -> SweepOutcome:
+    """Claim and make one send; then delete the row, or move it for the next identical send."""
+    limits = get_settings().limits
+    sends = int(entity.get("sends") or 0) + 1
+    _take(due, etag, sends, now)
+    payload, uri = entity.get("payload") or "", entity.get("callback_uri") or ""
+    try:
+        callback.deliver(uri, payload.encode("utf-8"))
+    except Refused as refused:
+        logger.error("checkpoint callback refused id=%s: %s; dropped", due.pause_id, refused.summary)
+        get_due_index().remove(due)
+        return SweepOutcome.UNDELIVERED
+    except Unknown as unknown:
+        if sends >= limits.callback_redelivery_attempts:
+            logger.error("checkpoint callback unconfirmed after %d sends id=%s: %s; gave up", sends, due.pause_id,
+                         unknown.summary)
+            get_due_index().remove(due)
+            return SweepOutcome.UNDELIVERED
+        logger.warning("checkpoint callback outcome unknown id=%s: %s; the same bytes are sent again later",
+                       due.pause_id, unknown.summary)
+        _move(due, {"kind": KIND, "callback_uri": uri, "payload": payload, "sends": sends,
+                    "last_error": unknown.summary[:1000]},
+              now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (sends - 1)))
+        return SweepOutcome.UNCONFIRMED
+    get_due_index().remove(due)
+    logger.info("checkpoint called back id=%s sends=%d", due.pause_id, sends)
+    return SweepOutcome.REDELIVERED if sends > 1 else SweepOutcome.CHECKPOINT_CONTINUED
+
+
+@_translate("outbox")
+def _move(due: Due, properties: dict, due_at: datetime) -> None:
+    from .store import _insert
+
+    partition, row = DueIndex.keys(due.pause_id, due_at)
+    if (partition, row) != (due.partition_key, due.row_key):
+        _insert(get_due_index()._table, {"PartitionKey": partition, "RowKey": row, **properties})
+        get_due_index().remove(due)
+
+
+def settle(due: Due, now: datetime) -> SweepOutcome:
+    """The timer's turn: send a callback the thread did not deliver (unless a send is running now)."""
+    entity, etag = _read(due)
+    if entity is None:
+        return SweepOutcome.ALREADY_SETTLED
+    sending_at = entity.get("sending_at")
+    if isinstance(sending_at, datetime) and now - sending_at < _window():
+        return SweepOutcome.RESCHEDULED  # a send in progress; due again next run
+    try:
+        return send(due, etag, entity, now)
+    except Conflict:
+        return SweepOutcome.RESCHEDULED

@@ -1,0 +1,179 @@
+"""The status index: which pauses are open and which were decided when, without reading the pauses.
+
+Table `<table>status`, one partition ("index"), three RowKey ranges:
+
+    open|<created>|<pause_id>            a pending pause (also while a decision on it is in flight)
+    held|<created>|<pause_id>            a held checkpoint (also while its callback is in flight)
+    decided|<inverted decided>|<pause_id> a decision, newest first, with what the console and CSV show
+
+Every listing is a RowKey range of one partition, so it costs what it lists, however many pauses
+were ever stored. A pause keeps its open row's key (`index_key`); when it becomes final one batch
+transaction deletes that row and writes its decision row — one write, so an approval that continues
+a pipeline costs one point read and three writes (claim, record, index) and no query.
+
+The index is a cache of the pauses' statuses, never the truth: a listing checks every row it shows
+against its pause (a point read) and repairs a row that is stale; the timer repairs a settled
+pause's rows when it drops its due row. A row whose write failed is therefore late, not wrong.
+"""
+
+import logging
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+from .clients import built_once
+from .settings import get_settings
+from .store import _decode_cursor, _encode_cursor, _insert, _service, _translate
+
+logger = logging.getLogger(__name__)
+
+PARTITION = "index"
+OPEN, HELD, DECIDED = "open", "held", "decided"
+_MAX_MS = 10 ** 14  # inverted timestamps: newer decisions sort first
+# What a decision row carries for the console and the CSV (copied from the pause when it is final).
+DECISION_FIELDS = ("status", "mode", "subscription_id", "resource_group", "factory_name", "pipeline_name",
+                   "decided_by", "run_id", "requested_by", "checkpoint")
+_TEXT_LIMIT = 1000
+
+
+class Row(NamedTuple):
+    pause_id: str
+    row_key: str
+    properties: dict
+
+
+def _utc(moment: datetime) -> datetime:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def open_key(kind: str, created_at: datetime, pause_id: str) -> str:
+    return f"{kind}|{_utc(created_at):%Y%m%dT%H%M%S%f}|{pause_id}"
+
+
+def _inverted(moment: datetime) -> str:
+    return f"{_MAX_MS - int(_utc(moment).timestamp() * 1000):014d}"
+
+
+def decided_key(decided_at: datetime, pause_id: str) -> str:
+    return f"{DECIDED}|{_inverted(decided_at)}|{pause_id}"
+
+
+def open_row(kind: str, pause_id: str, created_at: datetime, summary: dict) -> dict:
+    """The row of a new open pause; `summary` (a few short fields) lets a listing say what waits."""
+    return {"PartitionKey": PARTITION, "RowKey": open_key(kind, created_at, pause_id), **summary}
+
+
+def decision_row(pause_id: str, entity: dict) -> dict | None:
+    """The decision row of a final pause (None when it has no decision time to file it under)."""
+    decided_at = entity.get("decided_at")
+    if not isinstance(decided_at, datetime):
+        return None
+    row = {"PartitionKey": PARTITION, "RowKey": decided_key(decided_at, pause_id), "decided_at": decided_at}
+    for name in DECISION_FIELDS:
+        if isinstance(entity.get(name), str):
+            row[name] = entity[name][:_TEXT_LIMIT]
+    words = entity.get("comment") or entity.get("reason")
+    if isinstance(words, str):
+        row["words"] = words[:_TEXT_LIMIT]
+    for name in ("created_at", "expires_at"):
+        if isinstance(entity.get(name), datetime):
+            row[name] = entity[name]
+    return row
+
+
+def _pause_id(row_key: str) -> str:
+    return row_key.rsplit("|", 1)[-1]
+
+
+class StatusIndex:
+    def __init__(self, table_client):
+        self._table = table_client
+
+    @_translate("status index")
+    def add(self, row: dict) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            _insert(self._table, row)
+        except ResourceExistsError:
+            pass
+
+    @_translate("status index")
+    def remove(self, row_key: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._table.delete_entity(partition_key=PARTITION, row_key=row_key)
+        except ResourceNotFoundError:
+            pass
+
+    @_translate("status index")
+    def settle(self, pause_id: str, entity: dict) -> None:
+        """File a final pause under its decision and drop its open row, in one transaction.
+
+        If the open row is gone already (repaired before, or never written), the transaction is
+        refused whole and the decision row is written alone; writing it again changes nothing.
+        """
+        from azure.data.tables import TableTransactionError, UpdateMode
+
+        decided = decision_row(pause_id, entity)
+        opened = entity.get("index_key")
+        operations = []
+        if isinstance(opened, str) and opened.startswith((OPEN + "|", HELD + "|")):
+            operations.append(("delete", {"PartitionKey": PARTITION, "RowKey": opened}))
+        if decided is not None:
+            operations.append(("upsert", decided, {"mode": UpdateMode.REPLACE}))
+        if not operations:
+            return
+        try:
+            self._table.submit_transaction(operations)
+        except TableTransactionError:
+            if decided is not None:
+                self._table.upsert_entity(decided, mode=UpdateMode.REPLACE)
+
+    @_translate("status index query")
+    def page(self, kind: str, limit: int, cursor: str | None, *, start: str | None = None,
+             stop: str | None = None, status: str | None = None) -> tuple[list[Row], str | None]:
+        """One page of a range (`kind`'s rows, or [start, stop) within it), and the next page's cursor."""
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+        from .errors import InvalidRequest
+
+        token = _decode_cursor(cursor)
+        low, high = start or f"{kind}|", stop or f"{kind}|~"
+        query, parameters = "PartitionKey eq @p and RowKey ge @low and RowKey lt @high", {"p": PARTITION, "low": low,
+                                                                                          "high": high}
+        if status is not None:
+            query, parameters["s"] = query + " and status eq @s", status
+        pages = self._table.query_entities(query, parameters=parameters,
+                                           results_per_page=limit).by_page(continuation_token=token)
+        try:
+            entities = list(next(pages))
+        except (StopIteration, ResourceNotFoundError):
+            return [], None
+        except HttpResponseError as exc:
+            if token is not None and exc.status_code == 400:
+                raise InvalidRequest("The cursor is not one this API returned.", [
+                    {"field": "cursor", "rule": "format", "message": "must be a cursor from a previous page"}]) from exc
+            raise
+        rows = [Row(_pause_id(e["RowKey"]), e["RowKey"],
+                    {k: v for k, v in e.items() if k not in ("PartitionKey", "RowKey")}) for e in entities]
+        return rows, _encode_cursor(pages.continuation_token)
+
+    def decisions(self, since: datetime, until: datetime, limit: int, cursor: str | None):
+        """Decisions made in [since, until), newest first."""
+        return self.page(DECIDED, limit, cursor, start=f"{DECIDED}|{_inverted(until)}|~",
+                         stop=f"{DECIDED}|{_inverted(since)}|~")
+
+
+@built_once
+def get_status_index() -> StatusIndex:
+    return StatusIndex(_service().get_table_client(get_settings().status_table))
+
+
+def settled(pause_id: str, entity: dict) -> None:
+    """After a pause became final: update the index, never failing the caller (repairs catch up)."""
+    try:
+        get_status_index().settle(pause_id, entity)
+    except Exception as exc:
+        logger.warning("status index not updated for pause_id=%s (listings repair it): %s", pause_id,
+                       getattr(exc, "detail", None) or exc)

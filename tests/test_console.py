@@ -1,0 +1,181 @@
+"""The operators' console: only signed-in operators, forms only from the console, what it shows,
+what operators do there (recorded as them), the CSV export and the index page."""
+
+import csv
+import io
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from tests.support import TARGET
+
+pytestmark = pytest.mark.integration
+
+OPS = "ops@contoso.com"
+HTML = {"Accept": "text/html"}
+
+
+@pytest.fixture
+def signed_in(configure, adf):
+    configure(APPROVER_SIGN_IN="easyauth", OPERATORS=f"{OPS}, Lead@Contoso.com", CALLBACK_ALLOWED_HOSTS="127.0.0.1",
+              CHECKPOINT_CALLBACK_DELAY_SECONDS="0.05")
+
+    def headers(name=OPS, same_origin=True, **extra):
+        found = {**HTML, "X-MS-CLIENT-PRINCIPAL-NAME": name, **extra}
+        if same_origin:
+            found["Sec-Fetch-Site"] = "same-origin"
+        return found
+    return headers
+
+
+def page(api, name, path, headers, route_params=None, params=None):
+    response = api.call(name, "GET", path, headers=headers, route_params=route_params, params=params)
+    return response.status_code, response.get_body().decode("utf-8"), response
+
+
+def post(api, name, path, form, headers, route_params=None):
+    from urllib.parse import urlencode
+
+    response = api.call(name, "POST", path, body=urlencode(form).encode(),
+                        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+                        route_params=route_params)
+    return response.status_code, response
+
+
+def test_only_signed_in_operators_get_in(api, signed_in, configure):
+    status, body, _ = page(api, "console_page", "console", HTML)
+    assert status == 401 and "Sign in" in body and "/.auth/login/aad" in body
+    status, body, _ = page(api, "console_page", "console", signed_in("someone@contoso.com"))
+    assert status == 403 and "not an operator" in body
+    assert page(api, "console_page", "console", signed_in("lead@contoso.com"))[0] == 200  # OPERATORS, any case
+    role = {"X-MS-CLIENT-PRINCIPAL": _principal("carol@contoso.com", ["Pauses.Operator"])}
+    assert page(api, "console_page", "console", {**HTML, **role})[0] == 200
+    configure(APPROVER_SIGN_IN=None)  # without sign-in nobody is trusted, whatever headers say
+    status, body, _ = page(api, "console_page", "console", signed_in())
+    assert status == 403 and "APPROVER_SIGN_IN=easyauth" in body
+
+
+def _principal(name, roles):
+    import base64
+
+    claims = [{"typ": "preferred_username", "val": name}, *({"typ": "roles", "val": r} for r in roles)]
+    raw = json.dumps({"auth_typ": "aad", "claims": claims, "name_typ": "preferred_username", "role_typ": "roles"})
+    return base64.b64encode(raw.encode()).decode()
+
+
+def test_the_console_shows_what_waits_escaped(api, signed_in):
+    waiting = api.created(notification={"title": "<script>alert(1)</script> Load sales?"},
+                          approvers=["a@contoso.com", "b@contoso.com"], required_approvals=2,
+                          requested_by="req@contoso.com")
+    status, body, response = page(api, "console_page", "console", signed_in())
+    assert status == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; Load sales?" in body and "<script>" not in body
+    assert "0 of 2 approved" in body and "req@contoso.com" in body
+    assert f"/api/console/pauses/{waiting['pause_id']}" in body
+    assert "script-src" not in response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_an_operator_cancels_a_pause_recorded_as_them(api, signed_in):
+    created = api.created()
+    path = f"console/pauses/{created['pause_id']}/cancel"
+    params = {"pause_id": created["pause_id"]}
+    assert post(api, "console_cancel_pause", path, {"reason": ""}, signed_in(), params)[0] == 400
+    status, response = post(api, "console_cancel_pause", path, {"reason": "wrong month"}, signed_in(), params)
+    assert status == 303 and response.headers["Location"].startswith(f"/api/console/pauses/{created['pause_id']}")
+    record = api.record(created["pause_id"])
+    assert record["status"] == "cancelled" and record["decided_by"] == OPS and record["reason"] == "wrong month"
+    status, body, _ = page(api, "console_pause", f"console/pauses/{created['pause_id']}", signed_in(),
+                           route_params=params)
+    assert status == 200 and "cancelled by" in body and OPS in body and "wrong month" in body
+
+
+def test_forms_from_another_site_are_refused(api, signed_in):
+    created = api.created()
+    params = {"pause_id": created["pause_id"]}
+    for headers in (signed_in(same_origin=False),
+                    signed_in(same_origin=False, **{"Sec-Fetch-Site": "cross-site"}),
+                    signed_in(same_origin=False, Origin="https://evil.example")):
+        status, _ = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel",
+                         {"reason": "x"}, headers, params)
+        assert status == 403
+    assert api.record(created["pause_id"])["status"] == "pending"
+    # A browser that sends Origin but not Sec-Fetch-Site, from the console's own origin, is fine.
+    status, _ = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel", {"reason": "x"},
+                     signed_in(same_origin=False, Origin="https://pauses.example.test"), params)
+    assert status == 303
+
+
+def test_non_operators_cannot_act(api, signed_in):
+    created = api.created()
+    status, _ = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel", {"reason": "x"},
+                     signed_in("mallory@contoso.com"), {"pause_id": created["pause_id"]})
+    assert status == 403
+    assert post(api, "console_place_hold", "console/holds", {"factory_name": "f", "reason": "x"},
+                signed_in("mallory@contoso.com"))[0] == 403
+    assert api.record(created["pause_id"])["status"] == "pending"
+
+
+def test_holds_from_the_console_hold_and_release_runs_once(api, signed_in, adf):
+    status, _ = post(api, "console_place_hold", "console/holds",
+                     {"factory_name": TARGET["factory_name"], "reason": "maintenance", "expires_in_hours": "2"},
+                     signed_in())
+    assert status == 303
+    assert post(api, "console_place_hold", "console/holds", {"reason": "no scope"}, signed_in())[0] == 400
+    assert post(api, "console_place_hold", "console/holds", {"factory_name": "f", "reason": "x",
+                                                             "expires_in_hours": "soon"}, signed_in())[0] == 400
+    body = {**TARGET, "run_id": str(uuid.uuid4()), "checkpoint": "after_load",
+            "callBackUri": f"{adf.url}/_standin/callbacks/console-run"}
+    held = json.loads(api.call("checkpoint", "POST", "checkpoint", body=json.dumps(body).encode(),
+                               headers={"Content-Type": "application/json"}).get_body())
+    assert held["held"] is True
+    _, text, _ = page(api, "console_page", "console", signed_in())
+    assert "maintenance" in text and "after_load" in text and f"placed by {OPS}" in text
+    [hold_id] = held["hold_ids"]
+    status, _ = post(api, "console_release_hold", f"console/holds/{hold_id}/release", {"comment": "done"},
+                     signed_in(), {"hold_id": hold_id})
+    assert status == 303
+    [sent] = [c for c in adf.callbacks if c["callbackId"] == "console-run"]
+    assert sent["body"]["Output"]["released_by"] == OPS and sent["body"]["Output"]["comment"] == "done"
+    assert post(api, "console_release_hold", f"console/holds/{hold_id}/release", {}, signed_in(),
+                {"hold_id": hold_id})[0] == 409
+
+
+def test_decisions_export_as_csv_for_a_date_range(api, signed_in):
+    approved, cancelled, _waiting = api.created(), api.created(), api.created()
+    # Sign-in is on: people decide signed in (here as the App Service headers say).
+    for action, token, body in (("restart", approved["token"], {"comment": "=HYPERLINK(\"http://evil\")"}),
+                                ("cancel", cancelled["token"], {"reason": "not today"})):
+        response = api.call(action, "POST", f"{action}/{token}", body=json.dumps(body).encode(),
+                            headers={"Content-Type": "application/json", "X-MS-CLIENT-PRINCIPAL-NAME": "dana@contoso.com"},
+                            route_params={"token": token})
+        assert response.status_code == 200, response.get_body()
+    today = datetime.now(timezone.utc).date()
+    status, text, response = page(api, "console_csv", "console/decisions.csv", signed_in(),
+                                  params={"from": today.isoformat(), "to": today.isoformat()})
+    assert status == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert {row["pause_id"]: row["status"] for row in rows} == {approved["pause_id"]: "restarted",
+                                                                 cancelled["pause_id"]: "cancelled"}
+    [formula] = [row for row in rows if row["status"] == "restarted"]
+    assert formula["words"].startswith("'=")  # a spreadsheet shows it, never runs it
+    yesterday = (today - timedelta(days=1)).isoformat()
+    _, text, _ = page(api, "console_csv", "console/decisions.csv", signed_in(), params={"from": yesterday,
+                                                                                           "to": yesterday})
+    assert list(csv.DictReader(io.StringIO(text))) == []
+    for params, field in (({"from": "x", "to": yesterday}, "from"), ({"from": today.isoformat(), "to": yesterday},
+                                                                      "to")):
+        status, text, _ = page(api, "console_csv", "console/decisions.csv", {**signed_in(), "Accept": "*/*"},
+                               params=params)
+        assert status == 400 and field in text
+    assert page(api, "console_csv", "console/decisions.csv", HTML,
+                params={"from": yesterday, "to": yesterday})[0] == 401
+
+
+def test_the_index_links_the_console_and_the_api_description(api):
+    status, body, response = page(api, "index", "", HTML)
+    assert status == 200 and 'href="/api/console"' in body and 'href="/api/openapi.json"' in body
+    assert "/_standin/mail" in body  # locally (ARM is the stand-in), the stand-ins' pages too
