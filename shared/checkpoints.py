@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from . import callback, holds, outbox, status_index, tokens
 from .decisions import Audit, decide
-from .errors import AlreadyDecided, NotFound
+from .errors import AlreadyDecided, NotFound, Unavailable
 from .jsonbody import canonical
 from .lifecycle import Action, Mode, Status
 from .records import json_field_strict, to_record, utcnow
@@ -49,14 +49,32 @@ def reach(request: CheckpointRequest, now: datetime | None = None) -> dict:
     owed = _index_writer().submit(outbox.add, request.callback_uri, payload, now)
     try:
         matched = holds.matching(_target(request), now)
-    finally:
-        due, etag = owed.result()
+    except BaseException:
+        _withdraw(owed)
+        raise
+    due, etag = owed.result()
     if not matched:
         outbox.send_soon(due, etag, request.callback_uri, payload)
         logger.info("checkpoint passed checkpoint=%s run_id=%s", request.checkpoint, request.run_id)
         return {"held": False, "checkpoint": request.checkpoint}
-    outbox.drop(due)
+    try:
+        outbox.drop(due)
+    except Exception as exc:
+        # The row would continue the run while a hold says wait: answer 503 instead, so the WebHook
+        # activity fails here (a callback reaching a failed activity later changes nothing).
+        logger.error("checkpoint neither held nor passed run_id=%s: its callback row could not be withdrawn: %s",
+                     request.run_id, getattr(exc, "detail", None) or exc)
+        raise Unavailable("A hold matches this run, but storage did not take the hold; the run stops at this "
+                          "checkpoint rather than pass it. Start it again once storage is back.") from exc
     return _hold(request, matched, now)
+
+
+def _withdraw(owed) -> None:
+    """The checkpoint failed before it was answered: its callback row must not continue the run later."""
+    try:
+        outbox.drop(owed.result()[0])
+    except Exception:  # the row was not written, or cannot be deleted: the run's WebHook got an error
+        logger.warning("a failed checkpoint's callback row could not be withdrawn")
 
 
 def _hold(request: CheckpointRequest, matched: list, now: datetime) -> dict:

@@ -88,7 +88,7 @@ def list_by_status(status: str, limit: int, cursor: str | None) -> dict:
         entities = [e for e in _readers().map(_read, [row.pause_id for row in rows])
                     if e is not None and e.get("status") == status]
         return {"items": [to_record(e) for e in entities], "cursor": next_cursor}
-    kind = HELD if status == Status.HELD else OPEN
+    kind = HELD if status in (Status.HELD, Status.RELEASING) else OPEN
     entities, next_cursor = open_entities(kind, limit, cursor)
     return {"items": [to_record(e) for e in entities if e.get("status") == status], "cursor": next_cursor}
 

@@ -296,3 +296,33 @@ def test_scope_patterns_match_with_star_only(pattern, text, matched):
     from shared.holds import wildcard_match
 
     assert wildcard_match(pattern, text) is matched
+
+
+@pytest.fixture
+def storage(configure, azurite):
+    from local_dev.storage_faults import StorageFaultProxy
+
+    with StorageFaultProxy(azurite.port) as proxy:
+        configure(AzureWebJobsStorage=proxy.connection_string(azurite), STORAGE_RETRY_TOTAL="0")
+        yield proxy
+
+
+def test_a_held_checkpoint_whose_callback_row_cannot_be_withdrawn_fails_rather_than_passes(api, hook, adf, storage):
+    place(api)
+    storage.inject("before", methods={"DELETE"}, path=rf"/{api.table_name}expiry", count=5)
+    status, problem = reach(api, hook, "cp-nodrop")
+    assert status == 503 and "stops at this checkpoint" in problem["detail"]
+    storage.clear()
+    # Nothing claims the run is held (no checkpoint was stored), and its WebHook got an error, so the
+    # activity failed: the row left behind can only reach an activity that has ended.
+    assert api.json(api.list(status="held"))["items"] == []
+    assert callbacks_for(adf, "cp-nodrop") == []
+
+
+def test_a_checkpoint_whose_holds_cannot_be_read_fails_and_leaves_no_callback_behind(api, hook, adf, storage):
+    storage.inject("before", methods={"GET"}, path=rf"/{api.table_name}holds", count=5)
+    status, _ = reach(api, hook, "cp-noread")
+    assert status == 503
+    time.sleep(0.3)
+    assert sweep.sweep(now=datetime.now(timezone.utc) + timedelta(hours=2)) == {}
+    assert callbacks_for(adf, "cp-noread") == []
