@@ -24,6 +24,15 @@ def _posted(req: func.HttpRequest) -> tuple[str, dict]:
     return who, fields
 
 
+DONE = {"cancelled": "the pause was cancelled", "hold-placed": "the hold was placed",
+        "hold-released": "the hold was released", "hold-cancelled": "the hold was cancelled"}
+
+
+def _done(req: func.HttpRequest) -> str | None:
+    """The notice after a form: only the app's own words (a crafted link cannot make it say anything)."""
+    return DONE.get(req.params.get("done") or "")
+
+
 def _back(req: func.HttpRequest, path: str = "console", note: str | None = None) -> func.HttpResponse:
     """After a form: back to the page (303, so a reload does not post again)."""
     from urllib.parse import urlencode
@@ -47,7 +56,7 @@ def index(req: func.HttpRequest) -> func.HttpResponse:
 def console_page(req: func.HttpRequest) -> func.HttpResponse:
     """Everything waiting: pending approvals, held checkpoints, active holds, recent decisions."""
     who = _operator(req)
-    return web.page_response("console.html", operator=who, done=req.params.get("done"), **console.overview())
+    return web.page_response("console.html", operator=who, done=_done(req), **console.overview())
 
 
 @bp.route(route="console/pauses/{pause_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -56,7 +65,7 @@ def console_pause(req: func.HttpRequest) -> func.HttpResponse:
     """One pause's full record and audit trail."""
     who = _operator(req)
     return web.page_response("console_pause.html", operator=who, pause=console.pause(req.route_params["pause_id"]),
-                             done=req.params.get("done"))
+                             done=_done(req))
 
 
 @bp.route(route="console/pauses/{pause_id}/cancel", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
@@ -76,21 +85,22 @@ def console_cancel_pause(req: func.HttpRequest) -> func.HttpResponse:
 def console_place_hold(req: func.HttpRequest) -> func.HttpResponse:
     """Place a hold as the signed-in operator."""
     who, fields = _posted(req)
-    scope = {part: fields[part].strip() for part in holds.SCOPE_PARTS if (fields.get(part) or "").strip()}
-    body = {"scope": scope, "reason": fields.get("reason", "")}
+    texts = {name: validation.form_text(fields, name) for name in (*holds.SCOPE_PARTS, "reason")}
+    scope = {part: texts[part].strip() for part in holds.SCOPE_PARTS if texts[part].strip()}
+    body = {"scope": scope, "reason": texts["reason"]}
     hours = validation.parse_hours(fields.get("expires_in_hours"), "expires_in_hours")
     if hours is not None:
         body["expires_in"] = hours
     request = validation.parse_hold(body)
     holds.new_hold(request.scope, request.reason, request.expires_in, who)
-    return _back(req, note="hold placed")
+    return _back(req, note="hold-placed")
 
 
 def _end_hold(req: func.HttpRequest, status: str, schema) -> func.HttpResponse:
     who, fields = _posted(req)
     decision = validation.parse_decision(fields, schema)
     console.end_hold(req.route_params["hold_id"], status, who, decision.comment)
-    return _back(req, note=f"hold {status}")
+    return _back(req, note=f"hold-{status}")
 
 
 @bp.route(route="console/holds/{hold_id}/release", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)

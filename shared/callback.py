@@ -73,8 +73,8 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
                                    allow_redirects=False)
     except requests.RequestException as exc:
         if never_sent(exc):
-            raise Refused("CallbackUnreachable", f"could not connect to the callback host: {type(exc).__name__}") \
-                from exc
+            raise Refused("CallbackUnreachable", f"could not connect to the callback host: {type(exc).__name__}",
+                          transient=True) from exc
         raise Unknown("CallbackNoAnswer", f"the callback was sent but no answer came back: {type(exc).__name__}") \
             from exc
     except Exception as exc:  # anything unforeseen: it may have been sent
@@ -87,7 +87,8 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
         return Delivery.ALREADY_COMPLETED
     if status >= 500:
         raise Unknown("CallbackServerError", f"the callback target answered HTTP {status}")
-    raise Refused("CallbackRefused", f"the callback target answered HTTP {status}")
+    raise Refused("CallbackRefused", f"the callback target answered HTTP {status}", status=status,
+                  transient=status in (408, 429))
 
 
 def approved_payload(record: dict) -> bytes:

@@ -93,13 +93,14 @@ def _hold(request: CheckpointRequest, matched: list, now: datetime) -> dict:
     add_pause(pause_id, properties, _recheck_due(matched, now), index_row)
     logger.info("checkpoint held pause_id=%s checkpoint=%s run_id=%s holds=%s", pause_id, request.checkpoint,
                 request.run_id, ",".join(hold_ids))
-    # A release may have happened between reading the holds and storing this checkpoint.
-    if any(not _still_active(hold_id, now) for hold_id in hold_ids):
-        try:
+    # A release may have happened between reading the holds and storing this checkpoint. The held
+    # checkpoint is stored: whatever fails now, the answer is 202 and the timer's recheck settles it.
+    try:
+        if any(not _still_active(hold_id, now) for hold_id in hold_ids):
             settle(pause_id, get_store().get(pause_id), now)
-        except Exception as exc:  # the timer settles it at the latest at its recheck
-            logger.warning("held checkpoint not settled at once pause_id=%s: %s", pause_id,
-                           getattr(exc, "detail", None) or exc)
+    except Exception as exc:
+        logger.warning("held checkpoint not settled at once pause_id=%s (the timer will): %s", pause_id,
+                       getattr(exc, "detail", None) or exc)
     return {"held": True, "pause_id": pause_id, "hold_ids": hold_ids, "checkpoint": request.checkpoint}
 
 
@@ -140,12 +141,16 @@ def settle(pause_id: str, stored: Stored, now: datetime):
 
 
 def waiting_on(hold_id: str) -> list[dict]:
-    """The held checkpoints waiting on a hold (read from the held range of the status index)."""
+    """The held checkpoints waiting on a hold: the held range of the status index, whose rows name
+    their holds, so only the checkpoints of this hold are read."""
     from .listing import open_entities
+
+    def names_it(row) -> bool:
+        return hold_id in (row.properties.get("hold_ids") or "").split(",")
 
     found, cursor = [], None
     while True:
-        entities, cursor = open_entities(status_index.HELD, 100, cursor)
+        entities, cursor = open_entities(status_index.HELD, 1000, cursor, keep=names_it)
         found.extend(e for e in entities if hold_id in json_field_strict(e, "hold_ids", []))
         if not cursor:
             return found
@@ -171,7 +176,15 @@ def end(hold_id: str, status: str, by: str | None, comment: str | None, now: dat
             return "still_held", pause_id
         return ("continued" if result["status"] == Status.RELEASED else "failed"), pause_id
 
-    waiting = waiting_on(hold_id)
+    try:
+        waiting = waiting_on(hold_id)
+    except Exception as exc:  # the hold has ended: say so, and that the timer settles its checkpoints
+        logger.warning("checkpoints of hold_id=%s not listed now (the timer settles them): %s", hold_id,
+                       getattr(exc, "detail", None) or exc)
+        return {**hold.record(now), "checkpoints": outcomes,
+                "note": f"The hold is {status}; the runs waiting on it could not be listed just now and are "
+                        f"settled by the timer within {int(get_settings().limits.hold_recheck_seconds // 60)} "
+                        "minutes."}
     with ThreadPoolExecutor(max_workers=8, thread_name_prefix="hold-end") as pool:
         for key, pause_id in pool.map(one, waiting):
             outcomes[key].append(pause_id)

@@ -17,7 +17,7 @@ from . import checkpoints, holds, listing, status_index
 from .approvers import Principal
 from .decisions import Audit, decide
 from .errors import InvalidRequest, NotFound, PauseError
-from .lifecycle import Action, Status
+from .lifecycle import Action, Mode
 from .records import iso, to_record, utcnow
 from .settings import get_settings
 from .store import get_store
@@ -29,6 +29,7 @@ OPERATOR_ROLE = "Pauses.Operator"
 PAGE = 100              # rows per section shown
 RECENT = timedelta(days=7)
 MAX_EXPORT_DAYS = 366
+MAX_EXPORT_ROWS = 50_000  # one answer within the front end's time limit
 
 
 class ConsoleSignIn(PauseError):
@@ -114,7 +115,7 @@ def cancel_pause(pause_id: str, reason: str | None, who: str, client_ip: str | N
     if not tokens.PAUSE_ID_PATTERN.fullmatch(pause_id or ""):
         raise NotFound("No pause has that id.")
     stored = get_store().get(pause_id)
-    action = Action.HOLD_CANCEL if stored.entity.get("status") == Status.HELD else Action.CANCEL
+    action = Action.HOLD_CANCEL if stored.entity.get("mode") == Mode.CHECKPOINT else Action.CANCEL
     audit = Audit(decided_by=who, client_ip=client_ip, user_agent=user_agent, via="console")
     record = decide(pause_id, stored, action, Decision(comment=reason), audit, now)
     logger.info("pause cancelled from the console pause_id=%s by=%s", pause_id, who)
@@ -130,10 +131,13 @@ def end_hold(hold_id: str, status: str, who: str, words: str | None) -> dict:
 
 def _day(text: str | None, name: str) -> date:
     try:
-        return date.fromisoformat(text or "")
+        day = date.fromisoformat(text or "")
+        if 2000 <= day.year <= 9998:
+            return day
     except ValueError:
-        raise InvalidRequest(f"{name} must be a date.", [{"field": name, "rule": "format",
-                                                          "message": "must be a date, YYYY-MM-DD"}]) from None
+        pass
+    raise InvalidRequest(f"{name} must be a date.", [{"field": name, "rule": "format",
+                                                      "message": "must be a date, YYYY-MM-DD, from 2000 to 9998"}])
 
 
 CSV_COLUMNS = ("decided_at", "pause_id", "status", "mode", "pipeline_name", "factory_name", "resource_group",
@@ -160,12 +164,16 @@ def decisions_csv(since_text: str | None, until_text: str | None) -> tuple[str, 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    cursor = None
+    cursor, written = None, 0
     while True:
         rows, cursor = listing.decisions(start, stop, 1000, cursor)
         for row in rows:
             view = _decision_view(row)
             writer.writerow([_cell(view.get(column)) for column in CSV_COLUMNS])
+        written += len(rows)
         if not cursor:
             break
+        if written >= MAX_EXPORT_ROWS:
+            raise InvalidRequest(f"More than {MAX_EXPORT_ROWS} decisions in that range: export a shorter one.",
+                                 [{"field": "to", "rule": "range", "message": "choose a range with fewer decisions"}])
     return out.getvalue(), f"decisions-{since.isoformat()}-to-{until.isoformat()}.csv"

@@ -162,6 +162,7 @@ class HoldStore:
         rows = self._table.query_entities("PartitionKey eq @p and RowKey gt @low and RowKey lt @high",
                                           parameters={"p": PARTITION, "low": f"{ACTIVE}|", "high": f"{ACTIVE}|~"})
         try:
+            # The ETag is the active row's; ending a hold needs its record's, read in write_down_expiry.
             return [_from_entity(dict(row)) for row in rows]
         except ResourceNotFoundError:
             return []
@@ -241,9 +242,11 @@ def end_hold(hold_id: str, status: str, ended_by: str | None, comment: str | Non
 def write_down_expiry(hold: Hold) -> None:
     """Record that an active hold's expiry released it (best effort: reading it says so already)."""
     try:
-        get_holds().end(hold, RELEASED, hold.expires_at, EXPIRY, "The hold expired.")
-    except Exception:  # someone else wrote it, or storage failed: the next reader tries again
-        pass
+        current = hold if hold.etag else get_holds().get(hold.hold_id)
+        if current.status == ACTIVE and current.expires_at is not None:
+            get_holds().end(current, RELEASED, current.expires_at, EXPIRY, "The hold expired.")
+    except Exception as exc:  # someone else wrote it, or storage failed: the next reader tries again
+        logger.info("expiry of hold_id=%s not written down now: %s", hold.hold_id, getattr(exc, "detail", None) or exc)
 
 
 def matching(target: dict, now: datetime) -> list[Hold]:

@@ -66,10 +66,14 @@ def _repair(row: status_index.Row, entity: dict | None, kind: str, now: datetime
     return True
 
 
-def open_entities(kind: str, limit: int, cursor: str | None, now: datetime | None = None) -> tuple[list, str | None]:
-    """One page of the open (or held) range: the pauses behind it as they are now, repaired rows left out."""
+def open_entities(kind: str, limit: int, cursor: str | None, now: datetime | None = None,
+                  keep=None) -> tuple[list, str | None]:
+    """One page of the open (or held) range: the pauses behind it as they are now, repaired rows left out
+    (and, with `keep`, only those whose row it keeps)."""
     now = now or utcnow()
     rows, next_cursor = get_status_index().page(kind, limit, cursor)
+    if keep is not None:
+        rows = [row for row in rows if keep(row)]
     entities = list(_readers().map(_read, [row.pause_id for row in rows]))
     shown = []
     for row, entity in zip(rows, entities):

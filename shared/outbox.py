@@ -2,18 +2,19 @@
 
 A checkpoint with no hold answers its WebHook `202` and calls it back at once. ADF does not
 document whether a callback may arrive before the WebHook's own request has been answered, so the
-callback is sent shortly after the answer (CHECKPOINT_CALLBACK_DELAY_SECONDS), from a background
-thread. What guarantees it is a row in the due index, written before the answer and deleted once
+callback is sent shortly after the answer (CHECKPOINT_CALLBACK_DELAY_SECONDS), in the background. What guarantees it is a row in the due index, written before the answer and deleted once
 the callback is delivered: if the process dies first, the timer finds the row due and sends it.
 
 Each send is taken with a conditional write on the row (`sends`), so the thread and the timer (or
 two timer instances) never send at the same time. A send whose outcome is unknown is followed only
 by the identical bytes (the contract's rule 2: a completed WebHook refuses a repeat with 409),
-bounded by CALLBACK_REDELIVERY_ATTEMPTS; a refused one is logged and dropped.
+bounded by CALLBACK_REDELIVERY_ATTEMPTS, as is one surely not delivered for a passing reason (no
+connection, 408, 429); one refused for good (another 4xx) is logged and dropped.
 """
 
 import logging
 import threading
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -88,13 +89,46 @@ def drop(due: Due) -> None:
     get_due_index().remove(due)
 
 
+class _Later:
+    """One thread that waits until each send is due and hands it to a small pool: a burst of
+    checkpoints costs queue entries, not a sleeping thread each."""
+
+    def __init__(self):
+        self._heap, self._lock = [], threading.Condition()
+        self._pool = None
+        self._order = 0
+
+    def submit(self, at: float, job) -> None:
+        import heapq
+        from concurrent.futures import ThreadPoolExecutor
+
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="checkpoint-callback")
+                threading.Thread(target=self._run, name="checkpoint-callbacks", daemon=True).start()
+            self._order += 1
+            heapq.heappush(self._heap, (at, self._order, job))
+            self._lock.notify()
+
+    def _run(self) -> None:
+        import heapq
+
+        while True:
+            with self._lock:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._lock.wait(None if not self._heap else self._heap[0][0] - time.monotonic())
+                _, _, job = heapq.heappop(self._heap)
+            self._pool.submit(job)
+
+
+_later = _Later()
+
+
 def send_soon(due: Due, etag: str, callback_uri: str, payload: bytes) -> None:
-    """Send the callback from a background thread once the WebHook's request has been answered."""
+    """Send the callback in the background once the WebHook's request has been answered."""
     delay = get_settings().limits.checkpoint_callback_delay_seconds
     entity = {"sends": 0, "callback_uri": callback_uri, "payload": payload.decode("utf-8")}
-    timer = threading.Timer(delay, _send_logged, args=(due, etag, entity))
-    timer.daemon = True
-    timer.start()
+    _later.submit(time.monotonic() + delay, lambda: _send_logged(due, etag, entity))
 
 
 def _send_logged(due: Due, etag: str, entity: dict) -> None:
@@ -114,9 +148,18 @@ def send(due: Due, etag: str, entity: dict, now: datetime) -> SweepOutcome:
     try:
         callback.deliver(uri, payload.encode("utf-8"))
     except Refused as refused:
-        logger.error("checkpoint callback refused id=%s: %s; dropped", due.pause_id, refused.summary)
-        get_due_index().remove(due)
-        return SweepOutcome.UNDELIVERED
+        if not refused.transient or sends >= limits.callback_redelivery_attempts:
+            logger.error("checkpoint callback refused id=%s after %d send(s): %s; dropped (the run's WebHook "
+                         "times out)", due.pause_id, sends, refused.summary)
+            get_due_index().remove(due)
+            return SweepOutcome.UNDELIVERED
+        # Surely not delivered (no connection, throttled): the same bytes go again a little later.
+        logger.warning("checkpoint callback not delivered id=%s: %s; sent again later", due.pause_id,
+                       refused.summary)
+        _move(due, {"kind": KIND, "callback_uri": uri, "payload": payload, "sends": sends,
+                    "last_error": refused.summary[:1000]},
+              now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (sends - 1)))
+        return SweepOutcome.RETRY
     except Unknown as unknown:
         if sends >= limits.callback_redelivery_attempts:
             logger.error("checkpoint callback unconfirmed after %d sends id=%s: %s; gave up", sends, due.pause_id,

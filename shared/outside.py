@@ -25,10 +25,12 @@ class OutsideCallFailed(Exception):
 class Refused(OutsideCallFailed):
     """Surely no effect. `forbidden`: the app's own policy refused (the host is not allowed)."""
 
-    def __init__(self, code: str, message: str, forbidden: bool = False, status: int | None = None):
+    def __init__(self, code: str, message: str, forbidden: bool = False, status: int | None = None,
+                 transient: bool = False):
         super().__init__(code, message)
         self.forbidden = forbidden
         self.status = status
+        self.transient = transient  # the same call may well work a little later (no connection, 408, 429)
 
 
 class Unknown(OutsideCallFailed):

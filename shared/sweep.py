@@ -63,6 +63,7 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
                     index.move(due, result)
                     return SweepOutcome.RESCHEDULED
                 remove(due)
+                status_index.settled(due.pause_id, entity)  # repairs the index if its update was lost
                 return SweepOutcome.REDELIVERED if result else SweepOutcome.UNDELIVERED
             remove(due)
             status_index.settled(due.pause_id, entity)  # repairs the index if its update was lost
@@ -209,6 +210,9 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
         for future in done:
             counts[future.result().value] += 1
 
+    backfilled = status_index.backfill()  # pauses stored before the status index: a page per run
+    if backfilled:
+        counts["backfilled"] = backfilled
     with ThreadPoolExecutor(max_workers=limits.sweep_concurrency, thread_name_prefix="sweep") as pool:
         try:
             for due in get_due_index().due(now or utcnow()):

@@ -386,15 +386,26 @@ def parse_query(field, name: str, text: str | None):
     return None if value is INVALID else value
 
 
-def parse_hours(text: str | None, name: str) -> int | None:
+def parse_hours(text, name: str) -> int | None:
     """A form's "hours" field as seconds (None when left empty), or a 400 naming it."""
-    text = (text or "").strip()
-    if not text:
+    text = text.strip() if isinstance(text, str) else text
+    if text is None or text == "":
         return None
-    if not re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,2})?", text):
+    seconds = round(float(text) * 3600) if isinstance(text, str) and re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,2})?",
+                                                                                  text) else None
+    if seconds is None or not 60 <= seconds <= MAX_EXPIRES_IN:
         raise InvalidRequest("Invalid number of hours.", [{"field": name, "rule": "format",
-                                                           "message": "must be a number of hours, e.g. 4 or 1.5"}])
-    return round(float(text) * 3600)
+                                                           "message": "must be a number of hours from 0.02 to 720, "
+                                                                      "e.g. 4 or 1.5"}])
+    return seconds
+
+
+def form_text(fields: dict, name: str) -> str:
+    """A form field's text ("" when absent), or a 400 naming it when a JSON body sent something else."""
+    value = fields.get(name, "")
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be text.", [{"field": name, "rule": "type", "message": "must be a string"}])
+    return value
 
 
 def parse_limit(text: str | None) -> int:

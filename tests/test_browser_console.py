@@ -56,7 +56,7 @@ def test_an_operator_holds_runs_and_releases_them_once(site, api, adf, person): 
     ops.get_by_label("Reason", exact=True).fill("Warehouse maintenance until 10:00")
     with ops.expect_navigation():
         ops.get_by_role("button", name="Place the hold").click()
-    assert "Done: hold placed." in ops.content() and "Warehouse maintenance until 10:00" in ops.content()
+    assert "Done: the hold was placed." in ops.content() and "Warehouse maintenance until 10:00" in ops.content()
 
     held = checkpoint(site, adf, "browser-run")
     assert held["held"] is True
@@ -70,7 +70,7 @@ def test_an_operator_holds_runs_and_releases_them_once(site, api, adf, person): 
     ops.get_by_label("Comment").fill("maintenance over")
     with ops.expect_navigation():
         ops.get_by_role("button", name=re.compile("^Release")).click()
-    assert "Done: hold released." in ops.content() and "No run is held." in ops.content()
+    assert "Done: the hold was released." in ops.content() and "No run is held." in ops.content()
     [sent] = [c for c in adf.callbacks if c["callbackId"] == "browser-run"]
     assert sent["status"] == 200 and sent["body"]["Output"]["released_by"] == OPS
     assert "maintenance over" in ops.content()  # in the recent decisions
@@ -81,7 +81,7 @@ def test_an_operator_holds_runs_and_releases_them_once(site, api, adf, person): 
     ops.get_by_label("Reason").fill("Wrong month")
     with ops.expect_navigation():
         ops.get_by_role("button", name="Cancel this pause").click()
-    assert "Done: cancelled." in ops.content()
+    assert "Done: the pause was cancelled." in ops.content()
     assert api.record(waiting["pause_id"])["decided_by"] == OPS
 
 

@@ -179,3 +179,44 @@ def test_the_index_links_the_console_and_the_api_description(api):
     status, body, response = page(api, "index", "", HTML)
     assert status == 200 and 'href="/api/console"' in body and 'href="/api/openapi.json"' in body
     assert "/_standin/mail" in body  # locally (ARM is the stand-in), the stand-ins' pages too
+
+
+def test_odd_console_input_is_a_4xx_naming_the_field(api, signed_in):
+    def place_json(body):
+        response = api.call("console_place_hold", "POST", "console/holds", body=json.dumps(body).encode(),
+                            headers={**signed_in(), "Content-Type": "application/json", "Accept": "application/json"})
+        return response.status_code, json.loads(response.get_body())
+
+    for body, field in (({"factory_name": 5, "reason": "x"}, "factory_name"),
+                        ({"factory_name": "f", "reason": "x", "expires_in_hours": 2}, "expires_in_hours"),
+                        ({"factory_name": "f", "reason": "x", "expires_in_hours": "0"}, "expires_in_hours")):
+        status, problem = place_json(body)
+        assert status == 400 and [e["field"] for e in problem["errors"]] == [field], problem
+    for day in ("9999-12-31", "1999-01-01"):
+        status, text, _ = page(api, "console_csv", "console/decisions.csv", {**signed_in(), "Accept": "*/*"},
+                               params={"from": day, "to": day})
+        assert status == 400 and "from" in text
+
+
+def test_cancelling_a_run_that_is_no_longer_held_is_409_not_500(api, signed_in, adf):
+    from shared import holds as holds_module
+
+    hold = holds_module.new_hold({"factory_name": TARGET["factory_name"]}, "x", None, OPS)
+    body = {**TARGET, "run_id": str(uuid.uuid4()), "checkpoint": "c",
+            "callBackUri": f"{adf.url}/_standin/callbacks/console-late"}
+    held = json.loads(api.call("checkpoint", "POST", "checkpoint", body=json.dumps(body).encode(),
+                               headers={"Content-Type": "application/json"}).get_body())
+    from shared import checkpoints
+
+    checkpoints.end(hold.hold_id, holds_module.RELEASED, OPS, None)
+    status, response = post(api, "console_cancel_pause", f"console/pauses/{held['pause_id']}/cancel",
+                            {"reason": "too late"}, signed_in(), {"pause_id": held["pause_id"]})
+    assert status == 409
+    assert [c["status"] for c in adf.callbacks if c["callbackId"] == "console-late"] == [200]
+
+
+def test_the_done_notice_says_only_the_apps_own_words(api, signed_in):
+    _, body, _ = page(api, "console_page", "console", signed_in(), params={"done": "your account was deleted"})
+    assert "your account was deleted" not in body and "Done:" not in body
+    _, body, _ = page(api, "console_page", "console", signed_in(), params={"done": "hold-placed"})
+    assert "Done: the hold was placed." in body

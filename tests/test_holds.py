@@ -326,3 +326,68 @@ def test_a_checkpoint_whose_holds_cannot_be_read_fails_and_leaves_no_callback_be
     time.sleep(0.3)
     assert sweep.sweep(now=datetime.now(timezone.utc) + timedelta(hours=2)) == {}
     assert callbacks_for(adf, "cp-noread") == []
+
+
+def test_a_throttled_no_hold_callback_is_sent_again_until_it_arrives(api, hook, adf):
+    adf.inject("callback", "before", status=429)  # refused, surely not delivered
+    reach(api, hook, "cp-429")
+    assert wait_for(lambda: len(callbacks_for(adf, "cp-429")) == 1)
+    time.sleep(0.3)
+    counts = sweep.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=5))
+    assert counts == {"redelivered": 1}
+    assert [c["status"] for c in callbacks_for(adf, "cp-429")] == [429, 200]
+    assert sweep.sweep(now=datetime.now(timezone.utc) + timedelta(hours=5)) == {}
+
+
+def test_a_release_whose_runs_cannot_be_listed_says_so_and_the_timer_settles_them(api, hook, adf, storage):
+    hold = place(api)
+    _, held = reach(api, hook, "cp-unlisted")
+    storage.inject("before", methods={"GET"}, path=rf"/{api.table_name}status", count=5)
+    status, result = end(api, hold["hold_id"])
+    assert status == 200 and result["status"] == "released" and "settled by the timer" in result["note"]
+    storage.clear()
+    assert callbacks_for(adf, "cp-unlisted") == []
+    assert sweep.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=6)) == {"checkpoint_settled": 1}
+    assert [c["status"] for c in callbacks_for(adf, "cp-unlisted")] == [200]
+    assert api.record(held["pause_id"])["status"] == "released"
+
+
+def test_a_held_checkpoint_is_202_even_when_its_holds_cannot_be_read_again(api, hook, adf, storage):
+    place(api)
+    storage.inject("before", methods={"GET"}, path=rf"/{api.table_name}holds\(PartitionKey", count=5)
+    status, held = reach(api, hook, "cp-reread")
+    assert status == 202 and held["held"] is True
+    assert api.record(held["pause_id"])["status"] == "held"
+
+
+def test_listing_holds_writes_down_one_that_expired(api):
+    from shared import holds
+
+    hold = place(api, expires_in=60)
+    later = datetime.now(timezone.utc) + timedelta(seconds=61)
+    assert holds.listed("active", 10, now=later) == []
+    stored = holds.get_holds().get(hold["hold_id"])
+    assert stored.status == "released" and stored.ended_by == "expiry"
+    assert [h.hold_id for h in holds.get_holds().active()] == []  # checkpoints no longer read it
+
+
+def test_pauses_stored_before_the_status_index_are_backfilled_by_the_timer(api, table, azurite):
+    from azure.data.tables import TableClient
+
+    waiting, decided = api.created(), api.created()
+    api.decide("cancel", decided["token"], form={"reason": "old"})
+    # As an older version left them: no index_key, no index rows.
+    with TableClient.from_connection_string(azurite.connection_string, table_name=api.table_name + "status") as idx:
+        for row in list(idx.list_entities()):
+            idx.delete_entity(row["PartitionKey"], row["RowKey"])
+    for pause_id in (waiting["pause_id"], decided["pause_id"]):
+        entity = table.get_entity(pause_id, "pause")
+        del entity["index_key"]
+        table.update_entity(entity, mode="replace")
+    assert api.json(api.list(status="pending"))["items"] == []
+    assert sweep.sweep() == {"backfilled": 2}
+    assert [p["pause_id"] for p in api.json(api.list(status="pending"))["items"]] == [waiting["pause_id"]]
+    assert [p["pause_id"] for p in api.json(api.list(status="cancelled"))["items"]] == [decided["pause_id"]]
+    assert sweep.sweep() == {}  # done: nothing more to read
+    assert api.decide("restart", waiting["token"]).status_code == 200
+    assert api.json(api.list(status="pending"))["items"] == []  # its backfilled row moved on decision
