@@ -10,7 +10,12 @@ partition, up to 100 entities) cannot carry more than one of them. Instead:
   transactions of up to 100 rows of one partition, on one more thread. The batch body is
   written here rather than by `submit_transaction`: the SDK builds and parses it with the
   `email` package, which costs ~10x the client CPU (2,000 rows/s at 70 % of a core against
-  6,800 rows/s at 6 % on this machine), and the client shares the two cores with Azurite.
+  6,800 rows/s at 6 % on this machine), and the client shares the two cores with Azurite;
+- decided pauses (`due="decided"`) get no due-index row but their decision row in the status
+  index, whose one partition takes the same batches. On Azurite these are slow and get slower:
+  it checks each insert against every row of its partition (LokiJS uses the PartitionKey index,
+  then scans for the RowKey), so 100,000 rows in one partition take ~30 minutes here, against
+  ~2 minutes for as many pauses. No request shape avoids that; Table storage has no such cost.
 
 Both work against real Table storage too; nothing depends on an Azurite leniency.
 """
@@ -29,6 +34,7 @@ from azure.data.tables import AccountSasPermissions, ResourceTypes, TableClient,
 from azure.data.tables._serialize import _add_entity_properties  # the SDK's own entity -> JSON
 
 from local_dev.azurite import ACCOUNT_NAME
+from shared.status_index import MARKER, OPEN, PARTITION, decision_row, open_key
 from shared.store import DueIndex
 
 BATCH = 100
@@ -41,13 +47,17 @@ def fill(azurite, table: str, template: dict, count: int, seed: int = 7, due: st
     `due` says when the timer wants them: "never" (they expire within the next 30 days, never
     during a run), "expired" (they expired within the last hour), or "check" (they expire later,
     but a check attempt fell due within the last hour: `template` must be a pause with checks).
+    "decided" adds final pauses instead (restarted or cancelled within the last week), as the app
+    leaves them once the timer dropped their due rows: a decision row in the status index each,
+    no due row and no open row.
     """
-    if due not in ("never", "expired", "check"):
-        raise ValueError(f"due must be never, expired or check, not {due!r}")
+    if due not in ("never", "expired", "check", "decided"):
+        raise ValueError(f"due must be never, expired, check or decided, not {due!r}")
     rng = random.Random(seed)
     now = datetime.now(timezone.utc)
     ids = []
     index_rows = defaultdict(list)
+    status_rows = []
     chunks = [[] for _ in range(INSERT_THREADS)]
     for i in range(count):
         created = now - timedelta(seconds=rng.randrange(7 * 86400))
@@ -62,18 +72,23 @@ def fill(azurite, table: str, template: dict, count: int, seed: int = 7, due: st
         due_at = expires
         if due == "check":
             due_at = entity["next_check_at"] = now - timedelta(seconds=rng.randrange(1, 3600))
+        if due == "decided":
+            _decide(entity, pause_id, created, rng)
+            status_rows.append(_add_entity_properties(decision_row(pause_id, entity)))
+        else:
+            partition, row = DueIndex.keys(pause_id, due_at)
+            index_rows[partition].append({"PartitionKey": partition, "RowKey": row})
         chunks[i % INSERT_THREADS].append(json.dumps(_add_entity_properties(entity)).encode())
-        partition, row = DueIndex.keys(pause_id, due_at)
-        index_rows[partition].append({"PartitionKey": partition, "RowKey": row})
 
     # An account SAS (add only): a table SAS is not accepted on the $batch path.
     sas = generate_account_sas(AzureNamedKeyCredential(ACCOUNT_NAME, azurite.account_key),
                                resource_types=ResourceTypes(object=True), permission=AccountSasPermissions(add=True),
                                expiry=now + timedelta(hours=6))
     errors = []
-    with ThreadPoolExecutor(INSERT_THREADS + 1, thread_name_prefix="bulk") as pool:
+    with ThreadPoolExecutor(INSERT_THREADS + 2, thread_name_prefix="bulk") as pool:
         futures = [pool.submit(_insert_all, azurite, table, sas, chunk) for chunk in chunks]
         futures.append(pool.submit(_index_all, azurite, table + "expiry", sas, index_rows))
+        futures.append(pool.submit(_index_all, azurite, table + "status", sas, {PARTITION: status_rows}))
         for future in futures:
             try:
                 future.result()
@@ -81,7 +96,23 @@ def fill(azurite, table: str, template: dict, count: int, seed: int = 7, due: st
                 errors.append(exc)
     if errors:
         raise RuntimeError(f"bulk load failed: {errors[0]!r} (and {len(errors) - 1} more)")
+    # Loaded pauses are as a current version leaves them: the timer has no older ones to index.
+    with TableClient.from_connection_string(azurite.connection_string, table_name=table + "status") as client:
+        client.upsert_entity({"PartitionKey": PARTITION, "RowKey": MARKER, "cursor": "", "done": True})
     return ids
+
+
+def _decide(entity: dict, pause_id: str, created: datetime, rng: random.Random) -> None:
+    """Make `entity` final the way shared.decisions leaves it (it keeps the key of its open row):
+    mostly approved (a run started), some cancelled, within an hour of being made."""
+    decided = created + timedelta(seconds=rng.randrange(1, 3600))
+    approved = rng.random() < 0.8
+    outcome = ({"status": "restarted", "run_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "comment": "Numbers look right"} if approved
+               else {"status": "cancelled", "reason": "Duplicates in the staged rows"})
+    entity.update(outcome, decided_at=decided, claimed_at=decided, decided_by="approver@example.test",
+                  client_ip="203.0.113.7", user_agent="Mozilla/5.0 (bench)",
+                  index_key=open_key(OPEN, created, pause_id))
 
 
 HEADERS = {"Accept": "application/json;odata=nometadata", "DataServiceVersion": "3.0",

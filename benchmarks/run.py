@@ -7,7 +7,9 @@ Starts one in-memory Azurite and one ADF stand-in, then measures, all in this ru
 3. restart with few and with many pauses stored;
 4. the cold import of `function_app` against importing its bare libraries;
 5. one timer run settling a backlog of due expiries and check attempts while ADF and the
-   check endpoint take 200 ms per call, and one timer run with nothing due on the tables of 3.
+   check endpoint take 200 ms per call, and one timer run with nothing due on the tables of 3;
+6. the listing of the pending pauses with few and with many decided pauses stored;
+7. a checkpoint with no hold placed, against one raw point read.
 """
 
 import argparse
@@ -19,14 +21,15 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from . import coldstart, flat, http_load, inprocess, sweep
+from . import checkpoint, coldstart, flat, http_load, inprocess, listing, sweep
 from .harness import App, Stack, new_table_name
 from .stats import ms, ratio
 
-SECTIONS = ("inprocess", "http", "flat", "cold", "sweep")
+SECTIONS = ("inprocess", "http", "flat", "cold", "sweep", "listing", "checkpoint")
 GOAL_LATENCY, GOAL_FLAT, GOAL_IMPORT = 1.10, 1.2, 1.2
 GOAL_SWEEP = 40  # due items settled per second: 10,000 within one 5-minute timer run
 GOAL_IDLE = 1.2  # an idle timer run with the most pauses stored, against the fewest
+GOAL_CHECKPOINT = 1.5  # a checkpoint with no hold, against one raw point read
 
 
 def _sizes(text: str) -> list:
@@ -50,6 +53,11 @@ def parse_args(argv=None):
                         help="due-pause backlogs for one timer run, e.g. 1k,10k (default 1000,10000)")
     parser.add_argument("--idle-samples", type=int, default=60,
                         help="idle timer runs measured per table size, with --only flat,sweep (default 60)")
+    parser.add_argument("--listing", type=_sizes, default=[1000, 100000],
+                        help="decided pauses stored beside the 20 pending ones listed, e.g. 1k,100k "
+                             "(default 1000,100000; loading 100k takes ~30 min, see benchmarks/bulk.py)")
+    parser.add_argument("--listing-samples", type=int, default=100,
+                        help="listings measured per table size (default 100)")
     parser.add_argument("--import-runs", type=int, default=9,
                         help="fresh interpreters per import probe; the best counts (default 9)")
     parser.add_argument("--only", type=lambda text: text.split(","), default=list(SECTIONS),
@@ -65,6 +73,7 @@ def parse_args(argv=None):
         options.samples, options.clients, options.http_requests = 15, [1, 4], 16
         options.pauses, options.flat_samples, options.import_runs = [30, 300], 25, 2
         options.sweep, options.idle_samples = [40], 10
+        options.listing, options.listing_samples = [50, 200], 10
     unknown = set(options.only) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}")
@@ -199,6 +208,47 @@ def report_idle(results: dict, samples: int) -> list:
     return lines
 
 
+def report_listing(results: dict, samples: int) -> list:
+    sizes = list(results)
+    small, large = sizes[0], sizes[-1]
+    lines = [f"### Listing the {listing.PENDING} pending pauses "
+             f"(`list_pauses(\"pending\", {listing.PENDING}, None)`, in-process) with "
+             f"{' and '.join(f'{size:,}' for size in sizes)} decided pauses stored "
+             f"({samples} each, alternating blocks of {listing.BLOCK})", "",
+             f"The listing is one query of the status index's open range, then {listing.PENDING} point reads of "
+             "the pauses it names, in parallel. Floors on stock clients: those same calls (query, then the reads "
+             "at once), and, to show the parts, the query alone and one point read. Azurite serves requests on "
+             "one thread, so there parallel reads barely overlap.", "",
+             "| decided pauses | listing p50 | p99 | raw listing p50 | listing vs raw | raw index query p50 | "
+             "raw point read p50 | listed exactly the pending |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for size, r in results.items():
+        lines.append(f"| {size:,} | {ms(r['listing'].p50)} | {ms(r['listing'].p99)} | "
+                     f"{ms(r['raw_listing'].p50)} | {ratio(r['listing'].p50, r['raw_listing'].p50)} | "
+                     f"{ms(r['raw_query'].p50)} | {ms(r['raw_read'].p50)} | {r['exact']} of {r['listings']} |")
+    growth = {name: ratio(results[large][name].p50, results[small][name].p50)
+              for name in ("listing", "raw_listing", "raw_query", "raw_read")}
+    lines.append(f"| **{large:,} vs {small:,}** | **{growth['listing']}** | | {growth['raw_listing']} | | "
+                 f"{growth['raw_query']} | {growth['raw_read']} | |")
+    return lines
+
+
+def report_checkpoint(r: dict, samples: int) -> list:
+    lines = [f"### Checkpoint with no hold placed (`shared.checkpoints.reach`, in-process), {samples} samples, "
+             "interleaved with its floors", "",
+             f"Its callback goes out from a background thread {checkpoint.DELAY_SECONDS:g} s after each answer "
+             "(CHECKPOINT_CALLBACK_DELAY_SECONDS), so those threads run while later checkpoints are timed.", ""]
+    lines += _latency_rows(r, [("checkpoint", "checkpoint", "1 raw point read", "raw_read"),
+                               ("checkpoint", "checkpoint", "its 2 calls raw: insert + holds query at once",
+                                "raw_reach"),
+                               ("raw: insert + holds query at once", "raw_reach", "1 raw point read", "raw_read")])
+    lines += ["", f"Callbacks: {r['callbacks']} arrived at the ADF stand-in for {r['checkpoints']} checkpoints "
+              f"({r['distinct']} distinct, {r['answered_200']} answered 200), the last seen "
+              f"{r['wait_seconds']:.2f} s after the last checkpoint; {r['rows_left']} callback rows left "
+              "in the due index."]
+    return lines
+
+
 def verdicts(data: dict, sizes: list) -> list:
     """One line per goal: met or not, with the number."""
     lines = []
@@ -240,6 +290,25 @@ def verdicts(data: dict, sizes: list) -> list:
         lines.append(f"- idle timer run flat within {GOAL_IDLE}× from {sizes[0]:,} to {sizes[-1]:,} pauses: "
                      f"{'met' if growth <= GOAL_IDLE else 'NOT met'} ({growth:.2f}×; its one raw index query "
                      f"grows {floor_growth:.2f}×, and the run costs at most {over:.2f}× that query)")
+    if "listing" in data:
+        r = data["listing"]
+        listed = list(r)
+        small, large = listed[0], listed[-1]
+        growth = r[large]["listing"].p50 / r[small]["listing"].p50
+        floor_growth = r[large]["raw_listing"].p50 / r[small]["raw_listing"].p50
+        over = max(x["listing"].p50 / x["raw_listing"].p50 for x in r.values())
+        exact = all(x["exact"] == x["listings"] for x in r.values())
+        lines.append(f"- pending listing flat within {GOAL_FLAT}× from {small:,} to {large:,} decided pauses: "
+                     f"{'met' if growth <= GOAL_FLAT else 'NOT met'} ({growth:.2f}×; the same calls made raw grow "
+                     f"{floor_growth:.2f}×, and the listing costs at most {over:.2f}× them); every listing "
+                     f"returned exactly the {listing.PENDING} pending: {'yes' if exact else 'NO'}")
+    if "checkpoint" in data:
+        r = data["checkpoint"]
+        over = r["checkpoint"].p50 / r["raw_read"].p50
+        lines.append(f"- checkpoint with no hold p50 ≤ {GOAL_CHECKPOINT}× one raw point read: "
+                     f"{'met' if over <= GOAL_CHECKPOINT else 'NOT met'} ({over:.2f}×); every checkpoint called "
+                     f"back once: {'yes' if r['distinct'] == r['callbacks'] == r['checkpoints'] else 'NO'} "
+                     f"({r['callbacks']} callbacks for {r['checkpoints']} checkpoints)")
     if "http" in data:
         census = data["http"]["census"]
         adf_clients = census.get("DataFactoryManagementClient", 0)
@@ -316,6 +385,14 @@ def _measure(options) -> tuple[dict, list]:
                 _progress(f"idle timer runs: {options.idle_samples} on each of {options.pauses} pauses stored")
                 data["idle"] = sweep.idle(stack, tables, options.idle_samples)
                 sections.append(report_idle(data["idle"], options.idle_samples))
+        if "listing" in options.only:
+            _progress(f"listing: {listing.PENDING} pending with {options.listing} decided pauses stored")
+            data["listing"] = listing.run(stack, app, options.listing, options.listing_samples, _progress)
+            sections.append(report_listing(data["listing"], options.listing_samples))
+        if "checkpoint" in options.only:
+            _progress(f"checkpoint: {options.samples} with no hold placed")
+            data["checkpoint"] = checkpoint.run(stack, app, options.samples)
+            sections.append(report_checkpoint(data["checkpoint"], options.samples))
         if "sweep" in options.only:
             _progress(f"timer: backlogs of {options.sweep}")
             data["sweep"] = sweep.run(options.sweep, _progress)

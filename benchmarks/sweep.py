@@ -72,11 +72,11 @@ def _template(app: App, stack: Stack, table: str, **changes) -> dict:
 
 
 def _create_tables(stack: Stack, table: str) -> None:
-    """The pauses table and its due index, as the app would make them on first use."""
+    """The pauses table, its due index and its status index, as the app would make them on first use."""
     from azure.data.tables import TableServiceClient
 
     with TableServiceClient.from_connection_string(stack.azurite.connection_string) as service:
-        for name in (table, table + "expiry"):
+        for name in (table, table + "expiry", table + "status"):
             service.create_table(name)
 
 

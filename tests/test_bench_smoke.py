@@ -31,7 +31,8 @@ def test_bench_prints_one_markdown_report_with_every_section(bench):
     report, _ = bench
     assert report.startswith("## Benchmark run")
     for heading in ("### In-process", "### Over HTTP", "### Restart with", "### Cold import",
-                    "### One timer run against a backlog", "### One timer run with nothing due"):
+                    "### One timer run against a backlog", "### One timer run with nothing due",
+                    "### Listing the 20 pending pauses", "### Checkpoint with no hold placed"):
         assert heading in report
     assert "Azurite Table service" not in report  # Azurite's own chatter goes to stderr
 
@@ -50,6 +51,27 @@ def test_bench_measures_the_app_and_its_floors(bench):
     assert timer["per_second"] > 0 and timer["floor_per_second"] > 0
     assert set(numbers["idle"]) == {"30", "300"}
     assert all(r[name]["n"] == 10 for r in numbers["idle"].values() for name in ("idle", "raw_query"))
+
+
+def test_bench_lists_exactly_the_pending_pauses_and_calls_every_checkpoint_back(bench):
+    report, numbers = bench
+    listing = numbers["listing"]
+    assert set(listing) == {"50", "200"}
+    for size, r in listing.items():
+        # The app made the 20 pending (their open rows); the loader the decided ones (a decision row each).
+        assert (r["pauses"], r["open_rows"], r["decided_rows"]) == (int(size) + 20, 20, int(size))
+        assert r["listings"] == 10 and r["exact"] == 10  # every listing: exactly the 20 pending ids
+        for name in ("listing", "raw_listing", "raw_query", "raw_read"):
+            assert r[name]["n"] == 10 and 0 < r[name]["p50"] <= r[name]["p99"]
+    checkpoint = numbers["checkpoint"]
+    assert checkpoint["checkpoint"]["n"] == checkpoint["raw_read"]["n"] == checkpoint["raw_reach"]["n"] == 15
+    assert 0 < checkpoint["checkpoint"]["p50"] <= checkpoint["checkpoint"]["p99"]
+    # Warm-up and measured checkpoints alike: each called back once, and its due-index row deleted.
+    assert checkpoint["checkpoints"] == 15 + 20
+    assert checkpoint["callbacks"] == checkpoint["distinct"] == checkpoint["answered_200"] == 15 + 20
+    assert checkpoint["rows_left"] == 0
+    assert "every listing returned exactly the 20 pending: yes" in report
+    assert "every checkpoint called back once: yes (35 callbacks for 35 checkpoints)" in report
 
 
 def test_host_builds_one_table_client_and_one_adf_client_per_target(bench):
