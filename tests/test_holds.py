@@ -391,3 +391,17 @@ def test_pauses_stored_before_the_status_index_are_backfilled_by_the_timer(api, 
     assert sweep.sweep() == {}  # done: nothing more to read
     assert api.decide("restart", waiting["token"]).status_code == 200
     assert api.json(api.list(status="pending"))["items"] == []  # its backfilled row moved on decision
+
+
+def test_a_held_checkpoints_record_conforms_to_the_openapi_document(api, hook):
+    import jsonschema
+
+    from shared import openapi
+
+    place(api)
+    _, held = reach(api, hook, "cp-schema")
+    document = openapi.document()
+    schema = {**document["components"]["schemas"]["PausePage"], "components": document["components"]}
+    jsonschema.validate(api.json(api.list(status="held")), schema)
+    jsonschema.validate(api.record(held["pause_id"]),
+                        {**document["components"]["schemas"]["PauseRecord"], "components": document["components"]})
