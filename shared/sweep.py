@@ -8,6 +8,7 @@ and the row stays due; after TIMER_ATTEMPTS the pause is marked failed. Two inst
 at once: every decision is a conditional write, so each pause is settled once.
 """
 
+import contextlib
 import logging
 import threading
 import time
@@ -63,10 +64,10 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
                     index.move(due, result)
                     return SweepOutcome.RESCHEDULED
                 remove(due)
-                status_index.settled(due.pause_id, entity)  # repairs the index if its update was lost
+                status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
                 return SweepOutcome.REDELIVERED if result else SweepOutcome.UNDELIVERED
             remove(due)
-            status_index.settled(due.pause_id, entity)  # repairs the index if its update was lost
+            status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
             return SweepOutcome.ALREADY_SETTLED
         if status in CLAIMED:
             if not decisions.is_stale(entity, now):
@@ -173,11 +174,13 @@ class _Removals:
                            getattr(exc, "detail", None) or exc)
 
 
-def _visit(due: Due, now: datetime | None, removals: _Removals | None = None) -> SweepOutcome:
+def _visit(due: Due, now: datetime | None, removals: _Removals | None = None,
+           index: status_index.Deferred | None = None) -> SweepOutcome:
     """Settle one row; never raises. A failure is counted on the row; too many mark the pause failed."""
     moment_now = now or utcnow()
     try:
-        return settle_due(due, moment_now, removals.add if removals else None)
+        with status_index.deferring(index) if index is not None else contextlib.nullcontext():
+            return settle_due(due, moment_now, removals.add if removals else None)
     except Exception as exc:  # one bad pause never stops the timer
         why = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
         level = logging.WARNING if isinstance(exc, (_NotSettled, Unavailable)) else logging.ERROR
@@ -204,7 +207,7 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
     limits = get_settings().limits
     deadline = clock() + limits.sweep_time_budget_seconds
     counts: Counter = Counter()
-    in_flight, seen, removals = set(), set(), _Removals()
+    in_flight, seen, removals, index_updates = set(), set(), _Removals(), status_index.Deferred()
 
     def collect(done):
         for future in done:
@@ -225,12 +228,13 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
                 if len(in_flight) >= 2 * limits.sweep_concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     collect(done)
-                in_flight.add(pool.submit(_visit, due, now, removals))
+                in_flight.add(pool.submit(_visit, due, now, removals, index_updates))
         except Unavailable as exc:
             logger.warning("timer could not read the due index: %s", exc.detail)
             counts["index_unavailable"] = 1
         collect(wait(in_flight)[0])
     removals.flush()
+    index_updates.flush()
     if counts:
         logger.info("timer settled %s", dict(counts))
     return dict(counts)

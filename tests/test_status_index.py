@@ -111,13 +111,26 @@ def test_a_row_without_its_pause_is_dropped_once_old(api):
     assert [row.pause_id for row in rows] == ["e" * 32]  # may still be landing: kept for now
 
 
-def test_the_timer_repairs_the_index_of_a_pause_it_finds_settled(api):
+def test_the_timer_writes_the_decision_row_of_a_pause_it_finds_settled(api):
     created = api.created(expires_in=60)
     stored = get_store().get(created["pause_id"])
+    # Decided by a process that died before its index update: no decision row, the open row still there.
     get_store().update(created["pause_id"], {"status": "cancelled", "decided_at": datetime.now(timezone.utc)},
                        stored.etag)
     assert sweep.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=2)) == {"already_settled": 1}
+    assert statuses(api, "cancelled") == [created["pause_id"]]
+    assert statuses(api, "pending") == []  # the listing drops the stale open row
     assert get_status_index().page("open", 100, None)[0] == []
+
+
+def test_the_timer_sends_its_index_updates_in_few_transactions(api, storage):
+    created = [api.created(expires_in=60) for _ in range(30)]
+    storage.log.clear()
+    assert sweep.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=2)) == {"expired": 30}
+    batches = [path for method, path, _ in storage.log if method == "POST" and path.endswith("$batch")]
+    # Thirty expiries: their index updates (60 operations) in one transaction, their due rows in one.
+    assert len(batches) == 2
+    assert set(statuses(api, "expired")) == {c["pause_id"] for c in created} and statuses(api, "pending") == []
 
 
 def test_an_approval_costs_one_point_read_and_three_writes_and_no_query(api, storage, adf):
