@@ -129,18 +129,23 @@ class _Deadline:
     shuts the call's socket down, which ends any read in progress."""
 
     def __init__(self, seconds: float):
-        self.expired = False
+        self.expired = self._finished = False
         self._sockets, self._lock = [], threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._seconds = seconds
 
     def __enter__(self) -> "_Deadline":
+        import time
+
+        from .clients import scheduler
+
         _calling.deadline = self
-        self._timer.start()
+        # One scheduler thread watches every deadline (a thread each cost the timer ~3 %).
+        scheduler().at(time.monotonic() + self._seconds, self._expire)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self._finished = True  # its connection may serve another call now: never shut it later
         _calling.deadline = None
 
     def watch(self, sock) -> None:
@@ -151,6 +156,8 @@ class _Deadline:
 
     def _expire(self) -> None:
         with self._lock:
+            if self._finished:
+                return
             self.expired = True
             for sock in self._sockets:
                 _shut(sock)

@@ -97,3 +97,46 @@ def never_sent(exc: BaseException) -> bool:
 
     return any(isinstance(cause, (NewConnectionError, ConnectTimeoutError, ssl.SSLCertVerificationError))
                for cause in _causes(exc))
+
+
+class Scheduler:
+    """One thread that runs jobs at given moments (time.monotonic()): a burst of delayed work
+    costs heap entries, not a sleeping thread each. A job runs on the scheduler's thread, so it
+    must be quick; one that blocks hands itself to a pool."""
+
+    def __init__(self, name: str):
+        self._name, self._heap, self._order = name, [], 0
+        self._lock = threading.Condition()
+        self._thread = None
+
+    def at(self, moment: float, job) -> None:
+        import heapq
+
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._order += 1
+            heapq.heappush(self._heap, (moment, self._order, job))
+            self._lock.notify()
+
+    def _run(self) -> None:
+        import heapq
+        import logging
+        import time
+
+        while True:
+            with self._lock:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._lock.wait(None if not self._heap else self._heap[0][0] - time.monotonic())
+                _, _, job = heapq.heappop(self._heap)
+            try:
+                job()
+            except Exception:  # one job's failure must not stop the others
+                logging.getLogger(__name__).exception("scheduled job failed in %s", self._name)
+
+
+@built_once
+def scheduler() -> Scheduler:
+    """The process's one scheduler."""
+    return Scheduler("scheduled-jobs")

@@ -13,12 +13,12 @@ connection, 408, 429); one refused for good (another 4xx) is logged and dropped.
 """
 
 import logging
-import threading
 import time
 import uuid
 from datetime import datetime, timedelta
 
 from . import callback
+from .clients import built_once, scheduler
 from .lifecycle import SweepOutcome
 from .outside import Refused, Unknown
 from .records import utcnow
@@ -89,46 +89,18 @@ def drop(due: Due) -> None:
     get_due_index().remove(due)
 
 
-class _Later:
-    """One thread that waits until each send is due and hands it to a small pool: a burst of
-    checkpoints costs queue entries, not a sleeping thread each."""
+@built_once
+def _senders():
+    from concurrent.futures import ThreadPoolExecutor
 
-    def __init__(self):
-        self._heap, self._lock = [], threading.Condition()
-        self._pool = None
-        self._order = 0
-
-    def submit(self, at: float, job) -> None:
-        import heapq
-        from concurrent.futures import ThreadPoolExecutor
-
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="checkpoint-callback")
-                threading.Thread(target=self._run, name="checkpoint-callbacks", daemon=True).start()
-            self._order += 1
-            heapq.heappush(self._heap, (at, self._order, job))
-            self._lock.notify()
-
-    def _run(self) -> None:
-        import heapq
-
-        while True:
-            with self._lock:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    self._lock.wait(None if not self._heap else self._heap[0][0] - time.monotonic())
-                _, _, job = heapq.heappop(self._heap)
-            self._pool.submit(job)
-
-
-_later = _Later()
+    return ThreadPoolExecutor(max_workers=8, thread_name_prefix="checkpoint-callback")
 
 
 def send_soon(due: Due, etag: str, callback_uri: str, payload: bytes) -> None:
     """Send the callback in the background once the WebHook's request has been answered."""
     delay = get_settings().limits.checkpoint_callback_delay_seconds
     entity = {"sends": 0, "callback_uri": callback_uri, "payload": payload.decode("utf-8")}
-    _later.submit(time.monotonic() + delay, lambda: _send_logged(due, etag, entity))
+    scheduler().at(time.monotonic() + delay, lambda: _senders().submit(_send_logged, due, etag, entity))
 
 
 def _send_logged(due: Due, etag: str, entity: dict) -> None:
