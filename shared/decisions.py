@@ -353,7 +353,10 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
     properties written with that first write (the timer's check results: one write, not two), or
     a function of the pause as it is then that returns them.
     """
-    for _ in range(_CLAIM_ATTEMPTS):
+    # Each lost race means another write landed; with named approvers every one of them may be
+    # counting an approval at the same instant, and each must be counted, not turned away.
+    attempts = _CLAIM_ATTEMPTS + len(json_field_strict(stored.entity, "approvers", []) or [])
+    for _ in range(attempts):
         plan = _plan(stored.entity, action, decision, audit, now)
         rule, claim_id = plan.rule, uuid.uuid4().hex
         extra = (also(stored.entity) if callable(also) else also) or {}

@@ -202,3 +202,20 @@ def test_approvers_are_the_default_recipients(api, smtp):
     created = api.created(approvers=[ALICE, BOB], notify={})
     assert sorted(rcpts[0] for rcpts, _ in smtp.messages) == [ALICE, BOB]
     assert created["approver_links"]
+
+
+def test_twelve_approvers_clicking_at_once_are_all_counted(api, adf):
+    everyone = [f"approver{i}@contoso.com" for i in range(12)]
+    created = api.created(approvers=everyone, required_approvals=12)
+    barrier, statuses = threading.Barrier(len(everyone)), []
+
+    def click(who):
+        barrier.wait()
+        statuses.append(decide(api, "restart", personal(created, who)).status_code)
+
+    threads = [threading.Thread(target=click, args=(who,)) for who in everyone]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    # Every click lost races only to other approvals landing: none is turned away, one run starts.
+    assert statuses == [200] * 12 and len(adf.runs) == 1
+    assert len(api.record(created["pause_id"])["approvals"]) == 12
