@@ -9,14 +9,13 @@ once). All are interleaved in random order. The section ends only once every cal
 the ADF stand-in and no callback row is left, so no background work spills into later sections.
 """
 
-import random
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
 from .floors import INSERT_OPTIONS, RawOps
 from .harness import SUBSCRIPTION, TARGET, App, Stack, new_table_name, pause_body
-from .stats import Samples
+from .stats import interleaved
 
 DELAY_SECONDS = 0.05
 WARMUP = 20
@@ -88,12 +87,7 @@ def run(stack: Stack, app: App, samples: int, seed: int = 1) -> dict:
             _raw_reach(raw, holds, requests_[n].callback_uri, payload)
         operations = [("checkpoint", lambda i: checkpoint(WARMUP + i)), ("raw_read", lambda i: raw.read(floor_id)),
                       ("raw_reach", lambda i: _raw_reach(raw, holds, requests_[i].callback_uri, payload))]
-        results = {name: Samples(name) for name, _ in operations}
-        order = random.Random(seed)
-        for i in range(samples):
-            order.shuffle(operations)
-            for name, operation in operations:
-                results[name].time(operation, i)
+        results = interleaved(operations, samples, seed)
         last = time.perf_counter()
         # Wait for the background callbacks (and their rows' deletion) before the section ends.
         names = {f"bench-{n}" for n in range(len(requests_))}

@@ -4,11 +4,10 @@ The operations are interleaved in a fresh random order on every round, so a nois
 slows the app and its floor alike instead of whichever happened to run at that moment.
 """
 
-import random
 
 from .floors import RawOps
 from .harness import SUBSCRIPTION, App, Stack, approve_body, new_table_name, pause_body
-from .stats import Samples
+from .stats import interleaved
 
 WARMUP = 20
 
@@ -46,13 +45,7 @@ def run(stack: Stack, app: App, samples: int, seed: int = 1) -> dict:
             ("raw_restart", lambda i: raw.restart(for_raw[i], "Numbers look right")),
             ("app_transport_restart", lambda i: tuned.restart(for_tuned[i], "Numbers look right")),
         ]
-        results = {name: Samples(name) for name, _ in operations}
-        order = random.Random(seed)
-        for i in range(samples):
-            order.shuffle(operations)
-            for name, operation in operations:
-                results[name].time(operation, i)
-        return results
+        return interleaved(operations, samples, seed)
     finally:
         raw.close()
         tuned.close()

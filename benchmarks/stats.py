@@ -38,6 +38,20 @@ class Samples:
         return percentile(self.values, 99)
 
 
+def interleaved(operations: list, samples: int, seed) -> dict:
+    """Time each (name, operation(i)) `samples` times, in a fresh random order each round, so noise
+    lands on an operation and its floors alike."""
+    import random
+
+    results = {name: Samples(name) for name, _ in operations}
+    order, operations = random.Random(seed), list(operations)
+    for i in range(samples):
+        order.shuffle(operations)
+        for name, operation in operations:
+            results[name].time(operation, i)
+    return results
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
 

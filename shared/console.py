@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from . import checkpoints, holds, listing, status_index
 from .approvers import Principal
 from .decisions import Audit, decide
-from .errors import InvalidRequest, NotFound, PauseError
+from .errors import ConsoleSignIn, CrossSite, InvalidRequest, NotAnOperator, NotFound
 from .lifecycle import Action, Mode
 from .records import iso, to_record, utcnow
 from .settings import get_settings
@@ -30,18 +30,6 @@ PAGE = 100              # rows per section shown
 RECENT = timedelta(days=7)
 MAX_EXPORT_DAYS = 366
 MAX_EXPORT_ROWS = 50_000  # one answer within the front end's time limit
-
-
-class ConsoleSignIn(PauseError):
-    status, code, title = 401, "sign_in_required", "Unauthorized"
-
-
-class NotAnOperator(PauseError):
-    status, code, title = 403, "not_an_operator", "Forbidden"
-
-
-class CrossSite(PauseError):
-    status, code, title = 403, "cross_site", "Forbidden"
 
 
 def operator(principal: Principal | None) -> str:

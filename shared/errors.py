@@ -51,6 +51,22 @@ class HoldEnded(PauseError):
     status, code, title = 409, "hold_ended", "Conflict"
 
 
+class ConsoleSignIn(PauseError):
+    """The console needs a signed-in operator; the page offers the sign-in."""
+
+    status, code, title = 401, "sign_in_required", "Unauthorized"
+
+
+class NotAnOperator(PauseError):
+    status, code, title = 403, "not_an_operator", "Forbidden"
+
+
+class CrossSite(PauseError):
+    """A console form posted from another site (the sign-in cookie came along)."""
+
+    status, code, title = 403, "cross_site", "Forbidden"
+
+
 class Expired(PauseError):
     status, code, title = 410, "expired", "Gone"
 

@@ -23,6 +23,7 @@ from .clients import built_once
 from .errors import HoldEnded, NotFound
 from .records import iso, utcnow
 from .settings import get_settings
+from .status_index import inverted
 from .store import Conflict, _service, _translate
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,6 @@ SCOPE_PARTS = ("subscription_id", "resource_group", "factory_name", "pipeline_na
 ACTIVE, RELEASED, CANCELLED = "active", "released", "cancelled"
 HOLD_ID = re.compile(r"[0-9a-f]{32}")
 EXPIRY = "expiry"  # who ends a hold whose expires_at passed
-_MAX_MS = 10 ** 14
 
 
 @dataclass(frozen=True)
@@ -97,10 +97,6 @@ def _utc(value):
     if not isinstance(value, datetime):
         return None
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def _inverted(moment: datetime) -> str:
-    return f"{_MAX_MS - int(moment.timestamp() * 1000):014d}"
 
 
 def _from_entity(entity: dict, etag: str | None = None) -> Hold:
@@ -195,7 +191,7 @@ class HoldStore:
                 ("update", {"PartitionKey": PARTITION, "RowKey": f"hold|{hold.hold_id}", **properties},
                  {"mode": UpdateMode.REPLACE, "etag": hold.etag, "match_condition": MatchConditions.IfNotModified}),
                 ("delete", {"PartitionKey": PARTITION, "RowKey": f"{ACTIVE}|{hold.hold_id}"}),
-                ("create", {"PartitionKey": PARTITION, "RowKey": f"ended|{_inverted(ended_at)}|{hold.hold_id}",
+                ("create", {"PartitionKey": PARTITION, "RowKey": f"ended|{inverted(ended_at)}|{hold.hold_id}",
                             **properties}),
             ])
         except TableTransactionError as exc:

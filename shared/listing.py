@@ -7,7 +7,7 @@ Listing every pause (no status) is the one listing that still reads the pauses t
 """
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime, timezone
 
 from . import status_index
 from .clients import POOL_SIZE, built_once
@@ -15,12 +15,10 @@ from .errors import NotFound
 from .lifecycle import FINAL, Status
 from .records import to_record, utcnow
 from .status_index import DECIDED, HELD, OPEN, get_status_index
-from .store import get_store
+from .store import MISSING_GRACE, get_store
 
 logger = logging.getLogger(__name__)
 
-# A status row is written beside its pause; one younger than this may be read before its pause is.
-MISSING_GRACE = timedelta(minutes=2)
 
 
 @built_once
@@ -39,8 +37,6 @@ def _read(pause_id: str):
 
 def _created(row_key: str) -> datetime | None:
     try:
-        from datetime import timezone
-
         return datetime.strptime(row_key.split("|")[1], "%Y%m%dT%H%M%S%f").replace(tzinfo=timezone.utc)
     except (IndexError, ValueError):
         return None

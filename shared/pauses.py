@@ -71,16 +71,6 @@ def _check_target(request: PauseRequest, settings) -> None:
         checks.check_at_pause(request.checks, target, settings)
 
 
-def _summary(properties: dict, request: PauseRequest) -> dict:
-    """What a listing of open pauses shows without reading each pause."""
-    title = (request.notification or {}).get("title")
-    return {key: value for key, value in {
-        "mode": properties["mode"], "pipeline_name": properties.get("pipeline_name"),
-        "factory_name": properties.get("factory_name"), "requested_by": properties.get("requested_by"),
-        "title": title[:200] if isinstance(title, str) else None, "expires_at": properties["expires_at"],
-    }.items() if value is not None}
-
-
 def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None) -> dict:
     """Store a new pending pause, send the approval email if asked, return its token and links."""
     settings = get_settings()
@@ -120,7 +110,7 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
     # The pause and its due-index row are written at once; if the index row fails the pause
     # is removed again, so no pause exists that the timer cannot find.
     # The timer first looks at it at expiry, or, with checks, at its next run (the first attempt).
-    index_row = status_index.open_row(status_index.OPEN, pause_id, now, _summary(properties, request))
+    index_row = status_index.open_row(status_index.OPEN, pause_id, now, {})
     properties["index_key"] = index_row["RowKey"]
     etag = add_pause(pause_id, properties, now if request.checks else expires_at, index_row)
     logger.info("pause created pause_id=%s mode=%s pipeline=%s/%s expires_at=%s", pause_id, request.mode,

@@ -51,16 +51,18 @@ def open_key(kind: str, created_at: datetime, pause_id: str) -> str:
     return f"{kind}|{_utc(created_at):%Y%m%dT%H%M%S%f}|{pause_id}"
 
 
-def _inverted(moment: datetime) -> str:
+def inverted(moment: datetime) -> str:
+    """Milliseconds counted down, so the newest sorts first in a RowKey range."""
     return f"{_MAX_MS - int(_utc(moment).timestamp() * 1000):014d}"
 
 
 def decided_key(decided_at: datetime, pause_id: str) -> str:
-    return f"{DECIDED}|{_inverted(decided_at)}|{pause_id}"
+    return f"{DECIDED}|{inverted(decided_at)}|{pause_id}"
 
 
 def open_row(kind: str, pause_id: str, created_at: datetime, summary: dict) -> dict:
-    """The row of a new open pause; `summary` (a few short fields) lets a listing say what waits."""
+    """The row of a new open pause; `summary` holds what a listing filters on before reading the
+    pauses (a held checkpoint's `hold_ids`)."""
     return {"PartitionKey": PARTITION, "RowKey": open_key(kind, created_at, pause_id), **summary}
 
 
@@ -170,14 +172,6 @@ class StatusIndex:
             pass
 
     @_translate("status index")
-    def settle(self, pause_id: str, entity: dict) -> None:
-        """File a final pause under its decision and drop its open row, in one transaction.
-
-        If the open row is gone already (repaired before, or never written), the transaction is
-        refused whole and the decision row is written alone; writing it again changes nothing.
-        """
-        self.submit(operations_for(pause_id, entity))
-
     def submit(self, operations: list) -> None:
         """Submit index operations of the one partition (at most 100) in one transaction; when it is
         refused (an open row gone already) each is done on its own: upserts again, deletes if there."""
@@ -228,8 +222,8 @@ class StatusIndex:
 
     def decisions(self, since: datetime, until: datetime, limit: int, cursor: str | None):
         """Decisions made in [since, until), newest first."""
-        return self.page(DECIDED, limit, cursor, start=f"{DECIDED}|{_inverted(until)}|~",
-                         stop=f"{DECIDED}|{_inverted(since)}|~")
+        return self.page(DECIDED, limit, cursor, start=f"{DECIDED}|{inverted(until)}|~",
+                         stop=f"{DECIDED}|{inverted(since)}|~")
 
 
 MARKER = "~backfill"  # outside every range: how far the one-off backfill of older pauses got

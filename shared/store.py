@@ -17,7 +17,7 @@ import inspect
 import json
 import logging
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
 from .clients import POOL_SIZE, built_once, http_transport
@@ -27,6 +27,8 @@ from .settings import get_settings
 logger = logging.getLogger(__name__)
 
 ROW_KEY = "pause"
+# A pause and its index rows are written at once: a row younger than this may be read before its pause.
+MISSING_GRACE = timedelta(minutes=2)
 CHUNK_BYTES = 32 * 1024
 PAUSE_ID = re.compile(r"[0-9a-f]{32}")
 

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from . import checkpoints, checks, decisions, outbox, status_index
 from .errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
@@ -22,13 +22,12 @@ from .lifecycle import CLAIMED, FINAL, ON_TIMEOUT, Action, Mode, Status, SweepOu
 from .outside import OutsideCallFailed
 from .records import iso, moment, status_of, utcnow
 from .settings import get_settings
-from .store import Conflict, Due, get_due_index, get_store
+from .store import MISSING_GRACE, Conflict, Due, get_due_index, get_store
 from .validation import Decision
 
 logger = logging.getLogger(__name__)
 
 _LOOKS = 3  # a due pause is re-read at most this often when others decide it at the same moment
-MISSING_GRACE = timedelta(minutes=2)
 
 
 class _NotSettled(Exception):
