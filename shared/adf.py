@@ -45,6 +45,18 @@ class PipelineTarget:
         return (self.tenant_id, self.subscription_id.lower(), self.resource_group.lower(),
                 self.factory_name.lower(), self.pipeline_name.lower())
 
+    def allowed_by(self, patterns) -> bool:
+        """Whether ALLOWED_FACTORIES (`subscription/resourceGroup/factory`, `*` per part) admits this
+        factory; no patterns admit any."""
+        if not patterns:
+            return True
+        wanted = (self.subscription_id.lower(), self.resource_group.lower(), self.factory_name.lower())
+        for pattern in patterns:
+            parts = [p.strip().lower() for p in pattern.split("/")]
+            if len(parts) == 3 and all(p in ("*", w) for p, w in zip(parts, wanted)):
+                return True
+        return False
+
 
 @dataclass(frozen=True)
 class TargetProblem:

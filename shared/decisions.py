@@ -7,6 +7,7 @@ as the caller's own. What a failed outside call means is decided by `shared.outs
 `shared.lifecycle` for the table and what happens on each kind of failure.
 """
 
+import contextlib
 import logging
 import time
 import uuid
@@ -18,11 +19,12 @@ from . import callback, status_index
 from .adf import PipelineTarget, get_adf
 from .checks import ChecksPending
 from .checks import passed as checks_passed
-from .errors import AlreadyDecided, Expired, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
+from .errors import (AlreadyDecided, DamagedRecord, Expired, Forbidden, NotFound, OutcomeUnknown, Unavailable,
+                     UpstreamFailed)
 from .jsonbody import canonical
 from .lifecycle import FINAL, Action, Actor, Call, Mode, Rule, Status, claim_rule, rule_for
 from .outside import OutsideCallFailed, Refused, Unknown
-from .records import (TIMER, iso, json_field_strict, mode_of, moment, pause_id_of, status_of, text, to_record)
+from .records import (APP, TIMER, iso, json_field_strict, mode_of, moment, pause_id_of, status_of, text, to_record)
 from .settings import get_settings
 from .store import Conflict, Stored, get_due_index, get_store, pack_json, unpack_json
 from .validation import Decision
@@ -341,7 +343,40 @@ def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: d
             return _Plan(Action.RECORD_APPROVAL, rule_for(Action.RECORD_APPROVAL, mode), recorded, None)
         fields.update(recorded)
     rule = rule_for(action, mode)
-    return _Plan(action, rule, fields, _payload(rule, entity, decision, audit))
+    return _Plan(action, rule, fields, _ready(rule, entity, decision, audit))
+
+
+class _CannotCall(Exception):
+    """The rule's outside call can never be made from this record: the pause ends failed, unclaimed."""
+
+
+def _ready(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | None:
+    """Check, before anything is claimed, everything the outside call needs; return a callback's payload.
+
+    A damaged record (a pipeline field deleted by hand) or a factory ALLOWED_FACTORIES no longer
+    admits would otherwise be claimed and then fail in the call, where a failure reads as "maybe
+    sent" and waits for reconciliation; here it raises _CannotCall saying why, and nothing is sent.
+    """
+    try:
+        if rule.call is Call.START_RUN:
+            json_field_strict(entity, "parameters", {})
+            if not target_of(entity).allowed_by(get_settings().allowed_factories):
+                raise _CannotCall("FactoryNotAllowed: this app may no longer start pipelines in factory "
+                                  f"{entity.get('factory_name')} (ALLOWED_FACTORIES); no run was started.")
+        return _payload(rule, entity, decision, audit)
+    except DamagedRecord as damaged:
+        raise _CannotCall(f"DamagedRecord: {damaged.detail}") from None
+
+
+def _fail_unclaimed(pause_id: str, stored: Stored, why: str, now: datetime) -> Stored | None:
+    """End a pause whose call can never be made as failed, with no claim; None if it changed meanwhile."""
+    claim_id = uuid.uuid4().hex
+    changes = {"status": Status.FAILED.value, "claim_id": claim_id, "decided_at": now, "decided_by": APP,
+               "last_error": why[:1000]}
+    landed = _verified_write(pause_id, stored, changes, claim_id)
+    if landed is not None:
+        logger.error("pause failed before any call pause_id=%s: %s", pause_id, why)
+    return landed
 
 
 def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, audit: Audit, now: datetime,
@@ -357,7 +392,14 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
     # counting an approval at the same instant, and each must be counted, not turned away.
     attempts = _CLAIM_ATTEMPTS + len(json_field_strict(stored.entity, "approvers", []) or [])
     for _ in range(attempts):
-        plan = _plan(stored.entity, action, decision, audit, now)
+        try:
+            plan = _plan(stored.entity, action, decision, audit, now)
+        except _CannotCall as cannot:
+            failed = _fail_unclaimed(pause_id, stored, str(cannot), now)
+            if failed is None:
+                stored = get_store().get(pause_id)
+                continue
+            raise AlreadyDecided(f"This pause has failed: {cannot}", to_record(failed.entity)) from None
         rule, claim_id = plan.rule, uuid.uuid4().hex
         extra = (also(stored.entity) if callable(also) else also) or {}
         if rule.claim is None:
@@ -379,7 +421,8 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
             logger.info("pause decided pause_id=%s action=%s status=%s", pause_id, plan.action, rule.result)
             return to_record(won.entity)
         return _carry_out(pause_id, won, claim_id, plan, now)
-    _plan(stored.entity, action, decision, audit, now)  # says why, if the pause was decided meanwhile
+    with contextlib.suppress(_CannotCall):
+        _plan(stored.entity, action, decision, audit, now)  # says why, if the pause was decided meanwhile
     raise AlreadyDecided("This pause is being decided by someone else right now.", to_record(stored.entity))
 
 

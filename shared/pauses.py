@@ -16,7 +16,7 @@ from .errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, Not
 from .jsonbody import canonical
 from .lifecycle import CLAIMED, Action, Actor, Status
 from .outside import OutsideCallFailed
-from .records import iso, json_field, to_record, utcnow
+from .records import APP, iso, json_field, to_record, utcnow
 from .settings import ROUTE_PREFIX, get_settings
 from .store import Stored, add_pause, get_store, pack_json
 from .validation import Decision, PauseRequest
@@ -36,17 +36,6 @@ def links(base_url: str, pause_id: str, token: str) -> dict:
     return {**_decision_links(base_url, token), "status_url": f"{base_url.rstrip('/')}/{ROUTE_PREFIX}/pauses/{pause_id}"}
 
 
-def _factory_allowed(patterns, target: PauseRequest) -> bool:
-    if not patterns:
-        return True
-    wanted = (target.subscription_id.lower(), target.resource_group.lower(), target.factory_name.lower())
-    for pattern in patterns:
-        parts = [p.strip().lower() for p in pattern.split("/")]
-        if len(parts) == 3 and all(p in ("*", w) for p, w in zip(parts, wanted)):
-            return True
-    return False
-
-
 def _check_target(request: PauseRequest, settings) -> None:
     """Refuse, before anything is stored, what could only fail later."""
     target = None
@@ -55,11 +44,11 @@ def _check_target(request: PauseRequest, settings) -> None:
     # made sure all three factory fields are given). Callback mode otherwise names no factory the
     # app acts on, so factory fields sent along for context are not judged.
     if not request.callback_uri or reads_runs:
-        if not _factory_allowed(settings.allowed_factories, request):
-            raise Forbidden("This app may not start pipelines in that factory (see ALLOWED_FACTORIES).")
-        identity.check_tenant(request.tenant_id, settings)
         target = PipelineTarget(request.subscription_id, request.resource_group, request.factory_name,
                                 request.pipeline_name or "", request.tenant_id)
+        if not target.allowed_by(settings.allowed_factories):
+            raise Forbidden("This app may not start pipelines in that factory (see ALLOWED_FACTORIES).")
+        identity.check_tenant(request.tenant_id, settings)
     if request.callback_uri:
         callback.check(request.callback_uri)
     elif settings.check_pipeline_exists:
@@ -160,7 +149,7 @@ def _send_approval_email(settings, request: PauseRequest, created: dict, etag: s
     except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
         logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
         # Nobody holds the links yet, so nothing can race this: no callback, the pause just ends.
-        changes = {"status": Status.CANCELLED.value, "decided_at": now, "decided_by": "app",
+        changes = {"status": Status.CANCELLED.value, "decided_at": now, "decided_by": APP,
                    "reason": "The approval email could not be sent."}
         get_store().update(created["pause_id"], changes, etag)
         status_index.settled(created["pause_id"], {**properties, **changes})

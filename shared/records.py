@@ -13,6 +13,7 @@ from .lifecycle import Mode, Status
 from .store import unpack_json
 
 TIMER = "expiry timer"
+APP = "app"  # who decided, when the app itself had to (an email that could not be sent, a damaged record)
 
 
 def utcnow() -> datetime:

@@ -370,3 +370,63 @@ def test_promise_5_two_timers_at_once_settle_each_pause_once(api, adf):
     [t.join() for t in threads]
     assert sorted(run["parameters"]["pause_id"] for run in adf.runs) == sorted(p["pause_id"] for p in created)
     assert sum(r.get("restarted", 0) for r in results) == 12
+
+
+# What a call needs is checked before anything is claimed: a pause that can never make its call
+# ends failed in the first run that meets it, with no claim and no outside call.
+
+def _damage(table, pause_id, field):
+    entity = table.get_entity(pause_id, "pause")
+    del entity[field]  # as if deleted by hand in Storage Explorer
+    table.update_entity(entity, mode=UpdateMode.REPLACE)
+
+
+@pytest.mark.parametrize("field", ["pipeline_name", "factory_name", "subscription_id"])
+def test_a_click_on_a_pause_whose_pipeline_field_is_gone_fails_it_at_once_naming_the_field(api, adf, table, field):
+    created = api.created()
+    _damage(table, created["pause_id"], field)
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 409 and field in api.json(response)["detail"]
+    record = api.record(created["pause_id"])
+    assert record["status"] == "failed" and f"{field} is missing" in record["last_error"]
+    assert record["decided_by"] == "app" and record["run_id"] is None and adf.runs == []
+    assert table.get_entity(created["pause_id"], "pause").get("claimed_at") is None  # never claimed
+    assert [p["pause_id"] for p in api.json(api.list(status="failed"))["items"]] == [created["pause_id"]]
+
+
+def test_the_timer_fails_a_damaged_restart_on_timeout_pause_in_its_first_run(api, adf, table):
+    created = api.created(expires_in=60, on_timeout="restart")
+    _damage(table, created["pause_id"], "pipeline_name")
+    assert sweep.sweep(at(created)) == {"already_settled": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "failed" and "pipeline_name is missing" in record["last_error"]
+    assert adf.runs == [] and sweep.sweep(at(created)) == {}
+
+
+def test_a_damaged_callback_pause_fails_at_once_and_nothing_is_sent(api, adf, table, hook):
+    created = api.json(api.pause({"callBackUri": hook(), "expires_in": 60}))
+    _damage(table, created["pause_id"], "callback_uri")
+    response = api.decide("cancel", created["token"], form={"reason": "no"})
+    assert response.status_code == 409 and "callback_uri" in api.json(response)["detail"]
+    assert api.record(created["pause_id"])["status"] == "failed" and adf.callbacks == []
+
+
+def test_a_factory_no_longer_allowed_fails_the_pause_before_any_run_starts(api, adf, configure):
+    by_click = api.created()
+    by_timer = api.created(expires_in=60, on_timeout="restart")
+    configure(ALLOWED_FACTORIES="*/*/another-factory")
+    response = api.decide("restart", by_click["token"])
+    assert response.status_code == 409 and "ALLOWED_FACTORIES" in api.json(response)["detail"]
+    assert sweep.sweep(at(by_timer)) == {"already_settled": 1}
+    for created in (by_click, by_timer):
+        record = api.record(created["pause_id"])
+        assert record["status"] == "failed" and record["last_error"].startswith("FactoryNotAllowed")
+        assert "adf-test" in record["last_error"]
+    assert adf.runs == []
+
+
+def test_cancelling_a_pause_whose_factory_is_no_longer_allowed_still_works(api, adf, configure):
+    created = api.created()
+    configure(ALLOWED_FACTORIES="*/*/another-factory")
+    response = api.decide("cancel", created["token"], form={"reason": "not needed"})
+    assert response.status_code == 200 and api.record(created["pause_id"])["status"] == "cancelled"
