@@ -83,6 +83,9 @@ def _schemas() -> dict:
         "required_approvals": {"type": ["integer", "null"]},
         "requested_by": _NULLABLE_TEXT,
         "allow_self_approval": {"type": "boolean"},
+        "approver_links_returned": {"type": "boolean",
+                                    "description": "The pause asked for its approvers' personal links in the answer "
+                                                   "(return_approver_links): its caller could approve in their names."},
         "approvals": {"type": "array", "items": APPROVAL},
         "checks": {"type": "array", "description": "Each check with its last result, when, and the attempts made.",
                    "items": {"type": "object", "required": ["name", "type", "result", "attempts"], "properties": {
@@ -117,7 +120,8 @@ def _schemas() -> dict:
                 "restart_url": {"type": "string", "format": "uri"},
                 "cancel_url": {"type": "string", "format": "uri"},
                 "status_url": {"type": "string", "format": "uri"},
-                "approver_links": {"type": "array", "description": "With `approvers`: each approver's personal links.",
+                "approver_links": {"type": "array", "description": "Only with `return_approver_links: true`: each approver's "
+                                                                 "personal links, for the caller to deliver.",
                                    "items": {"type": "object", "required": ["approver", "restart_url", "cancel_url"],
                                              "properties": {"approver": {"type": "string"},
                                                             "restart_url": {"type": "string", "format": "uri"},

@@ -67,6 +67,7 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         raise InvalidRequest("Email was asked for, but this app has no SMTP server configured (SMTP_HOST).",
                              [{"field": "notify", "rule": "smtp_not_configured",
                                "message": "the app cannot send email: SMTP_HOST and SMTP_FROM are not set"}])
+    _check_reachable(request, settings)
     _check_target(request, settings)
     now = now or utcnow()
     pause_id = tokens.new_pause_id()
@@ -92,6 +93,8 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
             **pack_json("approvers", canonical(request.approvers)),
             **pack_json("approver_secrets", canonical([[a, h] for a, (_, h) in personal.items()])),
         })
+        if request.return_approver_links:
+            properties["approver_links_returned"] = True  # whoever called could approve in their names
     elif request.requested_by:
         properties["requested_by"] = request.requested_by
     if request.checks:
@@ -106,37 +109,60 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
                 request.factory_name, request.pipeline_name, iso(expires_at))
     created = {"pause_id": pause_id, "token": token, "status": Status.PENDING.value, "expires_at": iso(expires_at),
                **links(base_url, pause_id, token)}
-    if request.approvers:
-        created["approver_links"] = [{"approver": approver, **_decision_links(base_url, personal_token)}
-                                     for approver, (personal_token, _) in personal.items()]
+    # A personal link is its approver's credential: it goes to the approver, not to the caller,
+    # unless the caller asked for the links to deliver them itself (and the record says so).
+    personal_links = {approver: _decision_links(base_url, personal_token)
+                      for approver, (personal_token, _) in personal.items()}
+    if request.return_approver_links:
+        created["approver_links"] = [{"approver": approver, **links_} for approver, links_ in personal_links.items()]
     if request.notify is not None:
-        _send_approval_email(settings, request, created, etag, properties, now)
+        _send_approval_email(settings, request, created, personal_links, etag, properties, now)
     return created
 
 
-def _emails(request: PauseRequest, created: dict) -> list[tuple[list, dict, dict | None]]:
+def _emailed(request: PauseRequest) -> set:
+    """The addresses the approval email goes to (lower case); `notify.email` defaults to the approvers."""
+    if request.notify is None:
+        return set()
+    return {address.lower() for address in request.notify.get("email") or request.deciders}
+
+
+def _check_reachable(request: PauseRequest, settings) -> None:
+    """Refuse a pause some named approver could never decide: without sign-in a named approver decides
+    only through their personal link, so each must be emailed it or the caller must ask for the links."""
+    if not request.approvers or request.return_approver_links or settings.approver_sign_in == "easyauth":
+        return
+    unreached = [approver for approver in request.deciders if approver not in _emailed(request)]
+    if unreached:
+        message = (f"would not reach {', '.join(unreached)}: without sign-in a named approver decides only through "
+                   "their personal link, so email it (notify) or ask for the links (return_approver_links) and "
+                   "deliver them yourself")
+        raise InvalidRequest(f"notify {message}.", [{"field": "notify", "rule": "approvers_unreached",
+                                                     "message": message}])
+
+
+def _emails(request: PauseRequest, created: dict, personal: dict) -> list[tuple[list, dict, dict | None]]:
     """(recipients, links, quorum) per email: each approver gets their own links; anyone else listed
     in notify.email gets the shared ones."""
-    personal = {link["approver"]: link for link in created.get("approver_links", [])}
-    listed = request.notify.get("email") or list(personal)
+    listed = _emailed(request)
     quorum = {"required": request.required_approvals, "approvers": request.deciders} if personal else None
     emails = [([approver], link, {**quorum, "you": approver}) for approver, link in personal.items()
-              if approver in {a.lower() for a in listed}]
-    others = [address for address in listed if address.lower() not in personal]
+              if approver in listed]
+    others = [address for address in request.notify.get("email") or () if address.lower() not in personal]
     if others:
         emails.append((others, created, quorum))
     return emails
 
 
-def _send_approval_email(settings, request: PauseRequest, created: dict, etag: str, properties: dict,
-                         now: datetime) -> None:
+def _send_approval_email(settings, request: PauseRequest, created: dict, personal: dict, etag: str,
+                         properties: dict, now: datetime) -> None:
     """Email the links; if that fails, cancel the pause so no live link is left behind."""
     from . import mailer
 
     smtp = settings.smtp
     config = mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
                                sender=smtp.sender, starttls=smtp.starttls)
-    emails = _emails(request, created)
+    emails = _emails(request, created, personal)
     try:
         for recipients, links_, quorum in emails:
             message = mailer.build_approval_email(

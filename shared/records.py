@@ -111,7 +111,8 @@ def to_record(entity: dict) -> dict:
     }
     record.update(approvers=json_field(entity, "approvers", []), required_approvals=entity.get("required_approvals"),
                   requested_by=entity.get("requested_by"), allow_self_approval=entity.get("allow_self_approval") is True,
-                  approvals=json_field(entity, "approvals", []))
+                  approvals=json_field(entity, "approvals", []),
+                  approver_links_returned=entity.get("approver_links_returned") is True)
     if entity.get("check_max_attempts"):
         record.update(checks=_checks(entity), checks_mode=entity.get("checks_mode"),
                       check_every=entity.get("check_every"), check_max_attempts=entity.get("check_max_attempts"),

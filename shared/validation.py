@@ -162,6 +162,10 @@ PAUSE_BODY = Object(
         "requested_by": Identity("Who asked; never counts as an approver and cannot decide (unless "
                                  "`allow_self_approval`)."),
         "allow_self_approval": Boolean("Let `requested_by` decide too.", default=False),
+        "return_approver_links": Boolean("Return each approver's personal links in the answer, for the caller to "
+                                         "deliver itself (recorded: whoever holds them can approve in the "
+                                         "approvers' names). Without it the app emails them (`notify`).",
+                                         default=False),
         "checks": ListOf(CheckField("An HTTP check or an ADF run check."), "What must hold (polled by the timer).",
                          max_items=10),
         "checks_mode": Choice("auto: continue by itself when every check passes; gate: people decide, but only "
@@ -240,6 +244,7 @@ class PauseRequest:
     required_approvals: int = 1
     requested_by: str | None = None
     allow_self_approval: bool = False
+    return_approver_links: bool = False
     checks: list | None = None
     checks_mode: str = "auto"
     check_every: int = 300
@@ -286,7 +291,7 @@ def parse_pause(body: dict) -> PauseRequest:
         source=values.get("source"), notify=values.get("notify"), callback_uri=values.get("callBackUri"),
         approvers=values.get("approvers"), required_approvals=values.get("required_approvals", 1),
         requested_by=values.get("requested_by"), allow_self_approval=values.get("allow_self_approval", False),
-        checks=values.get("checks"), checks_mode=values.get("checks_mode", "auto"),
+        return_approver_links=values.get("return_approver_links", False), checks=values.get("checks"), checks_mode=values.get("checks_mode", "auto"),
         check_every=values.get("check_every", 300), check_max_attempts=values.get("check_max_attempts", 20))
 
 
@@ -310,7 +315,7 @@ def _check_approvers(values: dict, problems: Problems) -> None:
     """What only the fields together can say: a quorum that can be reached, recipients for the email."""
     approvers = values.get("approvers")
     if approvers is None:
-        for name in ("required_approvals", "allow_self_approval"):
+        for name in ("required_approvals", "allow_self_approval", "return_approver_links"):
             if name in values:
                 problems.add(name, "needs_approvers", "only applies when approvers are named")
     else:

@@ -40,7 +40,8 @@ def personal(created, who):
 @pytest.fixture
 def quorum(api):
     """A pause that needs 2 of alice, bob and carol; carol asked for it."""
-    return api.created(approvers=[ALICE, "Bob@Contoso.com", CAROL], required_approvals=2, requested_by=CAROL)
+    return api.created(approvers=[ALICE, "Bob@Contoso.com", CAROL], required_approvals=2, requested_by=CAROL,
+                       return_approver_links=True)
 
 
 def test_each_approver_who_may_decide_gets_a_personal_link_and_the_record_names_them(api, quorum, table):
@@ -73,7 +74,7 @@ def test_the_quorum_continues_the_pipeline_once_after_the_second_distinct_approv
 @pytest.mark.parametrize("approvers, required", [(6, 4), (12, 12)])
 def test_approvers_clicking_at_the_same_instant_are_all_counted_and_start_one_run(api, adf, approvers, required):
     everyone = [f"approver{i}@contoso.com" for i in range(approvers)]
-    created = api.created(approvers=everyone, required_approvals=required)
+    created = api.created(approvers=everyone, required_approvals=required, return_approver_links=True)
     barrier, statuses = threading.Barrier(len(everyone)), []
 
     def click(who):
@@ -134,7 +135,8 @@ def test_approver_fields_are_checked_naming_the_field(api, body, field):
 
 
 def test_self_approval_when_allowed_gives_the_requester_a_personal_link(api, adf):
-    created = api.created(approvers=[ALICE, CAROL], requested_by=CAROL, allow_self_approval=True)
+    created = api.created(approvers=[ALICE, CAROL], requested_by=CAROL, allow_self_approval=True,
+                          return_approver_links=True)
     assert {link["approver"] for link in created["approver_links"]} == {ALICE, CAROL}
     assert decide(api, "restart", personal(created, CAROL)).status_code == 200 and len(adf.runs) == 1
 
@@ -190,7 +192,8 @@ def test_a_forged_or_broken_principal_header_is_not_a_sign_in(api, quorum, signe
 
 def test_each_approver_is_emailed_their_own_links_and_others_the_shared_ones(api, smtp, adf):
     created = api.created(approvers=[ALICE, BOB, CAROL], required_approvals=2, requested_by=CAROL,
-                          notify={"email": [ALICE, BOB, "ops@contoso.com"], "subject": "Load?"})
+                          notify={"email": [ALICE, BOB, "ops@contoso.com"], "subject": "Load?"},
+                          return_approver_links=True)
     by_recipient = {tuple(rcpts): message for rcpts, message in smtp.messages}
     assert set(by_recipient) == {(ALICE,), (BOB,), ("ops@contoso.com",)}
     for who in (ALICE, BOB):
@@ -200,8 +203,39 @@ def test_each_approver_is_emailed_their_own_links_and_others_the_shared_ones(api
     assert created["token"] in by_recipient[("ops@contoso.com",)].get_body(preferencelist=("plain",)).get_content()
 
 
-def test_approvers_are_the_default_recipients(api, smtp):
+def test_approvers_are_the_default_recipients_and_their_links_are_not_in_the_answer(api, smtp):
     created = api.created(approvers=[ALICE, BOB], notify={})
     assert sorted(rcpts[0] for rcpts, _ in smtp.messages) == [ALICE, BOB]
-    assert created["approver_links"]
+    assert "approver_links" not in created
+    assert api.record(created["pause_id"])["approver_links_returned"] is False
+
+
+def test_personal_links_are_returned_only_when_asked_and_the_record_says_so(api, quorum):
+    assert len(quorum["approver_links"]) == 2
+    assert api.record(quorum["pause_id"])["approver_links_returned"] is True
+
+
+@pytest.mark.parametrize("fields", [
+    {"approvers": [ALICE, BOB]},                                       # nobody would get a personal link
+    {"approvers": [ALICE, BOB], "notify": {"email": [ALICE, "ops@contoso.com"]}},  # bob would not
+])
+def test_without_sign_in_a_pause_some_approver_could_never_decide_is_refused(api, smtp, fields):
+    response = api.pause(**fields)
+    assert response.status_code == 400
+    [error] = api.json(response)["errors"]
+    assert error["field"] == "notify" and error["rule"] == "approvers_unreached" and BOB in error["message"]
+    assert smtp.messages == []
+
+
+def test_with_sign_in_approvers_need_no_personal_link_delivered(api, configure):
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True")
+    created = api.created(approvers=[ALICE, BOB])
+    assert "approver_links" not in created and created["restart_url"]
+
+
+def test_return_approver_links_needs_approvers(api):
+    response = api.pause(return_approver_links=True)
+    assert response.status_code == 400
+    assert [(e["field"], e["rule"]) for e in api.json(response)["errors"]] == [("return_approver_links",
+                                                                                "needs_approvers")]
 

@@ -372,7 +372,7 @@ def _upstream_failed(page, site, api, adf, **_):
 
 
 QUORUM = {**PAUSE, "approvers": ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"],
-          "required_approvals": 2, "requested_by": "carol@contoso.com"}
+          "required_approvals": 2, "requested_by": "carol@contoso.com", "return_approver_links": True}
 
 
 def _approval_recorded(page, site, api, **_):

@@ -100,7 +100,7 @@ def test_alice_approves_one_of_two_bob_completes_the_requester_and_a_stranger_ar
 
 
 def test_a_personal_link_opened_by_someone_else_says_whose_it_is(site, api, person):
-    created = api.created(**PAUSE)
+    created = api.created(**PAUSE, return_approver_links=True)
     [alice_link] = [link["restart_url"] for link in created["approver_links"] if link["approver"] == ALICE]
     bob = person()
     bob.goto(alice_link)

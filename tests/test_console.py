@@ -57,6 +57,20 @@ def test_only_signed_in_operators_get_in(api, signed_in, configure):
     assert status == 403 and "APPROVER_SIGN_IN=easyauth" in body
 
 
+def test_the_console_says_when_a_caller_was_handed_the_approvers_personal_links(api, signed_in):
+    handed = api.created(approvers=["a@contoso.com", "b@contoso.com"], return_approver_links=True,
+                         notification={"title": "Links handed out"})
+    kept = api.created(approvers=["a@contoso.com", "b@contoso.com"], notification={"title": "Links kept"})
+    _, body, _ = page(api, "console_page", "console", signed_in())
+    items = body.split("<li>")
+    assert "personal links returned to the caller" in next(i for i in items if "Links handed out" in i)
+    assert "personal links returned" not in next(i for i in items if "Links kept" in i)
+    for created, shown in ((handed, True), (kept, False)):
+        _, body, _ = page(api, "console_pause", f"console/pauses/{created['pause_id']}", signed_in(),
+                          route_params={"pause_id": created["pause_id"]})
+        assert ("Returned to the caller" in body) is shown
+
+
 def _principal(name, roles):
     import base64
 

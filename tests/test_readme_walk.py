@@ -63,7 +63,8 @@ def test_readme_named_approvers_walk_works_as_written(local_host, adf, configure
         script = readme_walk("approvers-walk").replace("http://127.0.0.1:7071", local_host.url)
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
                                 text=True, timeout=60)
-        assert result.returncode == 0 and '"approver_links"' in result.stdout, result.stderr
+        assert result.returncode == 0 and '"restart_url"' in result.stdout, result.stderr
+        assert '"approver_links"' not in result.stdout  # personal links go to their approvers only
         messages = {m["to"][0]: m["text"] for m in mail.messages}
     assert sorted(messages) == ["alice@contoso.com", "bob@contoso.com"]
     import requests
