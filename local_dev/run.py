@@ -141,13 +141,16 @@ def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
     else:
         logger.info("settings from %s", settings_file.name)
     os.environ.setdefault("ARM_ENDPOINT", DEFAULT_ARM_ENDPOINT)
+    sign_in = (os.environ.get("APPROVER_SIGN_IN") or "").strip().lower() == "easyauth"
+    if sign_in:
+        # The development sign-in stands in for App Service Authentication, which sets this.
+        os.environ["WEBSITE_AUTH_ENABLED"] = "True"
     start_azurite(stack)
     mail = start_mail_catcher(stack)
     standin = start_standin(stack, os.environ["ARM_ENDPOINT"], mail)
     # Imported only now: the app may read its settings from os.environ at import time.
     function_app = importlib.import_module("function_app")
     wsgi_app = build_wsgi_app(function_app.app, REPO_ROOT / "host.json")
-    sign_in = (os.environ.get("APPROVER_SIGN_IN") or "").strip().lower() == "easyauth"
     served = root_to_index(DevSignIn(wsgi_app) if sign_in else wsgi_app)
     server = stack.enter_context(serve(served, options.host, options.port))
     timers = stack.enter_context(TimerRunner(timer_functions(function_app.app))).timers

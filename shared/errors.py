@@ -111,3 +111,9 @@ class Unavailable(PauseError):
     """Storage could not be reached; nothing was written."""
 
     status, code, title = 503, "storage_unavailable", "Service Unavailable"
+
+
+class SignInUnavailable(PauseError):
+    """APPROVER_SIGN_IN=easyauth, but App Service Authentication is not in front of the app."""
+
+    status, code, title = 503, "sign_in_unavailable", "Service Unavailable"

@@ -177,6 +177,9 @@ class Settings:
     # "none": the link is the credential; "easyauth": App Service Authentication stands in front of
     # the links, and only then are its principal headers trusted.
     approver_sign_in: str = "none"
+    # WEBSITE_AUTH_ENABLED=True: App Service says its Authentication really stands in front (it sets
+    # this itself; so does the local development sign-in). Without it, easyauth routes are refused.
+    platform_auth_enabled: bool = False
     # OPERATORS: who may use the operators' console (besides the Pauses.Operator app role), lower case.
     operators: tuple[str, ...] = ()
 
@@ -237,6 +240,7 @@ def _from_environ(env) -> Settings:
         limits=_limits(env),
         identity=_identity(env),
         approver_sign_in=_choice(env, "APPROVER_SIGN_IN", ("none", "easyauth")),
+        platform_auth_enabled=(env.get("WEBSITE_AUTH_ENABLED") or "").strip().lower() == "true",
         operators=tuple(name.lower() for name in _csv(env.get("OPERATORS"))),
         smtp=_smtp(env),
         pauses_table=table,

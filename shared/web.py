@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import azure.functions as func
 
 from . import pages
-from .errors import InvalidRequest, PauseError, PayloadTooLarge
+from .errors import InvalidRequest, PauseError, PayloadTooLarge, SignInUnavailable
 from .jsonbody import parse_object
 from .approvers import Principal, principal_from_headers
 from .settings import ROUTE_PREFIX, get_settings
@@ -166,8 +166,19 @@ class Caller:
 
 def caller(req: func.HttpRequest) -> Caller:
     """The caller; App Service Authentication's principal only with APPROVER_SIGN_IN=easyauth, when the
-    platform strips client-sent principal headers and writes its own. Otherwise they are ignored."""
-    signed_in = get_settings().approver_sign_in == "easyauth"
+    platform strips client-sent principal headers and writes its own. Otherwise they are ignored.
+
+    With easyauth but no App Service Authentication actually in front (WEBSITE_AUTH_ENABLED, which
+    the platform sets, is not True), anyone could send principal headers: refuse (503) instead.
+    """
+    settings = get_settings()
+    signed_in = settings.approver_sign_in == "easyauth"
+    if signed_in and not settings.platform_auth_enabled:
+        logger.error("refused %s %s: APPROVER_SIGN_IN=easyauth but WEBSITE_AUTH_ENABLED is not True, so App Service "
+                     "Authentication is not in front of this app and principal headers could come from anyone",
+                     req.method, _path(req))
+        raise SignInUnavailable("Sign-in is not available: this app expects App Service Authentication in front of "
+                                "it, and it is not turned on. Nothing was changed; tell the app's owner.")
     return Caller(principal=principal_from_headers(req.headers) if signed_in else None,
                   client_ip=client_ip(req), user_agent=(req.headers.get("User-Agent") or "")[:512] or None)
 

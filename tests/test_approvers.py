@@ -145,7 +145,23 @@ def test_self_approval_when_allowed_gives_the_requester_a_personal_link(api, adf
 
 @pytest.fixture
 def signed_in(configure):
-    configure(APPROVER_SIGN_IN="easyauth")
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True")
+
+
+@pytest.mark.parametrize("enabled", [None, "False", "1"])
+def test_sign_in_without_app_service_authentication_in_front_refuses_rather_than_trusting_headers(
+        api, adf, quorum, configure, caplog, enabled):
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED=enabled)
+    forged = decide(api, "restart", quorum["token"], who=ALICE)
+    assert forged.status_code == 503 and api.json(forged)["code"] == "sign_in_unavailable"
+    shown = page(api, "restart", quorum["token"], who=ALICE)
+    assert shown.status_code == 503 and "App Service Authentication" in shown.get_body().decode()
+    console = api.call("console_page", "GET", "console", headers={"Accept": "text/html",
+                                                                  **principal_headers(ALICE, ["Pauses.Operator"])})
+    assert console.status_code == 503
+    assert api.record(quorum["pause_id"])["approvals"] == [] and adf.runs == []
+    assert any("WEBSITE_AUTH_ENABLED is not True" in r.getMessage() for r in caplog.records)
+    assert not any(quorum["token"] in r.getMessage() for r in caplog.records)
 
 
 def test_with_sign_in_a_post_needs_a_principal_and_the_page_offers_the_sign_in(api, quorum, signed_in):

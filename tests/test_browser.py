@@ -388,7 +388,7 @@ def _personal_link_needed(page, site, api, **_):
 
 
 def _sign_in_first(page, site, api, configure, **_):
-    configure(APPROVER_SIGN_IN="easyauth")
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True")
     return page.goto(link(site, "cancel", api.created(**QUORUM)["token"]))
 
 

@@ -32,7 +32,7 @@ def signed_in_server(registered_functions):
 
 @pytest.fixture
 def site(app_env, signed_in_server, configure):
-    configure(APPROVER_SIGN_IN="easyauth", PUBLIC_BASE_URL=signed_in_server.url)
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True", PUBLIC_BASE_URL=signed_in_server.url)
     return signed_in_server
 
 

@@ -19,8 +19,8 @@ OPS = "ops@contoso.com"
 
 @pytest.fixture
 def site(app_env, signed_in_server, configure):  # noqa: F811
-    configure(APPROVER_SIGN_IN="easyauth", PUBLIC_BASE_URL=signed_in_server.url, OPERATORS=OPS,
-              CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="0.05")
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True", PUBLIC_BASE_URL=signed_in_server.url,
+              OPERATORS=OPS, CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="0.05")
     return signed_in_server
 
 

@@ -19,8 +19,8 @@ HTML = {"Accept": "text/html"}
 
 @pytest.fixture
 def signed_in(configure, adf):
-    configure(APPROVER_SIGN_IN="easyauth", OPERATORS=f"{OPS}, Lead@Contoso.com", CALLBACK_ALLOWED_HOSTS="127.0.0.1",
-              CHECKPOINT_CALLBACK_DELAY_SECONDS="0.05")
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True", OPERATORS=f"{OPS}, Lead@Contoso.com",
+              CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="0.05")
 
     def headers(name=OPS, same_origin=True, **extra):
         found = {**HTML, "X-MS-CLIENT-PRINCIPAL-NAME": name, **extra}
