@@ -16,11 +16,21 @@ def _operator(req: func.HttpRequest) -> str:
     return console.operator(web.caller(req).principal)
 
 
+def _page(req: func.HttpRequest, template: str, context) -> func.HttpResponse:
+    """A console page for the signed-in operator (only then is `context()` read), its forms carrying
+    their anti-forgery token."""
+    caller = web.caller(req)
+    who = console.operator(caller.principal)
+    return web.page_response(template, operator=who, done=_done(req), antiforgery=web.form_token(req, caller),
+                             **context())
+
+
 def _posted(req: func.HttpRequest) -> tuple[str, dict]:
-    """An operator's form post: who, and the form's fields (after the same-origin check)."""
-    who = _operator(req)
-    console.check_same_origin(req.headers, web.base_url(req))
+    """An operator's form post: who, and the form's fields (after the anti-forgery checks)."""
+    caller = web.caller(req)
+    who = console.operator(caller.principal)
     fields, _ = web.form_or_json(req)
+    web.check_form(req, caller, fields, back_url=f"/{settings.ROUTE_PREFIX}/console")
     return who, fields
 
 
@@ -55,17 +65,14 @@ def index(req: func.HttpRequest) -> func.HttpResponse:
 @web.handles_errors
 def console_page(req: func.HttpRequest) -> func.HttpResponse:
     """Everything waiting: pending approvals, held checkpoints, active holds, recent decisions."""
-    who = _operator(req)
-    return web.page_response("console.html", operator=who, done=_done(req), **console.overview())
+    return _page(req, "console.html", console.overview)
 
 
 @bp.route(route="console/pauses/{pause_id}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 @web.handles_errors
 def console_pause(req: func.HttpRequest) -> func.HttpResponse:
     """One pause's full record and audit trail."""
-    who = _operator(req)
-    return web.page_response("console_pause.html", operator=who, pause=console.pause(req.route_params["pause_id"]),
-                             done=_done(req))
+    return _page(req, "console_pause.html", lambda: {"pause": console.pause(req.route_params["pause_id"])})
 
 
 @bp.route(route="console/pauses/{pause_id}/cancel", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)

@@ -16,8 +16,10 @@ def _link(req: func.HttpRequest, *, confirm_page: str, schema, decide, done_page
     token = req.route_params.get("token", "")
     caller = web.caller(req)
     if req.method == "GET":
-        return web.page_response(confirm_page, pause=pauses.open_pause(token, caller), token=token)
+        return web.page_response(confirm_page, pause=pauses.open_pause(token, caller), token=token,
+                                 antiforgery=web.form_token(req, caller))
     fields, is_json = web.form_or_json(req)
+    web.check_form(req, caller, fields)
     pause = decide(token, validation.parse_decision(fields, schema(is_json)), caller)
     # 202: the decision stands, but the waiting WebHook has not confirmed it yet; the app re-sends it.
     status = 202 if pause.get("callback_confirmed") is False else 200

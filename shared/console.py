@@ -11,12 +11,11 @@ import csv
 import io
 import logging
 from datetime import date, datetime, time, timedelta, timezone
-from urllib.parse import urlsplit
 
 from . import checkpoints, holds, listing, status_index
 from .approvers import Principal
 from .decisions import Audit, decide
-from .errors import ConsoleSignIn, CrossSite, InvalidRequest, NotAnOperator, NotFound
+from .errors import ConsoleSignIn, InvalidRequest, NotAnOperator, NotFound
 from .lifecycle import Action, Mode
 from .records import iso, to_record, utcnow
 from .settings import get_settings
@@ -44,24 +43,6 @@ def operator(principal: Principal | None) -> str:
         return principal.name
     raise NotAnOperator(f"You are signed in as {principal.name}, who is not an operator of this app (OPERATORS or "
                         f"the {OPERATOR_ROLE} app role).")
-
-
-def check_same_origin(headers, base_url: str) -> None:
-    """A console form may be posted only from the console itself.
-
-    The sign-in is a cookie, which a browser sends along with a form another site makes it post;
-    the browser's own Sec-Fetch-Site or Origin header says where the form came from.
-    """
-    site = (headers.get("Sec-Fetch-Site") or "").lower()
-    origin = headers.get("Origin")
-    if site == "same-origin":
-        return
-    if not site and origin:
-        ours = urlsplit(base_url)
-        theirs = urlsplit(origin)
-        if (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc):
-            return
-    raise CrossSite("This form can only be sent from the console's own pages. Nothing was changed.")
 
 
 def overview(now: datetime | None = None) -> dict:

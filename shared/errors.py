@@ -62,9 +62,20 @@ class NotAnOperator(PauseError):
 
 
 class CrossSite(PauseError):
-    """A console form posted from another site (the sign-in cookie came along)."""
+    """A form posted from another site's page (the sign-in cookie came along); `back_url` is the page
+    to send it from."""
 
     status, code, title = 403, "cross_site", "Forbidden"
+
+    def __init__(self, detail: str, back_url: str | None = None):
+        super().__init__(detail)
+        self.back_url = back_url
+
+
+class FormExpired(CrossSite):
+    """A cookie-authorised form without this session's anti-forgery token: out of date, or not the app's."""
+
+    code = "form_expired"
 
 
 class Expired(PauseError):

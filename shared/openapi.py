@@ -21,8 +21,9 @@ _ERRORS = {
     400: "The body, a query parameter or a field is invalid; `errors` names each one.",
     401: "APPROVER_SIGN_IN=easyauth and nobody is signed in: the page offers the sign-in.",
     403: "Not allowed: the target factory, tenant or callback host (pause), or who is deciding (links: `reason` "
-         "is personal_link, someone_else, requester or not_an_approver); the console: not an operator, sign-in "
-         "off, or a form posted from another site.",
+         "is personal_link, someone_else, requester or not_an_approver); the console: not an operator or sign-in "
+         "off. Under a sign-in cookie (links, console): `cross_site`, a form posted from another site's page, or "
+         "`form_expired`, a form without this session's anti-forgery token.",
     404: "No pause has that token or id (a malformed, unknown or forged token answers the same).",
     409: "Already decided (or being decided): `current_status` and `decided_at` say what and when; "
          "`damaged_record` when the stored record cannot be decided; `checks_pending` when a gate's checks have "
@@ -32,7 +33,8 @@ _ERRORS = {
     502: "Data Factory, the callback target or the email server refused; nothing was started and the link still "
          "works. `outcome_unknown`: Data Factory did not answer and could not be asked, so the pause stays "
          "claimed and is reconciled automatically; nothing may be retried by hand.",
-    503: "Table storage is unreachable; nothing was written.",
+    503: "Table storage is unreachable; nothing was written. `sign_in_unavailable`: APPROVER_SIGN_IN=easyauth "
+         "but App Service Authentication is not on (WEBSITE_AUTH_ENABLED).",
 }
 
 
@@ -56,6 +58,16 @@ def _page_or_problem(status: int) -> dict:
     """A link route's error: a page for browsers (`Accept: text/html`), problem+json otherwise."""
     return {"description": _ERRORS[status],
             "content": {"text/html": {"schema": {"type": "string"}}, "application/problem+json": {"schema": PROBLEM}}}
+
+
+_ANTIFORGERY = {"type": "string", "description": "The anti-forgery token the page's form carries under a sign-in "
+                                               "cookie (APPROVER_SIGN_IN=easyauth); required when the POST carries "
+                                               "cookies."}
+
+
+def _with_antiforgery(schema: dict) -> dict:
+    """A page form's schema: its fields and the anti-forgery token."""
+    return {**schema, "properties": {**schema.get("properties", {}), "antiforgery_token": _ANTIFORGERY}}
 
 
 def _schemas() -> dict:
@@ -106,8 +118,9 @@ def _schemas() -> dict:
     return {
         "PauseRequest": pause_body,
         "ApproveRequest": validation.APPROVE_BODY.schema(),
-        "ApproveForm": validation.APPROVE_FORM.schema(),
+        "ApproveForm": _with_antiforgery(validation.APPROVE_FORM.schema()),
         "CancelRequest": validation.CANCEL_BODY.schema(),
+        "CancelForm": _with_antiforgery(validation.CANCEL_BODY.schema()),
         "PauseCreated": {
             "type": "object",
             "required": ["pause_id", "token", "status", "expires_at", "restart_url", "cancel_url", "status_url"],
@@ -279,7 +292,8 @@ def _console_paths() -> dict:
     errors = {str(s): _page_or_problem(s) for s in (401, 403, 503)}
     back = {"303": {"description": "Done: back to the console page (See Other)."}, "400": _page_or_problem(400),
             "413": _page_or_problem(413), **errors}
-    form = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
+    form = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+        "type": "object", "properties": {"antiforgery_token": _ANTIFORGERY}}}}}
     pause_id = {"name": "pause_id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "/console": {"get": {"operationId": "console_page", "summary": "The operators' console.",
@@ -366,7 +380,7 @@ def document() -> dict:
                     **{str(s): _problem(s) for s in (400, 503)}},
             }},
             "/restart/{token}": _link_routes("restart", "approve", "Approved", "ApproveForm", "ApproveRequest"),
-            "/cancel/{token}": _link_routes("cancel", "cancel", "Cancelled", None, "CancelRequest"),
+            "/cancel/{token}": _link_routes("cancel", "cancel", "Cancelled", "CancelForm", "CancelRequest"),
             **_holds_paths(key),
             **_console_paths(),
             "/": {"get": {"operationId": "index", "summary": "A small page linking the console and this document.",

@@ -42,7 +42,9 @@ def security_headers(html: bool) -> dict:
     headers = {
         "Cache-Control": "no-store",
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",  # the token is in the URL: never send it onwards
+        # The token is in the URL: never send it onwards. Pages say "same-origin" instead, so that a
+        # form posted from them carries its Origin (under "no-referrer" browsers send "Origin: null").
+        "Referrer-Policy": "same-origin" if html else "no-referrer",
     }
     if html:
         headers["Content-Security-Policy"] = (

@@ -195,6 +195,11 @@ class Settings:
         return self.pauses_table + "status"
 
     @property
+    def keys_table(self) -> str:
+        """Keys every instance of the app shares (the anti-forgery key), made on first use."""
+        return self.pauses_table + "keys"
+
+    @property
     def holds_table(self) -> str:
         """Operators' holds and their status index."""
         return self.pauses_table + "holds"

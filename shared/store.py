@@ -418,10 +418,31 @@ def add_pause(pause_id: str, properties: dict, due_at, index_row: dict | None = 
     return etag
 
 
+@functools.lru_cache(maxsize=8)
+def shared_key(name: str) -> bytes:
+    """A random 32-byte key every instance of the app shares: made by whichever instance needs it
+    first (an insert, which never overwrites) and kept in `<table>keys`; read once per process."""
+    return _shared_key(name)
+
+
+@_translate("key")
+def _shared_key(name: str) -> bytes:
+    import secrets
+
+    from azure.core.exceptions import ResourceExistsError
+
+    table = _service().get_table_client(get_settings().keys_table)
+    try:
+        _insert(table, {"PartitionKey": "keys", "RowKey": name, "key": secrets.token_bytes(32)})
+    except ResourceExistsError:
+        pass  # another instance made it first: use theirs
+    return bytes(table.get_entity(partition_key="keys", row_key=name)["key"])
+
+
 def reset_clients() -> None:
     """Forget the cached clients (tests change settings between cases)."""
     from .holds import get_holds
     from .status_index import get_status_index
 
-    for cached in (_service, get_store, get_due_index, get_status_index, get_holds):
+    for cached in (_service, get_store, get_due_index, get_status_index, get_holds, shared_key):
         cached.cache_clear()

@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
 
-from . import pages
+from . import antiforgery, pages
 from .errors import InvalidRequest, PauseError, PayloadTooLarge, SignInUnavailable
 from .jsonbody import parse_object
 from .approvers import Principal, principal_from_headers
@@ -181,6 +181,20 @@ def caller(req: func.HttpRequest) -> Caller:
                                 "it, and it is not turned on. Nothing was changed; tell the app's owner.")
     return Caller(principal=principal_from_headers(req.headers) if signed_in else None,
                   client_ip=client_ip(req), user_agent=(req.headers.get("User-Agent") or "")[:512] or None)
+
+
+def form_token(req: func.HttpRequest, who: Caller) -> str | None:
+    """The anti-forgery token for the forms of a page shown to a signed-in person (None otherwise)."""
+    return antiforgery.issue(who.principal.name, req.headers) if who.principal is not None else None
+
+
+def check_form(req: func.HttpRequest, who: Caller, fields: dict, back_url: str | None = None) -> None:
+    """Refuse (403) a POST that a sign-in cookie authorises unless it comes from the app's own page
+    with that page's anti-forgery token; the token is taken out of `fields` either way."""
+    if who.principal is not None and antiforgery.applies(req.headers):
+        antiforgery.check(req.headers, fields, who.principal.name, (req.url, get_settings().public_base_url),
+                          back_url)
+    fields.pop(antiforgery.FIELD, None)
 
 
 def sign_in_url(req: func.HttpRequest) -> str:

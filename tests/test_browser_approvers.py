@@ -99,6 +99,29 @@ def test_alice_approves_one_of_two_bob_completes_the_requester_and_a_stranger_ar
         assert not serious, describe(serious)
 
 
+def test_a_page_on_another_origin_cannot_make_a_signed_in_approver_approve(site, api, adf, person):
+    """The requester holds the shared link and puts a form posting it on a page of their own, here on
+    another port of the same host: the same *site*, so the browser sends the Lax sign-in cookie along
+    (as it would from a sibling subdomain, or with App Service's own cookie); the app refuses."""
+    from werkzeug.wrappers import Response
+
+    created = api.created(**PAUSE)
+    shared = f"{site.url}/api/restart/{created['token']}"
+    lure = (f'<!doctype html><html lang="en"><title>Cat pictures</title><form method="post" action="{shared}">'
+            '<input type="hidden" name="comment" value="lgtm"><button>See the cats</button></form></html>')
+    with serve(lambda environ, start: Response(lure, content_type="text/html")(environ, start)) as attacker:
+        alice = person()
+        alice.goto(shared)
+        sign_in_through_the_page(alice, ALICE)
+        assert "Approve" in alice.content()  # signed in, on her way to approve another time
+        alice.goto(attacker.url)
+        with alice.expect_navigation():
+            alice.get_by_role("button", name="See the cats").click()
+        assert alice.url == shared and heading(alice) == "Not sent from this app's page — nothing was changed"
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending" and record["approvals"] == [] and adf.runs == []
+
+
 def test_a_personal_link_opened_by_someone_else_says_whose_it_is(site, api, person):
     created = api.created(**PAUSE, return_approver_links=True)
     [alice_link] = [link["restart_url"] for link in created["approver_links"] if link["approver"] == ALICE]

@@ -120,7 +120,7 @@ def test_a_form_posted_from_another_site_changes_nothing(site, api, browser):
             page.get_by_role("button", name="go").click()
         # Chromium keeps a SameSite=Lax cookie off a cross-site POST (then: "Sign in first"); App
         # Service's session cookie may be SameSite=None, and then the app's own origin check refuses it.
-        assert heading(page) == "Sign in first" or "only be sent from the console" in page.content()
+        assert heading(page) == "Sign in first" or "only be sent from this app's own pages" in page.content()
         assert api.record(created["pause_id"])["status"] == "pending"
     finally:
         context.close()

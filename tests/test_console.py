@@ -23,7 +23,9 @@ def signed_in(configure, adf):
               CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="0.05")
 
     def headers(name=OPS, same_origin=True, **extra):
-        found = {**HTML, "X-MS-CLIENT-PRINCIPAL-NAME": name, **extra}
+        """What a browser signed in as `name` sends: the principal App Service writes, its session cookie."""
+        found = {**HTML, "X-MS-CLIENT-PRINCIPAL-NAME": name, "Cookie": f"AppServiceAuthSession=session-of-{name}",
+                 **extra}
         if same_origin:
             found["Sec-Fetch-Site"] = "same-origin"
         return found
@@ -35,10 +37,23 @@ def page(api, name, path, headers, route_params=None, params=None):
     return response.status_code, response.get_body().decode("utf-8"), response
 
 
-def post(api, name, path, form, headers, route_params=None):
+def form_token(api, headers):
+    """The anti-forgery token the console page's forms carry for this browser (None if none is shown)."""
+    import re
+
+    _, body, _ = page(api, "console_page", "console", headers)
+    found = re.search(r'name="antiforgery_token" value="([^"]+)"', body)
+    return found.group(1) if found else None
+
+
+def post(api, name, path, form, headers, route_params=None, token=True):
+    """Post a console form as a browser does: with the token from the console page (token=True)."""
     from urllib.parse import urlencode
 
-    response = api.call(name, "POST", path, body=urlencode(form).encode(),
+    if token is True:
+        token = form_token(api, headers)
+    fields = {**form, **({"antiforgery_token": token} if token else {})}
+    response = api.call(name, "POST", path, body=urlencode(fields).encode(),
                         headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
                         route_params=route_params)
     return response.status_code, response
@@ -196,7 +211,10 @@ def test_the_index_links_the_console_and_the_api_description(api):
 
 
 def test_odd_console_input_is_a_4xx_naming_the_field(api, signed_in):
+    token = form_token(api, signed_in())
+
     def place_json(body):
+        body = {**body, "antiforgery_token": token}
         response = api.call("console_place_hold", "POST", "console/holds", body=json.dumps(body).encode(),
                             headers={**signed_in(), "Content-Type": "application/json", "Accept": "application/json"})
         return response.status_code, json.loads(response.get_body())

@@ -94,7 +94,7 @@ def test_every_html_response_carries_the_security_headers(host, api):
         csp = response.headers["Content-Security-Policy"]
         for directive in ("default-src 'none'", "form-action 'self'", "frame-ancestors 'none'"):
             assert directive in csp
-        assert response.headers["Referrer-Policy"] == "no-referrer"
+        assert response.headers["Referrer-Policy"] == "same-origin"  # never to another site
         assert response.headers["Cache-Control"] == "no-store"
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert "http://" not in response.text and "https://" not in response.text  # no external assets

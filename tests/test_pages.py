@@ -59,12 +59,12 @@ def test_csp_allows_exactly_the_inline_stylesheet():
         assert directive in csp
 
 
-def test_every_response_forbids_caching_sniffing_and_referrers():
-    for html in (True, False):
+def test_every_response_forbids_caching_sniffing_and_referrers_to_other_sites():
+    for html, referrer in ((True, "same-origin"), (False, "no-referrer")):
         headers = pages.security_headers(html)
         assert headers["Cache-Control"] == "no-store"
         assert headers["X-Content-Type-Options"] == "nosniff"
-        assert headers["Referrer-Policy"] == "no-referrer"
+        assert headers["Referrer-Policy"] == referrer
 
 
 @pytest.mark.parametrize("moment, words", [

@@ -1,0 +1,151 @@
+"""Forms under a sign-in cookie: a POST the App Service session cookie authorises must come from the
+app's own page (Sec-Fetch-Site, else Origin, else Referer) and carry that page's anti-forgery token,
+bound to the signed-in person and their session; curl and ADF (no cookie) are unaffected."""
+
+import json
+import re
+import time
+from urllib.parse import urlencode
+
+import pytest
+
+from shared import antiforgery
+from shared.store import shared_key
+from tests.conftest import BASE
+from tests.test_approvers import ALICE, BOB, CAROL, DAVE, principal_headers
+
+pytestmark = pytest.mark.integration
+
+SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin"}
+
+
+@pytest.fixture
+def quorum(api, configure):
+    """Sign-in on; a pause that needs 2 of alice, bob and carol, requested by dave."""
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True")
+    return api.created(approvers=[ALICE, BOB, CAROL], required_approvals=2, requested_by=DAVE)
+
+
+def browser(who, session=None, **extra):
+    """What a browser signed in as `who` sends: App Service's principal headers and its session cookie."""
+    return {**principal_headers(who), "Cookie": f"ARRAffinity=x; AppServiceAuthSession={session or who + '-s1'}",
+            "Accept": "text/html", "User-Agent": "pytest", **extra}
+
+
+def shown_token(api, action, token, headers):
+    """The anti-forgery token in the form of the link's page, as that browser sees it."""
+    response = api.call(action, "GET", f"{action}/{token}", headers=headers, route_params={"token": token})
+    assert response.status_code == 200, response.get_body()
+    return re.search(r'name="antiforgery_token" value="([^"]+)"', response.get_body().decode()).group(1)
+
+
+def post(api, action, token, headers, form):
+    return api.call(action, "POST", f"{action}/{token}", body=urlencode(form).encode(),
+                    headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+                    route_params={"token": token})
+
+
+def test_a_signed_in_approver_approves_from_the_page_with_its_token(api, quorum):
+    alice = browser(ALICE)
+    form = {"comment": "ok", "antiforgery_token": shown_token(api, "restart", quorum["token"], alice)}
+    response = post(api, "restart", quorum["token"], {**alice, **SAME_ORIGIN}, form)
+    assert response.status_code == 200
+    [approval] = api.record(quorum["pause_id"])["approvals"]
+    assert approval["approver"] == ALICE and approval["comment"] == "ok"
+
+
+@pytest.mark.parametrize("where", [
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},                       # a sibling host: not the app's own
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},                                     # a sandboxed frame or a data: URL
+    {"Origin": "https://pauses.example.test.evil.example"},
+    {"Origin": "https://pauses.example.test:8443"},
+    {"Referer": "https://evil.example/page"},
+    {},                                                     # no evidence of where it came from
+])
+@pytest.mark.parametrize("action", ["restart", "cancel"])
+def test_a_form_another_site_makes_a_signed_in_approver_post_changes_nothing(api, adf, quorum, where, action):
+    alice = browser(ALICE)
+    form = {"reason": "forged", "antiforgery_token": shown_token(api, action, quorum["token"], alice)}
+    response = post(api, action, quorum["token"], {**alice, **where}, form)
+    assert response.status_code == 403
+    assert "Not sent from this app" in response.get_body().decode()
+    record = api.record(quorum["pause_id"])
+    assert record["status"] == "pending" and record["approvals"] == [] and adf.runs == []
+
+
+@pytest.mark.parametrize("where", [
+    {"Origin": BASE}, {"Origin": "http://pauses.example.test"}, {"Referer": f"{BASE}/api/restart/x"},
+    {"Origin": "https://approvals.contoso.example"},  # PUBLIC_BASE_URL, the address people are sent to
+])
+def test_the_apps_own_origin_or_public_address_is_accepted_without_sec_fetch_site(api, quorum, configure, where):
+    configure(PUBLIC_BASE_URL="https://approvals.contoso.example")
+    alice = browser(ALICE)
+    form = {"antiforgery_token": shown_token(api, "restart", quorum["token"], alice)}
+    assert post(api, "restart", quorum["token"], {**alice, **where}, form).status_code == 200
+
+
+def _token_for(api, quorum, who, session=None, **kwargs):
+    return antiforgery.issue(who, browser(who, session), **kwargs)
+
+
+@pytest.mark.parametrize("token", [
+    None,                                                               # the form of an attacker's page
+    "",
+    "1.2",
+    "not-a-token",
+    lambda api, q: _token_for(api, q, BOB),                             # another person's
+    lambda api, q: _token_for(api, q, ALICE, session="alice-s2"),       # another sign-in session of hers
+    lambda api, q: _token_for(api, q, ALICE, now=time.time() - 13 * 3600),  # older than 12 hours
+    lambda api, q: _token_for(api, q, ALICE, now=time.time() + 3600),  # from the future
+    lambda api, q: _token_for(api, q, ALICE)[:-2] + "AA",               # tampered
+])
+def test_a_post_without_this_sessions_token_is_refused_as_out_of_date(api, adf, quorum, token):
+    value = token(api, quorum) if callable(token) else token
+    form = {"comment": "x", **({"antiforgery_token": value} if value is not None else {})}
+    response = post(api, "restart", quorum["token"], {**browser(ALICE), **SAME_ORIGIN}, form)
+    assert response.status_code == 403
+    body = response.get_body().decode()
+    assert "out of date" in body and 'href=""' in body  # "Open the page again": the same link, a GET
+    assert api.record(quorum["pause_id"])["approvals"] == [] and adf.runs == []
+
+
+def test_json_from_a_program_without_cookies_is_unaffected(api, quorum):
+    headers = {**principal_headers(ALICE), "Content-Type": "application/json", "Accept": "application/json"}
+    response = api.call("restart", "POST", f"restart/{quorum['token']}", body=json.dumps({"comment": "api"}).encode(),
+                        headers=headers, route_params={"token": quorum["token"]})
+    assert response.status_code == 200 and api.json(response)["approvals"][0]["approver"] == ALICE
+
+
+def test_json_with_the_sign_in_cookie_needs_the_token_too(api, quorum):
+    headers = {**browser(ALICE), **SAME_ORIGIN, "Content-Type": "application/json", "Accept": "application/json"}
+    response = api.call("restart", "POST", f"restart/{quorum['token']}", body=b"{}", headers=headers,
+                        route_params={"token": quorum["token"]})
+    assert response.status_code == 403 and api.json(response)["code"] == "form_expired"
+
+
+def test_without_sign_in_the_links_carry_no_token_and_need_none(api):
+    created = api.created()
+    page = api.page("restart", created["token"]).get_body().decode()
+    assert "antiforgery_token" not in page
+    response = post(api, "restart", created["token"], {"Cookie": "AppServiceAuthSession=x", "Accept": "text/html",
+                                                       "Origin": "https://evil.example"}, {})
+    assert response.status_code == 200  # the link itself is the credential; no cookie authorises anything
+
+
+def test_every_instance_accepts_a_token_another_instance_issued(api, quorum):
+    alice = browser(ALICE)
+    token = shown_token(api, "restart", quorum["token"], alice)
+    shared_key.cache_clear()  # a fresh process reads the key the first one made, from storage
+    assert post(api, "restart", quorum["token"], {**alice, **SAME_ORIGIN},
+                {"antiforgery_token": token}).status_code == 200
+
+
+def test_a_requester_cannot_use_a_shared_link_to_make_approvers_decide(api, adf, quorum):
+    """The attack of the review: the requester holds the shared link and a page of their own that posts it."""
+    attacker_page = {"Origin": "https://requester-blog.example", "Sec-Fetch-Site": "cross-site"}
+    for who in (ALICE, BOB):
+        assert post(api, "restart", quorum["token"], {**browser(who), **attacker_page},
+                    {"comment": "lgtm"}).status_code == 403
+    assert api.record(quorum["pause_id"])["status"] == "pending" and adf.runs == []
