@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import callback, checks, identity, status_index, tokens
+from . import callback, checks, identity, people, status_index, tokens
 from .adf import PipelineTarget, get_adf
 from .approvers import decider
 from .decisions import Audit, decide, ensure_may_act, is_stale, reconcile
@@ -132,8 +132,8 @@ def _emails(request: PauseRequest, created: dict) -> list[tuple[list, dict, dict
     listed = request.notify.get("email") or list(personal)
     quorum = {"required": request.required_approvals, "approvers": request.deciders} if personal else None
     emails = [([approver], link, {**quorum, "you": approver}) for approver, link in personal.items()
-              if approver in {a.lower() for a in listed}]
-    others = [address for address in listed if address.lower() not in personal]
+              if approver in {people.key(a) for a in listed}]
+    others = [address for address in listed if people.key(address) not in personal]
     if others:
         emails.append((others, created, quorum))
     return emails

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
+from . import people
 from .urls import is_loopback as is_loopback_host
 from .urls import valid_pattern
 
@@ -177,7 +178,7 @@ class Settings:
     # "none": the link is the credential; "easyauth": App Service Authentication stands in front of
     # the links, and only then are its principal headers trusted.
     approver_sign_in: str = "none"
-    # OPERATORS: who may use the operators' console (besides the Pauses.Operator app role), lower case.
+    # OPERATORS: who may use the operators' console (besides the Pauses.Operator app role), as compared.
     operators: tuple[str, ...] = ()
 
     @property
@@ -237,13 +238,22 @@ def _from_environ(env) -> Settings:
         limits=_limits(env),
         identity=_identity(env),
         approver_sign_in=_choice(env, "APPROVER_SIGN_IN", ("none", "easyauth")),
-        operators=tuple(name.lower() for name in _csv(env.get("OPERATORS"))),
+        operators=_operators(env),
         smtp=_smtp(env),
         pauses_table=table,
         arm_endpoint=arm,
         public_base_url=base,
         allowed_factories=_allowed_factories(env.get("ALLOWED_FACTORIES")),
     )
+
+
+def _operators(env) -> tuple[str, ...]:
+    names = _csv(env.get("OPERATORS"))
+    bad = [name for name in names if people.key(name) is None]
+    if bad:
+        raise SettingsError("OPERATORS has names with characters that could pass for another name (Unicode "
+                            f"look-alikes, invisible characters): {', '.join(ascii(name) for name in bad)}.")
+    return tuple(people.key(name) for name in names)
 
 
 def _smtp(env) -> Smtp | None:

@@ -257,3 +257,14 @@ def test_the_csv_export_runs_no_formula_whatever_separator_a_spreadsheet_splits_
         assert datetime.fromisoformat(row["decided_at"]) and datetime.fromisoformat(row["created_at"])
         assert row["pipeline_name"] == TARGET["pipeline_name"] and row["subscription_id"] == TARGET["subscription_id"]
     assert {row["words"] for row in records} >= {"ok;'=1+1;", "x,'=HYPERLINK(\"http://evil\")", "a\t'@SUM(1)"}
+
+
+def test_a_look_alike_of_an_operator_is_not_let_in(api, signed_in, configure):
+    configure(OPERATORS="kate@contoso.com")
+    assert page(api, "console_page", "console", signed_in("Kate@Contoso.com"))[0] == 200
+    status, body, _ = page(api, "console_page", "console", signed_in("\u212aate@contoso.com"))  # Kelvin sign
+    assert status == 403 and "could pass for someone else" in body
+    created = api.created()
+    status, _ = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel", {"reason": "x"},
+                     signed_in("\u212aate@contoso.com"), {"pause_id": created["pause_id"]})
+    assert status == 403 and api.record(created["pause_id"])["status"] == "pending"
