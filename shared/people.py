@@ -10,7 +10,8 @@ could pass for someone else. So an identity is accepted only when folding it the
 (NFKC, case folding, NFKC again) gives exactly what lower-casing its ASCII letters gives, and
 folding that gives it again: then no other spelling folds onto it. Any other identity is refused,
 never folded into a match; so is one holding an invisible or unassigned character (a control,
-format, separator, private-use or unassigned code point), whose meaning or look is not stable.
+format, private-use or unassigned code point, a separator other than the ASCII space), whose
+meaning or look is not stable.
 """
 
 import unicodedata
@@ -29,6 +30,7 @@ def key(text) -> str | None:
     lowered = text.translate(_ASCII_LOWER)
     if _folded(text) != lowered or _folded(lowered) != lowered:
         return None
-    if any(unicodedata.category(char)[0] in "CZ" for char in text):
+    if any(unicodedata.category(char)[0] == "C" or (unicodedata.category(char)[0] == "Z" and char != " ")
+           for char in text):
         return None
     return lowered

@@ -9,6 +9,7 @@ a 400, one that is only too large a 413.
 import re
 from dataclasses import dataclass, field
 
+from . import people
 from .errors import InvalidRequest, PayloadTooLarge
 from .jsonbody import canonical
 
@@ -329,7 +330,6 @@ class Identity(Field):
     """A person's sign-in name: an e-mail address or UPN, checked to the form it is compared in."""
 
     def check(self, value, path, problems):
-        from . import people
         from .mailer import valid_address  # the mail module loads only when identities are named
 
         compared = people.key(value)
