@@ -20,7 +20,7 @@ import html
 import json
 import re
 import secrets
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from werkzeug.wrappers import Request, Response
 
@@ -29,6 +29,8 @@ NAME_TYP = "preferred_username"
 ROLE_TYP = "roles"
 _IDENTITY = re.compile(r"[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9.-]{1,190}")
 _ROLE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_PATH = re.compile(r"/[!-\[\]-~]*")  # "/" and printable ASCII but the backslash: no space, no control character
+_ODD = re.compile(r"[\s\x00-\x1f\x7f-\x9f\\]")
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Development sign-in</title>
@@ -99,8 +101,17 @@ class DevSignIn:
 
     @staticmethod
     def _local_path(value: str | None) -> str:
-        # Only a path on this host: an open redirect would be a phishing aid even on a laptop.
-        return value if value and value.startswith("/") and not value.startswith("//") and "\\" not in value else "/"
+        """`value` if it is a path on this site, else "/": an open redirect is a phishing aid even on a laptop."""
+        if not value or not _PATH.fullmatch(value) or value.startswith("//"):
+            return "/"
+        # A browser strips tabs and newlines from a URL (so "/\t/evil.example" is "//evil.example",
+        # another host) and some servers decode before they redirect: no such character, escaped
+        # or not, and no "//" start once decoded either.
+        decoded = unquote(value)
+        if _ODD.search(decoded) or decoded.startswith("//"):
+            return "/"
+        parts = urlsplit(value)
+        return value if not parts.scheme and not parts.netloc and urlunsplit(parts) == value else "/"
 
     def _login(self, request):
         redirect = self._local_path(request.values.get("post_login_redirect_uri"))

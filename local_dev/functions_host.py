@@ -159,6 +159,28 @@ class RouteConstraintConverter(BaseConverter):
         return value
 
 
+class LiteralConverter(BaseConverter):
+    """Matches one literal segment of a route in any case, as ASP.NET Core routing (the host's) does."""
+
+    # A literal wins over a parameter in the same place, as in ASP.NET Core.
+    weight = 10
+
+    def __init__(self, map, literal: str) -> None:
+        super().__init__(map)
+        self.regex = f"(?i:{re.escape(literal)})"
+
+
+_LITERAL_ARG = "literal__"  # route values of the literal segments: matched, never passed on
+
+
+def _any_case(path: str) -> str:
+    """The werkzeug rule `path` with each plain literal segment matched in any case."""
+    segments = re.split(r"/(?![^<]*>)", path)  # the slashes outside <converter(...)> placeholders
+    return "/".join(
+        f'<literal("{segment}"):{_LITERAL_ARG}{i}>' if segment and not set(segment) & set('<>"\\') else segment
+        for i, segment in enumerate(segments))
+
+
 def _split_constraints(spec: str) -> list:
     """Split "int:range(1,5)" at the colons that are not inside parentheses."""
     parts, depth, current = [], 0, ""
@@ -237,7 +259,7 @@ class FunctionsWsgiApp:
     def __init__(self, functions: list, route_prefix: str) -> None:
         self._functions = {function.name: function for function in functions}
         self._map = Map(
-            converters={"constraint": RouteConstraintConverter},
+            converters={"constraint": RouteConstraintConverter, "literal": LiteralConverter},
             # The Functions host neither redirects nor cares about a trailing slash.
             strict_slashes=False,
             merge_slashes=False,
@@ -245,7 +267,8 @@ class FunctionsWsgiApp:
         )
         for function in functions:
             for path, defaults in route_rules(route_prefix, function.route):
-                rule = Rule(path, endpoint=function.name, methods=function.methods, defaults=defaults or None)
+                rule = Rule(_any_case(path), endpoint=function.name, methods=function.methods,
+                            defaults=defaults or None)
                 if function.methods is not None:
                     # werkzeug adds HEAD to GET routes; the Functions host does not.
                     rule.methods = set(function.methods)
@@ -272,6 +295,7 @@ class FunctionsWsgiApp:
         except (NotFound, MethodNotAllowed):
             return Response(status=404), "(no matching route)"
         name = rule.endpoint
+        route_params = {key: value for key, value in route_params.items() if not key.startswith(_LITERAL_ARG)}
         return self._call(name, request, route_params), self._templates[name]
 
     def _call(self, name: str, request: Request, route_params: dict) -> Response:

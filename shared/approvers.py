@@ -12,6 +12,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
+from . import people
 from .errors import PauseError
 from .records import json_field, to_record
 
@@ -20,7 +21,7 @@ from .records import json_field, to_record
 class Principal:
     """A person signed in through App Service Authentication."""
 
-    name: str
+    name: str  # as compared (shared.people.key)
     roles: tuple = ()
 
 
@@ -45,6 +46,12 @@ class NotYours(PauseError):
         self.pause = pause
 
 
+class IdentityRefused(PauseError):
+    """The signed-in name could pass for someone else's (a Unicode look-alike): it decides nothing."""
+
+    status, code, title = 403, "identity_refused", "Forbidden"
+
+
 @dataclass(frozen=True)
 class Decider:
     identity: str | None  # None: someone holding the shared link, not known by name
@@ -57,6 +64,7 @@ def principal_from_headers(headers) -> Principal | None:
     Only called when APPROVER_SIGN_IN=easyauth: then the platform strips any principal header a
     client sends and writes its own. `X-MS-CLIENT-PRINCIPAL` is base64 JSON with `claims`
     ([{"typ", "val"}]), `name_typ` and `role_typ`; `X-MS-CLIENT-PRINCIPAL-NAME` carries the name.
+    A name that could pass for another (see shared.people) raises IdentityRefused (403).
     """
     raw = headers.get("X-MS-CLIENT-PRINCIPAL")
     name, roles = (headers.get("X-MS-CLIENT-PRINCIPAL-NAME") or "").strip(), ()
@@ -71,7 +79,11 @@ def principal_from_headers(headers) -> Principal | None:
             return None
     if not name or len(name) > 254:
         return None
-    return Principal(name.lower(), roles)
+    compared = people.key(name)
+    if compared is None:  # refused here, so no comparison anywhere can ever see it
+        raise IdentityRefused(f"You are signed in as {ascii(name)[1:-1]}, a name with characters that could pass for "
+                              "someone else's; this app does not act on it. Sign in with your plain account name.")
+    return Principal(compared, roles)
 
 
 def decider(entity: dict, link_approver: str | None, principal: Principal | None, sign_in: str) -> Decider:

@@ -10,6 +10,7 @@ and cancel holds and cancel pauses, recorded as themselves; approving stays with
 import csv
 import io
 import logging
+import re
 from datetime import date, datetime, time, timedelta, timezone
 
 from . import checkpoints, holds, listing, status_index
@@ -113,10 +114,24 @@ CSV_COLUMNS = ("decided_at", "pause_id", "status", "mode", "pipeline_name", "fac
                "subscription_id", "checkpoint", "requested_by", "decided_by", "run_id", "words", "created_at")
 
 
+# A formula character (= + - @, tab, CR) where a spreadsheet may start a cell: at the start of the
+# text, or after a character some spreadsheet splits a line on. Which separator is used depends on
+# the locale and the import dialog (";" in much of Europe, a tab, "|"), and quoting does not help,
+# since quotes count only at the start of a field of the separator actually used; a newline may
+# start a new row in an importer that ignores quotes. Spaces in between do not stop it (an importer
+# may trim them). Lookahead only, so a tab or CR that is both separator and formula character is
+# checked again for what follows it.
+_FORMULA_START = re.compile(r"(?:^|(?<=[,;\t|\r\n]))( *)(?=[=+\-@\t\r])")
+
+
 def _cell(value) -> str:
-    """A CSV cell a spreadsheet will not run: text starting = + - @ (or a tab/CR) is prefixed with '."""
+    """A CSV cell no spreadsheet will run, however it splits it: ' before every formula start.
+
+    Times, ids, statuses and names never hold a separator followed by a formula character, nor
+    start with one, so they are written as they are.
+    """
     text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return _FORMULA_START.sub(r"\1'", text)
 
 
 def decisions_csv(since_text: str | None, until_text: str | None) -> tuple[str, str]:

@@ -123,6 +123,16 @@ def rule_for(action: Action, mode: Mode) -> Rule:
     return RULES[(action, mode)]
 
 
+def claimed_from(status: Status) -> tuple[Status, ...]:
+    """The open statuses a pause in `status` was in before: its own while it is open; while it is
+    claimed, the source of every rule that claims it (a cancel claims from pending in callback mode
+    and from held as a hold's cancel, so `cancelling` has two); none once it is final."""
+    if status in OPEN:
+        return (status,)
+    sources = {rule.source for rule in RULES.values() if rule.claim is status}
+    return tuple(source for source in Status if source in sources)
+
+
 def claim_rule(status: Status, action: str | None, mode: Mode) -> Rule | None:
     """The rule whose claim left a pause in `status` (`claim_action` is recorded with the claim)."""
     for (rule_action, rule_mode), rule in RULES.items():

@@ -14,7 +14,7 @@ from .clients import POOL_SIZE, built_once
 from .errors import NotFound
 from .lifecycle import FINAL, Status
 from .records import to_record, utcnow
-from .status_index import DECIDED, HELD, OPEN, get_status_index
+from .status_index import DECIDED, get_status_index
 from .store import MISSING_GRACE, get_store
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def _created(row_key: str) -> datetime | None:
         return None
 
 
-def _repair(row: status_index.Row, entity: dict | None, kind: str, now: datetime) -> bool:
+def _repair(row: status_index.Row, entity: dict | None, now: datetime) -> bool:
     """True when the row is right for its range; else correct the index and return False."""
     if entity is None:
         created = _created(row.row_key)
@@ -52,7 +52,8 @@ def _repair(row: status_index.Row, entity: dict | None, kind: str, now: datetime
         return False
     status = entity.get("status")
     if status in FINAL:
-        logger.warning("status index repaired: pause_id=%s is %s, not %s", row.pause_id, status, kind)
+        logger.warning("status index repaired: pause_id=%s is %s, not %s", row.pause_id, status,
+                       row.row_key.split("|")[0])
         status_index.settled(row.pause_id, entity)
         return False
     if entity.get("index_key") != row.row_key:
@@ -66,30 +67,35 @@ def open_entities(kind: str, limit: int, cursor: str | None, now: datetime | Non
                   keep=None) -> tuple[list, str | None]:
     """One page of the open (or held) range: the pauses behind it as they are now, repaired rows left out
     (and, with `keep`, only those whose row it keeps)."""
-    now = now or utcnow()
     rows, next_cursor = get_status_index().page(kind, limit, cursor)
     if keep is not None:
         rows = [row for row in rows if keep(row)]
+    return _behind(rows, now or utcnow()), next_cursor
+
+
+def _behind(rows: list, now: datetime) -> list:
+    """The pauses behind open rows, read in parallel; rows found stale are repaired and left out."""
     entities = list(_readers().map(_read, [row.pause_id for row in rows]))
     shown = []
     for row, entity in zip(rows, entities):
         try:
-            if _repair(row, entity, kind, now):
+            if _repair(row, entity, now):
                 shown.append(entity)
         except Exception as exc:  # a repair that fails is retried by the next listing
             logger.warning("status index repair failed for %s: %s", row.row_key, getattr(exc, "detail", None) or exc)
-    return shown, next_cursor
+    return shown
 
 
 def list_by_status(status: str, limit: int, cursor: str | None) -> dict:
-    """`GET /api/pauses?status=`: open statuses from their range, final ones from the decisions."""
+    """`GET /api/pauses?status=`: final statuses from the decisions, the others from the open range(s)
+    their pauses are indexed in (a `cancelling` pause may be in either, so both are read in turn)."""
     if status in FINAL:
         rows, next_cursor = get_status_index().page(DECIDED, limit, cursor, status=status)
         entities = [e for e in _readers().map(_read, [row.pause_id for row in rows])
                     if e is not None and e.get("status") == status]
         return {"items": [to_record(e) for e in entities], "cursor": next_cursor}
-    kind = HELD if status in (Status.HELD, Status.RELEASING) else OPEN
-    entities, next_cursor = open_entities(kind, limit, cursor)
+    rows, next_cursor = get_status_index().page_ranges(status_index.ranges_of(Status(status)), limit, cursor)
+    entities = _behind(rows, utcnow())
     return {"items": [to_record(e) for e in entities if e.get("status") == status], "cursor": next_cursor}
 
 

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import callback, checks, identity, status_index, tokens
+from . import callback, checks, identity, people, status_index, tokens
 from .adf import PipelineTarget, get_adf
 from .approvers import decider
 from .decisions import Audit, decide, ensure_may_act, is_stale, reconcile
@@ -124,7 +124,7 @@ def _emailed(request: PauseRequest) -> set:
     """The addresses the approval email goes to (lower case); `notify.email` defaults to the approvers."""
     if request.notify is None:
         return set()
-    return {address.lower() for address in request.notify.get("email") or request.deciders}
+    return {people.key(address) for address in request.notify.get("email") or request.deciders}
 
 
 def _check_reachable(request: PauseRequest, settings) -> None:
@@ -148,7 +148,7 @@ def _emails(request: PauseRequest, created: dict, personal: dict) -> list[tuple[
     quorum = {"required": request.required_approvals, "approvers": request.deciders} if personal else None
     emails = [([approver], link, {**quorum, "you": approver}) for approver, link in personal.items()
               if approver in listed]
-    others = [address for address in request.notify.get("email") or () if address.lower() not in personal]
+    others = [address for address in request.notify.get("email") or () if people.key(address) not in personal]
     if others:
         emails.append((others, created, quorum))
     return emails

@@ -9,6 +9,7 @@ a 400, one that is only too large a 413.
 import re
 from dataclasses import dataclass, field
 
+from . import people
 from .errors import InvalidRequest, PayloadTooLarge
 from .jsonbody import canonical
 
@@ -326,15 +327,16 @@ class Boolean(Field):
 
 
 class Identity(Field):
-    """A person's sign-in name: an e-mail address or UPN, checked to its lower-case form (compared so)."""
+    """A person's sign-in name: an e-mail address or UPN, checked to the form it is compared in."""
 
     def check(self, value, path, problems):
         from .mailer import valid_address  # the mail module loads only when identities are named
 
-        if not isinstance(value, str) or not valid_address(value):
+        compared = people.key(value)
+        if compared is None or not valid_address(value):
             problems.add(path, "identity", "must be an e-mail address or UPN like name@contoso.com")
             return INVALID
-        return value.lower()
+        return compared
 
     def schema(self):
         return self._described({"type": "string", "format": "email", "maxLength": 254})

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
+from . import people
 from .urls import is_loopback as is_loopback_host
 from .urls import valid_pattern
 
@@ -180,7 +181,7 @@ class Settings:
     # WEBSITE_AUTH_ENABLED=True: App Service says its Authentication really stands in front (it sets
     # this itself; so does the local development sign-in). Without it, easyauth routes are refused.
     platform_auth_enabled: bool = False
-    # OPERATORS: who may use the operators' console (besides the Pauses.Operator app role), lower case.
+    # OPERATORS: who may use the operators' console (besides the Pauses.Operator app role), as compared.
     operators: tuple[str, ...] = ()
 
     @property
@@ -246,13 +247,22 @@ def _from_environ(env) -> Settings:
         identity=_identity(env),
         approver_sign_in=_choice(env, "APPROVER_SIGN_IN", ("none", "easyauth")),
         platform_auth_enabled=(env.get("WEBSITE_AUTH_ENABLED") or "").strip().lower() == "true",
-        operators=tuple(name.lower() for name in _csv(env.get("OPERATORS"))),
+        operators=_operators(env),
         smtp=_smtp(env),
         pauses_table=table,
         arm_endpoint=arm,
         public_base_url=base,
         allowed_factories=_allowed_factories(env.get("ALLOWED_FACTORIES")),
     )
+
+
+def _operators(env) -> tuple[str, ...]:
+    names = _csv(env.get("OPERATORS"))
+    bad = [name for name in names if people.key(name) is None]
+    if bad:
+        raise SettingsError("OPERATORS has names with characters that could pass for another name (Unicode "
+                            f"look-alikes, invisible characters): {', '.join(ascii(name) for name in bad)}.")
+    return tuple(people.key(name) for name in names)
 
 
 def _smtp(env) -> Smtp | None:

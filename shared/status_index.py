@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from .clients import built_once
+from .lifecycle import CLAIMED, OPEN as OPEN_STATUSES, Status, claimed_from
 from .settings import get_settings
 from .store import _decode_cursor, _encode_cursor, _insert, _service, _translate
 
@@ -35,6 +36,9 @@ _MAX_MS = 10 ** 14  # inverted timestamps: newer decisions sort first
 DECISION_FIELDS = ("status", "mode", "subscription_id", "resource_group", "factory_name", "pipeline_name",
                    "decided_by", "run_id", "requested_by", "checkpoint")
 _TEXT_LIMIT = 1000
+# The range each open status is indexed in. A claim changes only the pause, not its row, so a
+# claimed pause is in the range of the status it was claimed from (see `ranges_of`).
+RANGE_OF = {Status.PENDING: OPEN, Status.HELD: HELD}
 
 
 class Row(NamedTuple):
@@ -45,6 +49,12 @@ class Row(NamedTuple):
 
 def _utc(moment: datetime) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
+def ranges_of(status: Status) -> tuple[str, ...]:
+    """The open ranges holding the pauses in `status`, from the lifecycle's rules (none for a final
+    status: those are read from the decisions)."""
+    return tuple(RANGE_OF[source] for source in claimed_from(status))
 
 
 def open_key(kind: str, created_at: datetime, pause_id: str) -> str:
@@ -220,6 +230,28 @@ class StatusIndex:
                     {k: v for k, v in e.items() if k not in ("PartitionKey", "RowKey")}) for e in entities]
         return rows, _encode_cursor(pages.continuation_token)
 
+    def page_ranges(self, kinds: tuple, limit: int, cursor: str | None) -> tuple[list[Row], str | None]:
+        """One page over several ranges read one after the other; the cursor says which range it is in."""
+        from .errors import InvalidRequest
+
+        token = _decode_cursor(cursor) or {}
+        kind = token.pop("range", kinds[0])
+        if kind not in kinds:
+            raise InvalidRequest("The cursor is not one this API returned.", [
+                {"field": "cursor", "rule": "format", "message": "must be a cursor from a previous page"}])
+        rows: list[Row] = []
+        while True:
+            found, following = self.page(kind, limit - len(rows), _encode_cursor(token))
+            rows += found
+            if following:
+                return rows, _encode_cursor({**_decode_cursor(following), "range": kind})
+            later = kinds[kinds.index(kind) + 1:]
+            if not later:
+                return rows, None
+            kind, token = later[0], {}
+            if len(rows) >= limit:
+                return rows, _encode_cursor({"range": kind})
+
     def decisions(self, since: datetime, until: datetime, limit: int, cursor: str | None):
         """Decisions made in [since, until), newest first."""
         return self.page(DECIDED, limit, cursor, start=f"{DECIDED}|{inverted(until)}|~",
@@ -259,8 +291,7 @@ def backfill_step(pauses_table, index_table, page_size: int = 500) -> int | None
             continue
         pause_id, status = entity["PartitionKey"], entity.get("status")
         created = entity.get("created_at")
-        if status in ("pending", "restarting", "cancelling", "expiring", "held", "releasing") and \
-                isinstance(created, datetime):
+        if status in OPEN_STATUSES | CLAIMED and isinstance(created, datetime):
             kind = HELD if entity.get("mode") == "checkpoint" else OPEN
             row = open_row(kind, pause_id, created, {})
             try:

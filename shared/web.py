@@ -64,6 +64,10 @@ def error_page(error: PauseError, req: func.HttpRequest | None = None) -> func.H
 
 def handles_errors(function):
     """Map typed errors to responses; anything unexpected is logged and answered with a bare 500."""
+    # Logs name the function, never the URL: restart and cancel URLs carry the token, and the host
+    # routes many spellings of a path (any case, empty segments, percent-encoding), so no rewriting
+    # of the path could be sure to catch every one.
+    name = function.__name__
 
     @functools.wraps(function)
     def wrapper(req: func.HttpRequest) -> func.HttpResponse:
@@ -71,23 +75,14 @@ def handles_errors(function):
             return function(req)
         except PauseError as error:
             if error.status >= 500:
-                logger.warning("%s %s -> %s: %s", req.method, _path(req), error.status, error.detail)
+                logger.warning("%s %s -> %s: %s", req.method, name, error.status, error.detail)
             return error_page(error, req) if wants_html(req) else problem_response(error)
         except Exception:  # the one catch-all: no stack trace or exception text reaches a user
-            logger.exception("unhandled error in %s %s", req.method, _path(req))
+            logger.exception("unhandled error in %s %s", req.method, name)
             error = PauseError("Something went wrong on our side. Nothing was changed; try again.")
             return error_page(error) if wants_html(req) else problem_response(error)
 
     return wrapper
-
-
-def _path(req: func.HttpRequest) -> str:
-    # Log the route, not the URL: restart and cancel URLs carry the token.
-    path = urlsplit(req.url).path
-    for prefix in ("/api/restart/", "/api/cancel/"):
-        if path.startswith(prefix):
-            return prefix + "<token>"
-    return path
 
 
 def body_bytes(req: func.HttpRequest) -> bytes:
@@ -174,9 +169,8 @@ def caller(req: func.HttpRequest) -> Caller:
     settings = get_settings()
     signed_in = settings.approver_sign_in == "easyauth"
     if signed_in and not settings.platform_auth_enabled:
-        logger.error("refused %s %s: APPROVER_SIGN_IN=easyauth but WEBSITE_AUTH_ENABLED is not True, so App Service "
-                     "Authentication is not in front of this app and principal headers could come from anyone",
-                     req.method, _path(req))
+        logger.error("sign-in refused: APPROVER_SIGN_IN=easyauth but WEBSITE_AUTH_ENABLED is not True, so App Service "
+                     "Authentication is not in front of this app and principal headers could come from anyone")
         raise SignInUnavailable("Sign-in is not available: this app expects App Service Authentication in front of "
                                 "it, and it is not turned on. Nothing was changed; tell the app's owner.")
     return Caller(principal=principal_from_headers(req.headers) if signed_in else None,

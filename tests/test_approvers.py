@@ -255,3 +255,54 @@ def test_return_approver_links_needs_approvers(api):
     assert [(e["field"], e["rule"]) for e in api.json(response)["errors"]] == [("return_approver_links",
                                                                                 "needs_approvers")]
 
+
+
+# Look-alike identities: Unicode spellings that lower-casing or normalisation would fold onto another name.
+
+LOOK_ALIKES = {  # (look-alike, the ASCII identity it could pass for, what a signed-in look-alike gets)
+    "kelvin_sign": ("\u212aate@contoso.com", "kate@contoso.com", "identity_refused"),
+    "fi_ligature": ("\ufb01nance@contoso.com", "finance@contoso.com", "identity_refused"),
+    "fullwidth": ("\uff4b\uff41\uff54\uff45@contoso.com", "kate@contoso.com", "identity_refused"),
+    "sharp_s": ("stra\u00dfe@contoso.com", "strasse@contoso.com", "identity_refused"),
+    "dotted_capital_i": ("\u0130tem@contoso.com", "item@contoso.com", "identity_refused"),
+    # A dotless i folds onto nothing else: a name of its own, which is no approver's.
+    "dotless_i": ("k\u0131ra@contoso.com", "kira@contoso.com", "not_yours"),
+}
+
+
+@pytest.mark.parametrize("case", LOOK_ALIKES)
+@pytest.mark.parametrize("field", ["approvers", "requested_by"])
+def test_a_look_alike_identity_in_a_pause_is_400_naming_the_field(api, case, field):
+    look_alike, _, _ = LOOK_ALIKES[case]
+    body = {"approvers": [look_alike]} if field == "approvers" else {"approvers": [ALICE], "requested_by": look_alike}
+    response = api.pause(**body)
+    assert response.status_code == 400
+    assert [e["field"] for e in api.json(response)["errors"]] == [f"{field}[0]" if field == "approvers" else field]
+
+
+@pytest.fixture
+def easyauth(configure):
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True")
+
+
+@pytest.mark.parametrize("case", LOOK_ALIKES)
+def test_a_signed_in_look_alike_never_decides_as_the_approver_it_resembles(api, adf, easyauth, case):
+    look_alike, resembled, code = LOOK_ALIKES[case]
+    created = api.created(approvers=[resembled, DAVE], requested_by=CAROL)
+    for token in (created["token"], personal(created, resembled)):
+        for action, body in (("restart", {}), ("cancel", {"reason": "no"})):
+            response = decide(api, action, token, who=look_alike, body=body)
+            assert response.status_code == 403 and api.json(response)["code"] == code, response.get_body()
+        assert page(api, "restart", token, who=look_alike).status_code == 403
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending" and record["approvals"] == [] and adf.runs == []
+    # The approver it resembles, signed in under the plain name (any ASCII case), still decides.
+    assert decide(api, "restart", created["token"], who=resembled.upper()).status_code == 200 and len(adf.runs) == 1
+
+
+def test_a_signed_in_look_alike_of_the_requester_is_refused_not_treated_as_them(api, adf, easyauth):
+    created = api.created(requested_by="kate@contoso.com")
+    response = decide(api, "restart", created["token"], who="\u212aate@contoso.com")
+    assert response.status_code == 403 and api.json(response)["code"] == "identity_refused"
+    assert "\\u212aate@contoso.com" in api.json(response)["detail"]  # shown escaped, so the odd letter is visible
+    assert adf.runs == [] and api.record(created["pause_id"])["decided_by"] is None

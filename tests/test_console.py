@@ -252,3 +252,51 @@ def test_the_done_notice_says_only_the_apps_own_words(api, signed_in):
     assert "your account was deleted" not in body and "Done:" not in body
     _, body, _ = page(api, "console_page", "console", signed_in(), params={"done": "hold-placed"})
     assert "Done: the hold was placed." in body
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+HOSTILE_WORDS = ["ok;=1+1;", 'x,=HYPERLINK("http://evil")', "a\t@SUM(1)", "b|+1", "c, -2", "d;\t=1", "e\n=1",
+                 "f,\t ,@x", "@start", "+1;ok"]
+
+
+def test_the_csv_export_runs_no_formula_whatever_separator_a_spreadsheet_splits_on(api, signed_in):
+    # Spreadsheets in many locales split a CSV line on ";" (or a tab, or "|") rather than ",", so a cell
+    # that is safe as one cell can hold a formula after a separator.
+    decided = []
+    for i, words in enumerate(HOSTILE_WORDS):
+        created = api.created()
+        action, field = ("restart", "comment") if i % 2 else ("cancel", "reason")
+        response = api.call(action, "POST", f"{action}/{created['token']}", body=json.dumps({field: words}).encode(),
+                            headers={"Content-Type": "application/json", "X-MS-CLIENT-PRINCIPAL-NAME": "dana@contoso.com"},
+                            route_params={"token": created["token"]})
+        assert response.status_code == 200, response.get_body()
+        decided.append(created["pause_id"])
+    today = datetime.now(timezone.utc).date().isoformat()
+    status, text, _ = page(api, "console_csv", "console/decisions.csv", signed_in(), params={"from": today, "to": today})
+    assert status == 200
+    rows = list(csv.reader(io.StringIO(text)))
+    assert len(rows) == len(HOSTILE_WORDS) + 1
+    for row in rows:
+        for cell in row:
+            for separator in (",", ";", "\t", "|", "\n", "\r"):
+                for part in cell.split(separator):
+                    assert not part.lstrip(" ").startswith(FORMULA_STARTS), (cell, separator, part)
+    # What is safe stays readable: times, ids, statuses, names are not prefixed.
+    records = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(row["pause_id"] for row in records) == sorted(decided)
+    for row in records:
+        assert row["status"] in ("restarted", "cancelled") and row["decided_by"] == "dana@contoso.com"
+        assert datetime.fromisoformat(row["decided_at"]) and datetime.fromisoformat(row["created_at"])
+        assert row["pipeline_name"] == TARGET["pipeline_name"] and row["subscription_id"] == TARGET["subscription_id"]
+    assert {row["words"] for row in records} >= {"ok;'=1+1;", "x,'=HYPERLINK(\"http://evil\")", "a\t'@SUM(1)"}
+
+
+def test_a_look_alike_of_an_operator_is_not_let_in(api, signed_in, configure):
+    configure(OPERATORS="kate@contoso.com")
+    assert page(api, "console_page", "console", signed_in("Kate@Contoso.com"))[0] == 200
+    status, body, _ = page(api, "console_page", "console", signed_in("\u212aate@contoso.com"))  # Kelvin sign
+    assert status == 403 and "could pass for someone else" in body
+    created = api.created()
+    status, _ = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel", {"reason": "x"},
+                     signed_in("\u212aate@contoso.com"), {"pause_id": created["pause_id"]})
+    assert status == 403 and api.record(created["pause_id"])["status"] == "pending"

@@ -269,3 +269,18 @@ def test_server_stops_and_frees_its_port(wsgi_app):
 
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/api/hello/ada", timeout=2)
+
+
+def test_literal_segments_match_in_any_case_and_the_log_still_names_only_the_template(base_url, caplog):
+    # ASP.NET Core routing, which the Functions host uses, matches literal segments case-insensitively;
+    # route values keep the case they were sent in.
+    with caplog.at_level(logging.INFO, logger="local_dev.functions_host"):
+        response = requests.get(f"{base_url}/API/Hello/Secret-Value")
+        other = requests.get(f"{base_url}/Api/ITEMS/Other-Secret")
+
+    assert response.status_code == 200 and response.json()["name"] == "Secret-Value"
+    assert other.json() == {"id": "Other-Secret"}
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("GET /api/hello/{name} 200 ") for m in messages)
+    assert any(m.startswith("GET /api/items/{id?} 200 ") for m in messages)
+    assert not any("secret" in m.lower() for m in messages)

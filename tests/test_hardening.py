@@ -278,3 +278,29 @@ def test_a_damaged_record_answers_a_clear_409_on_its_links_never_500(host, api, 
     table.update_entity(entity)
     assert requests.post(link, json={}, timeout=30).status_code == 404
     assert adf.runs == []
+
+
+def test_no_spelling_of_a_link_puts_its_token_in_the_logs(api, configure, caplog):
+    """The Functions host routes /API/Restart/… and /api//restart/… too: whatever the spelling, no token is logged."""
+    from urllib.parse import quote
+
+    import azure.functions as func
+
+    created = api.created()
+    token = created["token"]
+    configure(AzureWebJobsStorage="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                                  "AccountKey=AAAA;TableEndpoint=http://127.0.0.1:9/devstoreaccount1;")
+    caplog.set_level(logging.DEBUG)
+    encoded = "".join(f"%{ord(c):02X}" for c in token)
+    for action in ("restart", "cancel"):
+        for path in (f"/API/{action.title()}/{token}", f"/api//{action}/{token}", f"/Api/{action.upper()}/{encoded}",
+                     f"/api/{quote(action)}/{token}?x={token}", f"/api/{action}/{token}"):
+            for method, headers in (("GET", {"Accept": "text/html"}), ("POST", {"Accept": "application/json"})):
+                req = func.HttpRequest(method, f"https://pauses.example.test{path}", headers=headers, params={},
+                                       route_params={"token": token}, body=b"")
+                response = api.functions[action].get_user_function()(req)
+                assert response.status_code == 503, (path, response.get_body())
+    logged = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+    assert "restart" in logged and "cancel" in logged and "503" in logged  # the failures were logged
+    for secret in (token, token[32:], token[32:60], encoded[96:180], quote(token)):
+        assert secret not in logged

@@ -70,3 +70,12 @@ def test_limits_default_to_production_values_and_may_be_shortened():
     limits = _from_environ({**BASE, "STALE_CLAIM_SECONDS": "2", "STORAGE_RETRY_TOTAL": "0"}).limits
     assert limits.stale_claim_seconds == 2 and limits.storage_retry_total == 0
     assert _from_environ(BASE).limits.stale_claim_seconds == 600
+
+
+@pytest.mark.parametrize("name", ["\u212aate@contoso.com", "\ufb01nance@contoso.com", "stra\u00dfe@contoso.com",
+                                  "\uff4bate@contoso.com", "ka\u200bte@contoso.com"])
+def test_an_operator_named_by_a_look_alike_spelling_fails_fast(name):
+    with pytest.raises(SettingsError, match="OPERATORS"):
+        _from_environ({**BASE, "OPERATORS": f"ops@contoso.com, {name}"})
+    assert _from_environ({**BASE, "OPERATORS": "Ops@Contoso.com, b@c.example"}).operators == ("ops@contoso.com",
+                                                                                              "b@c.example")

@@ -5,6 +5,7 @@ import json
 import re
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from urllib.parse import unquote
 
@@ -176,3 +177,101 @@ def test_a_checkpoint_with_no_hold_costs_one_query_and_one_transient_write(api, 
     # Then, after the answer: the send is claimed (a write) and the row deleted (a write).
     assert settled(3) == {"point_read": 0, "query": 1, "write": 3}
     assert [c["status"] for c in adf.callbacks if c["callbackId"] == "cost"] == [200]
+
+
+def listed(api, status, limit):
+    """Every pause `GET /api/pauses?status=` lists, following the cursor page by page."""
+    found, cursor = [], None
+    for _ in range(100):
+        response = api.list(status=status, limit=limit, **({"cursor": cursor} if cursor else {}))
+        assert response.status_code == 200, response.get_body()
+        body = api.json(response)
+        found += [item["pause_id"] for item in body["items"]]
+        assert all(item["status"] == status for item in body["items"])
+        cursor = body["cursor"]
+        if not cursor:
+            return found
+    raise AssertionError("the cursor never ended")
+
+
+def test_every_status_lists_exactly_its_pauses_claimed_ones_included(api, configure, adf, table):
+    from shared.lifecycle import Status
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="0.05")
+    hook = f"{adf.url}/_standin/callbacks/every-status"
+
+    def claim(pause_id, status, action, minutes_ago=0):
+        """A decision in flight: the claim a process writes before its outside call."""
+        entity = table.get_entity(pause_id, "pause")
+        entity.update(status=status, claimed_at=datetime.now(timezone.utc) - timedelta(minutes=minutes_ago),
+                      claim_action=action, claim_id=f"in-flight-{action}")
+        table.update_entity(entity)
+        return pause_id
+
+    def callback_pause(**fields):
+        response = api.pause({"callBackUri": hook, **fields})
+        assert response.status_code == 202, response.get_body()
+        return api.json(response)
+
+    def checkpoint():
+        """A run held at a checkpoint by a hold of its own (so releasing one holds no other)."""
+        run_id = str(uuid.uuid4())
+        hold = api.call("place_hold", "POST", "holds", body=json.dumps({"scope": {"run_id": run_id},
+                                                                        "reason": "maintenance"}).encode(),
+                        headers={"Content-Type": "application/json"})
+        assert hold.status_code == 201, hold.get_body()
+        body = {**TARGET, "run_id": run_id, "checkpoint": "after_load", "callBackUri": hook}
+        held = api.json(api.call("checkpoint", "POST", "checkpoint", body=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"}))
+        assert held["held"] is True
+        return held["pause_id"], api.json(hold)["hold_id"]
+
+    expected = {status.value: set() for status in Status}
+    expected["pending"].add(api.created()["pause_id"])
+    expected["restarting"].add(claim(api.created()["pause_id"], "restarting", "approve"))
+    expected["expiring"].add(claim(callback_pause()["pause_id"], "expiring", "expire"))
+    # Cancelling comes from two places: a callback pause being cancelled (from pending, in the open
+    # range) and a held checkpoint whose hold was cancelled (from held, in the held range).
+    expected["cancelling"].add(claim(callback_pause()["pause_id"], "cancelling", "cancel"))
+    expected["cancelling"].add(claim(checkpoint()[0], "cancelling", "hold_cancel"))
+    expected["releasing"].add(claim(checkpoint()[0], "releasing", "release"))
+    expected["held"].add(checkpoint()[0])
+    released, hold_id = checkpoint()
+    assert api.call("release_hold", "POST", f"holds/{hold_id}/release", body=b"{}",
+                    headers={"Content-Type": "application/json"}, route_params={"hold_id": hold_id}).status_code == 200
+    expected["released"].add(released)
+    restarted, cancelled = api.created(), api.created()
+    assert api.decide("restart", restarted["token"]).status_code == 200
+    assert api.decide("cancel", cancelled["token"], form={"reason": "no"}).status_code == 200
+    expected["restarted"].add(restarted["pause_id"])
+    expected["cancelled"].add(cancelled["pause_id"])
+    failed = callback_pause()
+    claim(failed["pause_id"], "restarting", "approve", minutes_ago=11)  # its process died mid-callback
+    assert api.decide("restart", failed["token"]).status_code == 409  # the click reconciles it: failed
+    expected["failed"].add(failed["pause_id"])
+    expired = api.created(expires_in=60)
+    assert sweep.sweep(now=datetime.now(timezone.utc) + timedelta(minutes=2)) == {"expired": 1}
+    expected["expired"].add(expired["pause_id"])
+
+    for status, pause_ids in expected.items():
+        assert {api.record(p)["status"] for p in pause_ids} <= {status}
+        for limit in (100, 1):
+            found = listed(api, status, limit)
+            assert sorted(found) == sorted(pause_ids), (status, limit)
+
+
+def test_each_status_is_listed_from_the_decisions_or_from_the_ranges_its_rules_claim_from(api):
+    import base64
+
+    from shared.lifecycle import FINAL, Status
+    from shared.status_index import ranges_of
+
+    assert {status: ranges_of(status) for status in Status if status not in FINAL} == {
+        Status.PENDING: ("open",), Status.RESTARTING: ("open",), Status.EXPIRING: ("open",),
+        Status.CANCELLING: ("open", "held"), Status.HELD: ("held",), Status.RELEASING: ("held",)}
+    assert all(ranges_of(status) == () for status in FINAL)
+    # A cursor into a range the status is not listed from is not one this API returned.
+    into_held = base64.urlsafe_b64encode(b'{"range":"held"}').decode().rstrip("=")
+    response = api.list(status="pending", cursor=into_held)
+    assert response.status_code == 400 and api.json(response)["errors"][0]["field"] == "cursor"
+    assert api.list(status="cancelling", cursor=into_held).status_code == 200

@@ -1,0 +1,36 @@
+"""People's sign-in names (e-mail or UPN): the one way they are compared, so no look-alike passes.
+
+(Not `shared.identity`, which is the app's own credential towards Azure.)
+
+Identities are compared in lower case, but Python's lower() and casefold() fold more than ASCII
+letters: the Kelvin sign `\u212a` lowers to `k`, so `\u212aate@contoso.com` would match
+`kate@contoso.com`; NFKC turns `\ufb01` into `fi` and fullwidth `\uff4b` into `k`; casefold turns
+`\u00df` into `ss`. Whoever controls such a name (a guest account, a directory that allows it)
+could pass for someone else. So an identity is accepted only when folding it the Unicode way
+(NFKC, case folding, NFKC again) gives exactly what lower-casing its ASCII letters gives, and
+folding that gives it again: then no other spelling folds onto it. Any other identity is refused,
+never folded into a match; so is one holding an invisible or unassigned character (a control,
+format, private-use or unassigned code point, a separator other than the ASCII space), whose
+meaning or look is not stable.
+"""
+
+import unicodedata
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def key(text) -> str | None:
+    """Return the form `text` is compared in (ASCII letters lower-cased), or None if it could pass for another."""
+    if not isinstance(text, str) or not text:
+        return None
+    lowered = text.translate(_ASCII_LOWER)
+    if _folded(text) != lowered or _folded(lowered) != lowered:
+        return None
+    if any(unicodedata.category(char)[0] == "C" or (unicodedata.category(char)[0] == "Z" and char != " ")
+           for char in text):
+        return None
+    return lowered
