@@ -288,7 +288,7 @@ def easyauth(configure):
 @pytest.mark.parametrize("case", LOOK_ALIKES)
 def test_a_signed_in_look_alike_never_decides_as_the_approver_it_resembles(api, adf, easyauth, case):
     look_alike, resembled, code = LOOK_ALIKES[case]
-    created = api.created(approvers=[resembled, DAVE], requested_by=CAROL)
+    created = api.created(approvers=[resembled, DAVE], requested_by=CAROL, return_approver_links=True)
     for token in (created["token"], personal(created, resembled)):
         for action, body in (("restart", {}), ("cancel", {"reason": "no"})):
             response = decide(api, action, token, who=look_alike, body=body)
