@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from . import urls
-from .clients import built_once, never_sent, timed_out
+from . import outbound, urls
 from .errors import AlreadyDecided, Forbidden, InvalidRequest, PauseError
 from .jsonbody import canonical
 from .lifecycle import CLAIMED, Action, Status, SweepOutcome
@@ -120,7 +119,6 @@ def properties(request, now: datetime) -> dict:
 # Running them.
 
 _CONNECT_SECONDS = 3.0
-_calling = threading.local()  # the deadline of the check this thread is calling, if any
 
 
 class _Deadline:
@@ -138,7 +136,6 @@ class _Deadline:
 
         from .clients import scheduler
 
-        _calling.deadline = self
         # One scheduler thread watches every deadline (a thread each cost the timer ~3 %).
         scheduler().at(time.monotonic() + self._seconds, self._expire)
         return self
@@ -146,7 +143,6 @@ class _Deadline:
     def __exit__(self, *exc_info) -> None:
         with self._lock:
             self._finished = True  # its connection may serve another call now: never shut it later
-        _calling.deadline = None
 
     def watch(self, sock) -> None:
         with self._lock:
@@ -170,42 +166,6 @@ def _shut(sock) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
-
-
-def _watched(connection_class):
-    """A urllib3 connection class whose sockets the calling thread's deadline can shut down."""
-    class Watched(connection_class):
-        def getresponse(self, *args, **kwargs):  # the answer is read from here on
-            deadline = getattr(_calling, "deadline", None)
-            if deadline is not None and self.sock is not None:
-                deadline.watch(self.sock)
-            return super().getresponse(*args, **kwargs)
-    return Watched
-
-
-@built_once
-def _session():
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.util import Retry
-
-    class Pool(HTTPConnectionPool):
-        ConnectionCls = _watched(HTTPConnection)
-
-    class TlsPool(HTTPSConnectionPool):
-        ConnectionCls = _watched(HTTPSConnection)
-
-    session = requests.Session()
-    session.trust_env = False  # no proxies or .netrc credentials from the environment
-    retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, allowed_methods=None,
-                  raise_on_status=False, raise_on_redirect=False)
-    for prefix in ("https://", "http://"):
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
-        adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
-        session.mount(prefix, adapter)
-    return session
 
 
 def _json_at(document, path: str):
@@ -249,8 +209,6 @@ def _holds(expect: dict, document) -> tuple[bool, str]:
 
 
 def run_http(check: dict, settings: Settings) -> Seen:
-    import requests
-
     http, expect = check["http"], check.get("expect") or {}
     try:
         target = urls.allowed(http["url"], settings.check_allowed_hosts, SETTING)
@@ -259,10 +217,12 @@ def run_http(check: dict, settings: Settings) -> Seen:
         return Seen(Result.ERROR, str(refused))
     timeout = settings.limits.check_timeout_seconds
     late = Seen(Result.ERROR, f"no whole answer within {timeout:g} s")
+    deadline = _Deadline(timeout)
     try:
-        with _Deadline(timeout) as deadline, _session().request(
-                http.get("method", "GET"), target.url, json=http.get("body"), headers=headers,
-                timeout=(min(_CONNECT_SECONDS, timeout), timeout), allow_redirects=False, stream=True) as response:
+        with deadline, outbound.request(http.get("method", "GET"), target, settings.check_allowed_hosts,
+                                        connect_retries=1, watch=deadline.watch, json=http.get("body"),
+                                        headers=headers, timeout=(min(_CONNECT_SECONDS, timeout), timeout),
+                                        stream=True) as response:
             body = bytearray()
             for chunk in response.iter_content(64 * 1024):
                 body += chunk
@@ -271,13 +231,14 @@ def run_http(check: dict, settings: Settings) -> Seen:
             status = response.status_code
         if deadline.expired:  # the answer may have been cut short
             return late
-    except requests.RequestException as exc:
-        if deadline.expired or timed_out(exc):
+    except outbound.Failed as failure:
+        if deadline.expired or failure.timed_out:
             return late
-        return Seen(Result.ERROR, "could not connect" if never_sent(exc) else f"no answer ({type(exc).__name__})")
-    except Exception as exc:  # an answer the HTTP client could not handle: this check failed, not the attempt
-        logger.warning("check %s could not be read: %r", check.get("name"), exc)
-        return late if deadline.expired else Seen(Result.ERROR, f"no answer ({type(exc).__name__})")
+        return Seen(Result.ERROR, f"{'no answer' if failure.sent else 'could not connect'}: {failure}")
+    except Exception as exc:  # the answer could not be read: this check failed, not the attempt
+        if deadline.expired or outbound.timed_out(exc):
+            return late
+        return Seen(Result.ERROR, f"no whole answer: {outbound.why(exc)}")
     wanted = expect.get("status")
     if (status not in wanted) if wanted else not 200 <= status < 300:
         return Seen(Result.NOT_YET, f"answered HTTP {status}")

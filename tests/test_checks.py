@@ -1,11 +1,13 @@
 """Automated checks: pauses that poll until a condition holds, run only by the timer."""
 
+import logging
 import random
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from local_dev.bad_peers import BadPeer
 from local_dev.check_endpoint import CheckEndpoint
 from shared import sweep
 from tests.support import TARGET, sdk_client
@@ -337,3 +339,32 @@ def test_factory_fields_sent_along_in_callback_mode_are_not_judged(api, adf, con
 def test_an_expect_that_is_not_an_object_is_400(api, endpoint):
     response = api.pause(checks=[{**http_check(endpoint), "expect": []}])
     assert response.status_code == 400 and api.json(response)["errors"][0]["field"] == "checks[0].expect"
+
+
+def logged(caplog) -> str:
+    return "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+
+
+@pytest.mark.parametrize("behaviour", ["tls_alert", "tls_garbage"])
+def test_a_check_host_whose_tls_handshake_fails_is_that_checks_error_not_the_timers(api, endpoint, caplog, behaviour):
+    caplog.set_level(logging.DEBUG)
+    with BadPeer(behaviour) as peer:
+        check = {"name": "dq", "http": {"url": f"https://127.0.0.1:{peer.port}/dq?key=s3cr3t"}}
+        created = api.created(checks=[check], check_max_attempts=2, check_every=60)
+        assert sweep.sweep(now()) == {"checked": 1}
+        shown = result_of(api, created["pause_id"])
+        assert shown["result"] == "error" and shown["detail"].startswith("could not connect: TLS failed")
+        assert sweep.sweep(now() + timedelta(seconds=61)) == {"expired": 1}  # check_max_attempts, not the timer's 5
+    record = api.record(created["pause_id"])
+    assert record["status"] == "expired" and "did not all pass in 2 attempts" in record["reason"]
+    assert "s3cr3t" not in logged(caplog) and "s3cr3t" not in record["checks"][0]["detail"]
+
+
+def test_a_check_host_that_resets_after_the_request_gave_no_answer(api, endpoint, caplog):
+    caplog.set_level(logging.DEBUG)
+    with BadPeer("reset_after_request") as peer:
+        created = api.created(checks=[{"name": "dq", "http": {"url": f"http://127.0.0.1:{peer.port}/dq?key=s3cr3t"}}])
+        assert sweep.sweep(now()) == {"checked": 1}
+    shown = result_of(api, created["pause_id"])
+    assert (shown["result"], shown["detail"]) == ("error", "no answer: Connection reset by peer")
+    assert len(peer.received) == 1 and "s3cr3t" not in logged(caplog)

@@ -1,0 +1,235 @@
+"""Calls to URLs that users chose (WebHook callbacks, HTTP checks), and what the socket did in any call.
+
+What a failed outside call means depends on whether the request was sent, and exception types
+cannot tell (an ssl.SSLError comes from a handshake, or from a read after the request left;
+urllib3 wraps and rewraps errors, and its messages carry the URL). So the connection classes here
+note in the calling thread's `Call` that a connection was used and when the first byte of the
+request was handed to a socket: a failure before that byte (no connection, a failed TLS
+handshake) surely had no effect.
+
+urllib3 logs each request's target (path and query) and a callBackUri's query is a credential (ADF
+signs it there): urllib3's loggers hide queries once a session is built here.
+"""
+
+import contextlib
+import contextvars
+import functools
+import logging
+import re
+import socket
+from dataclasses import dataclass
+from typing import Callable
+
+from .urls import CheckedUrl
+
+
+class Failed(Exception):
+    """A request failed. `sent`: a byte of it may have reached the other side. The text names no URL."""
+
+    def __init__(self, message: str, *, sent: bool, timed_out: bool):
+        super().__init__(message)
+        self.sent = sent
+        self.timed_out = timed_out
+
+
+@dataclass
+class Call:
+    """What the connections of one call did."""
+
+    watch: Callable | None = None     # given each socket an answer is read from (a check's deadline)
+    used: bool = False                # a connection made here was opened or written to
+    sent: bool = False                # a byte of the request was handed to a socket
+
+    @property
+    def never_sent(self) -> bool:
+        """Surely not sent: a connection made here was used and no byte of the request left through it.
+        (Nothing seen, e.g. a connection through a proxy, proves nothing.)"""
+        return self.used and not self.sent
+
+
+_current: contextvars.ContextVar = contextvars.ContextVar("outbound_call", default=None)
+
+
+@contextlib.contextmanager
+def tracking(call: Call | None = None):
+    """Note in `call` what the connections made in this block (in this thread) do."""
+    call = call or Call()
+    token = _current.set(call)
+    try:
+        yield call
+    finally:
+        _current.reset(token)
+
+
+# The connections.
+
+class _Tracked:
+    """Mixed into a urllib3 connection class: tell the current Call what the socket does."""
+
+    def _new_conn(self):
+        call = _current.get()
+        if call is not None:
+            call.used = True
+        return super()._new_conn()
+
+    def send(self, data):
+        if self.sock is None and self.auto_open:
+            self.connect()  # plain http connects on its first send; connecting sends nothing of the request
+        call = _current.get()
+        if call is not None:
+            call.used = call.sent = True  # before the bytes go: a partial send may have arrived
+        super().send(data)
+
+    def getresponse(self, *args, **kwargs):
+        call = _current.get()
+        if call is not None and call.watch is not None and self.sock is not None:
+            call.watch(self.sock)
+        return super().getresponse(*args, **kwargs)
+
+
+@functools.cache
+def _pool_classes() -> dict:
+    from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+
+    class Connection(_Tracked, HTTPConnection):
+        pass
+
+    class TlsConnection(_Tracked, HTTPSConnection):
+        pass
+
+    class Pool(HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TlsPool(HTTPSConnectionPool):
+        ConnectionCls = TlsConnection
+
+    return {"http": Pool, "https": TlsPool}
+
+
+def adapter(**options):
+    """A requests HTTPAdapter whose connections report to the current Call."""
+    from requests.adapters import HTTPAdapter
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = _pool_classes()
+
+        def proxy_manager_for(self, proxy, **kwargs):
+            manager = super().proxy_manager_for(proxy, **kwargs)
+            if not proxy.lower().startswith("socks"):  # SOCKS brings its own connection classes
+                manager.pool_classes_by_scheme = _pool_classes()
+            return manager
+
+    return Adapter(**options)
+
+
+# Calls to user-chosen URLs.
+
+@functools.lru_cache(maxsize=16)
+def session(allow_list: tuple, connect_retries: int):
+    """The session for calls to URLs checked against `allow_list`, retrying a connection that could not be made."""
+    import requests
+    from urllib3.util import Retry
+
+    _hide_queries_in_urllib3_logs()
+    session = requests.Session()
+    session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
+    # Retry a connection that could not be made (nothing was sent); never a read, never a status.
+    retry = Retry(total=connect_retries, connect=connect_retries, read=0, status=0, other=0, redirect=0,
+                  backoff_factor=0.2, allowed_methods=None, raise_on_status=False, raise_on_redirect=False)
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, adapter(max_retries=retry, pool_maxsize=32))
+    return session
+
+
+def request(method: str, target: CheckedUrl, allow_list: tuple, *, connect_retries: int = 0,
+            watch: Callable | None = None, **options):
+    """Send one request to a URL checked against `allow_list`, never following a redirect.
+
+    Raise Failed saying whether the request may have been sent, in words that do not name the URL.
+    """
+    call = Call(watch=watch)
+    with tracking(call):
+        try:
+            return session(tuple(allow_list), connect_retries).request(method, target.url, allow_redirects=False,
+                                                                       **options)
+        except Exception as exc:  # whatever its type: what the socket did decides
+            raise Failed(why(exc), sent=not call.never_sent, timed_out=timed_out(exc)) from None
+
+
+# What went wrong, told without the URL.
+
+def _causes(exc: BaseException):
+    """`exc` and every exception it wraps (causes, contexts, urllib3's reasons, azure-core's inner errors)."""
+    seen, todo = set(), [exc]
+    while todo:
+        current = todo.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue  # an ssl.SSLError's `reason` is a string, not an exception
+        seen.add(id(current))
+        yield current
+        todo += [current.__cause__, current.__context__, getattr(current, "reason", None),
+                 getattr(current, "inner_exception", None), *getattr(current, "args", ())]
+
+
+def timed_out(exc: BaseException) -> bool:
+    """Whether `exc` is, or wraps, a timeout (urllib3 wraps read timeouts in a MaxRetryError)."""
+    from urllib3.exceptions import NewConnectionError
+    from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    # urllib3 derives NewConnectionError (a refused connection, too) from ConnectTimeoutError.
+    return any(isinstance(cause, (Urllib3Timeout, TimeoutError)) and not isinstance(cause, NewConnectionError)
+               for cause in _causes(exc))
+
+
+def why(exc: BaseException) -> str:
+    """What failed, in words that never carry the URL (urllib3's and requests' messages do)."""
+    import ssl
+    from http.client import RemoteDisconnected
+
+    causes = list(_causes(exc))
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"the TLS certificate was not accepted ({cause.verify_message or cause.reason})"
+    for cause in causes:
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS failed ({cause.reason or type(cause).__name__})"
+    if timed_out(exc):
+        return "timed out"
+    for cause in causes:
+        if isinstance(cause, socket.gaierror):
+            return "the host name could not be resolved"
+        if isinstance(cause, RemoteDisconnected):
+            return "the connection was closed without an answer"
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+    return type(exc).__name__
+
+
+class _HideQueries(logging.Filter):
+    """Hide every query in a record's message (urllib3 logs request targets, some of them signed)."""
+
+    _QUERY = re.compile(r"\?[^\s\"'()]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record is logging's to report, not ours
+            return True
+        if "?" in message:
+            record.msg, record.args = self._QUERY.sub("?(query hidden)", message), None
+        return True
+
+
+_HIDE_QUERIES = _HideQueries()
+
+
+def _hide_queries_in_urllib3_logs() -> None:
+    # A logger's filters see only the records made on it, not on its children: each module's logger.
+    for name in ("connectionpool", "connection", "poolmanager", "response", "util.retry"):
+        logger = logging.getLogger(f"urllib3.{name}")
+        if _HIDE_QUERIES not in logger.filters:
+            logger.addFilter(_HIDE_QUERIES)
