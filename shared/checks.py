@@ -25,7 +25,7 @@ from enum import StrEnum
 
 from . import outbound, urls
 from .errors import AlreadyDecided, Forbidden, InvalidRequest, PauseError
-from .jsonbody import canonical
+from .jsonbody import MAX_DEPTH, canonical, deeper_than
 from .lifecycle import CLAIMED, Action, Status, SweepOutcome
 from .records import iso, json_field, json_field_strict, moment
 from .settings import Settings, app_setting, get_settings
@@ -244,10 +244,15 @@ def run_http(check: dict, settings: Settings) -> Seen:
         return Seen(Result.NOT_YET, f"answered HTTP {status}")
     if "json" not in expect:
         return Seen(Result.PASSED, f"answered HTTP {status}")
+    deep = Seen(Result.ERROR, f"the answer is nested deeper than {MAX_DEPTH} levels")
+    if deeper_than(body, MAX_DEPTH):  # before parsing: json.loads would recurse until RecursionError
+        return deep
     try:
         document = json.loads(bytes(body))
     except ValueError:
         return Seen(Result.NOT_YET, f"answered HTTP {status}, not JSON")
+    except RecursionError:  # the scan above should make this impossible; never the timer's failure
+        return deep
     holds, seen = _holds(expect["json"], document)
     return Seen(Result.PASSED if holds else Result.NOT_YET, seen)
 

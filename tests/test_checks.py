@@ -135,6 +135,9 @@ def test_a_run_of_another_pipeline_fails_the_check_for_good(api, adf, endpoint):
     ({"delay": 3, "json": {"status": "OK"}}, "error", "no whole answer within 1 s"),
     ({"body": b"[" + b"1," * 600_000 + b"1]"}, "error", "over 1024 KiB"),
     ({"status": 302, "location": "http://127.0.0.1:9/elsewhere"}, "not_yet", "answered HTTP 302"),
+    ({"body": b"[" * 100_000}, "error", "the answer is nested deeper than 64 levels"),
+    ({"body": b"[" * 65 + b"]" * 65}, "error", "the answer is nested deeper than 64 levels"),
+    ({"json": {"status": "RUNNING", "s": "[" * 1000}}, "not_yet", '$.status is "RUNNING"'),  # brackets in a string
 ])
 def test_what_an_endpoint_answers_is_kept_as_the_checks_result(api, endpoint, answer, result, detail):
     endpoint.set("dq", **answer)
@@ -142,6 +145,17 @@ def test_what_an_endpoint_answers_is_kept_as_the_checks_result(api, endpoint, an
     assert sweep.sweep(now()) == {"checked": 1}
     shown = result_of(api, created["pause_id"])
     assert shown["result"] == result and detail in shown["detail"]
+
+
+@pytest.mark.parametrize("text, deeper", [
+    (b"[" * 64 + b"]" * 64, False), (b"[" * 65 + b"]" * 65, True), (b'{"a":' * 65 + b"1" + b"}" * 65, True),
+    (b'["' + b"[" * 100 + b'"]', False), (b'["\\\\", ' + b"[" * 64 + b"]" * 64 + b"]", True),
+    (b'["\\"' + b"[" * 100 + b'"]', False), (b"[]" * 100_000, False), (b'"' + b"[" * 100, False),
+])
+def test_the_depth_of_an_answer_is_read_before_it_is_parsed(text, deeper):
+    from shared.jsonbody import deeper_than
+
+    assert deeper_than(text, 64) is deeper
 
 
 @pytest.mark.parametrize("expect, document, passes", [
