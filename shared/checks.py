@@ -12,7 +12,8 @@ no longer pass, the pause settles by its `on_timeout` at once.
 
 HTTP checks go only to CHECK_ALLOWED_HOSTS, through the URL checker callbacks use (strict host
 grammar, the rebuilt URL called, no redirects), read at most 1 MiB within CHECK_TIMEOUT_SECONDS;
-a secret header comes from an app setting the pause names, never from the pause itself.
+a secret header comes from an app setting the pause names, never from the pause itself, and goes
+only to the hosts its `<NAME>_HOSTS` setting lists.
 """
 
 import json
@@ -28,7 +29,7 @@ from .errors import AlreadyDecided, Forbidden, InvalidRequest, PauseError
 from .jsonbody import MAX_DEPTH, canonical, deeper_than
 from .lifecycle import CLAIMED, Action, Status, SweepOutcome
 from .records import iso, json_field, json_field_strict, moment
-from .settings import Settings, app_setting, get_settings
+from .settings import Settings, SettingsError, app_setting, app_setting_hosts, get_settings
 from .store import Conflict, Stored, get_store, pack_json
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,24 @@ def header_from_setting(name: str) -> tuple[str, str]:
     return header, value
 
 
+class HeaderNotAllowed(ValueError):
+    """A header setting may not be sent to this host."""
+
+
+def header_for(name: str, host: str) -> tuple[str, str]:
+    """The header app setting `name` holds, if its `<name>_HOSTS` lets it go to `host`; ValueError saying
+    why not. Read at pause time and again before each call: either setting may have changed."""
+    header = header_from_setting(name)
+    try:
+        hosts = app_setting_hosts(f"{name}_HOSTS")
+    except SettingsError as bad:
+        raise HeaderNotAllowed(str(bad).rstrip(".")) from None
+    if not urls.host_allowed(host, hosts):
+        raise HeaderNotAllowed(f"app setting {name} may be sent only to the hosts in {name}_HOSTS, which does not "
+                               f"list {host}")
+    return header
+
+
 def check_at_pause(checks: list, target, settings: Settings) -> None:
     """Refuse at pause time what could only fail later: a host not allowed, a missing header
     setting, an ADF run that does not exist."""
@@ -91,14 +110,15 @@ def check_at_pause(checks: list, target, settings: Settings) -> None:
         if "http" in check:
             if not settings.check_allowed_hosts:
                 raise Forbidden(f"{field}.http.url: this app may call no check hosts (set CHECK_ALLOWED_HOSTS).")
-            urls.check_field(check["http"]["url"], settings.check_allowed_hosts, field=f"{field}.http.url",
-                             setting=SETTING)
+            url = urls.check_field(check["http"]["url"], settings.check_allowed_hosts, field=f"{field}.http.url",
+                                   setting=SETTING)
             if check["http"].get("header_setting"):
                 try:
-                    header_from_setting(check["http"]["header_setting"])
+                    header_for(check["http"]["header_setting"], url.host)
                 except ValueError as bad:
+                    rule = "hosts" if isinstance(bad, HeaderNotAllowed) else "app_setting"
                     raise InvalidRequest(f"{field}.http.header_setting: {bad}.", [
-                        {"field": f"{field}.http.header_setting", "rule": "app_setting", "message": str(bad)}]) from None
+                        {"field": f"{field}.http.header_setting", "rule": rule, "message": str(bad)}]) from None
         elif target is not None:
             from .adf import get_adf
 
@@ -212,7 +232,7 @@ def run_http(check: dict, settings: Settings) -> Seen:
     http, expect = check["http"], check.get("expect") or {}
     try:
         target = urls.allowed(http["url"], settings.check_allowed_hosts, SETTING)
-        headers = dict([header_from_setting(http["header_setting"])]) if http.get("header_setting") else {}
+        headers = dict([header_for(http["header_setting"], target.host)]) if http.get("header_setting") else {}
     except (urls.UrlRefused, ValueError) as refused:
         return Seen(Result.ERROR, str(refused))
     timeout = settings.limits.check_timeout_seconds

@@ -175,7 +175,8 @@ def test_expectations_on_status_and_json(api, endpoint, expect, document, passes
 
 
 def test_a_secret_header_comes_from_an_app_setting_never_from_the_pause(api, endpoint, configure):
-    configure(CHECK_HEADER_DQ="Authorization: Bearer s3cret-token", CHECK_ALLOWED_HOSTS="127.0.0.1")
+    configure(CHECK_HEADER_DQ="Authorization: Bearer s3cret-token", CHECK_HEADER_DQ_HOSTS="127.0.0.1",
+              CHECK_ALLOWED_HOSTS="127.0.0.1")
     endpoint.set("dq", json={"status": "OK"})
     check = http_check(endpoint)
     check["http"]["header_setting"] = "CHECK_HEADER_DQ"
@@ -202,6 +203,37 @@ def test_a_header_setting_that_cannot_be_sent_is_400_at_pause(api, endpoint, con
     [error] = api.json(response)["errors"]
     assert (error["field"], error["rule"]) == ("checks[0].http.header_setting", rule)
     assert "pa:ss" not in response.get_body().decode()
+
+
+@pytest.mark.parametrize("hosts, message", [
+    (None, "CHECK_HEADER_DQ_HOSTS is not set"),
+    ("", "CHECK_HEADER_DQ_HOSTS is not set"),
+    ("dq.contoso.com, *.example.com", "may be sent only to the hosts in CHECK_HEADER_DQ_HOSTS, which does not list "
+                                      "127.0.0.1"),
+    ("https://127.0.0.1", "CHECK_HEADER_DQ_HOSTS has entries that are not host names"),
+])
+def test_a_header_setting_goes_only_to_the_hosts_its_hosts_setting_lists(api, endpoint, configure, hosts, message):
+    configure(CHECK_HEADER_DQ="Authorization: Bearer s3cret-token", CHECK_HEADER_DQ_HOSTS=hosts)
+    check = http_check(endpoint)
+    check["http"]["header_setting"] = "CHECK_HEADER_DQ"
+    response = api.pause(checks=[check])
+    assert response.status_code == 400, api.json(response)
+    [error] = api.json(response)["errors"]
+    assert (error["field"], error["rule"]) == ("checks[0].http.header_setting", "hosts")
+    assert message in error["message"] and "s3cret" not in response.get_body().decode()
+
+
+def test_a_header_whose_host_list_no_longer_allows_the_host_is_not_sent(api, endpoint, configure):
+    configure(CHECK_HEADER_DQ="Authorization: Bearer s3cret-token", CHECK_HEADER_DQ_HOSTS="127.0.0.1")
+    endpoint.set("dq", json={"status": "OK"})
+    check = http_check(endpoint)
+    check["http"]["header_setting"] = "CHECK_HEADER_DQ"
+    created = api.created(checks=[check])
+    configure(CHECK_HEADER_DQ_HOSTS="dq.contoso.com")  # narrowed after the pause was made
+    assert sweep.sweep(now()) == {"checked": 1}
+    shown = result_of(api, created["pause_id"])
+    assert shown["result"] == "error" and "which does not list 127.0.0.1" in shown["detail"]
+    assert endpoint.seen("dq").calls == 0  # the check was not called at all, with or without the header
 
 
 @pytest.mark.parametrize("settings, url, status", [
