@@ -10,8 +10,8 @@ What the answer means is told apart here, so the lifecycle can stay true:
 
 - `DELIVERED`: a 2xx; the activity has the outcome.
 - `ALREADY_COMPLETED`: 409, what a completed activity answers to any further callback.
-- `Refused`: the request surely had no effect (no byte of it left: no connection, a failed TLS
-  handshake; or a 3xx/4xx other than 409).
+- `Refused`: the request surely had no effect (no byte of it left: no address the app may call,
+  no connection, a failed TLS handshake; or a 3xx/4xx other than 409).
 - `Unknown`: it may have arrived (a byte of it left and no answer came, a read timeout, a 5xx).
 
 Which of the two a failure is comes from what the socket did (`shared.outbound`), not from the
@@ -55,10 +55,12 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
     limits = settings.limits
     try:
         # Connections that could not be made are retried (nothing was sent); never a read, never a status.
-        response = outbound.request("POST", target, settings.callback_allowed_hosts, connect_retries=2,
+        response = outbound.request("POST", target, settings.callback_allowed_hosts, SETTING, connect_retries=2,
                                     data=body, headers={"Content-Type": "application/json"},
                                     timeout=(limits.callback_connect_timeout_seconds,
                                              limits.callback_read_timeout_seconds))
+    except outbound.AddressRefused as refused:
+        raise Refused("CallbackAddressNotAllowed", f"callBackUri {refused}", forbidden=True) from None
     except outbound.Failed as failure:
         if not failure.sent:
             raise Refused("CallbackUnreachable", f"could not reach the callback host, nothing was sent: {failure}",

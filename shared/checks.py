@@ -239,7 +239,7 @@ def run_http(check: dict, settings: Settings) -> Seen:
     late = Seen(Result.ERROR, f"no whole answer within {timeout:g} s")
     deadline = _Deadline(timeout)
     try:
-        with deadline, outbound.request(http.get("method", "GET"), target, settings.check_allowed_hosts,
+        with deadline, outbound.request(http.get("method", "GET"), target, settings.check_allowed_hosts, SETTING,
                                         connect_retries=1, watch=deadline.watch, json=http.get("body"),
                                         headers=headers, timeout=(min(_CONNECT_SECONDS, timeout), timeout),
                                         stream=True) as response:
@@ -251,6 +251,8 @@ def run_http(check: dict, settings: Settings) -> Seen:
             status = response.status_code
         if deadline.expired:  # the answer may have been cut short
             return late
+    except outbound.AddressRefused as refused:
+        return Seen(Result.ERROR, str(refused))
     except outbound.Failed as failure:
         if deadline.expired or failure.timed_out:
             return late

@@ -7,6 +7,12 @@ note in the calling thread's `Call` that a connection was used and when the firs
 request was handed to a socket: a failure before that byte (no connection, a failed TLS
 handshake) surely had no effect.
 
+A user-chosen URL's host name was allow-listed, but a name may resolve to anything (an internal
+record, a DNS rebinding attack). Guarded connections resolve the name themselves and connect only
+to an address that is globally routable or itself listed in the allow-list the call was checked
+against, to that very address (no second lookup, which a rebinding server would answer
+differently); TLS SNI, the certificate check and the Host header keep the name.
+
 urllib3 logs each request's target (path and query) and a callBackUri's query is a credential (ADF
 signs it there): urllib3's loggers hide queries once a session is built here.
 """
@@ -14,13 +20,19 @@ signs it there): urllib3's loggers hide queries once a session is built here.
 import contextlib
 import contextvars
 import functools
+import ipaddress
 import logging
 import re
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
 from .urls import CheckedUrl
+
+
+class AddressRefused(Exception):
+    """The host name resolved only to addresses the allow-list does not admit: nothing was sent."""
 
 
 class Failed(Exception):
@@ -34,8 +46,10 @@ class Failed(Exception):
 
 @dataclass
 class Call:
-    """What the connections of one call did."""
+    """What the connections of one call did, and (for a user-chosen URL) where they may go."""
 
+    listed: frozenset | None = None  # addresses the allow-list names; None: no address rule (the app's own services)
+    setting: str = ""                 # the allow-list's app setting, to name in a refusal
     watch: Callable | None = None     # given each socket an answer is read from (a check's deadline)
     used: bool = False                # a connection made here was opened or written to
     sent: bool = False                # a byte of the request was handed to a socket
@@ -87,15 +101,97 @@ class _Tracked:
         return super().getresponse(*args, **kwargs)
 
 
+class _Guarded(_Tracked):
+    """Mixed into a urllib3 connection class: resolve the host and connect only to an admitted address."""
+
+    def _new_conn(self):
+        from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+        from urllib3.util.connection import allowed_gai_family, create_connection
+
+        call = _current.get()
+        if call is None or call.listed is None:  # fail closed: no rule, no connection
+            raise AddressRefused(f"host {self.host} was called without an allow-list")
+        call.used = True
+        try:
+            found = socket.getaddrinfo(self._dns_host, self.port, allowed_gai_family(), socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        addresses = list(dict.fromkeys(info[4][0] for info in found))
+        admitted = [address for address in addresses if admits(address, call.listed)]
+        if not admitted:
+            raise AddressRefused(f"host {self.host} resolves to {', '.join(addresses)}, not a public address; the app "
+                                 f"calls such an address only when {call.setting} lists it")
+        error = None
+        for address in admitted:
+            try:
+                # An IP literal: getaddrinfo parses it, nothing is looked up again.
+                sock = create_connection((address, self.port), self.timeout, source_address=self.source_address,
+                                         socket_options=self.socket_options)
+            except socket.timeout as exc:
+                error = ConnectTimeoutError(self, f"Connection to {self.host} timed out. "
+                                                  f"(connect timeout={self.timeout})")
+                error.__cause__ = exc
+            except OSError as exc:
+                error = NewConnectionError(self, f"Failed to establish a new connection: {exc}")
+                error.__cause__ = exc
+            else:
+                sys.audit("http.client.connect", self, self.host, self.port)
+                return sock
+        raise error
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # the well-known prefix: the last 32 bits are an IPv4 address
+
+
+def _route_of(address):
+    """The IPv4 address an IPv6 one stands for (IPv4-mapped, 6to4, NAT64), else the address itself."""
+    if address.version == 6:
+        if address.ipv4_mapped or address.sixtofour:
+            return address.ipv4_mapped or address.sixtofour
+        if address in _NAT64:
+            return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return address
+
+
+def routable(address) -> bool:
+    """Whether an address is globally routable: not loopback, private, link-local, multicast, reserved,
+    unspecified or shared, also when embedded in IPv6."""
+    address = _route_of(address)
+    return address.is_global and not (address.is_multicast or address.is_reserved or address.is_private
+                                       or address.is_loopback or address.is_link_local or address.is_unspecified
+                                       or getattr(address, "is_site_local", False))
+
+
+def admits(address: str, listed: frozenset) -> bool:
+    """Whether a connection may go to `address`: routable, or itself listed (an IPv4-mapped one as its IPv4)."""
+    parsed = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope (%eth0) is not part of the address
+    if parsed in listed or (parsed.version == 6 and parsed.ipv4_mapped in listed):
+        return True
+    return routable(parsed)
+
+
+def listed_addresses(patterns) -> frozenset:
+    """The IP literals on an allow-list."""
+    found = set()
+    for pattern in patterns:
+        try:
+            found.add(ipaddress.ip_address(pattern))
+        except ValueError:
+            pass
+    return frozenset(found)
+
+
 @functools.cache
-def _pool_classes() -> dict:
+def _pool_classes(guarded: bool) -> dict:
     from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
     from urllib3.connection import HTTPConnection, HTTPSConnection
 
-    class Connection(_Tracked, HTTPConnection):
+    mixin = _Guarded if guarded else _Tracked
+
+    class Connection(mixin, HTTPConnection):
         pass
 
-    class TlsConnection(_Tracked, HTTPSConnection):
+    class TlsConnection(mixin, HTTPSConnection):
         pass
 
     class Pool(HTTPConnectionPool):
@@ -107,19 +203,19 @@ def _pool_classes() -> dict:
     return {"http": Pool, "https": TlsPool}
 
 
-def adapter(**options):
-    """A requests HTTPAdapter whose connections report to the current Call."""
+def adapter(*, guarded: bool = False, **options):
+    """A requests HTTPAdapter whose connections report to the current Call (and, guarded, check addresses)."""
     from requests.adapters import HTTPAdapter
 
     class Adapter(HTTPAdapter):
         def init_poolmanager(self, *args, **kwargs):
             super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = _pool_classes()
+            self.poolmanager.pool_classes_by_scheme = _pool_classes(guarded)
 
         def proxy_manager_for(self, proxy, **kwargs):
             manager = super().proxy_manager_for(proxy, **kwargs)
             if not proxy.lower().startswith("socks"):  # SOCKS brings its own connection classes
-                manager.pool_classes_by_scheme = _pool_classes()
+                manager.pool_classes_by_scheme = _pool_classes(guarded)
             return manager
 
     return Adapter(**options)
@@ -129,7 +225,8 @@ def adapter(**options):
 
 @functools.lru_cache(maxsize=16)
 def session(allow_list: tuple, connect_retries: int):
-    """The session for calls to URLs checked against `allow_list`, retrying a connection that could not be made."""
+    """The session for calls checked against `allow_list`, retrying a connection that could not be made.
+    One per list, so no pooled connection admitted under one list serves a call under another."""
     import requests
     from urllib3.util import Retry
 
@@ -140,21 +237,24 @@ def session(allow_list: tuple, connect_retries: int):
     retry = Retry(total=connect_retries, connect=connect_retries, read=0, status=0, other=0, redirect=0,
                   backoff_factor=0.2, allowed_methods=None, raise_on_status=False, raise_on_redirect=False)
     for prefix in ("https://", "http://"):
-        session.mount(prefix, adapter(max_retries=retry, pool_maxsize=32))
+        session.mount(prefix, adapter(guarded=True, max_retries=retry, pool_maxsize=32))
     return session
 
 
-def request(method: str, target: CheckedUrl, allow_list: tuple, *, connect_retries: int = 0,
+def request(method: str, target: CheckedUrl, allow_list: tuple, setting: str, *, connect_retries: int = 0,
             watch: Callable | None = None, **options):
-    """Send one request to a URL checked against `allow_list`, never following a redirect.
+    """Send one request to a URL checked against `allow_list` (the app setting `setting`), only to an
+    address the list admits, never following a redirect.
 
-    Raise Failed saying whether the request may have been sent, in words that do not name the URL.
+    Raise AddressRefused, or Failed saying whether the request may have been sent; neither names the URL.
     """
-    call = Call(watch=watch)
+    call = Call(listed=listed_addresses(allow_list), setting=setting, watch=watch)
     with tracking(call):
         try:
             return session(tuple(allow_list), connect_retries).request(method, target.url, allow_redirects=False,
                                                                        **options)
+        except AddressRefused:
+            raise
         except Exception as exc:  # whatever its type: what the socket did decides
             raise Failed(why(exc), sent=not call.never_sent, timed_out=timed_out(exc)) from None
 

@@ -225,3 +225,18 @@ def test_an_unreachable_callback_host_logs_no_query(api, configure, caplog):
     assert api.decide("restart", created["token"]).status_code == 502
     assert "Retrying" in logged(caplog)  # urllib3 retried the connection, and said so
     assert "s3cr3t" not in logged(caplog) and "s3cr3t" not in str(api.record(created["pause_id"]))
+
+
+def test_a_callback_host_name_that_resolves_to_loopback_is_refused_unless_its_address_is_listed(api, configure, adf):
+    configure(CALLBACK_ALLOWED_HOSTS="localhost")  # the name is listed, the address it resolves to is not
+    uri = f"{adf.url.replace('127.0.0.1', 'localhost')}/_standin/callbacks/dns"
+    created = api.json(api.pause({"callBackUri": uri}))
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 403, api.json(response)
+    assert "host localhost resolves to 127.0.0.1" in api.json(response)["detail"]
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending" and "CallbackAddressNotAllowed" in record["last_error"]
+    assert adf.callbacks == []
+    configure(CALLBACK_ALLOWED_HOSTS="localhost,127.0.0.1")
+    assert api.decide("restart", created["token"]).status_code == 200
+    assert [c["callbackId"] for c in adf.callbacks] == ["dns"]

@@ -414,3 +414,20 @@ def test_a_check_host_that_resets_after_the_request_gave_no_answer(api, endpoint
     shown = result_of(api, created["pause_id"])
     assert (shown["result"], shown["detail"]) == ("error", "no answer: Connection reset by peer")
     assert len(peer.received) == 1 and "s3cr3t" not in logged(caplog)
+
+
+def test_a_check_host_name_that_resolves_to_loopback_is_refused_unless_its_address_is_listed(api, endpoint, configure):
+    configure(CHECK_ALLOWED_HOSTS="localhost")  # the name is listed, the address it resolves to is not
+    endpoint.set("dq", json={"status": "RUNNING"})
+    check = http_check(endpoint)
+    check["http"]["url"] = check["http"]["url"].replace("127.0.0.1", "localhost")
+    created = api.created(checks=[check], check_every=60)
+    assert sweep.sweep(now()) == {"checked": 1}
+    shown = result_of(api, created["pause_id"])
+    assert shown["result"] == "error" and shown["detail"] == (
+        "host localhost resolves to 127.0.0.1, not a public address; the app calls such an address only when "
+        "CHECK_ALLOWED_HOSTS lists it")
+    assert endpoint.seen("dq").calls == 0
+    configure(CHECK_ALLOWED_HOSTS="localhost,127.0.0.1")
+    assert sweep.sweep(now() + timedelta(seconds=61)) == {"checked": 1}
+    assert result_of(api, created["pause_id"])["detail"] == '$.status is "RUNNING"' and endpoint.seen("dq").calls == 1
