@@ -51,18 +51,19 @@ def http_transport(*, connection_timeout: float, read_timeout: float):
 
 
 def built_once(build):
-    """Cache what `build()` returns for the process's life; concurrent first calls build it once.
+    """Cache what `build(*args)` returns for the process's life (per arguments, the 16 latest);
+    concurrent first calls build it once.
 
     (functools.lru_cache alone runs `build` in every thread that misses at the same time: a
     cold instance hit by 32 requests built 32 Table clients.) `cache_clear()` forgets it.
     """
     lock = threading.Lock()
-    cached = functools.lru_cache(maxsize=1)(build)
+    cached = functools.lru_cache(maxsize=16)(build)
 
     @functools.wraps(build)
-    def get():
+    def get(*args):
         with lock:
-            return cached()
+            return cached(*args)
 
     get.cache_clear = cached.cache_clear
     return get

@@ -28,6 +28,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
+from .clients import built_once
 from .urls import CheckedUrl
 
 
@@ -223,7 +224,7 @@ def adapter(*, guarded: bool = False, **options):
 
 # Calls to user-chosen URLs.
 
-@functools.lru_cache(maxsize=16)
+@built_once
 def session(allow_list: tuple, connect_retries: int):
     """The session for calls checked against `allow_list`, retrying a connection that could not be made.
     One per list, so no pooled connection admitted under one list serves a call under another."""
