@@ -424,9 +424,8 @@ def test_a_check_host_name_that_resolves_to_loopback_is_refused_unless_its_addre
     created = api.created(checks=[check], check_every=60)
     assert sweep.sweep(now()) == {"checked": 1}
     shown = result_of(api, created["pause_id"])
-    assert shown["result"] == "error" and shown["detail"] == (
-        "host localhost resolves to 127.0.0.1, not a public address; the app calls such an address only when "
-        "CHECK_ALLOWED_HOSTS lists it")
+    assert shown["result"] == "error" and shown["detail"].startswith("host localhost resolves to ")
+    assert "127.0.0.1" in shown["detail"] and shown["detail"].endswith("only when CHECK_ALLOWED_HOSTS lists it")
     assert endpoint.seen("dq").calls == 0
     configure(CHECK_ALLOWED_HOSTS="localhost,127.0.0.1")
     assert sweep.sweep(now() + timedelta(seconds=61)) == {"checked": 1}
