@@ -24,8 +24,8 @@ class TestCa:
         return context
 
 
-def make_test_ca(directory: Path) -> TestCa:
-    """Write a fresh CA and a server certificate signed by it into `directory`."""
+def make_test_ca(directory: Path, dns_names=("localhost",), addresses=("127.0.0.1",)) -> TestCa:
+    """Write a fresh CA and a server certificate for `dns_names` and `addresses` signed by it into `directory`."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -49,9 +49,9 @@ def make_test_ca(directory: Path) -> TestCa:
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
             .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost"),
-                                                        x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.DNSName(name) for name in dns_names]
+                + [x509.IPAddress(ipaddress.ip_address(address)) for address in addresses]), critical=False)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)

@@ -17,7 +17,8 @@ from datetime import datetime, timedelta, timezone
 
 from .outside import Refused, Unknown
 from .settings import Settings, get_settings
-from .clients import built_once, http_transport, never_sent
+from . import outbound
+from .clients import built_once, http_transport
 from .identity import Credentials
 
 logger = logging.getLogger(__name__)
@@ -224,9 +225,11 @@ class Adf:
             client = self._client(target)
         except Exception as exc:  # building a client sends nothing
             raise Refused("ClientError", f"could not set up the Data Factory client: {exc}") from exc
+        call = outbound.Call()  # what the transport's sockets did: the one sure sign of "not sent"
         try:
-            run = client.pipelines.create_run(target.resource_group, target.factory_name, target.pipeline_name,
-                                              parameters=parameters, **self._call_options())
+            with outbound.tracking(call):
+                run = client.pipelines.create_run(target.resource_group, target.factory_name, target.pipeline_name,
+                                                  parameters=parameters, **self._call_options())
         except ClientAuthenticationError as exc:
             # No token, or ARM answered 401: the request was not processed.
             arm_code = _error_code(exc) if exc.response is not None else None
@@ -243,7 +246,8 @@ class Adf:
             raise Unknown(code, f"Azure answered {exc.status_code}, which can follow a run that was started: "
                                 f"{exc.message}") from exc
         except ServiceRequestError as exc:
-            if never_sent(exc):
+            # azure-core's "request error" also covers a TLS error after the request was sent.
+            if call.never_sent:
                 raise Refused("Unreachable", f"could not connect to Azure Resource Manager: {exc}") from exc
             raise Unknown("NoResponse", f"createRun may have been sent; no answer came back: {exc}") from exc
         except ServiceResponseError as exc:

@@ -10,20 +10,21 @@ What the answer means is told apart here, so the lifecycle can stay true:
 
 - `DELIVERED`: a 2xx; the activity has the outcome.
 - `ALREADY_COMPLETED`: 409, what a completed activity answers to any further callback.
-- `Refused`: the request surely had no effect (no connection or certificate, or a 3xx/4xx other
-  than 409).
-- `Unknown`: it may have arrived (no answer, a read timeout, a TLS error after the handshake, a
-  5xx, anything unforeseen).
+- `Refused`: the request surely had no effect (no byte of it left: no address the app may call,
+  no connection, a failed TLS handshake; or a 3xx/4xx other than 409).
+- `Unknown`: it may have arrived (a byte of it left and no answer came, a read timeout, a 5xx).
+
+Which of the two a failure is comes from what the socket did (`shared.outbound`), not from the
+exception's type.
 """
 
 import logging
 from enum import Enum
 
-from . import urls
+from . import outbound, urls
 from .jsonbody import canonical
 from .outside import Refused, Unknown
 from .settings import get_settings
-from .clients import built_once, never_sent
 
 logger = logging.getLogger(__name__)
 
@@ -40,26 +41,11 @@ def check(raw, field: str = "callBackUri") -> urls.CheckedUrl:
     return urls.check_field(raw, get_settings().callback_allowed_hosts, field=field, setting=SETTING)
 
 
-@built_once
-def _session():
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3.util import Retry
-
-    session = requests.Session()
-    session.trust_env = False  # no proxies or .netrc credentials picked up from the environment
-    # Retry a connection that could not be made (nothing was sent); never a read, never a status.
-    retry = Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.2,
-                  allowed_methods=None, raise_on_status=False, raise_on_redirect=False)
-    for prefix in ("https://", "http://"):
-        session.mount(prefix, HTTPAdapter(max_retries=retry, pool_maxsize=32))
-    return session
-
-
 def deliver(stored_uri: str, body: bytes) -> Delivery:
-    """POST `body` (JSON) once to the stored callBackUri; return what happened or raise Refused/Unknown."""
-    import requests
+    """POST `body` (JSON) once to the stored callBackUri; return what happened or raise Refused/Unknown.
 
+    Their messages never carry the URL: its query is a credential.
+    """
     settings = get_settings()
     try:
         target = urls.allowed(stored_uri, settings.callback_allowed_hosts, SETTING)
@@ -68,17 +54,18 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
         raise Refused("CallbackHostNotAllowed", f"callBackUri {refused}", forbidden=refused.forbidden) from None
     limits = settings.limits
     try:
-        response = _session().post(target.url, data=body, headers={"Content-Type": "application/json"},
-                                   timeout=(limits.callback_connect_timeout_seconds, limits.callback_read_timeout_seconds),
-                                   allow_redirects=False)
-    except requests.RequestException as exc:
-        if never_sent(exc):
-            raise Refused("CallbackUnreachable", f"could not connect to the callback host: {type(exc).__name__}",
-                          transient=True) from exc
-        raise Unknown("CallbackNoAnswer", f"the callback was sent but no answer came back: {type(exc).__name__}") \
-            from exc
-    except Exception as exc:  # anything unforeseen: it may have been sent
-        raise Unknown("CallbackError", f"the callback failed unexpectedly: {type(exc).__name__}") from exc
+        # Connections that could not be made are retried (nothing was sent); never a read, never a status.
+        response = outbound.request("POST", target, settings.callback_allowed_hosts, SETTING, connect_retries=2,
+                                    data=body, headers={"Content-Type": "application/json"},
+                                    timeout=(limits.callback_connect_timeout_seconds,
+                                             limits.callback_read_timeout_seconds))
+    except outbound.AddressRefused as refused:
+        raise Refused("CallbackAddressNotAllowed", f"callBackUri {refused}", forbidden=True) from None
+    except outbound.Failed as failure:
+        if not failure.sent:
+            raise Refused("CallbackUnreachable", f"could not reach the callback host, nothing was sent: {failure}",
+                          transient=True) from None
+        raise Unknown("CallbackNoAnswer", f"the callback was sent but no answer came back: {failure}") from None
     status = response.status_code
     response.close()
     if 200 <= status < 300:

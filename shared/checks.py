@@ -12,7 +12,8 @@ no longer pass, the pause settles by its `on_timeout` at once.
 
 HTTP checks go only to CHECK_ALLOWED_HOSTS, through the URL checker callbacks use (strict host
 grammar, the rebuilt URL called, no redirects), read at most 1 MiB within CHECK_TIMEOUT_SECONDS;
-a secret header comes from an app setting the pause names, never from the pause itself.
+a secret header comes from an app setting the pause names, never from the pause itself, and goes
+only to the hosts its `<NAME>_HOSTS` setting lists.
 """
 
 import json
@@ -23,13 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from . import urls
-from .clients import built_once, never_sent, timed_out
+from . import outbound, urls
 from .errors import AlreadyDecided, Forbidden, InvalidRequest, PauseError
-from .jsonbody import canonical
+from .jsonbody import MAX_DEPTH, canonical, deeper_than
 from .lifecycle import CLAIMED, Action, Status, SweepOutcome
 from .records import iso, json_field, json_field_strict, moment
-from .settings import Settings, app_setting, get_settings
+from .settings import Settings, SettingsError, app_setting, app_setting_hosts, get_settings
 from .store import Conflict, Stored, get_store, pack_json
 
 logger = logging.getLogger(__name__)
@@ -84,6 +84,24 @@ def header_from_setting(name: str) -> tuple[str, str]:
     return header, value
 
 
+class HeaderNotAllowed(ValueError):
+    """A header setting may not be sent to this host."""
+
+
+def header_for(name: str, host: str) -> tuple[str, str]:
+    """The header app setting `name` holds, if its `<name>_HOSTS` lets it go to `host`; ValueError saying
+    why not. Read at pause time and again before each call: either setting may have changed."""
+    header = header_from_setting(name)
+    try:
+        hosts = app_setting_hosts(f"{name}_HOSTS")
+    except SettingsError as bad:
+        raise HeaderNotAllowed(str(bad).rstrip(".")) from None
+    if not urls.host_allowed(host, hosts):
+        raise HeaderNotAllowed(f"app setting {name} may be sent only to the hosts in {name}_HOSTS, which does not "
+                               f"list {host}")
+    return header
+
+
 def check_at_pause(checks: list, target, settings: Settings) -> None:
     """Refuse at pause time what could only fail later: a host not allowed, a missing header
     setting, an ADF run that does not exist."""
@@ -92,14 +110,15 @@ def check_at_pause(checks: list, target, settings: Settings) -> None:
         if "http" in check:
             if not settings.check_allowed_hosts:
                 raise Forbidden(f"{field}.http.url: this app may call no check hosts (set CHECK_ALLOWED_HOSTS).")
-            urls.check_field(check["http"]["url"], settings.check_allowed_hosts, field=f"{field}.http.url",
-                             setting=SETTING)
+            url = urls.check_field(check["http"]["url"], settings.check_allowed_hosts, field=f"{field}.http.url",
+                                   setting=SETTING)
             if check["http"].get("header_setting"):
                 try:
-                    header_from_setting(check["http"]["header_setting"])
+                    header_for(check["http"]["header_setting"], url.host)
                 except ValueError as bad:
+                    rule = "hosts" if isinstance(bad, HeaderNotAllowed) else "app_setting"
                     raise InvalidRequest(f"{field}.http.header_setting: {bad}.", [
-                        {"field": f"{field}.http.header_setting", "rule": "app_setting", "message": str(bad)}]) from None
+                        {"field": f"{field}.http.header_setting", "rule": rule, "message": str(bad)}]) from None
         elif target is not None:
             from .adf import get_adf
 
@@ -120,7 +139,6 @@ def properties(request, now: datetime) -> dict:
 # Running them.
 
 _CONNECT_SECONDS = 3.0
-_calling = threading.local()  # the deadline of the check this thread is calling, if any
 
 
 class _Deadline:
@@ -138,7 +156,6 @@ class _Deadline:
 
         from .clients import scheduler
 
-        _calling.deadline = self
         # One scheduler thread watches every deadline (a thread each cost the timer ~3 %).
         scheduler().at(time.monotonic() + self._seconds, self._expire)
         return self
@@ -146,7 +163,6 @@ class _Deadline:
     def __exit__(self, *exc_info) -> None:
         with self._lock:
             self._finished = True  # its connection may serve another call now: never shut it later
-        _calling.deadline = None
 
     def watch(self, sock) -> None:
         with self._lock:
@@ -170,42 +186,6 @@ def _shut(sock) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
-
-
-def _watched(connection_class):
-    """A urllib3 connection class whose sockets the calling thread's deadline can shut down."""
-    class Watched(connection_class):
-        def getresponse(self, *args, **kwargs):  # the answer is read from here on
-            deadline = getattr(_calling, "deadline", None)
-            if deadline is not None and self.sock is not None:
-                deadline.watch(self.sock)
-            return super().getresponse(*args, **kwargs)
-    return Watched
-
-
-@built_once
-def _session():
-    import requests
-    from requests.adapters import HTTPAdapter
-    from urllib3 import HTTPConnectionPool, HTTPSConnectionPool
-    from urllib3.connection import HTTPConnection, HTTPSConnection
-    from urllib3.util import Retry
-
-    class Pool(HTTPConnectionPool):
-        ConnectionCls = _watched(HTTPConnection)
-
-    class TlsPool(HTTPSConnectionPool):
-        ConnectionCls = _watched(HTTPSConnection)
-
-    session = requests.Session()
-    session.trust_env = False  # no proxies or .netrc credentials from the environment
-    retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, allowed_methods=None,
-                  raise_on_status=False, raise_on_redirect=False)
-    for prefix in ("https://", "http://"):
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=32)
-        adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TlsPool}
-        session.mount(prefix, adapter)
-    return session
 
 
 def _json_at(document, path: str):
@@ -249,20 +229,20 @@ def _holds(expect: dict, document) -> tuple[bool, str]:
 
 
 def run_http(check: dict, settings: Settings) -> Seen:
-    import requests
-
     http, expect = check["http"], check.get("expect") or {}
     try:
         target = urls.allowed(http["url"], settings.check_allowed_hosts, SETTING)
-        headers = dict([header_from_setting(http["header_setting"])]) if http.get("header_setting") else {}
+        headers = dict([header_for(http["header_setting"], target.host)]) if http.get("header_setting") else {}
     except (urls.UrlRefused, ValueError) as refused:
         return Seen(Result.ERROR, str(refused))
     timeout = settings.limits.check_timeout_seconds
     late = Seen(Result.ERROR, f"no whole answer within {timeout:g} s")
+    deadline = _Deadline(timeout)
     try:
-        with _Deadline(timeout) as deadline, _session().request(
-                http.get("method", "GET"), target.url, json=http.get("body"), headers=headers,
-                timeout=(min(_CONNECT_SECONDS, timeout), timeout), allow_redirects=False, stream=True) as response:
+        with deadline, outbound.request(http.get("method", "GET"), target, settings.check_allowed_hosts, SETTING,
+                                        connect_retries=1, watch=deadline.watch, json=http.get("body"),
+                                        headers=headers, timeout=(min(_CONNECT_SECONDS, timeout), timeout),
+                                        stream=True) as response:
             body = bytearray()
             for chunk in response.iter_content(64 * 1024):
                 body += chunk
@@ -271,22 +251,30 @@ def run_http(check: dict, settings: Settings) -> Seen:
             status = response.status_code
         if deadline.expired:  # the answer may have been cut short
             return late
-    except requests.RequestException as exc:
-        if deadline.expired or timed_out(exc):
+    except outbound.AddressRefused as refused:
+        return Seen(Result.ERROR, str(refused))
+    except outbound.Failed as failure:
+        if deadline.expired or failure.timed_out:
             return late
-        return Seen(Result.ERROR, "could not connect" if never_sent(exc) else f"no answer ({type(exc).__name__})")
-    except Exception as exc:  # an answer the HTTP client could not handle: this check failed, not the attempt
-        logger.warning("check %s could not be read: %r", check.get("name"), exc)
-        return late if deadline.expired else Seen(Result.ERROR, f"no answer ({type(exc).__name__})")
+        return Seen(Result.ERROR, f"{'no answer' if failure.sent else 'could not connect'}: {failure}")
+    except Exception as exc:  # the answer could not be read: this check failed, not the attempt
+        if deadline.expired or outbound.timed_out(exc):
+            return late
+        return Seen(Result.ERROR, f"no whole answer: {outbound.why(exc)}")
     wanted = expect.get("status")
     if (status not in wanted) if wanted else not 200 <= status < 300:
         return Seen(Result.NOT_YET, f"answered HTTP {status}")
     if "json" not in expect:
         return Seen(Result.PASSED, f"answered HTTP {status}")
+    deep = Seen(Result.ERROR, f"the answer is nested deeper than {MAX_DEPTH} levels")
+    if deeper_than(body, MAX_DEPTH):  # before parsing: json.loads would recurse until RecursionError
+        return deep
     try:
         document = json.loads(bytes(body))
     except ValueError:
         return Seen(Result.NOT_YET, f"answered HTTP {status}, not JSON")
+    except RecursionError:  # the scan above should make this impossible; never the timer's failure
+        return deep
     holds, seen = _holds(expect["json"], document)
     return Seen(Result.PASSED if holds else Result.NOT_YET, seen)
 

@@ -1,5 +1,5 @@
-"""What every outside client of the app shares: one HTTP transport recipe, built once per process,
-and a test of whether a failed request can have reached the other side.
+"""What every outside client of the app shares: one HTTP transport recipe, things built once per
+process, and one scheduler thread for delayed work.
 """
 
 import functools
@@ -30,8 +30,9 @@ def http_transport(*, connection_timeout: float, read_timeout: float):
 
     from azure.core.pipeline.transport import RequestsTransport
     from requests import Session
-    from requests.adapters import HTTPAdapter
     from urllib3.util import Retry
+
+    from . import outbound
 
     options = {"connection_timeout": connection_timeout, "read_timeout": read_timeout}
     session = Session()
@@ -41,62 +42,31 @@ def http_transport(*, connection_timeout: float, read_timeout: float):
         with Session() as probe:
             verify = probe.merge_environment_settings("https://localhost/", {}, None, True, None)["verify"]
         options.update(connection_verify=verify, use_env_settings=False)
-    adapter = HTTPAdapter(pool_maxsize=POOL_SIZE,
-                          max_retries=Retry(total=False, redirect=False, raise_on_status=False))
+    # Its connections tell a call tracked with `outbound.tracking()` whether a request was sent.
+    adapter = outbound.adapter(pool_maxsize=POOL_SIZE,
+                               max_retries=Retry(total=False, redirect=False, raise_on_status=False))
     for prefix in ("https://", "http://"):
         session.mount(prefix, adapter)
     return RequestsTransport(session=session, session_owner=True, **options)
 
 
 def built_once(build):
-    """Cache what `build()` returns for the process's life; concurrent first calls build it once.
+    """Cache what `build(*args)` returns for the process's life (per arguments, the 16 latest);
+    concurrent first calls build it once.
 
     (functools.lru_cache alone runs `build` in every thread that misses at the same time: a
     cold instance hit by 32 requests built 32 Table clients.) `cache_clear()` forgets it.
     """
     lock = threading.Lock()
-    cached = functools.lru_cache(maxsize=1)(build)
+    cached = functools.lru_cache(maxsize=16)(build)
 
     @functools.wraps(build)
-    def get():
+    def get(*args):
         with lock:
-            return cached()
+            return cached(*args)
 
     get.cache_clear = cached.cache_clear
     return get
-
-
-def _causes(exc: BaseException):
-    """`exc` and everything it wraps (causes, contexts, urllib3's reasons, azure-core's inner errors)."""
-    seen, todo = set(), [exc]
-    while todo:
-        current = todo.pop()
-        if current is None or id(current) in seen:
-            continue
-        seen.add(id(current))
-        yield current
-        todo += [current.__cause__, current.__context__, getattr(current, "reason", None),
-                 getattr(current, "inner_exception", None)]
-        todo += [arg for arg in getattr(current, "args", ()) if isinstance(arg, BaseException)]
-
-
-def timed_out(exc: BaseException) -> bool:
-    """Whether `exc` is, or wraps, a timeout (urllib3 wraps read timeouts in a MaxRetryError)."""
-    from urllib3.exceptions import TimeoutError as Urllib3Timeout
-
-    return any(isinstance(cause, (Urllib3Timeout, TimeoutError)) for cause in _causes(exc))
-
-
-# What can only happen before a request leaves: the connection, or the TLS certificate check,
-# failed. Everything else (a reset, a TLS error later, a timeout) may follow a request that arrived.
-def never_sent(exc: BaseException) -> bool:
-    """Whether `exc` (from requests, urllib3 or azure-core) proves the request was never sent."""
-    import ssl
-
-    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
-
-    return any(isinstance(cause, (NewConnectionError, ConnectTimeoutError, ssl.SSLCertVerificationError))
-               for cause in _causes(exc))
 
 
 class Scheduler:

@@ -228,16 +228,8 @@ def _from_environ(env) -> Settings:
     # Table names are 3-63 letters and digits starting with a letter; "<table>expiry" must fit too.
     if not (table.isascii() and table.isalnum() and table[0].isalpha() and 3 <= len(table) <= 57):
         raise SettingsError("PAUSES_TABLE must be 3-57 letters and digits, starting with a letter.")
-    callback_hosts = tuple(h.lower() for h in _csv(env.get("CALLBACK_ALLOWED_HOSTS"))) or DEFAULT_CALLBACK_HOSTS
-    bad = [host for host in callback_hosts if not valid_pattern(host)]
-    if bad:
-        raise SettingsError(f"CALLBACK_ALLOWED_HOSTS has entries that are not host names, IP addresses or "
-                            f"'*.' and a host name: {', '.join(bad)}.")
-    check_hosts = tuple(h.lower() for h in _csv(env.get("CHECK_ALLOWED_HOSTS")))
-    bad = [host for host in check_hosts if not valid_pattern(host)]
-    if bad:
-        raise SettingsError(f"CHECK_ALLOWED_HOSTS has entries that are not host names, IP addresses or "
-                            f"'*.' and a host name: {', '.join(bad)}.")
+    callback_hosts = _hosts(env.get("CALLBACK_ALLOWED_HOSTS"), "CALLBACK_ALLOWED_HOSTS") or DEFAULT_CALLBACK_HOSTS
+    check_hosts = _hosts(env.get("CHECK_ALLOWED_HOSTS"), "CHECK_ALLOWED_HOSTS")
     return Settings(
         storage_connection=connection,
         callback_allowed_hosts=callback_hosts,
@@ -263,6 +255,16 @@ def _operators(env) -> tuple[str, ...]:
         raise SettingsError("OPERATORS has names with characters that could pass for another name (Unicode "
                             f"look-alikes, invisible characters): {', '.join(ascii(name) for name in bad)}.")
     return tuple(people.key(name) for name in names)
+
+
+def _hosts(value: str | None, name: str) -> tuple[str, ...]:
+    """A comma list of host names, IP literals and `*.` suffixes, lower case; SettingsError naming `name`."""
+    hosts = tuple(host.lower() for host in _csv(value))
+    bad = [host for host in hosts if not valid_pattern(host)]
+    if bad:
+        raise SettingsError(f"{name} has entries that are not host names, IP addresses or '*.' and a host name: "
+                            f"{', '.join(bad)}.")
+    return hosts
 
 
 def _smtp(env) -> Smtp | None:
@@ -293,6 +295,17 @@ def app_setting(name: str) -> str | None:
     restart. Names are checked by the request schema before they get here.
     """
     return os.environ.get(name)
+
+
+def app_setting_hosts(name: str) -> tuple[str, ...]:
+    """The hosts an app setting a pause names lists (a header setting's `<NAME>_HOSTS`), read when used.
+
+    Same rules as CHECK_ALLOWED_HOSTS; SettingsError when it is not set, empty or malformed.
+    """
+    hosts = _hosts(app_setting(name), name)
+    if not hosts:
+        raise SettingsError(f"app setting {name} is not set; it must list the hosts the header may be sent to")
+    return hosts
 
 
 def sweep_schedule() -> str:

@@ -43,7 +43,8 @@ HTTP_CHECK = Object("Call a URL on CHECK_ALLOWED_HOSTS.", fields={
     "method": Choice("HTTP method.", values=("GET", "POST"), default="GET"),
     "body": Value("JSON body of a POST.", max_bytes=16 * 1024),
     "header_setting": Text("Name of an app setting, CHECK_HEADER_<name>, holding one header, 'Name: value' "
-                           "(keeps secrets out of the pause).", pattern=_SETTING_NAME,
+                           "(keeps secrets out of the pause); the setting CHECK_HEADER_<name>_HOSTS lists the "
+                           "hosts it may be sent to.", pattern=_SETTING_NAME,
                            rule_text="an app setting name starting CHECK_HEADER_"),
 }, required=("url",))
 JSON_EXPECT = Object("Something the JSON answer must show.", fields={

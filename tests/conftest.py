@@ -10,7 +10,7 @@ import pytest
 
 from local_dev.adf_standin import AdfStandin
 from local_dev.azurite import Azurite
-from shared import callback
+from shared import outbound
 from shared.adf import get_adf
 from shared.settings import Limits, get_settings
 from shared.store import reset_clients
@@ -27,7 +27,7 @@ SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TAB
 
 def clear_app_caches():
     """Forget settings and clients, so the next call builds them from the current environment."""
-    for cached in (get_settings, get_adf, callback._session):
+    for cached in (get_settings, get_adf, outbound.session):
         cached.cache_clear()
     reset_clients()
 

@@ -1,6 +1,7 @@
 """Callback mode: the ADF WebHook activity waits; the app calls its callBackUri back once."""
 
 import json
+import logging
 import threading
 
 import pytest
@@ -167,3 +168,76 @@ def test_callback_redirects_are_not_followed(api, configure):
     finally:
         server.shutdown()
         thread.join()
+
+
+# What a failed call means comes from what the socket did, and no log carries the URL's query
+# (ADF signs its callBackUri there).
+
+SECRET = "sig=s3cr3t-signature"
+
+
+def logged(caplog) -> str:
+    return "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+
+
+@pytest.mark.parametrize("behaviour", ["tls_alert", "tls_garbage"])
+def test_a_failed_tls_handshake_is_refused_nothing_was_sent_and_the_link_works_again(api, configure, caplog,
+                                                                                      behaviour):
+    from local_dev.bad_peers import BadPeer
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    caplog.set_level(logging.DEBUG)
+    with BadPeer(behaviour) as peer:
+        created = api.json(api.pause({"callBackUri": f"https://127.0.0.1:{peer.port}/cb?{SECRET}"}))
+        response = api.decide("restart", created["token"])
+        assert response.status_code == 502 and "Nothing was started" in api.json(response)["detail"]
+        record = api.record(created["pause_id"])
+        assert record["status"] == "pending" and "CallbackUnreachable" in record["last_error"]
+        assert "TLS failed" in record["last_error"]
+        assert api.decide("restart", created["token"]).status_code == 502  # the link still works
+    assert peer.received and all(hello.startswith(b"\x16") for hello in peer.received)  # only a ClientHello
+    assert "pause_id" in logged(caplog) and "s3cr3t" not in logged(caplog)
+
+
+def test_a_callback_host_that_resets_after_taking_the_request_may_have_had_it(api, configure, caplog):
+    from local_dev.bad_peers import BadPeer
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    caplog.set_level(logging.DEBUG)
+    with BadPeer("reset_after_request") as peer:
+        created = api.json(api.pause({"callBackUri": f"http://127.0.0.1:{peer.port}/cb?{SECRET}"}))
+        response = api.decide("restart", created["token"])
+    assert response.status_code == 202 and api.json(response)["callback_confirmed"] is False
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and "CallbackNoAnswer" in record["last_error"]
+    assert api.decide("cancel", created["token"]).status_code == 409
+    [request] = peer.received
+    assert request.startswith(b"POST /cb?") and b'"Output"' in request
+    assert "s3cr3t" not in logged(caplog) and "s3cr3t" not in str(record)
+
+
+def test_an_unreachable_callback_host_logs_no_query(api, configure, caplog):
+    from local_dev.ports import free_port
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    caplog.set_level(logging.DEBUG)
+    created = api.json(api.pause({"callBackUri": f"http://127.0.0.1:{free_port()}/cb?{SECRET}"}))
+    assert api.decide("restart", created["token"]).status_code == 502
+    assert "Retrying" in logged(caplog)  # urllib3 retried the connection, and said so
+    assert "s3cr3t" not in logged(caplog) and "s3cr3t" not in str(api.record(created["pause_id"]))
+
+
+def test_a_callback_host_name_that_resolves_to_loopback_is_refused_unless_its_address_is_listed(api, configure, adf):
+    configure(CALLBACK_ALLOWED_HOSTS="localhost")  # the name is listed, the address it resolves to is not
+    uri = f"{adf.url.replace('127.0.0.1', 'localhost')}/_standin/callbacks/dns"
+    created = api.json(api.pause({"callBackUri": uri}))
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 403, api.json(response)
+    detail = api.json(response)["detail"]
+    assert "host localhost resolves to " in detail and "127.0.0.1" in detail
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending" and "CallbackAddressNotAllowed" in record["last_error"]
+    assert adf.callbacks == []
+    configure(CALLBACK_ALLOWED_HOSTS="localhost,127.0.0.1")
+    assert api.decide("restart", created["token"]).status_code == 200
+    assert [c["callbackId"] for c in adf.callbacks] == ["dns"]

@@ -1,11 +1,13 @@
 """Automated checks: pauses that poll until a condition holds, run only by the timer."""
 
+import logging
 import random
 import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from local_dev.bad_peers import BadPeer
 from local_dev.check_endpoint import CheckEndpoint
 from shared import sweep
 from tests.support import TARGET, sdk_client
@@ -133,6 +135,9 @@ def test_a_run_of_another_pipeline_fails_the_check_for_good(api, adf, endpoint):
     ({"delay": 3, "json": {"status": "OK"}}, "error", "no whole answer within 1 s"),
     ({"body": b"[" + b"1," * 600_000 + b"1]"}, "error", "over 1024 KiB"),
     ({"status": 302, "location": "http://127.0.0.1:9/elsewhere"}, "not_yet", "answered HTTP 302"),
+    ({"body": b"[" * 100_000}, "error", "the answer is nested deeper than 64 levels"),
+    ({"body": b"[" * 65 + b"]" * 65}, "error", "the answer is nested deeper than 64 levels"),
+    ({"json": {"status": "RUNNING", "s": "[" * 1000}}, "not_yet", '$.status is "RUNNING"'),  # brackets in a string
 ])
 def test_what_an_endpoint_answers_is_kept_as_the_checks_result(api, endpoint, answer, result, detail):
     endpoint.set("dq", **answer)
@@ -140,6 +145,17 @@ def test_what_an_endpoint_answers_is_kept_as_the_checks_result(api, endpoint, an
     assert sweep.sweep(now()) == {"checked": 1}
     shown = result_of(api, created["pause_id"])
     assert shown["result"] == result and detail in shown["detail"]
+
+
+@pytest.mark.parametrize("text, deeper", [
+    (b"[" * 64 + b"]" * 64, False), (b"[" * 65 + b"]" * 65, True), (b'{"a":' * 65 + b"1" + b"}" * 65, True),
+    (b'["' + b"[" * 100 + b'"]', False), (b'["\\\\", ' + b"[" * 64 + b"]" * 64 + b"]", True),
+    (b'["\\"' + b"[" * 100 + b'"]', False), (b"[]" * 100_000, False), (b'"' + b"[" * 100, False),
+])
+def test_the_depth_of_an_answer_is_read_before_it_is_parsed(text, deeper):
+    from shared.jsonbody import deeper_than
+
+    assert deeper_than(text, 64) is deeper
 
 
 @pytest.mark.parametrize("expect, document, passes", [
@@ -159,7 +175,8 @@ def test_expectations_on_status_and_json(api, endpoint, expect, document, passes
 
 
 def test_a_secret_header_comes_from_an_app_setting_never_from_the_pause(api, endpoint, configure):
-    configure(CHECK_HEADER_DQ="Authorization: Bearer s3cret-token", CHECK_ALLOWED_HOSTS="127.0.0.1")
+    configure(CHECK_HEADER_DQ="Authorization: Bearer s3cret-token", CHECK_HEADER_DQ_HOSTS="127.0.0.1",
+              CHECK_ALLOWED_HOSTS="127.0.0.1")
     endpoint.set("dq", json={"status": "OK"})
     check = http_check(endpoint)
     check["http"]["header_setting"] = "CHECK_HEADER_DQ"
@@ -186,6 +203,37 @@ def test_a_header_setting_that_cannot_be_sent_is_400_at_pause(api, endpoint, con
     [error] = api.json(response)["errors"]
     assert (error["field"], error["rule"]) == ("checks[0].http.header_setting", rule)
     assert "pa:ss" not in response.get_body().decode()
+
+
+@pytest.mark.parametrize("hosts, message", [
+    (None, "CHECK_HEADER_DQ_HOSTS is not set"),
+    ("", "CHECK_HEADER_DQ_HOSTS is not set"),
+    ("dq.contoso.com, *.example.com", "may be sent only to the hosts in CHECK_HEADER_DQ_HOSTS, which does not list "
+                                      "127.0.0.1"),
+    ("https://127.0.0.1", "CHECK_HEADER_DQ_HOSTS has entries that are not host names"),
+])
+def test_a_header_setting_goes_only_to_the_hosts_its_hosts_setting_lists(api, endpoint, configure, hosts, message):
+    configure(CHECK_HEADER_DQ="Authorization: Bearer s3cret-token", CHECK_HEADER_DQ_HOSTS=hosts)
+    check = http_check(endpoint)
+    check["http"]["header_setting"] = "CHECK_HEADER_DQ"
+    response = api.pause(checks=[check])
+    assert response.status_code == 400, api.json(response)
+    [error] = api.json(response)["errors"]
+    assert (error["field"], error["rule"]) == ("checks[0].http.header_setting", "hosts")
+    assert message in error["message"] and "s3cret" not in response.get_body().decode()
+
+
+def test_a_header_whose_host_list_no_longer_allows_the_host_is_not_sent(api, endpoint, configure):
+    configure(CHECK_HEADER_DQ="Authorization: Bearer s3cret-token", CHECK_HEADER_DQ_HOSTS="127.0.0.1")
+    endpoint.set("dq", json={"status": "OK"})
+    check = http_check(endpoint)
+    check["http"]["header_setting"] = "CHECK_HEADER_DQ"
+    created = api.created(checks=[check])
+    configure(CHECK_HEADER_DQ_HOSTS="dq.contoso.com")  # narrowed after the pause was made
+    assert sweep.sweep(now()) == {"checked": 1}
+    shown = result_of(api, created["pause_id"])
+    assert shown["result"] == "error" and "which does not list 127.0.0.1" in shown["detail"]
+    assert endpoint.seen("dq").calls == 0  # the check was not called at all, with or without the header
 
 
 @pytest.mark.parametrize("settings, url, status", [
@@ -337,3 +385,48 @@ def test_factory_fields_sent_along_in_callback_mode_are_not_judged(api, adf, con
 def test_an_expect_that_is_not_an_object_is_400(api, endpoint):
     response = api.pause(checks=[{**http_check(endpoint), "expect": []}])
     assert response.status_code == 400 and api.json(response)["errors"][0]["field"] == "checks[0].expect"
+
+
+def logged(caplog) -> str:
+    return "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records)
+
+
+@pytest.mark.parametrize("behaviour", ["tls_alert", "tls_garbage"])
+def test_a_check_host_whose_tls_handshake_fails_is_that_checks_error_not_the_timers(api, endpoint, caplog, behaviour):
+    caplog.set_level(logging.DEBUG)
+    with BadPeer(behaviour) as peer:
+        check = {"name": "dq", "http": {"url": f"https://127.0.0.1:{peer.port}/dq?key=s3cr3t"}}
+        created = api.created(checks=[check], check_max_attempts=2, check_every=60)
+        assert sweep.sweep(now()) == {"checked": 1}
+        shown = result_of(api, created["pause_id"])
+        assert shown["result"] == "error" and shown["detail"].startswith("could not connect: TLS failed")
+        assert sweep.sweep(now() + timedelta(seconds=61)) == {"expired": 1}  # check_max_attempts, not the timer's 5
+    record = api.record(created["pause_id"])
+    assert record["status"] == "expired" and "did not all pass in 2 attempts" in record["reason"]
+    assert "s3cr3t" not in logged(caplog) and "s3cr3t" not in record["checks"][0]["detail"]
+
+
+def test_a_check_host_that_resets_after_the_request_gave_no_answer(api, endpoint, caplog):
+    caplog.set_level(logging.DEBUG)
+    with BadPeer("reset_after_request") as peer:
+        created = api.created(checks=[{"name": "dq", "http": {"url": f"http://127.0.0.1:{peer.port}/dq?key=s3cr3t"}}])
+        assert sweep.sweep(now()) == {"checked": 1}
+    shown = result_of(api, created["pause_id"])
+    assert (shown["result"], shown["detail"]) == ("error", "no answer: Connection reset by peer")
+    assert len(peer.received) == 1 and "s3cr3t" not in logged(caplog)
+
+
+def test_a_check_host_name_that_resolves_to_loopback_is_refused_unless_its_address_is_listed(api, endpoint, configure):
+    configure(CHECK_ALLOWED_HOSTS="localhost")  # the name is listed, the address it resolves to is not
+    endpoint.set("dq", json={"status": "RUNNING"})
+    check = http_check(endpoint)
+    check["http"]["url"] = check["http"]["url"].replace("127.0.0.1", "localhost")
+    created = api.created(checks=[check], check_every=60)
+    assert sweep.sweep(now()) == {"checked": 1}
+    shown = result_of(api, created["pause_id"])
+    assert shown["result"] == "error" and shown["detail"].startswith("host localhost resolves to ")
+    assert "127.0.0.1" in shown["detail"] and shown["detail"].endswith("only when CHECK_ALLOWED_HOSTS lists it")
+    assert endpoint.seen("dq").calls == 0
+    configure(CHECK_ALLOWED_HOSTS="localhost,127.0.0.1")
+    assert sweep.sweep(now() + timedelta(seconds=61)) == {"checked": 1}
+    assert result_of(api, created["pause_id"])["detail"] == '$.status is "RUNNING"' and endpoint.seen("dq").calls == 1

@@ -248,3 +248,31 @@ def test_the_entra_stand_in_answers_instance_discovery_as_msal_asks(tenants):
     result = app.acquire_token_for_client(scopes=["https://management.azure.com/.default"])
     assert "access_token" in result, result
     assert claims_of(result["access_token"])["tid"] == OTHER and entra.discovery_requests == before + 1
+
+
+# createRun over TLS: "not started" only when no byte of it left, whatever the exception's type.
+
+def test_a_failed_tls_handshake_with_arm_starts_nothing_and_the_link_works_again(api, tenants, configure):
+    from local_dev.bad_peers import BadPeer
+
+    created = api.json(pause_in(api, SUB_HOME))
+    with BadPeer("tls_alert") as peer:
+        configure(ARM_ENDPOINT=f"https://127.0.0.1:{peer.port}", ARM_RETRY_TOTAL="0")
+        response = api.decide("restart", created["token"])
+    assert response.status_code == 502 and "Nothing was started" in api.json(response)["detail"]
+    assert api.record(created["pause_id"])["status"] == "pending"
+    configure(ARM_ENDPOINT=tenants["arm"].url)
+    assert api.decide("restart", created["token"]).status_code == 200 and len(tenants["arm"].runs) == 1
+
+
+def test_a_tls_error_after_create_run_was_sent_keeps_the_claim_until_adf_can_be_asked(api, tenants, configure):
+    from local_dev.bad_peers import BadPeer
+
+    created = api.json(pause_in(api, SUB_HOME))
+    with BadPeer("tls_garbage_after_request", tls=tenants["ca"].server_context()) as peer:
+        configure(ARM_ENDPOINT=f"https://127.0.0.1:{peer.port}", ARM_RETRY_TOTAL="0",
+                  RUN_LOOKUP_RETRY_SECONDS="0.1")
+        response = api.decide("restart", created["token"])
+    assert response.status_code == 502 and api.json(response)["code"] == "outcome_unknown"
+    assert b"/createRun?" in peer.received[0]  # it was sent: the pause must not be given back
+    assert api.record(created["pause_id"])["status"] == "restarting"
