@@ -24,8 +24,12 @@ node_modules/.installed: package.json package-lock.json
 run: deps  ## Azurite, the ADF stand-in, a mail catcher and the app on http://127.0.0.1:7071
 	$(PY) -m local_dev.run
 
-test: deps  ## every test (Azurite, stand-ins, Chromium)
-	$(PY) -m pytest
+# Three workers on two cores: most of a test's time is spent waiting on Azurite, the stand-ins or
+# Chromium, so a third worker keeps both cores busy (each worker starts its own of each).
+TEST_WORKERS ?= 3
+
+test: deps  ## every test (Azurite, stand-ins, Chromium), in parallel; pytest prints the time
+	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-fast: $(VENV)/.installed  ## the tests that need no Azurite, in seconds
 	$(PY) -m pytest -m "not integration"
