@@ -5,6 +5,7 @@ bytes object per connection), so tests can tell whether a request arrived:
 
     tls_alert            answer the TLS ClientHello with a fatal handshake_failure alert
     tls_garbage          answer the TLS ClientHello with bytes that are not TLS (an HTTP answer)
+    tls_silent           read the TLS ClientHello and never answer it (a handshake that times out)
     reset_after_request  read the whole HTTP request, then reset the connection (RST)
     tls_garbage_after_request  (needs `tls`) complete the handshake, read the request, then write
                          bytes that are not TLS on the connection: a TLS error after the request left
@@ -21,7 +22,7 @@ import threading
 
 # A TLS record: alert (21), TLS 1.2, 2 bytes: fatal (2), handshake_failure (40).
 HANDSHAKE_FAILURE_ALERT = b"\x15\x03\x03\x00\x02\x02\x28"
-BEHAVIOURS = ("tls_alert", "tls_garbage", "reset_after_request", "tls_garbage_after_request")
+BEHAVIOURS = ("tls_alert", "tls_garbage", "tls_silent", "reset_after_request", "tls_garbage_after_request")
 
 
 class BadPeer:
@@ -89,6 +90,15 @@ class BadPeer:
     def _tls_garbage(self, conn) -> bytes:
         hello = self._first_record(conn)
         conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        return hello
+
+    def _tls_silent(self, conn) -> bytes:
+        hello = self._first_record(conn)
+        try:
+            while conn.recv(65536):  # until the client gives up and closes
+                pass
+        except OSError:
+            pass
         return hello
 
     def _reset_after_request(self, conn) -> bytes:

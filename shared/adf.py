@@ -218,8 +218,7 @@ class Adf:
 
     def start_run(self, target: PipelineTarget, parameters: dict) -> str:
         """Start `target` once and return the run id; raise Refused (surely not started) or Unknown."""
-        from azure.core.exceptions import (ClientAuthenticationError, DecodeError, HttpResponseError,
-                                           ServiceRequestError, ServiceResponseError)
+        from azure.core.exceptions import ClientAuthenticationError, DecodeError, HttpResponseError
 
         try:
             client = self._client(target)
@@ -245,15 +244,15 @@ class Adf:
                 raise Refused(code, exc.message or str(exc), status=exc.status_code) from exc
             raise Unknown(code, f"Azure answered {exc.status_code}, which can follow a run that was started: "
                                 f"{exc.message}") from exc
-        except ServiceRequestError as exc:
-            # azure-core's "request error" also covers a TLS error after the request was sent.
+        except Exception as exc:
+            # Whatever azure-core calls it (its "response" errors also cover a TLS handshake that timed
+            # out, its "request" errors a TLS error after the request left), only what the sockets
+            # did tells whether createRun may have left.
             if call.never_sent:
-                raise Refused("Unreachable", f"could not connect to Azure Resource Manager: {exc}") from exc
-            raise Unknown("NoResponse", f"createRun may have been sent; no answer came back: {exc}") from exc
-        except ServiceResponseError as exc:
-            raise Unknown("NoResponse", f"createRun was sent but no answer came back: {exc}") from exc
-        except Exception as exc:  # unforeseen: it may have been sent
-            raise Unknown("Error", f"createRun failed unexpectedly: {type(exc).__name__}: {exc}") from exc
+                raise Refused("Unreachable", f"could not reach Azure Resource Manager: {outbound.why(exc)}",
+                              transient=True) from exc
+            raise Unknown("NoResponse", f"createRun may have been sent; no answer came back: {outbound.why(exc)}") \
+                from exc
         if not getattr(run, "run_id", None):
             raise Unknown("NoRunId", "createRun answered without a run id")
         return run.run_id

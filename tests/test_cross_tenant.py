@@ -265,6 +265,21 @@ def test_a_failed_tls_handshake_with_arm_starts_nothing_and_the_link_works_again
     assert api.decide("restart", created["token"]).status_code == 200 and len(tenants["arm"].runs) == 1
 
 
+def test_a_tls_handshake_with_arm_that_times_out_starts_nothing_and_the_link_works_again(api, tenants, configure):
+    from local_dev.bad_peers import BadPeer
+
+    created = api.json(pause_in(api, SUB_HOME))
+    with BadPeer("tls_silent") as peer:
+        configure(ARM_ENDPOINT=f"https://127.0.0.1:{peer.port}", ARM_RETRY_TOTAL="0", ARM_READ_TIMEOUT_SECONDS="0.3",
+                  ARM_CONNECT_TIMEOUT_SECONDS="0.3")
+        response = api.decide("restart", created["token"])
+    assert peer.received and all(hello[:1] == b"\x16" for hello in peer.received)  # only ClientHellos arrived
+    assert response.status_code == 502 and "Nothing was started" in api.json(response)["detail"]
+    assert api.record(created["pause_id"])["status"] == "pending"
+    configure(ARM_ENDPOINT=tenants["arm"].url)
+    assert api.decide("restart", created["token"]).status_code == 200 and len(tenants["arm"].runs) == 1
+
+
 def test_a_tls_error_after_create_run_was_sent_keeps_the_claim_until_adf_can_be_asked(api, tenants, configure):
     from local_dev.bad_peers import BadPeer
 
