@@ -357,7 +357,16 @@ def owed(entity: dict, now: datetime) -> tuple[Action, str | None] | None:
 def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome, datetime | None]:
     """Make the pause's next check attempt; settle it if that decides it. Return what happened and
     when the pause next needs the timer (None when it was decided)."""
+    from . import decisions
+
     entity, settings = stored.entity, get_settings()
+    # Checks that pass lead to the pause's call: if that call can never be made (a damaged record, a
+    # factory no longer allowed), the pause fails now, and no check host is called for nothing.
+    why = decisions.cannot_call(entity, Action.CHECKS_CONTINUE)
+    if why is not None:
+        if decisions.fail_unclaimed(pause_id, stored, why, now) is None:
+            raise Conflict()  # changed meanwhile: the timer looks at it again
+        return SweepOutcome.FAILED, None
     attempts = int(entity.get("check_attempts") or 0) + 1
     # The next attempt is due after check_every, and never while this one may still be running.
     after = now + max(timedelta(seconds=int(entity.get("check_every") or 300)), span(entity, settings))

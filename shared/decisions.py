@@ -368,7 +368,16 @@ def _ready(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes 
         raise _CannotCall(f"DamagedRecord: {damaged.detail}") from None
 
 
-def _fail_unclaimed(pause_id: str, stored: Stored, why: str, now: datetime) -> Stored | None:
+def cannot_call(entity: dict, action: Action) -> str | None:
+    """Why `action`'s outside call could never be made from this record (None: it could)."""
+    try:
+        _ready(rule_for(action, mode_of(entity)), entity, Decision(), Audit())
+    except _CannotCall as cannot:
+        return str(cannot)
+    return None
+
+
+def fail_unclaimed(pause_id: str, stored: Stored, why: str, now: datetime) -> Stored | None:
     """End a pause whose call can never be made as failed, with no claim; None if it changed meanwhile."""
     claim_id = uuid.uuid4().hex
     changes = {"status": Status.FAILED.value, "claim_id": claim_id, "decided_at": now, "decided_by": APP,
@@ -395,7 +404,7 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
         try:
             plan = _plan(stored.entity, action, decision, audit, now)
         except _CannotCall as cannot:
-            failed = _fail_unclaimed(pause_id, stored, str(cannot), now)
+            failed = fail_unclaimed(pause_id, stored, str(cannot), now)
             if failed is None:
                 stored = get_store().get(pause_id)
                 continue

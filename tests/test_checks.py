@@ -430,3 +430,25 @@ def test_a_check_host_name_that_resolves_to_loopback_is_refused_unless_its_addre
     configure(CHECK_ALLOWED_HOSTS="localhost,127.0.0.1")
     assert sweep.sweep(now() + timedelta(seconds=61)) == {"checked": 1}
     assert result_of(api, created["pause_id"])["detail"] == '$.status is "RUNNING"' and endpoint.seen("dq").calls == 1
+
+
+@pytest.mark.parametrize("damage", ["pipeline_name", "factory_no_longer_allowed"])
+@pytest.mark.parametrize("mode", ["auto", "gate"])
+def test_a_pause_that_could_never_continue_fails_at_its_first_attempt_and_calls_no_check_host(
+        api, adf, endpoint, table, configure, damage, mode):
+    from azure.data.tables import UpdateMode
+
+    endpoint.set("dq", json={"status": "RUNNING"})
+    created = api.created(checks=[http_check(endpoint)], checks_mode=mode)
+    if damage == "pipeline_name":
+        entity = table.get_entity(created["pause_id"], "pause")
+        del entity["pipeline_name"]
+        table.update_entity(entity, mode=UpdateMode.REPLACE)
+    else:
+        configure(ALLOWED_FACTORIES="*/*/another-factory", CHECK_ALLOWED_HOSTS="127.0.0.1",
+                  CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECK_TIMEOUT_SECONDS="1")
+    assert sweep.sweep(now()) == {"failed": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "failed" and record["decided_by"] == "app" and record["check_attempts"] == 0
+    assert ("pipeline_name is missing" if damage == "pipeline_name" else "FactoryNotAllowed") in record["last_error"]
+    assert endpoint.seen("dq").calls == 0 and adf.runs == [] and sweep.sweep(now() + timedelta(hours=1)) == {}
