@@ -25,13 +25,13 @@ def _page(req: func.HttpRequest, template: str, context) -> func.HttpResponse:
                              **context())
 
 
-def _posted(req: func.HttpRequest) -> tuple[str, dict]:
-    """An operator's form post: who, and the form's fields (after the anti-forgery checks)."""
+def _posted(req: func.HttpRequest) -> tuple[str, dict, web.Caller]:
+    """An operator's form post: who, the form's fields (after the anti-forgery checks), the caller."""
     caller = web.caller(req)
     who = console.operator(caller.principal)
     fields, _ = web.form_or_json(req)
     web.check_form(req, caller, fields, back_url=f"/{settings.ROUTE_PREFIX}/console")
-    return who, fields
+    return who, fields, caller
 
 
 DONE = {"cancelled": "the pause was cancelled", "hold-placed": "the hold was placed",
@@ -79,9 +79,8 @@ def console_pause(req: func.HttpRequest) -> func.HttpResponse:
 @web.handles_errors
 def console_cancel_pause(req: func.HttpRequest) -> func.HttpResponse:
     """Cancel a pending pause (or fail a held checkpoint) as the signed-in operator."""
-    who, fields = _posted(req)
+    who, fields, caller = _posted(req)
     decision = validation.parse_decision(fields, validation.CANCEL_BODY)
-    caller = web.caller(req)
     pause_id = req.route_params["pause_id"]
     console.cancel_pause(pause_id, decision.comment, who, caller.client_ip, caller.user_agent)
     return _back(req, f"console/pauses/{pause_id}", "cancelled")
@@ -91,7 +90,7 @@ def console_cancel_pause(req: func.HttpRequest) -> func.HttpResponse:
 @web.handles_errors
 def console_place_hold(req: func.HttpRequest) -> func.HttpResponse:
     """Place a hold as the signed-in operator."""
-    who, fields = _posted(req)
+    who, fields, _ = _posted(req)
     texts = {name: validation.form_text(fields, name) for name in (*holds.SCOPE_PARTS, "reason")}
     scope = {part: texts[part].strip() for part in holds.SCOPE_PARTS if texts[part].strip()}
     body = {"scope": scope, "reason": texts["reason"]}
@@ -104,7 +103,7 @@ def console_place_hold(req: func.HttpRequest) -> func.HttpResponse:
 
 
 def _end_hold(req: func.HttpRequest, status: str, schema) -> func.HttpResponse:
-    who, fields = _posted(req)
+    who, fields, _ = _posted(req)
     decision = validation.parse_decision(fields, schema)
     console.end_hold(req.route_params["hold_id"], status, who, decision.comment)
     return _back(req, note=f"hold-{status}")

@@ -9,18 +9,12 @@ from shared.records import utcnow
 bp = func.Blueprint()
 
 
-def _who(req: func.HttpRequest) -> str:
-    """Who acts through the API: the signed-in principal where the platform vouches for one."""
-    principal = web.caller(req).principal
-    return principal.name if principal else "api (function key)"
-
-
 @bp.route(route="holds", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
 @web.handles_errors
 def place_hold(req: func.HttpRequest) -> func.HttpResponse:
     """Place a hold: matching runs wait at their next checkpoint."""
     request = validation.parse_hold(web.json_body(req))
-    hold = holds.new_hold(request.scope, request.reason, request.expires_in, _who(req))
+    hold = holds.new_hold(request.scope, request.reason, request.expires_in, web.api_actor(req))
     record = hold.record(utcnow())
     url = f"{web.base_url(req)}/api/holds/{hold.hold_id}"
     return web.json_response({**record, "hold_url": url}, 201, headers={"Location": url})
@@ -47,7 +41,7 @@ def show_hold(req: func.HttpRequest) -> func.HttpResponse:
 def release_hold(req: func.HttpRequest) -> func.HttpResponse:
     """Release a hold: every checkpoint waiting on it (and on no other active hold) continues, once."""
     decision = validation.parse_decision(web.json_body(req, allow_empty=True), validation.RELEASE_BODY)
-    return web.json_response(checkpoints.end(req.route_params.get("hold_id", ""), holds.RELEASED, _who(req),
+    return web.json_response(checkpoints.end(req.route_params.get("hold_id", ""), holds.RELEASED, web.api_actor(req),
                                              decision.comment))
 
 
@@ -56,7 +50,7 @@ def release_hold(req: func.HttpRequest) -> func.HttpResponse:
 def cancel_hold(req: func.HttpRequest) -> func.HttpResponse:
     """Cancel a hold: every checkpoint waiting on it fails with HoldCancelled, once."""
     decision = validation.parse_decision(web.json_body(req), validation.HOLD_CANCEL_BODY)
-    return web.json_response(checkpoints.end(req.route_params.get("hold_id", ""), holds.CANCELLED, _who(req),
+    return web.json_response(checkpoints.end(req.route_params.get("hold_id", ""), holds.CANCELLED, web.api_actor(req),
                                              decision.comment))
 
 

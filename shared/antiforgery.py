@@ -6,14 +6,15 @@ that cookie along with a form any other site makes it post (cross-site request f
 POST is accepted only when
 
 - it comes from the app's own pages: `Sec-Fetch-Site: same-origin` where the browser sends that
-  header, else an `Origin` (or, without one, a `Referer`) naming the app's own host — a POST that
-  shows none of the three is refused too; and
+  header, else an `Origin` (or, without one, a `Referer`) naming the app's own origin — a POST
+  that shows none of the three is refused too; and
 - it carries the anti-forgery token its form was rendered with: an HMAC, under a key every
   instance shares (`shared.store.shared_key`), of who is signed in, their sign-in session (the
   hash of its cookie) and when it was issued, good for TOKEN_LIFETIME.
 
-A request without cookies (curl with a bearer token, ADF) carries no ambient authority and is not
-affected; neither is one with nobody signed in (the service asks for a sign-in first).
+A request signed in by a header (a program with a bearer token) carries no ambient authority and
+is not affected; neither is one with nobody signed in (curl, ADF: the service asks for a sign-in
+first, or the link itself is the credential).
 """
 
 import base64
@@ -31,10 +32,12 @@ _CLOCK_SKEW = 300           # instances' clocks may differ a little
 _KEY_NAME = "antiforgery"
 
 
-def applies(headers) -> bool:
-    """Whether a signed-in person's POST carries cookies, so the sign-in may be the cookie's: then it
-    must pass `check`."""
-    return bool((headers.get("Cookie") or "").strip())
+def from_browser(headers) -> bool:
+    """Whether a signed-in person's POST may be authorised by the session cookie, so it must pass
+    `check`: App Service Authentication signs programs in by a header a page cannot make a browser
+    send to another site (`Authorization: Bearer`, or the legacy `X-ZUMO-AUTH`), and browsers by
+    the cookie; without such a header the sign-in is the cookie's, whatever cookies are sent."""
+    return not any((headers.get(name) or "").strip() for name in ("Authorization", "X-ZUMO-AUTH"))
 
 
 def _session(headers) -> bytes:
@@ -61,24 +64,33 @@ def issue(who: str, headers, now: float | None = None) -> str:
 
 
 def _origin(url: str | None) -> tuple | None:
-    """(host, port) of a URL, default ports left out; the scheme is not compared, since the app may
-    see its own URL as http behind the platform's TLS front end."""
+    """(scheme, host, port) of a URL, the port made explicit."""
     try:
         parts = urlsplit(url or "")
-        port = parts.port
-        host = parts.hostname
+        host, port = parts.hostname, parts.port
     except ValueError:
         return None
     if parts.scheme not in ("http", "https") or not host:
         return None
-    return host.lower(), None if port in (80, 443) else port
+    return parts.scheme, host.lower(), port or {"http": 80, "https": 443}[parts.scheme]
 
 
-def _same_origin(headers, own_urls) -> bool:
+def own_origins(request_url: str, public_base_url: str | None) -> set:
+    """The origins of the app's own pages: PUBLIC_BASE_URL's and the request's own, and, where the app
+    sees its URL as plain http on the default port (behind the platform's TLS front end), the same
+    host over https."""
+    found = {_origin(public_base_url), _origin(request_url)} - {None}
+    for scheme, host, port in list(found):
+        if (scheme, port) == ("http", 80):
+            found.add(("https", host, 443))
+    return found
+
+
+def same_origin(headers, ours: set) -> bool:
+    """Whether a POST shows it comes from a page of one of the origins `ours`."""
     site = (headers.get("Sec-Fetch-Site") or "").strip().lower()
     if site:  # only a browser sets it, and no script can: it says where the form was
         return site == "same-origin"
-    ours = {_origin(url) for url in own_urls} - {None}
     origin = (headers.get("Origin") or "").strip()
     if origin:
         return _origin(origin) in ours  # "null" (a sandboxed page, a data: URL) is nobody's own
@@ -86,14 +98,10 @@ def _same_origin(headers, own_urls) -> bool:
     return _origin(headers.get("Referer")) in ours
 
 
-def check(headers, fields: dict, who: str, own_urls, back_url: str | None = None,
-          now: float | None = None) -> None:
-    """Refuse (403) a cookie-authorised POST from another site or without this session's token.
-
-    Takes the token out of `fields`, so the form's own fields are validated as before.
-    """
-    token = fields.pop(FIELD, None)
-    if not _same_origin(headers, own_urls):
+def check(headers, token, who: str, ours: set, back_url: str | None = None, now: float | None = None) -> None:
+    """Refuse (403) a cookie-authorised POST from another site (not one of the origins `ours`) or
+    without this session's token."""
+    if not same_origin(headers, ours):
         raise CrossSite("This form can only be sent from this app's own pages. Nothing was changed.", back_url)
     if not _valid(token, who, headers, now):
         raise FormExpired("This page is out of date, or was not made by this app for you: open it again and send "

@@ -266,11 +266,17 @@ def run_http(check: dict, settings: Settings) -> Seen:
         return Seen(Result.NOT_YET, f"answered HTTP {status}")
     if "json" not in expect:
         return Seen(Result.PASSED, f"answered HTTP {status}")
+    try:
+        # JSON between systems is UTF-8 (RFC 8259). json.loads would take UTF-16 and UTF-32 bytes too,
+        # which the depth scan below cannot read: read the text as UTF-8 (a byte order mark allowed).
+        text = bytes(body).decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return Seen(Result.NOT_YET, f"answered HTTP {status}, not UTF-8 JSON")
     deep = Seen(Result.ERROR, f"the answer is nested deeper than {MAX_DEPTH} levels")
     if deeper_than(body, MAX_DEPTH):  # before parsing: json.loads would recurse until RecursionError
         return deep
     try:
-        document = json.loads(bytes(body))
+        document = json.loads(text)
     except ValueError:
         return Seen(Result.NOT_YET, f"answered HTTP {status}, not JSON")
     except RecursionError:  # the scan above should make this impossible; never the timer's failure

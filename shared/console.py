@@ -121,7 +121,9 @@ CSV_COLUMNS = ("decided_at", "pause_id", "status", "mode", "pipeline_name", "fac
 # start a new row in an importer that ignores quotes. Spaces in between do not stop it (an importer
 # may trim them). Lookahead only, so a tab or CR that is both separator and formula character is
 # checked again for what follows it.
-_FORMULA_START = re.compile(r"(?:^|(?<=[,;\t|\r\n]))( *)(?=[=+\-@\t\r])")
+# Separators a spreadsheet may split a cell or a line on: , ; | tab, and every line or record break
+# (\v \f \x1c-\x1e \x85 \u2028 \u2029, which str.splitlines() honours too).
+_FORMULA_START = re.compile(r"(?:^|(?<=[,;\t|\r\n\v\f\x1c\x1d\x1e\x85\u2028\u2029]))( *)(?=[=+\-@\t\r])")
 
 
 def _cell(value) -> str:

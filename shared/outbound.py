@@ -154,13 +154,22 @@ def _route_of(address):
     return address
 
 
+# IANA special-purpose blocks that are not globally reachable but that the `ipaddress` tables of some
+# Python versions (3.11.7 here) still call global: IETF protocol assignments, IETF assignments in
+# IPv6, documentation (RFC 9637), SRv6 SIDs, local-use NAT64, benchmarking.
+_NOT_GLOBAL = tuple(ipaddress.ip_network(block) for block in (
+    "192.0.0.0/24", "198.18.0.0/15", "2001::/23", "3fff::/20", "5f00::/16", "64:ff9b:1::/48"))
+
+
 def routable(address) -> bool:
     """Whether an address is globally routable: not loopback, private, link-local, multicast, reserved,
-    unspecified or shared, also when embedded in IPv6."""
+    unspecified, shared or otherwise special-purpose, also when embedded in IPv6."""
     address = _route_of(address)
     return address.is_global and not (address.is_multicast or address.is_reserved or address.is_private
                                        or address.is_loopback or address.is_link_local or address.is_unspecified
-                                       or getattr(address, "is_site_local", False))
+                                       or getattr(address, "is_site_local", False)
+                                       or any(address in block for block in _NOT_GLOBAL
+                                              if block.version == address.version))
 
 
 def admits(address: str, listed: frozenset) -> bool:

@@ -1,4 +1,4 @@
-"""People's sign-in names (e-mail or UPN): the one way they are compared, so no look-alike passes.
+"""People's sign-in names (e-mail or UPN): the one way they are compared, so no name folds onto another.
 
 (Not `shared.identity`, which is the app's own credential towards Azure.)
 
@@ -11,7 +11,9 @@ could pass for someone else. So an identity is accepted only when folding it the
 folding that gives it again: then no other spelling folds onto it. Any other identity is refused,
 never folded into a match; so is one holding an invisible or unassigned character (a control,
 format, private-use or unassigned code point, a separator other than the ASCII space), whose
-meaning or look is not stable.
+meaning or look is not stable. A name in another script that only looks like a Latin one (a
+Cyrillic `\u0430`) folds onto nothing else: it is a name of its own and never matches the Latin
+one; the directory, not this app, decides who may hold it.
 """
 
 import unicodedata

@@ -185,10 +185,23 @@ def form_token(req: func.HttpRequest, who: Caller) -> str | None:
 def check_form(req: func.HttpRequest, who: Caller, fields: dict, back_url: str | None = None) -> None:
     """Refuse (403) a POST that a sign-in cookie authorises unless it comes from the app's own page
     with that page's anti-forgery token; the token is taken out of `fields` either way."""
-    if who.principal is not None and antiforgery.applies(req.headers):
-        antiforgery.check(req.headers, fields, who.principal.name, (req.url, get_settings().public_base_url),
-                          back_url)
-    fields.pop(antiforgery.FIELD, None)
+    token = fields.pop(antiforgery.FIELD, None)
+    if who.principal is not None and antiforgery.from_browser(req.headers):
+        ours = antiforgery.own_origins(req.url, get_settings().public_base_url)
+        antiforgery.check(req.headers, token, who.principal.name, ours, back_url)
+
+
+def api_actor(req: func.HttpRequest) -> str:
+    """Who acts on a function-key route: the key's holder, named by the signed-in principal only where
+    the platform vouches for it and a program signed in with a header, never by a session cookie
+    that a form on another site could have brought along."""
+    settings = get_settings()
+    if settings.approver_sign_in == "easyauth" and settings.platform_auth_enabled \
+            and not antiforgery.from_browser(req.headers):
+        principal = principal_from_headers(req.headers)
+        if principal is not None:
+            return principal.name
+    return "api (function key)"
 
 
 def sign_in_url(req: func.HttpRequest) -> str:

@@ -61,6 +61,8 @@ def test_a_signed_in_approver_approves_from_the_page_with_its_token(api, quorum)
     {"Origin": "null"},                                     # a sandboxed frame or a data: URL
     {"Origin": "https://pauses.example.test.evil.example"},
     {"Origin": "https://pauses.example.test:8443"},
+    {"Origin": "http://pauses.example.test"},               # the app's host, but not over https
+    {"Origin": "https://pauses.example.test:80"},
     {"Referer": "https://evil.example/page"},
     {},                                                     # no evidence of where it came from
 ])
@@ -76,7 +78,7 @@ def test_a_form_another_site_makes_a_signed_in_approver_post_changes_nothing(api
 
 
 @pytest.mark.parametrize("where", [
-    {"Origin": BASE}, {"Origin": "http://pauses.example.test"}, {"Referer": f"{BASE}/api/restart/x"},
+    {"Origin": BASE}, {"Origin": f"{BASE}:443"}, {"Referer": f"{BASE}/api/restart/x"},
     {"Origin": "https://approvals.contoso.example"},  # PUBLIC_BASE_URL, the address people are sent to
 ])
 def test_the_apps_own_origin_or_public_address_is_accepted_without_sec_fetch_site(api, quorum, configure, where):
@@ -111,11 +113,38 @@ def test_a_post_without_this_sessions_token_is_refused_as_out_of_date(api, adf, 
     assert api.record(quorum["pause_id"])["approvals"] == [] and adf.runs == []
 
 
-def test_json_from_a_program_without_cookies_is_unaffected(api, quorum):
-    headers = {**principal_headers(ALICE), "Content-Type": "application/json", "Accept": "application/json"}
+@pytest.mark.parametrize("cookies", [{}, {"Cookie": "ARRAffinity=abc"}])  # a client that keeps App Service's
+def test_json_from_a_program_signed_in_with_a_bearer_token_is_unaffected(api, quorum, cookies):
+    headers = {**principal_headers(ALICE), "Authorization": "Bearer token-that-app-service-checked", **cookies,
+               "Content-Type": "application/json", "Accept": "application/json"}
     response = api.call("restart", "POST", f"restart/{quorum['token']}", body=json.dumps({"comment": "api"}).encode(),
                         headers=headers, route_params={"token": quorum["token"]})
     assert response.status_code == 200 and api.json(response)["approvals"][0]["approver"] == ALICE
+
+
+def test_a_sign_in_without_a_bearer_header_is_the_cookies_even_when_no_cookie_is_shown(api, adf, quorum):
+    """Whether App Service passes its session cookie on or not, a browser's sign-in is checked."""
+    headers = {**principal_headers(ALICE), "Content-Type": "application/json", "Accept": "application/json",
+               "Origin": "https://evil.example"}
+    response = api.call("restart", "POST", f"restart/{quorum['token']}", body=b"{}", headers=headers,
+                        route_params={"token": quorum["token"]})
+    assert response.status_code == 403 and adf.runs == []
+
+
+@pytest.mark.parametrize("request_url, public, origin, ours", [
+    ("https://app.example/api/x", None, "https://app.example", True),
+    ("https://app.example/api/x", None, "http://app.example", False),
+    ("https://app.example/api/x", None, "https://app.example:8443", False),
+    ("http://app.example/api/x", None, "https://app.example", True),   # behind the platform's TLS front end
+    ("http://127.0.0.1:7071/api/x", None, "https://127.0.0.1:7071", False),
+    ("http://127.0.0.1:7071/api/x", None, "http://127.0.0.1:7071", True),
+    ("https://x.azurewebsites.net/api/x", "https://approvals.contoso.example", "https://approvals.contoso.example",
+     True),
+    ("https://x.azurewebsites.net/api/x", "https://approvals.contoso.example", "http://approvals.contoso.example",
+     False),
+])
+def test_own_origins_compare_scheme_host_and_port(request_url, public, origin, ours):
+    assert antiforgery.same_origin({"Origin": origin}, antiforgery.own_origins(request_url, public)) is ours
 
 
 def test_json_with_the_sign_in_cookie_needs_the_token_too(api, quorum):

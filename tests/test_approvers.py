@@ -20,9 +20,15 @@ def principal_headers(who, roles=()):
             "X-MS-CLIENT-PRINCIPAL-NAME": who, "X-MS-CLIENT-PRINCIPAL-IDP": "aad"}
 
 
+# A program signed in with a bearer token (App Service checked it, then wrote the principal headers).
+BEARER = {"Authorization": "Bearer token-that-app-service-checked"}
+
+
 def decide(api, action, token, who=None, body=None, html=False):
+    """A JSON decision, as a program signed in as `who` (or nobody) sends it."""
     headers = {"Accept": "text/html" if html else "application/json", "Content-Type": "application/json",
-               "User-Agent": "pytest", "X-Forwarded-For": "203.0.113.9", **(principal_headers(who) if who else {})}
+               "User-Agent": "pytest", "X-Forwarded-For": "203.0.113.9",
+               **({**principal_headers(who), **BEARER} if who else {})}
     return api.call(action, "POST", f"{action}/{token}", body=json.dumps(body or {}).encode(), headers=headers,
                     route_params={"token": token})
 

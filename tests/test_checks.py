@@ -138,6 +138,10 @@ def test_a_run_of_another_pipeline_fails_the_check_for_good(api, adf, endpoint):
     ({"body": b"[" * 100_000}, "error", "the answer is nested deeper than 64 levels"),
     ({"body": b"[" * 65 + b"]" * 65}, "error", "the answer is nested deeper than 64 levels"),
     ({"json": {"status": "RUNNING", "s": "[" * 1000}}, "not_yet", '$.status is "RUNNING"'),  # brackets in a string
+    # JSON between systems is UTF-8 (RFC 8259): a UTF-16 answer, which would slip past the depth scan, is not read.
+    ({"body": ('{"s": "\\"' + "[" * 200 + '"}').encode("utf-16")}, "not_yet", "not UTF-8 JSON"),
+    ({"body": '{"status": "OK"}'.encode("utf-16-le")}, "not_yet", "not JSON"),  # valid UTF-8 (NULs), not JSON
+    ({"body": b'\xef\xbb\xbf{"status": "RUNNING"}'}, "not_yet", '$.status is "RUNNING"'),  # a UTF-8 BOM is fine
 ])
 def test_what_an_endpoint_answers_is_kept_as_the_checks_result(api, endpoint, answer, result, detail):
     endpoint.set("dq", **answer)

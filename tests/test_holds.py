@@ -405,3 +405,27 @@ def test_a_held_checkpoints_record_conforms_to_the_openapi_document(api, hook):
     jsonschema.validate(api.json(api.list(status="held")), schema)
     jsonschema.validate(api.record(held["pause_id"]),
                         {**document["components"]["schemas"]["PauseRecord"], "components": document["components"]})
+
+
+@pytest.mark.parametrize("settings, headers, actor", [
+    # Sign-in is set, but App Service Authentication is not in front: the function key still works.
+    ({"APPROVER_SIGN_IN": "easyauth"}, {"X-MS-CLIENT-PRINCIPAL-NAME": "ops@contoso.com"}, "api (function key)"),
+    # A program signed in with a bearer token: App Service vouches for it.
+    ({"APPROVER_SIGN_IN": "easyauth", "WEBSITE_AUTH_ENABLED": "True"},
+     {"X-MS-CLIENT-PRINCIPAL-NAME": "ops@contoso.com", "Authorization": "Bearer checked"}, "ops@contoso.com"),
+    # A browser's session cookie came along (a form on another page, say): it names nobody.
+    ({"APPROVER_SIGN_IN": "easyauth", "WEBSITE_AUTH_ENABLED": "True"},
+     {"X-MS-CLIENT-PRINCIPAL-NAME": "ops@contoso.com", "Cookie": "AppServiceAuthSession=s",
+      "Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, "api (function key)"),
+])
+def test_the_function_key_api_names_a_person_only_when_a_program_signed_in_as_them(api, configure, settings, headers,
+                                                                                  actor):
+    configure(**settings)
+    body = json.dumps({"scope": {"factory_name": TARGET["factory_name"]}, "reason": "maintenance"}).encode()
+    response = api.call("place_hold", "POST", "holds", body=body,
+                        headers={"Content-Type": "application/json", **headers})
+    assert response.status_code == 201 and api.json(response)["created_by"] == actor
+    hold_id = api.json(response)["hold_id"]
+    released = api.call("release_hold", "POST", f"holds/{hold_id}/release", body=b"",
+                        headers={"Content-Type": "application/json", **headers}, route_params={"hold_id": hold_id})
+    assert released.status_code == 200 and api.json(released)["ended_by"] == actor
