@@ -2,7 +2,8 @@
 
 import azure.functions as func
 
-from shared import openapi, web
+from shared.web import openapi
+from shared.web import http as web
 
 bp = func.Blueprint()
 

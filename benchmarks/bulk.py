@@ -34,8 +34,8 @@ from azure.data.tables import AccountSasPermissions, ResourceTypes, TableClient,
 from azure.data.tables._serialize import _add_entity_properties  # the SDK's own entity -> JSON
 
 from local_dev.azurite import ACCOUNT_NAME
-from shared.status_index import MARKER, OPEN, PARTITION, decision_row, open_key
-from shared.store import DueIndex
+from shared.storage.status_index import MARKER, OPEN, PARTITION, decision_row, open_key
+from shared.storage.tables import DueIndex
 
 BATCH = 100
 INSERT_THREADS = 12
@@ -104,7 +104,7 @@ def fill(azurite, table: str, template: dict, count: int, seed: int = 7, due: st
 
 
 def _decide(entity: dict, pause_id: str, created: datetime, rng: random.Random) -> None:
-    """Make `entity` final the way shared.decisions leaves it (it keeps the key of its open row):
+    """Make `entity` final the way shared.lifecycle.engine leaves it (it keeps the key of its open row):
     mostly approved (a run started), some cancelled, within an hour of being made."""
     decided = created + timedelta(seconds=rng.randrange(1, 3600))
     approved = rng.random() < 0.8

@@ -1,8 +1,8 @@
 """The floor: the raw SDK calls a pause and a restart need, with nothing of the app around them.
 
 Entities are clones of what the app itself stored (`template`), so the floor writes exactly
-the bytes the app writes. The calls use the same SDK options as `shared.store` and
-`shared.adf` (insert without echoing the entity back, conditional merges, `create_run`).
+the bytes the app writes. The calls use the same SDK options as `shared.storage.tables` and
+`shared.targets.adf` (insert without echoing the entity back, conditional merges, `create_run`).
 """
 
 import json
@@ -14,11 +14,11 @@ from azure.core import MatchConditions
 from azure.core.credentials import AccessToken
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from shared.store import DueIndex, unpack_json
+from shared.storage.tables import DueIndex, unpack_json
 
 from .harness import DECIDER_HEADERS
 
-# What shared.store passes to create_entity: the service answers 204 with the ETag, not the entity.
+# What shared.storage.tables passes to create_entity: the service answers 204 with the ETag, not the entity.
 INSERT_OPTIONS = {"response_preference": "return-no-content"}
 
 

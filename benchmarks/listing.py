@@ -24,7 +24,7 @@ WARMUP_PER_BLOCK = 2
 
 def _open_range(client) -> list:
     """The one query the listing makes, raw: the first page of the open range."""
-    from shared.status_index import OPEN, PARTITION
+    from shared.storage.status_index import OPEN, PARTITION
 
     pages = client.query_entities("PartitionKey eq @p and RowKey ge @low and RowKey lt @high",
                                   parameters={"p": PARTITION, "low": f"{OPEN}|", "high": f"{OPEN}|~"},

@@ -7,7 +7,12 @@ console only (same-origin check); every page is rendered without script, like th
 
 import azure.functions as func
 
-from shared import console, holds, pages, settings, validation, web
+from shared import console
+from shared import holds
+from shared.web import pages
+from shared import settings
+from shared import validation
+from shared.web import http as web
 
 bp = func.Blueprint()
 

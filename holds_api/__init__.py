@@ -3,8 +3,11 @@ pipelines report checkpoints through a WebHook activity."""
 
 import azure.functions as func
 
-from shared import checkpoints, holds, validation, web
-from shared.records import utcnow
+from shared import checkpoints
+from shared import holds
+from shared import validation
+from shared.web import http as web
+from shared.storage.records import utcnow
 
 bp = func.Blueprint()
 

@@ -2,7 +2,9 @@
 
 import azure.functions as func
 
-from shared import pauses, validation, web
+from shared import pauses
+from shared import validation
+from shared.web import http as web
 
 bp = func.Blueprint()
 

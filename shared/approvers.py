@@ -12,9 +12,9 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from . import people
-from .errors import PauseError
-from .records import json_field, to_record
+from shared import people
+from shared.errors import PauseError
+from shared.storage.records import json_field, to_record
 
 
 @dataclass(frozen=True)

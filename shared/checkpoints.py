@@ -17,15 +17,19 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from . import callback, holds, outbox, status_index, tokens
-from .decisions import Audit, decide
-from .errors import AlreadyDecided, NotFound, Unavailable
-from .jsonbody import canonical
-from .lifecycle import Action, Mode, Status
-from .records import json_field_strict, to_record, utcnow
-from .settings import get_settings
-from .store import Stored, _index_writer, add_pause, get_store, pack_json
-from .validation import CheckpointRequest, Decision
+from shared.targets import callback
+from shared import holds
+from shared import outbox
+from shared.storage import status_index
+from shared import tokens
+from shared.lifecycle.engine import Audit, decide
+from shared.errors import AlreadyDecided, NotFound, Unavailable
+from shared.jsonbody import canonical
+from shared.lifecycle.model import Action, Mode, Status
+from shared.storage.records import json_field_strict, to_record, utcnow
+from shared.settings import get_settings
+from shared.storage.tables import Stored, _index_writer, add_pause, get_store, pack_json
+from shared.validation import CheckpointRequest, Decision
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +147,7 @@ def settle(pause_id: str, stored: Stored, now: datetime):
 def waiting_on(hold_id: str) -> list[dict]:
     """The held checkpoints waiting on a hold: the held range of the status index, whose rows name
     their holds, so only the checkpoints of this hold are read."""
-    from .listing import open_entities
+    from shared.listing import open_entities
 
     def names_it(row) -> bool:
         return hold_id in (row.properties.get("hold_ids") or "").split(",")

@@ -32,7 +32,7 @@ def http_transport(*, connection_timeout: float, read_timeout: float):
     from requests import Session
     from urllib3.util import Retry
 
-    from . import outbound
+    from shared.targets import outbound
 
     options = {"connection_timeout": connection_timeout, "read_timeout": read_timeout}
     session = Session()

@@ -13,15 +13,18 @@ import logging
 import re
 from datetime import date, datetime, time, timedelta, timezone
 
-from . import checkpoints, holds, listing, status_index
-from .approvers import Principal
-from .decisions import Audit, decide
-from .errors import ConsoleSignIn, InvalidRequest, NotAnOperator, NotFound
-from .lifecycle import Action, Mode
-from .records import iso, to_record, utcnow
-from .settings import get_settings
-from .store import get_store
-from .validation import Decision
+from shared import checkpoints
+from shared import holds
+from shared import listing
+from shared.storage import status_index
+from shared.approvers import Principal
+from shared.lifecycle.engine import Audit, decide
+from shared.errors import ConsoleSignIn, InvalidRequest, NotAnOperator, NotFound
+from shared.lifecycle.model import Action, Mode
+from shared.storage.records import iso, to_record, utcnow
+from shared.settings import get_settings
+from shared.storage.tables import get_store
+from shared.validation import Decision
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ def _decision_view(row: dict) -> dict:
 
 def pause(pause_id: str) -> dict:
     """A pause's full record (the audit trail is in it: approvals, who decided, from where)."""
-    from . import tokens
+    from shared import tokens
 
     if not tokens.PAUSE_ID_PATTERN.fullmatch(pause_id or ""):
         raise NotFound("No pause has that id.")
@@ -76,7 +79,7 @@ def pause(pause_id: str) -> dict:
 def cancel_pause(pause_id: str, reason: str | None, who: str, client_ip: str | None, user_agent: str | None,
                  now: datetime | None = None) -> dict:
     """An operator cancels a pending pause (or fails a held checkpoint), recorded as them."""
-    from . import tokens
+    from shared import tokens
 
     now = now or utcnow()
     if not reason:

@@ -19,12 +19,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from .clients import built_once
-from .errors import HoldEnded, NotFound
-from .records import iso, utcnow
-from .settings import get_settings
-from .status_index import inverted
-from .store import Conflict, _service, _translate
+from shared.clients import built_once
+from shared.errors import HoldEnded, NotFound
+from shared.storage.records import iso, utcnow
+from shared.settings import get_settings
+from shared.storage.status_index import inverted
+from shared.storage.tables import Conflict, _service, _translate
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ import json
 import math
 import re
 
-from .errors import InvalidRequest
+from shared.errors import InvalidRequest
 
 MAX_DEPTH = 64
 

@@ -9,13 +9,13 @@ Listing every pause (no status) is the one listing that still reads the pauses t
 import logging
 from datetime import datetime, timezone
 
-from . import status_index
-from .clients import POOL_SIZE, built_once
-from .errors import NotFound
-from .lifecycle import FINAL, Status
-from .records import to_record, utcnow
-from .status_index import DECIDED, get_status_index
-from .store import MISSING_GRACE, get_store
+from shared.storage import status_index
+from shared.clients import POOL_SIZE, built_once
+from shared.errors import NotFound
+from shared.lifecycle.model import FINAL, Status
+from shared.storage.records import to_record, utcnow
+from shared.storage.status_index import DECIDED, get_status_index
+from shared.storage.tables import MISSING_GRACE, get_store
 
 logger = logging.getLogger(__name__)
 

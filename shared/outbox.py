@@ -17,13 +17,13 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from . import callback
-from .clients import built_once, scheduler
-from .lifecycle import SweepOutcome
-from .outside import Refused, Unknown
-from .records import utcnow
-from .settings import get_settings
-from .store import Conflict, Due, DueIndex, _translate, get_due_index
+from shared.targets import callback
+from shared.clients import built_once, scheduler
+from shared.lifecycle.model import SweepOutcome
+from shared.targets.outside import Refused, Unknown
+from shared.storage.records import utcnow
+from shared.settings import get_settings
+from shared.storage.tables import Conflict, Due, DueIndex, _translate, get_due_index
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def backstop_due(now: datetime) -> datetime:
 
 @_translate("outbox")
 def _add(row: dict) -> str:
-    from .store import _insert
+    from shared.storage.tables import _insert
 
     return _insert(get_due_index()._table, row)
 
@@ -151,7 +151,7 @@ def send(due: Due, etag: str, entity: dict, now: datetime) -> SweepOutcome:
 
 @_translate("outbox")
 def _move(due: Due, properties: dict, due_at: datetime) -> None:
-    from .store import _insert
+    from shared.storage.tables import _insert
 
     partition, row = DueIndex.keys(due.pause_id, due_at)
     if (partition, row) != (due.partition_key, due.row_key):

@@ -1,6 +1,6 @@
 """Pauses for people and pipelines: create one, show it, decide it through its link, list them.
 
-The rules of deciding live in `shared.lifecycle` (the table) and `shared.decisions` (the one
+The rules of deciding live in `shared.lifecycle.model` (the table) and `shared.lifecycle.engine` (the one
 engine); the timer is `shared.sweep`. This module checks who is asking and hands over.
 """
 
@@ -8,18 +8,23 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from . import callback, checks, identity, people, status_index, tokens
-from .adf import PipelineTarget, get_adf
-from .approvers import decider
-from .decisions import Audit, decide, ensure_may_act, is_stale, reconcile
-from .errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, NotFound
-from .jsonbody import canonical
-from .lifecycle import CLAIMED, Action, Actor, Status
-from .outside import OutsideCallFailed
-from .records import APP, iso, json_field, to_record, utcnow
-from .settings import ROUTE_PREFIX, get_settings
-from .store import Stored, add_pause, get_store, pack_json
-from .validation import Decision, PauseRequest
+from shared.targets import callback
+from shared.checks import monitor as checks
+from shared.targets import identity
+from shared import people
+from shared.storage import status_index
+from shared import tokens
+from shared.targets.adf import PipelineTarget, get_adf
+from shared.approvers import decider
+from shared.lifecycle.engine import Audit, decide, ensure_may_act, is_stale, reconcile
+from shared.errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, NotFound
+from shared.jsonbody import canonical
+from shared.lifecycle.model import CLAIMED, Action, Actor, Status
+from shared.targets.outside import OutsideCallFailed
+from shared.storage.records import APP, iso, json_field, to_record, utcnow
+from shared.settings import ROUTE_PREFIX, get_settings
+from shared.storage.tables import Stored, add_pause, get_store, pack_json
+from shared.validation import Decision, PauseRequest
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +162,7 @@ def _emails(request: PauseRequest, created: dict, personal: dict) -> list[tuple[
 def _send_approval_email(settings, request: PauseRequest, created: dict, personal: dict, etag: str,
                          properties: dict, now: datetime) -> None:
     """Email the links; if that fails, cancel the pause so no live link is left behind."""
-    from . import mailer
+    from shared.notify import email as mailer
 
     smtp = settings.smtp
     config = mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
@@ -269,7 +274,7 @@ def list_pauses(status: str | None, limit: int, cursor: str | None) -> dict:
     so a page costs what it shows; without one, every stored pause is listed in storage order.
     """
     if status:
-        from .listing import list_by_status
+        from shared.listing import list_by_status
 
         return list_by_status(status, limit, cursor)
     page = get_store().page(None, limit, cursor)

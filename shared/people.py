@@ -1,6 +1,6 @@
 """People's sign-in names (e-mail or UPN): the one way they are compared, so no name folds onto another.
 
-(Not `shared.identity`, which is the app's own credential towards Azure.)
+(Not `shared.targets.identity`, which is the app's own credential towards Azure.)
 
 Identities are compared in lower case, but Python's lower() and casefold() fold more than ASCII
 letters: the Kelvin sign `\u212a` lowers to `k`, so `\u212aate@contoso.com` would match

@@ -9,9 +9,9 @@ a 400, one that is only too large a 413.
 import re
 from dataclasses import dataclass, field
 
-from . import people
-from .errors import InvalidRequest, PayloadTooLarge
-from .jsonbody import canonical
+from shared import people
+from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.jsonbody import canonical
 
 INVALID = object()  # what a check returns for a value it rejected
 
@@ -244,7 +244,7 @@ class EmailList(Field):
         if len(addresses) > self.max_items:
             problems.add(path, "max_items", f"must list at most {self.max_items} addresses")
             return INVALID
-        from .mailer import valid_address  # the mail module loads only when email is asked for
+        from shared.notify.email import valid_address  # the mail module loads only when email is asked for
 
         bad = [i for i, a in enumerate(addresses) if not isinstance(a, str) or not valid_address(a)]
         for i in bad:
@@ -330,7 +330,7 @@ class Identity(Field):
     """A person's sign-in name: an e-mail address or UPN, checked to the form it is compared in."""
 
     def check(self, value, path, problems):
-        from .mailer import valid_address  # the mail module loads only when identities are named
+        from shared.notify.email import valid_address  # the mail module loads only when identities are named
 
         compared = people.key(value)
         if compared is None or not valid_address(value):
@@ -381,7 +381,7 @@ class Url(Field):
         self.max_length = max_length
 
     def check(self, value, path, problems):
-        from .urls import UrlRefused, parse
+        from shared.urls import UrlRefused, parse
 
         try:
             return parse(value).url

@@ -10,9 +10,9 @@ import re
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
-from . import people
-from .urls import is_loopback as is_loopback_host
-from .urls import valid_pattern
+from shared import people
+from shared.urls import is_loopback as is_loopback_host
+from shared.urls import valid_pattern
 
 # The route prefix host.json declares; the links the app hands out include it.
 ROUTE_PREFIX = "api"

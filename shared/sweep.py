@@ -16,14 +16,18 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime
 
-from . import checkpoints, checks, decisions, outbox, status_index
-from .errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
-from .lifecycle import CLAIMED, FINAL, ON_TIMEOUT, Action, Mode, Status, SweepOutcome
-from .outside import OutsideCallFailed
-from .records import iso, moment, status_of, utcnow
-from .settings import get_settings
-from .store import MISSING_GRACE, Conflict, Due, get_due_index, get_store
-from .validation import Decision
+from shared import checkpoints
+from shared.checks import monitor as checks
+from shared.lifecycle import engine as decisions
+from shared import outbox
+from shared.storage import status_index
+from shared.errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
+from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, Action, Mode, Status, SweepOutcome
+from shared.targets.outside import OutsideCallFailed
+from shared.storage.records import iso, moment, status_of, utcnow
+from shared.settings import get_settings
+from shared.storage.tables import MISSING_GRACE, Conflict, Due, get_due_index, get_store
+from shared.validation import Decision
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from .errors import Forbidden, InvalidRequest
+from shared.errors import Forbidden, InvalidRequest
 
 MAX_URL_LENGTH = 4096
 MAX_HOST_LENGTH = 253

@@ -1,16 +1,16 @@
 """The request bodies the app accepts, declared once (shared.schema) and parsed into typed values.
 
-The same declarations produce the OpenAPI document (shared.openapi), so what is published is
+The same declarations produce the OpenAPI document (shared.web.openapi), so what is published is
 what is enforced. One 400 names every bad field with its rule.
 """
 
 import re
 from dataclasses import dataclass
 
-from .errors import InvalidRequest
-from .lifecycle import Status
-from .schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Field, Identity, IdentityList, Integer, ListOf,
-                     Number, Object, Problems, Text, Url, Value)
+from shared.errors import InvalidRequest
+from shared.lifecycle.model import Status
+from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Field, Identity, IdentityList, Integer,
+                           ListOf, Number, Object, Problems, Text, Url, Value)
 
 DEFAULT_EXPIRES_IN = 86400
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 2592000
@@ -29,7 +29,7 @@ _RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")
 # none of . + ? / < > * # % & : \ (ADF naming rules; the REST spec's pipelineName pattern).
 _PIPELINE = re.compile(r"[A-Za-z0-9_][^.+?/<>*#%&:\\\x00-\x1f\x7f]{0,139}")
 
-# Automated checks (shared.checks runs them).
+# Automated checks (shared.checks.monitor runs them).
 # Only settings made for this: a pause must not be able to send any other app setting anywhere.
 _SETTING_NAME = re.compile(r"CHECK_HEADER_[A-Za-z0-9_]{1,100}")
 # A small JSONPath: $ then .name, [index] or ['name'] steps.

@@ -10,10 +10,10 @@ import pytest
 
 from local_dev.adf_standin import AdfStandin
 from local_dev.azurite import Azurite
-from shared import outbound
-from shared.adf import get_adf
+from shared.targets import outbound
+from shared.targets.adf import get_adf
 from shared.settings import Limits, get_settings
-from shared.store import reset_clients
+from shared.storage.tables import reset_clients
 
 from tests.support import TARGET, create_pipeline
 

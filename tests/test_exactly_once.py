@@ -12,8 +12,8 @@ from azure.data.tables import UpdateMode
 
 from local_dev.storage_faults import StorageFaultProxy
 from shared import sweep
-from shared.adf import PipelineTarget, get_adf
-from shared.store import get_due_index
+from shared.targets.adf import PipelineTarget, get_adf
+from shared.storage.tables import get_due_index
 from tests.support import TARGET, sdk_client
 
 pytestmark = pytest.mark.integration
@@ -143,7 +143,7 @@ def test_promise_1_the_lookup_pages_newest_first_and_stops_where_the_claim_began
         assert get_adf().find_run(target, "p" * 32, since) == mine
         assert get_adf().find_run(target, "q" * 32, since) is None  # read to the end: surely none
         configure(RUN_LOOKUP_MAX_PAGES="1")
-        from shared.outside import Unknown
+        from shared.targets.outside import Unknown
         with pytest.raises(Unknown) as incomplete:  # the bound ends the search without an answer
             get_adf().find_run(target, "q" * 32, since)
         assert incomplete.value.code == "RunLookupIncomplete"

@@ -396,7 +396,7 @@ def test_pauses_stored_before_the_status_index_are_backfilled_by_the_timer(api, 
 def test_a_held_checkpoints_record_conforms_to_the_openapi_document(api, hook):
     import jsonschema
 
-    from shared import openapi
+    from shared.web import openapi
 
     place(api)
     _, held = reach(api, hook, "cp-schema")

@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from local_dev.functions_host import build_wsgi_app, http_functions, serve
-from shared import openapi, validation
+from shared.web import openapi
+from shared import validation
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,8 @@ import pytest
 
 from local_dev.bad_peers import BadPeer
 from local_dev.ports import free_port
-from shared import outbound, urls
+from shared.targets import outbound
+from shared import urls
 
 SECRET = "sig=s3cr3t"
 

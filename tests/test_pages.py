@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from shared import pages
+from shared.web import pages
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>&"\''
 

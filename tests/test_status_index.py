@@ -13,8 +13,8 @@ import pytest
 
 from local_dev.storage_faults import StorageFaultProxy
 from shared import sweep
-from shared.status_index import get_status_index
-from shared.store import get_store
+from shared.storage.status_index import get_status_index
+from shared.storage.tables import get_store
 from tests.support import TARGET
 
 pytestmark = pytest.mark.integration
@@ -101,7 +101,7 @@ def test_a_stale_row_is_repaired_by_the_listing_not_fatal(api):
 
 
 def test_a_row_without_its_pause_is_dropped_once_old(api):
-    from shared.status_index import open_row
+    from shared.storage.status_index import open_row
 
     ghost = open_row("open", "f" * 32, datetime.now(timezone.utc) - timedelta(minutes=5), {})
     young = open_row("open", "e" * 32, datetime.now(timezone.utc), {})
@@ -195,7 +195,7 @@ def listed(api, status, limit):
 
 
 def test_every_status_lists_exactly_its_pauses_claimed_ones_included(api, configure, adf, table):
-    from shared.lifecycle import Status
+    from shared.lifecycle.model import Status
 
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="0.05")
     hook = f"{adf.url}/_standin/callbacks/every-status"
@@ -263,8 +263,8 @@ def test_every_status_lists_exactly_its_pauses_claimed_ones_included(api, config
 def test_each_status_is_listed_from_the_decisions_or_from_the_ranges_its_rules_claim_from(api):
     import base64
 
-    from shared.lifecycle import FINAL, Status
-    from shared.status_index import ranges_of
+    from shared.lifecycle.model import FINAL, Status
+    from shared.storage.status_index import ranges_of
 
     assert {status: ranges_of(status) for status in Status if status not in FINAL} == {
         Status.PENDING: ("open",), Status.RESTARTING: ("open",), Status.EXPIRING: ("open",),

@@ -20,9 +20,9 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import NamedTuple
 
-from .clients import POOL_SIZE, built_once, http_transport
-from .errors import InvalidRequest, NotFound, Unavailable
-from .settings import get_settings
+from shared.clients import POOL_SIZE, built_once, http_transport
+from shared.errors import InvalidRequest, NotFound, Unavailable
+from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -396,7 +396,7 @@ def add_pause(pause_id: str, properties: dict, due_at, index_row: dict | None = 
     """
     from concurrent.futures import wait
 
-    from .status_index import get_status_index
+    from shared.storage.status_index import get_status_index
 
     rows = [_index_writer().submit(get_due_index().add, pause_id, due_at)]
     if index_row is not None:
@@ -441,8 +441,8 @@ def _shared_key(name: str) -> bytes:
 
 def reset_clients() -> None:
     """Forget the cached clients (tests change settings between cases)."""
-    from .holds import get_holds
-    from .status_index import get_status_index
+    from shared.holds import get_holds
+    from shared.storage.status_index import get_status_index
 
     for cached in (_service, get_store, get_due_index, get_status_index, get_holds, shared_key):
         cached.cache_clear()

@@ -2,7 +2,7 @@
 
 One table (`RULES`) says, for every action in every mode: who may take it, from which status,
 the status that claims the pause while the outside call is made, the status it leaves the pause
-in, the outside call, and which field keeps the person's words. `shared.decisions.decide()` is
+in, the outside call, and which field keeps the person's words. `shared.lifecycle.engine.decide()` is
 the one engine that carries a row out:
 
     claim  (conditional write on the ETag: exactly one caller wins; no claim when there is no call)
@@ -13,7 +13,7 @@ With named approvers, an approval that does not yet reach `required_approvals` i
 own (RECORD_APPROVAL: no call, the pause stays pending with one more entry in `approvals`); the
 one that reaches it is an ordinary APPROVE.
 
-What a failed call means is fixed per call (see `shared.outside`):
+What a failed call means is fixed per call (see `shared.targets.outside`):
 
     call        refused (surely no effect)   unknown (may have had an effect)
     START_RUN   back to pending (502)        look the run up: found → final; none → pending;

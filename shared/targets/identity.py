@@ -15,8 +15,8 @@ azure-identity is imported on first use only.
 import logging
 import threading
 
-from .errors import Forbidden, InvalidRequest
-from .settings import Settings
+from shared.errors import Forbidden, InvalidRequest
+from shared.settings import Settings
 
 logger = logging.getLogger(__name__)
 

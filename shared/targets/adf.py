@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from .outside import Refused, Unknown
-from .settings import Settings, get_settings
-from . import outbound
-from .clients import built_once, http_transport
-from .identity import Credentials
+from shared.targets.outside import Refused, Unknown
+from shared.settings import Settings, get_settings
+from shared.targets import outbound
+from shared.clients import built_once, http_transport
+from shared.targets.identity import Credentials
 
 logger = logging.getLogger(__name__)
 

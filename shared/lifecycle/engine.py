@@ -3,8 +3,8 @@
 `decide()` is the one engine behind approve, cancel and the timer's expiry. Every write that
 moves a pause is conditional on the ETag it read and carries a fresh `claim_id`, so a write
 whose answer was lost (or that the storage SDK retried into a 412) is recognised on read-back
-as the caller's own. What a failed outside call means is decided by `shared.outside`; see
-`shared.lifecycle` for the table and what happens on each kind of failure.
+as the caller's own. What a failed outside call means is decided by `shared.targets.outside`; see
+`shared.lifecycle.model` for the table and what happens on each kind of failure.
 """
 
 import contextlib
@@ -15,19 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from . import callback, status_index
-from .adf import PipelineTarget, get_adf
-from .checks import ChecksPending
-from .checks import passed as checks_passed
-from .errors import (AlreadyDecided, DamagedRecord, Expired, Forbidden, NotFound, OutcomeUnknown, Unavailable,
-                     UpstreamFailed)
-from .jsonbody import canonical
-from .lifecycle import FINAL, Action, Actor, Call, Mode, Rule, Status, claim_rule, rule_for
-from .outside import OutsideCallFailed, Refused, Unknown
-from .records import (APP, TIMER, iso, json_field_strict, mode_of, moment, pause_id_of, status_of, text, to_record)
-from .settings import get_settings
-from .store import Conflict, Stored, get_due_index, get_store, pack_json, unpack_json
-from .validation import Decision
+from shared.targets import callback
+from shared.storage import status_index
+from shared.targets.adf import PipelineTarget, get_adf
+from shared.checks.monitor import ChecksPending
+from shared.checks.monitor import passed as checks_passed
+from shared.errors import (AlreadyDecided, DamagedRecord, Expired, Forbidden, NotFound, OutcomeUnknown, Unavailable,
+                           UpstreamFailed)
+from shared.jsonbody import canonical
+from shared.lifecycle.model import FINAL, Action, Actor, Call, Mode, Rule, Status, claim_rule, rule_for
+from shared.targets.outside import OutsideCallFailed, Refused, Unknown
+from shared.storage.records import (APP, TIMER, iso, json_field_strict, mode_of, moment, pause_id_of, status_of, text,
+                                    to_record)
+from shared.settings import get_settings
+from shared.storage.tables import Conflict, Stored, get_due_index, get_store, pack_json, unpack_json
+from shared.validation import Decision
 
 logger = logging.getLogger(__name__)
 

@@ -6,8 +6,9 @@ declared here once. A test checks that every route the FunctionApp registers is 
 
 import functools
 
-from . import tokens, validation
-from .settings import ROUTE_PREFIX
+from shared import tokens
+from shared import validation
+from shared.settings import ROUTE_PREFIX
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 APPROVAL = {"type": "object", "required": ["approver", "at", "via"], "properties": {

@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from . import outbound, urls
-from .errors import AlreadyDecided, Forbidden, InvalidRequest, PauseError
-from .jsonbody import MAX_DEPTH, canonical, deeper_than
-from .lifecycle import CLAIMED, Action, Status, SweepOutcome
-from .records import iso, json_field, json_field_strict, moment
-from .settings import Settings, SettingsError, app_setting, app_setting_hosts, get_settings
-from .store import Conflict, Stored, get_store, pack_json
+from shared.targets import outbound
+from shared import urls
+from shared.errors import AlreadyDecided, Forbidden, InvalidRequest, PauseError
+from shared.jsonbody import MAX_DEPTH, canonical, deeper_than
+from shared.lifecycle.model import CLAIMED, Action, Status, SweepOutcome
+from shared.storage.records import iso, json_field, json_field_strict, moment
+from shared.settings import Settings, SettingsError, app_setting, app_setting_hosts, get_settings
+from shared.storage.tables import Conflict, Stored, get_store, pack_json
 
 logger = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ def check_at_pause(checks: list, target, settings: Settings) -> None:
                     raise InvalidRequest(f"{field}.http.header_setting: {bad}.", [
                         {"field": f"{field}.http.header_setting", "rule": rule, "message": str(bad)}]) from None
         elif target is not None:
-            from .adf import get_adf
+            from shared.targets.adf import get_adf
 
             if get_adf().run_missing(target, check["adf_run"]["run_id"]):
                 raise InvalidRequest(f"{field}.adf_run.run_id: Data Factory has no such run in this factory.", [
@@ -154,7 +155,7 @@ class _Deadline:
     def __enter__(self) -> "_Deadline":
         import time
 
-        from .clients import scheduler
+        from shared.clients import scheduler
 
         # One scheduler thread watches every deadline (a thread each cost the timer ~3 %).
         scheduler().at(time.monotonic() + self._seconds, self._expire)
@@ -286,8 +287,8 @@ def run_http(check: dict, settings: Settings) -> Seen:
 
 
 def run_adf(check: dict, target) -> Seen:
-    from .adf import get_adf
-    from .outside import OutsideCallFailed
+    from shared.targets.adf import get_adf
+    from shared.targets.outside import OutsideCallFailed
 
     wanted = check["expect"]["status"]
     try:
@@ -363,7 +364,7 @@ def owed(entity: dict, now: datetime) -> tuple[Action, str | None] | None:
 def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome, datetime | None]:
     """Make the pause's next check attempt; settle it if that decides it. Return what happened and
     when the pause next needs the timer (None when it was decided)."""
-    from . import decisions
+    from shared.lifecycle import engine as decisions
 
     entity, settings = stored.entity, get_settings()
     # Checks that pass lead to the pause's call: if that call can never be made (a damaged record, a
@@ -440,8 +441,8 @@ def settle_owed(pause_id: str, stored: Stored, decision: tuple[Action, str | Non
 def _settle(pause_id: str, attempted: Stored, decision: tuple[Action, str | None], results: dict | None,
             attempts: int | None, now: datetime) -> tuple[SweepOutcome, datetime | None]:
     """The checks decide the pause: through the one engine, as "checks", the results written with its claim."""
-    from . import decisions
-    from .validation import Decision
+    from shared.lifecycle import engine as decisions
+    from shared.validation import Decision
 
     action, why = decision
     mine = _ours(attempts) if attempts else None
@@ -463,7 +464,7 @@ def _settle(pause_id: str, attempted: Stored, decision: tuple[Action, str | None
 
 
 def _target(entity: dict):
-    from .adf import PipelineTarget
+    from shared.targets.adf import PipelineTarget
 
     if not all(entity.get(name) for name in ("subscription_id", "resource_group", "factory_name")):
         return None

@@ -22,10 +22,10 @@ import logging
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-from .clients import built_once
-from .lifecycle import CLAIMED, OPEN as OPEN_STATUSES, Status, claimed_from
-from .settings import get_settings
-from .store import _decode_cursor, _encode_cursor, _insert, _service, _translate
+from shared.clients import built_once
+from shared.lifecycle.model import CLAIMED, OPEN as OPEN_STATUSES, Status, claimed_from
+from shared.settings import get_settings
+from shared.storage.tables import _decode_cursor, _encode_cursor, _insert, _service, _translate
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +207,7 @@ class StatusIndex:
         """One page of a range (`kind`'s rows, or [start, stop) within it), and the next page's cursor."""
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-        from .errors import InvalidRequest
+        from shared.errors import InvalidRequest
 
         token = _decode_cursor(cursor)
         low, high = start or f"{kind}|", stop or f"{kind}|~"
@@ -232,7 +232,7 @@ class StatusIndex:
 
     def page_ranges(self, kinds: tuple, limit: int, cursor: str | None) -> tuple[list[Row], str | None]:
         """One page over several ranges read one after the other; the cursor says which range it is in."""
-        from .errors import InvalidRequest
+        from shared.errors import InvalidRequest
 
         token = _decode_cursor(cursor) or {}
         kind = token.pop("range", kinds[0])
@@ -323,7 +323,7 @@ _backfilled: set = set()  # tables whose backfill this process saw done: no read
 
 def backfill(page_size: int = 500) -> int | None:
     """The timer's step of the backfill (never failing the timer); None once it is done."""
-    from .store import _service
+    from shared.storage.tables import _service
 
     settings = get_settings()
     if settings.status_table in _backfilled:

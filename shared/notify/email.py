@@ -28,7 +28,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 IMPLICIT_TLS_PORT = 465
 
 # RFC 5322 atext (ASCII only: a non-ASCII local part would need SMTPUTF8, which relays lack).

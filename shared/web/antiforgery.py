@@ -9,7 +9,7 @@ POST is accepted only when
   header, else an `Origin` (or, without one, a `Referer`) naming the app's own origin — a POST
   that shows none of the three is refused too; and
 - it carries the anti-forgery token its form was rendered with: an HMAC, under a key every
-  instance shares (`shared.store.shared_key`), of who is signed in, their sign-in session (the
+  instance shares (`shared.storage.tables.shared_key`), of who is signed in, their sign-in session (the
   hash of its cookie) and when it was issued, good for TOKEN_LIFETIME.
 
 A request signed in by a header (a program with a bearer token) carries no ambient authority and
@@ -23,7 +23,7 @@ import hmac
 import time
 from urllib.parse import urlsplit
 
-from .errors import CrossSite, FormExpired
+from shared.errors import CrossSite, FormExpired
 
 FIELD = "antiforgery_token"
 SESSION_COOKIE = "AppServiceAuthSession"  # App Service Authentication's session cookie
@@ -50,7 +50,7 @@ def _session(headers) -> bytes:
 
 
 def _mac(issued: int, who: str, session: bytes) -> str:
-    from .store import shared_key
+    from shared.storage.tables import shared_key
 
     message = b"|".join((b"antiforgery-v1", str(issued).encode(), who.encode("utf-8"), session))
     digest = hmac.new(shared_key(_KEY_NAME), message, hashlib.sha256).digest()

@@ -8,9 +8,9 @@ names the property, so a route answers a clear problem and the timer counts it a
 import json
 from datetime import datetime, timezone
 
-from .errors import DamagedRecord
-from .lifecycle import Mode, Status
-from .store import unpack_json
+from shared.errors import DamagedRecord
+from shared.lifecycle.model import Mode, Status
+from shared.storage.tables import unpack_json
 
 TIMER = "expiry timer"
 APP = "app"  # who decided, when the app itself had to (an email that could not be sent, a damaged record)

@@ -28,8 +28,8 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from .clients import built_once
-from .urls import CheckedUrl
+from shared.clients import built_once
+from shared.urls import CheckedUrl
 
 
 class AddressRefused(Exception):
