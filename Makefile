@@ -28,7 +28,8 @@ run: deps  ## Azurite, the ADF stand-in, a mail catcher and the app on http://12
 # Chromium, so a third worker keeps both cores busy (each worker starts its own of each).
 TEST_WORKERS ?= 3
 
-test: deps  ## every test (Azurite, stand-ins, Chromium), in parallel; pytest prints the time
+test: deps  ## the import layers, then every test (Azurite, stand-ins, Chromium) in parallel; pytest prints the time
+	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n $(TEST_WORKERS)
 
 test-fast: $(VENV)/.installed  ## the tests that need no Azurite, in seconds

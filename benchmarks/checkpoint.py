@@ -39,8 +39,8 @@ def _rows_left(stack: Stack, table: str) -> int:
 def _raw_reach(raw: RawOps, holds, uri: str, payload: str) -> None:
     """reach()'s storage calls on stock clients: insert a callback-shaped due row (kind "floor", never sent)
     while querying the active holds."""
-    from shared.holds import ACTIVE, PARTITION
-    from shared.storage.tables import DueIndex
+    from shared.storage.holds import ACTIVE, PARTITION
+    from shared.storage.due_index import DueIndex
 
     partition, row = DueIndex.keys(uuid.uuid4().hex, datetime.now(timezone.utc) + timedelta(hours=1))
     write = raw._pool.submit(raw.index.create_entity, {"PartitionKey": partition, "RowKey": row, "kind": "floor",

@@ -14,7 +14,9 @@ from azure.core import MatchConditions
 from azure.core.credentials import AccessToken
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from shared.storage.tables import DueIndex, unpack_json
+from shared.storage.due_index import DueIndex
+
+from shared.storage.tables import unpack_json
 
 from .harness import DECIDER_HEADERS
 
@@ -51,7 +53,7 @@ def _transport(pool_size: int | None):
 
 def _app_transport() -> dict:
     """The transport the app's own clients use (shared.clients.http_transport)."""
-    from shared.clients import http_transport
+    from shared.outbound import http_transport
 
     return {"transport": http_transport(connection_timeout=300, read_timeout=300)}
 
@@ -66,9 +68,9 @@ class RawOps:
     def __init__(self, connection_string: str, table: str, arm_endpoint: str, subscription: str,
                  pool_size: int | None = None, app_transport: bool = False):
         transport = _app_transport if app_transport else lambda: _transport(pool_size)
-        self._service = TableServiceClient.from_connection_string(connection_string, **transport())
-        self.table = self._service.get_table_client(table)
-        self.index = self._service.get_table_client(table + "expiry")
+        self.service = TableServiceClient.from_connection_string(connection_string, **transport())
+        self.table = self.service.get_table_client(table)
+        self.index = self.service.get_table_client(table + "expiry")
         from azure.mgmt.datafactory import DataFactoryManagementClient
 
         self._adf = DataFactoryManagementClient(_StandinCredential(), subscription, base_url=arm_endpoint,
@@ -78,7 +80,7 @@ class RawOps:
     def close(self) -> None:
         self._pool.shutdown()
         self._adf.close()
-        self._service.close()
+        self.service.close()
 
     def template(self, pause_id: str) -> dict:
         """The entity the app stored for `pause_id`, to clone."""

@@ -141,8 +141,8 @@ def idle(stack: Stack, tables: dict, samples: int) -> dict:
     from azure.data.tables import TableClient
 
     from shared import sweep
-    from shared.storage.records import utcnow
-    from shared.storage.tables import DueIndex
+    from shared.clock import utcnow
+    from shared.storage.due_index import DueIndex
 
     results = {size: {"idle": Samples(f"idle sweep {size}"), "raw_query": Samples(f"raw index query {size}")}
                for size in tables}

@@ -7,7 +7,7 @@ from shared import checkpoints
 from shared import holds
 from shared import validation
 from shared.web import http as web
-from shared.storage.records import utcnow
+from shared.clock import utcnow
 
 bp = func.Blueprint()
 

@@ -26,9 +26,11 @@ from shared.lifecycle.engine import Audit, decide
 from shared.errors import AlreadyDecided, NotFound, Unavailable
 from shared.jsonbody import canonical
 from shared.lifecycle.model import Action, Mode, Status
-from shared.storage.records import json_field_strict, to_record, utcnow
+from shared.clock import utcnow
+from shared.storage.records import json_field_strict, to_record
 from shared.settings import get_settings
-from shared.storage.tables import Stored, _index_writer, add_pause, get_store, pack_json
+from shared.storage.pauses import add_pause, get_store, index_writer
+from shared.storage.tables import Stored, pack_json
 from shared.validation import CheckpointRequest, Decision
 
 logger = logging.getLogger(__name__)
@@ -50,7 +52,7 @@ def reach(request: CheckpointRequest, now: datetime | None = None) -> dict:
     callback.check(request.callback_uri)
     payload = callback.checkpoint_payload({"held": False, "checkpoint": request.checkpoint})
     # The callback row and the holds are written/read at once: the common case costs one round trip.
-    owed = _index_writer().submit(outbox.add, request.callback_uri, payload, now)
+    owed = index_writer().submit(outbox.add, request.callback_uri, payload, now)
     try:
         matched = holds.matching(_target(request), now)
     except BaseException:
@@ -110,7 +112,7 @@ def _hold(request: CheckpointRequest, matched: list, now: datetime) -> dict:
 
 def _still_active(hold_id: str, now: datetime) -> bool:
     try:
-        return holds.get_holds().get(hold_id).active_at(now)
+        return holds.get(hold_id).active_at(now)
     except NotFound:
         return False
 
@@ -124,7 +126,7 @@ def settle(pause_id: str, stored: Stored, now: datetime):
     waiting_on = []
     for hold_id in json_field_strict(entity, "hold_ids", []):
         try:
-            waiting_on.append(holds.get_holds().get(hold_id))
+            waiting_on.append(holds.get(hold_id))
         except NotFound:  # removed by hand: it holds nothing any more
             continue
     active = [hold for hold in waiting_on if hold.active_at(now)]
@@ -199,6 +201,6 @@ def end(hold_id: str, status: str, by: str | None, comment: str | None, now: dat
 def show(hold_id: str, now: datetime | None = None) -> dict:
     """A hold's record with the checkpoints waiting on it."""
     now = now or utcnow()
-    hold = holds.get_holds().get(hold_id)
+    hold = holds.get(hold_id)
     return {**hold.record(now), "waiting": [to_record(e) for e in waiting_on(hold_id)]}
 

@@ -1,5 +1,5 @@
-"""What every outside client of the app shares: one HTTP transport recipe, things built once per
-process, and one scheduler thread for delayed work.
+"""What every client of the app shares: things built once per process, and one scheduler thread
+for delayed work. (The HTTP transport they share is `shared.outbound.http_transport`.)
 """
 
 import functools
@@ -8,46 +8,6 @@ import threading
 # Keep-alive connections per storage (or ARM) host: one per thread the Functions Python worker
 # runs sync invocations on (at most 32), so a busy instance reuses connections, not reopens them.
 POOL_SIZE = 32
-
-
-def http_transport(*, connection_timeout: float, read_timeout: float):
-    """The HTTP transport of the app's SDK clients: the SDK's own, on a session built here.
-
-    - urllib3 retries nothing (as azure-core configures its own sessions): every retry is the
-      SDK policy's decision, made knowing the method and whether a request may have had effect.
-    - The keep-alive pool holds POOL_SIZE connections instead of requests' 10, so 32
-      concurrent invocations do not open (and throw away) a connection each.
-    - requests looks for proxies and a CA bundle in the environment on every request, a scan
-      of every environment variable: ~10 % of a Table call here, more on Azure with its many
-      app settings. Without a proxy configured, the CA bundle it would find (if any) is read
-      once, here, and given to the transport; with a proxy (whose use can depend on the host,
-      through NO_PROXY) requests keeps deciding per request.
-
-    The timeouts are given here: a client handed a transport no longer builds one from its
-    own keyword arguments.
-    """
-    from urllib.request import getproxies
-
-    from azure.core.pipeline.transport import RequestsTransport
-    from requests import Session
-    from urllib3.util import Retry
-
-    from shared.targets import outbound
-
-    options = {"connection_timeout": connection_timeout, "read_timeout": read_timeout}
-    session = Session()
-    session.trust_env = bool(getproxies())
-    if not session.trust_env:
-        # What requests itself would take from the environment: REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE.
-        with Session() as probe:
-            verify = probe.merge_environment_settings("https://localhost/", {}, None, True, None)["verify"]
-        options.update(connection_verify=verify, use_env_settings=False)
-    # Its connections tell a call tracked with `outbound.tracking()` whether a request was sent.
-    adapter = outbound.adapter(pool_maxsize=POOL_SIZE,
-                               max_retries=Retry(total=False, redirect=False, raise_on_status=False))
-    for prefix in ("https://", "http://"):
-        session.mount(prefix, adapter)
-    return RequestsTransport(session=session, session_owner=True, **options)
 
 
 def built_once(build):

@@ -21,9 +21,10 @@ from shared.approvers import Principal
 from shared.lifecycle.engine import Audit, decide
 from shared.errors import ConsoleSignIn, InvalidRequest, NotAnOperator, NotFound
 from shared.lifecycle.model import Action, Mode
-from shared.storage.records import iso, to_record, utcnow
+from shared.clock import iso, utcnow
+from shared.storage.records import to_record
 from shared.settings import get_settings
-from shared.storage.tables import get_store
+from shared.storage.pauses import get_store
 from shared.validation import Decision
 
 logger = logging.getLogger(__name__)

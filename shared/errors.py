@@ -128,3 +128,14 @@ class SignInUnavailable(PauseError):
     """APPROVER_SIGN_IN=easyauth, but App Service Authentication is not in front of the app."""
 
     status, code, title = 503, "sign_in_unavailable", "Service Unavailable"
+
+
+class ChecksPending(PauseError):
+    """Gate mode: approving waits until every check has passed."""
+
+    status, code, title = 409, "checks_pending", "Conflict"
+
+    def __init__(self, pause: dict):
+        super().__init__("The checks have not passed yet: approving is possible once they have.",
+                         pause_id=pause["pause_id"])
+        self.pause = pause

@@ -21,9 +21,10 @@ from shared.targets import callback
 from shared.clients import built_once, scheduler
 from shared.lifecycle.model import SweepOutcome
 from shared.targets.outside import Refused, Unknown
-from shared.storage.records import utcnow
+from shared.clock import utcnow
 from shared.settings import get_settings
-from shared.storage.tables import Conflict, Due, DueIndex, _translate, get_due_index
+from shared.storage.due_index import Due, DueIndex, get_due_index
+from shared.storage.tables import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -42,44 +43,11 @@ def backstop_due(now: datetime) -> datetime:
     return now + timedelta(seconds=limits.checkpoint_callback_delay_seconds) + _window()
 
 
-@_translate("outbox")
-def _add(row: dict) -> str:
-    from shared.storage.tables import _insert
-
-    return _insert(get_due_index()._table, row)
-
-
-@_translate("outbox")
-def _read(due: Due):
-    from azure.core.exceptions import ResourceNotFoundError
-
-    try:
-        entity = get_due_index()._table.get_entity(partition_key=due.partition_key, row_key=due.row_key)
-    except ResourceNotFoundError:
-        return None, None
-    return dict(entity), entity.metadata["etag"]
-
-
-@_translate("outbox")
-def _take(due: Due, etag: str, sends: int, now: datetime) -> None:
-    """Claim this send; Conflict when someone else claimed (or finished) it first."""
-    from azure.core import MatchConditions
-    from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-    from azure.data.tables import UpdateMode
-
-    try:
-        get_due_index()._table.update_entity(
-            {"PartitionKey": due.partition_key, "RowKey": due.row_key, "sends": sends, "sending_at": now},
-            mode=UpdateMode.MERGE, etag=etag, match_condition=MatchConditions.IfNotModified)
-    except (ResourceModifiedError, ResourceNotFoundError) as exc:
-        raise Conflict() from exc
-
-
 def add(callback_uri: str, payload: bytes, now: datetime) -> tuple[Due, str]:
     """Owe a callback: its row, due when the timer should take over; returns the row and its ETag."""
     callback_id = uuid.uuid4().hex
     partition, row = DueIndex.keys(callback_id, backstop_due(now))
-    etag = _add({"PartitionKey": partition, "RowKey": row, "kind": KIND, "callback_uri": callback_uri,
+    etag = get_due_index().add_row({"PartitionKey": partition, "RowKey": row, "kind": KIND, "callback_uri": callback_uri,
                  "payload": payload.decode("utf-8"), "sends": 0})
     return Due(callback_id, partition, row, 0, KIND), etag
 
@@ -115,7 +83,7 @@ def send(due: Due, etag: str, entity: dict, now: datetime) -> SweepOutcome:
     """Claim and make one send; then delete the row, or move it for the next identical send."""
     limits = get_settings().limits
     sends = int(entity.get("sends") or 0) + 1
-    _take(due, etag, sends, now)
+    get_due_index().take_send(due, etag, sends, now)
     payload, uri = entity.get("payload") or "", entity.get("callback_uri") or ""
     try:
         callback.deliver(uri, payload.encode("utf-8"))
@@ -128,7 +96,7 @@ def send(due: Due, etag: str, entity: dict, now: datetime) -> SweepOutcome:
         # Surely not delivered (no connection, throttled): the same bytes go again a little later.
         logger.warning("checkpoint callback not delivered id=%s: %s; sent again later", due.pause_id,
                        refused.summary)
-        _move(due, {"kind": KIND, "callback_uri": uri, "payload": payload, "sends": sends,
+        get_due_index().move_row(due, {"kind": KIND, "callback_uri": uri, "payload": payload, "sends": sends,
                     "last_error": refused.summary[:1000]},
               now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (sends - 1)))
         return SweepOutcome.RETRY
@@ -140,7 +108,7 @@ def send(due: Due, etag: str, entity: dict, now: datetime) -> SweepOutcome:
             return SweepOutcome.UNDELIVERED
         logger.warning("checkpoint callback outcome unknown id=%s: %s; the same bytes are sent again later",
                        due.pause_id, unknown.summary)
-        _move(due, {"kind": KIND, "callback_uri": uri, "payload": payload, "sends": sends,
+        get_due_index().move_row(due, {"kind": KIND, "callback_uri": uri, "payload": payload, "sends": sends,
                     "last_error": unknown.summary[:1000]},
               now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (sends - 1)))
         return SweepOutcome.UNCONFIRMED
@@ -149,19 +117,9 @@ def send(due: Due, etag: str, entity: dict, now: datetime) -> SweepOutcome:
     return SweepOutcome.REDELIVERED if sends > 1 else SweepOutcome.CHECKPOINT_CONTINUED
 
 
-@_translate("outbox")
-def _move(due: Due, properties: dict, due_at: datetime) -> None:
-    from shared.storage.tables import _insert
-
-    partition, row = DueIndex.keys(due.pause_id, due_at)
-    if (partition, row) != (due.partition_key, due.row_key):
-        _insert(get_due_index()._table, {"PartitionKey": partition, "RowKey": row, **properties})
-        get_due_index().remove(due)
-
-
 def settle(due: Due, now: datetime) -> SweepOutcome:
     """The timer's turn: send a callback the thread did not deliver (unless a send is running now)."""
-    entity, etag = _read(due)
+    entity, etag = get_due_index().read_row(due)
     if entity is None:
         return SweepOutcome.ALREADY_SETTLED
     sending_at = entity.get("sending_at")

@@ -36,3 +36,37 @@ def key(text) -> str | None:
            for char in text):
         return None
     return lowered
+
+
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.")
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
+
+
+def valid_address(address: str) -> bool:
+    """Tell whether `address` is one plain addr-spec (``name@example.com``) we can send to.
+
+    Stricter than RFC 5322 on purpose: no display names, quotes, comments, lists, whitespace or
+    control characters, ASCII only (write an internationalised domain in its ``xn--`` form), and a
+    domain with at least one dot.
+    """
+    if not isinstance(address, str) or not address or len(address) > 254 or address.count("@") != 1:
+        return False
+    local, domain = address.split("@")
+    if not 0 < len(local) <= 64 or not set(local) <= _LOCAL_CHARS:
+        return False
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return False
+    labels = domain.split(".")
+    if len(labels) < 2 or labels[-1].isdigit():
+        return False
+    for label in labels:
+        if not 0 < len(label) <= 63 or not set(label) <= _LABEL_CHARS:
+            return False
+        if label.startswith("-") or label.endswith("-"):
+            return False
+    from email.headerregistry import Address  # loaded only when an address is checked
+
+    try:  # the email package must read it back as exactly this one address
+        return Address(addr_spec=address).addr_spec == address
+    except (ValueError, IndexError, TypeError):
+        return False

@@ -244,9 +244,8 @@ class EmailList(Field):
         if len(addresses) > self.max_items:
             problems.add(path, "max_items", f"must list at most {self.max_items} addresses")
             return INVALID
-        from shared.notify.email import valid_address  # the mail module loads only when email is asked for
 
-        bad = [i for i, a in enumerate(addresses) if not isinstance(a, str) or not valid_address(a)]
+        bad = [i for i, a in enumerate(addresses) if not isinstance(a, str) or not people.valid_address(a)]
         for i in bad:
             problems.add(f"{path}[{i}]", "email", "must be an email address like name@example.com")
         return INVALID if bad else list(dict.fromkeys(addresses))
@@ -330,10 +329,9 @@ class Identity(Field):
     """A person's sign-in name: an e-mail address or UPN, checked to the form it is compared in."""
 
     def check(self, value, path, problems):
-        from shared.notify.email import valid_address  # the mail module loads only when identities are named
 
         compared = people.key(value)
-        if compared is None or not valid_address(value):
+        if compared is None or not people.valid_address(value):
             problems.add(path, "identity", "must be an e-mail address or UPN like name@contoso.com")
             return INVALID
         return compared

@@ -18,15 +18,18 @@ from datetime import datetime
 
 from shared import checkpoints
 from shared.checks import monitor as checks
-from shared.lifecycle import engine as decisions
+from shared.lifecycle import engine, recovery
 from shared import outbox
 from shared.storage import status_index
 from shared.errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
 from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, Action, Mode, Status, SweepOutcome
 from shared.targets.outside import OutsideCallFailed
-from shared.storage.records import iso, moment, status_of, utcnow
+from shared.clock import iso, utcnow
+from shared.storage.records import moment, status_of
 from shared.settings import get_settings
-from shared.storage.tables import MISSING_GRACE, Conflict, Due, get_due_index, get_store
+from shared.storage.due_index import Due, get_due_index
+from shared.storage.pauses import MISSING_GRACE, get_store
+from shared.storage.tables import Conflict
 from shared.validation import Decision
 
 logger = logging.getLogger(__name__)
@@ -60,7 +63,7 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
         if status in FINAL:
             if entity.get("mode") in (Mode.CALLBACK, Mode.CHECKPOINT) and entity.get("callback_confirmed") is False:
                 try:
-                    result = decisions.redeliver(due.pause_id, stored, now)
+                    result = recovery.redeliver(due.pause_id, stored, now)
                 except Conflict:
                     continue  # another timer instance took this re-send
                 if isinstance(result, datetime):
@@ -73,12 +76,12 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
             status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
             return SweepOutcome.ALREADY_SETTLED
         if status in CLAIMED:
-            if not decisions.is_stale(entity, now):
+            if not recovery.is_stale(entity, now):
                 # A decision is in flight (or its process just died): look again once it is stale.
-                index.move(due, moment(entity, "claimed_at") + decisions.stale_after())
+                index.move(due, moment(entity, "claimed_at") + engine.stale_after())
                 return SweepOutcome.RESCHEDULED
             try:
-                stored = decisions.reconcile(due.pause_id, stored, now)
+                stored = recovery.reconcile(due.pause_id, stored, now)
             except OutsideCallFailed as failure:
                 raise _NotSettled(failure.summary) from failure
             status = stored.entity.get("status")
@@ -97,7 +100,7 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
                 index.move(due, result)
                 return SweepOutcome.STILL_HELD
             if result.get("callback_confirmed") is False:
-                index.move(due, decisions.redelivery_due(now, 1))
+                index.move(due, engine.redelivery_due(now, 1))
                 return SweepOutcome.UNCONFIRMED
             remove(due)
             return SweepOutcome.CHECKPOINT_SETTLED
@@ -123,18 +126,18 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
         action = ON_TIMEOUT.get(entity.get("on_timeout"), Action.EXPIRE)
         words = None if action is Action.RESTART_ON_TIMEOUT else f"Nobody decided before {iso(expires_at)}."
         try:
-            record = decisions.decide(due.pause_id, stored, action, Decision(comment=words), decisions.TIMER_AUDIT,
+            record = engine.decide(due.pause_id, stored, action, Decision(comment=words), engine.TIMER_AUDIT,
                                       now)
         except AlreadyDecided:
             continue  # a last-second click or another timer instance: look again
         except OutcomeUnknown:
             # The claim stays: it is reconciled once stale.
-            index.move(due, now + decisions.stale_after())
+            index.move(due, now + engine.stale_after())
             return SweepOutcome.RESCHEDULED
         except (UpstreamFailed, Forbidden) as failure:
             raise _NotSettled(failure.detail) from failure
         if record.get("callback_confirmed") is False:
-            index.move(due, decisions.redelivery_due(now, 1))  # this row becomes the re-send's
+            index.move(due, engine.redelivery_due(now, 1))  # this row becomes the re-send's
             return SweepOutcome.UNCONFIRMED
         remove(due)
         return SweepOutcome.RESTARTED if action is Action.RESTART_ON_TIMEOUT else SweepOutcome.EXPIRED
@@ -193,7 +196,7 @@ def _visit(due: Due, now: datetime | None, removals: _Removals | None = None,
             attempts = get_due_index().count_attempt(due, why)
             if attempts < get_settings().limits.timer_attempts:
                 return SweepOutcome.RETRY
-            decisions.give_up(due.pause_id, f"The timer could not settle this pause in {attempts} attempts; last: "
+            recovery.give_up(due.pause_id, f"The timer could not settle this pause in {attempts} attempts; last: "
                                             f"{why}", moment_now)
             get_due_index().remove(due)
             return SweepOutcome.FAILED

@@ -10,7 +10,7 @@ import pytest
 
 from local_dev.adf_standin import AdfStandin
 from local_dev.azurite import Azurite
-from shared.targets import outbound
+from shared import outbound
 from shared.targets.adf import get_adf
 from shared.settings import Limits, get_settings
 from shared.storage.tables import reset_clients

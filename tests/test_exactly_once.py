@@ -13,7 +13,7 @@ from azure.data.tables import UpdateMode
 from local_dev.storage_faults import StorageFaultProxy
 from shared import sweep
 from shared.targets.adf import PipelineTarget, get_adf
-from shared.storage.tables import get_due_index
+from shared.storage.due_index import get_due_index
 from tests.support import TARGET, sdk_client
 
 pytestmark = pytest.mark.integration

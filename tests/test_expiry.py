@@ -66,7 +66,7 @@ def test_sweep_touches_only_what_is_due_and_nothing_twice(api, adf):
 
 
 def test_sweep_reads_the_index_not_the_table(api):
-    from shared.storage.tables import get_due_index
+    from shared.storage.due_index import get_due_index
 
     created = [api.created(expires_in=60 + 10 * i) for i in range(4)]
     index = get_due_index()
@@ -123,7 +123,7 @@ def test_adf_down_at_expiry_retries_then_gives_up_as_failed(api, adf):
 
 
 def test_index_row_without_a_pause_is_dropped(api, table):
-    from shared.storage.tables import get_due_index
+    from shared.storage.due_index import get_due_index
 
     index = get_due_index()
     moment = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -197,7 +197,7 @@ def test_interrupted_callback_approval_is_marked_failed(api, adf, table, configu
 def test_settled_rows_go_in_batches_and_a_batch_with_a_row_gone_falls_back_to_single_deletes(api, table):
     """Over 100 settled pauses of one due hour: their index rows are deleted a hundred per request,
     and a batch refused because another timer deleted one of its rows still deletes the rest."""
-    from shared.storage.tables import get_due_index
+    from shared.storage.due_index import get_due_index
 
     index = get_due_index()
     moment = datetime(2026, 1, 1, 10, tzinfo=timezone.utc)

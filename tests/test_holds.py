@@ -362,13 +362,14 @@ def test_a_held_checkpoint_is_202_even_when_its_holds_cannot_be_read_again(api, 
 
 def test_listing_holds_writes_down_one_that_expired(api):
     from shared import holds
+    from shared.storage.holds import get_holds
 
     hold = place(api, expires_in=60)
     later = datetime.now(timezone.utc) + timedelta(seconds=61)
     assert holds.listed("active", 10, now=later) == []
-    stored = holds.get_holds().get(hold["hold_id"])
+    stored = holds.get(hold["hold_id"])
     assert stored.status == "released" and stored.ended_by == "expiry"
-    assert [h.hold_id for h in holds.get_holds().active()] == []  # checkpoints no longer read it
+    assert [h.hold_id for h in get_holds().active()] == []  # checkpoints no longer read it
 
 
 def test_pauses_stored_before_the_status_index_are_backfilled_by_the_timer(api, table, azurite):

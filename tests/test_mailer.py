@@ -13,7 +13,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from shared.notify.email import EmailFailed, SmtpConfig, build_approval_email, send, valid_address
+from shared.notify.email import EmailFailed, SmtpConfig, build_approval_email, send
+from shared.people import valid_address
 
 RESTART = "https://pauses.example.test/api/restart/Ab3_-xYz0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP_-Qq"
 CANCEL = "https://pauses.example.test/api/cancel/Ab3_-xYz0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP_-Qq"

@@ -6,7 +6,7 @@ import pytest
 
 from local_dev.bad_peers import BadPeer
 from local_dev.ports import free_port
-from shared.targets import outbound
+from shared import outbound
 from shared import urls
 
 SECRET = "sig=s3cr3t"
@@ -53,7 +53,7 @@ def test_the_sdk_transport_tells_a_tracked_call_what_its_socket_did(behaviour, n
     from azure.core.exceptions import ServiceRequestError, ServiceResponseError
     from azure.core.pipeline.transport import HttpRequest
 
-    from shared.clients import http_transport
+    from shared.outbound import http_transport
 
     scheme = "https" if behaviour.startswith("tls") else "http"
     transport = http_transport(connection_timeout=2, read_timeout=2)

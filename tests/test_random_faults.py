@@ -34,7 +34,7 @@ ADF_FAULTS = [
 
 def _expire_soon(table, pause_id, seconds):
     """Bring a pause's expiry close (the API's minimum is a minute), with the due row the app would have."""
-    from shared.storage.tables import get_due_index
+    from shared.storage.due_index import get_due_index
 
     moment = datetime.now(timezone.utc) + timedelta(seconds=seconds)
     entity = table.get_entity(pause_id, "pause")

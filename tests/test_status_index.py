@@ -14,7 +14,7 @@ import pytest
 from local_dev.storage_faults import StorageFaultProxy
 from shared import sweep
 from shared.storage.status_index import get_status_index
-from shared.storage.tables import get_store
+from shared.storage.pauses import get_store
 from tests.support import TARGET
 
 pytestmark = pytest.mark.integration

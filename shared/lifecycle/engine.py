@@ -18,17 +18,18 @@ from typing import NoReturn
 from shared.targets import callback
 from shared.storage import status_index
 from shared.targets.adf import PipelineTarget, get_adf
-from shared.checks.monitor import ChecksPending
-from shared.checks.monitor import passed as checks_passed
-from shared.errors import (AlreadyDecided, DamagedRecord, Expired, Forbidden, NotFound, OutcomeUnknown, Unavailable,
-                           UpstreamFailed)
+from shared.errors import (AlreadyDecided, ChecksPending, DamagedRecord, Expired, Forbidden,
+                           OutcomeUnknown, Unavailable, UpstreamFailed)
 from shared.jsonbody import canonical
-from shared.lifecycle.model import FINAL, Action, Actor, Call, Mode, Rule, Status, claim_rule, rule_for
+from shared.lifecycle.model import (FINAL, Action, Actor, Call, Mode, Rule, Status, checks_passed, rule_for)
 from shared.targets.outside import OutsideCallFailed, Refused, Unknown
-from shared.storage.records import (APP, TIMER, iso, json_field_strict, mode_of, moment, pause_id_of, status_of, text,
+from shared.clock import iso
+from shared.storage.records import (APP, TIMER, json_field_strict, mode_of, moment, pause_id_of, status_of, text,
                                     to_record)
 from shared.settings import get_settings
-from shared.storage.tables import Conflict, Stored, get_due_index, get_store, pack_json, unpack_json
+from shared.storage.due_index import get_due_index
+from shared.storage.pauses import get_store
+from shared.storage.tables import Conflict, Stored, pack_json
 from shared.validation import Decision
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class Audit:
 TIMER_AUDIT = Audit(decided_by=TIMER)
 
 
-def _count(value) -> int:
+def count(value) -> int:
     """A stored counter; a damaged one counts as 0 rather than stopping the lifecycle."""
     try:
         return max(0, int(value or 0))
@@ -111,7 +112,7 @@ def ensure_may_act(entity: dict, actor: Actor, now: datetime, source: Status = S
                       to_record(entity))
 
 
-def _verified_write(pause_id: str, stored: Stored, changes: dict, claim_id: str) -> Stored | None:
+def write_verified(pause_id: str, stored: Stored, changes: dict, claim_id: str) -> Stored | None:
     """Apply `changes` if the pause still has `stored.etag`; None if someone else changed it first.
 
     When the answer is lost or the storage SDK's retry of a landed write comes back 412, the pause
@@ -213,12 +214,12 @@ def _minutes() -> int:
 def _give_back(pause_id: str, claimed: Stored, claim_id: str, failure: OutsideCallFailed,
                now: datetime, back_to: Status = Status.PENDING) -> NoReturn:
     """The call surely had no effect: put the pause back (to pending, so the link works again), and say so."""
-    attempts = _count(claimed.entity.get("attempts")) + 1
+    attempts = count(claimed.entity.get("attempts")) + 1
     changes = {"status": back_to.value, "attempts": attempts, "last_error": failure.summary}
     logger.warning("outside call refused pause_id=%s attempt=%d code=%s detail=%s", pause_id, attempts,
                    failure.code, failure)
     try:
-        released = _verified_write(pause_id, claimed, changes, claim_id) is not None
+        released = write_verified(pause_id, claimed, changes, claim_id) is not None
     except Exception:  # storage down or refusing: the claim stays and is released once stale
         logger.exception("could not release the claim on pause_id=%s", pause_id)
         released = False
@@ -235,7 +236,7 @@ def _give_back(pause_id: str, claimed: Stored, claim_id: str, failure: OutsideCa
 def _keep_claim(pause_id: str, claimed: Stored, claim_id: str, why: str, now: datetime) -> None:
     """Leave the claim in place, noting why on the record, for reconciliation once it is stale."""
     try:
-        _verified_write(pause_id, claimed, {"status": claimed.entity["status"], "last_error": why[:1000]}, claim_id)
+        write_verified(pause_id, claimed, {"status": claimed.entity["status"], "last_error": why[:1000]}, claim_id)
     except Exception:
         logger.exception("could not note why the claim stays pause_id=%s: %s", pause_id, why)
     _reconcile_later(pause_id, now)
@@ -286,7 +287,7 @@ def _unconfirmed(pause_id: str, payload: bytes, unknown: Unknown) -> dict:
 def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dict:
     """Write the outcome of a call that happened; if storage will not take it, reconciliation will."""
     try:
-        landed = _verified_write(pause_id, claimed, changes, claim_id)
+        landed = write_verified(pause_id, claimed, changes, claim_id)
     except Exception as exc:  # the call happened: never let storage turn that into a 500 "nothing changed"
         logger.error("outcome not recorded pause_id=%s status=%s: %s; left for reconciliation", pause_id,
                      changes["status"], exc)
@@ -307,7 +308,7 @@ def _record_over_release(pause_id: str, changes: dict) -> Stored | None:
         if current.entity.get("status") != Status.PENDING:
             return None
         claim_id = uuid.uuid4().hex
-        return _verified_write(pause_id, current, {**changes, "claim_id": claim_id}, claim_id)
+        return write_verified(pause_id, current, {**changes, "claim_id": claim_id}, claim_id)
     except Exception:
         logger.exception("could not record the run over a released claim pause_id=%s", pause_id)
         return None
@@ -337,11 +338,11 @@ def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: d
         earlier = next((a for a in approvals if a.get("approver") == audit.decided_by), None)
         if earlier is not None:
             raise AlreadyDecided(f"You already approved this at {earlier.get('at')}; it needs "
-                                 f"{_count(entity.get('required_approvals'))} approvals.", to_record(entity))
+                                 f"{count(entity.get('required_approvals'))} approvals.", to_record(entity))
         approvals = [*approvals, {"approver": audit.decided_by, "at": iso(now), "comment": decision.comment,
                                   "client_ip": audit.client_ip, "user_agent": fields["user_agent"], "via": audit.via}]
         recorded = pack_json("approvals", canonical(approvals))
-        if len(approvals) < _count(entity.get("required_approvals")):
+        if len(approvals) < count(entity.get("required_approvals")):
             return _Plan(Action.RECORD_APPROVAL, rule_for(Action.RECORD_APPROVAL, mode), recorded, None)
         fields.update(recorded)
     rule = rule_for(action, mode)
@@ -384,7 +385,7 @@ def fail_unclaimed(pause_id: str, stored: Stored, why: str, now: datetime) -> St
     claim_id = uuid.uuid4().hex
     changes = {"status": Status.FAILED.value, "claim_id": claim_id, "decided_at": now, "decided_by": APP,
                "last_error": why[:1000]}
-    landed = _verified_write(pause_id, stored, changes, claim_id)
+    landed = write_verified(pause_id, stored, changes, claim_id)
     if landed is not None:
         logger.error("pause failed before any call pause_id=%s: %s", pause_id, why)
     return landed
@@ -419,7 +420,7 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
             changes = {**extra, "status": rule.claim.value, "claim_id": claim_id, "claimed_at": now,
                        "claim_action": plan.action.value, "claimed_by": audit.decided_by}
         try:
-            won = _verified_write(pause_id, stored, changes, claim_id)
+            won = write_verified(pause_id, stored, changes, claim_id)
         except Unavailable:
             if rule.claim is not None:
                 # The claim may have landed (then it is released once stale), but nothing was called.
@@ -467,84 +468,3 @@ def redelivery_due(now: datetime, attempts: int) -> datetime:
     """When the next send of an unconfirmed callback is due, after `attempts` sends."""
     limits = get_settings().limits
     return now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (attempts - 1))
-
-
-def is_stale(entity: dict, now: datetime) -> bool:
-    return now - moment(entity, "claimed_at") >= stale_after()
-
-
-def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
-    """Settle a stale claim whose outcome was never recorded; return the pause as it is now.
-
-    Restart mode asks ADF whether the run was started: if so it is recorded, else the claim is
-    released (pending). A callback's fate cannot be asked for, so such a pause is marked failed.
-    Raises Unknown when ADF cannot be asked (the claim stays for the next try).
-    """
-    entity = stored.entity
-    status, mode = status_of(entity), mode_of(entity)
-    claimed_at = moment(entity, "claimed_at")
-    rule = claim_rule(status, entity.get("claim_action"), mode)
-    # A claim id of its own: a decision still in flight must not take this write for its own.
-    claim_id = uuid.uuid4().hex
-    who = entity.get("claimed_by")
-    if rule is None or rule.call is not Call.START_RUN:
-        changes = {"status": Status.FAILED.value, "claim_id": claim_id, "decided_at": now, "decided_by": who or TIMER,
-                   "last_error": "Interrupted: the app stopped (or storage failed) while the callback to Data Factory "
-                                 "was being made; whether it arrived is unknown. Check the pipeline run."}
-    else:
-        run_id = get_adf().find_run(target_of(entity), pause_id, claimed_at - LOOKUP_MARGIN, now)
-        if run_id:
-            changes = {"status": rule.result.value, "claim_id": claim_id, "run_id": run_id, "decided_at": claimed_at,
-                       "decided_by": who,
-                       "last_error": "Interrupted after createRun; the run was found in Data Factory and recorded."}
-        else:
-            changes = {"status": Status.PENDING.value, "claim_id": claim_id,
-                       "last_error": "Interrupted before Data Factory started a run; the pause was released."}
-    landed = _verified_write(pause_id, stored, changes, claim_id)
-    if landed is None:
-        return get_store().get(pause_id)
-    logger.warning("stale claim reconciled pause_id=%s %s -> %s", pause_id, status, changes["status"])
-    return landed
-
-
-def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
-    """Re-send an unconfirmed callback's identical bytes once.
-
-    Return True when confirmed now, False when given up (after CALLBACK_REDELIVERY_ATTEMPTS
-    sends, the record says so), or when the next send is due. Raises Conflict when another timer
-    instance took this send.
-    """
-    entity, limits = stored.entity, get_settings().limits
-    attempts = max(1, _count(entity.get("callback_attempts")))
-    payload = unpack_json(entity, "callback_payload")
-    if attempts >= limits.callback_redelivery_attempts or payload is None:
-        return False
-    store = get_store()
-    # Taken with a conditional write, so two timer instances do not both send this attempt.
-    etag = store.update(pause_id, {"callback_attempts": attempts + 1}, stored.etag)
-    try:
-        callback.deliver(text(entity, "callback_uri"), payload.encode("utf-8"))
-    except OutsideCallFailed as failure:
-        gave_up = attempts + 1 >= limits.callback_redelivery_attempts
-        note = f"{failure.summary}; sent {attempts + 1} time(s)" + ("; gave up re-sending" if gave_up else "")
-        store.update(pause_id, {"last_error": note[:1000]}, etag)
-        logger.warning("callback re-send failed pause_id=%s attempt=%d: %s", pause_id, attempts + 1, failure.summary)
-        return False if gave_up else redelivery_due(now, attempts + 1)
-    store.update(pause_id, {"callback_confirmed": True}, etag)
-    logger.info("callback confirmed on re-send pause_id=%s attempt=%d", pause_id, attempts + 1)
-    return True
-
-
-def give_up(pause_id: str, why: str, now: datetime) -> None:
-    """Mark a pause the timer could not settle as failed (unless it became final meanwhile)."""
-    store = get_store()
-    try:
-        stored = store.get(pause_id)
-    except NotFound:
-        return
-    if stored.entity.get("status") in FINAL:
-        return
-    changes = {"status": Status.FAILED.value, "decided_at": now, "decided_by": TIMER, "last_error": why[:1000]}
-    store.update(pause_id, changes, stored.etag)
-    status_index.settled(pause_id, {**stored.entity, **changes})
-    logger.error("pause failed pause_id=%s: %s", pause_id, why)

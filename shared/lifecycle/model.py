@@ -160,3 +160,8 @@ class SweepOutcome(StrEnum):
     MISSING = "missing"                  # an index row whose pause does not exist
     RETRY = "retry"                      # could not settle it now: counted, tried again next run
     FAILED = "failed"                    # gave up after TIMER_ATTEMPTS: marked failed
+
+
+def checks_passed(entity: dict) -> bool:
+    """Whether every check has passed (True for a pause without checks)."""
+    return not entity.get("check_max_attempts") or entity.get("checks_passed") is True

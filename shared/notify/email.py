@@ -26,14 +26,14 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
+from shared.people import valid_address
+
 logger = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 IMPLICIT_TLS_PORT = 465
 
 # RFC 5322 atext (ASCII only: a non-ASCII local part would need SMTPUTF8, which relays lack).
-_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.")
-_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
 
@@ -53,34 +53,6 @@ class SmtpConfig:
 
 class EmailFailed(Exception):
     """The email could not be sent; the message says why and is safe to log."""
-
-
-def valid_address(address: str) -> bool:
-    """Tell whether `address` is one plain addr-spec (``name@example.com``) we can send to.
-
-    Stricter than RFC 5322 on purpose: no display names, quotes, comments, lists, whitespace or
-    control characters, ASCII only (write an internationalised domain in its ``xn--`` form), and a
-    domain with at least one dot.
-    """
-    if not isinstance(address, str) or not address or len(address) > 254 or address.count("@") != 1:
-        return False
-    local, domain = address.split("@")
-    if not 0 < len(local) <= 64 or not set(local) <= _LOCAL_CHARS:
-        return False
-    if local.startswith(".") or local.endswith(".") or ".." in local:
-        return False
-    labels = domain.split(".")
-    if len(labels) < 2 or labels[-1].isdigit():
-        return False
-    for label in labels:
-        if not 0 < len(label) <= 63 or not set(label) <= _LABEL_CHARS:
-            return False
-        if label.startswith("-") or label.endswith("-"):
-            return False
-    try:  # the email package must read it back as exactly this one address
-        return Address(addr_spec=address).addr_spec == address
-    except (ValueError, IndexError, TypeError):
-        return False
 
 
 @functools.lru_cache(maxsize=1)

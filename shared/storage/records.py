@@ -8,22 +8,14 @@ names the property, so a route answers a clear problem and the timer counts it a
 import json
 from datetime import datetime, timezone
 
+from shared.clock import iso
+
 from shared.errors import DamagedRecord
 from shared.lifecycle.model import Mode, Status
 from shared.storage.tables import unpack_json
 
 TIMER = "expiry timer"
 APP = "app"  # who decided, when the app itself had to (an email that could not be sent, a damaged record)
-
-
-def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def iso(moment) -> str | None:
-    if not isinstance(moment, datetime):
-        return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def pause_id_of(entity: dict) -> str:

@@ -25,7 +25,7 @@ from typing import NamedTuple
 from shared.clients import built_once
 from shared.lifecycle.model import CLAIMED, OPEN as OPEN_STATUSES, Status, claimed_from
 from shared.settings import get_settings
-from shared.storage.tables import _decode_cursor, _encode_cursor, _insert, _service, _translate
+from shared.storage.tables import decode_cursor, encode_cursor, forgotten_with_settings, insert, service, translate
 
 logger = logging.getLogger(__name__)
 
@@ -163,16 +163,16 @@ class StatusIndex:
     def __init__(self, table_client):
         self._table = table_client
 
-    @_translate("status index")
+    @translate("status index")
     def add(self, row: dict) -> None:
         from azure.core.exceptions import ResourceExistsError
 
         try:
-            _insert(self._table, row)
+            insert(self._table, row)
         except ResourceExistsError:
             pass
 
-    @_translate("status index")
+    @translate("status index")
     def remove(self, row_key: str) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -181,7 +181,7 @@ class StatusIndex:
         except ResourceNotFoundError:
             pass
 
-    @_translate("status index")
+    @translate("status index")
     def submit(self, operations: list) -> None:
         """Submit index operations of the one partition (at most 100) in one transaction; when it is
         refused (an open row gone already) each is done on its own: upserts again, deletes if there."""
@@ -201,7 +201,7 @@ class StatusIndex:
             else:
                 self.remove(operation[1]["RowKey"])
 
-    @_translate("status index query")
+    @translate("status index query")
     def page(self, kind: str, limit: int, cursor: str | None, *, start: str | None = None,
              stop: str | None = None, status: str | None = None) -> tuple[list[Row], str | None]:
         """One page of a range (`kind`'s rows, or [start, stop) within it), and the next page's cursor."""
@@ -209,7 +209,7 @@ class StatusIndex:
 
         from shared.errors import InvalidRequest
 
-        token = _decode_cursor(cursor)
+        token = decode_cursor(cursor)
         low, high = start or f"{kind}|", stop or f"{kind}|~"
         query, parameters = "PartitionKey eq @p and RowKey ge @low and RowKey lt @high", {"p": PARTITION, "low": low,
                                                                                           "high": high}
@@ -228,29 +228,29 @@ class StatusIndex:
             raise
         rows = [Row(_pause_id(e["RowKey"]), e["RowKey"],
                     {k: v for k, v in e.items() if k not in ("PartitionKey", "RowKey")}) for e in entities]
-        return rows, _encode_cursor(pages.continuation_token)
+        return rows, encode_cursor(pages.continuation_token)
 
     def page_ranges(self, kinds: tuple, limit: int, cursor: str | None) -> tuple[list[Row], str | None]:
         """One page over several ranges read one after the other; the cursor says which range it is in."""
         from shared.errors import InvalidRequest
 
-        token = _decode_cursor(cursor) or {}
+        token = decode_cursor(cursor) or {}
         kind = token.pop("range", kinds[0])
         if kind not in kinds:
             raise InvalidRequest("The cursor is not one this API returned.", [
                 {"field": "cursor", "rule": "format", "message": "must be a cursor from a previous page"}])
         rows: list[Row] = []
         while True:
-            found, following = self.page(kind, limit - len(rows), _encode_cursor(token))
+            found, following = self.page(kind, limit - len(rows), encode_cursor(token))
             rows += found
             if following:
-                return rows, _encode_cursor({**_decode_cursor(following), "range": kind})
+                return rows, encode_cursor({**decode_cursor(following), "range": kind})
             later = kinds[kinds.index(kind) + 1:]
             if not later:
                 return rows, None
             kind, token = later[0], {}
             if len(rows) >= limit:
-                return rows, _encode_cursor({"range": kind})
+                return rows, encode_cursor({"range": kind})
 
     def decisions(self, since: datetime, until: datetime, limit: int, cursor: str | None):
         """Decisions made in [since, until), newest first."""
@@ -261,7 +261,7 @@ class StatusIndex:
 MARKER = "~backfill"  # outside every range: how far the one-off backfill of older pauses got
 
 
-@_translate("status index backfill")
+@translate("status index backfill")
 def backfill_step(pauses_table, index_table, page_size: int = 500) -> int | None:
     """Index one page of pauses stored before the status index existed (no `index_key`).
 
@@ -279,7 +279,7 @@ def backfill_step(pauses_table, index_table, page_size: int = 500) -> int | None
         marker = {}
     if marker.get("done"):
         return None
-    token = _decode_cursor(marker.get("cursor")) if marker.get("cursor") else None
+    token = decode_cursor(marker.get("cursor")) if marker.get("cursor") else None
     pages = pauses_table.list_entities(results_per_page=page_size).by_page(continuation_token=token)
     try:
         entities = list(next(pages))
@@ -295,7 +295,7 @@ def backfill_step(pauses_table, index_table, page_size: int = 500) -> int | None
             kind = HELD if entity.get("mode") == "checkpoint" else OPEN
             row = open_row(kind, pause_id, created, {})
             try:
-                _insert(index_table, row)
+                insert(index_table, row)
             except ResourceExistsError:
                 pass
             pauses_table.update_entity({"PartitionKey": pause_id, "RowKey": "pause", "index_key": row["RowKey"]},
@@ -308,12 +308,12 @@ def backfill_step(pauses_table, index_table, page_size: int = 500) -> int | None
                 indexed += 1
     for start in range(0, len(decided), 100):  # one partition: 100 rows per transaction
         index_table.submit_transaction(decided[start:start + 100])
-    cursor = _encode_cursor(pages.continuation_token)
+    cursor = encode_cursor(pages.continuation_token)
     marker = {"PartitionKey": PARTITION, "RowKey": MARKER, "cursor": cursor or "", "done": not cursor}
     try:
         index_table.upsert_entity(marker, mode=UpdateMode.REPLACE)
     except ResourceNotFoundError:  # a new deployment: the index table is made here
-        _insert(index_table, marker)
+        insert(index_table, marker)
     logger.info("status index backfill: %d older pauses indexed%s", indexed, "" if cursor else "; done")
     return indexed
 
@@ -323,13 +323,13 @@ _backfilled: set = set()  # tables whose backfill this process saw done: no read
 
 def backfill(page_size: int = 500) -> int | None:
     """The timer's step of the backfill (never failing the timer); None once it is done."""
-    from shared.storage.tables import _service
+    from shared.storage.tables import service
 
     settings = get_settings()
     if settings.status_table in _backfilled:
         return None
     try:
-        indexed = backfill_step(_service().get_table_client(settings.pauses_table), get_status_index()._table,
+        indexed = backfill_step(service().get_table_client(settings.pauses_table), get_status_index()._table,
                                 page_size)
     except Exception as exc:
         logger.warning("status index backfill not advanced this run: %s", getattr(exc, "detail", None) or exc)
@@ -339,9 +339,10 @@ def backfill(page_size: int = 500) -> int | None:
     return indexed
 
 
+@forgotten_with_settings
 @built_once
 def get_status_index() -> StatusIndex:
-    return StatusIndex(_service().get_table_client(get_settings().status_table))
+    return StatusIndex(service().get_table_client(get_settings().status_table))
 
 
 def settled(pause_id: str, entity: dict, drop_open: bool = True) -> None:

@@ -17,8 +17,8 @@ from datetime import datetime, timedelta, timezone
 
 from shared.targets.outside import Refused, Unknown
 from shared.settings import Settings, get_settings
-from shared.targets import outbound
-from shared.clients import built_once, http_transport
+from shared import outbound
+from shared.clients import built_once
 from shared.targets.identity import Credentials
 
 logger = logging.getLogger(__name__)
@@ -320,7 +320,7 @@ class Adf:
             self._credential_for(tenant_id), subscription_id, base_url=self._settings.arm_endpoint,
             credential_scopes=[self._settings.arm_endpoint + "/.default"],
             retry_policy=_retry_policy(self._settings),
-            transport=http_transport(connection_timeout=limits.arm_connect_timeout_seconds,
+            transport=outbound.http_transport(connection_timeout=limits.arm_connect_timeout_seconds,
                                      read_timeout=limits.arm_read_timeout_seconds))
 
     def _credential_for(self, tenant_id):

@@ -14,14 +14,14 @@ What the answer means is told apart here, so the lifecycle can stay true:
   no connection, a failed TLS handshake; or a 3xx/4xx other than 409).
 - `Unknown`: it may have arrived (a byte of it left and no answer came, a read timeout, a 5xx).
 
-Which of the two a failure is comes from what the socket did (`shared.targets.outbound`), not from the
+Which of the two a failure is comes from what the socket did (`shared.outbound`), not from the
 exception's type.
 """
 
 import logging
 from enum import Enum
 
-from shared.targets import outbound
+from shared import outbound
 from shared import urls
 from shared.jsonbody import canonical
 from shared.targets.outside import Refused, Unknown

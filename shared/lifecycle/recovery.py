@@ -1,0 +1,109 @@
+"""Recovery: settle what a decision left unfinished — a stale claim, an unconfirmed callback, a pause
+the timer could not settle.
+
+A claim nobody finished (the process died, storage failed) is *stale* after STALE_CLAIM_SECONDS
+and reconciled by the next click or the timer: a START_RUN claim looks the run up (found → its
+final status with the run id; none → back to pending); a CALL_BACK claim becomes failed, with
+last_error, since whether a callback arrived cannot be asked. An unconfirmed callback is re-sent
+byte for byte until confirmed (bounded); a pause the timer cannot settle in TIMER_ATTEMPTS runs
+is given up as failed.
+"""
+
+import logging
+import uuid
+from datetime import datetime
+
+from shared.errors import NotFound
+from shared.lifecycle.engine import LOOKUP_MARGIN, count, redelivery_due, stale_after, target_of, write_verified
+from shared.lifecycle.model import FINAL, Call, Status, claim_rule
+from shared.settings import get_settings
+from shared.storage import status_index
+from shared.storage.pauses import get_store
+from shared.storage.records import TIMER, mode_of, moment, status_of, text
+from shared.storage.tables import Stored, unpack_json
+from shared.targets import callback
+from shared.targets.adf import get_adf
+from shared.targets.outside import OutsideCallFailed
+
+logger = logging.getLogger(__name__)
+
+
+def is_stale(entity: dict, now: datetime) -> bool:
+    return now - moment(entity, "claimed_at") >= stale_after()
+
+
+def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
+    """Settle a stale claim whose outcome was never recorded; return the pause as it is now.
+
+    Restart mode asks ADF whether the run was started: if so it is recorded, else the claim is
+    released (pending). A callback's fate cannot be asked for, so such a pause is marked failed.
+    Raises Unknown when ADF cannot be asked (the claim stays for the next try).
+    """
+    entity = stored.entity
+    status, mode = status_of(entity), mode_of(entity)
+    claimed_at = moment(entity, "claimed_at")
+    rule = claim_rule(status, entity.get("claim_action"), mode)
+    # A claim id of its own: a decision still in flight must not take this write for its own.
+    claim_id = uuid.uuid4().hex
+    who = entity.get("claimed_by")
+    if rule is None or rule.call is not Call.START_RUN:
+        changes = {"status": Status.FAILED.value, "claim_id": claim_id, "decided_at": now, "decided_by": who or TIMER,
+                   "last_error": "Interrupted: the app stopped (or storage failed) while the callback to Data Factory "
+                                 "was being made; whether it arrived is unknown. Check the pipeline run."}
+    else:
+        run_id = get_adf().find_run(target_of(entity), pause_id, claimed_at - LOOKUP_MARGIN, now)
+        if run_id:
+            changes = {"status": rule.result.value, "claim_id": claim_id, "run_id": run_id, "decided_at": claimed_at,
+                       "decided_by": who,
+                       "last_error": "Interrupted after createRun; the run was found in Data Factory and recorded."}
+        else:
+            changes = {"status": Status.PENDING.value, "claim_id": claim_id,
+                       "last_error": "Interrupted before Data Factory started a run; the pause was released."}
+    landed = write_verified(pause_id, stored, changes, claim_id)
+    if landed is None:
+        return get_store().get(pause_id)
+    logger.warning("stale claim reconciled pause_id=%s %s -> %s", pause_id, status, changes["status"])
+    return landed
+
+
+def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
+    """Re-send an unconfirmed callback's identical bytes once.
+
+    Return True when confirmed now, False when given up (after CALLBACK_REDELIVERY_ATTEMPTS
+    sends, the record says so), or when the next send is due. Raises Conflict when another timer
+    instance took this send.
+    """
+    entity, limits = stored.entity, get_settings().limits
+    attempts = max(1, count(entity.get("callback_attempts")))
+    payload = unpack_json(entity, "callback_payload")
+    if attempts >= limits.callback_redelivery_attempts or payload is None:
+        return False
+    store = get_store()
+    # Taken with a conditional write, so two timer instances do not both send this attempt.
+    etag = store.update(pause_id, {"callback_attempts": attempts + 1}, stored.etag)
+    try:
+        callback.deliver(text(entity, "callback_uri"), payload.encode("utf-8"))
+    except OutsideCallFailed as failure:
+        gave_up = attempts + 1 >= limits.callback_redelivery_attempts
+        note = f"{failure.summary}; sent {attempts + 1} time(s)" + ("; gave up re-sending" if gave_up else "")
+        store.update(pause_id, {"last_error": note[:1000]}, etag)
+        logger.warning("callback re-send failed pause_id=%s attempt=%d: %s", pause_id, attempts + 1, failure.summary)
+        return False if gave_up else redelivery_due(now, attempts + 1)
+    store.update(pause_id, {"callback_confirmed": True}, etag)
+    logger.info("callback confirmed on re-send pause_id=%s attempt=%d", pause_id, attempts + 1)
+    return True
+
+
+def give_up(pause_id: str, why: str, now: datetime) -> None:
+    """Mark a pause the timer could not settle as failed (unless it became final meanwhile)."""
+    store = get_store()
+    try:
+        stored = store.get(pause_id)
+    except NotFound:
+        return
+    if stored.entity.get("status") in FINAL:
+        return
+    changes = {"status": Status.FAILED.value, "decided_at": now, "decided_by": TIMER, "last_error": why[:1000]}
+    store.update(pause_id, changes, stored.etag)
+    status_index.settled(pause_id, {**stored.entity, **changes})
+    logger.error("pause failed pause_id=%s: %s", pause_id, why)

@@ -1,0 +1,180 @@
+"""The due index: when each pause (or a callback owed) next needs the timer.
+
+Table `<table>expiry` (named for its first use, kept so existing deployments keep their rows):
+small rows keyed by when they are due — a pause's expiry, a check attempt, a stale claim's
+reconciliation, an unconfirmed callback's re-send. The timer reads only the rows that are due,
+never the pauses.
+"""
+
+import logging
+from datetime import datetime, timezone
+from typing import NamedTuple
+
+from shared.clients import built_once
+from shared.settings import get_settings
+from shared.storage.tables import Conflict, forgotten_with_settings, insert, service, translate
+from shared.tokens import PAUSE_ID_PATTERN
+
+logger = logging.getLogger(__name__)
+
+class Due(NamedTuple):
+    pause_id: str  # or, for a row of kind "callback", the id of the callback it carries
+    partition_key: str
+    row_key: str
+    attempts: int = 0
+    kind: str | None = None  # None: a pause's row; "callback": a checkpoint's callback to send (shared.outbox)
+
+
+class DueIndex:
+    """When pauses next need the timer: PartitionKey = due hour, RowKey = due second + pause id.
+
+    A pause has a row from creation (its expiry) until the timer finds it settled, so what the
+    timer reads stays small however many pauses the table holds. A row is moved (rescheduled)
+    by inserting the new one before deleting the old, so a pause is never without one.
+    """
+
+    def __init__(self, table_client):
+        self._table = table_client
+
+    @staticmethod
+    def keys(pause_id: str, due_at) -> tuple[str, str]:
+        moment = due_at.astimezone(timezone.utc)
+        return moment.strftime("%Y%m%d%H"), f"{moment:%Y%m%dT%H%M%S}-{pause_id}"
+
+    @staticmethod
+    def due_at(due: Due) -> datetime:
+        """When a row is due, from its key (long ago, for a key the app did not write)."""
+        try:
+            return datetime.strptime(due.row_key[:15], "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc)
+        except ValueError:
+            return datetime.min.replace(tzinfo=timezone.utc)
+
+    @translate("index")
+    def add(self, pause_id: str, due_at) -> None:
+        """Insert a row (an existing identical one is fine: rows carry no state but attempts)."""
+        from azure.core.exceptions import ResourceExistsError
+
+        partition, row = self.keys(pause_id, due_at)
+        try:
+            insert(self._table, {"PartitionKey": partition, "RowKey": row})
+        except ResourceExistsError:
+            pass
+
+    @translate("index query")
+    def due(self, now, page_size: int = 1000):
+        """Every row due at or before `now`, oldest first, read a page at a time as it is iterated."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        partition, row = self.keys("~", now)  # "~" sorts after every hex pause id
+        rows = self._table.query_entities("PartitionKey le @p and RowKey le @r", parameters={"p": partition, "r": row},
+                                          select=["PartitionKey", "RowKey", "attempts", "kind"], results_per_page=page_size)
+        try:
+            for entity in rows:
+                row_key = entity.get("RowKey") or ""
+                pause_id = row_key.rsplit("-", 1)[-1]
+                if "-" not in row_key or not PAUSE_ID_PATTERN.fullmatch(pause_id):
+                    # Not a row the app wrote: skipping it keeps one stray row from stopping every run.
+                    logger.warning("skipping a malformed due-index row %r/%r", entity.get("PartitionKey"), row_key)
+                    continue
+                try:
+                    attempts = max(0, int(entity.get("attempts") or 0))
+                except (TypeError, ValueError):
+                    attempts = 0
+                kind = entity.get("kind") if entity.get("kind") == "callback" else None
+                yield Due(pause_id, entity["PartitionKey"], row_key, attempts, kind)
+        except ResourceNotFoundError:
+            return
+
+    @translate("index delete")
+    def remove(self, due: Due) -> None:
+        """Delete a row; one already gone (another timer instance) is fine."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._table.delete_entity(partition_key=due.partition_key, row_key=due.row_key)
+        except ResourceNotFoundError:
+            pass
+
+    def remove_many(self, dues: list) -> None:
+        """Delete rows of one partition (at most 100) in one batch transaction; if any is gone
+        already (another timer instance), the batch is refused whole and they go one by one."""
+        if not self._remove_batch(dues):
+            for due in dues:
+                self.remove(due)
+
+    @translate("index batch delete")
+    def _remove_batch(self, dues: list) -> bool:
+        from azure.data.tables import TableTransactionError
+
+        if len(dues) > 100 or {due.partition_key for due in dues} != {dues[0].partition_key}:
+            raise ValueError("a batch deletes at most 100 rows of one partition")
+        try:
+            self._table.submit_transaction([("delete", {"PartitionKey": due.partition_key, "RowKey": due.row_key})
+                                            for due in dues])
+            return True
+        except TableTransactionError:
+            return False
+
+    def move(self, due: Due, due_at) -> None:
+        """Reschedule: the new row first, then the old one goes."""
+        self.add(due.pause_id, due_at)
+        if self.keys(due.pause_id, due_at) != (due.partition_key, due.row_key):
+            self.remove(due)
+
+    # Rows that carry a callback owed to a WebHook (shared.outbox): the row is its only record.
+
+    @translate("outbox")
+    def add_row(self, row: dict) -> str:
+        """Insert a row with properties of its own; return its ETag."""
+        return insert(self._table, row)
+
+    @translate("outbox")
+    def read_row(self, due: Due) -> tuple[dict | None, str | None]:
+        """A row with its properties and ETag, or (None, None) when it is gone."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._table.get_entity(partition_key=due.partition_key, row_key=due.row_key)
+        except ResourceNotFoundError:
+            return None, None
+        return dict(entity), entity.metadata["etag"]
+
+    @translate("outbox")
+    def take_send(self, due: Due, etag: str, sends: int, now: datetime) -> None:
+        """Claim a row's next send; Conflict when someone else claimed (or finished) it first."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        try:
+            self._table.update_entity(
+                {"PartitionKey": due.partition_key, "RowKey": due.row_key, "sends": sends, "sending_at": now},
+                mode=UpdateMode.MERGE, etag=etag, match_condition=MatchConditions.IfNotModified)
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise Conflict() from exc
+
+    def move_row(self, due: Due, properties: dict, due_at: datetime) -> None:
+        """Reschedule a row with its properties: the new row first, then the old one goes."""
+        partition, row = self.keys(due.pause_id, due_at)
+        if (partition, row) != (due.partition_key, due.row_key):
+            self.add_row({"PartitionKey": partition, "RowKey": row, **properties})
+            self.remove(due)
+
+    @translate("index update")
+    def count_attempt(self, due: Due, error: str) -> int:
+        """Add one failed attempt to the row; return the new count."""
+        from azure.data.tables import UpdateMode
+
+        attempts = due.attempts + 1
+        self._table.upsert_entity({"PartitionKey": due.partition_key, "RowKey": due.row_key, "attempts": attempts,
+                                   "last_error": error[:1000]}, mode=UpdateMode.MERGE)
+        return attempts
+
+
+@forgotten_with_settings
+@built_once
+def get_due_index() -> DueIndex:
+    """The process's one due index, built on first use."""
+    return DueIndex(service().get_table_client(get_settings().expiry_table))
+
+
