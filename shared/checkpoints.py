@@ -22,7 +22,8 @@ from shared import holds
 from shared import outbox
 from shared.storage import status_index
 from shared import tokens
-from shared.lifecycle.engine import Audit, decide
+from shared.lifecycle.engine import decide
+from shared.lifecycle.model import Audit
 from shared.errors import AlreadyDecided, NotFound, Unavailable
 from shared.jsonbody import canonical
 from shared.lifecycle.model import Action, Mode, Status

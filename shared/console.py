@@ -18,7 +18,8 @@ from shared import holds
 from shared import listing
 from shared.storage import status_index
 from shared.approvers import Principal
-from shared.lifecycle.engine import Audit, decide
+from shared.lifecycle.engine import decide
+from shared.lifecycle.model import Audit
 from shared.errors import ConsoleSignIn, InvalidRequest, NotAnOperator, NotFound
 from shared.lifecycle.model import Action, Mode
 from shared.clock import iso, utcnow

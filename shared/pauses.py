@@ -16,14 +16,16 @@ from shared.storage import status_index
 from shared import tokens
 from shared.targets.adf import PipelineTarget, get_adf
 from shared.approvers import decider
-from shared.lifecycle.engine import Audit, decide, ensure_may_act
+from shared.lifecycle.engine import decide, ensure_may_act
+from shared.lifecycle.model import Audit
 from shared.lifecycle.recovery import is_stale, reconcile
 from shared.errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, NotFound
 from shared.jsonbody import canonical
 from shared.lifecycle.model import CLAIMED, Action, Actor, Status
 from shared.targets.outside import OutsideCallFailed
 from shared.clock import iso, utcnow
-from shared.storage.records import APP, json_field, to_record
+from shared.lifecycle.model import APP
+from shared.storage.records import json_field, to_record
 from shared.settings import ROUTE_PREFIX, get_settings
 from shared.storage.pauses import add_pause, get_store
 from shared.storage.tables import Stored, pack_json

@@ -22,14 +22,14 @@ from shared.lifecycle import engine, recovery
 from shared import outbox
 from shared.storage import status_index
 from shared.errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
-from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, Action, Mode, Status, SweepOutcome
+from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, TIMER_AUDIT, Action, Mode, Status, SweepOutcome
 from shared.targets.outside import OutsideCallFailed
 from shared.clock import iso, utcnow
 from shared.storage.records import moment, status_of
 from shared.settings import get_settings
 from shared.storage.due_index import Due, get_due_index
 from shared.storage.pauses import MISSING_GRACE, get_store
-from shared.storage.tables import Conflict
+from shared.storage.tables import Conflict, Stored
 from shared.validation import Decision
 
 logger = logging.getLogger(__name__)
@@ -41,16 +41,126 @@ class _NotSettled(Exception):
     """The pause could not be settled this time: count it, try again next run."""
 
 
+# What one due row needs, by what its pause is now. Each handler settles or moves the row and says
+# what it did, or returns None when the pause changed under it and must be read again.
+
+def _final(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+    """A final pause: re-send its unconfirmed callback, if any; else the row is done."""
+    entity = stored.entity
+    if entity.get("mode") in (Mode.CALLBACK, Mode.CHECKPOINT) and entity.get("callback_confirmed") is False:
+        try:
+            result = recovery.redeliver(due.pause_id, stored, now)
+        except Conflict:
+            return None  # another timer instance took this re-send
+        if isinstance(result, datetime):
+            get_due_index().move(due, result)
+            return SweepOutcome.RESCHEDULED
+        remove(due)
+        status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
+        return SweepOutcome.REDELIVERED if result else SweepOutcome.UNDELIVERED
+    remove(due)
+    status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
+    return SweepOutcome.ALREADY_SETTLED
+
+
+def _claimed(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+    """A decision in flight: wait until it is stale, then reconcile it."""
+    if not recovery.is_stale(stored.entity, now):
+        # A decision is in flight (or its process just died): look again once it is stale.
+        get_due_index().move(due, moment(stored.entity, "claimed_at") + engine.stale_after())
+        return SweepOutcome.RESCHEDULED
+    try:
+        status = recovery.reconcile(due.pause_id, stored, now).entity.get("status")
+    except OutsideCallFailed as failure:
+        raise _NotSettled(failure.summary) from failure
+    if status in FINAL:
+        remove(due)
+        return SweepOutcome.FAILED if status == Status.FAILED else SweepOutcome.RECONCILED
+    return None  # released (or claimed anew by a click meanwhile): look at it as it is now
+
+
+def _held(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+    """A held checkpoint: settle it by its holds (a releaser that died, a hold that expired)."""
+    try:
+        result = checkpoints.settle(due.pause_id, stored, now)
+    except AlreadyDecided:
+        return None  # a releaser got there first: look again
+    except (UpstreamFailed, Forbidden) as failure:  # its callback was refused: still held, try again
+        raise _NotSettled(failure.detail) from failure
+    if isinstance(result, datetime):
+        get_due_index().move(due, result)
+        return SweepOutcome.STILL_HELD
+    if result.get("callback_confirmed") is False:
+        get_due_index().move(due, engine.redelivery_due(now, 1))
+        return SweepOutcome.UNCONFIRMED
+    remove(due)
+    return SweepOutcome.CHECKPOINT_SETTLED
+
+
+def _pending(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+    """A pending pause: its checks before expiry, its on_timeout after."""
+    if now < moment(stored.entity, "expires_at"):
+        return _checks_due(due, stored, now, remove)
+    return _expire(due, stored, now, remove)
+
+
+def _checks_due(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+    """Make the check attempt that is due, or settle what the checks owe; else look again later."""
+    entity, expires_at = stored.entity, moment(stored.entity, "expires_at")
+    owed, check_due = checks.owed(entity, now), checks.next_due(entity)
+    if owed is not None or (check_due is not None and check_due <= now and not checks.in_flight_until(entity, now)):
+        try:
+            outcome, next_due = (checks.settle_owed(due.pause_id, stored, owed, now) if owed else
+                                 checks.attempt(due.pause_id, stored, now))
+        except Conflict:
+            return None  # another timer instance took this attempt
+        if next_due is None:
+            remove(due)
+        else:
+            get_due_index().move(due, min(next_due, expires_at))
+        return outcome
+    # An attempt running elsewhere: look again when it must have ended (it decides, or died).
+    later = checks.in_flight_until(entity, now) or check_due or expires_at
+    get_due_index().move(due, min(later, expires_at))
+    return SweepOutcome.RESCHEDULED
+
+
+def _expire(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+    """Nobody decided in time: settle the pause by its on_timeout."""
+    entity = stored.entity
+    action = ON_TIMEOUT.get(entity.get("on_timeout"), Action.EXPIRE)
+    words = (None if action is Action.RESTART_ON_TIMEOUT else
+             f"Nobody decided before {iso(moment(entity, 'expires_at'))}.")
+    try:
+        record = engine.decide(due.pause_id, stored, action, Decision(comment=words), TIMER_AUDIT, now)
+    except AlreadyDecided:
+        return None  # a last-second click or another timer instance: look again
+    except OutcomeUnknown:
+        get_due_index().move(due, now + engine.stale_after())  # the claim stays: it is reconciled once stale
+        return SweepOutcome.RESCHEDULED
+    except (UpstreamFailed, Forbidden) as failure:
+        raise _NotSettled(failure.detail) from failure
+    if record.get("callback_confirmed") is False:
+        get_due_index().move(due, engine.redelivery_due(now, 1))  # this row becomes the re-send's
+        return SweepOutcome.UNCONFIRMED
+    remove(due)
+    return SweepOutcome.RESTARTED if action is Action.RESTART_ON_TIMEOUT else SweepOutcome.EXPIRED
+
+
+# The table: what each status of the lifecycle needs from the timer.
+_HANDLERS = {**{status: _final for status in FINAL}, **{status: _claimed for status in CLAIMED},
+             Status.HELD: _held, Status.PENDING: _pending}
+
+
 def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
     """Do whatever the pause behind one due row needs now; remove (through `remove`, if given) or
     move the row accordingly."""
-    store, index = get_store(), get_due_index()
-    remove = remove or index.remove
     if due.kind == outbox.KIND:
         return outbox.settle(due, now)
+    remove = remove or get_due_index().remove
     for _ in range(_LOOKS):
         try:
-            stored = store.get(due.pause_id)
+            stored = get_store().get(due.pause_id)
         except NotFound:
             if now - get_due_index().due_at(due) < MISSING_GRACE:
                 # A pause and its first row are written at once: the row may be read before the
@@ -58,89 +168,9 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
                 return SweepOutcome.RESCHEDULED
             remove(due)
             return SweepOutcome.MISSING
-        entity = stored.entity
-        status = status_of(entity)
-        if status in FINAL:
-            if entity.get("mode") in (Mode.CALLBACK, Mode.CHECKPOINT) and entity.get("callback_confirmed") is False:
-                try:
-                    result = recovery.redeliver(due.pause_id, stored, now)
-                except Conflict:
-                    continue  # another timer instance took this re-send
-                if isinstance(result, datetime):
-                    index.move(due, result)
-                    return SweepOutcome.RESCHEDULED
-                remove(due)
-                status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
-                return SweepOutcome.REDELIVERED if result else SweepOutcome.UNDELIVERED
-            remove(due)
-            status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
-            return SweepOutcome.ALREADY_SETTLED
-        if status in CLAIMED:
-            if not recovery.is_stale(entity, now):
-                # A decision is in flight (or its process just died): look again once it is stale.
-                index.move(due, moment(entity, "claimed_at") + engine.stale_after())
-                return SweepOutcome.RESCHEDULED
-            try:
-                stored = recovery.reconcile(due.pause_id, stored, now)
-            except OutsideCallFailed as failure:
-                raise _NotSettled(failure.summary) from failure
-            status = stored.entity.get("status")
-            if status in FINAL:
-                remove(due)
-                return SweepOutcome.FAILED if status == Status.FAILED else SweepOutcome.RECONCILED
-            continue  # released (or claimed anew by a click meanwhile): look at it as it is now
-        if status is Status.HELD:
-            try:
-                result = checkpoints.settle(due.pause_id, stored, now)
-            except AlreadyDecided:
-                continue  # a releaser got there first: look again
-            except (UpstreamFailed, Forbidden) as failure:  # its callback was refused: still held, try again
-                raise _NotSettled(failure.detail) from failure
-            if isinstance(result, datetime):
-                index.move(due, result)
-                return SweepOutcome.STILL_HELD
-            if result.get("callback_confirmed") is False:
-                index.move(due, engine.redelivery_due(now, 1))
-                return SweepOutcome.UNCONFIRMED
-            remove(due)
-            return SweepOutcome.CHECKPOINT_SETTLED
-        expires_at = moment(entity, "expires_at")
-        if now < expires_at:
-            owed, check_due = checks.owed(entity, now), checks.next_due(entity)
-            if owed is not None or (check_due is not None and check_due <= now and
-                                    not checks.in_flight_until(entity, now)):
-                try:
-                    outcome, next_due = (checks.settle_owed(due.pause_id, stored, owed, now) if owed else
-                                         checks.attempt(due.pause_id, stored, now))
-                except Conflict:
-                    continue  # another timer instance took this attempt
-                if next_due is None:
-                    remove(due)
-                else:
-                    index.move(due, min(next_due, expires_at))
-                return outcome
-            # An attempt running elsewhere: look again when it must have ended (it decides, or died).
-            later = checks.in_flight_until(entity, now) or check_due or expires_at
-            index.move(due, min(later, expires_at))
-            return SweepOutcome.RESCHEDULED
-        action = ON_TIMEOUT.get(entity.get("on_timeout"), Action.EXPIRE)
-        words = None if action is Action.RESTART_ON_TIMEOUT else f"Nobody decided before {iso(expires_at)}."
-        try:
-            record = engine.decide(due.pause_id, stored, action, Decision(comment=words), engine.TIMER_AUDIT,
-                                      now)
-        except AlreadyDecided:
-            continue  # a last-second click or another timer instance: look again
-        except OutcomeUnknown:
-            # The claim stays: it is reconciled once stale.
-            index.move(due, now + engine.stale_after())
-            return SweepOutcome.RESCHEDULED
-        except (UpstreamFailed, Forbidden) as failure:
-            raise _NotSettled(failure.detail) from failure
-        if record.get("callback_confirmed") is False:
-            index.move(due, engine.redelivery_due(now, 1))  # this row becomes the re-send's
-            return SweepOutcome.UNCONFIRMED
-        remove(due)
-        return SweepOutcome.RESTARTED if action is Action.RESTART_ON_TIMEOUT else SweepOutcome.EXPIRED
+        outcome = _HANDLERS[status_of(stored.entity)](due, stored, now, remove)
+        if outcome is not None:
+            return outcome
     return SweepOutcome.RETRY
 
 

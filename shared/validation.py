@@ -9,121 +9,28 @@ from dataclasses import dataclass
 
 from shared.errors import InvalidRequest
 from shared.lifecycle.model import Status
-from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Field, Identity, IdentityList, Integer,
-                           ListOf, Number, Object, Problems, Text, Url, Value)
+from shared.check_fields import GUID, MAX_CALLBACK_URI, PIPELINE_NAME, CheckField
+from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, ListOf, Object,
+                           Problems, Text, Url)
 
 DEFAULT_EXPIRES_IN = 86400
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 2592000
 MAX_DATA_BYTES = 256 * 1024
 MAX_INPUT_BYTES = 64 * 1024
 MAX_COMMENT_CHARS = 2000
-MAX_CALLBACK_URI = 4096
 MAX_APPROVERS = 20
 RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name")
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
-_GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # Azure resource group: 1-90 of letters, digits, _ - . ( ), not ending in a period.
 _RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")
-# ADF entity names: up to 140 characters, starting with a letter, digit or underscore,
-# none of . + ? / < > * # % & : \ (ADF naming rules; the REST spec's pipelineName pattern).
-_PIPELINE = re.compile(r"[A-Za-z0-9_][^.+?/<>*#%&:\\\x00-\x1f\x7f]{0,139}")
-
-# Automated checks (shared.checks.monitor runs them).
-# Only settings made for this: a pause must not be able to send any other app setting anywhere.
-_SETTING_NAME = re.compile(r"CHECK_HEADER_[A-Za-z0-9_]{1,100}")
-# A small JSONPath: $ then .name, [index] or ['name'] steps.
-JSON_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]{1,6}\]|\['[^'\\]{1,128}'\])*")
-JSON_OPERATORS = ("equals", "in", "lt", "le", "gt", "ge", "exists")
-RUN_STATUSES = ("Queued", "InProgress", "Succeeded", "Failed", "Canceling", "Cancelled")
-
-HTTP_CHECK = Object("Call a URL on CHECK_ALLOWED_HOSTS.", fields={
-    "url": Url("https URL on CHECK_ALLOWED_HOSTS (plain http only for loopback hosts listed exactly).",
-               max_length=MAX_CALLBACK_URI),
-    "method": Choice("HTTP method.", values=("GET", "POST"), default="GET"),
-    "body": Value("JSON body of a POST.", max_bytes=16 * 1024),
-    "header_setting": Text("Name of an app setting, CHECK_HEADER_<name>, holding one header, 'Name: value' "
-                           "(keeps secrets out of the pause); the setting CHECK_HEADER_<name>_HOSTS lists the "
-                           "hosts it may be sent to.", pattern=_SETTING_NAME,
-                           rule_text="an app setting name starting CHECK_HEADER_"),
-}, required=("url",))
-JSON_EXPECT = Object("Something the JSON answer must show.", fields={
-    "path": Text("Where in the answer: $.a.b[0]", pattern=JSON_PATH, rule_text="a path like $.status or $.rows[0]"),
-    "equals": Value("Equal to this.", max_bytes=4096),
-    "in": ListOf(Value("", max_bytes=4096), "One of these.", max_items=50),
-    **{op: Number(f"{label} this.") for op, label in (("lt", "Less than"), ("le", "At most"), ("gt", "Greater than"),
-                                                      ("ge", "At least"))},
-    "exists": Boolean("Whether the path must exist (true) or not (false)."),
-}, required=("path",))
-HTTP_EXPECT = Object("What counts as passed (default: any 2xx).", fields={
-    "status": ListOf(Integer("", minimum=100, maximum=599), "Passing statuses.", max_items=20),
-    "json": JSON_EXPECT,
-})
-ADF_RUN_CHECK = Object("A run in the pause's factory.", fields={
-    "run_id": Text("The run's id.", pattern=re.compile(_GUID), rule_text="a run id (GUID)"),
-    "pipeline_name": Text("The pipeline the run must belong to.", max_chars=140, pattern=_PIPELINE,
-                          rule_text="an ADF pipeline name"),
-}, required=("run_id",))
-ADF_EXPECT = Object("Which run statuses pass.", fields={
-    "status": ListOf(Choice("", values=RUN_STATUSES), "Passing statuses.", max_items=6),
-}, required=("status",))
-
-
-class CheckField(Field):
-    """One check: a `name`, and either `http` (with an optional `expect`) or `adf_run` (with `expect`)."""
-
-    _NAME = Text("", max_chars=64, pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}"),
-                 rule_text="1-64 letters, digits, spaces, _ . -")
-
-    def check(self, value, path, problems):
-        if not isinstance(value, dict):
-            problems.add(path, "type", "must be a JSON object")
-            return INVALID
-        kinds = [kind for kind in ("http", "adf_run") if kind in value]
-        unknown = set(value) - {"name", "http", "adf_run", "expect"}
-        for key in sorted(unknown):
-            problems.add(f"{path}.{str(key)[:64]}", "unknown_field", "is not a known field")
-        if len(kinds) != 1:
-            problems.add(path, "one_of", "must have exactly one of http or adf_run")
-            return INVALID
-        kind = kinds[0]
-        name = self._NAME.check(value.get("name"), f"{path}.name", problems) if "name" in value else INVALID
-        if "name" not in value:
-            problems.add(f"{path}.name", "required", "is required")
-        body = (HTTP_CHECK if kind == "http" else ADF_RUN_CHECK).check(value[kind], f"{path}.{kind}", problems)
-        expect = value.get("expect")
-        if expect is None and kind == "adf_run":
-            problems.add(f"{path}.expect", "required", "is required")
-            return INVALID
-        expected = (HTTP_EXPECT if kind == "http" else ADF_EXPECT).check({} if expect is None else expect,
-                                                                         f"{path}.expect", problems)
-        if INVALID in (name, body, expected):
-            return INVALID
-        if kind == "http":
-            operators = [op for op in JSON_OPERATORS if op in (expected.get("json") or {})]
-            if "json" in expected and len(operators) != 1:
-                problems.add(f"{path}.expect.json", "one_of", "must have exactly one of " + ", ".join(JSON_OPERATORS))
-                return INVALID
-            if body.get("body") is not None and body.get("method", "GET") != "POST":
-                problems.add(f"{path}.http.body", "post_only", "is sent only with method POST")
-                return INVALID
-        return {"name": name, kind: body, "expect": expected}
-
-    def schema(self):
-        name = self._NAME.schema()
-        return self._described({"oneOf": [
-            {"type": "object", "required": ["name", "http"], "additionalProperties": False,
-             "properties": {"name": name, "http": HTTP_CHECK.schema(), "expect": HTTP_EXPECT.schema()}},
-            {"type": "object", "required": ["name", "adf_run", "expect"], "additionalProperties": False,
-             "properties": {"name": name, "adf_run": ADF_RUN_CHECK.schema(), "expect": ADF_EXPECT.schema()}}]})
-
 
 PAUSE_BODY = Object(
     "Create a pause. With `callBackUri` (added by the ADF WebHook activity) the pipeline fields are "
     "not needed: the waiting run continues through the callback.",
     fields={
         "subscription_id": Text("Subscription of the factory to start the pipeline in (restart mode).",
-                                nonblank=True, pattern=re.compile(_GUID), rule_text="a subscription GUID"),
+                                nonblank=True, pattern=re.compile(GUID), rule_text="a subscription GUID"),
         "resource_group": Text("Resource group of the factory (restart mode).", nonblank=True, max_chars=90,
                                pattern=_RESOURCE_GROUP, json_pattern=r"^[A-Za-z0-9_\-.()]{0,89}[A-Za-z0-9_\-()]$",
                                rule_text="a resource group name: letters, digits, _ - . ( ), not ending in a period"),
@@ -131,11 +38,11 @@ PAUSE_BODY = Object(
                              pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,61}[A-Za-z0-9]"),
                              rule_text="3-63 letters, digits or hyphens, starting and ending with a letter or digit"),
         "pipeline_name": Text("Pipeline to start on approval (restart mode).", nonblank=True, max_chars=140,
-                              pattern=_PIPELINE, json_pattern=r"^[A-Za-z0-9_][^.+?/<>*#%&:\\\u0000-\u001f\u007f]{0,139}$",
+                              pattern=PIPELINE_NAME, json_pattern=r"^[A-Za-z0-9_][^.+?/<>*#%&:\\\u0000-\u001f\u007f]{0,139}$",
                               rule_text="an ADF pipeline name: starting with a letter, digit or _ and without "
                               ". + ? / < > * # % & : \\"),
         "tenant_id": Text("Tenant (GUID) of the factory, when it is not the app's own (needs CROSS_TENANT_CLIENT_ID).",
-                          pattern=re.compile(_GUID), rule_text="a tenant GUID"),
+                          pattern=re.compile(GUID), rule_text="a tenant GUID"),
         "parameters": Object("Parameters of the started run; the app adds `pause_id`.", max_bytes=64 * 1024,
                              key_pattern=re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}"),
                              key_rule="parameter names must start with a letter or _ and hold only letters, digits and _",
@@ -196,7 +103,7 @@ CHECKPOINT_BODY = Object(
         "resource_group": PAUSE_BODY.fields["resource_group"],
         "factory_name": PAUSE_BODY.fields["factory_name"],
         "pipeline_name": PAUSE_BODY.fields["pipeline_name"],
-        "run_id": Text("The run that reached the checkpoint: @pipeline().RunId.", pattern=re.compile(_GUID),
+        "run_id": Text("The run that reached the checkpoint: @pipeline().RunId.", pattern=re.compile(GUID),
                        rule_text="a run id (GUID)"),
         "checkpoint": Text("Which checkpoint of the pipeline, e.g. after_staging.", max_chars=64,
                            pattern=re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,63}"),

@@ -223,3 +223,10 @@ def test_settled_rows_go_in_batches_and_a_batch_with_a_row_gone_falls_back_to_si
         del index._table.submit_transaction, index.remove
     assert requests == [100, 30] and len(set(singles)) == 30  # Azure refuses the whole batch: one row was gone
     assert list(index.due(moment + timedelta(days=1))) == []
+
+
+def test_the_timer_knows_what_every_status_of_the_lifecycle_needs():
+    from shared.lifecycle.model import Status
+    from shared.sweep import _HANDLERS
+
+    assert set(_HANDLERS) == set(Status)

@@ -1,0 +1,1 @@
+"""Automated checks: the calls (probe), what an answer means (expect), attempts and settling (monitor)."""

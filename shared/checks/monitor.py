@@ -23,9 +23,9 @@ from shared import urls
 from shared.checks.expect import Result
 from shared.checks.probe import CONNECT_SECONDS, SETTING, HeaderNotAllowed, header_for, run_adf, run_http
 from shared.errors import AlreadyDecided, Forbidden, InvalidRequest
-from shared.lifecycle import engine
+from shared.lifecycle import calls, engine
 from shared.jsonbody import canonical
-from shared.lifecycle.model import CLAIMED, Action, Status, SweepOutcome
+from shared.lifecycle.model import CHECKS, CLAIMED, Action, Audit, Status, SweepOutcome
 from shared.clock import iso
 from shared.storage.records import json_field, json_field_strict, moment
 from shared.settings import Settings, get_settings
@@ -34,7 +34,6 @@ from shared.storage.tables import Conflict, Stored, pack_json
 
 logger = logging.getLogger(__name__)
 
-CHECKS = "checks"  # who decided, when the checks did
 
 
 # What a pause may ask for, checked when it is made.
@@ -127,7 +126,7 @@ def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome,
     entity, settings = stored.entity, get_settings()
     # Checks that pass lead to the pause's call: if that call can never be made (a damaged record, a
     # factory no longer allowed), the pause fails now, and no check host is called for nothing.
-    why = engine.cannot_call(entity, Action.CHECKS_CONTINUE)
+    why = calls.cannot_call(entity, Action.CHECKS_CONTINUE)
     if why is not None:
         if engine.fail_unclaimed(pause_id, stored, why, now) is None:
             raise Conflict()  # changed meanwhile: the timer looks at it again
@@ -206,7 +205,7 @@ def _settle(pause_id: str, attempted: Stored, decision: tuple[Action, str | None
     also = (lambda entity: results if mine(entity) else {}) if results else None
     try:
         record = engine.decide(pause_id, attempted, action, Decision(comment=why),
-                                  engine.Audit(decided_by=CHECKS), now, also=also)
+                                  Audit(decided_by=CHECKS), now, also=also)
     except AlreadyDecided:  # someone decided, or is deciding, first
         if results:
             _keep(pause_id, attempted.etag, results, attempts)

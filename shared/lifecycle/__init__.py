@@ -1,0 +1,1 @@
+"""The pause lifecycle: the rules as data (model), the engine that carries them out, recovery."""

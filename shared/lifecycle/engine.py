@@ -15,21 +15,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from shared.targets import callback
-from shared.storage import status_index
-from shared.targets.adf import PipelineTarget, get_adf
-from shared.errors import (AlreadyDecided, ChecksPending, DamagedRecord, Expired, Forbidden,
-                           OutcomeUnknown, Unavailable, UpstreamFailed)
-from shared.jsonbody import canonical
-from shared.lifecycle.model import (FINAL, Action, Actor, Call, Mode, Rule, Status, checks_passed, rule_for)
-from shared.targets.outside import OutsideCallFailed, Refused, Unknown
 from shared.clock import iso
-from shared.storage.records import (APP, TIMER, json_field_strict, mode_of, moment, pause_id_of, status_of, text,
-                                    to_record)
+from shared.errors import AlreadyDecided, ChecksPending, Expired, Forbidden, OutcomeUnknown, Unavailable, UpstreamFailed
+from shared.jsonbody import canonical
+from shared.lifecycle import calls
+from shared.lifecycle.model import (APP, FINAL, Action, Actor, Audit, Call, Mode, Rule, Status,
+                                    checks_passed, rule_for)
 from shared.settings import get_settings
+from shared.storage import status_index
 from shared.storage.due_index import get_due_index
 from shared.storage.pauses import get_store
+from shared.storage.records import json_field_strict, mode_of, moment, status_of, to_record
 from shared.storage.tables import Conflict, Stored, pack_json
+from shared.targets.adf import get_adf
+from shared.targets.outside import OutsideCallFailed, Refused, Unknown
 from shared.validation import Decision
 
 logger = logging.getLogger(__name__)
@@ -37,8 +36,6 @@ logger = logging.getLogger(__name__)
 # A run started for a claim is looked for from this long before the claim (clock skew).
 LOOKUP_MARGIN = timedelta(minutes=1)
 _CLAIM_ATTEMPTS = 3
-ACTIVITY_COMPLETED = ("Data Factory answered 409: the WebHook activity waiting on this pause had already completed "
-                      "(it may have timed out), so this decision reached nobody.")
 
 _DECIDED_WORDS = {
     Status.RESTARTING: "is being restarted right now",
@@ -52,19 +49,6 @@ _DECIDED_WORDS = {
     Status.EXPIRED: "has expired",
     Status.FAILED: "has failed",
 }
-
-
-@dataclass(frozen=True)
-class Audit:
-    """Who acted: an identity only when it is known for sure (a personal link, a sign-in, the timer)."""
-
-    decided_by: str | None = None
-    client_ip: str | None = None
-    user_agent: str | None = None
-    via: str | None = None  # "personal_link" or "sign_in" when decided_by names a person
-
-
-TIMER_AUDIT = Audit(decided_by=TIMER)
 
 
 def count(value) -> int:
@@ -153,56 +137,6 @@ def _decision_fields(rule: Rule, decision: Decision, audit: Audit, now: datetime
     }
 
 
-def target_of(entity: dict) -> PipelineTarget:
-    return PipelineTarget(text(entity, "subscription_id"), text(entity, "resource_group"),
-                          text(entity, "factory_name"), text(entity, "pipeline_name"), entity.get("tenant_id"))
-
-
-def _payload(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | None:
-    """The exact bytes a WebHook receives for this decision (built before anything is claimed)."""
-    if rule.call is not Call.CALL_BACK:
-        return None
-    text(entity, "callback_uri")
-    if mode_of(entity) is Mode.CHECKPOINT:
-        return checkpoint_payload(entity, rule, decision, audit)
-    if rule.error_code is None:
-        return callback.approved_payload({"pause_id": pause_id_of(entity), "status": rule.result.value,
-                                          "comment": decision.comment, "input": decision.input,
-                                          "data": json_field_strict(entity, "data")})
-    if rule.error_code == "PauseExpired":
-        message = decision.comment or f"Nobody decided before {iso(moment(entity, 'expires_at'))}."
-    else:
-        message = decision.comment or f"Cancelled by {audit.decided_by or 'the approver'}."
-    return callback.failed_payload(rule.error_code, message)
-
-
-def checkpoint_payload(entity: dict, rule: Rule, decision: Decision, audit: Audit) -> bytes:
-    """What a held checkpoint's WebHook receives: continue (`held: true`, who released it) or HoldCancelled."""
-    if rule.error_code is not None:
-        words = decision.comment or "an operator cancelled the hold"
-        return callback.failed_payload(rule.error_code, f"Hold cancelled by {audit.decided_by or 'an operator'}: "
-                                                        f"{words}")
-    return callback.checkpoint_payload({"held": True, "checkpoint": entity.get("checkpoint"),
-                                        "hold_ids": json_field_strict(entity, "hold_ids", []),
-                                        "released_by": audit.decided_by, "comment": decision.comment})
-
-
-def _call(rule: Rule, pause_id: str, entity: dict, payload: bytes | None) -> dict:
-    """Make the rule's one outside call; return what to record. Only Refused or Unknown escape."""
-    try:
-        if rule.call is Call.START_RUN:
-            parameters = {**json_field_strict(entity, "parameters", {}), "pause_id": pause_id}
-            return {"run_id": get_adf().start_run(target_of(entity), parameters)}
-        if callback.deliver(entity["callback_uri"], payload) is callback.Delivery.ALREADY_COMPLETED:
-            return {"status": Status.FAILED.value, "last_error": f"ActivityCompleted: {ACTIVITY_COMPLETED}"}
-        return {"callback_confirmed": True}
-    except OutsideCallFailed:
-        raise
-    except Exception as exc:  # unforeseen: whether the call went out is unknown, so it is treated as sent
-        logger.exception("outside call failed unexpectedly pause_id=%s", pause_id)
-        raise Unknown("Error", f"the call failed unexpectedly ({type(exc).__name__})") from exc
-
-
 def _target_words(entity: dict) -> str:
     return "The callback to Data Factory" if entity.get("mode") == Mode.CALLBACK else "Azure Data Factory"
 
@@ -256,7 +190,7 @@ def _look_up(pause_id: str, claimed: Stored, claim_id: str, unknown: Unknown, no
         for attempt in range(2):
             if attempt:
                 time.sleep(limits.run_lookup_retry_seconds)
-            run_id = get_adf().find_run(target_of(claimed.entity), pause_id, since, deadline=deadline)
+            run_id = get_adf().find_run(calls.target_of(claimed.entity), pause_id, since, deadline=deadline)
             if run_id:
                 break
     except Unknown as lookup:
@@ -346,38 +280,7 @@ def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: d
             return _Plan(Action.RECORD_APPROVAL, rule_for(Action.RECORD_APPROVAL, mode), recorded, None)
         fields.update(recorded)
     rule = rule_for(action, mode)
-    return _Plan(action, rule, fields, _ready(rule, entity, decision, audit))
-
-
-class _CannotCall(Exception):
-    """The rule's outside call can never be made from this record: the pause ends failed, unclaimed."""
-
-
-def _ready(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | None:
-    """Check, before anything is claimed, everything the outside call needs; return a callback's payload.
-
-    A damaged record (a pipeline field deleted by hand) or a factory ALLOWED_FACTORIES no longer
-    admits would otherwise be claimed and then fail in the call, where a failure reads as "maybe
-    sent" and waits for reconciliation; here it raises _CannotCall saying why, and nothing is sent.
-    """
-    try:
-        if rule.call is Call.START_RUN:
-            json_field_strict(entity, "parameters", {})
-            if not target_of(entity).allowed_by(get_settings().allowed_factories):
-                raise _CannotCall("FactoryNotAllowed: this app may no longer start pipelines in factory "
-                                  f"{entity.get('factory_name')} (ALLOWED_FACTORIES); no run was started.")
-        return _payload(rule, entity, decision, audit)
-    except DamagedRecord as damaged:
-        raise _CannotCall(f"DamagedRecord: {damaged.detail}") from None
-
-
-def cannot_call(entity: dict, action: Action) -> str | None:
-    """Why `action`'s outside call could never be made from this record (None: it could)."""
-    try:
-        _ready(rule_for(action, mode_of(entity)), entity, Decision(), Audit())
-    except _CannotCall as cannot:
-        return str(cannot)
-    return None
+    return _Plan(action, rule, fields, calls.ready(rule, entity, decision, audit))
 
 
 def fail_unclaimed(pause_id: str, stored: Stored, why: str, now: datetime) -> Stored | None:
@@ -406,7 +309,7 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
     for _ in range(attempts):
         try:
             plan = _plan(stored.entity, action, decision, audit, now)
-        except _CannotCall as cannot:
+        except calls.CannotCall as cannot:
             failed = fail_unclaimed(pause_id, stored, str(cannot), now)
             if failed is None:
                 stored = get_store().get(pause_id)
@@ -433,7 +336,7 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
             logger.info("pause decided pause_id=%s action=%s status=%s", pause_id, plan.action, rule.result)
             return to_record(won.entity)
         return _carry_out(pause_id, won, claim_id, plan, now)
-    with contextlib.suppress(_CannotCall):
+    with contextlib.suppress(calls.CannotCall):
         _plan(stored.entity, action, decision, audit, now)  # says why, if the pause was decided meanwhile
     raise AlreadyDecided("This pause is being decided by someone else right now.", to_record(stored.entity))
 
@@ -442,7 +345,7 @@ def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: _Plan, now: 
     """Make the claimed pause's one outside call and record what came of it."""
     rule = plan.rule
     try:
-        outcome = _call(rule, pause_id, claimed.entity, plan.payload)
+        outcome = calls.call(rule, pause_id, claimed.entity, plan.payload)
     except Refused as refused:
         _give_back(pause_id, claimed, claim_id, refused, now, rule.source)
     except Unknown as unknown:
@@ -455,7 +358,7 @@ def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: _Plan, now: 
     logger.info("pause decided pause_id=%s action=%s status=%s run_id=%s confirmed=%s", pause_id, plan.action,
                 record["status"], record.get("run_id") or "-", record.get("callback_confirmed", "-"))
     if outcome.get("status") == Status.FAILED.value:
-        raise AlreadyDecided(ACTIVITY_COMPLETED, record)
+        raise AlreadyDecided(calls.ACTIVITY_COMPLETED, record)
     if outcome.get("callback_confirmed") is False:
         try:
             get_due_index().add(pause_id, redelivery_due(now, 1))

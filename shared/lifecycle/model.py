@@ -165,3 +165,22 @@ class SweepOutcome(StrEnum):
 def checks_passed(entity: dict) -> bool:
     """Whether every check has passed (True for a pause without checks)."""
     return not entity.get("check_max_attempts") or entity.get("checks_passed") is True
+
+
+# Who decided, when no person did.
+TIMER = "expiry timer"
+APP = "app"        # the app itself had to (an email that could not be sent, a call that can never be made)
+CHECKS = "checks"  # the pause's automated checks
+
+
+@dataclass(frozen=True)
+class Audit:
+    """Who acted: an identity only when it is known for sure (a personal link, a sign-in, the timer)."""
+
+    decided_by: str | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+    via: str | None = None  # "personal_link" or "sign_in" when decided_by names a person
+
+
+TIMER_AUDIT = Audit(decided_by=TIMER)

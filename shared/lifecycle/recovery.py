@@ -14,12 +14,14 @@ import uuid
 from datetime import datetime
 
 from shared.errors import NotFound
-from shared.lifecycle.engine import LOOKUP_MARGIN, count, redelivery_due, stale_after, target_of, write_verified
+from shared.lifecycle.calls import target_of
+from shared.lifecycle.engine import LOOKUP_MARGIN, count, redelivery_due, stale_after, write_verified
 from shared.lifecycle.model import FINAL, Call, Status, claim_rule
 from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.pauses import get_store
-from shared.storage.records import TIMER, mode_of, moment, status_of, text
+from shared.lifecycle.model import TIMER
+from shared.storage.records import mode_of, moment, status_of, text
 from shared.storage.tables import Stored, unpack_json
 from shared.targets import callback
 from shared.targets.adf import get_adf

@@ -1,0 +1,1 @@
+"""Telling people: email now; Teams and Slack next."""

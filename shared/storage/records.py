@@ -14,8 +14,6 @@ from shared.errors import DamagedRecord
 from shared.lifecycle.model import Mode, Status
 from shared.storage.tables import unpack_json
 
-TIMER = "expiry timer"
-APP = "app"  # who decided, when the app itself had to (an email that could not be sent, a damaged record)
 
 
 def pause_id_of(entity: dict) -> str:

@@ -1,0 +1,1 @@
+"""The HTTP edge: requests and responses, pages, forms and their anti-forgery check, the OpenAPI document."""

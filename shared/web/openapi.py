@@ -9,14 +9,9 @@ import functools
 from shared import tokens
 from shared import validation
 from shared.settings import ROUTE_PREFIX
+from shared.web import schemas
+from shared.web.schemas import ANTIFORGERY, PROBLEM
 
-PROBLEM = {"$ref": "#/components/schemas/Problem"}
-APPROVAL = {"type": "object", "required": ["approver", "at", "via"], "properties": {
-    "approver": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
-    "comment": {"type": ["string", "null"]}, "client_ip": {"type": ["string", "null"]},
-    "user_agent": {"type": ["string", "null"]}, "via": {"type": "string", "enum": ["personal_link", "sign_in"]}}}
-_NULLABLE_TEXT = {"type": ["string", "null"]}
-_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 
 _ERRORS = {
     400: "The body, a query parameter or a field is invalid; `errors` names each one.",
@@ -59,144 +54,6 @@ def _page_or_problem(status: int) -> dict:
     """A link route's error: a page for browsers (`Accept: text/html`), problem+json otherwise."""
     return {"description": _ERRORS[status],
             "content": {"text/html": {"schema": {"type": "string"}}, "application/problem+json": {"schema": PROBLEM}}}
-
-
-_ANTIFORGERY = {"type": "string", "description": "The anti-forgery token the page's form carries under a sign-in "
-                                               "cookie (APPROVER_SIGN_IN=easyauth); required when the POST carries "
-                                               "cookies."}
-
-
-def _with_antiforgery(schema: dict) -> dict:
-    """A page form's schema: its fields and the anti-forgery token."""
-    return {**schema, "properties": {**schema.get("properties", {}), "antiforgery_token": _ANTIFORGERY}}
-
-
-def _schemas() -> dict:
-    record_properties = {
-        "pause_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-        "status": validation.STATUS_QUERY.schema() | {"description": "Where the pause is in its life."},
-        "mode": {"type": "string", "enum": ["restart", "callback", "checkpoint"],
-                 "description": "checkpoint: a run held at a checkpoint by an operator's hold."},
-        **{name: _NULLABLE_TEXT for name in ("tenant_id", "subscription_id", "resource_group", "factory_name",
-                                              "pipeline_name", "decided_by", "comment", "reason", "run_id",
-                                              "client_ip", "user_agent", "last_error")},
-        "on_timeout": {"enum": ["expire", "restart", None], "description": "null for a held checkpoint."},
-        "parameters": {"type": "object"},
-        "data": {"description": "Exactly the `data` sent with the pause (null when none)."},
-        "input": {"type": ["object", "null"]},
-        "notification": {"type": "object"},
-        "source": {"type": ["object", "null"]},
-        "created_at": {"type": "string", "format": "date-time"},
-        "expires_at": {**_NULLABLE_TIME, "description": "null for a held checkpoint (it waits on its holds)."},
-        "decided_at": _NULLABLE_TIME,
-        "checkpoint": {"type": "string", "description": "Checkpoint mode: which checkpoint the run reached."},
-        "hold_ids": {"type": "array", "items": {"type": "string"},
-                     "description": "Checkpoint mode: the holds it waits (or waited) on."},
-        "approvers": {"type": "array", "items": {"type": "string"}},
-        "required_approvals": {"type": ["integer", "null"]},
-        "requested_by": _NULLABLE_TEXT,
-        "allow_self_approval": {"type": "boolean"},
-        "approver_links_returned": {"type": "boolean",
-                                    "description": "The pause asked for its approvers' personal links in the answer "
-                                                   "(return_approver_links): its caller could approve in their names."},
-        "approvals": {"type": "array", "items": APPROVAL},
-        "checks": {"type": "array", "description": "Each check with its last result, when, and the attempts made.",
-                   "items": {"type": "object", "required": ["name", "type", "result", "attempts"], "properties": {
-                       "name": {"type": "string"}, "type": {"enum": ["http", "adf_run"]},
-                       "result": {"enum": ["passed", "not_yet", "error", "failed", None]},
-                       "detail": _NULLABLE_TEXT, "at": _NULLABLE_TIME, "attempts": {"type": "integer"}}}},
-        "checks_mode": {"enum": ["auto", "gate"]},
-        "check_every": {"type": "integer"}, "check_max_attempts": {"type": "integer"},
-        "check_attempts": {"type": "integer"}, "checks_passed": {"type": "boolean"},
-        "next_check_at": _NULLABLE_TIME,
-        "callback_confirmed": {"type": ["boolean", "null"],
-                               "description": "Callback mode: false while the decision sent to the WebHook is not "
-                                              "confirmed (it is re-sent, byte for byte, until it is)."},
-    }
-    pause_body = validation.PAUSE_BODY.schema()
-    # Restart mode names the pipeline; callback mode has the WebHook's callBackUri instead.
-    pause_body["anyOf"] = [{"required": ["callBackUri"]}, {"required": list(validation.RESTART_TARGET_FIELDS)}]
-    return {
-        "PauseRequest": pause_body,
-        "ApproveRequest": validation.APPROVE_BODY.schema(),
-        "ApproveForm": _with_antiforgery(validation.APPROVE_FORM.schema()),
-        "CancelRequest": validation.CANCEL_BODY.schema(),
-        "CancelForm": _with_antiforgery(validation.CANCEL_BODY.schema()),
-        "PauseCreated": {
-            "type": "object",
-            "required": ["pause_id", "token", "status", "expires_at", "restart_url", "cancel_url", "status_url"],
-            "properties": {
-                "pause_id": {"type": "string"},
-                "token": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$",
-                          "description": "One-time credential; only its hash is stored."},
-                "status": {"type": "string", "const": "pending"},
-                "expires_at": {"type": "string", "format": "date-time"},
-                "restart_url": {"type": "string", "format": "uri"},
-                "cancel_url": {"type": "string", "format": "uri"},
-                "status_url": {"type": "string", "format": "uri"},
-                "approver_links": {"type": "array", "description": "Only with `return_approver_links: true`: each approver's "
-                                                                 "personal links, for the caller to deliver.",
-                                   "items": {"type": "object", "required": ["approver", "restart_url", "cancel_url"],
-                                             "properties": {"approver": {"type": "string"},
-                                                            "restart_url": {"type": "string", "format": "uri"},
-                                                            "cancel_url": {"type": "string", "format": "uri"}}}},
-            },
-        },
-        "PauseRecord": {"type": "object", "required": ["pause_id", "status", "mode", "created_at", "expires_at"],
-                        "properties": record_properties},
-        "PausePage": {
-            "type": "object", "required": ["items", "cursor"],
-            "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/PauseRecord"}},
-                           "cursor": _NULLABLE_TEXT, "next_url": {"type": "string", "format": "uri"}},
-        },
-        "Approved": {"type": "object", "required": ["pause_id", "status", "run_id"],
-                     "properties": {"pause_id": {"type": "string"},
-                                    "status": {"enum": ["restarted", "pending"],
-                                               "description": "pending: the approval was counted; more are needed."},
-                                    "run_id": {**_NULLABLE_TEXT, "description": "The ADF run (restart mode)."},
-                                    "callback_confirmed": {"type": "boolean"},
-                                    "required_approvals": {"type": "integer"},
-                                    "approvals": {"type": "array", "items": APPROVAL}}},
-        "Cancelled": {"type": "object", "required": ["pause_id", "status", "reason"],
-                      "properties": {"pause_id": {"type": "string"}, "status": {"const": "cancelled"},
-                                     "reason": _NULLABLE_TEXT, "callback_confirmed": {"type": "boolean"}}},
-        "HoldRequest": validation.HOLD_BODY.schema(),
-        "ReleaseRequest": validation.RELEASE_BODY.schema(),
-        "HoldCancelRequest": validation.HOLD_CANCEL_BODY.schema(),
-        "CheckpointRequest": validation.CHECKPOINT_BODY.schema(),
-        "Hold": {"type": "object", "required": ["hold_id", "status", "scope", "reason", "created_at"], "properties": {
-            "hold_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-            "status": {"enum": ["active", "released", "cancelled"],
-                       "description": "A hold past its expiry is released (ended_by `expiry`)."},
-            "scope": {"type": "object", "additionalProperties": {"type": "string"}},
-            "reason": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
-            "created_by": _NULLABLE_TEXT, "expires_at": _NULLABLE_TIME, "ended_at": _NULLABLE_TIME,
-            "ended_by": _NULLABLE_TEXT, "comment": _NULLABLE_TEXT,
-            "hold_url": {"type": "string", "format": "uri"},
-            "waiting": {"type": "array", "items": {"$ref": "#/components/schemas/PauseRecord"},
-                        "description": "GET /holds/{hold_id}: the checkpoints held by it."},
-            "checkpoints": {"type": "object", "description": "After a release or cancel: the checkpoints' pause ids "
-                                                            "by what became of them.",
-                            "additionalProperties": {"type": "array", "items": {"type": "string"}}}}},
-        "HoldList": {"type": "object", "required": ["items"],
-                     "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Hold"}}}},
-        "CheckpointReached": {"type": "object", "required": ["held", "checkpoint"], "properties": {
-            "held": {"type": "boolean", "description": "false: the run is called back within seconds."},
-            "checkpoint": {"type": "string"}, "pause_id": {"type": "string"},
-            "hold_ids": {"type": "array", "items": {"type": "string"}}}},
-        "Problem": {
-            "type": "object", "required": ["type", "title", "status", "detail", "code"],
-            "description": "RFC 9457 problem details.",
-            "properties": {
-                "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                "detail": {"type": "string"}, "code": {"type": "string"},
-                "errors": {"type": "array", "items": {
-                    "type": "object", "required": ["field", "rule", "message"],
-                    "properties": {"field": {"type": "string"}, "rule": {"type": "string"},
-                                   "message": {"type": "string"}}}},
-            },
-        },
-    }
 
 
 def _token_parameter() -> dict:
@@ -294,7 +151,7 @@ def _console_paths() -> dict:
     back = {"303": {"description": "Done: back to the console page (See Other)."}, "400": _page_or_problem(400),
             "413": _page_or_problem(413), **errors}
     form = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
-        "type": "object", "properties": {"antiforgery_token": _ANTIFORGERY}}}}}
+        "type": "object", "properties": {"antiforgery_token": ANTIFORGERY}}}}}
     pause_id = {"name": "pause_id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "/console": {"get": {"operationId": "console_page", "summary": "The operators' console.",
@@ -324,10 +181,8 @@ def _console_paths() -> dict:
     }
 
 
-@functools.lru_cache(maxsize=1)
-def document() -> dict:
-    """The whole OpenAPI document (built once per process)."""
-    key = [{"functionKey": []}]
+def _pause_paths(key: list) -> dict:
+    """POST /pause, GET /pauses/{pause_id}, GET /pauses."""
     location = {"Location": {"description": "The pause's status URL.", "schema": {"type": "string", "format": "uri"}}}
     # Links let clients (and fuzzers) follow a new pause to its links and record.
     links = {
@@ -340,46 +195,55 @@ def document() -> dict:
     created = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/PauseCreated"}}},
                "headers": location, "links": links}
     return {
+        "/pause": {"post": {
+            "operationId": "pause", "summary": "Create a pause and get its one-time links.", "security": key,
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/PauseRequest"}, "examples": _PAUSE_EXAMPLES}}},
+            "responses": {"201": {"description": "Created (restart mode).", **created},
+                          "202": {"description": "Accepted: the WebHook activity waits (callback mode). No "
+                                                 "Location header: ADF would poll it.",
+                                  "content": created["content"], "links": links},
+                          **{str(s): _problem(s) for s in (400, 403, 413, 502, 503)}},
+        }},
+        "/pauses/{pause_id}": {"get": {
+            "operationId": "get_pause", "summary": "Read one pause, without its token.", "security": key,
+            "parameters": [{"name": "pause_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "The record.", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/PauseRecord"}}}},
+                **{str(s): _problem(s) for s in (404, 503)}},
+        }},
+        "/pauses": {"get": {
+            "operationId": "list_pauses", "summary": "List pauses, a page at a time.", "security": key,
+            "parameters": [
+                {"name": "status", "in": "query", "schema": validation.STATUS_QUERY.schema()},
+                {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                            "maximum": validation.MAX_PAGE_SIZE,
+                                                            "default": validation.DEFAULT_PAGE_SIZE}},
+                {"name": "cursor", "in": "query", "schema": {"type": "string"},
+                 "description": "The `cursor` of the previous page."},
+            ],
+            "responses": {"200": {"description": "One page.", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/PausePage"}}}},
+                **{str(s): _problem(s) for s in (400, 503)}},
+        }},
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def document() -> dict:
+    """The whole OpenAPI document (built once per process)."""
+    key = [{"functionKey": []}]
+    return {
         "openapi": "3.1.0",
         "info": {"title": "Pausable Pipelines", "version": "1.0.0",
                  "description": "Pause an Azure Data Factory pipeline until a person approves through a one-time link."},
         "servers": [{"url": f"/{ROUTE_PREFIX}"}],
         "components": {
             "securitySchemes": {"functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key"}},
-            "schemas": _schemas(),
+            "schemas": schemas.components(),
         },
         "paths": {
-            "/pause": {"post": {
-                "operationId": "pause", "summary": "Create a pause and get its one-time links.", "security": key,
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"$ref": "#/components/schemas/PauseRequest"}, "examples": _PAUSE_EXAMPLES}}},
-                "responses": {"201": {"description": "Created (restart mode).", **created},
-                              "202": {"description": "Accepted: the WebHook activity waits (callback mode). No "
-                                                     "Location header: ADF would poll it.",
-                                      "content": created["content"], "links": links},
-                              **{str(s): _problem(s) for s in (400, 403, 413, 502, 503)}},
-            }},
-            "/pauses/{pause_id}": {"get": {
-                "operationId": "get_pause", "summary": "Read one pause, without its token.", "security": key,
-                "parameters": [{"name": "pause_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "The record.", "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/PauseRecord"}}}},
-                    **{str(s): _problem(s) for s in (404, 503)}},
-            }},
-            "/pauses": {"get": {
-                "operationId": "list_pauses", "summary": "List pauses, a page at a time.", "security": key,
-                "parameters": [
-                    {"name": "status", "in": "query", "schema": validation.STATUS_QUERY.schema()},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
-                                                                "maximum": validation.MAX_PAGE_SIZE,
-                                                                "default": validation.DEFAULT_PAGE_SIZE}},
-                    {"name": "cursor", "in": "query", "schema": {"type": "string"},
-                     "description": "The `cursor` of the previous page."},
-                ],
-                "responses": {"200": {"description": "One page.", "content": {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/PausePage"}}}},
-                    **{str(s): _problem(s) for s in (400, 503)}},
-            }},
+            **_pause_paths(key),
             "/restart/{token}": _link_routes("restart", "approve", "Approved", "ApproveForm", "ApproveRequest"),
             "/cancel/{token}": _link_routes("cancel", "cancel", "Cancelled", "CancelForm", "CancelRequest"),
             **_holds_paths(key),

@@ -1,0 +1,106 @@
+"""What each outside call of the lifecycle needs and sends: the pipeline to start, the WebHook's exact
+bytes, and the one call itself.
+
+Everything a call needs is read and checked before anything is claimed (`ready`): a record that
+lacks it (a field deleted by hand) or a factory ALLOWED_FACTORIES no longer admits can never be
+called, and the pause then ends failed with no claim, instead of failing inside the claim, where
+a failure reads as "maybe sent".
+"""
+
+import logging
+
+from shared.clock import iso
+from shared.errors import DamagedRecord
+from shared.lifecycle.model import Action, Audit, Call, Mode, Rule, Status, rule_for
+from shared.settings import get_settings
+from shared.storage.records import json_field_strict, mode_of, moment, pause_id_of, text
+from shared.targets import callback
+from shared.targets.adf import PipelineTarget, get_adf
+from shared.targets.outside import OutsideCallFailed, Unknown
+from shared.validation import Decision
+
+logger = logging.getLogger(__name__)
+
+ACTIVITY_COMPLETED = ("Data Factory answered 409: the WebHook activity waiting on this pause had already completed "
+                      "(it may have timed out), so this decision reached nobody.")
+
+
+def target_of(entity: dict) -> PipelineTarget:
+    return PipelineTarget(text(entity, "subscription_id"), text(entity, "resource_group"),
+                          text(entity, "factory_name"), text(entity, "pipeline_name"), entity.get("tenant_id"))
+
+
+def payload(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | None:
+    """The exact bytes a WebHook receives for this decision (built before anything is claimed)."""
+    if rule.call is not Call.CALL_BACK:
+        return None
+    text(entity, "callback_uri")
+    if mode_of(entity) is Mode.CHECKPOINT:
+        return checkpoint_payload(entity, rule, decision, audit)
+    if rule.error_code is None:
+        return callback.approved_payload({"pause_id": pause_id_of(entity), "status": rule.result.value,
+                                          "comment": decision.comment, "input": decision.input,
+                                          "data": json_field_strict(entity, "data")})
+    if rule.error_code == "PauseExpired":
+        message = decision.comment or f"Nobody decided before {iso(moment(entity, 'expires_at'))}."
+    else:
+        message = decision.comment or f"Cancelled by {audit.decided_by or 'the approver'}."
+    return callback.failed_payload(rule.error_code, message)
+
+
+def checkpoint_payload(entity: dict, rule: Rule, decision: Decision, audit: Audit) -> bytes:
+    """What a held checkpoint's WebHook receives: continue (`held: true`, who released it) or HoldCancelled."""
+    if rule.error_code is not None:
+        words = decision.comment or "an operator cancelled the hold"
+        return callback.failed_payload(rule.error_code, f"Hold cancelled by {audit.decided_by or 'an operator'}: "
+                                                        f"{words}")
+    return callback.checkpoint_payload({"held": True, "checkpoint": entity.get("checkpoint"),
+                                        "hold_ids": json_field_strict(entity, "hold_ids", []),
+                                        "released_by": audit.decided_by, "comment": decision.comment})
+
+
+def call(rule: Rule, pause_id: str, entity: dict, payload: bytes | None) -> dict:
+    """Make the rule's one outside call; return what to record. Only Refused or Unknown escape."""
+    try:
+        if rule.call is Call.START_RUN:
+            parameters = {**json_field_strict(entity, "parameters", {}), "pause_id": pause_id}
+            return {"run_id": get_adf().start_run(target_of(entity), parameters)}
+        if callback.deliver(entity["callback_uri"], payload) is callback.Delivery.ALREADY_COMPLETED:
+            return {"status": Status.FAILED.value, "last_error": f"ActivityCompleted: {ACTIVITY_COMPLETED}"}
+        return {"callback_confirmed": True}
+    except OutsideCallFailed:
+        raise
+    except Exception as exc:  # unforeseen: whether the call went out is unknown, so it is treated as sent
+        logger.exception("outside call failed unexpectedly pause_id=%s", pause_id)
+        raise Unknown("Error", f"the call failed unexpectedly ({type(exc).__name__})") from exc
+
+
+class CannotCall(Exception):
+    """The rule's outside call can never be made from this record: the pause ends failed, unclaimed."""
+
+
+def ready(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | None:
+    """Check, before anything is claimed, everything the outside call needs; return a callback's payload.
+
+    A damaged record (a pipeline field deleted by hand) or a factory ALLOWED_FACTORIES no longer
+    admits would otherwise be claimed and then fail in the call, where a failure reads as "maybe
+    sent" and waits for reconciliation; here it raises CannotCall saying why, and nothing is sent.
+    """
+    try:
+        if rule.call is Call.START_RUN:
+            json_field_strict(entity, "parameters", {})
+            if not target_of(entity).allowed_by(get_settings().allowed_factories):
+                raise CannotCall("FactoryNotAllowed: this app may no longer start pipelines in factory "
+                                  f"{entity.get('factory_name')} (ALLOWED_FACTORIES); no run was started.")
+        return payload(rule, entity, decision, audit)
+    except DamagedRecord as damaged:
+        raise CannotCall(f"DamagedRecord: {damaged.detail}") from None
+
+
+def cannot_call(entity: dict, action: Action) -> str | None:
+    """Why `action`'s outside call could never be made from this record (None: it could)."""
+    try:
+        ready(rule_for(action, mode_of(entity)), entity, Decision(), Audit())
+    except CannotCall as cannot:
+        return str(cannot)
+    return None
