@@ -52,7 +52,7 @@ def _transport(pool_size: int | None):
 
 
 def _app_transport() -> dict:
-    """The transport the app's own clients use (shared.clients.http_transport)."""
+    """The transport the app's own clients use (shared.outbound.http_transport)."""
     from shared.outbound import http_transport
 
     return {"transport": http_transport(connection_timeout=300, read_timeout=300)}

@@ -102,7 +102,7 @@ def report_inprocess(results: dict, samples: int) -> list:
     lines = [f"### In-process (the registered functions called with `azure.functions.HttpRequest`), "
              f"{samples} samples each, interleaved", "",
              "Floors are stock SDK clients unless they say *app transport*: the same calls through the "
-             "app's tuned HTTP transport (`shared.clients.http_transport`), which isolates the cost of the "
+             "app's tuned HTTP transport (`shared.outbound.http_transport`), which isolates the cost of the "
              "app's own code.", ""]
     lines += _latency_rows(results, [
         ("pause", "pause", "1 insert: the pause entity", "raw_insert_one"),
