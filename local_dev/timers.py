@@ -27,9 +27,18 @@ class TimerFunction:
     user_function: object
 
 
+class ScheduleSettingMissing(RuntimeError):
+    """A schedule names an app setting that is not set: the Functions host does not start either."""
+
+
 def resolve_schedule(schedule: str, env=os.environ) -> str:
     """Replace `%SETTING%` with the setting's value, as the Functions host does."""
-    return re.sub(r"%([^%]+)%", lambda m: env[m.group(1)], schedule)
+    def value(match):
+        if not env.get(match.group(1)):
+            raise ScheduleSettingMissing(f"the timer's schedule names the app setting {match.group(1)}, which is "
+                                         "not set (local.settings.json.example sets it)")
+        return env[match.group(1)]
+    return re.sub(r"%([^%]+)%", value, schedule)
 
 
 def timer_functions(function_app: func.FunctionApp) -> list[TimerFunction]:

@@ -23,7 +23,7 @@ DEFAULT_CALLBACK_HOSTS = (
     "*.svc.datafactory.azure.com", "*.svc.datafactory.azure.us", "*.svc.datafactory.azure.cn",
     "*.svc.azuresynapse.net", "*.svc.azuresynapse.azure.us", "*.svc.azuresynapse.azure.cn",
 )
-DEFAULT_SWEEP_SCHEDULE = "0 */1 * * * *"
+DEFAULT_SWEEP_SCHEDULE = "0 */1 * * * *"  # what the deployment and the local settings set PAUSE_SWEEP_SCHEDULE to
 
 
 class SettingsError(RuntimeError):
@@ -306,11 +306,6 @@ def app_setting_hosts(name: str) -> tuple[str, ...]:
     if not hosts:
         raise SettingsError(f"app setting {name} is not set; it must list the hosts the header may be sent to")
     return hosts
-
-
-def sweep_schedule() -> str:
-    """The expiry timer's NCRONTAB schedule; read at import by function_app, so it has a default."""
-    return os.environ.get("PAUSE_SWEEP_SCHEDULE") or DEFAULT_SWEEP_SCHEDULE
 
 
 @functools.lru_cache(maxsize=1)

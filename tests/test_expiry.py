@@ -134,16 +134,20 @@ def test_index_row_without_a_pause_is_dropped(api, table):
     assert list(index.due(moment + timedelta(days=1))) == []
 
 
-def test_timer_is_registered_with_the_default_schedule(registered_functions):
+def test_the_timers_schedule_is_the_app_setting_the_host_resolves(registered_functions):
+    import json
+    from pathlib import Path
+
+    from local_dev.timers import ScheduleSettingMissing, resolve_schedule
+    from shared.settings import DEFAULT_SWEEP_SCHEDULE
+
     trigger = registered_functions["expire_pauses"].get_trigger()
-    assert trigger.type == "timerTrigger" and trigger.schedule == "0 */1 * * * *"
-
-
-def test_schedule_setting_overrides_the_default(monkeypatch):
-    from shared.settings import sweep_schedule
-
-    monkeypatch.setenv("PAUSE_SWEEP_SCHEDULE", "0 */5 * * * *")
-    assert sweep_schedule() == "0 */5 * * * *"
+    assert trigger.type == "timerTrigger" and trigger.schedule == "%PAUSE_SWEEP_SCHEDULE%"
+    assert resolve_schedule(trigger.schedule, {"PAUSE_SWEEP_SCHEDULE": "0 */5 * * * *"}) == "0 */5 * * * *"
+    with pytest.raises(ScheduleSettingMissing, match="PAUSE_SWEEP_SCHEDULE"):
+        resolve_schedule(trigger.schedule, {})
+    example = json.loads((Path(__file__).parent.parent / "local.settings.json.example").read_text())
+    assert example["Values"]["PAUSE_SWEEP_SCHEDULE"] == DEFAULT_SWEEP_SCHEDULE == "0 */1 * * * *"
 
 
 def _interrupt(table, pause_id, minutes_ago=30):
