@@ -85,6 +85,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from local_dev.service import Service
+
 API_VERSION = "2018-06-01"
 REPO_PIPELINES = Path(__file__).resolve().parent.parent / "adf" / "pipelines"
 # The factory the repository's pipelines live in, and the README's curl walk uses.
@@ -310,7 +312,7 @@ class _RequestHandler(WSGIRequestHandler):
         _log.debug(format, *args)
 
 
-class AdfStandin:
+class AdfStandin(Service):
     """The stand-in server and its in-memory state; all methods are safe to call from any thread."""
 
     def __init__(self, host="127.0.0.1", port=0, *, page_size=PAGE_SIZE, queued_seconds=QUEUED_SECONDS,
@@ -368,12 +370,6 @@ class AdfStandin:
         self._thread.join()
         self._server = self._thread = None
 
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.stop()
 
     @property
     def url(self):

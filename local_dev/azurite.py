@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from local_dev.ports import free_port, wait_for_port
+from local_dev.service import Service
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE_TABLE = REPO_ROOT / "node_modules" / ".bin" / "azurite-table"
@@ -32,7 +33,7 @@ def _stop_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
-class Azurite:
+class Azurite(Service):
     """An Azurite Table service process.
 
     With `random_key` (the default) the account gets a fresh random key, passed to Azurite
@@ -130,12 +131,6 @@ class Azurite:
         if self.account_key is not None:
             env["AZURITE_ACCOUNTS"] = f"{ACCOUNT_NAME}:{self.account_key}"
         return env
-
-    def __enter__(self) -> "Azurite":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
 
 def _is_listening(host: str, port: int) -> bool:

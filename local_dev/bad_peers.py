@@ -20,12 +20,14 @@ import ssl
 import struct
 import threading
 
+from local_dev.service import Service
+
 # A TLS record: alert (21), TLS 1.2, 2 bytes: fatal (2), handshake_failure (40).
 HANDSHAKE_FAILURE_ALERT = b"\x15\x03\x03\x00\x02\x02\x28"
 BEHAVIOURS = ("tls_alert", "tls_garbage", "tls_silent", "reset_after_request", "tls_garbage_after_request")
 
 
-class BadPeer:
+class BadPeer(Service):
     def __init__(self, behaviour: str, tls: ssl.SSLContext | None = None):
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"behaviour must be one of {BEHAVIOURS}")
@@ -55,11 +57,6 @@ class BadPeer:
             self._listener.close()
             self._listener = None
 
-    def __enter__(self) -> "BadPeer":
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def _serve(self) -> None:
         while not self._stopping.is_set():

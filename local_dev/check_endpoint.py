@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from local_dev.service import Service
+
 
 @dataclass
 class Answer:
@@ -40,7 +42,7 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-class CheckEndpoint:
+class CheckEndpoint(Service):
     def __init__(self, delay: float = 0.0):
         self.default_delay = delay
         self._answers: dict[str, Answer] = {}
@@ -106,8 +108,4 @@ class CheckEndpoint:
             self._thread.join()
             self._server = None
 
-    def __enter__(self) -> "CheckEndpoint":
-        return self.start()
 
-    def __exit__(self, *exc_info) -> None:
-        self.stop()

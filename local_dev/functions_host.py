@@ -25,6 +25,8 @@ from werkzeug.routing import BaseConverter, Map, Rule, ValidationError
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from local_dev.service import Service
+
 logger = logging.getLogger(__name__)
 
 HTTP_TRIGGER = "httpTrigger"
@@ -366,7 +368,7 @@ class _QuietRequestHandler(WSGIRequestHandler):
         pass
 
 
-class RunningServer:
+class RunningServer(Service):
     """A WSGI server running in a daemon thread; stop() shuts it down."""
 
     def __init__(self, server) -> None:
@@ -386,12 +388,6 @@ class RunningServer:
         """Stop accepting requests and close the listening socket."""
         self._server.shutdown()
         self._thread.join()
-
-    def __enter__(self) -> "RunningServer":
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
 
 def serve(wsgi_app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:

@@ -29,6 +29,8 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from local_dev.service import Service
+
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -96,7 +98,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class _Server:
+class _Server(Service):
     """A werkzeug server in a thread; subclasses define `_map` and `_handle_<endpoint>`."""
 
     _map: Map
@@ -125,11 +127,6 @@ class _Server:
             self._thread.join()
             self._server = None
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
 
     @Request.application
     def _app(self, request):

@@ -10,8 +10,10 @@ import threading
 from datetime import datetime, timezone
 from email import policy
 
+from local_dev.service import Service
 
-class MailCatcher:
+
+class MailCatcher(Service):
     """aiosmtpd on `host:port` (0: a free port); `.messages` holds what arrived, oldest first."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
@@ -61,8 +63,4 @@ class MailCatcher:
             self._controller.stop()
             self._controller = None
 
-    def __enter__(self) -> "MailCatcher":
-        return self.start()
 
-    def __exit__(self, *exc_info) -> None:
-        self.stop()

@@ -24,6 +24,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from local_dev.service import Service
+
 _ERRORS = {
     "before": (503, "ServerBusy", "The server is busy."),
     "after": (500, "OperationTimedOut", "Operation could not be completed within the specified time."),
@@ -44,7 +46,7 @@ class _Rule:
         return (self.methods is None or method in self.methods) and (self.path is None or bool(re.search(self.path, path)))
 
 
-class StorageFaultProxy:
+class StorageFaultProxy(Service):
     def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
         self.target = (target_host, target_port)
         self._lock = threading.Lock()
@@ -176,8 +178,4 @@ class StorageFaultProxy:
             self._thread.join()
             self._server = None
 
-    def __enter__(self) -> "StorageFaultProxy":
-        return self.start()
 
-    def __exit__(self, *exc_info) -> None:
-        self.stop()

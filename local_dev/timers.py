@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 import azure.functions as func
 from azure.functions.timer import TimerRequest
 
+from local_dev.service import Service
+
 logger = logging.getLogger(__name__)
 
 TIMER_TRIGGER = "timerTrigger"
@@ -60,7 +62,7 @@ def next_run(schedule: str, after: datetime) -> datetime:
     return croniter(schedule, after, second_at_beginning=True).get_next(datetime)
 
 
-class TimerRunner:
+class TimerRunner(Service):
     """Fires each timer function at its scheduled times until stopped."""
 
     def __init__(self, timers: list[TimerFunction]):
@@ -80,11 +82,6 @@ class TimerRunner:
         for thread in self._threads:
             thread.join(timeout=10)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info):
-        self.stop()
 
     def _loop(self, timer: TimerFunction) -> None:
         while True:
