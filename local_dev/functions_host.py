@@ -6,7 +6,6 @@ done by werkzeug; request and response objects are the real `azure.functions` on
 """
 
 import asyncio
-import datetime
 import inspect
 import json
 import logging
@@ -21,7 +20,7 @@ import azure.functions as func
 from azure.functions.decorators.http import HttpMethod
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import MethodNotAllowed, NotFound
-from werkzeug.routing import BaseConverter, Map, Rule, ValidationError
+from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -33,12 +32,15 @@ HTTP_TRIGGER = "httpTrigger"
 DEFAULT_ROUTE_PREFIX = "api"
 ALL_METHODS = tuple(method.value for method in HttpMethod)
 
-# A route template parameter: {name}, {name?}, {name=default}, {name:int:min(1)}, {*rest}.
-_PARAMETER = re.compile(
-    r"\{(?P<catch_all>\*{1,2})?(?P<name>\w+)(?P<constraints>(?::[^:?=}]+)*)"
-    r"(?:(?P<optional>\?)|=(?P<default>[^}]*))?\}"
-)
-_CONSTRAINT = re.compile(r"(?P<name>\w+)(?:\((?P<args>.*)\))?")
+# The route syntax this app registers: literal segments, {name}, and a last parameter that may be
+# left out ({name?}), with at most the constraint maxlength(0) (`{ignored:maxlength(0)?}` serves
+# the bare prefix: the API's index). Anything else of ASP.NET Core's route language is refused
+# when the host starts, so no route can be served differently here than in Azure.
+_PARAMETER = re.compile(r"\{(?P<name>\w+)(?P<empty>:maxlength\(0\))?(?P<optional>\?)?\}")
+
+
+class UnsupportedRoute(ValueError):
+    """A route template uses syntax the local host does not serve (the app registers none of it)."""
 
 
 @dataclass(frozen=True)
@@ -100,65 +102,25 @@ def public_path(prefix: str, route: str) -> str:
 
 
 def route_rules(prefix: str, template: str) -> list:
-    """Convert a Functions route template into werkzeug rule strings with their defaults.
-
-    Optional trailing parameters ({id?}, {id=1}, {*rest}) become one extra, shorter rule
-    each, because werkzeug has no optional parts.
-    """
-    segments = [_segment_rule(segment) for segment in template.split("/") if segment]
-    rules = [(public_path(prefix, "/".join(rule for rule, _ in segments)), {})]
-    defaults = {}
-    while segments and segments[-1][1] is not None:
-        _, parameter = segments.pop()
-        if parameter.group("default") is not None:
-            defaults[parameter.group("name")] = parameter.group("default")
-        rules.append((public_path(prefix, "/".join(rule for rule, _ in segments)), dict(defaults)))
-    return rules
-
-
-def _segment_rule(segment: str):
-    """Translate one template segment; also return its parameter match if it may be left out."""
-    whole = _PARAMETER.fullmatch(segment)
-    omittable = whole is not None and bool(
-        whole.group("optional") or whole.group("default") is not None or whole.group("catch_all")
-    )
-    return _PARAMETER.sub(_parameter_rule, segment), whole if omittable else None
-
-
-def _parameter_rule(parameter: re.Match) -> str:
-    """The werkzeug placeholder for one route template parameter."""
-    name = parameter.group("name")
-    if parameter.group("catch_all"):
-        return f"<path:{name}>"
-    constraints = parameter.group("constraints").lstrip(":")
-    if constraints:
-        return f'<constraint("{constraints}"):{name}>'
-    return f"<{name}>"
-
-
-class RouteConstraintConverter(BaseConverter):
-    """Matches one path segment against ASP.NET Core route constraints, keeping it a string.
-
-    The shape a constraint demands (int, long, float, double, decimal, bool, guid, alpha,
-    minlength, maxlength, length; min, max and range demand an integer) decides which route
-    matches, as in ASP.NET Core. Value checks (min, max, range, datetime, regex) run after
-    matching: werkzeug tries no other route then, so a failed one answers 404. Unknown
-    constraints are ignored with a warning.
-    """
-
-    # Constrained parameters win over plain ones on the same path, as in ASP.NET Core.
-    weight = 50
-
-    def __init__(self, map, spec: str) -> None:
-        super().__init__(map)
-        constraints = [_constraint(part) for part in _split_constraints(spec)]
-        self.regex = _all_of([regex for regex, _ in constraints if regex])
-        self.checks = [check for _, check in constraints if check]
-
-    def to_python(self, value: str) -> str:
-        if not all(check(value) for check in self.checks):
-            raise ValidationError()
-        return value
+    """Convert a Functions route template into werkzeug rule strings: a last optional parameter
+    ({id?}) becomes one extra, shorter rule, since werkzeug has no optional parts; one that may
+    only be empty ({x:maxlength(0)?}) becomes only the shorter rule."""
+    segments = [segment for segment in template.split("/") if segment]
+    for index, segment in enumerate(segments):
+        whole = _PARAMETER.fullmatch(segment)
+        if whole is None and ("{" in segment or "}" in segment):
+            raise UnsupportedRoute(f"route {template!r}: only literal segments and {{name}} parameters are served "
+                                   "locally")
+        if whole is not None and (whole.group("optional") or whole.group("empty")) and index != len(segments) - 1:
+            raise UnsupportedRoute(f"route {template!r}: only the last parameter may be left out")
+        if whole is not None and whole.group("empty") and not whole.group("optional"):
+            raise UnsupportedRoute(f"route {template!r}: maxlength(0) only on an optional parameter")
+    last = _PARAMETER.fullmatch(segments[-1]) if segments else None
+    placeholders = [_PARAMETER.sub(r"<\g<name>>", segment) for segment in segments]
+    if last is None or not last.group("optional"):
+        return [public_path(prefix, "/".join(placeholders))]
+    shorter = public_path(prefix, "/".join(placeholders[:-1]))
+    return [shorter] if last.group("empty") else [public_path(prefix, "/".join(placeholders)), shorter]
 
 
 class LiteralConverter(BaseConverter):
@@ -183,94 +145,21 @@ def _any_case(path: str) -> str:
         for i, segment in enumerate(segments))
 
 
-def _split_constraints(spec: str) -> list:
-    """Split "int:range(1,5)" at the colons that are not inside parentheses."""
-    parts, depth, current = [], 0, ""
-    for char in spec:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == ":" and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return parts + [current]
-
-
-_INTEGER = r"-?\d+"
-_SHAPES = {
-    "int": _INTEGER,
-    "long": _INTEGER,
-    "float": r"-?\d+(?:\.\d+)?",
-    "double": r"-?\d+(?:\.\d+)?",
-    "decimal": r"-?\d+(?:\.\d+)?",
-    "bool": r"(?i:true|false)",
-    "alpha": r"[A-Za-z]+",
-    "guid": r"\{?[0-9A-Fa-f]{8}-?(?:[0-9A-Fa-f]{4}-?){3}[0-9A-Fa-f]{12}\}?",
-}
-
-
-def _constraint(constraint: str):
-    """The (segment regex, value check) for one constraint such as "int" or "min(3)"; either may be None."""
-    match = _CONSTRAINT.fullmatch(constraint)
-    name, args = match.group("name").lower(), match.group("args") or ""
-    if name == "regex":
-        return None, lambda value: re.search(args, value, re.IGNORECASE) is not None
-    numbers = [int(arg) for arg in args.split(",") if arg.strip()]
-    if name in _SHAPES:
-        return _SHAPES[name], None
-    if name == "minlength":
-        return rf"[^/]{{{numbers[0]},}}", None
-    if name == "maxlength":
-        # maxlength(0) on an optional parameter ({ignored:maxlength(0)?}) serves only the path without it.
-        return (rf"[^/]{{1,{numbers[0]}}}" if numbers[0] > 0 else r"(?!)[^/]"), None
-    if name == "length":
-        return rf"[^/]{{{numbers[0]},{numbers[-1]}}}", None
-    if name == "min":
-        return _INTEGER, lambda value: int(value) >= numbers[0]
-    if name == "max":
-        return _INTEGER, lambda value: int(value) <= numbers[0]
-    if name == "range":
-        return _INTEGER, lambda value: numbers[0] <= int(value) <= numbers[-1]
-    if name == "datetime":
-        return None, lambda value: _parses(datetime.datetime.fromisoformat, value)
-    logger.warning("route constraint '%s' is not supported locally; ignoring it", constraint)
-    return None, None
-
-
-def _all_of(regexes: list) -> str:
-    """One segment regex matching what all `regexes` match (lookaheads for all but the last)."""
-    if not regexes:
-        return BaseConverter.regex
-    # \Z anchors at the end of the segment: werkzeug matches each segment on its own.
-    lookaheads = "".join(rf"(?=(?:{regex})\Z)" for regex in regexes[:-1])
-    return f"{lookaheads}(?:{regexes[-1]})"
-
-
-def _parses(parse: Callable, value: str) -> bool:
-    """Whether `parse(value)` succeeds."""
-    try:
-        parse(value)
-    except ValueError:
-        return False
-    return True
-
-
 class FunctionsWsgiApp:
     """WSGI app dispatching requests to HTTP functions; `.routes` lists what it serves."""
 
     def __init__(self, functions: list, route_prefix: str) -> None:
         self._functions = {function.name: function for function in functions}
         self._map = Map(
-            converters={"constraint": RouteConstraintConverter, "literal": LiteralConverter},
+            converters={"literal": LiteralConverter},
             # The Functions host neither redirects nor cares about a trailing slash.
             strict_slashes=False,
             merge_slashes=False,
             redirect_defaults=False,
         )
         for function in functions:
-            for path, defaults in route_rules(route_prefix, function.route):
-                rule = Rule(_any_case(path), endpoint=function.name, methods=function.methods,
-                            defaults=defaults or None)
+            for path in route_rules(route_prefix, function.route):
+                rule = Rule(_any_case(path), endpoint=function.name, methods=function.methods)
                 if function.methods is not None:
                     # werkzeug adds HEAD to GET routes; the Functions host does not.
                     rule.methods = set(function.methods)
