@@ -6,6 +6,13 @@ import re
 
 from shared.schema import INVALID, Boolean, Choice, Field, Integer, ListOf, Number, Object, Text, Url, Value
 
+# What a pause with checks gets when it does not say (declared here once; shared.validation and
+# shared.checks use these).
+CHECKS_MODES = ("auto", "gate")
+DEFAULT_CHECKS_MODE = "auto"
+DEFAULT_CHECK_EVERY = 300         # seconds between attempts
+DEFAULT_CHECK_MAX_ATTEMPTS = 20
+
 # Shared with the pause body's declarations (shared.validation).
 MAX_CALLBACK_URI = 4096
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 
 from shared.errors import InvalidRequest
 from shared.lifecycle.model import Status
-from shared.check_fields import GUID, MAX_CALLBACK_URI, PIPELINE_NAME, CheckField
-from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, ListOf, Object,
-                           Problems, Text, Url)
+from shared.check_fields import (CHECKS_MODES, DEFAULT_CHECK_EVERY, DEFAULT_CHECK_MAX_ATTEMPTS, DEFAULT_CHECKS_MODE,
+                                 GUID, MAX_CALLBACK_URI, PIPELINE_NAME, CheckField)
+from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, ListOf,
+                           Object, Problems, Text, Url)
 
 DEFAULT_EXPIRES_IN = 86400
 MIN_EXPIRES_IN, MAX_EXPIRES_IN = 60, 2592000
@@ -77,10 +78,10 @@ PAUSE_BODY = Object(
         "checks": ListOf(CheckField("An HTTP check or an ADF run check."), "What must hold (polled by the timer).",
                          max_items=10),
         "checks_mode": Choice("auto: continue by itself when every check passes; gate: people decide, but only "
-                              "after every check passed.", values=("auto", "gate"), default="auto"),
-        "check_every": Integer("Seconds between attempts.", minimum=60, maximum=86400, default=300),
+                              "after every check passed.", values=CHECKS_MODES, default=DEFAULT_CHECKS_MODE),
+        "check_every": Integer("Seconds between attempts.", minimum=60, maximum=86400, default=DEFAULT_CHECK_EVERY),
         "check_max_attempts": Integer("Attempts before the pause settles by on_timeout.", minimum=1, maximum=1000,
-                                      default=20),
+                                      default=DEFAULT_CHECK_MAX_ATTEMPTS),
         "source": Object("Free-form context kept for audit, e.g. the calling run's id.", max_bytes=16 * 1024),
         "callBackUri": Url("Added by the ADF WebHook activity; selects callback mode.", max_length=MAX_CALLBACK_URI),
     },
@@ -154,9 +155,9 @@ class PauseRequest:
     allow_self_approval: bool = False
     return_approver_links: bool = False
     checks: list | None = None
-    checks_mode: str = "auto"
-    check_every: int = 300
-    check_max_attempts: int = 20
+    checks_mode: str = DEFAULT_CHECKS_MODE
+    check_every: int = DEFAULT_CHECK_EVERY
+    check_max_attempts: int = DEFAULT_CHECK_MAX_ATTEMPTS
 
     @property
     def deciders(self) -> list:
@@ -199,8 +200,10 @@ def parse_pause(body: dict) -> PauseRequest:
         source=values.get("source"), notify=values.get("notify"), callback_uri=values.get("callBackUri"),
         approvers=values.get("approvers"), required_approvals=values.get("required_approvals", 1),
         requested_by=values.get("requested_by"), allow_self_approval=values.get("allow_self_approval", False),
-        return_approver_links=values.get("return_approver_links", False), checks=values.get("checks"), checks_mode=values.get("checks_mode", "auto"),
-        check_every=values.get("check_every", 300), check_max_attempts=values.get("check_max_attempts", 20))
+        return_approver_links=values.get("return_approver_links", False), checks=values.get("checks"),
+        checks_mode=values.get("checks_mode", DEFAULT_CHECKS_MODE),
+        check_every=values.get("check_every", DEFAULT_CHECK_EVERY),
+        check_max_attempts=values.get("check_max_attempts", DEFAULT_CHECK_MAX_ATTEMPTS))
 
 
 def _check_checks(values: dict, problems: Problems) -> None:

@@ -20,6 +20,7 @@ import logging
 from datetime import datetime, timedelta
 
 from shared import urls
+from shared.check_fields import DEFAULT_CHECK_EVERY, DEFAULT_CHECKS_MODE
 from shared.checks.expect import Result
 from shared.checks.probe import CONNECT_SECONDS, SETTING, HeaderNotAllowed, header_for, run_adf, run_http
 from shared.errors import AlreadyDecided, Forbidden, InvalidRequest
@@ -114,7 +115,7 @@ def owed(entity: dict, now: datetime) -> tuple[Action, str | None] | None:
     if failed:
         return by_timeout, "A check can no longer pass: " + "; ".join(failed)
     if entity.get("checks_passed") is True:
-        return (Action.CHECKS_CONTINUE, None) if (entity.get("checks_mode") or "auto") == "auto" else None
+        return (Action.CHECKS_CONTINUE, None) if (entity.get("checks_mode") or DEFAULT_CHECKS_MODE) == "auto" else None
     if attempts >= int(entity["check_max_attempts"]):
         return by_timeout, f"The checks did not all pass in {attempts} attempts."
     return None
@@ -133,7 +134,7 @@ def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome,
         return SweepOutcome.FAILED, None
     attempts = int(entity.get("check_attempts") or 0) + 1
     # The next attempt is due after check_every, and never while this one may still be running.
-    after = now + max(timedelta(seconds=int(entity.get("check_every") or 300)), span(entity, settings))
+    after = now + max(timedelta(seconds=int(entity.get("check_every") or DEFAULT_CHECK_EVERY)), span(entity, settings))
     claim = {"check_attempts": attempts, "next_check_at": after, "check_started_at": now}
     # Taken with a conditional write: another timer instance that took it makes this attempt.
     etag = get_store().update(pause_id, claim, stored.etag)

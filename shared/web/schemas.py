@@ -2,6 +2,7 @@
 response shapes declared here once."""
 
 from shared import validation
+from shared.check_fields import CHECKS_MODES
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 APPROVAL = {"type": "object", "required": ["approver", "at", "via"], "properties": {
@@ -55,7 +56,7 @@ def record_properties() -> dict:
                        "name": {"type": "string"}, "type": {"enum": ["http", "adf_run"]},
                        "result": {"enum": ["passed", "not_yet", "error", "failed", None]},
                        "detail": NULLABLE_TEXT, "at": NULLABLE_TIME, "attempts": {"type": "integer"}}}},
-        "checks_mode": {"enum": ["auto", "gate"]},
+        "checks_mode": {"enum": list(CHECKS_MODES)},
         "check_every": {"type": "integer"}, "check_max_attempts": {"type": "integer"},
         "check_attempts": {"type": "integer"}, "checks_passed": {"type": "boolean"},
         "next_check_at": NULLABLE_TIME,
