@@ -71,11 +71,12 @@ class RawOps:
         self.service = TableServiceClient.from_connection_string(connection_string, **transport())
         self.table = self.service.get_table_client(table)
         self.index = self.service.get_table_client(table + "expiry")
+        self.status = self.service.get_table_client(table + "status")
         from azure.mgmt.datafactory import DataFactoryManagementClient
 
         self._adf = DataFactoryManagementClient(_StandinCredential(), subscription, base_url=arm_endpoint,
                                                 credential_scopes=[arm_endpoint + "/.default"], **transport())
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="raw-index")
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="raw-index")
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -109,6 +110,16 @@ class RawOps:
         index_write = self._pool.submit(self.index.create_entity, self.index_row(entity), **INSERT_OPTIONS)
         self.table.create_entity(entity, **INSERT_OPTIONS)
         index_write.result()
+
+    def insert_three_concurrently(self, entity: dict) -> None:
+        """The three rows a pause writes, all at once: its due-index and status-index rows on worker
+        threads, the entity on this one."""
+        status_row = {"PartitionKey": "index", "RowKey": f"open|{secrets.token_hex(10)}|{entity['PartitionKey']}"}
+        writes = [self._pool.submit(self.index.create_entity, self.index_row(entity), **INSERT_OPTIONS),
+                  self._pool.submit(self.status.create_entity, status_row, **INSERT_OPTIONS)]
+        self.table.create_entity(entity, **INSERT_OPTIONS)
+        for write in writes:
+            write.result()
 
     def read(self, pause_id: str) -> None:
         """The point read a link needs."""

@@ -28,6 +28,7 @@ def run(stack: Stack, app: App, samples: int, seed: int = 1) -> dict:
             for _ in range(WARMUP):
                 ops.insert_two(ops.clone(template))
                 ops.insert_two_concurrently(ops.clone(template))
+                ops.insert_three_concurrently(ops.clone(template))
                 ops.restart(app.pause(body)["pause_id"], "warm-up")
         # One pending pause per restart, made by the app, so every side decides identical entities.
         for_app = [app.pause(body)["token"] for _ in range(samples)]
@@ -39,6 +40,7 @@ def run(stack: Stack, app: App, samples: int, seed: int = 1) -> dict:
             ("raw_insert_one", lambda i: raw.insert_one(raw.clone(template))),
             ("raw_insert_two", lambda i: raw.insert_two(raw.clone(template))),
             ("raw_insert_two_concurrently", lambda i: raw.insert_two_concurrently(raw.clone(template))),
+            ("raw_insert_three_concurrently", lambda i: raw.insert_three_concurrently(raw.clone(template))),
             ("app_transport_insert_one", lambda i: tuned.insert_one(tuned.clone(template))),
             ("app_transport_insert_two", lambda i: tuned.insert_two(tuned.clone(template))),
             ("restart", lambda i: app.restart(for_app[i], approve)),

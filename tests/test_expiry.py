@@ -198,9 +198,10 @@ def test_interrupted_callback_approval_is_marked_failed(api, adf, table, configu
     assert api.record(created["pause_id"])["status"] == "failed" and adf.callbacks == []
 
 
-def test_settled_rows_go_in_batches_and_a_batch_with_a_row_gone_falls_back_to_single_deletes(api, table):
+def test_settled_rows_go_in_batches_and_a_batch_with_a_row_gone_falls_back_to_single_deletes(api, table, monkeypatch):
     """Over 100 settled pauses of one due hour: their index rows are deleted a hundred per request,
     and a batch refused because another timer deleted one of its rows still deletes the rest."""
+    from shared.storage import due_index as due_module
     from shared.storage.due_index import get_due_index
 
     index = get_due_index()
@@ -208,23 +209,21 @@ def test_settled_rows_go_in_batches_and_a_batch_with_a_row_gone_falls_back_to_si
     ids = [f"{i:032x}" for i in range(1, 131)]
     for number, pause_id in enumerate(ids):  # rows whose pauses are gone: each is settled as missing
         index.add(pause_id, moment + timedelta(seconds=number))
-    requests, real, singles, real_remove = [], index._table.submit_transaction, [], index.remove
+    requests, real, singles, real_remove = [], due_module.submit, [], index.remove
 
-    def counted(operations, **kwargs):
+    def counted(table_client, operations):
         requests.append(len(operations))
         if len(requests) == 2:  # the second batch: another timer instance deleted one of its rows first
-            index._table.delete_entity(operations[0][1]["PartitionKey"], operations[0][1]["RowKey"])
-        return real(operations, **kwargs)
+            table_client.delete_entity(operations[0][1]["PartitionKey"], operations[0][1]["RowKey"])
+        return real(table_client, operations)
 
     def single(due):
         singles.append(due.pause_id)
         return real_remove(due)
 
-    index._table.submit_transaction, index.remove = counted, single
-    try:
-        assert sweep.sweep(moment + timedelta(hours=1)) == {"missing": 130}
-    finally:
-        del index._table.submit_transaction, index.remove
+    monkeypatch.setattr(due_module, "submit", counted)
+    monkeypatch.setattr(index, "remove", single)
+    assert sweep.sweep(moment + timedelta(hours=1)) == {"missing": 130}
     assert requests == [100, 30] and len(set(singles)) == 30  # Azure refuses the whole batch: one row was gone
     assert list(index.due(moment + timedelta(days=1))) == []
 

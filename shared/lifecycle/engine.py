@@ -24,7 +24,7 @@ from shared.lifecycle.model import (APP, FINAL, Action, Actor, Audit, Call, Mode
 from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.due_index import get_due_index
-from shared.storage.pauses import get_store
+from shared.storage.pauses import get_store, index_writer
 from shared.storage.records import json_field_strict, mode_of, moment, status_of, to_record
 from shared.storage.tables import Conflict, Stored, pack_json
 from shared.targets.adf import get_adf
@@ -96,17 +96,20 @@ def ensure_may_act(entity: dict, actor: Actor, now: datetime, source: Status = S
                       to_record(entity))
 
 
-def write_verified(pause_id: str, stored: Stored, changes: dict, claim_id: str) -> Stored | None:
+def write_verified(pause_id: str, stored: Stored, changes: dict, claim_id: str, index: bool = True) -> Stored | None:
     """Apply `changes` if the pause still has `stored.etag`; None if someone else changed it first.
 
     When the answer is lost or the storage SDK's retry of a landed write comes back 412, the pause
-    is read back: carrying `claim_id` and the new status, the write was ours and it landed.
+    is read back: carrying `claim_id` and the new status, the write was ours and it landed. A write
+    that made the pause final updates the status index too (unless `index` is False: the caller
+    did that itself).
     """
     store, attempts = get_store(), get_settings().limits.record_attempts
+    indexed = _indexed if index else (lambda pause_id, landed: landed)
     for attempt in range(attempts):
         try:
             etag = store.update(pause_id, changes, stored.etag)
-            return _indexed(pause_id, Stored({**stored.entity, **changes}, etag))
+            return indexed(pause_id, Stored({**stored.entity, **changes}, etag))
         except Conflict:
             pass
         except Unavailable:
@@ -115,7 +118,7 @@ def write_verified(pause_id: str, stored: Stored, changes: dict, claim_id: str) 
             time.sleep(0.2 * (attempt + 1))
         current = store.get(pause_id)
         if current.entity.get("claim_id") == claim_id and current.entity.get("status") == changes["status"]:
-            return _indexed(pause_id, current)
+            return indexed(pause_id, current)
         if current.etag != stored.etag:
             return None
     raise Unavailable("Pause storage did not take the write; nothing was changed. Try again shortly.")
@@ -219,13 +222,23 @@ def _unconfirmed(pause_id: str, payload: bytes, unknown: Unknown) -> dict:
 
 
 def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dict:
-    """Write the outcome of a call that happened; if storage will not take it, reconciliation will."""
+    """Write the outcome of a call that happened; if storage will not take it, reconciliation will.
+
+    A final outcome's status-index rows are written at the same time as the record, not after it:
+    once the call has happened the pause is final whatever becomes of this write (it is retried,
+    else reconciliation records it), and the index is a cache that listings check against the
+    pause. So an approval waits for one write, not two in a row.
+    """
+    indexing = _index_alongside(pause_id, {**claimed.entity, **changes})
     try:
-        landed = write_verified(pause_id, claimed, changes, claim_id)
+        landed = write_verified(pause_id, claimed, changes, claim_id, index=indexing is None)
     except Exception as exc:  # the call happened: never let storage turn that into a 500 "nothing changed"
         logger.error("outcome not recorded pause_id=%s status=%s: %s; left for reconciliation", pause_id,
                      changes["status"], exc)
         return to_record({**claimed.entity, **changes})
+    finally:
+        if indexing is not None:
+            indexing.result()  # settled() never raises: it logs, and listings repair the index
     if landed is None and changes.get("run_id"):
         landed = _record_over_release(pause_id, changes)
     if landed is None:
@@ -233,6 +246,15 @@ def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dic
                      changes["status"])
         return to_record({**claimed.entity, **changes})
     return to_record(landed.entity)
+
+
+def _index_alongside(pause_id: str, entity: dict):
+    """Start the status-index update of a pause that becomes final (a Future), or None when there is
+    none to make here: not final, or the timer gathering index updates into batches (its thread's
+    collector is not seen by another thread)."""
+    if entity.get("status") not in FINAL or status_index.deferring_now():
+        return None
+    return index_writer().submit(status_index.settled, pause_id, entity)
 
 
 def _record_over_release(pause_id: str, changes: dict) -> Stored | None:

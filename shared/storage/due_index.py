@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from shared.clients import built_once
 from shared.settings import get_settings
-from shared.storage.tables import Conflict, forgotten_with_settings, insert, service, translate
+from shared.storage.tables import Conflict, forgotten_with_settings, insert, service, submit, translate
 from shared.tokens import PAUSE_ID_PATTERN
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class DueIndex:
         if len(dues) > 100 or {due.partition_key for due in dues} != {dues[0].partition_key}:
             raise ValueError("a batch deletes at most 100 rows of one partition")
         try:
-            self._table.submit_transaction([("delete", {"PartitionKey": due.partition_key, "RowKey": due.row_key})
+            submit(self._table, [("delete", {"PartitionKey": due.partition_key, "RowKey": due.row_key})
                                             for due in dues])
             return True
         except TableTransactionError:

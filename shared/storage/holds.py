@@ -22,7 +22,7 @@ from shared.errors import NotFound
 from shared.settings import get_settings
 from shared.clock import iso
 from shared.storage.status_index import inverted
-from shared.storage.tables import Conflict, forgotten_with_settings, service, translate
+from shared.storage.tables import Conflict, forgotten_with_settings, service, submit, translate
 
 PARTITION = "holds"
 SCOPE_PARTS = ("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id")
@@ -124,7 +124,7 @@ class HoldStore:
         operations = [("create", {"PartitionKey": PARTITION, "RowKey": f"hold|{hold.hold_id}", **properties}),
                       ("create", {"PartitionKey": PARTITION, "RowKey": f"{ACTIVE}|{hold.hold_id}", **properties})]
         try:
-            self._table.submit_transaction(operations)
+            submit(self._table, operations)
         except (ResourceNotFoundError, TableTransactionError) as exc:
             if "TableNotFound" not in str(exc):
                 raise
@@ -132,7 +132,7 @@ class HoldStore:
                 self._table.create_table()
             except ResourceExistsError:
                 pass
-            self._table.submit_transaction(operations)
+            submit(self._table, operations)
 
     @translate("holds")
     def get(self, hold_id: str) -> Hold:
@@ -183,7 +183,7 @@ class HoldStore:
         properties = {k: v for k, v in {**_properties(ended), "ended_at": ended_at, "ended_by": ended_by,
                                         "comment": comment}.items() if v is not None}
         try:
-            self._table.submit_transaction([
+            submit(self._table, [
                 ("update", {"PartitionKey": PARTITION, "RowKey": f"hold|{hold.hold_id}", **properties},
                  {"mode": UpdateMode.REPLACE, "etag": hold.etag, "match_condition": MatchConditions.IfNotModified}),
                 ("delete", {"PartitionKey": PARTITION, "RowKey": f"{ACTIVE}|{hold.hold_id}"}),

@@ -25,7 +25,8 @@ from typing import NamedTuple
 from shared.clients import built_once
 from shared.lifecycle.model import CLAIMED, OPEN as OPEN_STATUSES, Status, claimed_from
 from shared.settings import get_settings
-from shared.storage.tables import decode_cursor, encode_cursor, forgotten_with_settings, insert, service, translate
+from shared.storage.tables import (decode_cursor, encode_cursor, forgotten_with_settings, insert, service, submit,
+                                   translate)
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +146,11 @@ class Deferred:
 _deferred = contextvars.ContextVar("status_index_deferred", default=None)
 
 
+def deferring_now() -> bool:
+    """Whether this thread's index updates are being gathered (the timer's run)."""
+    return _deferred.get() is not None
+
+
 @contextlib.contextmanager
 def deferring(collector: Deferred):
     """Within this block (one thread), `settled()` hands its updates to `collector`."""
@@ -191,7 +197,7 @@ class StatusIndex:
             return
         if len(operations) > 1:
             try:
-                self._table.submit_transaction(operations)
+                submit(self._table, operations)
                 return
             except TableTransactionError:
                 pass
@@ -307,7 +313,7 @@ def backfill_step(pauses_table, index_table, page_size: int = 500) -> int | None
                 decided.append(("upsert", row, {"mode": UpdateMode.REPLACE}))
                 indexed += 1
     for start in range(0, len(decided), 100):  # one partition: 100 rows per transaction
-        index_table.submit_transaction(decided[start:start + 100])
+        submit(index_table, decided[start:start + 100])
     cursor = encode_cursor(pages.continuation_token)
     marker = {"PartitionKey": PARTITION, "RowKey": MARKER, "cursor": cursor or "", "done": not cursor}
     try:

@@ -1,0 +1,80 @@
+"""The storage edge (shared/storage/tables.py) against a real Azurite: its own entity-group
+transaction envelope does what the SDK's submit_transaction does, and refuses what it refuses."""
+
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from azure.core import MatchConditions
+from azure.data.tables import TableServiceClient, TableTransactionError, UpdateMode
+
+from shared.storage.tables import submit
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def tables(azurite):
+    """Two fresh tables: one written by the app's transactions, one by the SDK's, for comparison."""
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    ours = service.create_table("lean" + uuid.uuid4().hex[:10])
+    sdks = service.create_table("sdk" + uuid.uuid4().hex[:10])
+    yield ours, sdks
+    for table in (ours, sdks):
+        service.delete_table(table.table_name)
+    service.close()
+
+
+def contents(table):
+    return sorted((e["PartitionKey"], e["RowKey"], {k: v for k, v in e.items() if k not in ("PartitionKey", "RowKey")})
+                  for e in table.list_entities())
+
+
+ENTITY = {"PartitionKey": "index", "RowKey": "decided|it's 50% & more", "at": datetime(2026, 12, 6, 5, 25, 13,
+          14055, tzinfo=timezone.utc), "n": 5, "f": 1.5, "ok": True, "b": b"\x00\xff", "s": "caf\u00e9 \u2603", "e": ""}
+
+
+def test_a_transaction_writes_exactly_what_the_sdks_writes(tables):
+    for table in tables:
+        table.create_entity({"PartitionKey": "index", "RowKey": "open|a b", "x": 1})
+        table.create_entity({"PartitionKey": "index", "RowKey": "merged", "kept": "yes", "v": 1})
+    operations = [("delete", {"PartitionKey": "index", "RowKey": "open|a b"}),
+                  ("upsert", ENTITY, {"mode": UpdateMode.REPLACE}),
+                  ("upsert", {"PartitionKey": "index", "RowKey": "merged", "v": 2}, {"mode": UpdateMode.MERGE}),
+                  ("create", {"PartitionKey": "index", "RowKey": "created", "v": "new"})]
+    ours, sdks = tables
+    submit(ours, operations)
+    sdks.submit_transaction(operations)
+    assert contents(ours) == contents(sdks)
+    assert [row for _, row, _ in contents(ours)] == ["created", ENTITY["RowKey"], "merged"]
+
+
+def test_an_update_conditional_on_a_stale_etag_is_refused_whole(tables):
+    ours, _ = tables
+    ours.create_entity({"PartitionKey": "p", "RowKey": "a", "v": 1})
+    fresh = ours.get_entity("p", "a").metadata["etag"]
+    ours.update_entity({"PartitionKey": "p", "RowKey": "a", "v": 2})  # the etag moves on
+    stale_update = ("update", {"PartitionKey": "p", "RowKey": "a", "v": 3},
+                    {"mode": UpdateMode.REPLACE, "etag": fresh, "match_condition": MatchConditions.IfNotModified})
+    with pytest.raises(TableTransactionError, match="412"):
+        submit(ours, [("create", {"PartitionKey": "p", "RowKey": "b"}), stale_update])
+    assert [row for _, row, _ in contents(ours)] == ["a"]  # nothing of it applied
+    assert ours.get_entity("p", "a")["v"] == 2
+
+
+def test_deleting_a_row_that_is_gone_and_a_missing_table_are_refused_as_the_sdk_refuses_them(tables, azurite):
+    ours, _ = tables
+    with pytest.raises(TableTransactionError, match="404"):
+        submit(ours, [("delete", {"PartitionKey": "p", "RowKey": "missing"})])
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    try:
+        with pytest.raises(TableTransactionError, match="TableNotFound"):
+            submit(service.get_table_client("missing" + uuid.uuid4().hex[:8]), [("create", {"PartitionKey": "p",
+                                                                                             "RowKey": "x"})])
+    finally:
+        service.close()
+
+
+def test_nothing_to_do_sends_nothing(tables):
+    submit(tables[0], [])
+    assert contents(tables[0]) == []
