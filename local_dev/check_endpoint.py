@@ -27,6 +27,7 @@ class Answer:
     delay: float = 0.0
     location: str | None = None
     drip: float = 0.0  # send the body a byte at a time, this many seconds apart
+    gate: threading.Event | None = None  # answer only once the test sets it (at most 30 s)
 
 
 @dataclass
@@ -51,10 +52,10 @@ class CheckEndpoint(Service):
         self._server = self._thread = None
 
     def set(self, name: str, status: int = 200, json=None, body: bytes | None = None, delay: float | None = None,
-            location: str | None = None, drip: float = 0.0) -> None:
+            location: str | None = None, drip: float = 0.0, gate: threading.Event | None = None) -> None:
         with self._lock:
             self._answers[name] = Answer(status, json, body, self.default_delay if delay is None else delay, location,
-                                         drip)
+                                         drip, gate)
 
     def seen(self, name: str) -> Seen:
         with self._lock:
@@ -72,6 +73,8 @@ class CheckEndpoint(Service):
             seen.calls += 1
             seen.headers.append(dict(request.headers))
             seen.bodies.append(request.get_data(as_text=True))
+        if answer.gate is not None:
+            answer.gate.wait(30)
         if answer.delay:
             time.sleep(answer.delay)
         headers = {"Location": answer.location} if answer.location else None

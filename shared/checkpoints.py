@@ -26,7 +26,7 @@ from shared.lifecycle.engine import decide
 from shared.lifecycle.model import Audit
 from shared.errors import AlreadyDecided, NotFound, Unavailable
 from shared.jsonbody import canonical
-from shared.lifecycle.model import Action, Mode, Status
+from shared.lifecycle.model import HOLD_ENDINGS, HoldStatus, Mode, Status
 from shared.clock import utcnow
 from shared.storage.records import json_field_strict, to_record
 from shared.settings import get_settings
@@ -131,16 +131,16 @@ def settle(pause_id: str, stored: Stored, now: datetime):
         except NotFound:  # removed by hand: it holds nothing any more
             continue
     active = [hold for hold in waiting_on if hold.active_at(now)]
-    cancelled = [hold for hold in waiting_on if hold.status_at(now) == holds.CANCELLED]
+    cancelled = [hold for hold in waiting_on if hold.status_at(now) == HoldStatus.CANCELLED]
     for hold in waiting_on:
-        if hold.status == holds.ACTIVE and not hold.active_at(now):
+        if hold.status == HoldStatus.ACTIVE and not hold.active_at(now):
             holds.write_down_expiry(hold)
     if cancelled:
         ended = max(cancelled, key=lambda hold: hold.ended_at or now)
-        action, words = Action.HOLD_CANCEL, ended.comment or ended.reason
+        action, words = HOLD_ENDINGS[HoldStatus.CANCELLED], ended.comment or ended.reason
     elif not active:
         ended = max(waiting_on, key=lambda hold: hold.record(now)["ended_at"] or "", default=None)
-        action, words = Action.RELEASE, ended.record(now)["comment"] if ended else None
+        action, words = HOLD_ENDINGS[HoldStatus.RELEASED], ended.record(now)["comment"] if ended else None
     else:
         return _recheck_due(active, now)
     who = ended.record(now)["ended_by"] if ended else holds.EXPIRY

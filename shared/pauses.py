@@ -184,11 +184,11 @@ def _send_approval_email(settings, request: PauseRequest, created: dict, persona
             mailer.send(config, message)
     except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
         logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
-        # Nobody holds the links yet, so nothing can race this: no callback, the pause just ends.
-        changes = {"status": Status.CANCELLED.value, "decided_at": now, "decided_by": APP,
-                   "reason": "The approval email could not be sent."}
-        get_store().update(created["pause_id"], changes, etag)
-        status_index.settled(created["pause_id"], {**properties, **changes})
+        # Nobody holds a link yet: a row of the lifecycle ends the pause (no callback: the WebHook
+        # waiting on it gets this request's 502 instead).
+        stored = Stored({"PartitionKey": created["pause_id"], "RowKey": "pause", **properties}, etag)
+        decide(created["pause_id"], stored, Action.NOT_NOTIFIED,
+               Decision(comment="The approval email could not be sent."), Audit(decided_by=APP), now)
         raise EmailNotSent(f"The approval email could not be sent ({exc}). The pause was cancelled, so no "
                            "live link exists; fix the email settings and pause again.") from exc
     logger.info("approval email sent pause_id=%s emails=%d", created["pause_id"], len(emails))
@@ -239,10 +239,6 @@ def _person_decides(token_text: str, action: Action, decision: Decision, caller,
     link = _load(token_text)
     pause_id, stored = link.pause_id, link.stored
     who = decider(stored.entity, link.approver, caller.principal, get_settings().approver_sign_in)
-    if action is Action.CANCEL and stored.entity.get("required_approvals") is not None and not decision.comment:
-        raise InvalidRequest("Say why you cancel: the other approvers and the pipeline's owner will read it.",
-                             [{"field": "reason", "rule": "required",
-                               "message": "is required when the request names its approvers"}])
     audit = Audit(decided_by=who.identity, client_ip=caller.client_ip, user_agent=caller.user_agent, via=who.via)
     if stored.entity.get("status") in CLAIMED and is_stale(stored.entity, now):
         # A claim nobody finished: settle it first (the next click reconciles, the contract says).

@@ -128,7 +128,7 @@ def _checks_due(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome
 def _expire(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
     """Nobody decided in time: settle the pause by its on_timeout."""
     entity = stored.entity
-    action = ON_TIMEOUT.get(entity.get("on_timeout"), Action.EXPIRE)
+    action = ON_TIMEOUT.get(entity.get("on_timeout"), ON_TIMEOUT["expire"])
     words = (None if action is Action.RESTART_ON_TIMEOUT else
              f"Nobody decided before {iso(moment(entity, 'expires_at'))}.")
     try:

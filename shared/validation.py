@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from shared.errors import InvalidRequest
-from shared.lifecycle.model import Status
+from shared.lifecycle.model import HoldStatus, Status
 from shared.check_fields import (CHECKS_MODES, DEFAULT_CHECK_EVERY, DEFAULT_CHECK_MAX_ATTEMPTS, DEFAULT_CHECKS_MODE,
                                  GUID, MAX_CALLBACK_URI, PIPELINE_NAME, CheckField)
 from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, ListOf,
@@ -127,7 +127,7 @@ RELEASE_BODY = Object("Release a hold: its checkpoints continue (unless another 
 HOLD_CANCEL_BODY = Object("Cancel a hold: its checkpoints fail with HoldCancelled.", fields={
     "reason": Text("Why; the runs' error message.", nonblank=True, max_chars=MAX_COMMENT_CHARS, multiline=True),
 }, required=("reason",))
-HOLD_STATUS_QUERY = Choice("Only holds with this status.", values=("active", "released", "cancelled"))
+HOLD_STATUS_QUERY = Choice("Only holds with this status.", values=tuple(status.value for status in HoldStatus))
 
 STATUS_QUERY = Choice("Only pauses with this status.", values=tuple(status.value for status in Status))
 

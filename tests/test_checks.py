@@ -335,20 +335,31 @@ def test_an_answer_dripped_a_byte_at_a_time_is_cut_off_at_the_timeout(api, endpo
     assert not dripped["complete"] and dripped["sent"] < 60
 
 
-def test_a_persons_decision_in_flight_is_never_disturbed_by_an_attempt_ending_meanwhile(api, adf, endpoint):
+def test_a_persons_decision_in_flight_is_never_disturbed_by_an_attempt_ending_meanwhile(api, adf, endpoint, configure):
     """Auto mode: a person approves while the timer's attempt is out asking the endpoint. The person's
     claim is in flight when the checks pass; the timer neither decides nor writes over it."""
-    endpoint.set("dq", json={"status": "OK"}, delay=0.6)
-    adf.latency["createRun"] = 1.2  # the person's decision is still in flight when the check answers
+    configure(CHECK_ALLOWED_HOSTS="127.0.0.1", CHECK_TIMEOUT_SECONDS="30")
+    answer = threading.Event()  # the endpoint answers once the person's claim is in, however slow the machine
+    endpoint.set("dq", json={"status": "OK"}, gate=answer)
+    adf.latency["createRun"] = 3  # the person's decision is still in flight when the check answers
     created = api.created(checks=[http_check(endpoint)])
-    swept = []
+    swept, approved = [], []
     timer = threading.Thread(target=lambda: swept.append(sweep.sweep(now())))
+    person = threading.Thread(target=lambda: approved.append(
+        api.decide("restart", created["token"], json_body={"comment": "go"})))
     timer.start()
-    while endpoint.seen("dq").calls == 0:  # the attempt is taken and out asking
-        threading.Event().wait(0.01)
-    approved = api.decide("restart", created["token"], json_body={"comment": "go"})
-    timer.join()
-    assert approved.status_code == 200 and swept == [{"rescheduled": 1}]
+    try:
+        while endpoint.seen("dq").calls == 0:  # the attempt is taken and out asking
+            threading.Event().wait(0.01)
+        person.start()
+        while api.record(created["pause_id"])["status"] != "restarting":  # the person's claim is in
+            threading.Event().wait(0.01)
+    finally:
+        answer.set()
+        timer.join()
+        if person.ident is not None:  # started
+            person.join()
+    assert approved[0].status_code == 200 and swept == [{"rescheduled": 1}]
     record = api.record(created["pause_id"])
     assert record["status"] == "restarted" and record["decided_by"] != "checks" and record["comment"] == "go"
     assert len(adf.runs) == 1
@@ -366,16 +377,23 @@ def test_checks_that_passed_but_could_not_continue_continue_at_the_next_run(api,
     assert endpoint.seen("dq").calls == 1 and len(adf.runs) == 1
 
 
-def test_a_second_timer_never_settles_a_last_attempt_that_is_still_running(api, adf, endpoint):
-    endpoint.set("dq", json={"status": "OK"}, delay=0.8)
+def test_a_second_timer_never_settles_a_last_attempt_that_is_still_running(api, adf, endpoint, configure):
+    # The endpoint answers the first timer's attempt only once the second timer has looked, however
+    # slow the machine: no fixed delay decides the order.
+    configure(CHECK_ALLOWED_HOSTS="127.0.0.1", CHECK_TIMEOUT_SECONDS="30")
+    answer = threading.Event()
+    endpoint.set("dq", json={"status": "OK"}, gate=answer)
     created = api.created(checks=[http_check(endpoint)], check_max_attempts=1)
     first = []
     timer = threading.Thread(target=lambda: first.append(sweep.sweep(now())))
     timer.start()
-    while endpoint.seen("dq").calls == 0:
-        threading.Event().wait(0.01)
-    assert sweep.sweep(now()) == {"rescheduled": 1}  # attempt 1 of 1 is running elsewhere: not "ran out"
-    timer.join()
+    try:
+        while endpoint.seen("dq").calls == 0:
+            threading.Event().wait(0.01)
+        assert sweep.sweep(now()) == {"rescheduled": 1}  # attempt 1 of 1 is running elsewhere: not "ran out"
+    finally:
+        answer.set()
+        timer.join()
     assert first == [{"restarted": 1}] and api.record(created["pause_id"])["status"] == "restarted"
     assert len(adf.runs) == 1 and endpoint.seen("dq").calls == 1
 

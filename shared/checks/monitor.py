@@ -26,7 +26,7 @@ from shared.checks.probe import CONNECT_SECONDS, SETTING, HeaderNotAllowed, head
 from shared.errors import AlreadyDecided, Forbidden, InvalidRequest
 from shared.lifecycle import calls, engine
 from shared.jsonbody import canonical
-from shared.lifecycle.model import CHECKS, CLAIMED, Action, Audit, Status, SweepOutcome
+from shared.lifecycle.model import CHECKS, CHECKS_ON_TIMEOUT, CLAIMED, Action, Audit, Status, SweepOutcome
 from shared.clock import iso
 from shared.storage.records import json_field, json_field_strict, moment
 from shared.settings import Settings, get_settings
@@ -110,7 +110,7 @@ def owed(entity: dict, now: datetime) -> tuple[Action, str | None] | None:
     results = json_field(entity, "check_results", []) or []
     failed = [f"{check.get('name')}: {result.get('detail')}" for check, result in zip(checks, results)
               if isinstance(check, dict) and isinstance(result, dict) and result.get("result") == Result.FAILED]
-    by_timeout = Action.CHECKS_CONTINUE if entity.get("on_timeout") == "restart" else Action.CHECKS_EXPIRE
+    by_timeout = CHECKS_ON_TIMEOUT.get(entity.get("on_timeout"), CHECKS_ON_TIMEOUT["expire"])
     attempts = int(entity.get("check_attempts") or 0)
     if failed:
         return by_timeout, "A check can no longer pass: " + "; ".join(failed)

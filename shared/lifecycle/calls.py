@@ -11,7 +11,7 @@ import logging
 
 from shared.clock import iso
 from shared.errors import DamagedRecord
-from shared.lifecycle.model import Action, Audit, Call, Mode, Rule, Status, rule_for
+from shared.lifecycle.model import ALREADY_COMPLETED, Action, Audit, Call, Mode, Rule, rule_for
 from shared.settings import get_settings
 from shared.storage.records import json_field_strict, mode_of, moment, pause_id_of, text
 from shared.targets import callback
@@ -66,7 +66,7 @@ def call(rule: Rule, pause_id: str, entity: dict, payload: bytes | None) -> dict
             parameters = {**json_field_strict(entity, "parameters", {}), "pause_id": pause_id}
             return {"run_id": get_adf().start_run(target_of(entity), parameters)}
         if callback.deliver(entity["callback_uri"], payload) is callback.Delivery.ALREADY_COMPLETED:
-            return {"status": Status.FAILED.value, "last_error": f"ActivityCompleted: {ACTIVITY_COMPLETED}"}
+            return {"status": ALREADY_COMPLETED.value, "last_error": f"ActivityCompleted: {ACTIVITY_COMPLETED}"}
         return {"callback_confirmed": True}
     except OutsideCallFailed:
         raise

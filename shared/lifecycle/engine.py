@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from shared.clock import iso
-from shared.errors import AlreadyDecided, ChecksPending, Expired, Forbidden, OutcomeUnknown, Unavailable, UpstreamFailed
+from shared.errors import (AlreadyDecided, ChecksPending, Expired, Forbidden, InvalidRequest, OutcomeUnknown,
+                           Unavailable, UpstreamFailed)
 from shared.jsonbody import canonical
 from shared.lifecycle import calls
-from shared.lifecycle.model import (APP, FINAL, Action, Actor, Audit, Call, Mode, Rule, Status,
-                                    checks_passed, rule_for)
+from shared.lifecycle.model import (ALREADY_COMPLETED, APP, FINAL, QUORUM, SAID, WORDS_REQUIRED_WITH_APPROVERS,
+                                    Action, Actor, Audit, Call, Mode, Rule, Status, checks_passed, rule_for)
 from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.due_index import get_due_index
@@ -36,20 +37,6 @@ logger = logging.getLogger(__name__)
 # A run started for a claim is looked for from this long before the claim (clock skew).
 LOOKUP_MARGIN = timedelta(minutes=1)
 _CLAIM_ATTEMPTS = 3
-
-_DECIDED_WORDS = {
-    Status.RESTARTING: "is being restarted right now",
-    Status.CANCELLING: "is being cancelled right now",
-    Status.EXPIRING: "is expiring right now",
-    Status.RELEASING: "is being released right now",
-    Status.RELEASED: "was already released",
-    Status.HELD: "is held at a checkpoint",
-    Status.RESTARTED: "was already approved and restarted",
-    Status.CANCELLED: "was already cancelled",
-    Status.EXPIRED: "has expired",
-    Status.FAILED: "has failed",
-}
-
 
 def count(value) -> int:
     """A stored counter; a damaged one counts as 0 rather than stopping the lifecycle."""
@@ -74,7 +61,8 @@ def stale_after() -> timedelta:
 def ensure_may_act(entity: dict, actor: Actor, now: datetime, source: Status = Status.PENDING) -> None:
     """Raise AlreadyDecided or Expired unless `actor` may decide the pause (in status `source`) now.
 
-    People may act until `expires_at`; the timer only after it; holds end whenever they end.
+    People and checks may act until `expires_at`; the timer only after it; holds end whenever they
+    end, and the app acts in the request that made the pause.
     """
     status = status_of(entity)
     if status is Status.EXPIRED:
@@ -84,8 +72,8 @@ def ensure_may_act(entity: dict, actor: Actor, now: datetime, source: Status = S
     if status is not source:
         record = to_record(entity)
         when = f" at {record['decided_at']}" if record["decided_at"] else ""
-        raise AlreadyDecided(f"This pause {_DECIDED_WORDS.get(status, status)}{when}.", record)
-    if actor is Actor.HOLDS:
+        raise AlreadyDecided(f"This pause {SAID.get(status, status)}{when}.", record)
+    if actor in (Actor.HOLDS, Actor.APP):
         return
     expires_at = moment(entity, "expires_at")
     if actor is Actor.TIMER:  # people and checks act until expires_at; the timer only after it
@@ -281,28 +269,38 @@ class _Plan:
 def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: datetime) -> _Plan:
     """The row of the table to carry out for `action` on the pause as it is now, and what it records.
 
-    With named approvers, an approval counts towards `required_approvals`: one that does not
-    reach it becomes RECORD_APPROVAL (the pause stays pending), the one that does is APPROVE.
+    The model says which rows need words, wait for a gate's checks, and count towards a quorum:
+    with named approvers, an approval that does not reach `required_approvals` becomes the
+    model's QUORUM row (the pause stays pending), the one that does is carried out as asked.
     """
-    mode = mode_of(entity)
-    ensure_may_act(entity, rule_for(action, mode).actor, now, rule_for(action, mode).source)
-    fields = _decision_fields(rule_for(action, mode), decision, audit, now)
-    if action is Action.APPROVE and entity.get("checks_mode") == "gate" and not checks_passed(entity):
-        raise ChecksPending(to_record(entity))
-    if action is Action.APPROVE and entity.get("required_approvals") is not None:
-        approvals = json_field_strict(entity, "approvals", [])
-        earlier = next((a for a in approvals if a.get("approver") == audit.decided_by), None)
-        if earlier is not None:
-            raise AlreadyDecided(f"You already approved this at {earlier.get('at')}; it needs "
-                                 f"{count(entity.get('required_approvals'))} approvals.", to_record(entity))
-        approvals = [*approvals, {"approver": audit.decided_by, "at": iso(now), "comment": decision.comment,
-                                  "client_ip": audit.client_ip, "user_agent": fields["user_agent"], "via": audit.via}]
-        recorded = pack_json("approvals", canonical(approvals))
-        if len(approvals) < count(entity.get("required_approvals")):
-            return _Plan(Action.RECORD_APPROVAL, rule_for(Action.RECORD_APPROVAL, mode), recorded, None)
-        fields.update(recorded)
+    mode, named = mode_of(entity), entity.get("required_approvals") is not None
     rule = rule_for(action, mode)
+    if named and action in WORDS_REQUIRED_WITH_APPROVERS and not decision.comment:
+        raise InvalidRequest("Say why you cancel: the other approvers and the pipeline's owner will read it.",
+                             [{"field": rule.text, "rule": "required",
+                               "message": "is required when the request names its approvers"}])
+    ensure_may_act(entity, rule.actor, now, rule.source)
+    if rule.gated and entity.get("checks_mode") == "gate" and not checks_passed(entity):
+        raise ChecksPending(to_record(entity))
+    fields = _decision_fields(rule, decision, audit, now)
+    if named and action in QUORUM:
+        recorded = pack_json("approvals", canonical(_approvals_with(entity, decision, audit, fields, now)))
+        if len(json_field_strict(entity, "approvals", [])) + 1 < count(entity.get("required_approvals")):
+            short = QUORUM[action]
+            return _Plan(short, rule_for(short, mode), recorded, None)
+        fields.update(recorded)
     return _Plan(action, rule, fields, calls.ready(rule, entity, decision, audit))
+
+
+def _approvals_with(entity: dict, decision: Decision, audit: Audit, fields: dict, now: datetime) -> list:
+    """The pause's approvals with this one counted; AlreadyDecided if this approver approved before."""
+    approvals = json_field_strict(entity, "approvals", [])
+    earlier = next((a for a in approvals if a.get("approver") == audit.decided_by), None)
+    if earlier is not None:
+        raise AlreadyDecided(f"You already approved this at {earlier.get('at')}; it needs "
+                             f"{count(entity.get('required_approvals'))} approvals.", to_record(entity))
+    return [*approvals, {"approver": audit.decided_by, "at": iso(now), "comment": decision.comment,
+                         "client_ip": audit.client_ip, "user_agent": fields["user_agent"], "via": audit.via}]
 
 
 def fail_unclaimed(pause_id: str, stored: Stored, why: str, now: datetime) -> Stored | None:
@@ -379,7 +377,7 @@ def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: _Plan, now: 
     record = _record(pause_id, claimed, claim_id, {"status": rule.result.value, **plan.changes, **outcome})
     logger.info("pause decided pause_id=%s action=%s status=%s run_id=%s confirmed=%s", pause_id, plan.action,
                 record["status"], record.get("run_id") or "-", record.get("callback_confirmed", "-"))
-    if outcome.get("status") == Status.FAILED.value:
+    if outcome.get("status") == ALREADY_COMPLETED.value:
         raise AlreadyDecided(calls.ACTIVITY_COMPLETED, record)
     if outcome.get("callback_confirmed") is False:
         try:

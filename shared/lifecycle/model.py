@@ -66,6 +66,7 @@ class Action(StrEnum):
     RESTART_ON_TIMEOUT = "restart_on_timeout"  # the timer, for on_timeout "restart"
     RELEASE = "release"                        # every hold a checkpoint waits on was released (or expired)
     HOLD_CANCEL = "hold_cancel"                # a hold a checkpoint waits on was cancelled: the run fails
+    NOT_NOTIFIED = "not_notified"              # the approval email could not be sent: nobody holds a link
 
 
 class Actor(StrEnum):
@@ -73,6 +74,7 @@ class Actor(StrEnum):
     CHECKS = "checks"  # the pause's automated checks (run by the timer), until expires_at
     TIMER = "timer"    # only once expires_at has passed
     HOLDS = "holds"    # an operator releasing or cancelling a hold (or the timer when one expires); no expiry
+    APP = "app"        # the app itself, in the request that made the pause; no expiry
 
 
 class Call(StrEnum):
@@ -90,17 +92,18 @@ class Rule:
     call: Call
     text: str            # the record field for the decision's words: "comment" or "reason"
     error_code: str | None = None  # callback mode: the Error sent instead of the Output
+    gated: bool = False  # in checks_mode "gate", only once every check has passed
 
 
-_P, _C, _T, _H = Actor.PERSON, Actor.CHECKS, Actor.TIMER, Actor.HOLDS
+_P, _C, _T, _H, _A = Actor.PERSON, Actor.CHECKS, Actor.TIMER, Actor.HOLDS, Actor.APP
 _S = Status
 
 RULES: dict[tuple[Action, Mode], Rule] = {
     # (action, mode)                              who  from        claim          result         call            words      callback Error
-    (Action.APPROVE, Mode.RESTART):            Rule(_P, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.START_RUN, "comment"),
-    (Action.APPROVE, Mode.CALLBACK):           Rule(_P, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment"),
-    (Action.RECORD_APPROVAL, Mode.RESTART):    Rule(_P, _S.PENDING, None,          _S.PENDING,   Call.NONE,      "comment"),
-    (Action.RECORD_APPROVAL, Mode.CALLBACK):   Rule(_P, _S.PENDING, None,          _S.PENDING,   Call.NONE,      "comment"),
+    (Action.APPROVE, Mode.RESTART):            Rule(_P, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.START_RUN, "comment", gated=True),
+    (Action.APPROVE, Mode.CALLBACK):           Rule(_P, _S.PENDING, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment", gated=True),
+    (Action.RECORD_APPROVAL, Mode.RESTART):    Rule(_P, _S.PENDING, None,          _S.PENDING,   Call.NONE,      "comment", gated=True),
+    (Action.RECORD_APPROVAL, Mode.CALLBACK):   Rule(_P, _S.PENDING, None,          _S.PENDING,   Call.NONE,      "comment", gated=True),
     (Action.CANCEL, Mode.RESTART):             Rule(_P, _S.PENDING, None,          _S.CANCELLED, Call.NONE,      "reason"),
     (Action.CANCEL, Mode.CALLBACK):            Rule(_P, _S.PENDING, _S.CANCELLING, _S.CANCELLED, Call.CALL_BACK, "reason", "PauseCancelled"),
     (Action.EXPIRE, Mode.RESTART):             Rule(_T, _S.PENDING, None,          _S.EXPIRED,   Call.NONE,      "reason"),
@@ -113,10 +116,57 @@ RULES: dict[tuple[Action, Mode], Rule] = {
     (Action.CHECKS_EXPIRE, Mode.CALLBACK):     Rule(_C, _S.PENDING, _S.EXPIRING,   _S.EXPIRED,   Call.CALL_BACK, "reason", "PauseExpired"),
     (Action.RELEASE, Mode.CHECKPOINT):         Rule(_H, _S.HELD,    _S.RELEASING,  _S.RELEASED,  Call.CALL_BACK, "comment"),
     (Action.HOLD_CANCEL, Mode.CHECKPOINT):     Rule(_H, _S.HELD,    _S.CANCELLING, _S.CANCELLED, Call.CALL_BACK, "reason", "HoldCancelled"),
+    # The WebHook that waits on a callback pause has its answer (502) instead of a callback.
+    (Action.NOT_NOTIFIED, Mode.RESTART):       Rule(_A, _S.PENDING, None,          _S.CANCELLED, Call.NONE,      "reason"),
+    (Action.NOT_NOTIFIED, Mode.CALLBACK):      Rule(_A, _S.PENDING, None,          _S.CANCELLED, Call.NONE,      "reason"),
 }
 
-# What the timer does with a pause that is due, by its status.
+# Named approvers: an action that counts towards required_approvals, and the row it is carried out
+# as while the quorum is not reached (the approval is counted; the pause stays pending).
+QUORUM = {Action.APPROVE: Action.RECORD_APPROVAL}
+# With named approvers, these say why (the other approvers and the pipeline's owner read it).
+WORDS_REQUIRED_WITH_APPROVERS = frozenset({Action.CANCEL})
+
+# What the timer does with a pending pause whose expiry has passed, by its on_timeout; and what
+# the checks do when their attempts run out (or one can never pass), by the same on_timeout.
 ON_TIMEOUT = {"expire": Action.EXPIRE, "restart": Action.RESTART_ON_TIMEOUT}
+CHECKS_ON_TIMEOUT = {"expire": Action.CHECKS_EXPIRE, "restart": Action.CHECKS_CONTINUE}
+
+# What becomes of a decision whose outside call ended so: a WebHook activity that had already
+# completed (409: it timed out, say) took no decision, so the pause failed; a pause the timer could
+# not settle in TIMER_ATTEMPTS runs failed too.
+ALREADY_COMPLETED = Status.FAILED
+GIVEN_UP = Status.FAILED
+
+# A stale claim reconciled: a START_RUN claim by whether Data Factory has the run (found: the
+# claim's result, recorded with the run id; none: back to the status it was claimed from); a
+# CALL_BACK claim cannot be asked whether its callback arrived, so it failed.
+RECONCILED = {(Call.START_RUN, True): "result", (Call.START_RUN, False): "source", Call.CALL_BACK: Status.FAILED}
+
+
+class HoldStatus(StrEnum):
+    ACTIVE = "active"
+    RELEASED = "released"    # also an active hold whose expires_at passed
+    CANCELLED = "cancelled"
+
+
+# What the holds a checkpoint waits on do to it: one cancelled fails it at once; once none is active
+# (all released, or expired) it continues; until then it stays held.
+HOLD_ENDINGS = {HoldStatus.CANCELLED: Action.HOLD_CANCEL, HoldStatus.RELEASED: Action.RELEASE}
+
+# How a decided or claimed pause is described to whoever meets it: "This pause ...".
+SAID = {
+    Status.RESTARTING: "is being restarted right now",
+    Status.CANCELLING: "is being cancelled right now",
+    Status.EXPIRING: "is expiring right now",
+    Status.RELEASING: "is being released right now",
+    Status.RELEASED: "was already released",
+    Status.HELD: "is held at a checkpoint",
+    Status.RESTARTED: "was already approved and restarted",
+    Status.CANCELLED: "was already cancelled",
+    Status.EXPIRED: "has expired",
+    Status.FAILED: "has failed",
+}
 
 
 def rule_for(action: Action, mode: Mode) -> Rule:

@@ -16,11 +16,10 @@ from datetime import datetime
 from shared.errors import NotFound
 from shared.lifecycle.calls import target_of
 from shared.lifecycle.engine import LOOKUP_MARGIN, count, redelivery_due, stale_after, write_verified
-from shared.lifecycle.model import FINAL, Call, Status, claim_rule
+from shared.lifecycle.model import FINAL, GIVEN_UP, RECONCILED, TIMER, Call, claim_rule
 from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.pauses import get_store
-from shared.lifecycle.model import TIMER
 from shared.storage.records import mode_of, moment, status_of, text
 from shared.storage.tables import Stored, unpack_json
 from shared.targets import callback
@@ -49,17 +48,18 @@ def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
     claim_id = uuid.uuid4().hex
     who = entity.get("claimed_by")
     if rule is None or rule.call is not Call.START_RUN:
-        changes = {"status": Status.FAILED.value, "claim_id": claim_id, "decided_at": now, "decided_by": who or TIMER,
+        changes = {"status": RECONCILED[Call.CALL_BACK].value, "claim_id": claim_id, "decided_at": now, "decided_by": who or TIMER,
                    "last_error": "Interrupted: the app stopped (or storage failed) while the callback to Data Factory "
                                  "was being made; whether it arrived is unknown. Check the pipeline run."}
     else:
         run_id = get_adf().find_run(target_of(entity), pause_id, claimed_at - LOOKUP_MARGIN, now)
+        outcome = getattr(rule, RECONCILED[(Call.START_RUN, bool(run_id))])  # the rule's result, or its source
         if run_id:
-            changes = {"status": rule.result.value, "claim_id": claim_id, "run_id": run_id, "decided_at": claimed_at,
+            changes = {"status": outcome.value, "claim_id": claim_id, "run_id": run_id, "decided_at": claimed_at,
                        "decided_by": who,
                        "last_error": "Interrupted after createRun; the run was found in Data Factory and recorded."}
         else:
-            changes = {"status": Status.PENDING.value, "claim_id": claim_id,
+            changes = {"status": outcome.value, "claim_id": claim_id,
                        "last_error": "Interrupted before Data Factory started a run; the pause was released."}
     landed = write_verified(pause_id, stored, changes, claim_id)
     if landed is None:
@@ -105,7 +105,7 @@ def give_up(pause_id: str, why: str, now: datetime) -> None:
         return
     if stored.entity.get("status") in FINAL:
         return
-    changes = {"status": Status.FAILED.value, "decided_at": now, "decided_by": TIMER, "last_error": why[:1000]}
+    changes = {"status": GIVEN_UP.value, "decided_at": now, "decided_by": TIMER, "last_error": why[:1000]}
     store.update(pause_id, changes, stored.etag)
     status_index.settled(pause_id, {**stored.entity, **changes})
     logger.error("pause failed pause_id=%s: %s", pause_id, why)

@@ -21,12 +21,13 @@ from shared.clients import built_once
 from shared.errors import NotFound
 from shared.settings import get_settings
 from shared.clock import iso
+from shared.lifecycle.model import HoldStatus
 from shared.storage.status_index import inverted
 from shared.storage.tables import Conflict, forgotten_with_settings, service, submit, translate
 
 PARTITION = "holds"
 SCOPE_PARTS = ("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id")
-ACTIVE, RELEASED, CANCELLED = "active", "released", "cancelled"
+ACTIVE, RELEASED, CANCELLED = HoldStatus.ACTIVE, HoldStatus.RELEASED, HoldStatus.CANCELLED
 HOLD_ID = re.compile(r"[0-9a-f]{32}")
 EXPIRY = "expiry"  # who ends a hold whose expires_at passed
 

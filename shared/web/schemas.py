@@ -3,6 +3,7 @@ response shapes declared here once."""
 
 from shared import validation
 from shared.check_fields import CHECKS_MODES
+from shared.lifecycle.model import HoldStatus, Status
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 APPROVAL = {"type": "object", "required": ["approver", "at", "via"], "properties": {
@@ -90,7 +91,7 @@ def _pauses() -> dict:
                 "pause_id": {"type": "string"},
                 "token": {"type": "string", "pattern": "^[A-Za-z0-9_-]+$",
                           "description": "One-time credential; only its hash is stored."},
-                "status": {"type": "string", "const": "pending"},
+                "status": {"type": "string", "const": Status.PENDING.value},
                 "expires_at": {"type": "string", "format": "date-time"},
                 "restart_url": {"type": "string", "format": "uri"},
                 "cancel_url": {"type": "string", "format": "uri"},
@@ -118,14 +119,14 @@ def _decisions() -> dict:
     return {
         "Approved": {"type": "object", "required": ["pause_id", "status", "run_id"],
                      "properties": {"pause_id": {"type": "string"},
-                                    "status": {"enum": ["restarted", "pending"],
+                                    "status": {"enum": [Status.RESTARTED.value, Status.PENDING.value],
                                                "description": "pending: the approval was counted; more are needed."},
                                     "run_id": {**NULLABLE_TEXT, "description": "The ADF run (restart mode)."},
                                     "callback_confirmed": {"type": "boolean"},
                                     "required_approvals": {"type": "integer"},
                                     "approvals": {"type": "array", "items": APPROVAL}}},
         "Cancelled": {"type": "object", "required": ["pause_id", "status", "reason"],
-                      "properties": {"pause_id": {"type": "string"}, "status": {"const": "cancelled"},
+                      "properties": {"pause_id": {"type": "string"}, "status": {"const": Status.CANCELLED.value},
                                      "reason": NULLABLE_TEXT, "callback_confirmed": {"type": "boolean"}}},
     }
 
@@ -139,7 +140,7 @@ def _holds() -> dict:
         "CheckpointRequest": validation.CHECKPOINT_BODY.schema(),
         "Hold": {"type": "object", "required": ["hold_id", "status", "scope", "reason", "created_at"], "properties": {
             "hold_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-            "status": {"enum": ["active", "released", "cancelled"],
+            "status": {"enum": [status.value for status in HoldStatus],
                        "description": "A hold past its expiry is released (ended_by `expiry`)."},
             "scope": {"type": "object", "additionalProperties": {"type": "string"}},
             "reason": {"type": "string"}, "created_at": {"type": "string", "format": "date-time"},
