@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from shared.lifecycle.model import CLAIMED, FINAL, Status
 from shared.web import pages
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>&"\''
@@ -236,3 +237,20 @@ def test_sign_in_first_offers_the_sign_in_and_comes_back():
                         sign_in_url="/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Frestart%2Ft")
     assert h1(html) == "Sign in first"
     assert 'href="/.auth/login/aad?post_login_redirect_uri=%2Fapi%2Frestart%2Ft"' in html
+
+
+def _heading(html: str) -> str:
+    return re.search(r"<h1[^>]*>(.*?)</h1>", html, re.S).group(1)
+
+
+# Every decided or claimed status a link can meet (checkpoints have no links) has words of its own
+# on the page, looked up by the model's statuses: a status added to the model without them shows.
+LINK_STATUSES = sorted((FINAL | CLAIMED) - {Status.RELEASED, Status.RELEASING})
+
+
+@pytest.mark.parametrize("status", LINK_STATUSES)
+def test_every_status_a_link_can_meet_has_its_own_heading_and_decision_words(status):
+    html = pages.render("error.html", error=FakeError(409), pause=pause(status=status.value))
+    assert "Already decided — nothing more to do" not in _heading(html)
+    decision = re.search(r"<dt>Decision</dt><dd>(.*?)</dd>", html, re.S)
+    assert decision is None or decision.group(1) != status.value  # a word for people, not the raw status

@@ -11,6 +11,8 @@ import math
 from datetime import datetime, timezone
 from pathlib import Path
 
+from shared.lifecycle.model import Status
+
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
@@ -25,6 +27,7 @@ def _environment():
     env.filters["asked_by"] = asked_by
     env.tests["callback"] = is_callback
     env.globals["style"] = _stylesheet()[0]
+    env.globals["Status"] = Status  # every status a page names comes from the lifecycle model
     return env
 
 

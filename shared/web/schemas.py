@@ -3,6 +3,7 @@ response shapes declared here once."""
 
 from shared import validation
 from shared.check_fields import CHECKS_MODES
+from shared.checks.expect import Result
 from shared.lifecycle.model import HoldStatus, Status
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -55,7 +56,7 @@ def record_properties() -> dict:
         "checks": {"type": "array", "description": "Each check with its last result, when, and the attempts made.",
                    "items": {"type": "object", "required": ["name", "type", "result", "attempts"], "properties": {
                        "name": {"type": "string"}, "type": {"enum": ["http", "adf_run"]},
-                       "result": {"enum": ["passed", "not_yet", "error", "failed", None]},
+                       "result": {"enum": [*(result.value for result in Result), None]},
                        "detail": NULLABLE_TEXT, "at": NULLABLE_TIME, "attempts": {"type": "integer"}}}},
         "checks_mode": {"enum": list(CHECKS_MODES)},
         "check_every": {"type": "integer"}, "check_max_attempts": {"type": "integer"},
