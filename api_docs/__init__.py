@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from shared.web import openapi
 from shared.web import http as web
+from shared.web import openapi
 
 bp = func.Blueprint()
 

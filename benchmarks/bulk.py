@@ -34,8 +34,8 @@ from azure.data.tables import AccountSasPermissions, ResourceTypes, TableClient,
 from azure.data.tables._serialize import _add_entity_properties  # the SDK's own entity -> JSON
 
 from local_dev.azurite import ACCOUNT_NAME
-from shared.storage.status_index import MARKER, OPEN, PARTITION, decision_row, open_key
 from shared.storage.due_index import DueIndex
+from shared.storage.status_index import MARKER, OPEN, PARTITION, decision_row, open_key
 
 BATCH = 100
 INSERT_THREADS = 12

@@ -39,8 +39,8 @@ def _rows_left(stack: Stack, table: str) -> int:
 def _raw_reach(raw: RawOps, holds, uri: str, payload: str) -> None:
     """reach()'s storage calls on stock clients: insert a callback-shaped due row (kind "floor", never sent)
     while querying the active holds."""
-    from shared.storage.holds import ACTIVE, PARTITION
     from shared.storage.due_index import DueIndex
+    from shared.storage.holds import ACTIVE, PARTITION
 
     partition, row = DueIndex.keys(uuid.uuid4().hex, datetime.now(timezone.utc) + timedelta(hours=1))
     write = raw._pool.submit(raw.index.create_entity, {"PartitionKey": partition, "RowKey": row, "kind": "floor",
@@ -57,8 +57,8 @@ def run(stack: Stack, app: App, samples: int, seed: int = 1) -> dict:
     checkpoint until all callbacks were seen}."""
     from azure.data.tables import TableClient, TableServiceClient
 
-    from shared.targets.callback import checkpoint_payload
     from shared.checkpoints import reach
+    from shared.targets.callback import checkpoint_payload
     from shared.validation import parse_checkpoint
 
     table = new_table_name("checkpoint")

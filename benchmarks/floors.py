@@ -15,7 +15,6 @@ from azure.core.credentials import AccessToken
 from azure.data.tables import TableServiceClient, UpdateMode
 
 from shared.storage.due_index import DueIndex
-
 from shared.storage.tables import unpack_json
 
 from .harness import DECIDER_HEADERS

@@ -52,9 +52,9 @@ def new_table_name(prefix: str = "bench") -> str:
 
 def clear_app_caches() -> None:
     """Forget the app's settings and clients, so the next call builds them from the environment."""
-    from shared.targets.adf import get_adf
     from shared.settings import get_settings
     from shared.storage.tables import reset_clients
+    from shared.targets.adf import get_adf
 
     get_settings.cache_clear()
     get_adf.cache_clear()

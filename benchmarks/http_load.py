@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 from .child import ChildProcess
 from .floors import RawOps
-from .harness import (DECIDER_HEADERS, PAUSE_BODY, REPO_ROOT, SUBSCRIPTION, Stack, approve_body,
-                      new_table_name, token_path)
+from .harness import (DECIDER_HEADERS, PAUSE_BODY, REPO_ROOT, SUBSCRIPTION, Stack, approve_body, new_table_name,
+                      token_path)
 from .stats import Samples
 
 # Pauses go to three (tenant, subscription) targets, so the host must build exactly three ADF clients.

@@ -7,12 +7,9 @@ console only (same-origin check); every page is rendered without script, like th
 
 import azure.functions as func
 
-from shared import console
-from shared import holds
-from shared.web import pages
-from shared import settings
-from shared import validation
+from shared import console, holds, settings, validation
 from shared.web import http as web
+from shared.web import pages
 
 bp = func.Blueprint()
 

@@ -3,11 +3,9 @@ pipelines report checkpoints through a WebHook activity."""
 
 import azure.functions as func
 
-from shared import checkpoints
-from shared import holds
-from shared import validation
-from shared.web import http as web
+from shared import checkpoints, holds, validation
 from shared.clock import utcnow
+from shared.web import http as web
 
 bp = func.Blueprint()
 

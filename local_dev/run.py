@@ -21,11 +21,12 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from local_dev.adf_standin import DEFAULT_FACTORY, AdfStandin
-from local_dev.azurite import DEFAULT_PORT as AZURITE_PORT, REPO_ROOT, Azurite
+from local_dev.azurite import DEFAULT_PORT as AZURITE_PORT
+from local_dev.azurite import REPO_ROOT, Azurite
 from local_dev.demo import create_demo_pipeline
 from local_dev.dev_sign_in import DevSignIn
-from local_dev.mail_catcher import MailCatcher
 from local_dev.functions_host import build_wsgi_app, serve
+from local_dev.mail_catcher import MailCatcher
 from local_dev.timers import TimerRunner, timer_functions
 from shared.settings import SettingsError, is_loopback_host
 

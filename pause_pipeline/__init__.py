@@ -2,8 +2,7 @@
 
 import azure.functions as func
 
-from shared import pauses
-from shared import validation
+from shared import pauses, validation
 from shared.web import http as web
 
 bp = func.Blueprint()

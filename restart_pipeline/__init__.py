@@ -6,8 +6,7 @@ credential; the service checks it before anything else.
 
 import azure.functions as func
 
-from shared import pauses
-from shared import validation
+from shared import pauses, validation
 from shared.web import http as web
 
 bp = func.Blueprint()

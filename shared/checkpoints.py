@@ -17,21 +17,18 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 
-from shared.targets import callback
-from shared import holds
-from shared import outbox
-from shared.storage import status_index
-from shared import tokens
-from shared.lifecycle.engine import decide
-from shared.lifecycle.model import Audit
+from shared import holds, outbox, tokens
+from shared.clock import utcnow
 from shared.errors import AlreadyDecided, NotFound, Unavailable
 from shared.jsonbody import canonical
-from shared.lifecycle.model import HOLD_ENDINGS, HoldStatus, Mode, Status
-from shared.clock import utcnow
-from shared.storage.records import json_field_strict, to_record
+from shared.lifecycle.engine import decide
+from shared.lifecycle.model import HOLD_ENDINGS, Audit, HoldStatus, Mode, Status
 from shared.settings import get_settings
+from shared.storage import status_index
 from shared.storage.pauses import add_pause, get_store, index_writer
+from shared.storage.records import json_field_strict, to_record
 from shared.storage.tables import Stored, pack_json
+from shared.targets import callback
 from shared.validation import CheckpointRequest, Decision
 
 logger = logging.getLogger(__name__)

@@ -13,19 +13,16 @@ import logging
 import re
 from datetime import date, datetime, time, timedelta, timezone
 
-from shared import checkpoints
-from shared import holds
-from shared import listing
-from shared.storage import status_index
+from shared import checkpoints, holds, listing
 from shared.approvers import Principal
-from shared.lifecycle.engine import decide
-from shared.lifecycle.model import Audit
-from shared.errors import ConsoleSignIn, InvalidRequest, NotAnOperator, NotFound
-from shared.lifecycle.model import Action, Mode
 from shared.clock import iso, utcnow
-from shared.storage.records import to_record
+from shared.errors import ConsoleSignIn, InvalidRequest, NotAnOperator, NotFound
+from shared.lifecycle.engine import decide
+from shared.lifecycle.model import Action, Audit, Mode
 from shared.settings import get_settings
+from shared.storage import status_index
 from shared.storage.pauses import get_store
+from shared.storage.records import to_record
 from shared.validation import Decision
 
 logger = logging.getLogger(__name__)

@@ -9,14 +9,14 @@ Listing every pause (no status) is the one listing that still reads the pauses t
 import logging
 from datetime import datetime, timezone
 
-from shared.storage import status_index
 from shared.clients import POOL_SIZE, built_once
+from shared.clock import utcnow
 from shared.errors import NotFound
 from shared.lifecycle.model import FINAL, Status
-from shared.clock import utcnow
+from shared.storage import status_index
+from shared.storage.pauses import MISSING_GRACE, get_store
 from shared.storage.records import to_record
 from shared.storage.status_index import DECIDED, get_status_index
-from shared.storage.pauses import MISSING_GRACE, get_store
 
 logger = logging.getLogger(__name__)
 

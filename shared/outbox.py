@@ -17,14 +17,14 @@ import time
 import uuid
 from datetime import datetime, timedelta
 
-from shared.targets import callback
 from shared.clients import built_once, scheduler
-from shared.lifecycle.model import SweepOutcome
-from shared.targets.outside import Refused, Unknown
 from shared.clock import utcnow
+from shared.lifecycle.model import SweepOutcome
 from shared.settings import get_settings
 from shared.storage.due_index import Due, DueIndex, get_due_index
 from shared.storage.tables import Conflict
+from shared.targets import callback
+from shared.targets.outside import Refused, Unknown
 
 logger = logging.getLogger(__name__)
 

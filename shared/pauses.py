@@ -8,27 +8,23 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.targets import callback
-from shared.checks import monitor as checks
-from shared.targets import identity
-from shared import people
-from shared.storage import status_index
-from shared import tokens
-from shared.targets.adf import PipelineTarget, get_adf
+from shared import people, tokens
 from shared.approvers import decider
-from shared.lifecycle.engine import decide, ensure_may_act
-from shared.lifecycle.model import Audit
-from shared.lifecycle.recovery import is_stale, reconcile
+from shared.checks import monitor as checks
+from shared.clock import iso, utcnow
 from shared.errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, NotFound
 from shared.jsonbody import canonical
-from shared.lifecycle.model import CLAIMED, Action, Actor, Status
-from shared.targets.outside import OutsideCallFailed
-from shared.clock import iso, utcnow
-from shared.lifecycle.model import APP
-from shared.storage.records import json_field, to_record
+from shared.lifecycle.engine import decide, ensure_may_act
+from shared.lifecycle.model import APP, CLAIMED, Action, Actor, Audit, Status
+from shared.lifecycle.recovery import is_stale, reconcile
 from shared.settings import ROUTE_PREFIX, get_settings
+from shared.storage import status_index
 from shared.storage.pauses import add_pause, get_store
+from shared.storage.records import json_field, to_record
 from shared.storage.tables import Stored, pack_json
+from shared.targets import callback, identity
+from shared.targets.adf import PipelineTarget, get_adf
+from shared.targets.outside import OutsideCallFailed
 from shared.validation import Decision, PauseRequest
 
 logger = logging.getLogger(__name__)

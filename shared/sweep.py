@@ -16,20 +16,19 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime
 
-from shared import checkpoints
+from shared import checkpoints, outbox
 from shared.checks import monitor as checks
-from shared.lifecycle import engine, recovery
-from shared import outbox
-from shared.storage import status_index
-from shared.errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
-from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, TIMER_AUDIT, Action, Mode, Status, SweepOutcome
-from shared.targets.outside import OutsideCallFailed
 from shared.clock import iso, utcnow
-from shared.storage.records import moment, status_of
+from shared.errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
+from shared.lifecycle import engine, recovery
+from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, TIMER_AUDIT, Action, Mode, Status, SweepOutcome
 from shared.settings import get_settings
+from shared.storage import status_index
 from shared.storage.due_index import Due, get_due_index
 from shared.storage.pauses import MISSING_GRACE, get_store
+from shared.storage.records import moment, status_of
 from shared.storage.tables import Conflict, Stored
+from shared.targets.outside import OutsideCallFailed
 from shared.validation import Decision
 
 logger = logging.getLogger(__name__)

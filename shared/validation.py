@@ -7,10 +7,10 @@ what is enforced. One 400 names every bad field with its rule.
 import re
 from dataclasses import dataclass
 
-from shared.errors import InvalidRequest
-from shared.lifecycle.model import HoldStatus, Status
 from shared.check_fields import (CHECKS_MODES, DEFAULT_CHECK_EVERY, DEFAULT_CHECK_MAX_ATTEMPTS, DEFAULT_CHECKS_MODE,
                                  GUID, MAX_CALLBACK_URI, PIPELINE_NAME, CheckField)
+from shared.errors import InvalidRequest
+from shared.lifecycle.model import HoldStatus, Status
 from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, ListOf,
                            Object, Problems, Text, Url)
 

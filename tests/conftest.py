@@ -11,10 +11,9 @@ import pytest
 from local_dev.adf_standin import AdfStandin
 from local_dev.azurite import Azurite
 from shared import outbound
-from shared.targets.adf import get_adf
 from shared.settings import Limits, get_settings
 from shared.storage.tables import reset_clients
-
+from shared.targets.adf import get_adf
 from tests.support import TARGET, create_pipeline
 
 BASE = "https://pauses.example.test"

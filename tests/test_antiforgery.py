@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from shared.web import antiforgery
 from shared.storage.tables import shared_key
+from shared.web import antiforgery
 from tests.conftest import BASE
 from tests.test_approvers import ALICE, BOB, CAROL, DAVE, principal_headers
 

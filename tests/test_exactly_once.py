@@ -12,8 +12,8 @@ from azure.data.tables import UpdateMode
 
 from local_dev.storage_faults import StorageFaultProxy
 from shared import sweep
-from shared.targets.adf import PipelineTarget, get_adf
 from shared.storage.due_index import get_due_index
+from shared.targets.adf import PipelineTarget, get_adf
 from tests.support import TARGET, sdk_client
 
 pytestmark = pytest.mark.integration

@@ -5,10 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from shared import pauses
-from shared import sweep
-from shared.web.http import Caller
+from shared import pauses, sweep
 from shared.settings import Limits
+from shared.web.http import Caller
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,7 @@
 """The OpenAPI document: complete, served, consistent with validation, and fuzzed with schemathesis."""
 
-import re
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +10,8 @@ import pytest
 import requests
 
 from local_dev.functions_host import build_wsgi_app, http_functions, serve
-from shared.web import openapi
 from shared import validation
+from shared.web import openapi
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,8 +6,7 @@ import pytest
 
 from local_dev.bad_peers import BadPeer
 from local_dev.ports import free_port
-from shared import outbound
-from shared import urls
+from shared import outbound, urls
 
 SECRET = "sig=s3cr3t"
 

@@ -13,8 +13,8 @@ import pytest
 
 from local_dev.storage_faults import StorageFaultProxy
 from shared import sweep
-from shared.storage.status_index import get_status_index
 from shared.storage.pauses import get_store
+from shared.storage.status_index import get_status_index
 from tests.support import TARGET
 
 pytestmark = pytest.mark.integration

@@ -23,14 +23,14 @@ from shared import urls
 from shared.check_fields import DEFAULT_CHECK_EVERY, DEFAULT_CHECKS_MODE
 from shared.checks.expect import Result
 from shared.checks.probe import CONNECT_SECONDS, SETTING, HeaderNotAllowed, header_for, run_adf, run_http
-from shared.errors import AlreadyDecided, Forbidden, InvalidRequest
-from shared.lifecycle import calls, engine
-from shared.jsonbody import canonical
-from shared.lifecycle.model import CHECKS, CHECKS_ON_TIMEOUT, CLAIMED, Action, Audit, Status, SweepOutcome
 from shared.clock import iso
-from shared.storage.records import json_field, json_field_strict, moment
+from shared.errors import AlreadyDecided, Forbidden, InvalidRequest
+from shared.jsonbody import canonical
+from shared.lifecycle import calls, engine
+from shared.lifecycle.model import CHECKS, CHECKS_ON_TIMEOUT, CLAIMED, Action, Audit, Status, SweepOutcome
 from shared.settings import Settings, get_settings
 from shared.storage.pauses import get_store
+from shared.storage.records import json_field, json_field_strict, moment
 from shared.storage.tables import Conflict, Stored, pack_json
 
 logger = logging.getLogger(__name__)

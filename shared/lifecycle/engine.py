@@ -20,8 +20,8 @@ from shared.errors import (AlreadyDecided, ChecksPending, Expired, Forbidden, In
                            Unavailable, UpstreamFailed)
 from shared.jsonbody import canonical
 from shared.lifecycle import calls
-from shared.lifecycle.model import (ALREADY_COMPLETED, APP, FINAL, QUORUM, SAID, WORDS_REQUIRED_WITH_APPROVERS,
-                                    Action, Actor, Audit, Call, Mode, Rule, Status, checks_passed, rule_for)
+from shared.lifecycle.model import (ALREADY_COMPLETED, APP, FINAL, QUORUM, SAID, WORDS_REQUIRED_WITH_APPROVERS, Action,
+                                    Actor, Audit, Call, Mode, Rule, Status, checks_passed, rule_for)
 from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.due_index import get_due_index

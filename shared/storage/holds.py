@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from shared.clients import built_once
-from shared.errors import NotFound
-from shared.settings import get_settings
 from shared.clock import iso
+from shared.errors import NotFound
 from shared.lifecycle.model import HoldStatus
+from shared.settings import get_settings
 from shared.storage.status_index import inverted
 from shared.storage.tables import Conflict, forgotten_with_settings, service, submit, translate
 

@@ -13,8 +13,8 @@ from shared.errors import InvalidRequest
 from shared.settings import get_settings
 from shared.storage.due_index import get_due_index
 from shared.storage.status_index import get_status_index
-from shared.storage.tables import (Page, Stored, decode_cursor, encode_cursor, forgotten_with_settings, insert,
-                                   service, translate)
+from shared.storage.tables import (Page, Stored, decode_cursor, encode_cursor, forgotten_with_settings, insert, service,
+                                   translate)
 
 logger = logging.getLogger(__name__)
 

@@ -9,11 +9,9 @@ import json
 from datetime import datetime, timezone
 
 from shared.clock import iso
-
 from shared.errors import DamagedRecord
 from shared.lifecycle.model import Mode, Status
 from shared.storage.tables import unpack_json
-
 
 
 def pause_id_of(entity: dict) -> str:

@@ -23,7 +23,9 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from shared.clients import built_once
-from shared.lifecycle.model import CLAIMED, OPEN as OPEN_STATUSES, Status, claimed_from
+from shared.lifecycle.model import CLAIMED
+from shared.lifecycle.model import OPEN as OPEN_STATUSES
+from shared.lifecycle.model import Status, claimed_from
 from shared.settings import get_settings
 from shared.storage.tables import (decode_cursor, encode_cursor, forgotten_with_settings, insert, service, submit,
                                    translate)

@@ -17,8 +17,8 @@ import logging
 from typing import NamedTuple
 
 from shared.clients import built_once
-from shared.outbound import http_transport
 from shared.errors import InvalidRequest, NotFound, Unavailable
+from shared.outbound import http_transport
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,8 @@ def translate(action: str):
 
     def translated(call):
         # Imported on first call, not when the module is: importing function_app stays light.
-        from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExistsError,
-                                           ResourceModifiedError, ResourceNotFoundError)
+        from azure.core.exceptions import (AzureError, HttpResponseError, ResourceExistsError, ResourceModifiedError,
+                                           ResourceNotFoundError)
 
         try:
             return call()

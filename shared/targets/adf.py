@@ -15,11 +15,11 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from shared.targets.outside import Refused, Unknown
-from shared.settings import Settings, get_settings
 from shared import outbound
 from shared.clients import built_once
+from shared.settings import Settings, get_settings
 from shared.targets.identity import Credentials
+from shared.targets.outside import Refused, Unknown
 
 logger = logging.getLogger(__name__)
 

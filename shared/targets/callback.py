@@ -21,11 +21,10 @@ exception's type.
 import logging
 from enum import Enum
 
-from shared import outbound
-from shared import urls
+from shared import outbound, urls
 from shared.jsonbody import canonical
-from shared.targets.outside import Refused, Unknown
 from shared.settings import get_settings
+from shared.targets.outside import Refused, Unknown
 
 logger = logging.getLogger(__name__)
 

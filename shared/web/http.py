@@ -13,12 +13,11 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import azure.functions as func
 
-from shared.web import antiforgery
-from shared.web import pages
+from shared.approvers import Principal, principal_from_headers
 from shared.errors import InvalidRequest, PauseError, PayloadTooLarge, SignInUnavailable
 from shared.jsonbody import parse_object
-from shared.approvers import Principal, principal_from_headers
 from shared.settings import ROUTE_PREFIX, get_settings
+from shared.web import antiforgery, pages
 
 logger = logging.getLogger(__name__)
 

@@ -6,12 +6,10 @@ declared here once. A test checks that every route the FunctionApp registers is 
 
 import functools
 
-from shared import tokens
-from shared import validation
+from shared import tokens, validation
 from shared.settings import ROUTE_PREFIX
 from shared.web import schemas
 from shared.web.schemas import ANTIFORGERY, PROBLEM
-
 
 _ERRORS = {
     400: "The body, a query parameter or a field is invalid; `errors` names each one.",
