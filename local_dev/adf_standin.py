@@ -411,6 +411,12 @@ class AdfStandin(Service):
         with self._lock:
             self._faults.append(Fault(operation, kind, count, status, code, message, retry_after, float(seconds)))
 
+    def end_queue_time(self):
+        """Let every queued run's queue time be over now (tests move the clock instead of waiting)."""
+        with self._lock:
+            for record in self._runs.values():
+                record["_queuedUntil"] = min(record["_queuedUntil"], time.monotonic())
+
     def finish_run(self, run_id, status="Succeeded", message=""):
         """End a run as ADF would (Succeeded, Failed or Cancelled)."""
         if status not in ("Succeeded", "Failed", "Cancelled"):

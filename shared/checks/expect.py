@@ -8,16 +8,9 @@ kept: the status, or the value at the path, cut to 200 characters.
 import json
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 
 from shared.jsonbody import MAX_DEPTH, canonical, deeper_than
-
-
-class Result(StrEnum):
-    PASSED = "passed"
-    NOT_YET = "not_yet"  # answered, but the condition does not hold yet (what was seen is kept)
-    ERROR = "error"      # could not be asked (why is kept); tried again next time
-    FAILED = "failed"    # can never pass (an ADF run that ended otherwise): the pause settles at once
+from shared.lifecycle.model import CheckResult as Result
 
 
 @dataclass(frozen=True)

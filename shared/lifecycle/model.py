@@ -212,6 +212,15 @@ class SweepOutcome(StrEnum):
     FAILED = "failed"                    # gave up after TIMER_ATTEMPTS: marked failed
 
 
+class CheckResult(StrEnum):
+    """What one attempt of a check found."""
+
+    PASSED = "passed"
+    NOT_YET = "not_yet"  # answered, but the condition does not hold yet (what was seen is kept)
+    ERROR = "error"      # could not be asked (why is kept); tried again next time
+    FAILED = "failed"    # can never pass (an ADF run that ended otherwise): the pause settles at once
+
+
 def checks_passed(entity: dict) -> bool:
     """Whether every check has passed (True for a pause without checks)."""
     return not entity.get("check_max_attempts") or entity.get("checks_passed") is True

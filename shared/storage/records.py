@@ -6,11 +6,14 @@ names the property, so a route answers a clear problem and the timer counts it a
 """
 
 import json
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
+from shared.check_fields import CHECKS_MODES
 from shared.clock import iso
 from shared.errors import DamagedRecord
-from shared.lifecycle.model import Mode, Status
+from shared.lifecycle.model import CheckResult, Mode, Status
 from shared.storage.tables import unpack_json
 
 
@@ -69,49 +72,108 @@ def json_field_strict(entity: dict, name: str, default=None):
         raise _damaged(entity, name, "cannot be read") from None
 
 
+@dataclass(frozen=True)
+class Field:
+    """One field of the public record: its JSON schema (published in the OpenAPI document), how it is
+    read from a stored entity (never raising), and, for a field only some pauses have, when."""
+
+    schema: dict
+    read: Callable[[dict], object]
+    when: Callable[[dict], bool] | None = None
+
+
+TEXT = {"type": ["string", "null"]}
+TIME = {"type": ["string", "null"], "format": "date-time"}
+APPROVAL = {"type": "object", "required": ["approver", "at", "via"], "properties": {
+    "approver": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+    "comment": {"type": ["string", "null"]}, "client_ip": {"type": ["string", "null"]},
+    "user_agent": {"type": ["string", "null"]}, "via": {"type": "string", "enum": ["personal_link", "sign_in"]}}}
+
+
+def _stored(name: str) -> Field:
+    return Field(TEXT, lambda entity: entity.get(name))
+
+
+def _time(name: str, schema: dict = TIME) -> Field:
+    return Field(schema, lambda entity: iso(entity.get(name)))
+
+
+def _json(name: str, schema: dict, default=None) -> Field:
+    return Field(schema, lambda entity: json_field(entity, name, default))
+
+
+def _flag(name: str, schema: dict, when=None) -> Field:
+    return Field(schema, lambda entity: entity.get(name) is True, when)
+
+
+def _with_checks(entity: dict) -> bool:
+    return bool(entity.get("check_max_attempts"))
+
+
+def _checkpoint(entity: dict) -> bool:
+    return entity.get("mode") == Mode.CHECKPOINT
+
+
+# The public record of a pause (GET /pauses/{pause_id}, the pages, the console), declared once:
+# `to_record` builds it from this, and the OpenAPI document publishes these schemas. No secret
+# (a token's hash, the callBackUri) is in it.
+RECORD: dict[str, Field] = {
+    "pause_id": Field({"type": "string", "pattern": "^[0-9a-f]{32}$"}, pause_id_of),
+    "status": Field({"type": "string", "enum": [status.value for status in Status],
+                     "description": "Where the pause is in its life."}, lambda entity: entity.get("status")),
+    "mode": Field({"type": "string", "enum": [mode.value for mode in Mode],
+                   "description": "checkpoint: a run held at a checkpoint by an operator's hold."},
+                  lambda entity: entity.get("mode")),
+    **{name: _stored(name) for name in ("tenant_id", "subscription_id", "resource_group", "factory_name",
+                                        "pipeline_name")},
+    "parameters": _json("parameters", {"type": "object"}, {}),
+    "data": _json("data", {"description": "Exactly the `data` sent with the pause (null when none)."}),
+    "on_timeout": Field({"enum": ["expire", "restart", None], "description": "null for a held checkpoint."},
+                        lambda entity: entity.get("on_timeout")),
+    "created_at": _time("created_at", {"type": "string", "format": "date-time"}),
+    "expires_at": _time("expires_at", {**TIME, "description": "null for a held checkpoint (it waits on its holds)."}),
+    "decided_at": _time("decided_at"),
+    **{name: _stored(name) for name in ("decided_by", "comment", "reason")},
+    "input": _json("input", {"type": ["object", "null"]}),
+    **{name: _stored(name) for name in ("run_id", "client_ip", "user_agent", "last_error")},
+    "notification": _json("notification", {"type": "object"}, {}),
+    "source": _json("source", {"type": ["object", "null"]}),
+    "approvers": _json("approvers", {"type": "array", "items": {"type": "string"}}, []),
+    "required_approvals": Field({"type": ["integer", "null"]}, lambda entity: entity.get("required_approvals")),
+    "requested_by": _stored("requested_by"),
+    "allow_self_approval": _flag("allow_self_approval", {"type": "boolean"}),
+    "approvals": _json("approvals", {"type": "array", "items": APPROVAL}, []),
+    "approver_links_returned": _flag("approver_links_returned", {
+        "type": "boolean", "description": "The pause asked for its approvers' personal links in the answer "
+                                          "(return_approver_links): its caller could approve in their names."}),
+    "checks": Field({"type": "array", "description": "Each check with its last result, when, and the attempts made.",
+                     "items": {"type": "object", "required": ["name", "type", "result", "attempts"], "properties": {
+                         "name": {"type": "string"}, "type": {"enum": ["http", "adf_run"]},
+                         "result": {"enum": [*(result.value for result in CheckResult), None]},
+                         "detail": TEXT, "at": TIME, "attempts": {"type": "integer"}}}},
+                    lambda entity: _checks(entity), _with_checks),
+    "checks_mode": Field({"enum": list(CHECKS_MODES)}, lambda entity: entity.get("checks_mode"), _with_checks),
+    **{name: Field({"type": "integer"}, lambda entity, name=name: entity.get(name), _with_checks)
+       for name in ("check_every", "check_max_attempts", "check_attempts")},
+    "checks_passed": _flag("checks_passed", {"type": "boolean"}, _with_checks),
+    "next_check_at": Field(TIME, lambda entity: iso(entity.get("next_check_at")), _with_checks),
+    "checkpoint": Field({"type": "string", "description": "Checkpoint mode: which checkpoint the run reached."},
+                        lambda entity: entity.get("checkpoint"), _checkpoint),
+    "hold_ids": Field({"type": "array", "items": {"type": "string"},
+                       "description": "Checkpoint mode: the holds it waits (or waited) on."},
+                      lambda entity: json_field(entity, "hold_ids", []), _checkpoint),
+    # Known only once a decision was sent: false means "sent, not yet confirmed; re-sent until it is".
+    "callback_confirmed": Field({"type": ["boolean", "null"],
+                                 "description": "Callback mode: false while the decision sent to the WebHook is not "
+                                                "confirmed (it is re-sent, byte for byte, until it is)."},
+                                lambda entity: entity.get("callback_confirmed"),
+                                lambda entity: entity.get("mode") in (Mode.CALLBACK, Mode.CHECKPOINT)),
+}
+
+
 def to_record(entity: dict) -> dict:
     """The public view of a stored pause: everything but secrets; never raises on a damaged entity."""
-    record = {
-        "pause_id": pause_id_of(entity),
-        "status": entity.get("status"),
-        "mode": entity.get("mode"),
-        "tenant_id": entity.get("tenant_id"),
-        "subscription_id": entity.get("subscription_id"),
-        "resource_group": entity.get("resource_group"),
-        "factory_name": entity.get("factory_name"),
-        "pipeline_name": entity.get("pipeline_name"),
-        "parameters": json_field(entity, "parameters", {}),
-        "data": json_field(entity, "data"),
-        "on_timeout": entity.get("on_timeout"),
-        "created_at": iso(entity.get("created_at")),
-        "expires_at": iso(entity.get("expires_at")),
-        "decided_at": iso(entity.get("decided_at")),
-        "decided_by": entity.get("decided_by"),
-        "comment": entity.get("comment"),
-        "reason": entity.get("reason"),
-        "input": json_field(entity, "input"),
-        "run_id": entity.get("run_id"),
-        "client_ip": entity.get("client_ip"),
-        "user_agent": entity.get("user_agent"),
-        "last_error": entity.get("last_error"),
-        "notification": json_field(entity, "notification", {}),
-        "source": json_field(entity, "source"),
-    }
-    record.update(approvers=json_field(entity, "approvers", []), required_approvals=entity.get("required_approvals"),
-                  requested_by=entity.get("requested_by"), allow_self_approval=entity.get("allow_self_approval") is True,
-                  approvals=json_field(entity, "approvals", []),
-                  approver_links_returned=entity.get("approver_links_returned") is True)
-    if entity.get("check_max_attempts"):
-        record.update(checks=_checks(entity), checks_mode=entity.get("checks_mode"),
-                      check_every=entity.get("check_every"), check_max_attempts=entity.get("check_max_attempts"),
-                      check_attempts=entity.get("check_attempts"), checks_passed=entity.get("checks_passed") is True,
-                      next_check_at=iso(entity.get("next_check_at")))
-    if entity.get("mode") == Mode.CHECKPOINT:
-        record.update(checkpoint=entity.get("checkpoint"), hold_ids=json_field(entity, "hold_ids", []))
-    if entity.get("mode") in (Mode.CALLBACK, Mode.CHECKPOINT):
-        # Known only once a decision was sent: false means "sent, not yet confirmed; re-sent until it is".
-        record["callback_confirmed"] = entity.get("callback_confirmed")
-    return record
+    return {name: field.read(entity) for name, field in RECORD.items() if field.when is None or field.when(entity)}
 
 
 def _checks(entity: dict) -> list:

@@ -1,18 +1,13 @@
 """The component schemas of the OpenAPI document: request bodies from `shared.validation`, the
-response shapes declared here once."""
+pause's record from `shared.storage.records`, the other response shapes declared here once."""
 
 from shared import validation
-from shared.check_fields import CHECKS_MODES
-from shared.checks.expect import Result
 from shared.lifecycle.model import HoldStatus, Status
+from shared.storage.records import APPROVAL, RECORD
+from shared.storage.records import TEXT as NULLABLE_TEXT
+from shared.storage.records import TIME as NULLABLE_TIME
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
-APPROVAL = {"type": "object", "required": ["approver", "at", "via"], "properties": {
-    "approver": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
-    "comment": {"type": ["string", "null"]}, "client_ip": {"type": ["string", "null"]},
-    "user_agent": {"type": ["string", "null"]}, "via": {"type": "string", "enum": ["personal_link", "sign_in"]}}}
-NULLABLE_TEXT = {"type": ["string", "null"]}
-NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
 ANTIFORGERY = {"type": "string", "description": "The anti-forgery token the page's form carries under a sign-in "
                                               "cookie (APPROVER_SIGN_IN=easyauth); required when the POST carries "
                                               "cookies."}
@@ -21,51 +16,6 @@ ANTIFORGERY = {"type": "string", "description": "The anti-forgery token the page
 def with_antiforgery(schema: dict) -> dict:
     """A page form's schema: its fields and the anti-forgery token."""
     return {**schema, "properties": {**schema.get("properties", {}), "antiforgery_token": ANTIFORGERY}}
-
-
-def record_properties() -> dict:
-    """Every field of a pause's public record (GET /pauses/{pause_id})."""
-    return {
-        "pause_id": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
-        "status": validation.STATUS_QUERY.schema() | {"description": "Where the pause is in its life."},
-        "mode": {"type": "string", "enum": ["restart", "callback", "checkpoint"],
-                 "description": "checkpoint: a run held at a checkpoint by an operator's hold."},
-        **{name: NULLABLE_TEXT for name in ("tenant_id", "subscription_id", "resource_group", "factory_name",
-                                              "pipeline_name", "decided_by", "comment", "reason", "run_id",
-                                              "client_ip", "user_agent", "last_error")},
-        "on_timeout": {"enum": ["expire", "restart", None], "description": "null for a held checkpoint."},
-        "parameters": {"type": "object"},
-        "data": {"description": "Exactly the `data` sent with the pause (null when none)."},
-        "input": {"type": ["object", "null"]},
-        "notification": {"type": "object"},
-        "source": {"type": ["object", "null"]},
-        "created_at": {"type": "string", "format": "date-time"},
-        "expires_at": {**NULLABLE_TIME, "description": "null for a held checkpoint (it waits on its holds)."},
-        "decided_at": NULLABLE_TIME,
-        "checkpoint": {"type": "string", "description": "Checkpoint mode: which checkpoint the run reached."},
-        "hold_ids": {"type": "array", "items": {"type": "string"},
-                     "description": "Checkpoint mode: the holds it waits (or waited) on."},
-        "approvers": {"type": "array", "items": {"type": "string"}},
-        "required_approvals": {"type": ["integer", "null"]},
-        "requested_by": NULLABLE_TEXT,
-        "allow_self_approval": {"type": "boolean"},
-        "approver_links_returned": {"type": "boolean",
-                                    "description": "The pause asked for its approvers' personal links in the answer "
-                                                   "(return_approver_links): its caller could approve in their names."},
-        "approvals": {"type": "array", "items": APPROVAL},
-        "checks": {"type": "array", "description": "Each check with its last result, when, and the attempts made.",
-                   "items": {"type": "object", "required": ["name", "type", "result", "attempts"], "properties": {
-                       "name": {"type": "string"}, "type": {"enum": ["http", "adf_run"]},
-                       "result": {"enum": [*(result.value for result in Result), None]},
-                       "detail": NULLABLE_TEXT, "at": NULLABLE_TIME, "attempts": {"type": "integer"}}}},
-        "checks_mode": {"enum": list(CHECKS_MODES)},
-        "check_every": {"type": "integer"}, "check_max_attempts": {"type": "integer"},
-        "check_attempts": {"type": "integer"}, "checks_passed": {"type": "boolean"},
-        "next_check_at": NULLABLE_TIME,
-        "callback_confirmed": {"type": ["boolean", "null"],
-                               "description": "Callback mode: false while the decision sent to the WebHook is not "
-                                              "confirmed (it is re-sent, byte for byte, until it is)."},
-    }
 
 
 def _requests() -> dict:
@@ -106,7 +56,7 @@ def _pauses() -> dict:
             },
         },
         "PauseRecord": {"type": "object", "required": ["pause_id", "status", "mode", "created_at", "expires_at"],
-                        "properties": record_properties()},
+                        "properties": {name: field.schema for name, field in RECORD.items()}},
         "PausePage": {
             "type": "object", "required": ["items", "cursor"],
             "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/PauseRecord"}},
