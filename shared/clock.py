@@ -8,6 +8,16 @@ def utcnow() -> datetime:
 
 
 def iso(moment) -> str | None:
+    """A moment as ISO 8601 UTC text ("2026-12-06T10:00:00Z"); None for anything that is not one.
+
+    Table storage hands back moments in UTC; one without a zone (written by hand) counts as UTC,
+    never as the host's local time, and one out of range gives None rather than an error.
+    """
     if not isinstance(moment, datetime):
         return None
-    return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    except (OverflowError, ValueError):
+        return None
