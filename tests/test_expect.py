@@ -1,0 +1,38 @@
+"""What a check's answer means (shared/checks/expect.py), judged without any network."""
+
+import json
+
+import pytest
+
+from shared.checks.expect import Result, judge, json_at
+
+DOC = {"status": "OK", "rows": 3, "flag": True, "items": [{"id": 7}], "odd key": None}
+
+
+@pytest.mark.parametrize("path, found, value", [
+    ("$.status", True, "OK"), ("$.items[0].id", True, 7), ("$['odd key']", True, None), ("$.items[3]", False, None),
+    ("$.missing", False, None), ("$", True, DOC),
+])
+def test_a_json_path_finds_what_is_there_and_only_that(path, found, value):
+    assert json_at(DOC, path) == (found, value)
+
+
+@pytest.mark.parametrize("expect, result", [
+    ({"json": {"path": "$.status", "equals": "OK"}}, Result.PASSED),
+    ({"json": {"path": "$.status", "in": ["RUNNING", "OK"]}}, Result.PASSED),
+    ({"json": {"path": "$.rows", "ge": 3}}, Result.PASSED),
+    ({"json": {"path": "$.rows", "gt": 3}}, Result.NOT_YET),
+    ({"json": {"path": "$.flag", "equals": 1}}, Result.NOT_YET),   # JSON equality: true is not 1
+    ({"json": {"path": "$.flag", "ge": 0}}, Result.NOT_YET),       # a boolean is not a number
+    ({"json": {"path": "$.missing", "exists": False}}, Result.PASSED),
+    ({"status": [200]}, Result.PASSED),
+    ({"status": [204]}, Result.NOT_YET),
+])
+def test_an_answer_is_judged_by_its_expectation(expect, result):
+    assert judge(expect, 200, json.dumps(DOC).encode()).result is result
+
+
+def test_without_an_expectation_any_2xx_passes_and_what_is_kept_is_short():
+    assert judge({}, 204, b"").result is Result.PASSED and judge({}, 500, b"").result is Result.NOT_YET
+    long = judge({"json": {"path": "$.s", "equals": "x"}}, 200, json.dumps({"s": "y" * 10_000}).encode())
+    assert long.result is Result.NOT_YET and len(long.detail) < 300
