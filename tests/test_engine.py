@@ -228,7 +228,7 @@ def test_promise_3_a_garbled_answer_from_adf_ends_true_not_stuck(api, adf, confi
     assert api.record(created["pause_id"])["run_id"] == adf.runs[0]["runId"]
 
 
-def test_promise_3_storage_failing_after_the_run_started_tells_the_truth_and_is_reconciled(api, adf, storage):
+def test_promise_3_storage_failing_after_the_run_started_tells_the_truth_and_is_reconciled(api, adf, storage, azurite):
     created = api.created()
     storage.inject("after", methods=UPDATES, path=pauses_path(api), count=1)  # the claim: landed, answer lost
     storage.inject("before", methods=UPDATES, path=pauses_path(api), count=1000)  # every write of the outcome fails
@@ -238,9 +238,38 @@ def test_promise_3_storage_failing_after_the_run_started_tells_the_truth_and_is_
     assert api.json(response)["run_id"] == run["runId"]
     storage.clear()
     assert api.record(created["pause_id"])["status"] == "restarting"
+    # The index tells the truth too: claimed, and no decision filed.
+    assert listed(api, "restarting") == [created["pause_id"]] and decision_rows(azurite, api) == []
     assert sweep.sweep(at(created)) == {"reconciled": 1}
     record = api.record(created["pause_id"])
     assert record["status"] == "restarted" and record["run_id"] == run["runId"] and len(adf.runs) == 1
+    assert listed(api, "restarted") == [created["pause_id"]] and decision_rows(azurite, api) == ["restarted"]
+
+
+def test_promise_3_a_callback_whose_outcome_was_not_recorded_is_listed_as_claimed_then_failed_once(
+        api, adf, storage, hook, azurite):
+    created = api.json(api.pause({"callBackUri": hook("unrecorded"), "expires_in": 60}))
+    storage.inject("after", methods=UPDATES, path=pauses_path(api), count=1)  # the claim: landed, answer lost
+    storage.inject("before", methods=UPDATES, path=pauses_path(api), count=1000)  # every write of the outcome fails
+    assert api.decide("restart", created["token"]).status_code in (200, 202)
+    storage.clear()
+    assert listed(api, "restarting") == [created["pause_id"]] and decision_rows(azurite, api) == []
+    assert sweep.sweep(at(created, 700)) == {"failed": 1}  # a callback's arrival cannot be asked: failed
+    assert listed(api, "failed") == [created["pause_id"]] and decision_rows(azurite, api) == ["failed"]
+
+
+def listed(api, status):
+    return [item["pause_id"] for item in api.json(api.list(status=status))["items"]]
+
+
+def decision_rows(azurite, api):
+    """The statuses of the status index's decision rows, read straight from Azurite."""
+    from azure.data.tables import TableClient
+
+    with TableClient.from_connection_string(azurite.connection_string, f"{api.table_name}status") as index:
+        rows = index.query_entities("RowKey ge @low and RowKey lt @high", parameters={"low": "decided|",
+                                                                                     "high": "decided|~"})
+        return sorted(row["status"] for row in rows)
 
 
 def test_promise_3_a_give_back_that_storage_refuses_says_so_and_is_released_later(api, adf, storage, configure):

@@ -212,10 +212,10 @@ def _unconfirmed(pause_id: str, payload: bytes, unknown: Unknown) -> dict:
 def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dict:
     """Write the outcome of a call that happened; if storage will not take it, reconciliation will.
 
-    A final outcome's status-index rows are written at the same time as the record, not after it:
-    once the call has happened the pause is final whatever becomes of this write (it is retried,
-    else reconciliation records it), and the index is a cache that listings check against the
-    pause. So an approval waits for one write, not two in a row.
+    A final outcome's status-index rows are written at the same time as the record, not after it,
+    so an approval waits for one write, not two in a row. Should the record not land after all
+    (storage down, the pause changed meanwhile), that index update is undone: the pause keeps its
+    open row, so a listing of claimed pauses still shows it until reconciliation records it.
     """
     indexing = _index_alongside(pause_id, {**claimed.entity, **changes})
     try:
@@ -223,15 +223,16 @@ def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dic
     except Exception as exc:  # the call happened: never let storage turn that into a 500 "nothing changed"
         logger.error("outcome not recorded pause_id=%s status=%s: %s; left for reconciliation", pause_id,
                      changes["status"], exc)
-        return to_record({**claimed.entity, **changes})
+        landed = None
     finally:
         if indexing is not None:
             indexing.result()  # settled() never raises: it logs, and listings repair the index
     if landed is None and changes.get("run_id"):
         landed = _record_over_release(pause_id, changes)
     if landed is None:
-        logger.error("outcome not recorded pause_id=%s status=%s: the pause was changed meanwhile", pause_id,
-                     changes["status"])
+        if indexing is not None:
+            status_index.reopened(pause_id, claimed.entity, changes.get("decided_at"))
+        logger.error("outcome not recorded pause_id=%s status=%s: left for reconciliation", pause_id, changes["status"])
         return to_record({**claimed.entity, **changes})
     return to_record(landed.entity)
 

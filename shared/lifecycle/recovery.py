@@ -64,6 +64,13 @@ def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
     landed = write_verified(pause_id, stored, changes, claim_id)
     if landed is None:
         return get_store().get(pause_id)
+    # A decision whose record never landed may have updated the index already (see engine._record),
+    # filed under the claim's moment: put the open row back for a pause that is open again, and drop
+    # that decision row when the outcome is filed under another moment.
+    if landed.entity.get("status") not in FINAL:
+        status_index.reopened(pause_id, entity, claimed_at)
+    elif changes.get("decided_at") != claimed_at:
+        status_index.withdrawn(pause_id, claimed_at)
     logger.warning("stale claim reconciled pause_id=%s %s -> %s", pause_id, status, changes["status"])
     return landed
 

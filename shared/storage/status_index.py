@@ -9,15 +9,18 @@ Table `<table>status`, one partition ("index"), three RowKey ranges:
 Every listing is a RowKey range of one partition, so it costs what it lists, however many pauses
 were ever stored. A pause keeps its open row's key (`index_key`); when it becomes final one batch
 transaction deletes that row and writes its decision row — one write, so an approval that continues
-a pipeline costs one point read and three writes (claim, record, index) and no query.
+a pipeline costs one point read and three writes (claim, record, index) and no query. (The index
+write goes at the same time as the record; if the record does not land, `reopened` undoes it.)
 
 The index is a cache of the pauses' statuses, never the truth: a listing checks every row it shows
 against its pause (a point read) and repairs a row that is stale; the timer repairs a settled
-pause's rows when it drops its due row. A row whose write failed is therefore late, not wrong.
+pause's rows when it drops its due row, and reconciling a stale claim puts back or withdraws what
+an unrecorded decision left. A row whose write failed is therefore late, not wrong.
 """
 
 import contextlib
 import contextvars
+import json
 import logging
 from datetime import datetime, timezone
 from typing import NamedTuple
@@ -28,7 +31,7 @@ from shared.lifecycle.model import OPEN as OPEN_STATUSES
 from shared.lifecycle.model import Status, claimed_from
 from shared.settings import get_settings
 from shared.storage.tables import (decode_cursor, encode_cursor, forgotten_with_settings, insert, service, submit,
-                                   translate)
+                                   translate, unpack_json)
 
 logger = logging.getLogger(__name__)
 
@@ -351,6 +354,43 @@ def backfill(page_size: int = 500) -> int | None:
 @built_once
 def get_status_index() -> StatusIndex:
     return StatusIndex(service().get_table_client(get_settings().status_table))
+
+
+def open_summary(entity: dict) -> dict:
+    """What a pause's open row carries beside its key: for a held checkpoint, what listings of a hold
+    filter on before reading any pause."""
+    if entity.get("mode") != "checkpoint":
+        return {}
+    try:
+        hold_ids = json.loads(unpack_json(entity, "hold_ids") or "[]")
+    except (ValueError, TypeError):
+        hold_ids = []
+    return {**{name: entity[name] for name in ("mode", "pipeline_name", "factory_name", "checkpoint")
+               if isinstance(entity.get(name), str)}, "hold_ids": ",".join(map(str, hold_ids))}
+
+
+def withdrawn(pause_id: str, decided_at) -> None:
+    """Remove the decision row filed under `decided_at` (a decision whose record never landed);
+    never failing the caller."""
+    try:
+        if isinstance(decided_at, datetime):
+            get_status_index().remove(decided_key(decided_at, pause_id))
+    except Exception as exc:
+        logger.warning("status index decision row not withdrawn for pause_id=%s: %s", pause_id,
+                       getattr(exc, "detail", None) or exc)
+
+
+def reopened(pause_id: str, entity: dict, decided_at) -> None:
+    """Undo a decision's index update whose record did not land: the pause's open row back, the
+    decision row filed under `decided_at` gone. Never failing the caller (listings repair the rest)."""
+    withdrawn(pause_id, decided_at)
+    opened = entity.get("index_key")
+    try:
+        if isinstance(opened, str) and opened.startswith((OPEN + "|", HELD + "|")):
+            get_status_index().add({"PartitionKey": PARTITION, "RowKey": opened, **open_summary(entity)})
+    except Exception as exc:
+        logger.warning("status index not reopened for pause_id=%s (listings repair it): %s", pause_id,
+                       getattr(exc, "detail", None) or exc)
 
 
 def settled(pause_id: str, entity: dict, drop_open: bool = True) -> None:
