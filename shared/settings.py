@@ -23,7 +23,8 @@ DEFAULT_CALLBACK_HOSTS = (
     "*.svc.datafactory.azure.com", "*.svc.datafactory.azure.us", "*.svc.datafactory.azure.cn",
     "*.svc.azuresynapse.net", "*.svc.azuresynapse.azure.us", "*.svc.azuresynapse.azure.cn",
 )
-DEFAULT_SWEEP_SCHEDULE = "0 */1 * * * *"  # what the deployment and the local settings set PAUSE_SWEEP_SCHEDULE to
+# What the README's deployment steps and local.settings.json.example set PAUSE_SWEEP_SCHEDULE to.
+DEFAULT_SWEEP_SCHEDULE = "0 */1 * * * *"
 
 
 class SettingsError(RuntimeError):
