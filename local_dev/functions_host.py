@@ -277,6 +277,7 @@ class RunningServer(Service):
         """Stop accepting requests and close the listening socket."""
         self._server.shutdown()
         self._thread.join()
+        self._server.server_close()
 
 
 def serve(wsgi_app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:

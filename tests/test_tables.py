@@ -78,3 +78,58 @@ def test_deleting_a_row_that_is_gone_and_a_missing_table_are_refused_as_the_sdk_
 def test_nothing_to_do_sends_nothing(tables):
     submit(tables[0], [])
     assert contents(tables[0]) == []
+
+
+BATCH_HEAD = "--batchresponse_1\r\nContent-Type: multipart/mixed; boundary=changesetresponse_1\r\n\r\n"
+BATCH_TAIL = "--changesetresponse_1--\r\n--batchresponse_1--\r\n"
+
+
+def part(status_line: str, body: str = "") -> str:
+    return ("--changesetresponse_1\r\nContent-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+            f"{status_line}\r\nContent-Type: application/json;odata=minimalmetadata\r\n\r\n{body}\r\n")
+
+
+ERROR = '{"odata.error":{"code":"%s","message":{"lang":"en-US","value":"0:It went wrong.\\nRequestId:x"}}}'
+
+
+@pytest.mark.parametrize("status, body, raised, code", [
+    (202, BATCH_HEAD + part("HTTP/1.1 500 Internal Server Error", ERROR % "InternalError") + BATCH_TAIL,
+     "unavailable", 500),
+    (202, BATCH_HEAD + part("HTTP/1.0 409 Conflict", ERROR % "EntityAlreadyExists") + BATCH_TAIL, "refused", 409),
+    (202, BATCH_HEAD + part("HTTP/1.1 204 No Content") + BATCH_TAIL, "unavailable", None),  # 1 result for 2 ops
+    (202, "<html>a proxy's page</html>", "unavailable", None),
+    (413, "", "too large", 413),
+])
+def test_an_answer_that_is_not_every_operation_applied_is_never_read_as_success(status, body, raised, code):
+    """Answers a service (or a proxy in front of it) might give, made by a local server: each is an error
+    of the kind its callers handle, never a silent success."""
+    from azure.data.tables import TableServiceClient
+    from werkzeug.wrappers import Response
+
+    from local_dev.functions_host import serve
+    from shared.errors import Unavailable
+    from shared.storage.tables import translate
+
+    content_type = "text/html" if body.startswith("<") else "multipart/mixed; boundary=batchresponse_1"
+    app = Response(body, status=status, content_type=content_type)
+    with serve(lambda environ, start: app(environ, start)) as server:
+        service = TableServiceClient.from_connection_string(
+            f"DefaultEndpointsProtocol=http;AccountName=acct;AccountKey={'a' * 88};TableEndpoint={server.url}/acct;",
+            retry_total=0)
+        table = service.get_table_client("t")
+        operations = [("upsert", {"PartitionKey": "p", "RowKey": "a"}), ("delete", {"PartitionKey": "p", "RowKey": "b"})]
+        try:
+            with pytest.raises(Exception) as failure:
+                translate("test")(lambda: submit(table, operations))()
+        finally:
+            service.close()
+    error = failure.value
+    if raised == "unavailable":
+        assert isinstance(error, Unavailable)
+    elif raised == "refused":
+        assert isinstance(error, TableTransactionError) and error.status_code == code
+        assert "EntityAlreadyExists" in error.message and "\\n" not in error.message  # the JSON escape read
+    else:
+        from azure.data.tables import RequestTooLargeError
+
+        assert isinstance(error, RequestTooLargeError)

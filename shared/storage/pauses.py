@@ -101,10 +101,11 @@ def get_store() -> PauseStore:
 
 @built_once
 def index_writer():
-    """Threads that write due-index rows while the request's thread writes the pause."""
+    """Threads that write index rows while the request's thread writes the pause: a new pause's due-
+    and status-index rows, a decision's status-index update."""
     from concurrent.futures import ThreadPoolExecutor
 
-    return ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="expiry-index")
+    return ThreadPoolExecutor(max_workers=POOL_SIZE, thread_name_prefix="index-writer")
 
 
 def add_pause(pause_id: str, properties: dict, due_at, index_row: dict | None = None) -> str:

@@ -14,6 +14,7 @@ import functools
 import inspect
 import json
 import logging
+import re
 from typing import NamedTuple
 
 from shared.clients import built_once
@@ -193,14 +194,14 @@ def submit(table, operations: list) -> None:
         "Content-Type": f"multipart/mixed; boundary={boundary}", "Accept": "application/json"})
     response = table._client.send_request(request, stream=True)  # streamed: no attempt to decode MIME as JSON
     response.read()
+    if response.status_code == 413:
+        from azure.data.tables._error import RequestTooLargeError
+
+        raise _decode_error(response, error_message="The transaction request was too large",
+                            error_type=RequestTooLargeError)
     if response.status_code != 202:
         raise _decode_error(response)
-    refused = _refused_part(response.text())
-    if refused is not None:
-        from azure.data.tables import TableTransactionError
-
-        status, code, message = refused
-        raise TableTransactionError(message=f"{message} (HTTP {status}, {code})", response=response)
+    _check_answer(response, len(batch.requests))
 
 
 def _part(index: int, request) -> str:
@@ -213,18 +214,34 @@ def _part(index: int, request) -> str:
             f"{request.method} {request.url} HTTP/1.1\r\n{headers}\r\n{content or ''}\r\n")
 
 
-def _refused_part(text: str):
-    """(status, code, message) of the first operation the service refused, or None if all succeeded."""
-    import re
+_PART_STATUS = re.compile(r"^HTTP/1\.[01] (\d{3})[^\r\n]*\r?\n(.*?)(?=^--changesetresponse|^--batchresponse|\Z)",
+                          re.S | re.M)
+_ERROR = re.compile(r'"code"\s*:\s*"([^"]*)".*?"value"\s*:\s*("(?:[^"\\]|\\.)*")', re.S)
 
-    for match in re.finditer(r"HTTP/1\.1 (\d{3})[^\r\n]*\r?\n(.*?)(?=\r?\n--changesetresponse|\r?\n--batchresponse|\Z)",
-                             text, re.S):
-        status = int(match.group(1))
-        if 200 <= status < 300:
-            continue
-        found = re.search(r'"code"\s*:\s*"([^"]*)".*?"value"\s*:\s*"((?:[^"\\]|\\.)*)"', match.group(2), re.S)
-        return status, (found.group(1) if found else "TransactionFailed"), (found.group(2) if found else "")
-    return None
+
+def _check_answer(response, operations: int) -> None:
+    """Return when every operation of the transaction succeeded; else raise as the SDK does.
+
+    A refused transaction answers one part, the refused operation's error: TableTransactionError,
+    carrying that part's status (so a 5xx still reads as storage unavailable) and error code. An
+    answer that is not one part per operation, each a success, cannot be told to have applied:
+    ServiceResponseError (storage unavailable; conditional writes make a retry safe).
+    """
+    from azure.core.exceptions import ServiceResponseError
+    from azure.data.tables import TableTransactionError
+
+    text = response.text() if "multipart/mixed" in (response.headers.get("Content-Type") or "") else ""
+    parts = [(int(match.group(1)), match.group(2)) for match in _PART_STATUS.finditer(text)]
+    refused = next(((status, body) for status, body in parts if not 200 <= status < 300), None)
+    if refused is not None:
+        status, body = refused
+        found = _ERROR.search(body)
+        code, message = (found.group(1), json.loads(found.group(2))) if found else ("TransactionFailed", body[:500])
+        error = TableTransactionError(message=f"{message}\nErrorCode:{code}", response=response)
+        error.status_code, error.error_code = status, code
+        raise error
+    if len(parts) != operations:
+        raise ServiceResponseError(f"the transaction's answer held {len(parts)} results for {operations} operations")
 
 
 @built_once
