@@ -35,7 +35,8 @@ from azure.data.tables._serialize import _add_entity_properties  # the SDK's own
 
 from local_dev.azurite import ACCOUNT_NAME
 from shared.storage.due_index import DueIndex
-from shared.storage.status_index import MARKER, OPEN, PARTITION, decision_row, open_key
+from shared.storage.backfill import MARKER
+from shared.storage.status_index import OPEN, PARTITION, decision_row, open_key
 
 BATCH = 100
 INSERT_THREADS = 12

@@ -14,8 +14,9 @@ from shared.checks import monitor as checks
 from shared.clock import iso, utcnow
 from shared.errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, NotFound
 from shared.jsonbody import canonical
-from shared.lifecycle.engine import decide, ensure_may_act
+from shared.lifecycle.engine import decide
 from shared.lifecycle.model import APP, CLAIMED, Action, Actor, Audit, Status
+from shared.lifecycle.plan import check_words, ensure_may_act
 from shared.lifecycle.recovery import is_stale, reconcile
 from shared.settings import ROUTE_PREFIX, get_settings
 from shared.storage import status_index
@@ -183,8 +184,12 @@ def _send_approval_email(settings, request: PauseRequest, created: dict, persona
         # Nobody holds a link yet: a row of the lifecycle ends the pause (no callback: the WebHook
         # waiting on it gets this request's 502 instead).
         stored = Stored({"PartitionKey": created["pause_id"], "RowKey": "pause", **properties}, etag)
-        decide(created["pause_id"], stored, Action.NOT_NOTIFIED,
-               Decision(comment="The approval email could not be sent."), Audit(decided_by=APP), now)
+        try:
+            decide(created["pause_id"], stored, Action.NOT_NOTIFIED,
+                   Decision(comment="The approval email could not be sent."), Audit(decided_by=APP), now)
+        except AlreadyDecided as decided:  # the timer (a first check attempt) got there during the send
+            raise EmailNotSent(f"The approval email could not be sent ({exc}); meanwhile the pause became "
+                               f"{decided.pause['status']}. Fix the email settings and pause again.") from exc
         raise EmailNotSent(f"The approval email could not be sent ({exc}). The pause was cancelled, so no "
                            "live link exists; fix the email settings and pause again.") from exc
     logger.info("approval email sent pause_id=%s emails=%d", created["pause_id"], len(emails))
@@ -235,6 +240,7 @@ def _person_decides(token_text: str, action: Action, decision: Decision, caller,
     link = _load(token_text)
     pause_id, stored = link.pause_id, link.stored
     who = decider(stored.entity, link.approver, caller.principal, get_settings().approver_sign_in)
+    check_words(stored.entity, action, decision)  # before anything else is done for this request
     audit = Audit(decided_by=who.identity, client_ip=caller.client_ip, user_agent=caller.user_agent, via=who.via)
     if stored.entity.get("status") in CLAIMED and is_stale(stored.entity, now):
         # A claim nobody finished: settle it first (the next click reconciles, the contract says).

@@ -23,7 +23,7 @@ from shared.errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, U
 from shared.lifecycle import engine, recovery
 from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, TIMER_AUDIT, Action, Mode, Status, SweepOutcome
 from shared.settings import get_settings
-from shared.storage import status_index
+from shared.storage import backfill, status_index
 from shared.storage.due_index import Due, get_due_index
 from shared.storage.pauses import MISSING_GRACE, get_store
 from shared.storage.records import moment, status_of
@@ -248,7 +248,7 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
         for future in done:
             counts[future.result().value] += 1
 
-    backfilled = status_index.backfill()  # pauses stored before the status index: a page per run
+    backfilled = backfill.backfill()  # pauses stored before the status index: a page per run
     if backfilled:
         counts["backfilled"] = backfilled
     with ThreadPoolExecutor(max_workers=limits.sweep_concurrency, thread_name_prefix="sweep") as pool:

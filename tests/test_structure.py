@@ -111,6 +111,7 @@ TESTED_IN = {
     "errors": "test_hardening.py",          # each typed error answered with its status, never a 500
     "http": "test_hardening.py",
     "calls": "test_engine.py",
+    "plan": "test_engine.py",               # who may act, what a decision records: through decide()
     "recovery": "test_engine.py",           # the five promises: reconciling, re-sending, giving up
     "adf": "test_engine.py",                # createRun never repeated blindly; also test_identity.py
     "outside": "test_engine.py",

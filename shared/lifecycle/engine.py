@@ -11,22 +11,19 @@ import contextlib
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NoReturn
 
-from shared.clock import iso
-from shared.errors import (AlreadyDecided, ChecksPending, Expired, Forbidden, InvalidRequest, OutcomeUnknown,
-                           Unavailable, UpstreamFailed)
-from shared.jsonbody import canonical
+from shared.errors import AlreadyDecided, Forbidden, OutcomeUnknown, Unavailable, UpstreamFailed
 from shared.lifecycle import calls
-from shared.lifecycle.model import (ALREADY_COMPLETED, APP, FINAL, QUORUM, SAID, WORDS_REQUIRED_WITH_APPROVERS, Action,
-                                    Actor, Audit, Call, Mode, Rule, Status, checks_passed, rule_for)
+from shared.lifecycle.model import ALREADY_COMPLETED, APP, FINAL, Action, Audit, Call, Mode, Status
+from shared.lifecycle.plan import Plan, count
+from shared.lifecycle.plan import plan as planned
 from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.due_index import get_due_index
 from shared.storage.pauses import get_store, index_writer
-from shared.storage.records import json_field_strict, mode_of, moment, status_of, to_record
+from shared.storage.records import json_field_strict, moment, to_record
 from shared.storage.tables import Conflict, Stored, pack_json
 from shared.targets.adf import get_adf
 from shared.targets.outside import OutsideCallFailed, Refused, Unknown
@@ -38,14 +35,6 @@ logger = logging.getLogger(__name__)
 LOOKUP_MARGIN = timedelta(minutes=1)
 _CLAIM_ATTEMPTS = 3
 
-def count(value) -> int:
-    """A stored counter; a damaged one counts as 0 rather than stopping the lifecycle."""
-    try:
-        return max(0, int(value or 0))
-    except (TypeError, ValueError):
-        return 0
-
-
 def _reconcile_later(pause_id: str, now: datetime) -> None:
     """A claim stays in place: make sure the timer looks at it once it is stale, not only at expiry."""
     try:
@@ -56,32 +45,6 @@ def _reconcile_later(pause_id: str, now: datetime) -> None:
 
 def stale_after() -> timedelta:
     return timedelta(seconds=get_settings().limits.stale_claim_seconds)
-
-
-def ensure_may_act(entity: dict, actor: Actor, now: datetime, source: Status = Status.PENDING) -> None:
-    """Raise AlreadyDecided or Expired unless `actor` may decide the pause (in status `source`) now.
-
-    People and checks may act until `expires_at`; the timer only after it; holds end whenever they
-    end, and the app acts in the request that made the pause.
-    """
-    status = status_of(entity)
-    if status is Status.EXPIRED:
-        # The same answer before and after the timer has marked it: the link has expired.
-        raise Expired(f"This pause expired at {iso(entity.get('expires_at'))}; nothing can be started from this "
-                      "link any more.", to_record(entity))
-    if status is not source:
-        record = to_record(entity)
-        when = f" at {record['decided_at']}" if record["decided_at"] else ""
-        raise AlreadyDecided(f"This pause {SAID.get(status, status)}{when}.", record)
-    if actor in (Actor.HOLDS, Actor.APP):
-        return
-    expires_at = moment(entity, "expires_at")
-    if actor is Actor.TIMER:  # people and checks act until expires_at; the timer only after it
-        if now < expires_at:
-            raise AlreadyDecided("This pause has not expired yet.", to_record(entity))
-    elif now >= expires_at:
-        raise Expired(f"This pause expired at {iso(expires_at)}; nothing can be started from this link any more.",
-                      to_record(entity))
 
 
 def write_verified(pause_id: str, stored: Stored, changes: dict, claim_id: str, index: bool = True) -> Stored | None:
@@ -117,15 +80,6 @@ def _indexed(pause_id: str, landed: Stored) -> Stored:
     if landed.entity.get("status") in FINAL:
         status_index.settled(pause_id, landed.entity)
     return landed
-
-
-def _decision_fields(rule: Rule, decision: Decision, audit: Audit, now: datetime) -> dict:
-    return {
-        "decided_at": now, rule.text: decision.comment,
-        **pack_json("input", None if decision.input is None else canonical(decision.input)),
-        "decided_by": audit.decided_by, "client_ip": audit.client_ip,
-        "user_agent": (audit.user_agent or "")[:512] or None,
-    }
 
 
 def _target_words(entity: dict) -> str:
@@ -259,51 +213,6 @@ def _record_over_release(pause_id: str, changes: dict) -> Stored | None:
         return None
 
 
-@dataclass(frozen=True)
-class _Plan:
-    action: Action
-    rule: Rule
-    changes: dict        # what the resulting status is written with (decision fields, approvals)
-    payload: bytes | None
-
-
-def _plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: datetime) -> _Plan:
-    """The row of the table to carry out for `action` on the pause as it is now, and what it records.
-
-    The model says which rows need words, wait for a gate's checks, and count towards a quorum:
-    with named approvers, an approval that does not reach `required_approvals` becomes the
-    model's QUORUM row (the pause stays pending), the one that does is carried out as asked.
-    """
-    mode, named = mode_of(entity), entity.get("required_approvals") is not None
-    rule = rule_for(action, mode)
-    if named and action in WORDS_REQUIRED_WITH_APPROVERS and not decision.comment:
-        raise InvalidRequest("Say why you cancel: the other approvers and the pipeline's owner will read it.",
-                             [{"field": rule.text, "rule": "required",
-                               "message": "is required when the request names its approvers"}])
-    ensure_may_act(entity, rule.actor, now, rule.source)
-    if rule.gated and entity.get("checks_mode") == "gate" and not checks_passed(entity):
-        raise ChecksPending(to_record(entity))
-    fields = _decision_fields(rule, decision, audit, now)
-    if named and action in QUORUM:
-        recorded = pack_json("approvals", canonical(_approvals_with(entity, decision, audit, fields, now)))
-        if len(json_field_strict(entity, "approvals", [])) + 1 < count(entity.get("required_approvals")):
-            short = QUORUM[action]
-            return _Plan(short, rule_for(short, mode), recorded, None)
-        fields.update(recorded)
-    return _Plan(action, rule, fields, calls.ready(rule, entity, decision, audit))
-
-
-def _approvals_with(entity: dict, decision: Decision, audit: Audit, fields: dict, now: datetime) -> list:
-    """The pause's approvals with this one counted; AlreadyDecided if this approver approved before."""
-    approvals = json_field_strict(entity, "approvals", [])
-    earlier = next((a for a in approvals if a.get("approver") == audit.decided_by), None)
-    if earlier is not None:
-        raise AlreadyDecided(f"You already approved this at {earlier.get('at')}; it needs "
-                             f"{count(entity.get('required_approvals'))} approvals.", to_record(entity))
-    return [*approvals, {"approver": audit.decided_by, "at": iso(now), "comment": decision.comment,
-                         "client_ip": audit.client_ip, "user_agent": fields["user_agent"], "via": audit.via}]
-
-
 def fail_unclaimed(pause_id: str, stored: Stored, why: str, now: datetime) -> Stored | None:
     """End a pause whose call can never be made as failed, with no claim; None if it changed meanwhile."""
     claim_id = uuid.uuid4().hex
@@ -329,7 +238,7 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
     attempts = _CLAIM_ATTEMPTS + len(json_field_strict(stored.entity, "approvers", []) or [])
     for _ in range(attempts):
         try:
-            plan = _plan(stored.entity, action, decision, audit, now)
+            plan = planned(stored.entity, action, decision, audit, now)
         except calls.CannotCall as cannot:
             failed = fail_unclaimed(pause_id, stored, str(cannot), now)
             if failed is None:
@@ -358,11 +267,11 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
             return to_record(won.entity)
         return _carry_out(pause_id, won, claim_id, plan, now)
     with contextlib.suppress(calls.CannotCall):
-        _plan(stored.entity, action, decision, audit, now)  # says why, if the pause was decided meanwhile
+        planned(stored.entity, action, decision, audit, now)  # says why, if the pause was decided meanwhile
     raise AlreadyDecided("This pause is being decided by someone else right now.", to_record(stored.entity))
 
 
-def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: _Plan, now: datetime) -> dict:
+def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: Plan, now: datetime) -> dict:
     """Make the claimed pause's one outside call and record what came of it."""
     rule = plan.rule
     try:

@@ -15,8 +15,9 @@ from datetime import datetime
 
 from shared.errors import NotFound
 from shared.lifecycle.calls import target_of
-from shared.lifecycle.engine import LOOKUP_MARGIN, count, redelivery_due, stale_after, write_verified
+from shared.lifecycle.engine import LOOKUP_MARGIN, redelivery_due, stale_after, write_verified
 from shared.lifecycle.model import FINAL, GIVEN_UP, RECONCILED, TIMER, Call, claim_rule
+from shared.lifecycle.plan import count
 from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.pauses import get_store
