@@ -23,7 +23,7 @@ DEFAULT_CALLBACK_HOSTS = (
     "*.svc.datafactory.azure.com", "*.svc.datafactory.azure.us", "*.svc.datafactory.azure.cn",
     "*.svc.azuresynapse.net", "*.svc.azuresynapse.azure.us", "*.svc.azuresynapse.azure.cn",
 )
-# What the README's deployment steps and local.settings.json.example set PAUSE_SWEEP_SCHEDULE to.
+# The timer's schedule when PAUSE_SWEEP_SCHEDULE is not set (CONTRACT.md): every minute.
 DEFAULT_SWEEP_SCHEDULE = "0 */1 * * * *"
 
 
@@ -310,6 +310,17 @@ def app_setting_hosts(name: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=1)
+def sweep_schedule(env=os.environ) -> str:
+    """The timer trigger's schedule: the app setting by reference (`%PAUSE_SWEEP_SCHEDULE%`, which the
+    Functions host resolves) when it is set, else the default.
+
+    A binding expression has no default of its own, and the host does not start a function whose
+    expression names a missing setting; app settings are environment variables of the worker that
+    indexes the functions too, so the choice is made here, when `function_app` is imported.
+    """
+    return "%PAUSE_SWEEP_SCHEDULE%" if (env.get("PAUSE_SWEEP_SCHEDULE") or "").strip() else DEFAULT_SWEEP_SCHEDULE
+
+
 def get_settings() -> Settings:
     """Return the process's settings, read from the environment on first call."""
     return _from_environ(os.environ)

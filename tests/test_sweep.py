@@ -1,7 +1,9 @@
 """The expiry sweep, driven with an injected clock instead of sleeps."""
 
+import json
 import threading
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -133,18 +135,38 @@ def test_index_row_without_a_pause_is_dropped(api, table):
     assert list(index.due(moment + timedelta(days=1))) == []
 
 
-def test_the_timers_schedule_is_the_app_setting_the_host_resolves(registered_functions):
-    import json
-    from pathlib import Path
+@pytest.mark.parametrize("setting, declared, resolved", [
+    ("0 */5 * * * *", "%PAUSE_SWEEP_SCHEDULE%", "0 */5 * * * *"),  # by reference: the host resolves it
+    (None, "0 */1 * * * *", "0 */1 * * * *"),                      # not set: the contract's default
+    ("  ", "0 */1 * * * *", "0 */1 * * * *"),
+])
+def test_the_timers_schedule_is_the_app_setting_or_every_minute(setting, declared, resolved):
+    """What the worker declares when it indexes the functions, in a fresh interpreter with the
+    environment App Service gives it, and what the host (here: the local one) then runs."""
+    import os
+    import subprocess
+    import sys
 
+    from local_dev.timers import resolve_schedule
+
+    env = {k: v for k, v in os.environ.items() if k != "PAUSE_SWEEP_SCHEDULE"}
+    if setting is not None:
+        env["PAUSE_SWEEP_SCHEDULE"] = setting
+    probe = ("import function_app; print([f.get_trigger().schedule for f in function_app.app.get_functions()"
+             " if f.get_function_name() == 'expire_pauses'][0])")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == declared
+    assert resolve_schedule(declared, env) == resolved
+
+
+def test_the_local_host_refuses_a_schedule_naming_a_missing_setting_as_azure_does():
     from local_dev.timers import ScheduleSettingMissing, resolve_schedule
     from shared.settings import DEFAULT_SWEEP_SCHEDULE
 
-    trigger = registered_functions["expire_pauses"].get_trigger()
-    assert trigger.type == "timerTrigger" and trigger.schedule == "%PAUSE_SWEEP_SCHEDULE%"
-    assert resolve_schedule(trigger.schedule, {"PAUSE_SWEEP_SCHEDULE": "0 */5 * * * *"}) == "0 */5 * * * *"
     with pytest.raises(ScheduleSettingMissing, match="PAUSE_SWEEP_SCHEDULE"):
-        resolve_schedule(trigger.schedule, {})
+        resolve_schedule("%PAUSE_SWEEP_SCHEDULE%", {})
     example = json.loads((Path(__file__).parent.parent / "local.settings.json.example").read_text())
     assert example["Values"]["PAUSE_SWEEP_SCHEDULE"] == DEFAULT_SWEEP_SCHEDULE == "0 */1 * * * *"
 
