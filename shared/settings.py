@@ -309,7 +309,6 @@ def app_setting_hosts(name: str) -> tuple[str, ...]:
     return hosts
 
 
-@functools.lru_cache(maxsize=1)
 def sweep_schedule(env=os.environ) -> str:
     """The timer trigger's schedule: the app setting by reference (`%PAUSE_SWEEP_SCHEDULE%`, which the
     Functions host resolves) when it is set, else the default.
@@ -321,6 +320,7 @@ def sweep_schedule(env=os.environ) -> str:
     return "%PAUSE_SWEEP_SCHEDULE%" if (env.get("PAUSE_SWEEP_SCHEDULE") or "").strip() else DEFAULT_SWEEP_SCHEDULE
 
 
+@functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Return the process's settings, read from the environment on first call."""
     return _from_environ(os.environ)
