@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from shared import people
 from shared.errors import PauseError
-from shared.storage.records import json_field, to_record
+from shared.storage.records import json_field_strict, to_record
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def principal_from_headers(headers) -> Principal | None:
 
 def decider(entity: dict, link_approver: str | None, principal: Principal | None, sign_in: str) -> Decider:
     """Who decides through this link, or raise SignInRequired / NotYours saying why not."""
-    approvers = json_field(entity, "approvers") or []
+    approvers = json_field_strict(entity, "approvers", []) or []  # damage never reads as "no approvers named"
     requester = entity.get("requested_by")
     self_ok = entity.get("allow_self_approval") is True
     if sign_in == "easyauth":

@@ -23,6 +23,20 @@ def count(value) -> int:
         return 0
 
 
+def names_approvers(entity: dict) -> bool:
+    """Whether the pause names its approvers (either field says so; damage raises, never reads as no)."""
+    return entity.get("required_approvals") is not None or bool(json_field_strict(entity, "approvers", []))
+
+
+def required(entity: dict) -> int:
+    """How many approvals a pause with named approvers needs. A damaged count never lowers the bar:
+    anything that is not a count of at least 1 reads as every named approver (unreadable ones: damaged)."""
+    if count(entity.get("required_approvals")) >= 1:
+        return count(entity.get("required_approvals"))
+    approvers = json_field_strict(entity, "approvers", [])
+    return max(1, len(approvers) if isinstance(approvers, list) else 0)
+
+
 def ensure_may_act(entity: dict, actor: Actor, now: datetime, source: Status = Status.PENDING) -> None:
     """Raise AlreadyDecided or Expired unless `actor` may decide the pause (in status `source`) now.
 
@@ -73,7 +87,7 @@ def plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: da
     with named approvers, an approval that does not reach `required_approvals` becomes the
     model's QUORUM row (the pause stays pending), the one that does is carried out as asked.
     """
-    mode, named = mode_of(entity), entity.get("required_approvals") is not None
+    mode, named = mode_of(entity), names_approvers(entity)
     rule = rule_for(action, mode)
     check_words(entity, action, decision)
     ensure_may_act(entity, rule.actor, now, rule.source)
@@ -82,7 +96,7 @@ def plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: da
     fields = decision_fields(rule, decision, audit, now)
     if named and action in QUORUM:
         recorded = pack_json("approvals", canonical(_approvals_with(entity, decision, audit, fields, now)))
-        if len(json_field_strict(entity, "approvals", [])) + 1 < count(entity.get("required_approvals")):
+        if len(json_field_strict(entity, "approvals", [])) + 1 < required(entity):
             short = QUORUM[action]
             return Plan(short, rule_for(short, mode), recorded, None)
         fields.update(recorded)
@@ -91,8 +105,7 @@ def plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: da
 
 def check_words(entity: dict, action: Action, decision: Decision) -> None:
     """With named approvers, the actions the model says need words must have them: 400 naming the field."""
-    if entity.get("required_approvals") is not None and action in WORDS_REQUIRED_WITH_APPROVERS \
-            and not decision.comment:
+    if action in WORDS_REQUIRED_WITH_APPROVERS and not decision.comment and names_approvers(entity):
         field = rule_for(action, mode_of(entity)).text
         raise InvalidRequest("Say why you cancel: the other approvers and the pipeline's owner will read it.",
                              [{"field": field, "rule": "required",
@@ -105,6 +118,6 @@ def _approvals_with(entity: dict, decision: Decision, audit: Audit, fields: dict
     earlier = next((a for a in approvals if a.get("approver") == audit.decided_by), None)
     if earlier is not None:
         raise AlreadyDecided(f"You already approved this at {earlier.get('at')}; it needs "
-                             f"{count(entity.get('required_approvals'))} approvals.", to_record(entity))
+                             f"{required(entity)} approvals.", to_record(entity))
     return [*approvals, {"approver": audit.decided_by, "at": iso(now), "comment": decision.comment,
                          "client_ip": audit.client_ip, "user_agent": fields["user_agent"], "via": audit.via}]
