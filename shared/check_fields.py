@@ -39,7 +39,7 @@ HTTP_CHECK = Object("Call a URL on CHECK_ALLOWED_HOSTS.", fields={
 }, required=("url",))
 JSON_EXPECT = Object("Something the JSON answer must show.", fields={
     "path": Text("Where in the answer: $.a.b[0]", pattern=JSON_PATH, rule_text="a path like $.status or $.rows[0]"),
-    "equals": Value("Equal to this.", max_bytes=4096),
+    "equals": Value("Equal to this (null too).", max_bytes=4096, null_is_value=True),
     "in": ListOf(Value("", max_bytes=4096), "One of these.", max_items=50),
     **{op: Number(f"{label} this.") for op, label in (("lt", "Less than"), ("le", "At most"), ("gt", "Greater than"),
                                                       ("ge", "At least"))},

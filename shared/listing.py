@@ -56,6 +56,8 @@ def _repair(row: status_index.Row, entity: dict | None, now: datetime) -> bool:
         logger.warning("status index repaired: pause_id=%s is %s, not %s", row.pause_id, status,
                        row.row_key.split("|")[0])
         status_index.settled(row.pause_id, entity)
+        if entity.get("index_key") != row.row_key:  # settled() drops the pause's own row, not a stray one
+            get_status_index().remove(row.row_key)
         return False
     if entity.get("index_key") != row.row_key:
         logger.warning("status index row not the pause's own removed: %s", row.row_key)

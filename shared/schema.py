@@ -51,10 +51,11 @@ class Field:
     """A field of a JSON body: `check` validates a present value, `schema` describes it.
 
     A field sent as `null` counts as absent, unless `null_is_invalid` (a field whose presence
-    selects a mode must not be switched off by `null`).
+    selects a mode must not be switched off by `null`) or `null_is_value` (JSON null is what it says).
     """
 
     null_is_invalid = False
+    null_is_value = False
 
     def __init__(self, description: str = ""):
         self.description = description
@@ -100,6 +101,7 @@ class Text(Field):
             schema["maxLength"] = self.max_chars
         if self.nonblank:
             schema["minLength"] = 1
+            schema["not"] = {"pattern": r"^\s*$"}  # blank (spaces only) is refused too
         if self.json_pattern or self.pattern is not None:
             schema["pattern"] = self.json_pattern or f"^(?:{self.pattern.pattern})$"
         else:
@@ -201,7 +203,7 @@ class Object(Field):
                 if value.get(name) is None:
                     problems.add(_join(path, name), "required", "is required")
             for name, sub in self.fields.items():
-                if value.get(name) is not None or (name in value and sub.null_is_invalid):
+                if value.get(name) is not None or (name in value and (sub.null_is_invalid or sub.null_is_value)):
                     checked = sub.check(value[name], _join(path, name), problems)
                     if checked is not INVALID:
                         result[name] = checked
@@ -270,11 +272,12 @@ class Number(Field):
 
 
 class Value(Field):
-    """Any JSON value, kept as it is, at most `max_bytes` once serialized."""
+    """Any JSON value, kept as it is, at most `max_bytes` once serialized (with `null_is_value`,
+    `null` too rather than counting as absent)."""
 
-    def __init__(self, description="", *, max_bytes):
+    def __init__(self, description="", *, max_bytes, null_is_value=False):
         super().__init__(description)
-        self.max_bytes = max_bytes
+        self.max_bytes, self.null_is_value = max_bytes, null_is_value
 
     def check(self, value, path, problems):
         if len(canonical(value).encode("utf-8")) > self.max_bytes:

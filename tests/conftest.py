@@ -79,6 +79,28 @@ def configure(app_env, monkeypatch):
 
 
 @pytest.fixture
+def outside_settings(adf_pipeline, monkeypatch):
+    """App settings for outside calls only (no storage is touched): ARM is the stand-in; outside_settings(NAME="value")
+    changes one for the test, outside_settings(NAME=None) unsets it."""
+    for name in SETTING_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
+    monkeypatch.setenv("ARM_ENDPOINT", adf_pipeline.url)
+
+    def change(**values):
+        for name, value in values.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+            else:
+                monkeypatch.setenv(name, value)
+        clear_app_caches()
+
+    change()
+    yield change
+    clear_app_caches()
+
+
+@pytest.fixture
 def table(app_env, azurite):
     """A TableClient on the test's table, for looking at what the app stored."""
     from azure.data.tables import TableClient

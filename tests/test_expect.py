@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shared.checks.expect import Result, judge, json_at
+from shared.checks.expect import Result, json_at, judge
 
 DOC = {"status": "OK", "rows": 3, "flag": True, "items": [{"id": 7}], "odd key": None}
 
@@ -25,6 +25,8 @@ def test_a_json_path_finds_what_is_there_and_only_that(path, found, value):
     ({"json": {"path": "$.flag", "equals": 1}}, Result.NOT_YET),   # JSON equality: true is not 1
     ({"json": {"path": "$.flag", "ge": 0}}, Result.NOT_YET),       # a boolean is not a number
     ({"json": {"path": "$.missing", "exists": False}}, Result.PASSED),
+    ({"json": {"path": "$['odd key']", "equals": None}}, Result.PASSED),  # JSON null, there
+    ({"json": {"path": "$.missing", "equals": None}}, Result.NOT_YET),    # absent is not null
     ({"status": [200]}, Result.PASSED),
     ({"status": [204]}, Result.NOT_YET),
 ])

@@ -101,34 +101,11 @@ def test_every_module_of_shared_sits_in_a_layer():
     assert not outside, outside
 
 
-# Modules whose tests live in a file named for what they serve, not for the module itself.
-TESTED_IN = {
-    "check_fields": "test_monitor.py",      # a check's declaration in a pause body: 400s at pause time
-    "probe": "test_monitor.py",             # the calls of a check attempt, against real endpoints and TLS peers
-    "checkpoints": "test_holds.py",
-    "outbox": "test_holds.py",              # the callback owed to a checkpoint with no hold
-    "clients": "test_bench_smoke.py",       # built once per process, also under concurrent first calls
-    "errors": "test_hardening.py",          # each typed error answered with its status, never a 500
-    "http": "test_hardening.py",
-    "calls": "test_engine.py",
-    "plan": "test_engine.py",               # who may act, what a decision records: through decide()
-    "recovery": "test_engine.py",           # the five promises: reconciling, re-sending, giving up
-    "adf": "test_engine.py",                # createRun never repeated blindly; also test_identity.py
-    "outside": "test_engine.py",
-    "listing": "test_status_index.py",
-    "schema": "test_validation.py",
-    "due_index": "test_sweep.py",
-    "schemas": "test_openapi.py",
-}
-
-
 def test_every_module_has_its_test_file():
     missing = []
     for path in app_modules():
         if not path.is_relative_to(ROOT / "shared") or path.name == "__init__.py":
             continue
-        own = ROOT / "tests" / f"test_{path.stem}.py"
-        elsewhere = TESTED_IN.get(path.stem)
-        if not own.exists() and not (elsewhere and (ROOT / "tests" / elsewhere).exists()):
+        if not (ROOT / "tests" / f"test_{path.stem}.py").exists():
             missing.append(str(path.relative_to(ROOT)))
     assert not missing, missing

@@ -238,6 +238,10 @@ class Adf:
         except DecodeError as exc:
             # An answer (even a 200) that cannot be read: the run may well exist.
             raise Unknown("UnreadableAnswer", f"createRun's answer could not be read: {exc.message}") from exc
+        except ValueError as exc:  # the SDK's JSON parser on an answer (a proxy's HTML page), or bad input unsent
+            if call.never_sent:
+                raise Refused("ClientError", f"createRun could not be sent: {exc}") from exc
+            raise Unknown("UnreadableAnswer", f"createRun's answer could not be read: {exc}") from exc
         except HttpResponseError as exc:
             code = _error_code(exc) or f"HTTP{exc.status_code}"
             if exc.status_code is not None and 400 <= exc.status_code < 500:

@@ -1,0 +1,125 @@
+"""shared.clients promises that what a `built_once` getter builds (a Table client, the ADF gateway, a session)
+is built once per process and argument list, the 16 latest kept, also when many threads ask for it first at the
+same moment; that `cache_clear()` forgets it so the next call builds afresh from the current settings; and that
+the process's one `scheduler()` runs delayed jobs on a single thread in the order of their moments, a failing
+job logged without stopping the others.
+"""
+
+import logging
+import threading
+import time
+
+import pytest
+
+from shared.clients import Scheduler, built_once, scheduler
+
+
+class Builder:
+    """A build function that counts its calls and returns a new object each time."""
+
+    def __init__(self, seconds=0.0):
+        self.seconds, self.calls, self.lock = seconds, [], threading.Lock()
+
+    def __call__(self, *args):
+        with self.lock:
+            self.calls.append(args)
+        time.sleep(self.seconds)  # a slow build widens the window in which other threads miss the cache
+        return object()
+
+
+def test_a_getter_builds_once_per_argument_list_and_returns_the_same_object():
+    build = Builder()
+    get = built_once(build)
+    first = get("table", 1)
+    assert get("table", 1) is first
+    assert get("table", 2) is not first and get("other", 1) is not first
+    assert build.calls == [("table", 1), ("table", 2), ("other", 1)]
+
+
+def test_concurrent_first_calls_build_once_and_all_get_that_one():
+    build = Builder(seconds=0.1)
+    get = built_once(build)
+    start, got = threading.Barrier(32), []
+
+    def first_call():
+        start.wait()
+        got.append(get("storage"))
+
+    threads = [threading.Thread(target=first_call) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert len(got) == 32 and len({id(item) for item in got}) == 1
+    assert build.calls == [("storage",)]
+
+
+def test_cache_clear_forgets_so_the_next_call_builds_afresh():
+    build = Builder()
+    get = built_once(build)
+    before = get()
+    get.cache_clear()
+    after = get()
+    assert after is not before and get() is after
+    assert len(build.calls) == 2
+
+
+def test_the_16_latest_argument_lists_are_kept_and_older_ones_rebuilt():
+    build = Builder()
+    get = built_once(build)
+    kept = [get(n) for n in range(17)]  # the 17th pushes out the first
+    assert get(16) is kept[16] and get(1) is kept[1]
+    assert get(0) is not kept[0]
+    assert len(build.calls) == 18
+
+
+def test_a_build_that_fails_is_not_cached_and_is_tried_again():
+    attempts = []
+
+    @built_once
+    def get():
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise RuntimeError("settings not there yet")
+        return object()
+
+    with pytest.raises(RuntimeError):
+        get()
+    built = get()
+    assert get() is built and len(attempts) == 2
+
+
+def test_a_getter_keeps_the_build_functions_name_and_docstring():
+    def table_client(name):
+        """The Table client for `name`."""
+        return name
+
+    get = built_once(table_client)
+    assert (get.__name__, get.__doc__) == ("table_client", "The Table client for `name`.")
+
+
+def test_the_process_has_one_scheduler_on_one_thread():
+    assert scheduler() is scheduler() and isinstance(scheduler(), Scheduler)
+    threads, done = [], threading.Event()
+    for _ in range(3):
+        scheduler().at(time.monotonic(), lambda: threads.append(threading.current_thread().name))
+    scheduler().at(time.monotonic(), done.set)
+    assert done.wait(5)
+    assert threads == ["scheduled-jobs"] * 3
+
+
+def test_scheduled_jobs_run_in_the_order_of_their_moments_and_a_failing_one_stops_none(caplog):
+    caplog.set_level(logging.ERROR, logger="shared.clients")
+    ran, done, now = [], threading.Event(), time.monotonic()
+
+    def fail():
+        raise RuntimeError("job failed on purpose")
+
+    scheduler().at(now + 0.2, done.set)
+    scheduler().at(now + 0.1, lambda: ran.append("later"))
+    scheduler().at(now + 0.05, fail)
+    scheduler().at(now, lambda: ran.append("first"))
+    assert done.wait(5)
+    assert ran == ["first", "later"]
+    [failure] = [r for r in caplog.records if "scheduled job failed" in r.getMessage()]
+    assert "job failed on purpose" in str(failure.exc_info[1])

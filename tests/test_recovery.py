@@ -1,0 +1,207 @@
+"""Recovery (shared/lifecycle/recovery.py) settles what a decision left unfinished, and never starts or sends
+anything new: a claim is stale STALE_CLAIM_SECONDS after it was made; reconciling a stale restart claim asks
+Data Factory (the run found → recorded as the claim's outcome; none → the pause is released, and its link works
+again; ADF cannot be asked → the claim stays), a stale callback claim ends failed; an unconfirmed callback is
+re-sent byte for byte, once per call, by one timer instance, until confirmed or CALLBACK_REDELIVERY_ATTEMPTS sends;
+and a pause the timer cannot settle is given up as failed unless it became final meanwhile."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared.clock import iso
+from shared.errors import DamagedRecord
+from shared.lifecycle.recovery import give_up, is_stale, reconcile, redeliver
+from shared.storage import status_index
+from shared.storage.pauses import get_store
+from shared.storage.tables import Conflict
+from shared.targets.outside import Unknown
+from tests.support import TARGET, sdk_client
+
+pytestmark = pytest.mark.integration
+
+FAST = {"ARM_READ_TIMEOUT_SECONDS": "0.5", "CALLBACK_READ_TIMEOUT_SECONDS": "0.5", "ARM_RETRY_TOTAL": "0",
+        "CALLBACK_ALLOWED_HOSTS": "127.0.0.1"}
+LATER = timedelta(minutes=11)  # past the default STALE_CLAIM_SECONDS
+
+
+@pytest.fixture
+def fast(configure):
+    configure(**FAST)
+
+
+def claim(table, pause_id, status="restarting", action="approve", by=None) -> datetime:
+    """What a process that died mid-decision leaves behind: a claim with no outcome; return its moment."""
+    entity = table.get_entity(pause_id, "pause")
+    claimed_at = datetime.now(timezone.utc)
+    entity.update(status=status, claimed_at=claimed_at, claim_action=action, claim_id="dead-process",
+                  **({"claimed_by": by} if by else {}))
+    table.update_entity(entity)
+    return claimed_at
+
+
+def callback_pause(api, adf, name):
+    return api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/{name}"}))
+
+
+def listed(api, status):
+    return [item["pause_id"] for item in api.json(api.list(status=status))["items"]]
+
+
+def filed_as_decided(pause_id, claimed_at):
+    """What a decision whose record never landed may leave: the index already updated, under the claim's moment."""
+    entity = get_store().get(pause_id).entity
+    status_index.settled(pause_id, {**entity, "status": "restarted", "decided_at": claimed_at})
+
+
+def index_rows(azurite, api):
+    """The status index's rows as (range, status), read straight from Azurite."""
+    from azure.data.tables import TableClient
+
+    with TableClient.from_connection_string(azurite.connection_string, f"{api.table_name}status") as index:
+        return sorted((row["RowKey"].split("|")[0], row.get("status")) for row in index.list_entities())
+
+
+def test_a_claim_is_stale_from_stale_claim_seconds_after_it_was_made(configure):
+    configure(STALE_CLAIM_SECONDS="60")
+    made = datetime(2026, 11, 25, 12, 0, tzinfo=timezone.utc)
+    assert not is_stale({"claimed_at": made}, made + timedelta(seconds=59.999))
+    assert is_stale({"claimed_at": made}, made + timedelta(seconds=60))
+    assert is_stale({"claimed_at": made.replace(tzinfo=None)}, made + timedelta(seconds=60))  # written by hand: UTC
+    with pytest.raises(DamagedRecord, match="claimed_at is missing"):
+        is_stale({"PartitionKey": "p" * 32, "status": "restarting"}, made)
+
+
+def test_a_stale_restart_claim_whose_run_exists_is_recorded_as_decided_when_it_was_claimed(api, adf, table, fast,
+                                                                                            azurite):
+    created = api.created()
+    pause_id = created["pause_id"]
+    claimed_at = claim(table, pause_id, by="alice@contoso.com")
+    run_id = sdk_client(adf).pipelines.create_run(TARGET["resource_group"], TARGET["factory_name"],
+                                                  TARGET["pipeline_name"], parameters={"pause_id": pause_id},
+                                                  enforce_https=False).run_id
+    landed = reconcile(pause_id, get_store().get(pause_id), claimed_at + LATER)
+    assert landed.entity["status"] == "restarted" and landed.entity["run_id"] == run_id
+    record = api.record(pause_id)
+    assert (record["status"], record["run_id"], record["decided_by"]) == ("restarted", run_id, "alice@contoso.com")
+    assert record["decided_at"] == iso(claimed_at)
+    assert "the run was found in Data Factory and recorded" in record["last_error"]
+    assert len(adf.runs) == 1  # looked up, never started again
+    assert listed(api, "restarted") == [pause_id] and index_rows(azurite, api) == [("decided", "restarted")]
+
+
+def test_a_stale_restart_claim_without_a_run_is_released_and_its_link_works_again(api, adf, table, fast, azurite):
+    created = api.created()
+    pause_id = created["pause_id"]
+    claimed_at = claim(table, pause_id)
+    filed_as_decided(pause_id, claimed_at)
+    landed = reconcile(pause_id, get_store().get(pause_id), claimed_at + LATER)
+    assert landed.entity["status"] == "pending" and landed.entity["claim_id"] != "dead-process"
+    record = api.record(pause_id)
+    assert record["status"] == "pending" and record["run_id"] is None and record["decided_at"] is None
+    assert "released" in record["last_error"] and adf.runs == []
+    assert listed(api, "pending") == [pause_id] and index_rows(azurite, api) == [("open", None)]  # its open row back
+    assert api.decide("restart", created["token"]).status_code == 200
+    [run] = adf.runs
+    assert api.record(pause_id)["run_id"] == run["runId"]
+
+
+def test_when_data_factory_cannot_be_asked_the_claim_stays_for_the_next_try(api, adf, table, fast):
+    created = api.created()
+    pause_id = created["pause_id"]
+    claimed_at = claim(table, pause_id)
+    adf.inject("queryPipelineRuns", "before", status=403, code="AuthorizationFailed")
+    with pytest.raises(Unknown) as unknown:
+        reconcile(pause_id, get_store().get(pause_id), claimed_at + LATER)
+    assert unknown.value.code == "RunLookupFailed" and "AuthorizationFailed" in str(unknown.value)
+    entity = table.get_entity(pause_id, "pause")
+    assert (entity["status"], entity["claim_id"]) == ("restarting", "dead-process")  # untouched
+    assert reconcile(pause_id, get_store().get(pause_id), claimed_at + LATER).entity["status"] == "pending"
+
+
+@pytest.mark.parametrize("status, action, by, decided_by", [
+    ("restarting", "approve", "alice@contoso.com", "alice@contoso.com"),
+    ("cancelling", "cancel", None, "expiry timer"),
+    ("expiring", "expire", None, "expiry timer"),
+])
+def test_a_stale_callback_claim_ends_failed_since_its_arrival_cannot_be_asked(api, adf, table, fast, azurite, status,
+                                                                             action, by, decided_by):
+    created = callback_pause(api, adf, "stale")
+    pause_id = created["pause_id"]
+    claimed_at = claim(table, pause_id, status, action, by)
+    filed_as_decided(pause_id, claimed_at)
+    now = claimed_at + LATER
+    assert reconcile(pause_id, get_store().get(pause_id), now).entity["status"] == "failed"
+    record = api.record(pause_id)
+    assert (record["status"], record["decided_by"], record["decided_at"]) == ("failed", decided_by, iso(now))
+    assert "whether it arrived is unknown" in record["last_error"]
+    assert adf.callbacks == [] and adf.runs == []  # nothing sent, nothing started
+    assert listed(api, "failed") == [pause_id]
+    assert index_rows(azurite, api) == [("decided", "failed")]  # filed under its own moment, not the claim's
+
+
+def test_a_reconciliation_that_lost_the_race_returns_the_pause_as_it_is_and_overwrites_nothing(api, adf, table,
+                                                                                               fast):
+    created = callback_pause(api, adf, "raced")
+    pause_id = created["pause_id"]
+    claimed_at = claim(table, pause_id)
+    seen = get_store().get(pause_id)
+    entity = table.get_entity(pause_id, "pause")  # meanwhile another instance recorded the outcome
+    entity.update(status="restarted", callback_confirmed=True, claim_id="the-other-one")
+    table.update_entity(entity)
+    current = reconcile(pause_id, seen, claimed_at + LATER)
+    assert (current.entity["status"], current.entity["claim_id"]) == ("restarted", "the-other-one")
+    assert api.record(pause_id)["status"] == "restarted" and api.record(pause_id)["last_error"] is None
+
+
+def test_an_unconfirmed_callback_is_re_sent_byte_for_byte_and_confirmed(api, adf, table, fast):
+    created = callback_pause(api, adf, "resend")
+    adf.inject("callback", "before", status=503)  # may have arrived: recorded as sent, unconfirmed
+    assert api.decide("restart", created["token"], json_body={"comment": "go"}).status_code == 202
+    pause_id = created["pause_id"]
+    assert redeliver(pause_id, get_store().get(pause_id), datetime.now(timezone.utc)) is True
+    record = api.record(pause_id)
+    assert record["status"] == "restarted" and record["callback_confirmed"] is True
+    first, again = adf.callbacks
+    assert (first["status"], again["status"]) == (503, 200) and first["body"] == again["body"]
+    assert again["body"]["Output"]["comment"] == "go"
+    assert table.get_entity(pause_id, "pause")["callback_attempts"] == 2
+
+
+def test_re_sending_is_taken_by_one_timer_backs_off_and_gives_up_at_the_bound(api, adf, configure):
+    configure(CALLBACK_REDELIVERY_SECONDS="60", CALLBACK_REDELIVERY_ATTEMPTS="3", **FAST)
+    created = callback_pause(api, adf, "bounded")
+    pause_id = created["pause_id"]
+    adf.inject("callback", "before", count=3, status=503)
+    assert api.decide("restart", created["token"]).status_code == 202
+    now = datetime.now(timezone.utc)
+    seen = get_store().get(pause_id)
+    assert redeliver(pause_id, seen, now) == now + timedelta(seconds=120)  # 60 s, doubled after the second send
+    assert api.record(pause_id)["last_error"].endswith("sent 2 time(s)")
+    with pytest.raises(Conflict):  # another timer instance took this send: it is not sent twice
+        redeliver(pause_id, seen, now)
+    assert redeliver(pause_id, get_store().get(pause_id), now) is False
+    record = api.record(pause_id)
+    assert record["callback_confirmed"] is False and record["status"] == "restarted"
+    assert record["last_error"].startswith("CallbackServerError")
+    assert record["last_error"].endswith("sent 3 time(s); gave up re-sending")
+    assert redeliver(pause_id, get_store().get(pause_id), now) is False  # at the bound: nothing more is sent
+    assert len(adf.callbacks) == 3 and len({str(c["body"]) for c in adf.callbacks}) == 1
+
+
+def test_giving_up_fails_an_open_or_claimed_pause_and_leaves_a_final_one_alone(api, adf, table, fast):
+    now = datetime.now(timezone.utc)
+    stuck, claimed, decided = api.created(), api.created(), api.created()
+    claim(table, claimed["pause_id"])
+    assert api.decide("cancel", decided["token"], form={"reason": "not needed"}).status_code == 200
+    why = "The timer could not settle this pause in 5 attempts; last: " + "x" * 2000
+    for pause in (stuck, claimed, decided):
+        give_up(pause["pause_id"], why, now)
+    for pause in (stuck, claimed):
+        record = api.record(pause["pause_id"])
+        assert (record["status"], record["decided_by"], record["decided_at"]) == ("failed", "expiry timer", iso(now))
+        assert record["last_error"] == why[:1000]
+    assert api.record(decided["pause_id"])["status"] == "cancelled"
+    assert sorted(listed(api, "failed")) == sorted([stuck["pause_id"], claimed["pause_id"]])
+    give_up("0" * 32, why, now)  # a pause that is gone: nothing to do, nothing raised
+    assert adf.runs == []
