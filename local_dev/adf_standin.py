@@ -85,7 +85,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local_dev.service import Service
+from local_dev.service import ServedInThread
 
 API_VERSION = "2018-06-01"
 REPO_PIPELINES = Path(__file__).resolve().parent.parent / "adf" / "pipelines"
@@ -312,7 +312,7 @@ class _RequestHandler(WSGIRequestHandler):
         _log.debug(format, *args)
 
 
-class AdfStandin(Service):
+class AdfStandin(ServedInThread):
     """The stand-in server and its in-memory state; all methods are safe to call from any thread."""
 
     def __init__(self, host="127.0.0.1", port=0, *, page_size=PAGE_SIZE, queued_seconds=QUEUED_SECONDS,
@@ -354,21 +354,15 @@ class AdfStandin(Service):
         if self._server is not None:
             raise RuntimeError("the ADF stand-in is already running")
         self._wake = threading.Event()
-        self._server = make_server(self.host, self.port, self._wsgi_app, threaded=True, request_handler=_RequestHandler,
-                                   ssl_context=self.ssl_context)
+        self.serve_in_thread(make_server(self.host, self.port, self._wsgi_app, threaded=True,
+                                         request_handler=_RequestHandler, ssl_context=self.ssl_context),
+                             name="adf-standin")
         self.port = self._server.server_port
-        self._thread = threading.Thread(target=self._server.serve_forever, name="adf-standin", daemon=True)
-        self._thread.start()
         return self.url
 
     def stop(self):
-        if self._server is None:
-            return
-        self._wake.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-        self._server = self._thread = None
+        self._wake.set()  # late or hanging requests record nothing more
+        super().stop()
 
 
     @property

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local_dev.service import Service
+from local_dev.service import ServedInThread
 
 
 @dataclass
@@ -43,7 +43,7 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-class CheckEndpoint(Service):
+class CheckEndpoint(ServedInThread):
     def __init__(self, delay: float = 0.0):
         self.default_delay = delay
         self._answers: dict[str, Answer] = {}
@@ -100,15 +100,7 @@ class CheckEndpoint(Service):
 
     def start(self) -> "CheckEndpoint":
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self.serve_in_thread(self._server)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
 
 

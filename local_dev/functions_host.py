@@ -10,7 +10,6 @@ import inspect
 import json
 import logging
 import re
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local_dev.service import Service
+from local_dev.service import ServedInThread
 
 logger = logging.getLogger(__name__)
 
@@ -257,13 +256,11 @@ class _QuietRequestHandler(WSGIRequestHandler):
         pass
 
 
-class RunningServer(Service):
+class RunningServer(ServedInThread):
     """A WSGI server running in a daemon thread; stop() shuts it down."""
 
     def __init__(self, server) -> None:
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
-        self._thread.start()
+        self.serve_in_thread(server, poll_interval=0.1)
 
     @property
     def port(self) -> int:
@@ -273,11 +270,6 @@ class RunningServer(Service):
     def url(self) -> str:
         return f"http://{self._server.host}:{self.port}"
 
-    def stop(self) -> None:
-        """Stop accepting requests and close the listening socket."""
-        self._server.shutdown()
-        self._thread.join()
-        self._server.server_close()
 
 
 def serve(wsgi_app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:

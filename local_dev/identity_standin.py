@@ -29,7 +29,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local_dev.service import Service
+from local_dev.service import ServedInThread
 
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -98,7 +98,7 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class _Server(Service):
+class _Server(ServedInThread):
     """A werkzeug server in a thread; subclasses define `_map` and `_handle_<endpoint>`."""
 
     _map: Map
@@ -114,18 +114,9 @@ class _Server(Service):
         return f"{scheme}://127.0.0.1:{self._server.server_port}"
 
     def start(self):
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler,
-                                   ssl_context=self._ssl_context)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        self.serve_in_thread(make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler,
+                                         ssl_context=self._ssl_context))
         return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
 
 
     @Request.application

@@ -2,9 +2,14 @@
 
     with Tool() as tool:   # started; stopped when the block ends, also when it raises
 
+A tool that serves sockets from a thread (a werkzeug or socketserver server) hands its server to
+`serve_in_thread`, and `stop` shuts it down, closes its listening socket and waits for the thread.
+
 A tool whose start fails half-way is stopped too, so a test that cannot start a server leaves no
 process or socket behind. Each tool's `stop` must therefore cope with a start that did not finish.
 """
+
+import threading
 
 
 class Service:
@@ -25,3 +30,24 @@ class Service:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+class ServedInThread(Service):
+    """A Service whose server (socketserver-like: serve_forever, shutdown, server_close) runs in a
+    daemon thread; `stop` is safe before any start and when called twice."""
+
+    _server = None
+    _thread = None
+
+    def serve_in_thread(self, server, name: str | None = None, poll_interval: float = 0.5) -> None:
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": poll_interval},
+                                        name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+            self._thread.join()

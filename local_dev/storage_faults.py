@@ -24,7 +24,7 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from local_dev.service import Service
+from local_dev.service import ServedInThread
 
 _ERRORS = {
     "before": (503, "ServerBusy", "The server is busy."),
@@ -46,7 +46,7 @@ class _Rule:
         return (self.methods is None or method in self.methods) and (self.path is None or bool(re.search(self.path, path)))
 
 
-class StorageFaultProxy(Service):
+class StorageFaultProxy(ServedInThread):
     def __init__(self, target_port: int, target_host: str = "127.0.0.1"):
         self.target = (target_host, target_port)
         self._lock = threading.Lock()
@@ -166,16 +166,7 @@ class StorageFaultProxy(Service):
                 if not isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
                     super().handle_error(request, client_address)
 
-        self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="storage-faults", daemon=True)
-        self._thread.start()
+        self.serve_in_thread(Server(("127.0.0.1", 0), Handler), name="storage-faults")
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join()
-            self._server = None
 
 

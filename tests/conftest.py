@@ -65,17 +65,22 @@ def app_env(azurite, adf_pipeline, monkeypatch):
     clear_app_caches()
 
 
-@pytest.fixture
-def configure(app_env, monkeypatch):
-    """Change app settings for one test: configure(NAME="value", OTHER=None to unset)."""
-    def configure(**settings):
+def settings_changer(monkeypatch):
+    """change(NAME="value", OTHER=None to unset): app settings for one test, read afresh by the app."""
+    def change(**settings):
         for name, value in settings.items():
             if value is None:
                 monkeypatch.delenv(name, raising=False)
             else:
                 monkeypatch.setenv(name, value)
         clear_app_caches()
-    return configure
+    return change
+
+
+@pytest.fixture
+def configure(app_env, monkeypatch):
+    """Change app settings for one test: configure(NAME="value", OTHER=None to unset)."""
+    return settings_changer(monkeypatch)
 
 
 @pytest.fixture
@@ -86,15 +91,7 @@ def outside_settings(adf_pipeline, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AzureWebJobsStorage", "UseDevelopmentStorage=true")
     monkeypatch.setenv("ARM_ENDPOINT", adf_pipeline.url)
-
-    def change(**values):
-        for name, value in values.items():
-            if value is None:
-                monkeypatch.delenv(name, raising=False)
-            else:
-                monkeypatch.setenv(name, value)
-        clear_app_caches()
-
+    change = settings_changer(monkeypatch)
     change()
     yield change
     clear_app_caches()

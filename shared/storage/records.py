@@ -54,15 +54,6 @@ def text(entity: dict, name: str) -> str:
     return value
 
 
-def json_field(entity: dict, name: str, default=None):
-    """A JSON field stored in chunks; a damaged one reads as `default` on the public record."""
-    try:
-        stored = unpack_json(entity, name)
-        return default if stored is None else json.loads(stored)
-    except (ValueError, TypeError):
-        return default
-
-
 def json_field_strict(entity: dict, name: str, default=None):
     """A JSON field the lifecycle needs (e.g. parameters to start a run with): damage is an error."""
     try:
@@ -70,6 +61,14 @@ def json_field_strict(entity: dict, name: str, default=None):
         return default if stored is None else json.loads(stored)
     except (ValueError, TypeError):
         raise _damaged(entity, name, "cannot be read") from None
+
+
+def json_field(entity: dict, name: str, default=None):
+    """A JSON field stored in chunks; a damaged one reads as `default` on the public record."""
+    try:
+        return json_field_strict(entity, name, default)
+    except DamagedRecord:
+        return default
 
 
 @dataclass(frozen=True)
