@@ -5,6 +5,7 @@ createRun, queryPipelineRuns and WebHook callback endpoint fail as ADF does) and
 front of Azurite that fails storage requests before or after they are carried out.
 """
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -244,6 +245,28 @@ def test_promise_3_storage_failing_after_the_run_started_tells_the_truth_and_is_
     record = api.record(created["pause_id"])
     assert record["status"] == "restarted" and record["run_id"] == run["runId"] and len(adf.runs) == 1
     assert listed(api, "restarted") == [created["pause_id"]] and decision_rows(azurite, api) == ["restarted"]
+
+
+def test_a_run_reconciled_while_its_answer_was_late_stays_filed_as_restarted(api, adf, azurite):
+    """The timer finds the run of a claim whose createRun answer is late and records it; the late
+    decision's own write then meets a changed pause, and must not take the true index rows back."""
+    import threading
+
+    created = api.created(expires_in=60)
+    adf.inject("createRun", "late", seconds=2.0)  # the run is made at once, its answer comes later
+    answered = []
+    clicking = threading.Thread(target=lambda: answered.append(api.decide("restart", created["token"])))
+    clicking.start()
+    deadline = time.monotonic() + 10
+    while not adf.runs and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [run] = adf.runs
+    assert sweep.sweep(datetime.now(timezone.utc) + timedelta(minutes=11)) == {"reconciled": 1}
+    clicking.join()
+    assert answered[0].status_code == 200 and api.json(answered[0])["run_id"] == run["runId"]
+    assert api.record(created["pause_id"])["status"] == "restarted" and len(adf.runs) == 1
+    assert listed(api, "restarted") == [created["pause_id"]] and decision_rows(azurite, api) == ["restarted"]
+    assert listed(api, "restarting") == [] and listed(api, "pending") == []
 
 
 def test_promise_3_a_callback_whose_outcome_was_not_recorded_is_listed_as_claimed_then_failed_once(

@@ -181,14 +181,21 @@ def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dic
     finally:
         if indexing is not None:
             indexing.result()  # settled() never raises: it logs, and listings repair the index
-    if landed is None and changes.get("run_id"):
-        landed = _record_over_release(pause_id, changes)
-    if landed is None:
-        if indexing is not None:
-            status_index.reopened(pause_id, claimed.entity, changes.get("decided_at"))
-        logger.error("outcome not recorded pause_id=%s status=%s: left for reconciliation", pause_id, changes["status"])
-        return to_record({**claimed.entity, **changes})
-    return to_record(landed.entity)
+    if landed is not None:
+        return to_record(landed.entity)
+    current = _read_quietly(pause_id)
+    if current is not None and current.entity.get("status") in FINAL:
+        # Recorded after all (a reconciliation found the run, or our write landed unanswered): the
+        # index update made alongside is the pause's true one, not to be taken back.
+        return to_record(current.entity)
+    if current is not None and changes.get("run_id") and current.entity.get("status") == Status.PENDING:
+        landed = _record_over_release(pause_id, current, changes)
+        if landed is not None:
+            return to_record(landed.entity)
+    if indexing is not None:
+        status_index.reopened(pause_id, claimed.entity, changes.get("decided_at"))
+    logger.error("outcome not recorded pause_id=%s status=%s: left for reconciliation", pause_id, changes["status"])
+    return to_record({**claimed.entity, **changes})
 
 
 def _index_alongside(pause_id: str, entity: dict):
@@ -200,12 +207,18 @@ def _index_alongside(pause_id: str, entity: dict):
     return index_writer().submit(status_index.settled, pause_id, entity)
 
 
-def _record_over_release(pause_id: str, changes: dict) -> Stored | None:
+def _read_quietly(pause_id: str) -> Stored | None:
+    """The pause as stored now, or None when storage cannot say."""
+    try:
+        return get_store().get(pause_id)
+    except Exception:
+        logger.exception("could not read the pause back pause_id=%s", pause_id)
+        return None
+
+
+def _record_over_release(pause_id: str, current: Stored, changes: dict) -> Stored | None:
     """A reconciliation released this claim while its run was being started: the run is the truth."""
     try:
-        current = get_store().get(pause_id)
-        if current.entity.get("status") != Status.PENDING:
-            return None
         claim_id = uuid.uuid4().hex
         return write_verified(pause_id, current, {**changes, "claim_id": claim_id}, claim_id)
     except Exception:
