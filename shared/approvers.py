@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from shared import people
 from shared.errors import PauseError
-from shared.storage.records import json_field_strict, to_record
+from shared.lifecycle.plan import names_approvers
+from shared.storage.records import damaged, json_field_strict, to_record
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,10 @@ def principal_from_headers(headers) -> Principal | None:
 
 def decider(entity: dict, link_approver: str | None, principal: Principal | None, sign_in: str) -> Decider:
     """Who decides through this link, or raise SignInRequired / NotYours saying why not."""
-    approvers = json_field_strict(entity, "approvers", []) or []  # damage never reads as "no approvers named"
+    named = names_approvers(entity)  # damage, or a list gone, never reads as "no approvers named"
+    approvers = json_field_strict(entity, "approvers", [])
+    if named and not (isinstance(approvers, list) and all(isinstance(a, str) for a in approvers)):
+        raise damaged(entity, "approvers", "is not a list of names")
     requester = entity.get("requested_by")
     self_ok = entity.get("allow_self_approval") is True
     if sign_in == "easyauth":
@@ -99,14 +103,14 @@ def decider(entity: dict, link_approver: str | None, principal: Principal | None
         if link_approver is not None and who != link_approver:
             raise NotYours("someone_else", f"This link is for {link_approver}; you are signed in as {who}.",
                            to_record(entity))
-        if approvers and who not in approvers:
+        if named and who not in approvers:
             raise NotYours("not_an_approver", f"You are signed in as {who}, who is not one of the approvers of "
                                               "this request.", to_record(entity))
         if who == requester and not self_ok:
             raise NotYours("requester", f"You ({who}) asked for this, so someone else must approve it.",
                            to_record(entity))
         return Decider(who, "sign_in")
-    if approvers:
+    if named:
         if link_approver is None:
             raise NotYours("personal_link", "This request names its approvers: decide it through the personal link "
                                             "in your email.", to_record(entity))

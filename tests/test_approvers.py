@@ -106,16 +106,20 @@ def test_with_sign_in_off_the_shared_link_of_a_pause_with_approvers_is_403_and_s
     assert adf.runs == [] and api.record(quorum["pause_id"])["approvals"] == []
 
 
-@pytest.mark.parametrize("damage", [{"approvers__0": b"[not json"}, {"required_approvals": "two"}])
+@pytest.mark.parametrize("damage", [{"approvers__0": b"[not json"}, {"approvers__0": b'{"a": 1}'},
+                                    {"approvers__0": None}, {"required_approvals": "two"}])
 def test_a_damaged_approver_list_or_count_never_lowers_the_bar(api, quorum, adf, table, damage):
     """Damage to what names the approvers never turns the shared link into a credential, nor one
-    approval into a quorum: the approvers unreadable is a 409 damaged record, the count unreadable
-    reads as every approver."""
+    approval into a quorum: approvers unreadable is a 409 damaged record, approvers gone leaves the
+    shared link refused, the count unreadable reads as every approver."""
     entity = table.get_entity(quorum["pause_id"], "pause")
-    table.update_entity({**entity, **damage}, mode="replace")
+    entity.update(damage)
+    table.update_entity({k: v for k, v in entity.items() if v is not None}, mode="replace")
     shared_link = decide(api, "restart", quorum["token"])
     alice = decide(api, "restart", quorum["approver_links"][0]["restart_url"].rsplit("/", 1)[1])
-    if "approvers__0" in damage:
+    if damage.get("approvers__0") is None and "approvers__0" in damage:
+        assert shared_link.status_code == 403 and api.json(shared_link)["reason"] == "personal_link"
+    elif "approvers__0" in damage:
         assert shared_link.status_code == 409 and api.json(shared_link)["code"] == "damaged_record"
         assert alice.status_code == 409
     else:

@@ -21,7 +21,7 @@ def pause_id_of(entity: dict) -> str:
     return entity.get("PartitionKey", "?")
 
 
-def _damaged(entity: dict, name: str, what: str) -> DamagedRecord:
+def damaged(entity: dict, name: str, what: str) -> DamagedRecord:
     return DamagedRecord(f"The stored record of pause {pause_id_of(entity)} is damaged: {name} {what}. It cannot "
                          "be decided; an operator must repair or remove it.")
 
@@ -30,27 +30,27 @@ def status_of(entity: dict) -> Status:
     try:
         return Status(entity.get("status"))
     except ValueError:
-        raise _damaged(entity, "status", f"is {entity.get('status')!r}") from None
+        raise damaged(entity, "status", f"is {entity.get('status')!r}") from None
 
 
 def mode_of(entity: dict) -> Mode:
     try:
         return Mode(entity.get("mode"))
     except ValueError:
-        raise _damaged(entity, "mode", f"is {entity.get('mode')!r}") from None
+        raise damaged(entity, "mode", f"is {entity.get('mode')!r}") from None
 
 
 def moment(entity: dict, name: str) -> datetime:
     value = entity.get(name)
     if not isinstance(value, datetime):
-        raise _damaged(entity, name, "is missing")
+        raise damaged(entity, name, "is missing")
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def text(entity: dict, name: str) -> str:
     value = entity.get(name)
     if not isinstance(value, str) or not value:
-        raise _damaged(entity, name, "is missing")
+        raise damaged(entity, name, "is missing")
     return value
 
 
@@ -60,7 +60,7 @@ def json_field_strict(entity: dict, name: str, default=None):
         stored = unpack_json(entity, name)
         return default if stored is None else json.loads(stored)
     except (ValueError, TypeError):
-        raise _damaged(entity, name, "cannot be read") from None
+        raise damaged(entity, name, "cannot be read") from None
 
 
 def json_field(entity: dict, name: str, default=None):
