@@ -225,8 +225,9 @@ def _visit(due: Due, now: datetime | None, removals: _Removals | None = None,
             attempts = get_due_index().count_attempt(due, why)
             if attempts < get_settings().limits.timer_attempts:
                 return SweepOutcome.RETRY
-            recovery.give_up(due.pause_id, f"The timer could not settle this pause in {attempts} attempts; last: "
-                                            f"{why}", moment_now)
+            if not recovery.give_up(due.pause_id, f"The timer could not settle this pause in {attempts} attempts; "
+                                                   f"last: {why}", moment_now):
+                return SweepOutcome.RETRY
             get_due_index().remove(due)
             return SweepOutcome.FAILED
         except Exception:

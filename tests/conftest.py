@@ -98,6 +98,18 @@ def outside_settings(adf_pipeline, monkeypatch):
 
 
 @pytest.fixture
+def storage(configure, azurite):
+    """The app's storage through the fault proxy (local_dev.storage_faults), whose log shows every
+    request the app makes; `table` still reads Azurite directly. A module may override it to add
+    settings: def storage(storage, configure)."""
+    from local_dev.storage_faults import StorageFaultProxy
+
+    with StorageFaultProxy(azurite.port) as proxy:
+        configure(AzureWebJobsStorage=proxy.connection_string(azurite))
+        yield proxy
+
+
+@pytest.fixture
 def table(app_env, azurite):
     """A TableClient on the test's table, for looking at what the app stored."""
     from azure.data.tables import TableClient

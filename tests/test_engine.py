@@ -11,7 +11,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from azure.data.tables import UpdateMode
 
-from local_dev.storage_faults import StorageFaultProxy
 from shared import sweep
 from shared.storage.due_index import get_due_index
 from shared.targets.adf import PipelineTarget, get_adf
@@ -31,11 +30,9 @@ def hook(configure, adf):
 
 
 @pytest.fixture
-def storage(configure, azurite):
-    """The app's storage through the fault proxy; the test's own `table` fixture reads Azurite directly."""
-    with StorageFaultProxy(azurite.port) as proxy:
-        configure(AzureWebJobsStorage=proxy.connection_string(azurite), STORAGE_RETRY_TOTAL="1", **FAST)
-        yield proxy
+def storage(storage, configure):
+    configure(STORAGE_RETRY_TOTAL="1", **FAST)
+    return storage
 
 
 def pauses_path(api):

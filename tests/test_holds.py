@@ -299,12 +299,9 @@ def test_scope_patterns_match_with_star_only(pattern, text, matched):
 
 
 @pytest.fixture
-def storage(configure, azurite):
-    from local_dev.storage_faults import StorageFaultProxy
-
-    with StorageFaultProxy(azurite.port) as proxy:
-        configure(AzureWebJobsStorage=proxy.connection_string(azurite), STORAGE_RETRY_TOTAL="0")
-        yield proxy
+def storage(storage, configure):
+    configure(STORAGE_RETRY_TOTAL="0")
+    return storage
 
 
 def test_a_held_checkpoint_whose_callback_row_cannot_be_withdrawn_fails_rather_than_passes(api, hook, adf, storage):

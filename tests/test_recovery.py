@@ -205,3 +205,15 @@ def test_giving_up_fails_an_open_or_claimed_pause_and_leaves_a_final_one_alone(a
     assert sorted(listed(api, "failed")) == sorted([stuck["pause_id"], claimed["pause_id"]])
     give_up("0" * 32, why, now)  # a pause that is gone: nothing to do, nothing raised
     assert adf.runs == []
+
+
+def test_giving_up_is_recognised_when_its_write_landed_unanswered(api, storage, configure):
+    """A landed write whose answer was lost (the storage SDK's retry then meets a 412) is read back as
+    the timer's own: the pause is failed and filed so, not left to be given up again."""
+    configure(STORAGE_RETRY_TOTAL="1")
+    lost = api.created()
+    storage.inject("after", methods={"PUT", "PATCH", "MERGE"}, path=rf"/{api.table_name}\(", count=1)
+    assert give_up(lost["pause_id"], "stuck", datetime.now(timezone.utc)) is True
+    assert [fault for _, _, fault in storage.log if fault] == ["after"]  # the write did land unanswered
+    assert api.record(lost["pause_id"])["status"] == "failed" and listed(api, "failed") == [lost["pause_id"]]
+    assert lost["pause_id"] not in listed(api, "pending")

@@ -11,21 +11,12 @@ from urllib.parse import unquote
 
 import pytest
 
-from local_dev.storage_faults import StorageFaultProxy
 from shared import sweep
 from shared.storage.pauses import get_store
 from shared.storage.status_index import get_status_index
 from tests.support import TARGET
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def storage(configure, azurite):
-    """The app's storage through the proxy, whose log shows every request the app makes."""
-    with StorageFaultProxy(azurite.port) as proxy:
-        configure(AzureWebJobsStorage=proxy.connection_string(azurite))
-        yield proxy
 
 
 def kinds(log, table_prefix):

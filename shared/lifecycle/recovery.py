@@ -104,16 +104,21 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
     return True
 
 
-def give_up(pause_id: str, why: str, now: datetime) -> None:
-    """Mark a pause the timer could not settle as failed (unless it became final meanwhile)."""
+def give_up(pause_id: str, why: str, now: datetime) -> bool:
+    """Mark a pause the timer could not settle as failed (unless it is final already); False when it
+    changed while being given up, so the timer should look again."""
     store = get_store()
     try:
         stored = store.get(pause_id)
     except NotFound:
-        return
+        return True
     if stored.entity.get("status") in FINAL:
-        return
-    changes = {"status": GIVEN_UP.value, "decided_at": now, "decided_by": TIMER, "last_error": why[:1000]}
-    store.update(pause_id, changes, stored.etag)
-    status_index.settled(pause_id, {**stored.entity, **changes})
+        return True
+    claim_id = uuid.uuid4().hex  # read back as ours if the storage SDK's retry of a landed write gets a 412
+    changes = {"status": GIVEN_UP.value, "decided_at": now, "decided_by": TIMER, "last_error": why[:1000],
+               "claim_id": claim_id}
+    if write_verified(pause_id, stored, changes, claim_id) is None:
+        logger.info("pause changed while being given up pause_id=%s; the timer looks again", pause_id)
+        return False
     logger.error("pause failed pause_id=%s: %s", pause_id, why)
+    return True
