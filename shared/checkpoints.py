@@ -90,9 +90,7 @@ def _hold(request: CheckpointRequest, matched: list, now: datetime) -> dict:
         "factory_name": request.factory_name, "pipeline_name": request.pipeline_name, "run_id": request.run_id,
         "checkpoint": request.checkpoint, "created_at": now, **pack_json("hold_ids", canonical(hold_ids)),
     }
-    index_row = status_index.open_row(status_index.HELD, pause_id, now, {
-        "mode": Mode.CHECKPOINT.value, "pipeline_name": request.pipeline_name, "factory_name": request.factory_name,
-        "checkpoint": request.checkpoint, "hold_ids": ",".join(hold_ids)})
+    index_row = status_index.open_row(status_index.HELD, pause_id, now, status_index.open_summary(properties))
     properties["index_key"] = index_row["RowKey"]
     add_pause(pause_id, properties, _recheck_due(matched, now), index_row)
     logger.info("checkpoint held pause_id=%s checkpoint=%s run_id=%s holds=%s", pause_id, request.checkpoint,

@@ -48,3 +48,26 @@ def test_the_backfill_goes_a_page_at_a_time_and_resumes_in_a_new_process(api, ta
     # Done: later runs index nothing again, also in a new process.
     backfill._backfilled.clear()
     assert backfill.backfill() is None and backfill.backfill() is None
+
+
+def test_a_backfilled_held_checkpoint_is_found_by_its_hold(api, table, azurite, configure):
+    """The open row a backfill writes carries what the pause's own would: a held checkpoint's holds."""
+    import uuid
+
+    from shared import checkpoints, holds
+    from shared.clock import utcnow
+    from shared.validation import CheckpointRequest
+    from tests.support import TARGET
+
+    configure(CALLBACK_ALLOWED_HOSTS="*.svc.datafactory.azure.com")
+    now = utcnow()
+    placed = holds.new_hold({"factory_name": TARGET["factory_name"]}, "maintenance", None, "ops@contoso.com", now=now)
+    reached = checkpoints.reach(CheckpointRequest(**{
+        **TARGET, "run_id": str(uuid.uuid4()), "checkpoint": "after_staging",
+        "callback_uri": "https://dpwesteurope.svc.datafactory.azure.com/callback/1"}), now)
+    assert [e["PartitionKey"] for e in checkpoints.waiting_on(placed.hold_id)] == [reached["pause_id"]]
+    strip_index(api, table, azurite, [reached["pause_id"]])
+    assert checkpoints.waiting_on(placed.hold_id) == []
+    backfill._backfilled.clear()
+    assert backfill.backfill() == 1
+    assert [e["PartitionKey"] for e in checkpoints.waiting_on(placed.hold_id)] == [reached["pause_id"]]

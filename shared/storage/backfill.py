@@ -11,7 +11,7 @@ from datetime import datetime
 from shared.lifecycle.model import CLAIMED
 from shared.lifecycle.model import OPEN as OPEN_STATUSES
 from shared.settings import get_settings
-from shared.storage.status_index import HELD, OPEN, PARTITION, decision_row, open_row
+from shared.storage.status_index import HELD, OPEN, PARTITION, decision_row, open_row, open_summary
 from shared.storage.tables import decode_cursor, encode_cursor, insert, service, submit, translate
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ def backfill_step(pauses_table, index_table, page_size: int = 500) -> int | None
     pauses get their open row (and `index_key`), final ones their decision row. Returns how many
     pauses it indexed, or None when the backfill is done.
     """
-    from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+    from azure.core import MatchConditions
+    from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
     from azure.data.tables import UpdateMode
 
     try:
@@ -52,13 +53,18 @@ def backfill_step(pauses_table, index_table, page_size: int = 500) -> int | None
         created = entity.get("created_at")
         if status in OPEN_STATUSES | CLAIMED and isinstance(created, datetime):
             kind = HELD if entity.get("mode") == "checkpoint" else OPEN
-            row = open_row(kind, pause_id, created, {})
+            row = open_row(kind, pause_id, created, open_summary(entity))
             try:
                 insert(index_table, row)
             except ResourceExistsError:
                 pass
-            pauses_table.update_entity({"PartitionKey": pause_id, "RowKey": "pause", "index_key": row["RowKey"]},
-                                       mode=UpdateMode.MERGE)
+            try:  # only onto the pause as it was read: one decided meanwhile keeps its own index rows
+                pauses_table.update_entity({"PartitionKey": pause_id, "RowKey": "pause", "index_key": row["RowKey"]},
+                                           mode=UpdateMode.MERGE, etag=entity.metadata["etag"],
+                                           match_condition=MatchConditions.IfNotModified)
+            except (ResourceModifiedError, ResourceNotFoundError):
+                index_table.delete_entity(PARTITION, row["RowKey"])
+                continue
             indexed += 1
         else:
             row = decision_row(pause_id, dict(entity))
