@@ -427,3 +427,13 @@ def test_the_function_key_api_names_a_person_only_when_a_program_signed_in_as_th
     released = api.call("release_hold", "POST", f"holds/{hold_id}/release", body=b"",
                         headers={"Content-Type": "application/json", **headers}, route_params={"hold_id": hold_id})
     assert released.status_code == 200 and api.json(released)["ended_by"] == actor
+
+
+def test_a_release_whose_transaction_landed_unanswered_is_the_releasers_not_already_released(api, storage, configure):
+    configure(STORAGE_RETRY_TOTAL="1")
+    hold = place(api)
+    storage.inject("after", methods={"POST"}, path=r"/\$batch", count=1)  # lands; the SDK's retry meets a 412
+    status, body = end(api, hold["hold_id"], comment="done")
+    assert [fault for _, _, fault in storage.log if fault] == ["after"]
+    assert status == 200, body
+    assert body["status"] == "released" and body["ended_by"] == "api (function key)"
