@@ -110,6 +110,17 @@ def storage(configure, azurite):
 
 
 @pytest.fixture
+def refused_port():
+    """A loopback port nothing listens on for the whole test: bound here, so no other test's server can
+    take it (as it could a port picked and let go), but not listening, so connections are refused."""
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield held.getsockname()[1]
+
+
+@pytest.fixture
 def table(app_env, azurite):
     """A TableClient on the test's table, for looking at what the app stored."""
     from azure.data.tables import TableClient

@@ -32,3 +32,14 @@ def create_pipeline(standin, name=TARGET["pipeline_name"], parameters=None, *, s
     declared["pause_id"] = ParameterSpecification(type="String")
     client.pipelines.create_or_update(resource_group, factory, name, PipelineResource(activities=[], parameters=declared),
                                       enforce_https=False)
+
+
+def wait_until(condition, seconds: float = 10.0, what: str = "the condition") -> None:
+    """Poll `condition` until it holds; fail (never hang the worker) after `seconds`."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {seconds} s")
+        time.sleep(0.01)

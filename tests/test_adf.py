@@ -13,7 +13,6 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from local_dev.ports import free_port
 from shared.settings import Limits, Settings
 from shared.targets.adf import Adf, PipelineTarget, TargetProblem
 from shared.targets.outside import Refused, Unknown
@@ -92,14 +91,14 @@ def test_throttling_is_the_one_refusal_repeated_within_the_budget_with_retry_aft
     assert len(adf_pipeline.runs) == 1
 
 
-def test_a_create_run_that_surely_started_nothing_is_refused(adf_pipeline, target):
+def test_a_create_run_that_surely_started_nothing_is_refused(refused_port, adf_pipeline, target):
     with pytest.raises(Refused) as refused:
         gateway(adf_pipeline.url).start_run(target, {"day": "2026-11-25"})  # pause_id is declared without default
     assert (refused.value.code, refused.value.status) == ("BadRequest", 400)
     assert "pause_id" in str(refused.value) and not refused.value.transient
     assert adf_pipeline.runs == []
     with pytest.raises(Refused) as unreachable:  # nothing listens: not a byte of createRun left
-        gateway(f"http://127.0.0.1:{free_port()}", arm_retry_total=0).start_run(target, {"pause_id": pause_id()})
+        gateway(f"http://127.0.0.1:{refused_port}", arm_retry_total=0).start_run(target, {"pause_id": pause_id()})
     assert unreachable.value.code == "Unreachable" and unreachable.value.transient
 
 
@@ -121,9 +120,9 @@ def test_check_target_refuses_a_pipeline_without_a_pause_id_parameter(adf_pipeli
     assert (problem.field, problem.rule) == ("pipeline_name", "pause_id_parameter")
 
 
-def test_check_target_that_cannot_ask_adf_lets_the_pause_through_and_logs_why(target, caplog):
+def test_check_target_that_cannot_ask_adf_lets_the_pause_through_and_logs_why(refused_port, target, caplog):
     caplog.set_level(logging.WARNING, logger="shared.targets.adf")
-    assert gateway(f"http://127.0.0.1:{free_port()}", arm_retry_total=0).check_target(target) is None
+    assert gateway(f"http://127.0.0.1:{refused_port}", arm_retry_total=0).check_target(target) is None
     assert any("could not check pipeline adf-test/Load_Sales" in r.getMessage() for r in caplog.records)
 
 

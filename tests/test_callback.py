@@ -65,11 +65,9 @@ def test_refused_callback_is_502_and_the_link_works_again_without_a_second_succe
     assert [c["status"] for c in adf.callbacks] == [400, 200]
 
 
-def test_unreachable_callback_host_is_502_and_nothing_was_sent(api, configure):
-    from local_dev.ports import free_port
-
+def test_unreachable_callback_host_is_502_and_nothing_was_sent(refused_port, api, configure):
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
-    created = api.json(api.pause({"callBackUri": f"http://127.0.0.1:{free_port()}/cb"}))
+    created = api.json(api.pause({"callBackUri": f"http://127.0.0.1:{refused_port}/cb"}))
     response = api.decide("restart", created["token"])
     assert response.status_code == 502 and "Nothing was started" in api.json(response)["detail"]
     record = api.record(created["pause_id"])
@@ -216,12 +214,10 @@ def test_a_callback_host_that_resets_after_taking_the_request_may_have_had_it(ap
     assert "s3cr3t" not in logged(caplog) and "s3cr3t" not in str(record)
 
 
-def test_an_unreachable_callback_host_logs_no_query(api, configure, caplog):
-    from local_dev.ports import free_port
-
+def test_an_unreachable_callback_host_logs_no_query(refused_port, api, configure, caplog):
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
     caplog.set_level(logging.DEBUG)
-    created = api.json(api.pause({"callBackUri": f"http://127.0.0.1:{free_port()}/cb?{SECRET}"}))
+    created = api.json(api.pause({"callBackUri": f"http://127.0.0.1:{refused_port}/cb?{SECRET}"}))
     assert api.decide("restart", created["token"]).status_code == 502
     assert "Retrying" in logged(caplog)  # urllib3 retried the connection, and said so
     assert "s3cr3t" not in logged(caplog) and "s3cr3t" not in str(api.record(created["pause_id"]))

@@ -74,11 +74,10 @@ def test_promise_1_create_run_that_may_have_started_is_looked_up_not_repeated(ap
     assert len(adf.runs) == 1
 
 
-def test_promise_1_adf_that_cannot_be_reached_starts_nothing_and_the_link_works_again(api, adf, configure):
-    from local_dev.ports import free_port
-
+def test_promise_1_adf_that_cannot_be_reached_starts_nothing_and_the_link_works_again(refused_port, api, adf,
+                                                                                      configure):
     created = api.created()
-    configure(ARM_ENDPOINT=f"http://127.0.0.1:{free_port()}", **FAST)
+    configure(ARM_ENDPOINT=f"http://127.0.0.1:{refused_port}", **FAST)
     response = api.decide("restart", created["token"])
     assert response.status_code == 502 and "Nothing was started" in api.json(response)["detail"]
     assert api.record(created["pause_id"])["status"] == "pending"

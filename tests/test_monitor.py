@@ -10,7 +10,7 @@ import pytest
 from local_dev.bad_peers import BadPeer
 from local_dev.check_endpoint import CheckEndpoint
 from shared import sweep
-from tests.support import TARGET, sdk_client
+from tests.support import TARGET, sdk_client, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -349,11 +349,9 @@ def test_a_persons_decision_in_flight_is_never_disturbed_by_an_attempt_ending_me
         api.decide("restart", created["token"], json_body={"comment": "go"})))
     timer.start()
     try:
-        while endpoint.seen("dq").calls == 0:  # the attempt is taken and out asking
-            threading.Event().wait(0.01)
+        wait_until(lambda: endpoint.seen("dq").calls > 0, what="the attempt asking the endpoint")
         person.start()
-        while api.record(created["pause_id"])["status"] != "restarting":  # the person's claim is in
-            threading.Event().wait(0.01)
+        wait_until(lambda: api.record(created["pause_id"])["status"] == "restarting", what="the person's claim")
     finally:
         answer.set()
         timer.join()
@@ -388,8 +386,7 @@ def test_a_second_timer_never_settles_a_last_attempt_that_is_still_running(api, 
     timer = threading.Thread(target=lambda: first.append(sweep.sweep(now())))
     timer.start()
     try:
-        while endpoint.seen("dq").calls == 0:
-            threading.Event().wait(0.01)
+        wait_until(lambda: endpoint.seen("dq").calls > 0, what="the attempt asking the endpoint")
         assert sweep.sweep(now()) == {"rescheduled": 1}  # attempt 1 of 1 is running elsewhere: not "ran out"
     finally:
         answer.set()

@@ -5,7 +5,6 @@ import logging
 import pytest
 
 from local_dev.bad_peers import BadPeer
-from local_dev.ports import free_port
 from shared import outbound, urls
 
 SECRET = "sig=s3cr3t"
@@ -32,16 +31,16 @@ def test_a_failed_request_says_whether_a_byte_of_it_left_and_never_names_the_url
     assert failed.value.__cause__ is None and failed.value.__suppress_context__  # no chained text with the URL
 
 
-def test_a_host_that_is_not_listening_surely_got_nothing():
+def test_a_host_that_is_not_listening_surely_got_nothing(refused_port):
     with pytest.raises(outbound.Failed) as failed:
-        call("GET", url("http", free_port()), connect_retries=1)
+        call("GET", url("http", refused_port), connect_retries=1)
     assert (failed.value.sent, str(failed.value)) == (False, "Connection refused")
 
 
-def test_urllib3_logs_no_query_of_a_call_made_here(caplog):
+def test_urllib3_logs_no_query_of_a_call_made_here(refused_port, caplog):
     caplog.set_level(logging.DEBUG)
     with pytest.raises(outbound.Failed):
-        call("GET", url("http", free_port()), connect_retries=1)
+        call("GET", url("http", refused_port), connect_retries=1)
     messages = [record.getMessage() for record in caplog.records]
     assert any("Retrying" in message and "/cb?(query hidden)" in message for message in messages)
     assert not any("s3cr3t" in message for message in messages)

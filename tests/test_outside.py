@@ -12,7 +12,6 @@ import pytest
 
 from local_dev.bad_peers import BadPeer
 from local_dev.check_endpoint import CheckEndpoint
-from local_dev.ports import free_port
 from shared.targets import callback
 from shared.targets.adf import PipelineTarget, get_adf
 from shared.targets.outside import OutsideCallFailed, Refused, Unknown
@@ -93,10 +92,11 @@ def test_a_callback_with_no_answer_in_time_may_have_arrived(outside_settings, re
     ("tls_garbage", Refused, "CallbackUnreachable"),
     ("reset_after_request", Unknown, "CallbackNoAnswer"),      # the whole request left, then the connection died
 ])
-def test_a_callback_that_fails_on_the_wire_is_classified_by_what_left_the_socket(outside_settings, peer, kind, code):
+def test_a_callback_that_fails_on_the_wire_is_classified_by_what_left_the_socket(refused_port, outside_settings, peer,
+                                                                                 kind, code):
     outside_settings(**FAST)
     if peer is None:
-        result, received = deliver(f"http://127.0.0.1:{free_port()}/cb"), False
+        result, received = deliver(f"http://127.0.0.1:{refused_port}/cb"), False
     else:
         scheme = "https" if peer.startswith("tls") else "http"
         with BadPeer(peer) as bad:
@@ -149,10 +149,10 @@ def test_a_create_run_that_may_have_started_a_run_is_never_refused(outside_setti
 
 @pytest.mark.parametrize("peer, outcome, code", [(None, Refused, "Unreachable"),
                                                  ("reset_after_request", Unknown, "NoResponse")])
-def test_a_create_run_that_fails_on_the_wire_is_classified_by_what_left_the_socket(outside_settings,
+def test_a_create_run_that_fails_on_the_wire_is_classified_by_what_left_the_socket(refused_port, outside_settings,
                                                                                    peer, outcome, code):
     if peer is None:
-        outside_settings(ARM_ENDPOINT=f"http://127.0.0.1:{free_port()}", **FAST)
+        outside_settings(ARM_ENDPOINT=f"http://127.0.0.1:{refused_port}", **FAST)
         with pytest.raises(OutsideCallFailed) as failed:
             get_adf().start_run(PipelineTarget(**TARGET), {"pause_id": PAUSE_ID})
     else:

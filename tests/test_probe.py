@@ -12,7 +12,6 @@ import uuid
 import pytest
 
 from local_dev.check_endpoint import CheckEndpoint
-from local_dev.ports import free_port
 from shared.checks.expect import Result
 from shared.checks.probe import MAX_RESPONSE_BYTES, HeaderNotAllowed, header_for, header_from_setting, run_adf, run_http
 from shared.settings import Limits, Settings
@@ -141,8 +140,8 @@ def test_an_endpoint_that_does_not_answer_in_time_is_an_error_at_the_timeout(end
     assert time.monotonic() - started < 2
 
 
-def test_a_host_nobody_listens_on_is_an_error_saying_it_could_not_connect():
-    seen = run_http({"name": "dq", "http": {"url": f"http://127.0.0.1:{free_port()}/dq"}}, settings())
+def test_a_host_nobody_listens_on_is_an_error_saying_it_could_not_connect(refused_port):
+    seen = run_http({"name": "dq", "http": {"url": f"http://127.0.0.1:{refused_port}/dq"}}, settings())
     assert (seen.result, seen.detail) == (Result.ERROR, "could not connect: Connection refused")
 
 

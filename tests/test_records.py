@@ -43,7 +43,8 @@ WITH_CHECKS = {"check_max_attempts": 5, "check_every": 60, "check_attempts": 1, 
 def test_a_record_is_valid_against_the_published_schema_and_holds_no_secret(stored):
     record = to_record(stored)
     jsonschema.validate(record, SCHEMA)
-    assert "secret_hash" not in record and "approver_secrets" not in record and "callback_uri" not in str(record)
+    assert "secret_hash" not in record and "approver_secrets" not in record and "callback_uri" not in record
+    assert "sig=secret" not in str(record) and "s" * 64 not in str(record)  # the values, under no name either
     assert ("callback_confirmed" in record) == (stored["mode"] != Mode.RESTART)
     assert ("checks" in record) == ("check_max_attempts" in stored)
     assert ("hold_ids" in record) == (stored["mode"] == Mode.CHECKPOINT)
