@@ -138,12 +138,26 @@ def test_forms_from_another_site_are_refused(api, signed_in):
 
 
 def test_non_operators_cannot_act(api, signed_in):
+    """Refused as not an operator, even with a form token that is valid for her own session."""
+    from shared.web import antiforgery
+
     created = api.created()
-    status, _ = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel", {"reason": "x"},
-                     signed_in("mallory@contoso.com"), {"pause_id": created["pause_id"]})
-    assert status == 403
-    assert post(api, "console_place_hold", "console/holds", {"factory_name": "f", "reason": "x"},
-                signed_in("mallory@contoso.com"))[0] == 403
+    mallory = signed_in("mallory@contoso.com")
+    token = antiforgery.issue("mallory@contoso.com", mallory)
+    status, response = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel",
+                            {"reason": "x"}, mallory, {"pause_id": created["pause_id"]}, token=token)
+    assert status == 403 and "not an operator" in response.get_body().decode()
+    status, response = post(api, "console_place_hold", "console/holds", {"factory_name": "f", "reason": "x"}, mallory,
+                            token=token)
+    assert status == 403 and "not an operator" in response.get_body().decode()
+    assert api.record(created["pause_id"])["status"] == "pending"
+
+
+def test_an_operators_console_form_without_its_token_is_refused(api, signed_in):
+    created = api.created()
+    status, response = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel",
+                            {"reason": "x"}, signed_in(), {"pause_id": created["pause_id"]}, token=None)
+    assert status == 403 and "This page is out of date" in response.get_body().decode()
     assert api.record(created["pause_id"])["status"] == "pending"
 
 
@@ -295,11 +309,16 @@ def test_the_csv_export_runs_no_formula_whatever_separator_a_spreadsheet_splits_
 
 
 def test_a_look_alike_of_an_operator_is_not_let_in(api, signed_in, configure):
+    from shared.web import antiforgery
+
     configure(OPERATORS="kate@contoso.com")
     assert page(api, "console_page", "console", signed_in("Kate@Contoso.com"))[0] == 200
     status, body, _ = page(api, "console_page", "console", signed_in("\u212aate@contoso.com"))  # Kelvin sign
     assert status == 403 and "could pass for someone else" in body
     created = api.created()
-    status, _ = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel", {"reason": "x"},
-                     signed_in("\u212aate@contoso.com"), {"pause_id": created["pause_id"]})
-    assert status == 403 and api.record(created["pause_id"])["status"] == "pending"
+    look_alike = signed_in("\u212aate@contoso.com")
+    token = antiforgery.issue("\u212aate@contoso.com", look_alike)  # valid for the session: not what refuses it
+    status, response = post(api, "console_cancel_pause", f"console/pauses/{created['pause_id']}/cancel",
+                            {"reason": "x"}, look_alike, {"pause_id": created["pause_id"]}, token=token)
+    assert status == 403 and "could pass for someone else" in response.get_body().decode()
+    assert api.record(created["pause_id"])["status"] == "pending"
