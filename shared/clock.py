@@ -7,6 +7,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; one without a zone (written by hand into a table) counts as UTC, never as
+    the host's local time."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+
+
 def iso(moment) -> str | None:
     """A moment as ISO 8601 UTC text ("2026-12-06T10:00:00Z"); None for anything that is not one.
 
@@ -15,9 +21,7 @@ def iso(moment) -> str | None:
     """
     if not isinstance(moment, datetime):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
     try:
-        return moment.astimezone(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return as_utc(moment).isoformat(timespec="seconds").replace("+00:00", "Z")
     except (OverflowError, ValueError):
         return None

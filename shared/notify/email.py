@@ -20,12 +20,13 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
+from shared.clock import as_utc
 from shared.people import valid_address
 
 logger = logging.getLogger(__name__)
@@ -33,7 +34,6 @@ logger = logging.getLogger(__name__)
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 IMPLICIT_TLS_PORT = 465
 
-# RFC 5322 atext (ASCII only: a non-ASCII local part would need SMTPUTF8, which relays lack).
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
            "October", "November", "December")
 
@@ -77,9 +77,7 @@ def _describe_expiry(expires_at: str) -> str:
         moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
     except (AttributeError, ValueError):
         return f"{expires_at} UTC"
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    moment = moment.astimezone(timezone.utc)
+    moment = as_utc(moment)
     return f"{moment:%A} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
 
 

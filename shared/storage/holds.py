@@ -15,10 +15,10 @@ listings then write that down.
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 
 from shared.clients import built_once
-from shared.clock import iso
+from shared.clock import as_utc, iso
 from shared.errors import NotFound
 from shared.lifecycle.model import HoldStatus
 from shared.settings import get_settings
@@ -93,7 +93,7 @@ def wildcard_match(pattern: str, text: str) -> bool:
 def _utc(value):
     if not isinstance(value, datetime):
         return None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return as_utc(value)
 
 
 def _from_entity(entity: dict, etag: str | None = None) -> Hold:

@@ -7,11 +7,11 @@ names the property, so a route answers a clear problem and the timer counts it a
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Callable
 
 from shared.check_fields import CHECKS_MODES
-from shared.clock import iso
+from shared.clock import as_utc, iso
 from shared.errors import DamagedRecord
 from shared.lifecycle.model import CheckResult, Mode, Status
 from shared.storage.tables import unpack_json
@@ -44,7 +44,7 @@ def moment(entity: dict, name: str) -> datetime:
     value = entity.get(name)
     if not isinstance(value, datetime):
         raise damaged(entity, name, "is missing")
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return as_utc(value)
 
 
 def text(entity: dict, name: str) -> str:

@@ -22,14 +22,15 @@ import contextlib
 import contextvars
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import NamedTuple
 
 from shared.clients import built_once
+from shared.clock import as_utc
 from shared.lifecycle.model import Status, claimed_from
 from shared.settings import get_settings
-from shared.storage.tables import (decode_cursor, encode_cursor, forgotten_with_settings, insert, service, submit,
-                                   translate, unpack_json)
+from shared.storage.tables import (bad_cursor, decode_cursor, encode_cursor, forgotten_with_settings, insert, service,
+                                   submit, translate, unpack_json)
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,6 @@ class Row(NamedTuple):
     properties: dict
 
 
-def _utc(moment: datetime) -> datetime:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
-
-
 def ranges_of(status: Status) -> tuple[str, ...]:
     """The open ranges holding the pauses in `status`, from the lifecycle's rules (none for a final
     status: those are read from the decisions)."""
@@ -62,12 +59,12 @@ def ranges_of(status: Status) -> tuple[str, ...]:
 
 
 def open_key(kind: str, created_at: datetime, pause_id: str) -> str:
-    return f"{kind}|{_utc(created_at):%Y%m%dT%H%M%S%f}|{pause_id}"
+    return f"{kind}|{as_utc(created_at):%Y%m%dT%H%M%S%f}|{pause_id}"
 
 
 def inverted(moment: datetime) -> str:
     """Milliseconds counted down, so the newest sorts first in a RowKey range."""
-    return f"{_MAX_MS - int(_utc(moment).timestamp() * 1000):014d}"
+    return f"{_MAX_MS - int(as_utc(moment).timestamp() * 1000):014d}"
 
 
 def decided_key(decided_at: datetime, pause_id: str) -> str:
@@ -216,8 +213,6 @@ class StatusIndex:
         """One page of a range (`kind`'s rows, or [start, stop) within it), and the next page's cursor."""
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-        from shared.errors import InvalidRequest
-
         token = decode_cursor(cursor)
         low, high = start or f"{kind}|", stop or f"{kind}|~"
         query, parameters = "PartitionKey eq @p and RowKey ge @low and RowKey lt @high", {"p": PARTITION, "low": low,
@@ -232,8 +227,7 @@ class StatusIndex:
             return [], None
         except HttpResponseError as exc:
             if token is not None and exc.status_code == 400:
-                raise InvalidRequest("The cursor is not one this API returned.", [
-                    {"field": "cursor", "rule": "format", "message": "must be a cursor from a previous page"}]) from exc
+                raise bad_cursor() from exc
             raise
         rows = [Row(_pause_id(e["RowKey"]), e["RowKey"],
                     {k: v for k, v in e.items() if k not in ("PartitionKey", "RowKey")}) for e in entities]
@@ -241,13 +235,10 @@ class StatusIndex:
 
     def page_ranges(self, kinds: tuple, limit: int, cursor: str | None) -> tuple[list[Row], str | None]:
         """One page over several ranges read one after the other; the cursor says which range it is in."""
-        from shared.errors import InvalidRequest
-
         token = decode_cursor(cursor) or {}
         kind = token.pop("range", kinds[0])
         if kind not in kinds:
-            raise InvalidRequest("The cursor is not one this API returned.", [
-                {"field": "cursor", "rule": "format", "message": "must be a cursor from a previous page"}])
+            raise bad_cursor()
         rows: list[Row] = []
         while True:
             found, following = self.page(kind, limit - len(rows), encode_cursor(token))
