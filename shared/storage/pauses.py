@@ -9,12 +9,11 @@ import logging
 from datetime import timedelta
 
 from shared.clients import POOL_SIZE, built_once
-from shared.errors import InvalidRequest
 from shared.settings import get_settings
 from shared.storage.due_index import get_due_index
 from shared.storage.status_index import get_status_index
-from shared.storage.tables import (Page, Stored, decode_cursor, encode_cursor, forgotten_with_settings, insert, service,
-                                   translate)
+from shared.storage.tables import (Page, Stored, bad_cursor, decode_cursor, encode_cursor, forgotten_with_settings,
+                                   insert, service, translate)
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +85,7 @@ class PauseStore:
             return Page([], None)
         except HttpResponseError as exc:
             if token is not None and exc.status_code == 400:  # a cursor crafted to look like ours
-                raise InvalidRequest("The cursor is not one this API returned.", [
-                    {"field": "cursor", "rule": "format", "message": "must be a cursor from a previous page"}]) from exc
+                raise bad_cursor() from exc
             raise
         return Page(entities, encode_cursor(pages.continuation_token))
 

@@ -69,6 +69,12 @@ def encode_cursor(token) -> str | None:
     return base64.urlsafe_b64encode(json.dumps(token, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def bad_cursor() -> InvalidRequest:
+    """The 400 for a cursor this API did not return (crafted, or from another listing)."""
+    return InvalidRequest("The cursor is not one this API returned.",
+                          [{"field": "cursor", "rule": "format", "message": "must be a cursor from a previous page"}])
+
+
 def decode_cursor(cursor: str | None):
     if not cursor:
         return None
@@ -78,8 +84,7 @@ def decode_cursor(cursor: str | None):
             return token
     except (ValueError, binascii.Error):
         pass
-    raise InvalidRequest("The cursor is not one this API returned.",
-                         [{"field": "cursor", "rule": "format", "message": "must be a cursor from a previous page"}])
+    raise bad_cursor()
 
 
 def translate(action: str):
@@ -260,10 +265,11 @@ def service():
                                  read_timeout=limits.storage_read_timeout_seconds))
 
 
-@functools.lru_cache(maxsize=8)
+@built_once
 def shared_key(name: str) -> bytes:
     """A random 32-byte key every instance of the app shares: made by whichever instance needs it
-    first (an insert, which never overwrites) and kept in `<table>keys`; read once per process."""
+    first (an insert, which never overwrites) and kept in `<table>keys`; read once per process
+    (concurrent first uses make one round trip, not one each)."""
     return _shared_key(name)
 
 
