@@ -5,6 +5,7 @@ themselves are run by shared.checks."""
 import re
 
 from shared.schema import INVALID, Boolean, Choice, Field, Integer, ListOf, Number, Object, Text, Url, Value
+from shared.urls import MAX_URL_LENGTH
 
 # What a pause with checks gets when it does not say (declared here once; shared.validation and
 # shared.checks use these).
@@ -14,7 +15,7 @@ DEFAULT_CHECK_EVERY = 300         # seconds between attempts
 DEFAULT_CHECK_MAX_ATTEMPTS = 20
 
 # Shared with the pause body's declarations (shared.validation).
-MAX_CALLBACK_URI = 4096
+MAX_CALLBACK_URI = MAX_URL_LENGTH
 GUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # ADF entity names: up to 140 characters, starting with a letter, digit or underscore,
 # none of . + ? / < > * # % & : \ (ADF naming rules; the REST spec's pipelineName pattern).

@@ -9,6 +9,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from shared.check_fields import JSON_OPERATORS
 from shared.jsonbody import MAX_DEPTH, canonical, deeper_than
 from shared.lifecycle.model import CheckResult as Result
 
@@ -42,7 +43,7 @@ def same(a, b) -> bool:
 
 def holds(expect: dict, document) -> tuple[bool, str]:
     found, value = json_at(document, expect["path"])
-    op = next(op for op in ("equals", "in", "lt", "le", "gt", "ge", "exists") if op in expect)
+    op = next(op for op in JSON_OPERATORS if op in expect)
     if op == "exists":
         return found == expect["exists"], f"{expect['path']} {'exists' if found else 'does not exist'}"
     if not found:
