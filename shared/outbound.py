@@ -284,7 +284,7 @@ def session(allow_list: tuple, connect_retries: int):
     retry = Retry(total=connect_retries, connect=connect_retries, read=0, status=0, other=0, redirect=0,
                   backoff_factor=0.2, allowed_methods=None, raise_on_status=False, raise_on_redirect=False)
     for prefix in ("https://", "http://"):
-        session.mount(prefix, adapter(guarded=True, max_retries=retry, pool_maxsize=32))
+        session.mount(prefix, adapter(guarded=True, max_retries=retry, pool_maxsize=POOL_SIZE))
     return session
 
 

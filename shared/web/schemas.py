@@ -9,8 +9,8 @@ from shared.storage.records import TIME as NULLABLE_TIME
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 ANTIFORGERY = {"type": "string", "description": "The anti-forgery token the page's form carries under a sign-in "
-                                              "cookie (APPROVER_SIGN_IN=easyauth); required when the POST carries "
-                                              "cookies."}
+                                              "cookie (APPROVER_SIGN_IN=easyauth); required on a signed-in POST "
+                                              "without an Authorization (bearer) header."}
 
 
 def with_antiforgery(schema: dict) -> dict:
