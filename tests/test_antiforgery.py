@@ -183,3 +183,46 @@ def test_a_requester_cannot_use_a_shared_link_to_make_approvers_decide(api, adf,
         assert post(api, "restart", quorum["token"], {**browser(who), **attacker_page},
                     {"comment": "lgtm"}).status_code == 403
     assert api.record(quorum["pause_id"])["status"] == "pending" and adf.runs == []
+
+
+def _anonymous_posts(registered_functions) -> dict:
+    """Every function anyone may POST to without a function key: name -> its route."""
+    found = {}
+    for name, function in registered_functions.items():
+        trigger = function.get_trigger()
+        methods = [str(getattr(m, "value", m)).upper() for m in (getattr(trigger, "methods", None) or [])]
+        level = getattr(trigger, "auth_level", None)
+        if str(getattr(level, "value", level)).upper() == "ANONYMOUS" and "POST" in methods:
+            found[name] = trigger.route
+    return found
+
+
+def test_every_anonymous_post_refuses_a_forged_or_tokenless_signed_in_browser(api, adf, quorum, configure,
+                                                                           registered_functions):
+    """Whatever it does, a POST that a sign-in cookie authorises is refused (403) from another site, and
+    from the app's own origin without the session's token, before anything is read from its form."""
+    configure(OPERATORS=ALICE)  # alice may act on both the links and the console
+    placed = api.json(api.call("place_hold", "POST", "holds", headers={"Content-Type": "application/json"},
+                               body=json.dumps({"scope": {"factory_name": "f"}, "reason": "r"}).encode()))
+    values = {"token": quorum["token"], "pause_id": quorum["pause_id"], "hold_id": placed["hold_id"]}
+    routes = _anonymous_posts(registered_functions)
+    assert set(routes) == {"restart", "cancel", "console_cancel_pause", "console_place_hold",
+                           "console_release_hold", "console_cancel_hold"}  # a new one: add it here, it is covered
+    form = urlencode({"reason": "forged", "comment": "forged", "factory_name": "f", "antiforgery_token": ""})
+    for name, route in routes.items():
+        path = route.format(**values)
+        params = {key: value for key, value in values.items() if "{" + key + "}" in route}
+        alice = browser(ALICE)
+        valid = antiforgery.issue(ALICE, alice)
+        for headers, body, says in [
+            ({**alice, "Sec-Fetch-Site": "cross-site"}, form.replace("antiforgery_token=", f"antiforgery_token={valid}"),
+             "Not sent from this app"),
+            ({**alice, "Sec-Fetch-Site": "same-origin"}, form, "This page is out of date"),
+        ]:
+            response = api.call(name, "POST", path, body=body.encode(), route_params=params,
+                                headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
+            assert response.status_code == 403 and says in response.get_body().decode(), (name, headers)
+    record = api.record(quorum["pause_id"])
+    assert record["status"] == "pending" and record["approvals"] == [] and adf.runs == []
+    holds = api.json(api.call("list_holds", "GET", "holds"))
+    assert [(h["hold_id"], h["status"]) for h in holds["items"]] == [(placed["hold_id"], "active")]
