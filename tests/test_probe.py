@@ -182,3 +182,34 @@ def test_an_adf_run_of_another_pipeline_fails_with_names_compared_regardless_of_
 def test_an_adf_run_that_cannot_be_read_is_an_error_to_try_again(app_env):
     seen = run_adf(adf_check(str(uuid.uuid4()), "Succeeded"), PipelineTarget(**TARGET))
     assert seen.result == Result.ERROR and seen.detail.startswith("PipelineRunNotFound: ")
+
+
+def test_a_deadline_firing_as_the_answer_goes_back_to_the_pool_leaves_its_connection_alone(endpoint, path,
+                                                                                         monkeypatch):
+    """Once the answer is read its connection may serve another call: a deadline that fires in the
+    moment the response hands it back must not shut it down under that call."""
+    import requests
+
+    from shared.checks import probe
+
+    made, shut = [], []
+
+    class Recording(probe._Deadline):
+        def __init__(self, seconds):
+            super().__init__(seconds)
+            made.append(self)
+
+    close = requests.Response.close
+
+    def close_then_fire(response):
+        close(response)
+        for deadline in made:
+            deadline._expire()  # as the scheduler would, had the time run out just then
+
+    monkeypatch.setattr(probe, "_Deadline", Recording)
+    monkeypatch.setattr(probe, "_shut", shut.append)
+    monkeypatch.setattr(requests.Response, "close", close_then_fire)
+    endpoint.set(path, json={"status": "OK"})
+    seen = run_http({"name": "dq", "http": {"url": endpoint.url(path)}}, settings())
+    assert seen.result is Result.PASSED and len(made) == 1 and made[0]._sockets
+    assert shut == [] and not made[0].expired

@@ -75,8 +75,12 @@ class _Deadline:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """The answer is read: from now on its connection may serve another call, so never shut it."""
         with self._lock:
-            self._finished = True  # its connection may serve another call now: never shut it later
+            self._finished = True
 
     def watch(self, sock) -> None:
         with self._lock:
@@ -119,12 +123,15 @@ def run_http(check: dict, settings: Settings) -> Seen:
                                         connect_retries=1, watch=deadline.watch, json=http.get("body"),
                                         headers=headers, timeout=(min(CONNECT_SECONDS, timeout), timeout),
                                         stream=True) as response:
-            body = bytearray()
-            for chunk in response.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > MAX_RESPONSE_BYTES:
-                    return Seen(Result.ERROR, f"the answer is over {MAX_RESPONSE_BYTES // 1024} KiB")
-            status = response.status_code
+            try:
+                body = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > MAX_RESPONSE_BYTES:
+                        return Seen(Result.ERROR, f"the answer is over {MAX_RESPONSE_BYTES // 1024} KiB")
+                status = response.status_code
+            finally:
+                deadline.finish()  # before the response hands its connection back to the pool
         if deadline.expired:  # the answer may have been cut short
             return late
     except outbound.AddressRefused as refused:
