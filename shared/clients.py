@@ -1,5 +1,6 @@
-"""What every client of the app shares: things built once per process, and one scheduler thread
-for delayed work. (The HTTP transport they share is `shared.outbound.http_transport`.)
+"""What every client of the app shares: things built once per process, one scheduler thread for
+delayed work, and deadlines on a call's whole answer that it watches. (The HTTP transport they
+share is `shared.outbound.http_transport`.)
 """
 
 import functools
@@ -70,3 +71,53 @@ class Scheduler:
 def scheduler() -> Scheduler:
     """The process's one scheduler."""
     return Scheduler("scheduled-jobs")
+
+
+class Deadline:
+    """A wall-clock limit on one call's whole answer (`watch=deadline.watch` in `shared.outbound.request`).
+    A socket's timeout limits each read, so a peer sending a byte now and then could hold a call for
+    ever; when the time is up this shuts the call's socket down, which ends any read in progress.
+    Call `finish()` once the answer is read, before the response hands its connection back to the pool."""
+
+    def __init__(self, seconds: float):
+        self.expired = self._finished = False
+        self._sockets, self._lock = [], threading.Lock()
+        self._seconds = seconds
+
+    def __enter__(self) -> "Deadline":
+        import time
+
+        # One scheduler thread watches every deadline (a thread each cost the timer ~3 %).
+        scheduler().at(time.monotonic() + self._seconds, self._expire)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """The answer is read: from now on its connection may serve another call, so never shut it."""
+        with self._lock:
+            self._finished = True
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._finished:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock) -> None:
+    import socket
+
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass

@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from shared.clients import Scheduler, built_once, scheduler
+from shared.clients import Deadline, Scheduler, built_once, scheduler
+from tests.support import wait_until
 
 
 class Builder:
@@ -123,3 +124,32 @@ def test_scheduled_jobs_run_in_the_order_of_their_moments_and_a_failing_one_stop
     assert ran == ["first", "later"]
     [failure] = [r for r in caplog.records if "scheduled job failed" in r.getMessage()]
     assert "job failed on purpose" in str(failure.exc_info[1])
+
+
+def _readable_at_once(sock) -> bool:
+    import select
+
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def test_a_deadline_shuts_its_calls_sockets_when_it_passes_and_never_once_finished():
+    import socket
+
+    pairs = [socket.socketpair() for _ in range(3)]
+    try:
+        expiring, finished = Deadline(0.05), Deadline(0.05)
+        with expiring:
+            expiring.watch(pairs[0][0])
+            wait_until(lambda: expiring.expired, what="the scheduler ending the deadline")
+            assert _readable_at_once(pairs[0][0])  # shut: a read in progress ends at once
+            expiring.watch(pairs[1][0])  # a socket met after the time was up is shut as it is met
+            assert _readable_at_once(pairs[1][0])
+        with finished:
+            finished.watch(pairs[2][0])
+            finished.finish()
+            finished._expire()  # as the scheduler does when the time is up
+        assert not finished.expired and not _readable_at_once(pairs[2][0])  # may be serving another call now
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()

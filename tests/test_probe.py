@@ -190,11 +190,11 @@ def test_a_deadline_firing_as_the_answer_goes_back_to_the_pool_leaves_its_connec
     moment the response hands it back must not shut it down under that call."""
     import requests
 
-    from shared.checks import probe
+    from shared import clients
 
     made, shut = [], []
 
-    class Recording(probe._Deadline):
+    class Recording(clients.Deadline):
         def __init__(self, seconds):
             super().__init__(seconds)
             made.append(self)
@@ -206,8 +206,8 @@ def test_a_deadline_firing_as_the_answer_goes_back_to_the_pool_leaves_its_connec
         for deadline in made:
             deadline._expire()  # as the scheduler would, had the time run out just then
 
-    monkeypatch.setattr(probe, "_Deadline", Recording)
-    monkeypatch.setattr(probe, "_shut", shut.append)
+    monkeypatch.setattr(clients, "Deadline", Recording)
+    monkeypatch.setattr(clients, "_shut", shut.append)
     monkeypatch.setattr(requests.Response, "close", close_then_fire)
     endpoint.set(path, json={"status": "OK"})
     seen = run_http({"name": "dq", "http": {"url": endpoint.url(path)}}, settings())

@@ -2,9 +2,8 @@
 only to its hosts, the whole answer within CHECK_TIMEOUT_SECONDS) or an ADF run's status."""
 
 import re
-import threading
 
-from shared import outbound, urls
+from shared import clients, outbound, urls
 from shared.checks import expect as expect_module
 from shared.checks.expect import Result, Seen
 from shared.settings import Settings, SettingsError, app_setting, app_setting_hosts
@@ -55,57 +54,6 @@ def header_for(name: str, host: str) -> tuple[str, str]:
 CONNECT_SECONDS = 3.0
 
 
-class _Deadline:
-    """A wall-clock limit on one check's whole answer. A socket's timeout limits each read, so an
-    endpoint sending a byte now and then could hold an attempt for ever; when the time is up this
-    shuts the call's socket down, which ends any read in progress."""
-
-    def __init__(self, seconds: float):
-        self.expired = self._finished = False
-        self._sockets, self._lock = [], threading.Lock()
-        self._seconds = seconds
-
-    def __enter__(self) -> "_Deadline":
-        import time
-
-        from shared.clients import scheduler
-
-        # One scheduler thread watches every deadline (a thread each cost the timer ~3 %).
-        scheduler().at(time.monotonic() + self._seconds, self._expire)
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.finish()
-
-    def finish(self) -> None:
-        """The answer is read: from now on its connection may serve another call, so never shut it."""
-        with self._lock:
-            self._finished = True
-
-    def watch(self, sock) -> None:
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                _shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self.expired = True
-            for sock in self._sockets:
-                _shut(sock)
-
-
-def _shut(sock) -> None:
-    import socket
-
-    try:
-        sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
 def run_http(check: dict, settings: Settings) -> Seen:
     """Call an HTTP check once (only to an allowed host and address, its whole answer within the timeout)
     and judge its answer."""
@@ -117,7 +65,7 @@ def run_http(check: dict, settings: Settings) -> Seen:
         return Seen(Result.ERROR, str(refused))
     timeout = settings.limits.check_timeout_seconds
     late = Seen(Result.ERROR, f"no whole answer within {timeout:g} s")
-    deadline = _Deadline(timeout)
+    deadline = clients.Deadline(timeout)
     try:
         with deadline, outbound.request(http.get("method", "GET"), target, settings.check_allowed_hosts, SETTING,
                                         connect_retries=1, watch=deadline.watch, json=http.get("body"),
