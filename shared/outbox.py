@@ -33,8 +33,7 @@ KIND = "callback"
 
 def _window() -> timedelta:
     """How long one send can take: a send younger than this may still be running."""
-    limits = get_settings().limits
-    return timedelta(seconds=limits.callback_connect_timeout_seconds + limits.callback_read_timeout_seconds + 15)
+    return timedelta(seconds=callback.answer_within(get_settings().limits) + 15)
 
 
 def backstop_due(now: datetime) -> datetime:

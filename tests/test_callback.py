@@ -2,6 +2,7 @@
 
 import json
 import logging
+import time
 import threading
 
 import pytest
@@ -237,3 +238,23 @@ def test_a_callback_host_name_that_resolves_to_loopback_is_refused_unless_its_ad
     configure(CALLBACK_ALLOWED_HOSTS="localhost,127.0.0.1")
     assert api.decide("restart", created["token"]).status_code == 200
     assert [c["callbackId"] for c in adf.callbacks] == ["dns"]
+
+
+def test_a_callback_host_that_answers_a_byte_at_a_time_is_given_up_on_at_the_whole_answer_deadline(api, configure):
+    """Each read gets a byte within the read timeout, so only a limit on the whole answer ends the call:
+    3 connection attempts of 0.1 s and a read timeout of 0.3 s make 0.6 s; the callback may have arrived."""
+    from local_dev.bad_peers import BadPeer
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", CALLBACK_CONNECT_TIMEOUT_SECONDS="0.1",
+              CALLBACK_READ_TIMEOUT_SECONDS="0.3")
+    with BadPeer("drip_after_request") as peer:
+        created = api.json(api.pause({"callBackUri": f"http://127.0.0.1:{peer.port}/cb?{SECRET}"}))
+        started = time.monotonic()
+        response = api.decide("restart", created["token"])
+        took = time.monotonic() - started
+    assert response.status_code == 202 and api.json(response)["callback_confirmed"] is False
+    assert 0.6 <= took < 3, took
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and "no whole answer within 0.6 s" in record["last_error"]
+    [request] = peer.received
+    assert request.startswith(b"POST /cb?") and b'"Output"' in request

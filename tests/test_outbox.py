@@ -21,8 +21,9 @@ pytestmark = pytest.mark.integration
 
 OUTPUT = {"held": False, "checkpoint": "after_staging"}
 PAYLOAD = callback.checkpoint_payload(OUTPUT)
-# With these settings a send can take 1 + 5 + 15 = 21 s, and the timer takes over 2 + 21 = 23 s after the answer.
-WINDOW, BACKSTOP = timedelta(seconds=21), timedelta(seconds=23)
+# With these settings a send can take 3 connection attempts of 1 s, then 5 s for the answer, and 15 s spare:
+# 23 s; the timer takes over 2 + 23 = 25 s after the answer.
+WINDOW, BACKSTOP = timedelta(seconds=23), timedelta(seconds=25)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ exception's type.
 import logging
 from enum import Enum
 
-from shared import outbound, urls
+from shared import clients, outbound, urls
 from shared.jsonbody import canonical
 from shared.settings import get_settings
 from shared.targets.outside import Refused, Unknown
@@ -41,6 +41,16 @@ def check(raw, field: str = "callBackUri") -> urls.CheckedUrl:
     return urls.check_field(raw, get_settings().callback_allowed_hosts, field=field, setting=SETTING)
 
 
+CONNECT_RETRIES = 2
+
+
+def answer_within(limits) -> float:
+    """The longest one callback may take, from the first connection attempt to its answer's status:
+    every connection attempt, then the read timeout. (A read timeout alone limits each read, and a
+    receiver sending a byte now and then would hold the decision for ever.)"""
+    return limits.callback_connect_timeout_seconds * (CONNECT_RETRIES + 1) + limits.callback_read_timeout_seconds
+
+
 def deliver(stored_uri: str, body: bytes) -> Delivery:
     """POST `body` (JSON) once to the stored callBackUri; return what happened or raise Refused/Unknown.
 
@@ -53,21 +63,29 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
         # Checked again at call time: the allow-list may have been narrowed since the pause was made.
         raise Refused("CallbackHostNotAllowed", f"callBackUri {refused}", forbidden=refused.forbidden) from None
     limits = settings.limits
+    deadline = clients.Deadline(answer_within(limits))
     try:
         # Connections that could not be made are retried (nothing was sent); never a read, never a status.
-        response = outbound.request("POST", target, settings.callback_allowed_hosts, SETTING, connect_retries=2,
-                                    data=body, headers={"Content-Type": "application/json"},
-                                    timeout=(limits.callback_connect_timeout_seconds,
-                                             limits.callback_read_timeout_seconds))
+        # Only the status line and headers are read (stream=True): the body says nothing the app uses.
+        with deadline:
+            response = outbound.request("POST", target, settings.callback_allowed_hosts, SETTING,
+                                        connect_retries=CONNECT_RETRIES, watch=deadline.watch, stream=True, data=body,
+                                        headers={"Content-Type": "application/json"},
+                                        timeout=(limits.callback_connect_timeout_seconds,
+                                                 limits.callback_read_timeout_seconds))
+            status = response.status_code
+            deadline.finish()
+            response.close()
+        if deadline.expired:  # its socket was shut mid-answer: what was read may be cut short
+            raise outbound.Failed("cut short", sent=True, timed_out=True)
     except outbound.AddressRefused as refused:
         raise Refused("CallbackAddressNotAllowed", f"callBackUri {refused}", forbidden=True) from None
     except outbound.Failed as failure:
         if not failure.sent:
             raise Refused("CallbackUnreachable", f"could not reach the callback host, nothing was sent: {failure}",
                           transient=True) from None
-        raise Unknown("CallbackNoAnswer", f"the callback was sent but no answer came back: {failure}") from None
-    status = response.status_code
-    response.close()
+        why = f"no whole answer within {answer_within(limits):g} s" if deadline.expired else failure
+        raise Unknown("CallbackNoAnswer", f"the callback was sent but no answer came back: {why}") from None
     if 200 <= status < 300:
         return Delivery.DELIVERED
     if status == 409:
