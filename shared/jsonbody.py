@@ -2,7 +2,6 @@
 
 import json
 import math
-import re
 
 from shared.errors import InvalidRequest
 
@@ -43,38 +42,6 @@ def depth(value) -> int:
         deepest = max(deepest, level + 1)
         stack.extend((child, level + 1) for child in children)
     return deepest
-
-
-_STRUCTURE = re.compile(rb'[\[\]{}"\\]')  # what nesting depends on: brackets, quotes, backslashes
-
-
-def deeper_than(text: bytes, limit: int) -> bool:
-    """Whether JSON text nests arrays and objects more than `limit` deep, read before parsing it.
-
-    json.loads recurses once per level: text like `[[[[...` deep enough raises RecursionError,
-    slowly. This scan is linear, skips brackets inside strings, and stops at the first level too deep.
-    """
-    if text.count(b"[") + text.count(b"{") <= limit:
-        return False
-    depth, in_string, escaped = 0, False, -1
-    for mark in _STRUCTURE.finditer(text):
-        at, char = mark.start(), text[mark.start()]
-        if in_string:
-            if at == escaped:
-                continue
-            if char == 0x5C:  # a backslash: the next character is escaped
-                escaped = at + 1
-            elif char == 0x22:
-                in_string = False
-        elif char == 0x22:
-            in_string = True
-        elif char in b"[{":
-            depth += 1
-            if depth > limit:
-                return True
-        elif char in b"]}":
-            depth -= 1
-    return False
 
 
 def _encodable(text: str) -> bool:

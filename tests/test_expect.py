@@ -38,3 +38,22 @@ def test_without_an_expectation_any_2xx_passes_and_what_is_kept_is_short():
     assert judge({}, 204, b"").result is Result.PASSED and judge({}, 500, b"").result is Result.NOT_YET
     long = judge({"json": {"path": "$.s", "equals": "x"}}, 200, json.dumps({"s": "y" * 10_000}).encode())
     assert long.result is Result.NOT_YET and len(long.detail) < 300
+
+
+DEEP = "the answer is nested deeper than 64 levels"
+
+
+@pytest.mark.parametrize("text, seen", [
+    (b"[" * 64 + b"]" * 64, "$.rows does not exist"),
+    (b"[" * 65 + b"]" * 65, DEEP),
+    (b'{"a":' * 65 + b"1" + b"}" * 65, DEEP),
+    (b"[" * 1_000_000, DEEP),                                              # past the recursion limit: at once
+    (b'{"s": "' + b"[" * 500 + b'"}', "$.rows does not exist"),            # brackets in a string do not nest
+    (b'{"s": "\\"' + b"[" * 500 + b'"}', "$.rows does not exist"),         # nor after an escaped quote in it
+    (b'["\\\\", ' + b"[" * 64 + b"]" * 64 + b"]", DEEP),                  # an escaped backslash ends the escape
+    (b"[]" * 100_000, "not JSON"), (b'"' + b"[" * 100, "not JSON"),
+])
+def test_an_answer_nested_deeper_than_64_levels_is_an_error_and_strings_do_not_nest(text, seen):
+    found = judge({"json": {"path": "$.rows", "exists": True}}, 200, text)
+    assert seen in found.detail
+    assert found.result is (Result.ERROR if seen == DEEP else Result.NOT_YET)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from shared.check_fields import JSON_OPERATORS
-from shared.jsonbody import MAX_DEPTH, canonical, deeper_than
+from shared.jsonbody import MAX_DEPTH, canonical, depth
 from shared.lifecycle.model import CheckResult as Result
 
 
@@ -68,19 +68,18 @@ def judge(expect: dict, status: int, body: bytes) -> Seen:
     if "json" not in expect:
         return Seen(Result.PASSED, f"answered HTTP {status}")
     try:
-        # JSON between systems is UTF-8 (RFC 8259). json.loads would take UTF-16 and UTF-32 bytes too,
-        # which the depth scan below cannot read: read the text as UTF-8 (a byte order mark allowed).
+        # JSON between systems is UTF-8 (RFC 8259); json.loads would take UTF-16 and UTF-32 bytes too.
         text = bytes(body).decode("utf-8-sig")
     except UnicodeDecodeError:
         return Seen(Result.NOT_YET, f"answered HTTP {status}, not UTF-8 JSON")
     deep = Seen(Result.ERROR, f"the answer is nested deeper than {MAX_DEPTH} levels")
-    if deeper_than(body, MAX_DEPTH):  # before parsing: json.loads would recurse until RecursionError
-        return deep
     try:
         document = json.loads(text)
     except ValueError:
         return Seen(Result.NOT_YET, f"answered HTTP {status}, not JSON")
-    except RecursionError:  # the scan above should make this impossible; never the timer's failure
+    except RecursionError:  # json.loads gives up at the interpreter's recursion limit, at once
+        return deep
+    if depth(document) > MAX_DEPTH:
         return deep
     holds_now, seen = holds(expect["json"], document)
     return Seen(Result.PASSED if holds_now else Result.NOT_YET, seen)
