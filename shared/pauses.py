@@ -139,7 +139,8 @@ def _check_reachable(request: PauseRequest, settings) -> None:
     only through their personal link, so each must be emailed it or the caller must ask for the links."""
     if not request.approvers or request.return_approver_links or settings.approver_sign_in == "easyauth":
         return
-    unreached = [approver for approver in request.deciders if approver not in _emailed(request)]
+    emailed = _emailed(request)
+    unreached = [approver for approver in request.deciders if approver not in emailed]
     if unreached:
         message = (f"would not reach {', '.join(unreached)}: without sign-in a named approver decides only through "
                    "their personal link, so email it (notify) or ask for the links (return_approver_links) and "

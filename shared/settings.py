@@ -251,11 +251,12 @@ def _from_environ(env) -> Settings:
 
 def _operators(env) -> tuple[str, ...]:
     names = _csv(env.get("OPERATORS"))
-    bad = [name for name in names if people.key(name) is None]
+    keys = [people.key(name) for name in names]
+    bad = [name for name, key in zip(names, keys) if key is None]
     if bad:
         raise SettingsError("OPERATORS has names with characters that could pass for another name (Unicode "
                             f"look-alikes, invisible characters): {', '.join(ascii(name) for name in bad)}.")
-    return tuple(people.key(name) for name in names)
+    return tuple(keys)
 
 
 def _hosts(value: str | None, name: str) -> tuple[str, ...]:
