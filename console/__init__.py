@@ -1,8 +1,9 @@
 """HTTP entry points of the operators' console and the API's index page.
 
 The console's routes are anonymous to the Functions host: App Service Authentication stands in
-front, and `shared.console.operator` admits only signed-in operators. Forms post back to the
-console only (same-origin check); every page is rendered without script, like the link pages.
+front, and `shared.console.operator` admits only signed-in operators. A form post is taken only
+from the console's own page (same-origin evidence and the page's anti-forgery token, see
+`shared.web.antiforgery`); every page is rendered without script, like the link pages.
 """
 
 import azure.functions as func
