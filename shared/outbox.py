@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 
 from shared.clients import built_once, scheduler
 from shared.clock import utcnow
+from shared.lifecycle.engine import redelivery_due
 from shared.lifecycle.model import SweepOutcome
 from shared.settings import get_settings
 from shared.storage.due_index import Due, DueIndex, get_due_index
@@ -46,8 +47,8 @@ def add(callback_uri: str, payload: bytes, now: datetime) -> tuple[Due, str]:
     """Owe a callback: its row, due when the timer should take over; returns the row and its ETag."""
     callback_id = uuid.uuid4().hex
     partition, row = DueIndex.keys(callback_id, backstop_due(now))
-    etag = get_due_index().add_row({"PartitionKey": partition, "RowKey": row, "kind": KIND, "callback_uri": callback_uri,
-                 "payload": payload.decode("utf-8"), "sends": 0})
+    etag = get_due_index().add_row({"PartitionKey": partition, "RowKey": row, "kind": KIND,
+                                    "callback_uri": callback_uri, "payload": payload.decode("utf-8"), "sends": 0})
     return Due(callback_id, partition, row, 0, KIND), etag
 
 
@@ -95,9 +96,7 @@ def send(due: Due, etag: str, entity: dict, now: datetime) -> SweepOutcome:
         # Surely not delivered (no connection, throttled): the same bytes go again a little later.
         logger.warning("checkpoint callback not delivered id=%s: %s; sent again later", due.pause_id,
                        refused.summary)
-        get_due_index().move_row(due, {"kind": KIND, "callback_uri": uri, "payload": payload, "sends": sends,
-                    "last_error": refused.summary[:1000]},
-              now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (sends - 1)))
+        _again(due, entity, sends, refused.summary, now)
         return SweepOutcome.RETRY
     except Unknown as unknown:
         if sends >= limits.callback_redelivery_attempts:
@@ -107,13 +106,18 @@ def send(due: Due, etag: str, entity: dict, now: datetime) -> SweepOutcome:
             return SweepOutcome.UNDELIVERED
         logger.warning("checkpoint callback outcome unknown id=%s: %s; the same bytes are sent again later",
                        due.pause_id, unknown.summary)
-        get_due_index().move_row(due, {"kind": KIND, "callback_uri": uri, "payload": payload, "sends": sends,
-                    "last_error": unknown.summary[:1000]},
-              now + timedelta(seconds=limits.callback_redelivery_seconds * 2 ** (sends - 1)))
+        _again(due, entity, sends, unknown.summary, now)
         return SweepOutcome.UNCONFIRMED
     get_due_index().remove(due)
     logger.info("checkpoint called back id=%s sends=%d", due.pause_id, sends)
     return SweepOutcome.REDELIVERED if sends > 1 else SweepOutcome.CHECKPOINT_CONTINUED
+
+
+def _again(due: Due, entity: dict, sends: int, why: str, now: datetime) -> None:
+    """Move the row to the next send of the same bytes, backing off as a pause's callback does."""
+    get_due_index().move_row(due, {"kind": KIND, "callback_uri": entity.get("callback_uri") or "",
+                                   "payload": entity.get("payload") or "", "sends": sends, "last_error": why[:1000]},
+                             redelivery_due(now, sends))
 
 
 def settle(due: Due, now: datetime) -> SweepOutcome:
