@@ -43,62 +43,27 @@ class OnlyImportersContract(Contract):
 
 
 class NoCyclesContract(Contract):
-    """No module of `packages` imports itself through others (strongly connected components of the
-    module graph, Tarjan's algorithm). import-linter's own acyclic contract compares whole sibling
-    packages, so a package whose data module is imported by storage while its engine imports
-    storage would count as a circle; this one looks at modules."""
+    """No module of `packages` imports itself through others. import-linter's own acyclic contract
+    compares whole sibling packages, so a package whose data module is imported by storage while
+    its engine imports storage would count as a circle; this one looks at modules (and names one
+    circle at a time, as the standard library's graphlib finds it)."""
 
     type_name = "no_cycles"
 
     packages = fields.ListField(subfield=fields.StringField())
 
     def check(self, graph, verbose: bool) -> ContractCheck:
+        from graphlib import CycleError, TopologicalSorter
+
         roots = tuple(str(name) for name in self.packages)
         inside = sorted(m for m in graph.modules if any(m == r or m.startswith(r + ".") for r in roots))
         edges = {m: sorted(i for i in graph.find_modules_directly_imported_by(m) if i in inside) for m in inside}
-        cycles = [sorted(component) for component in _components(inside, edges) if len(component) > 1]
-        return ContractCheck(kept=not cycles, metadata={"cycles": cycles})
+        try:
+            TopologicalSorter(edges).prepare()
+        except CycleError as circle:
+            return ContractCheck(kept=False, metadata={"cycle": circle.args[1]})
+        return ContractCheck(kept=True)
 
     def render_broken_contract(self, check: ContractCheck) -> None:
-        for cycle in check.metadata["cycles"]:
-            output.print_error("These modules import each other in a circle: " + ", ".join(cycle))
-            output.new_line()
-
-
-def _components(nodes: list, edges: dict) -> list:
-    """Strongly connected components (Tarjan, iterative)."""
-    index, low, on_stack, stack, found, counter = {}, {}, set(), [], [], [0]
-    for start in nodes:
-        if start in index:
-            continue
-        work = [(start, iter(edges[start]))]
-        index[start] = low[start] = counter[0]
-        counter[0] += 1
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter[0]
-                    counter[0] += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(edges[child])))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                found.append(component)
-    return found
+        output.print_error("These modules import each other in a circle: " + " -> ".join(check.metadata["cycle"]))
+        output.new_line()
