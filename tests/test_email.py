@@ -14,7 +14,6 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from shared.notify.email import EmailFailed, SmtpConfig, build_approval_email, send
-from shared.people import valid_address
 
 RESTART = "https://pauses.example.test/api/restart/Ab3_-xYz0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP_-Qq"
 CANCEL = "https://pauses.example.test/api/cancel/Ab3_-xYz0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP_-Qq"
@@ -329,19 +328,3 @@ def test_refused_connection_fails_fast_without_the_password():
     assert time.monotonic() - started < 3
     assert PASSWORD not in str(failure.value)
     assert PASSWORD not in repr(config)
-
-
-@pytest.mark.parametrize("address", [
-    "alice@example.com", "first.last+tag@sub.example.co.uk", "o'brien@example.ie", "x@xn--bcher-kva.example",
-    "UPPER_case-1@Example.ORG"])
-def test_valid_address_accepts_normal_addresses(address):
-    assert valid_address(address)
-
-
-@pytest.mark.parametrize("address", [
-    "", "a", "a@b", "a b@c.d", "a@b.c,d@e.f", "<a@b.c>", "a@b.c\nBcc: x@y.z", "a@b.c\r\n", "a@@b.c",
-    "a@b@c.d", "@b.c", "a@.b.c", "a@b..c", "a@b.c.", ".a@b.c", "a..b@c.d", "a@-b.c", "a@b.c\t",
-    '"a b"@c.d', "Alice <a@b.c>", "a@b.c (comment)", "a@1.2.3.4", "a@[127.0.0.1]", "é@b.c", "a\x00@b.c",
-    "x" * 250 + "@b.cd", "a" * 65 + "@b.cd"])
-def test_valid_address_rejects_malformed_addresses(address):
-    assert not valid_address(address)

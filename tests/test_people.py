@@ -38,3 +38,19 @@ def test_a_name_that_could_pass_for_another_is_refused_not_folded(name):
 ])
 def test_an_address_mail_may_go_to_is_one_plain_ascii_addr_spec(address, valid):
     assert valid_address(address) is valid
+
+
+@pytest.mark.parametrize("address", [
+    "alice@example.com", "first.last+tag@sub.example.co.uk", "o'brien@example.ie", "x@xn--bcher-kva.example",
+    "UPPER_case-1@Example.ORG"])
+def test_valid_address_accepts_normal_addresses(address):
+    assert valid_address(address)
+
+
+@pytest.mark.parametrize("address", [
+    "", "a", "a@b", "a b@c.d", "a@b.c,d@e.f", "<a@b.c>", "a@b.c\nBcc: x@y.z", "a@b.c\r\n", "a@@b.c",
+    "a@b@c.d", "@b.c", "a@.b.c", "a@b..c", "a@b.c.", ".a@b.c", "a..b@c.d", "a@-b.c", "a@b.c\t",
+    '"a b"@c.d', "Alice <a@b.c>", "a@b.c (comment)", "a@1.2.3.4", "a@[127.0.0.1]", "é@b.c", "a\x00@b.c",
+    "x" * 250 + "@b.cd", "a" * 65 + "@b.cd"])
+def test_valid_address_rejects_malformed_addresses(address):
+    assert not valid_address(address)
