@@ -19,6 +19,9 @@ ROUTE_PREFIX = "api"
 
 # Where ADF and Synapse send WebHook callBackUri from: their regional data-plane hosts
 # (e.g. dpeastus.svc.datafactory.azure.com), in the public and sovereign clouds.
+# Where chat messages may go unless CHANNEL_ALLOWED_HOSTS says otherwise: Slack's incoming webhooks
+# and the hosts of Teams Workflows ("When a Teams webhook request is received") URLs.
+DEFAULT_CHANNEL_HOSTS = ("hooks.slack.com", "*.logic.azure.com", "*.environment.api.powerplatform.com")
 DEFAULT_CALLBACK_HOSTS = (
     "*.svc.datafactory.azure.com", "*.svc.datafactory.azure.us", "*.svc.datafactory.azure.cn",
     "*.svc.azuresynapse.net", "*.svc.azuresynapse.azure.us", "*.svc.azuresynapse.azure.cn",
@@ -102,6 +105,11 @@ class Limits:
     storage_retry_total: int = 1
     callback_connect_timeout_seconds: float = 3
     callback_read_timeout_seconds: float = 10
+    # A chat post (Teams, Slack): the connection, the answer, and how long a 429's Retry-After is
+    # waited out within a person's request before the post counts as refused.
+    channel_connect_timeout_seconds: float = 3
+    channel_read_timeout_seconds: float = 10
+    channel_retry_after_max_seconds: float = 5
     # A claim older than this whose outcome was never recorded belonged to a process that died.
     stale_claim_seconds: float = 600
     # Writes of an outcome that already happened are tried this often before reconciliation takes over.
@@ -172,6 +180,7 @@ class Settings:
     allowed_factories: tuple[str, ...] = ()
     callback_allowed_hosts: tuple[str, ...] = DEFAULT_CALLBACK_HOSTS
     check_allowed_hosts: tuple[str, ...] = ()  # CHECK_ALLOWED_HOSTS: where HTTP checks may go; none by default
+    channel_allowed_hosts: tuple[str, ...] = DEFAULT_CHANNEL_HOSTS  # CHANNEL_ALLOWED_HOSTS: chat webhooks
     smtp: Smtp | None = None
     check_pipeline_exists: bool = True
     limits: Limits = field(default_factory=Limits)
@@ -235,6 +244,7 @@ def _from_environ(env) -> Settings:
         storage_connection=connection,
         callback_allowed_hosts=callback_hosts,
         check_allowed_hosts=check_hosts,
+        channel_allowed_hosts=_hosts(env.get("CHANNEL_ALLOWED_HOSTS"), "CHANNEL_ALLOWED_HOSTS") or DEFAULT_CHANNEL_HOSTS,
         check_pipeline_exists=_flag(env, "CHECK_PIPELINE_EXISTS", True),
         limits=_limits(env),
         identity=_identity(env),

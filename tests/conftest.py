@@ -20,7 +20,8 @@ BASE = "https://pauses.example.test"
 SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TABLE", "ARM_ENDPOINT",
                  "PUBLIC_BASE_URL", "ALLOWED_FACTORIES", "CALLBACK_ALLOWED_HOSTS", "SMTP_HOST", "SMTP_PORT",
                  "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE",
-                 "CHECK_PIPELINE_EXISTS", "CHECK_ALLOWED_HOSTS", "APPROVER_SIGN_IN", "WEBSITE_AUTH_ENABLED", "OPERATORS",
+                 "CHECK_PIPELINE_EXISTS", "CHECK_ALLOWED_HOSTS", "CHANNEL_ALLOWED_HOSTS", "APPROVER_SIGN_IN",
+                 "WEBSITE_AUTH_ENABLED", "OPERATORS",
                  *(item.name.upper() for item in dataclasses.fields(Limits)))
 
 

@@ -1,0 +1,126 @@
+"""Chat channels (`notify.channels`): which webhook a channel name stands for, and one post to it.
+
+A channel name `approvals` is the app setting `CHANNEL_APPROVALS` holding `teams:<https URL>` (a Teams
+Workflows webhook) or `slack:<https URL>` (a Slack incoming webhook). The URL is a credential: it
+never travels in a pause, never appears in a log line, a record or an error (in Azure it is a Key
+Vault reference). Its host must be on CHANNEL_ALLOWED_HOSTS, by the rules a callBackUri follows, and
+the post goes through the app's guarded connections (the address the name resolves to is checked too).
+"""
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+from shared import clients, outbound, urls
+from shared.notify import slack, teams
+from shared.notify.message import Message
+from shared.settings import Settings, app_setting
+
+logger = logging.getLogger(__name__)
+
+NAME = re.compile(r"[a-z0-9-]{1,40}")
+SETTING = "CHANNEL_ALLOWED_HOSTS"
+RENDERERS = {"teams": teams.render, "slack": slack.render}
+MAX_ANSWER_BYTES = 4096  # an answer says "ok" or names an error; nothing longer is read
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    kind: str
+    url: urls.CheckedUrl = field(repr=False)  # a credential
+
+
+class ChannelUnusable(ValueError):
+    """The channel cannot be posted to as set up (its message names the app setting, never the URL)."""
+
+
+class NotPosted(Exception):
+    """A post that did not surely arrive: `outcome` "failed" (surely not posted) or "unknown" (it may
+    have been: never posted again for the same purpose). The message never holds the URL."""
+
+    def __init__(self, channel: str, outcome: str, detail: str):
+        super().__init__(f"channel {channel}: {detail}")
+        self.channel, self.outcome, self.detail = channel, outcome, detail
+
+
+def setting_name(name: str) -> str:
+    return "CHANNEL_" + name.upper().replace("-", "_")
+
+
+def channel(name: str, settings: Settings) -> Channel:
+    """The channel `name` stands for, read from its app setting when used (a rotated URL needs no restart)."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise ChannelUnusable(f"{name!r} is not a channel name (1-40 of a-z, 0-9 and -)")
+    setting = setting_name(name)
+    value = (app_setting(setting) or "").strip()
+    if not value:
+        raise ChannelUnusable(f"channel {name} is not set up: app setting {setting} is not set")
+    kind, colon, raw = value.partition(":")
+    if not colon or kind.strip().lower() not in RENDERERS:
+        raise ChannelUnusable(f"app setting {setting} must be teams:<https URL> or slack:<https URL>")
+    try:
+        url = urls.allowed(raw.strip(), settings.channel_allowed_hosts, SETTING)
+    except urls.UrlRefused as refused:
+        raise ChannelUnusable(f"app setting {setting} holds a URL that {refused}") from None
+    return Channel(name, kind.strip().lower(), url)
+
+
+def post(target: Channel, message: Message, settings: Settings) -> None:
+    """Post `message` to `target` once; a 429 is waited out (Retry-After) within
+    CHANNEL_RETRY_AFTER_MAX_SECONDS, since a throttled post was not taken. Raise NotPosted."""
+    limits = settings.limits
+    body = RENDERERS[target.kind](message)
+    waited = 0.0
+    while True:
+        status, answer, retry_after = _send(target, body, settings)
+        if status == 429 and retry_after is not None and waited + retry_after <= limits.channel_retry_after_max_seconds:
+            time.sleep(retry_after)
+            waited += retry_after
+            continue
+        break
+    if (target.kind == "teams" and status in (200, 202)) or (target.kind == "slack" and status == 200):
+        logger.info("posted to channel %s (%s)", target.name, target.kind)
+        return
+    said = f": {answer}" if answer else ""
+    if status >= 500:
+        raise NotPosted(target.name, "unknown", f"{target.kind} answered HTTP {status}{said}")
+    raise NotPosted(target.name, "failed", f"{target.kind} refused the message: HTTP {status}{said}")
+
+
+def _send(target: Channel, body: dict, settings: Settings) -> tuple[int, str, float | None]:
+    """One POST: its status, the start of its answer (one line of text), and a 429's Retry-After."""
+    limits = settings.limits
+    deadline = clients.Deadline(limits.channel_connect_timeout_seconds + limits.channel_read_timeout_seconds)
+    try:
+        with deadline:
+            response = outbound.request("POST", target.url, settings.channel_allowed_hosts, SETTING,
+                                        watch=deadline.watch, stream=True, json=body,
+                                        timeout=(limits.channel_connect_timeout_seconds,
+                                                 limits.channel_read_timeout_seconds))
+            try:
+                status, raw = response.status_code, response.raw.read(MAX_ANSWER_BYTES, decode_content=True)
+                retry_after = _seconds(response.headers.get("Retry-After"))
+            finally:
+                deadline.finish()
+                response.close()
+        if deadline.expired:
+            raise outbound.Failed("cut short", sent=True, timed_out=True)
+    except outbound.AddressRefused as refused:
+        raise NotPosted(target.name, "failed", str(refused)) from None
+    except outbound.Failed as failure:
+        if not failure.sent:
+            raise NotPosted(target.name, "failed", f"could not connect, nothing was sent: {failure}") from None
+        why = "no whole answer in time" if deadline.expired else str(failure)
+        raise NotPosted(target.name, "unknown", f"sent, but no answer came back: {why}") from None
+    answer = " ".join(raw.decode("utf-8", "replace").split())[:200]
+    return status, answer, retry_after
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return seconds if 0 <= seconds < 3600 else None

@@ -1,0 +1,45 @@
+"""One message model for every way the app tells people something: a title, the requester's words,
+facts, progress and link buttons. Each channel renders it in its own format (`teams`, `slack`), so a
+new channel is one renderer, and every renderer shows the same things.
+
+Texts here are plain: whatever a pause says is data, never markup. Each renderer escapes or places
+it so its format cannot read it as a link, a mention or formatting.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    url: str
+    primary: bool = False
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str
+    text: str | None                        # the requester's message, if any
+    facts: tuple[tuple[str, str], ...]      # (label, value), in the order shown
+    progress: str | None                    # "0 of 2 approvals so far"
+    buttons: tuple[Button, ...]
+    summary: str                            # one line, for notifications and clients that show no layout
+
+
+def approval_request(*, title: str | None, message: str | None, pipeline_name: str, factory_name: str,
+                     requested_by: str | None, approvers: tuple, required: int | None, checks: int,
+                     expires_at: str, restart_url: str, cancel_url: str) -> Message:
+    """What a channel is told when a pause asks for a decision (with the shared links: a channel is read by many)."""
+    heading = " ".join((title or "").split()) or f"Approval needed: {pipeline_name}"
+    facts = [("Pipeline", pipeline_name), ("Factory", factory_name)]
+    if requested_by:
+        facts.append(("Asked by", requested_by))
+    if approvers:
+        facts.append(("Approvers", ", ".join(approvers)))
+    if checks:
+        facts.append(("Checks", f"{checks} automated check{'s' if checks != 1 else ''} must pass as well"))
+    facts.append(("Expires", expires_at))
+    progress = f"0 of {required} approvals so far" if approvers else None
+    buttons = (Button("Review and approve", restart_url, primary=True), Button("Review and cancel", cancel_url))
+    return Message(title=heading, text=(message or "").strip() or None, facts=tuple(facts), progress=progress,
+                   buttons=buttons, summary=f"{heading} ({pipeline_name} in {factory_name})")

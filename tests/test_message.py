@@ -1,0 +1,31 @@
+"""The one message model every channel renders (shared/notify/message.py)."""
+
+from shared.notify.message import approval_request
+
+LINKS = {"restart_url": "https://app.example/api/restart/r1", "cancel_url": "https://app.example/api/cancel/c1"}
+
+
+def request(**fields):
+    values = {"title": None, "message": None, "pipeline_name": "load_sales", "factory_name": "adf-prod",
+              "requested_by": None, "approvers": (), "required": None, "checks": 0, "expires_at": "2026-12-07T10:00:00Z",
+              **LINKS, **fields}
+    return approval_request(**values)
+
+
+def test_a_request_says_what_runs_where_until_when_with_the_shared_links():
+    message = request()
+    assert message.title == "Approval needed: load_sales" and message.text is None and message.progress is None
+    assert message.facts == (("Pipeline", "load_sales"), ("Factory", "adf-prod"), ("Expires", "2026-12-07T10:00:00Z"))
+    assert [(b.label, b.url, b.primary) for b in message.buttons] == [
+        ("Review and approve", LINKS["restart_url"], True), ("Review and cancel", LINKS["cancel_url"], False)]
+    assert message.summary == "Approval needed: load_sales (load_sales in adf-prod)"
+
+
+def test_who_asked_who_decides_progress_and_checks_are_facts_when_there_are_any():
+    message = request(title="  Publish\nQ4  ", message="  Numbers are in.  ", requested_by="dave@contoso.com",
+                      approvers=("alice@contoso.com", "bob@contoso.com"), required=2, checks=1)
+    assert message.title == "Publish Q4" and message.text == "Numbers are in."
+    assert ("Asked by", "dave@contoso.com") in message.facts
+    assert ("Approvers", "alice@contoso.com, bob@contoso.com") in message.facts
+    assert ("Checks", "1 automated check must pass as well") in message.facts
+    assert message.progress == "0 of 2 approvals so far"

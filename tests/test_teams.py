@@ -1,0 +1,54 @@
+"""A message as a Teams Workflows request (shared/notify/teams.py): an Adaptive Card 1.4 that validates
+against Microsoft's schema, with every text of the pause shown as text, and link buttons only."""
+
+import json
+
+import jsonschema
+import pytest
+
+from local_dev.chat_standins import SCHEMA
+from shared.notify import teams
+from tests.test_message import request
+
+HOSTILE = "[click](https://evil.example) **bold** <at>everyone</at> <!channel> _x_ &amp;"
+
+
+@pytest.fixture(scope="module")
+def validator():
+    schema = json.loads(SCHEMA.read_text())
+    return jsonschema.validators.validator_for(schema)(schema)
+
+
+def texts(card) -> list:
+    return [run["text"] for block in card["body"] for run in block["inlines"]]
+
+
+def test_the_request_is_a_message_envelope_with_one_valid_version_1_4_card(validator):
+    body = teams.render(request(approvers=("alice@contoso.com",), required=1, checks=2))
+    assert body["type"] == "message" and len(body["attachments"]) == 1
+    attachment = body["attachments"][0]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive" and attachment["contentUrl"] is None
+    card = attachment["content"]
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
+    assert list(validator.iter_errors(card)) == []
+    assert "Approval needed: load_sales" in texts(card) and "0 of 1 approvals so far" in texts(card)
+
+
+def test_text_from_the_pause_is_never_markdown_a_mention_or_a_link(validator):
+    card = teams.card(request(title=HOSTILE, message=HOSTILE, requested_by=HOSTILE))
+    assert list(validator.iter_errors(card)) == []
+    # Only TextRuns carry text: Adaptive Cards read no markdown there, and no mention entity is declared.
+    assert {block["type"] for block in card["body"]} == {"RichTextBlock"}
+    assert {run["type"] for block in card["body"] for run in block["inlines"]} == {"TextRun"}
+    assert texts(card).count(HOSTILE) == 3 and "msteams" not in card
+
+
+def test_the_only_actions_open_the_confirmation_pages():
+    card = teams.card(request())
+    assert [(a["type"], a["url"]) for a in card["actions"]] == [
+        ("Action.OpenUrl", "https://app.example/api/restart/r1"), ("Action.OpenUrl", "https://app.example/api/cancel/c1")]
+
+
+def test_long_texts_are_shortened_not_refused(validator):
+    card = teams.card(request(message="x" * 10_000))
+    assert max(len(text) for text in texts(card)) == teams.MAX_TEXT and list(validator.iter_errors(card)) == []
