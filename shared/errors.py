@@ -118,6 +118,12 @@ class EmailNotSent(UpstreamFailed):
     code = "email_failed"
 
 
+class ChannelNotSent(UpstreamFailed):
+    """A chat channel the pause was to be posted to did not take it; the pause was cancelled."""
+
+    code = "channel_failed"
+
+
 class Unavailable(PauseError):
     """Storage could not be reached; nothing was written."""
 

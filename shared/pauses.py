@@ -8,14 +8,14 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared import people, tokens
+from shared import notices, tokens
 from shared.approvers import decider
 from shared.checks import monitor as checks
 from shared.clock import iso, utcnow
-from shared.errors import AlreadyDecided, EmailNotSent, Forbidden, InvalidRequest, NotFound
+from shared.errors import AlreadyDecided, Forbidden, InvalidRequest, NotFound
 from shared.jsonbody import canonical
 from shared.lifecycle.engine import decide
-from shared.lifecycle.model import APP, CLAIMED, Action, Actor, Audit, Status
+from shared.lifecycle.model import CLAIMED, Action, Actor, Audit, Status
 from shared.lifecycle.plan import check_words, ensure_may_act
 from shared.lifecycle.recovery import is_stale, reconcile
 from shared.settings import ROUTE_PREFIX, get_settings
@@ -70,11 +70,7 @@ def _check_target(request: PauseRequest, settings) -> None:
 def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None) -> dict:
     """Store a new pending pause, send the approval email if asked, return its token and links."""
     settings = get_settings()
-    if request.notify is not None and settings.smtp is None:
-        raise InvalidRequest("Email was asked for, but this app has no SMTP server configured (SMTP_HOST).",
-                             [{"field": "notify", "rule": "smtp_not_configured",
-                               "message": "the app cannot send email: SMTP_HOST and SMTP_FROM are not set"}])
-    _check_reachable(request, settings)
+    channels = notices.check(request, settings)
     _check_target(request, settings)
     now = now or utcnow()
     pause_id = tokens.new_pause_id()
@@ -122,78 +118,9 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
                       for approver, (personal_token, _) in personal.items()}
     if request.return_approver_links:
         created["approver_links"] = [{"approver": approver, **links_} for approver, links_ in personal_links.items()]
-    if request.notify is not None:
-        _send_approval_email(settings, request, created, personal_links, etag, properties, now)
+    stored = Stored({"PartitionKey": pause_id, "RowKey": "pause", **properties}, etag)
+    notices.tell(request, settings, created, personal_links, stored, channels, now)
     return created
-
-
-def _emailed(request: PauseRequest) -> set:
-    """The addresses the approval email goes to (lower case); `notify.email` defaults to the approvers."""
-    if request.notify is None:
-        return set()
-    return {people.key(address) for address in request.notify.get("email") or request.deciders}
-
-
-def _check_reachable(request: PauseRequest, settings) -> None:
-    """Refuse a pause some named approver could never decide: without sign-in a named approver decides
-    only through their personal link, so each must be emailed it or the caller must ask for the links."""
-    if not request.approvers or request.return_approver_links or settings.approver_sign_in == "easyauth":
-        return
-    emailed = _emailed(request)
-    unreached = [approver for approver in request.deciders if approver not in emailed]
-    if unreached:
-        message = (f"would not reach {', '.join(unreached)}: without sign-in a named approver decides only through "
-                   "their personal link, so email it (notify) or ask for the links (return_approver_links) and "
-                   "deliver them yourself")
-        raise InvalidRequest(f"notify {message}.", [{"field": "notify", "rule": "approvers_unreached",
-                                                     "message": message}])
-
-
-def _emails(request: PauseRequest, created: dict, personal: dict) -> list[tuple[list, dict, dict | None]]:
-    """(recipients, links, quorum) per email: each approver gets their own links; anyone else listed
-    in notify.email gets the shared ones."""
-    listed = _emailed(request)
-    quorum = {"required": request.required_approvals, "approvers": request.deciders} if personal else None
-    emails = [([approver], link, {**quorum, "you": approver}) for approver, link in personal.items()
-              if approver in listed]
-    others = [address for address in request.notify.get("email") or () if people.key(address) not in personal]
-    if others:
-        emails.append((others, created, quorum))
-    return emails
-
-
-def _send_approval_email(settings, request: PauseRequest, created: dict, personal: dict, etag: str,
-                         properties: dict, now: datetime) -> None:
-    """Email the links; if that fails, cancel the pause so no live link is left behind."""
-    from shared.notify import email as mailer
-
-    smtp = settings.smtp
-    config = mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
-                               sender=smtp.sender, starttls=smtp.starttls)
-    emails = _emails(request, created, personal)
-    try:
-        for recipients, links_, quorum in emails:
-            message = mailer.build_approval_email(
-                sender=smtp.sender, to=recipients, subject=request.notify.get("subject"),
-                title=request.notification.get("title"), message=request.notification.get("message"),
-                pipeline_name=request.pipeline_name, factory_name=request.factory_name,
-                expires_at=created["expires_at"], restart_url=links_["restart_url"], cancel_url=links_["cancel_url"],
-                quorum=quorum)
-            mailer.send(config, message)
-    except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
-        logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
-        # Nobody holds a link yet: a row of the lifecycle ends the pause (no callback: the WebHook
-        # waiting on it gets this request's 502 instead).
-        stored = Stored({"PartitionKey": created["pause_id"], "RowKey": "pause", **properties}, etag)
-        try:
-            decide(created["pause_id"], stored, Action.NOT_NOTIFIED,
-                   Decision(comment="The approval email could not be sent."), Audit(decided_by=APP), now)
-        except AlreadyDecided as decided:  # the timer (a first check attempt) got there during the send
-            raise EmailNotSent(f"The approval email could not be sent ({exc}); meanwhile the pause became "
-                               f"{decided.pause['status']}. Fix the email settings and pause again.") from exc
-        raise EmailNotSent(f"The approval email could not be sent ({exc}). The pause was cancelled, so no "
-                           "live link exists; fix the email settings and pause again.") from exc
-    logger.info("approval email sent pause_id=%s emails=%d", created["pause_id"], len(emails))
 
 
 @dataclass(frozen=True)

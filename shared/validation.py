@@ -20,6 +20,7 @@ MAX_DATA_BYTES = 256 * 1024
 MAX_INPUT_BYTES = 64 * 1024
 MAX_COMMENT_CHARS = 2000
 MAX_APPROVERS = 20
+CHANNEL_NAME = re.compile(r"[a-z0-9-]{1,40}")  # notify.channels: the app setting CHANNEL_<NAME> is its webhook
 RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name")
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
@@ -59,10 +60,14 @@ PAUSE_BODY = Object(
             "message": Text("What the approver should know.", max_chars=4000, multiline=True),
             "success_message": Text("Shown after approval.", max_chars=2000, multiline=True),
         }),
-        "notify": Object("The app emails the links (needs the SMTP_* settings). With `approvers`, each approver "
-                         "gets their own links, and `email` may be left out.", fields={
-            "email": EmailList("Recipients (default: the approvers).", max_items=20),
+        "notify": Object("Who the app tells: an email with the links (needs the SMTP_* settings; with "
+                         "`approvers` each gets their own links, and `email` may be left out) and chat channels "
+                         "(the shared links).", fields={
+            "email": EmailList("Recipients (default: the approvers, unless only channels are named).", max_items=20),
             "subject": Text("Email subject.", max_chars=200),
+            "channels": ListOf(Text("A channel: the app setting CHANNEL_<NAME> holds its Teams Workflows or Slack "
+                                    "webhook URL.", pattern=CHANNEL_NAME, rule_text="1-40 of a-z, 0-9 and -"),
+                               "Chat channels the request is posted to, with the shared links.", max_items=5),
         }),
         "approvers": IdentityList("Who may decide (e-mail or UPN). Each gets a personal link; with sign-in, the "
                                   "shared link works for them too.", max_items=MAX_APPROVERS),
@@ -165,6 +170,15 @@ class PauseRequest:
         return [a for a in self.approvers or () if self.allow_self_approval or a != self.requested_by]
 
     @property
+    def emails(self) -> bool:
+        """Whether an email is asked for: `notify.email`, or approvers to tell when no channel is named."""
+        return self.notify is not None and ("email" in self.notify or not self.notify.get("channels"))
+
+    @property
+    def channels(self) -> tuple:
+        return tuple((self.notify or {}).get("channels") or ())
+
+    @property
     def mode(self) -> str:
         """`callback` when ADF's WebHook activity waits on a callBackUri, else `restart`."""
         return "callback" if self.callback_uri else "restart"
@@ -236,8 +250,11 @@ def _check_approvers(values: dict, problems: Problems) -> None:
                          f"must be at most {len(deciders)}: the approvers who may decide "
                          "(requested_by does not count unless allow_self_approval)")
     notify = values.get("notify")
-    if notify is not None and "email" not in notify and approvers is None:
-        problems.add("notify.email", "required", "is required when no approvers are named")
+    if notify is not None and "email" not in notify and approvers is None and not notify.get("channels"):
+        problems.add("notify.email", "required", "is required when no approvers and no channels are named")
+    named = (notify or {}).get("channels") or []
+    if len(set(named)) != len(named):
+        problems.add("notify.channels", "unique", "must name each channel once")
 
 
 @dataclass

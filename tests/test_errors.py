@@ -34,6 +34,7 @@ EXPECTED = {
     "UpstreamFailed": ((), 502, "upstream_failed", "Bad Gateway"),
     "OutcomeUnknown": ((), 502, "outcome_unknown", "Bad Gateway"),
     "EmailNotSent": ((), 502, "email_failed", "Bad Gateway"),
+    "ChannelNotSent": ((), 502, "channel_failed", "Bad Gateway"),
     "Unavailable": ((), 503, "storage_unavailable", "Service Unavailable"),
     "SignInUnavailable": ((), 503, "sign_in_unavailable", "Service Unavailable"),
     "ChecksPending": (None, 409, "checks_pending", "Conflict"),  # takes the pause only; its detail is fixed

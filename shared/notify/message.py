@@ -26,12 +26,12 @@ class Message:
     summary: str                            # one line, for notifications and clients that show no layout
 
 
-def approval_request(*, title: str | None, message: str | None, pipeline_name: str, factory_name: str,
+def approval_request(*, title: str | None, message: str | None, pipeline_name: str | None, factory_name: str | None,
                      requested_by: str | None, approvers: tuple, required: int | None, checks: int,
                      expires_at: str, restart_url: str, cancel_url: str) -> Message:
     """What a channel is told when a pause asks for a decision (with the shared links: a channel is read by many)."""
-    heading = " ".join((title or "").split()) or f"Approval needed: {pipeline_name}"
-    facts = [("Pipeline", pipeline_name), ("Factory", factory_name)]
+    heading = " ".join((title or "").split()) or f"Approval needed: {pipeline_name or 'a pipeline'}"
+    facts = [(label, value) for label, value in (("Pipeline", pipeline_name), ("Factory", factory_name)) if value]
     if requested_by:
         facts.append(("Asked by", requested_by))
     if approvers:
@@ -42,4 +42,5 @@ def approval_request(*, title: str | None, message: str | None, pipeline_name: s
     progress = f"0 of {required} approvals so far" if approvers else None
     buttons = (Button("Review and approve", restart_url, primary=True), Button("Review and cancel", cancel_url))
     return Message(title=heading, text=(message or "").strip() or None, facts=tuple(facts), progress=progress,
-                   buttons=buttons, summary=f"{heading} ({pipeline_name} in {factory_name})")
+                   buttons=buttons, summary=heading + (f" ({pipeline_name} in {factory_name})"
+                                                      if pipeline_name and factory_name else ""))

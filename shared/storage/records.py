@@ -142,6 +142,13 @@ RECORD: dict[str, Field] = {
     "requested_by": _stored("requested_by"),
     "allow_self_approval": _flag("allow_self_approval", {"type": "boolean"}),
     "approvals": _json("approvals", {"type": "array", "items": APPROVAL}, []),
+    "notifications": _json("notifications", {
+        "type": "array", "description": "Every message sent about the pause: to a chat channel (its name) or by "
+                                        "email; `unknown` when the answer was lost (it is not sent again).",
+        "items": {"type": "object", "required": ["purpose", "at", "outcome"], "properties": {
+            "channel": {"type": "string"}, "email": {"type": "array", "items": {"type": "string"}},
+            "purpose": {"enum": ["request", "reminder", "escalation", "reassigned", "decided"]}, "at": TIME,
+            "outcome": {"enum": ["sent", "failed", "unknown"]}, "detail": TEXT}}}, []),
     "approver_links_returned": _flag("approver_links_returned", {
         "type": "boolean", "description": "The pause asked for its approvers' personal links in the answer "
                                           "(return_approver_links): its caller could approve in their names."}),

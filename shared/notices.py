@@ -1,0 +1,173 @@
+"""Telling people a new pause waits for them: the approval email and the chat channels' posts.
+
+A pause exists only if everyone asked for was told. What could only fail later is refused first
+(`check`: no SMTP server, a channel not set up, approvers nobody reaches); when an email or a post
+fails after the pause was stored, a row of the lifecycle cancels it (NOT_NOTIFIED: nobody holds a
+live link, and a WebHook waiting on it gets this request's 502 instead of a callback). Every post
+is recorded on the pause (`notifications`).
+"""
+
+import logging
+from datetime import datetime
+
+from shared import people
+from shared.clock import iso
+from shared.errors import AlreadyDecided, ChannelNotSent, EmailNotSent, InvalidRequest
+from shared.jsonbody import canonical
+from shared.lifecycle.engine import decide
+from shared.lifecycle.model import APP, Action, Audit
+from shared.notify import channels as chat
+from shared.notify.message import approval_request
+from shared.storage.pauses import get_store
+from shared.storage.tables import Conflict, Stored, pack_json
+from shared.validation import Decision, PauseRequest
+
+logger = logging.getLogger(__name__)
+
+
+def check(request: PauseRequest, settings) -> dict:
+    """Refuse, before anything is stored, a pause that could not be told to everyone asked for; return
+    the channels it posts to (name -> channel)."""
+    if request.emails and settings.smtp is None:
+        raise InvalidRequest("Email was asked for, but this app has no SMTP server configured (SMTP_HOST).",
+                             [{"field": "notify", "rule": "smtp_not_configured",
+                               "message": "the app cannot send email: SMTP_HOST and SMTP_FROM are not set"}])
+    _check_reachable(request, settings)
+    found = {}
+    for name in request.channels:
+        try:
+            found[name] = chat.channel(name, settings)
+        except chat.ChannelUnusable as unusable:
+            raise InvalidRequest(f"notify.channels: {unusable}.", [
+                {"field": "notify.channels", "rule": "channel", "message": str(unusable)}]) from None
+    return found
+
+
+def _emailed(request: PauseRequest) -> set:
+    """The addresses the approval email goes to (lower case); `notify.email` defaults to the approvers."""
+    if not request.emails:
+        return set()
+    return {people.key(address) for address in request.notify.get("email") or request.deciders}
+
+
+def _check_reachable(request: PauseRequest, settings) -> None:
+    """Refuse a pause some named approver could never decide: without sign-in a named approver decides
+    only through their personal link, so each must be emailed it or the caller must ask for the links;
+    and a channel, read by many, carries only the shared links, which such approvers cannot use."""
+    if not request.approvers or settings.approver_sign_in == "easyauth":
+        return
+    if request.channels:
+        message = ("carry only the shared links, and without sign-in named approvers decide only through their "
+                   "personal links: email those (notify.email) or turn sign-in on (APPROVER_SIGN_IN=easyauth)")
+        raise InvalidRequest(f"notify.channels {message}.", [{"field": "notify.channels",
+                                                              "rule": "approvers_need_sign_in", "message": message}])
+    if request.return_approver_links:
+        return
+    emailed = _emailed(request)
+    unreached = [approver for approver in request.deciders if approver not in emailed]
+    if unreached:
+        message = (f"would not reach {', '.join(unreached)}: without sign-in a named approver decides only through "
+                   "their personal link, so email it (notify) or ask for the links (return_approver_links) and "
+                   "deliver them yourself")
+        raise InvalidRequest(f"notify {message}.", [{"field": "notify", "rule": "approvers_unreached",
+                                                     "message": message}])
+
+
+def tell(request: PauseRequest, settings, created: dict, personal: dict, stored: Stored, channels: dict,
+         now: datetime) -> None:
+    """Email and post the new pause; if any fails, cancel it and raise the 502 that says which."""
+    if request.emails:
+        _send_email(settings, request, created, personal, stored, now)
+    if channels:
+        _post(settings, request, created, stored, channels, now)
+
+
+def _cancel(stored: Stored, why: str, now: datetime, also: dict | None = None) -> str | None:
+    """End a pause nobody could be told about; None when cancelled, else the status it took meanwhile."""
+    pause_id = stored.entity["PartitionKey"]
+    try:
+        decide(pause_id, stored, Action.NOT_NOTIFIED, Decision(comment=why), Audit(decided_by=APP), now, also=also)
+    except AlreadyDecided as decided:  # the timer (a first check attempt) got there during the send
+        return decided.pause["status"]
+    return None
+
+
+def _emails(request: PauseRequest, created: dict, personal: dict) -> list[tuple[list, dict, dict | None]]:
+    """(recipients, links, quorum) per email: each approver gets their own links; anyone else listed
+    in notify.email gets the shared ones."""
+    listed = _emailed(request)
+    quorum = {"required": request.required_approvals, "approvers": request.deciders} if personal else None
+    emails = [([approver], link, {**quorum, "you": approver}) for approver, link in personal.items()
+              if approver in listed]
+    others = [address for address in request.notify.get("email") or () if people.key(address) not in personal]
+    if others:
+        emails.append((others, created, quorum))
+    return emails
+
+
+def _send_email(settings, request: PauseRequest, created: dict, personal: dict, stored: Stored,
+                now: datetime) -> None:
+    """Email the links; if that fails, cancel the pause so no live link is left behind."""
+    from shared.notify import email as mailer
+
+    smtp = settings.smtp
+    config = mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
+                               sender=smtp.sender, starttls=smtp.starttls)
+    emails = _emails(request, created, personal)
+    try:
+        for recipients, links_, quorum in emails:
+            message = mailer.build_approval_email(
+                sender=smtp.sender, to=recipients, subject=request.notify.get("subject"),
+                title=request.notification.get("title"), message=request.notification.get("message"),
+                pipeline_name=request.pipeline_name, factory_name=request.factory_name,
+                expires_at=created["expires_at"], restart_url=links_["restart_url"], cancel_url=links_["cancel_url"],
+                quorum=quorum)
+            mailer.send(config, message)
+    except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
+        logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
+        became = _cancel(stored, "The approval email could not be sent.", now)
+        if became is not None:
+            raise EmailNotSent(f"The approval email could not be sent ({exc}); meanwhile the pause became "
+                               f"{became}. Fix the email settings and pause again.") from exc
+        raise EmailNotSent(f"The approval email could not be sent ({exc}). The pause was cancelled, so no "
+                           "live link exists; fix the email settings and pause again.") from exc
+    logger.info("approval email sent pause_id=%s emails=%d", created["pause_id"], len(emails))
+
+
+def _post(settings, request: PauseRequest, created: dict, stored: Stored, channels: dict, now: datetime) -> None:
+    """Post the request, with the shared links, to each channel; record every post on the pause."""
+    message = approval_request(
+        title=request.notification.get("title"), message=request.notification.get("message"),
+        pipeline_name=request.pipeline_name, factory_name=request.factory_name, requested_by=request.requested_by,
+        approvers=tuple(request.deciders), required=request.required_approvals if request.approvers else None,
+        checks=len(request.checks or ()), expires_at=created["expires_at"], restart_url=created["restart_url"],
+        cancel_url=created["cancel_url"])
+    posts = []
+    for name, target in channels.items():
+        try:
+            chat.post(target, message, settings)
+            posts.append({"channel": name, "purpose": "request", "at": iso(now), "outcome": "sent"})
+        except chat.NotPosted as failed:
+            logger.warning("channel post failed pause_id=%s: %s (%s)", created["pause_id"], failed, failed.outcome)
+            posts.append({"channel": name, "purpose": "request", "at": iso(now), "outcome": failed.outcome,
+                          "detail": failed.detail[:500]})
+            became = _cancel(stored, f"The request could not be posted to channel {name}.", now,
+                             also=pack_json("notifications", canonical(posts)))
+            after = (f"meanwhile the pause became {became}" if became
+                     else "the pause was cancelled, so no live link exists")
+            raise ChannelNotSent(f"Channel {name} did not take the request ({failed.detail}); {after}. Fix the "
+                                 f"channel (app setting {chat.setting_name(name)}) and pause again.") from None
+    _record(stored, posts)
+
+
+def _record(stored: Stored, posts: list) -> None:
+    """Keep the posts on the pause (written on the pause as it is now: the timer may have touched it)."""
+    store, pause_id = get_store(), stored.entity["PartitionKey"]
+    current = stored
+    for _ in range(3):
+        try:
+            store.update(pause_id, pack_json("notifications", canonical(posts)), current.etag)
+            return
+        except Conflict:
+            current = store.get(pause_id)
+    logger.error("channel posts not recorded pause_id=%s (the pause kept changing)", pause_id)

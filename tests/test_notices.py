@@ -1,0 +1,86 @@
+"""Telling people about a new pause (shared/notices.py), through the pause function against the strict
+Teams Workflows and Slack stand-ins: who is told what, and a pause nobody could be told about is cancelled."""
+
+import pytest
+
+from local_dev.chat_standins import ChatStandins
+
+SIGNED_IN = {"APPROVER_SIGN_IN": "easyauth", "WEBSITE_AUTH_ENABLED": "True"}
+
+
+@pytest.fixture(scope="module")
+def chat():
+    with ChatStandins() as running:
+        yield running
+
+
+@pytest.fixture
+def channels(configure, chat, request):
+    """Channels `<test>-teams` (Teams) and `<test>-slack` (Slack) on the stand-ins; returns their names."""
+    stem = request.node.name.split("[")[0][-30:].replace("_", "-").strip("-")
+    names = {"teams": f"{stem}-t", "slack": f"{stem}-s"}
+    configure(CHANNEL_ALLOWED_HOSTS="127.0.0.1",
+              **{f"CHANNEL_{name.upper().replace('-', '_')}": f"{kind}:{chat.url(kind, name)}"
+                 for kind, name in names.items()})
+    return names
+
+
+def test_a_pause_posts_its_shared_links_to_each_channel_and_records_the_posts(api, chat, channels):
+    created = api.created(notify={"channels": [channels["teams"], channels["slack"]]},
+                          notification={"title": "Publish <!channel> [Q4](https://evil.example)"})
+    [card] = chat.posts("teams", channels["teams"])
+    [blocks] = chat.posts("slack", channels["slack"])
+    for body in (card, blocks):
+        assert created["restart_url"] in str(body) and created["cancel_url"] in str(body)
+    assert "Publish <!channel> [Q4](https://evil.example)" in str(card)  # a TextRun: text, not markdown
+    assert blocks["blocks"][0]["text"]["text"] == "Publish &lt;!channel&gt; [Q4](https://evil.example)"
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending"
+    assert [(n["channel"], n["purpose"], n["outcome"]) for n in record["notifications"]] == [
+        (channels["teams"], "request", "sent"), (channels["slack"], "request", "sent")]
+
+
+@pytest.mark.parametrize("setting, says", [
+    (None, "is not set up: app setting CHANNEL_NOWHERE is not set"),
+    ("teams:https://evil.example/hook", "host evil.example is not in CHANNEL_ALLOWED_HOSTS"),
+])
+def test_a_channel_that_is_not_set_up_is_a_400_naming_notify_channels(api, chat, configure, setting, says):
+    configure(CHANNEL_NOWHERE=setting)
+    response = api.pause(notify={"channels": ["nowhere"]})
+    problem = api.json(response)
+    assert response.status_code == 400 and problem["errors"][0]["field"] == "notify.channels"
+    assert says in problem["detail"]
+
+
+def test_named_approvers_without_sign_in_cannot_be_asked_in_a_channel(api, chat, channels, configure):
+    body = {"notify": {"channels": [channels["teams"]]}, "approvers": ["alice@contoso.com"]}
+    response = api.pause(**body)
+    assert response.status_code == 400 and api.json(response)["errors"][0]["rule"] == "approvers_need_sign_in"
+    assert chat.posts("teams", channels["teams"]) == []
+    configure(**SIGNED_IN)  # signed in, they can use the shared links the channel carries
+    created = api.created(**body, required_approvals=1)
+    [card] = chat.posts("teams", channels["teams"])
+    assert created["restart_url"] in str(card) and "alice@contoso.com" in str(card)
+    assert "0 of 1 approvals so far" in str(card)
+
+
+def test_a_channel_that_refuses_cancels_the_pause_and_the_answer_is_a_502_naming_it(api, chat, channels):
+    chat.answer("slack", channels["slack"], "channel_is_archived")
+    response = api.pause(notify={"channels": [channels["teams"], channels["slack"]]})
+    problem = api.json(response)
+    assert response.status_code == 502 and problem["code"] == "channel_failed"
+    assert f"Channel {channels['slack']} did not take the request" in problem["detail"]
+    assert "channel_is_archived" in problem["detail"] and "cancelled" in problem["detail"]
+    [cancelled] = api.json(api.list(status="cancelled"))["items"]
+    assert cancelled["reason"] == f"The request could not be posted to channel {channels['slack']}."
+    assert [(n["channel"], n["outcome"]) for n in cancelled["notifications"]] == [
+        (channels["teams"], "sent"), (channels["slack"], "failed")]
+
+
+def test_a_post_whose_answer_was_lost_is_unknown_recorded_and_not_posted_again(api, chat, channels):
+    chat.lose("teams", channels["teams"])
+    response = api.pause(notify={"channels": [channels["teams"]]})
+    assert response.status_code == 502 and api.json(response)["code"] == "channel_failed"
+    assert len(chat.posts("teams", channels["teams"])) == 1
+    [cancelled] = api.json(api.list(status="cancelled"))["items"]
+    assert [(n["channel"], n["outcome"]) for n in cancelled["notifications"]] == [(channels["teams"], "unknown")]
