@@ -8,7 +8,6 @@ the post goes through the app's guarded connections (the address the name resolv
 """
 
 import logging
-import re
 import time
 from dataclasses import dataclass, field
 
@@ -16,10 +15,11 @@ from shared import clients, outbound, urls
 from shared.notify import slack, teams
 from shared.notify.message import Message
 from shared.settings import Settings, app_setting
+from shared.validation import CHANNEL_NAME
 
 logger = logging.getLogger(__name__)
 
-NAME = re.compile(r"[a-z0-9-]{1,40}")
+NAME = CHANNEL_NAME
 SETTING = "CHANNEL_ALLOWED_HOSTS"
 RENDERERS = {"teams": teams.render, "slack": slack.render}
 MAX_ANSWER_BYTES = 4096  # an answer says "ok" or names an error; nothing longer is read
