@@ -16,8 +16,12 @@ documented errors for the rest: `invalid_payload` (400, not JSON), `no_text` (40
 (400, a block Block Kit does not take or over its limits). `answer(name, ...)` makes a webhook answer
 `channel_not_found` (404), `channel_is_archived` (410) or `429` with a Retry-After instead; `lose(name)`
 takes the next post and then drops the connection without an answer.
+
+`GET /` lists what every webhook took, newest first (`make run` prints its address); `GET /posts.json`
+gives the same as JSON.
 """
 
+import html
 import json
 import socket
 import threading
@@ -39,14 +43,20 @@ class _Quiet(WSGIRequestHandler):
 
 
 class ChatStandins(ServedInThread):
-    def __init__(self):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host, self.port = host, port
         self._lock = threading.Lock()
         self._posts: dict[tuple, list] = {}
+        self._order: list[tuple] = []  # (kind, name, body) as taken
         self._answers: dict[tuple, list] = {}  # (kind, name) -> answers to give instead, in turn
         self._validator = None
 
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self._server.server_port}"
+
     def url(self, kind: str, name: str) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/{kind}/{name}"
+        return f"{self.base_url}/{kind}/{name}"
 
     def posts(self, kind: str, name: str) -> list:
         """The bodies this webhook took (a lost answer's post included), oldest first."""
@@ -69,11 +79,23 @@ class ChatStandins(ServedInThread):
 
         schema = json.loads(SCHEMA.read_text())
         self._validator = jsonschema.validators.validator_for(schema)(schema)
-        self.serve_in_thread(make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet))
+        self.serve_in_thread(make_server(self.host, self.port, self._app, threaded=True, request_handler=_Quiet))
         return self
+
+    def _listing(self, as_json: bool) -> Response:
+        with self._lock:
+            taken = [{"kind": kind, "webhook": name, "body": body} for kind, name, body in reversed(self._order)]
+        if as_json:
+            return Response(json.dumps(taken, indent=2), content_type="application/json")
+        items = "".join(f"<h2>{html.escape(t['kind'])}: {html.escape(t['webhook'])}</h2>"
+                        f"<pre>{html.escape(json.dumps(t['body'], indent=2))}</pre>" for t in taken)
+        return Response(f"<!doctype html><title>Chat stand-ins</title><h1>What the app posted</h1>"
+                        f"{items or '<p>Nothing yet.</p>'}", content_type="text/html")
 
     @Request.application
     def _app(self, request):
+        if request.method == "GET" and request.path in ("/", "/posts.json"):
+            return self._listing(as_json=request.path == "/posts.json")
         kind, _, name = request.path.strip("/").partition("/")
         if request.method != "POST" or kind not in ("teams", "slack") or not name:
             return Response("not found", status=404)
@@ -89,7 +111,9 @@ class ChatStandins(ServedInThread):
         if refusal is not None:
             return refusal
         with self._lock:
-            self._posts.setdefault((kind, name), []).append(json.loads(request.get_data()))
+            body = json.loads(request.get_data())
+            self._posts.setdefault((kind, name), []).append(body)
+            self._order.append((kind, name, body))
         if special is not None and special[0] == "lose":
             request.environ["werkzeug.socket"].shutdown(socket.SHUT_RDWR)
             return Response("", status=500)

@@ -2,7 +2,9 @@
 
 Does what `func start` does for this app, without Core Tools: loads local.settings.json,
 starts the Table emulator (data kept in .azurite/) and, when ARM_ENDPOINT is a loopback
-http:// URL, the ADF stand-in on its port; then serves every HTTP function. Ctrl-C stops all.
+http:// URL, the ADF stand-in on its port, and when a CHANNEL_<NAME> setting points at a loopback
+http:// URL, the Teams and Slack stand-ins on its port; then serves every HTTP function. Ctrl-C
+stops all.
 
     python -m local_dev.run [--host 127.0.0.1] [--port 7071]      (from the repository root)
 """
@@ -23,6 +25,7 @@ from urllib.parse import urlsplit
 from local_dev.adf_standin import DEFAULT_FACTORY, AdfStandin
 from local_dev.azurite import DEFAULT_PORT as AZURITE_PORT
 from local_dev.azurite import REPO_ROOT, Azurite
+from local_dev.chat_standins import ChatStandins
 from local_dev.demo import create_demo_pipeline
 from local_dev.dev_sign_in import DevSignIn
 from local_dev.functions_host import build_wsgi_app, serve
@@ -91,6 +94,30 @@ def start_mail_catcher(stack: contextlib.ExitStack) -> Optional[MailCatcher]:
     return catcher
 
 
+def chat_address(env=os.environ) -> Optional[tuple]:
+    """(host, port) of the first CHANNEL_<NAME> setting that is a loopback http:// webhook, else None."""
+    for name in sorted(env):
+        kind, _, url = (env[name] or "").partition(":")
+        parts = urlsplit(url.strip())
+        if name.startswith("CHANNEL_") and kind.strip() in ("teams", "slack") and parts.scheme == "http" \
+                and is_loopback_host(parts.hostname):
+            return parts.hostname, parts.port or 80
+    return None
+
+
+def start_chat(stack: contextlib.ExitStack) -> Optional[ChatStandins]:
+    """The Teams Workflows and Slack webhook stand-ins, when a channel setting points at this machine."""
+    address = chat_address()
+    if address is None:
+        return None
+    try:
+        chat = stack.enter_context(ChatStandins(*address))
+    except OSError as exc:
+        raise OSError(f"cannot start the chat stand-ins on {address[0]}:{address[1]} (is the port in use?)") from exc
+    logger.info("Teams and Slack stand-ins on %s: what the app posts is listed there", chat.base_url)
+    return chat
+
+
 def start_standin(stack: contextlib.ExitStack, arm_endpoint: str, mail=None) -> Optional[AdfStandin]:
     """The ADF stand-in on ARM_ENDPOINT's port when that is a loopback http:// URL, else None."""
     parts = urlsplit(arm_endpoint)
@@ -107,7 +134,7 @@ def start_standin(stack: contextlib.ExitStack, arm_endpoint: str, mail=None) -> 
     return standin
 
 
-def banner(routes, timers, server_url: str, standin: Optional[AdfStandin]) -> str:
+def banner(routes, timers, server_url: str, standin: Optional[AdfStandin], chat: Optional[ChatStandins] = None) -> str:
     """What `func start` prints once it listens: each function's methods, URL and auth level."""
     lines = ["", "Functions:", ""]
     for methods, path, auth_level, name in routes:
@@ -119,6 +146,8 @@ def banner(routes, timers, server_url: str, standin: Optional[AdfStandin]) -> st
         lines.append(f"ADF stand-in runs: {standin.url}/_standin/runs")
         if standin.mail is not None:
             lines.append(f"Local mail (what the app emailed): {standin.url}/_standin/mail")
+    if chat is not None:
+        lines.append(f"Local Teams and Slack (what the app posted): {chat.base_url}/")
     lines += ["Press Ctrl-C to stop.", ""]
     return "\n".join(lines)
 
@@ -149,13 +178,14 @@ def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
     start_azurite(stack)
     mail = start_mail_catcher(stack)
     standin = start_standin(stack, os.environ["ARM_ENDPOINT"], mail)
+    chat = start_chat(stack)
     # Imported only now: the app may read its settings from os.environ at import time.
     function_app = importlib.import_module("function_app")
     wsgi_app = build_wsgi_app(function_app.app, REPO_ROOT / "host.json")
     served = root_to_index(DevSignIn(wsgi_app) if sign_in else wsgi_app)
     server = stack.enter_context(serve(served, options.host, options.port))
     timers = stack.enter_context(TimerRunner(timer_functions(function_app.app))).timers
-    text = banner(wsgi_app.routes, timers, server.url, standin)
+    text = banner(wsgi_app.routes, timers, server.url, standin, chat)
     if sign_in:
         text += (f"\nDEVELOPMENT sign-in (APPROVER_SIGN_IN=easyauth): {server.url}/.auth/login/aad — stands in for App "
                  "Service Authentication on this machine only.\n")

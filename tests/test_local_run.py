@@ -72,3 +72,30 @@ def test_the_local_root_leads_to_the_index_page():
     response = client.get("/")
     assert response.status_code == 302 and response.headers["Location"] == "/api"
     assert client.get("/api").get_data() == b"app" and client.post("/").get_data() == b"app"
+
+
+def test_the_chat_stand_ins_start_where_a_channel_setting_points_on_this_machine():
+    from local_dev.run import chat_address
+
+    assert chat_address({"CHANNEL_APPROVALS": "teams:http://127.0.0.1:7073/teams/approvals",
+                         "CHANNEL_OTHER": "slack:https://hooks.slack.com/services/x"}) == ("127.0.0.1", 7073)
+    assert chat_address({"CHANNEL_OTHER": "slack:https://hooks.slack.com/services/x",
+                         "NOT_A_CHANNEL": "teams:http://127.0.0.1:1/x"}) is None
+
+
+def test_make_run_serves_the_chat_stand_ins_and_says_where_to_read_them(monkeypatch):
+    import contextlib
+
+    import requests
+
+    from local_dev.ports import free_port
+    from local_dev.run import banner, start_chat
+
+    port = free_port()
+    monkeypatch.setenv("CHANNEL_APPROVALS", f"teams:http://127.0.0.1:{port}/teams/approvals")
+    with contextlib.ExitStack() as stack:
+        chat = start_chat(stack)
+        assert chat.base_url == f"http://127.0.0.1:{port}"
+        assert f"Local Teams and Slack (what the app posted): {chat.base_url}/" in banner([], [], "", None, chat)
+        with requests.Session() as session:
+            assert session.get(chat.base_url + "/posts.json", timeout=5).json() == []

@@ -120,3 +120,28 @@ def test_the_readmes_deployment_ships_every_package_the_app_imports_and_sets_the
     local = {name for name in imported if (ROOT / name).is_dir()}
     assert local and local <= set(zipped) and {"shared", "templates", "host.json", "function_app.py"} <= set(zipped)
     assert '"PAUSE_SWEEP_SCHEDULE=0 */1 * * * *"' in readme
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_readme_channels_walk_works_as_written(local_host, adf, configure, tmp_path):
+    from local_dev.chat_standins import ChatStandins
+
+    create_demo_pipeline(adf.url)
+    example = json.loads((ROOT / "local.settings.json.example").read_text(encoding="utf-8"))["Values"]
+    with ChatStandins() as chat:
+        # The example's channel settings, pointed at this test's stand-ins instead of make run's port 7073.
+        configure(**{name: value.replace("http://127.0.0.1:7073", chat.base_url) for name, value in example.items()
+                     if name.startswith("CHANNEL_")})
+        script = readme_walk("channels-walk").replace("http://127.0.0.1:7071", local_host.url) \
+            .replace("http://127.0.0.1:7073", chat.base_url)
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        created = json.loads(result.stdout.splitlines()[0])
+        [card] = chat.posts("teams", "approvals")
+        [blocks] = chat.posts("slack", "data-team")
+    assert created["status"] == "pending"
+    for body in (card, blocks):
+        assert created["restart_url"] in json.dumps(body) and "Load November into Sales?" in json.dumps(body)
+    listed = json.loads("\n".join(result.stdout.splitlines()[1:]))
+    assert sorted(item["kind"] for item in listed) == ["slack", "teams"]
