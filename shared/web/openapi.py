@@ -26,7 +26,9 @@ _ERRORS = {
     413: "The body, `data` or `input` is over its size limit.",
     502: "Data Factory, the callback target or the email server refused; nothing was started and the link still "
          "works. `outcome_unknown`: Data Factory did not answer and could not be asked, so the pause stays "
-         "claimed and is reconciled automatically; nothing may be retried by hand.",
+         "claimed and is reconciled automatically; nothing may be retried by hand. On `POST /pause`: "
+         "`email_failed` or `channel_failed` (the detail names the channel): someone asked for could not be told, "
+         "so the pause was cancelled.",
     503: "Table storage is unreachable; nothing was written. `sign_in_unavailable`: APPROVER_SIGN_IN=easyauth "
          "but App Service Authentication is not on (WEBSITE_AUTH_ENABLED).",
 }
