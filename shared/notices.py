@@ -19,7 +19,7 @@ from shared.lifecycle.model import APP, Action, Audit
 from shared.notify import channels as chat
 from shared.notify.message import approval_request
 from shared.storage.pauses import get_store
-from shared.storage.tables import Conflict, Stored, pack_json
+from shared.storage.tables import Stored, pack_json
 from shared.validation import Decision, PauseRequest
 
 logger = logging.getLogger(__name__)
@@ -162,12 +162,5 @@ def _post(settings, request: PauseRequest, created: dict, stored: Stored, channe
 
 def _record(stored: Stored, posts: list) -> None:
     """Keep the posts on the pause (written on the pause as it is now: the timer may have touched it)."""
-    store, pause_id = get_store(), stored.entity["PartitionKey"]
-    current = stored
-    for _ in range(3):
-        try:
-            store.update(pause_id, pack_json("notifications", canonical(posts)), current.etag)
-            return
-        except Conflict:
-            current = store.get(pause_id)
-    logger.error("channel posts not recorded pause_id=%s (the pause kept changing)", pause_id)
+    if not get_store().note(stored.entity["PartitionKey"], stored, posts):
+        logger.error("channel posts not recorded pause_id=%s (the pause kept changing)", stored.entity["PartitionKey"])

@@ -102,6 +102,8 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         properties["requested_by"] = request.requested_by
     if request.checks:
         properties.update(checks.properties(request, now))
+    if request.channels:  # told once it is decided (shared.followups)
+        properties.update(pack_json("channels", canonical(list(request.channels))))
     # The pause and its due-index row are written at once; if the index row fails the pause
     # is removed again, so no pause exists that the timer cannot find.
     # The timer first looks at it at expiry, or, with checks, at its next run (the first attempt).

@@ -29,3 +29,19 @@ def test_who_asked_who_decides_progress_and_checks_are_facts_when_there_are_any(
     assert ("Approvers", "alice@contoso.com, bob@contoso.com") in message.facts
     assert ("Checks", "1 automated check must pass as well") in message.facts
     assert message.progress == "0 of 2 approvals so far"
+
+
+def test_a_follow_up_says_what_became_of_the_pause_who_decided_when_and_the_run():
+    from shared.lifecycle.model import APP, FINAL, TIMER
+    from shared.notify.message import decided
+
+    common = {"decided_at": "2026-12-06T14:02:09Z", "title": " Load\nNovember ", "pipeline_name": "load_sales",
+              "factory_name": "adf-prod"}
+    message = decided(status="restarted", decided_by="alice@contoso.com", run_id="8c1f", **common)
+    assert message.title == "Approved by alice@contoso.com at 14:02 UTC" and message.buttons == ()
+    assert ("Request", "Load November") in message.facts and ("Run", "8c1f") in message.facts
+    assert decided(status="expired", decided_by=TIMER, run_id=None, **common).title == "Expired at 14:02 UTC"
+    assert decided(status="cancelled", decided_by=APP, run_id=None, **common).title == \
+        "Cancelled by the app at 14:02 UTC"
+    assert {decided(status=s.value, decided_by=None, run_id=None, **common).title.split()[0] for s in FINAL} == {
+        "Approved", "Released", "Cancelled", "Expired", "Failed"}

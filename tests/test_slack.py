@@ -45,3 +45,11 @@ def test_long_texts_are_shortened_to_block_kits_limits_not_refused():
     body = slack.render(request(title="t" * 500, message="<" * 5000, requested_by="r" * 3000))
     assert blocks_valid(body["blocks"])
     assert len(body["blocks"][0]["text"]["text"]) == slack.HEADER and len(body["blocks"][1]["text"]["text"]) <= 3000
+
+
+def test_a_message_without_buttons_has_no_actions_block():
+    from shared.notify.message import decided
+
+    body = slack.render(decided(status="failed", decided_by=None, decided_at=None, run_id="r", title=None,
+                                pipeline_name="p", factory_name=None))
+    assert blocks_valid(body["blocks"]) and "actions" not in [b["type"] for b in body["blocks"]]

@@ -52,3 +52,11 @@ def test_the_only_actions_open_the_confirmation_pages():
 def test_long_texts_are_shortened_not_refused(validator):
     card = teams.card(request(message="x" * 10_000))
     assert max(len(text) for text in texts(card)) == teams.MAX_TEXT and list(validator.iter_errors(card)) == []
+
+
+def test_a_message_without_buttons_is_a_card_without_actions(validator):
+    from shared.notify.message import decided
+
+    card = teams.card(decided(status="cancelled", decided_by=None, decided_at=None, run_id=None, title=None,
+                              pipeline_name="p", factory_name=None))
+    assert "actions" not in card and list(validator.iter_errors(card)) == []

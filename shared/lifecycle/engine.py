@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import NoReturn
 
+from shared.clock import utcnow
 from shared.errors import AlreadyDecided, Forbidden, OutcomeUnknown, Unavailable, UpstreamFailed
 from shared.lifecycle import calls
 from shared.lifecycle.model import ALREADY_COMPLETED, APP, FINAL, Action, Audit, Call, Mode, Status
@@ -23,7 +24,7 @@ from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.due_index import get_due_index
 from shared.storage.pauses import get_store, index_writer
-from shared.storage.records import json_field_strict, moment, to_record
+from shared.storage.records import json_field, json_field_strict, moment, to_record
 from shared.storage.tables import Conflict, Stored, pack_json
 from shared.targets.adf import get_adf
 from shared.targets.outside import OutsideCallFailed, Refused, Unknown
@@ -56,7 +57,7 @@ def write_verified(pause_id: str, stored: Stored, changes: dict, claim_id: str, 
     did that itself).
     """
     store, attempts = get_store(), get_settings().limits.record_attempts
-    indexed = _indexed if index else (lambda pause_id, landed: landed)
+    indexed = _indexed if index else _followed
     for attempt in range(attempts):
         try:
             etag = store.update(pause_id, changes, stored.etag)
@@ -79,6 +80,17 @@ def _indexed(pause_id: str, landed: Stored) -> Stored:
     """A write that made the pause final moves it from the open rows to the decisions in the status index."""
     if landed.entity.get("status") in FINAL:
         status_index.settled(pause_id, landed.entity)
+    return _followed(pause_id, landed)
+
+
+def _followed(pause_id: str, landed: Stored) -> Stored:
+    """A pause posted to chat channels that became final owes them a follow-up: the timer posts it
+    (a row of the due index), so a slow or failing channel never delays or undoes the decision."""
+    if landed.entity.get("status") in FINAL and json_field(landed.entity, "channels"):
+        try:
+            get_due_index().add_followup(pause_id, utcnow())
+        except Exception:  # the decision stands; only its follow-up is lost, and the log says so
+            logger.exception("could not schedule the chat follow-up of pause_id=%s", pause_id)
     return landed
 
 

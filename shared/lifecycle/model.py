@@ -154,6 +154,10 @@ class HoldStatus(StrEnum):
 # (all released, or expired) it continues; until then it stays held.
 HOLD_ENDINGS = {HoldStatus.CANCELLED: Action.HOLD_CANCEL, HoldStatus.RELEASED: Action.RELEASE}
 
+# What a follow-up in a chat channel says happened to a pause: "Approved by alice@… at 14:02 UTC".
+DECIDED_WORDS = {Status.RESTARTED: "Approved", Status.RELEASED: "Released", Status.CANCELLED: "Cancelled",
+                 Status.EXPIRED: "Expired", Status.FAILED: "Failed"}
+
 # How a decided or claimed pause is described to whoever meets it: "This pause ...".
 SAID = {
     Status.RESTARTING: "is being restarted right now",
@@ -210,6 +214,7 @@ class SweepOutcome(StrEnum):
     MISSING = "missing"                  # an index row whose pause does not exist
     RETRY = "retry"                      # could not settle it now: counted, tried again next run
     FAILED = "failed"                    # gave up after TIMER_ATTEMPTS: marked failed
+    NOTIFIED = "notified"                # the chat follow-ups owed on a decided pause were posted (or recorded failed)
 
 
 class CheckResult(StrEnum):

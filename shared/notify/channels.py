@@ -40,9 +40,10 @@ class NotPosted(Exception):
     """A post that did not surely arrive: `outcome` "failed" (surely not posted) or "unknown" (it may
     have been: never posted again for the same purpose). The message never holds the URL."""
 
-    def __init__(self, channel: str, outcome: str, detail: str):
+    def __init__(self, channel: str, outcome: str, detail: str, retry_after: float | None = None):
         super().__init__(f"channel {channel}: {detail}")
         self.channel, self.outcome, self.detail = channel, outcome, detail
+        self.retry_after = retry_after  # a 429's Retry-After that was longer than could be waited out
 
 
 def setting_name(name: str) -> str:
@@ -86,7 +87,8 @@ def post(target: Channel, message: Message, settings: Settings) -> None:
     said = f": {answer}" if answer else ""
     if status >= 500:
         raise NotPosted(target.name, "unknown", f"{target.kind} answered HTTP {status}{said}")
-    raise NotPosted(target.name, "failed", f"{target.kind} refused the message: HTTP {status}{said}")
+    raise NotPosted(target.name, "failed", f"{target.kind} refused the message: HTTP {status}{said}",
+                    retry_after=retry_after if status == 429 else None)
 
 
 def _send(target: Channel, body: dict, settings: Settings) -> tuple[int, str, float | None]:

@@ -8,6 +8,8 @@ it so its format cannot read it as a link, a mention or formatting.
 
 from dataclasses import dataclass
 
+from shared.lifecycle.model import APP, DECIDED_WORDS, TIMER
+
 
 @dataclass(frozen=True)
 class Button:
@@ -44,3 +46,17 @@ def approval_request(*, title: str | None, message: str | None, pipeline_name: s
     return Message(title=heading, text=(message or "").strip() or None, facts=tuple(facts), progress=progress,
                    buttons=buttons, summary=heading + (f" ({pipeline_name} in {factory_name})"
                                                       if pipeline_name and factory_name else ""))
+
+
+def decided(*, status: str, decided_by: str | None, decided_at: str | None, run_id: str | None, title: str | None,
+            pipeline_name: str | None, factory_name: str | None) -> Message:
+    """The short follow-up a channel gets once the pause it was asked about is decided."""
+    verb = DECIDED_WORDS.get(status, status)  # Status is a StrEnum: its members are their strings
+    when = f" at {decided_at[11:16]} UTC" if decided_at and len(decided_at) >= 16 else ""
+    who = {TIMER: None, APP: "the app"}.get(decided_by, decided_by)  # the timer's is said by "Expired"
+    heading = f"{verb}{f' by {who}' if who else ''}{when}"
+    facts = [(label, value) for label, value in (("Request", " ".join((title or "").split())),
+                                                 ("Pipeline", pipeline_name), ("Factory", factory_name),
+                                                 ("Decided", decided_at), ("Run", run_id)) if value]
+    return Message(title=heading, text=None, facts=tuple(facts), progress=None, buttons=(),
+                   summary=heading + (f" ({pipeline_name})" if pipeline_name else ""))

@@ -45,8 +45,9 @@ def render(message: Message) -> dict:
     blocks.append({"type": "section", "fields": facts})
     if message.progress:
         blocks.append({"type": "context", "elements": [_plain(message.progress, SECTION)]})
-    blocks.append({"type": "actions", "elements": [
-        {"type": "button", "text": _plain(button.label, BUTTON), "url": button.url,
-         "action_id": f"link-{index}", **({"style": "primary"} if button.primary else {})}
-        for index, button in enumerate(message.buttons)]})
+    if message.buttons:
+        blocks.append({"type": "actions", "elements": [
+            {"type": "button", "text": _plain(button.label, BUTTON), "url": button.url,
+             "action_id": f"link-{index}", **({"style": "primary"} if button.primary else {})}
+            for index, button in enumerate(message.buttons)]})
     return {"text": shortened(message.summary, FALLBACK), "mrkdwn": False, "blocks": blocks}

@@ -37,7 +37,8 @@ def card(message: Message) -> dict:
     actions = [{"type": "Action.OpenUrl", "title": button.label, "url": button.url,
                 **({"style": "positive"} if button.primary else {})} for button in message.buttons]
     return {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
-            "version": VERSION, "fallbackText": _shorten(message.summary), "body": body, "actions": actions}
+            "version": VERSION, "fallbackText": _shorten(message.summary), "body": body,
+            **({"actions": actions} if actions else {})}
 
 
 def render(message: Message) -> dict:

@@ -17,12 +17,16 @@ from shared.tokens import PAUSE_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
+ROW_KINDS = ("callback", FOLLOWUP := "followup")  # rows that carry work of their own, not a pause's
+
+
 class Due(NamedTuple):
     pause_id: str  # or, for a row of kind "callback", the id of the callback it carries
     partition_key: str
     row_key: str
     attempts: int = 0
-    kind: str | None = None  # None: a pause's row; "callback": a checkpoint's callback to send (shared.outbox)
+    kind: str | None = None  # None: a pause's row; "callback": a checkpoint's callback to send (shared.outbox);
+    #                          "followup": the chat follow-ups owed on a decided pause (shared.followups)
 
 
 class DueIndex:
@@ -80,7 +84,7 @@ class DueIndex:
                     attempts = max(0, int(entity.get("attempts") or 0))
                 except (TypeError, ValueError):
                     attempts = 0
-                kind = entity.get("kind") if entity.get("kind") == "callback" else None
+                kind = entity.get("kind") if entity.get("kind") in ROW_KINDS else None
                 yield Due(pause_id, entity["PartitionKey"], row_key, attempts, kind)
         except ResourceNotFoundError:
             return
@@ -120,6 +124,15 @@ class DueIndex:
         self.add(due.pause_id, due_at)
         if self.keys(due.pause_id, due_at) != (due.partition_key, due.row_key):
             self.remove(due)
+
+    @translate("index")
+    def add_followup(self, pause_id: str, due_at) -> None:
+        """Owe the chat follow-ups of a decided pause: a row of its own (a random id, so it never
+        meets the pause's own row), carrying the pause's id."""
+        import uuid
+
+        partition, row = self.keys(uuid.uuid4().hex, due_at)
+        insert(self._table, {"PartitionKey": partition, "RowKey": row, "kind": FOLLOWUP, "pause_id": pause_id})
 
     # Rows that carry a callback owed to a WebHook (shared.outbox): the row is its only record.
 

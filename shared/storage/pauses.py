@@ -9,11 +9,13 @@ import logging
 from datetime import timedelta
 
 from shared.clients import POOL_SIZE, built_once
+from shared.jsonbody import canonical
 from shared.settings import get_settings
 from shared.storage.due_index import get_due_index
+from shared.storage.records import json_field
 from shared.storage.status_index import get_status_index
-from shared.storage.tables import (Page, Stored, bad_cursor, decode_cursor, encode_cursor, forgotten_with_settings,
-                                   insert, service, translate)
+from shared.storage.tables import (Conflict, Page, Stored, bad_cursor, decode_cursor, encode_cursor,
+                                   forgotten_with_settings, insert, pack_json, service, translate)
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,19 @@ class PauseStore:
         result = self._table.update_entity(entity, mode=UpdateMode.MERGE, etag=etag,
                                            match_condition=MatchConditions.IfNotModified)
         return result["etag"]
+
+    def note(self, pause_id: str, stored: Stored, entries: list) -> bool:
+        """Append `entries` to the pause's `notifications`, on the pause as it is now (something else may
+        have written it since `stored` was read); False when it kept changing."""
+        current = stored
+        for _ in range(3):
+            kept = json_field(current.entity, "notifications", []) or []
+            try:
+                self.update(pause_id, pack_json("notifications", canonical(kept + entries)), current.etag)
+                return True
+            except Conflict:
+                current = self.get(pause_id)
+        return False
 
     @translate("query")
     def page(self, status: str | None, limit: int, cursor: str | None) -> Page:

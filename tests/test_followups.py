@@ -1,0 +1,120 @@
+"""Follow-ups (shared/followups.py): once a pause posted to chat channels is decided, the timer tells each
+channel that got the request how it ended, once; throttles and refusals are tried again, a lost answer never."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from local_dev.chat_standins import ChatStandins
+from shared import sweep
+
+SIGNED_IN = {"APPROVER_SIGN_IN": "easyauth", "WEBSITE_AUTH_ENABLED": "True"}
+
+
+def now():
+    return datetime.now(timezone.utc) + timedelta(seconds=1)
+
+
+@pytest.fixture(scope="module")
+def chat():
+    with ChatStandins() as running:
+        yield running
+
+
+@pytest.fixture
+def channels(configure, chat, request):
+    stem = request.node.name.split("[")[0][-30:].replace("_", "-").strip("-")
+    names = {"teams": f"{stem}-t", "slack": f"{stem}-s"}
+    configure(CHANNEL_ALLOWED_HOSTS="127.0.0.1",
+              **{f"CHANNEL_{name.upper().replace('-', '_')}": f"{kind}:{chat.url(kind, name)}"
+                 for kind, name in names.items()})
+    return names
+
+
+def followups(chat, kind, name) -> list:
+    return chat.posts(kind, name)[1:]  # the first post is the request
+
+
+def decided_notes(api, pause_id) -> list:
+    return [(n["channel"], n["outcome"]) for n in api.record(pause_id)["notifications"] if n["purpose"] == "decided"]
+
+
+def test_an_approval_is_followed_up_in_each_channel_once_with_who_when_and_the_run(api, adf, chat, channels):
+    created = api.created(notify={"channels": [channels["teams"], channels["slack"]]},
+                          notification={"title": "Load November"})
+    approved = api.json(api.decide("restart", created["token"], json_body={"comment": "ok"}))
+    assert approved["status"] == "restarted" and followups(chat, "teams", channels["teams"]) == []  # not in the click
+    assert sweep.sweep(now()) == {"notified": 1}
+    [card] = followups(chat, "teams", channels["teams"])
+    [blocks] = followups(chat, "slack", channels["slack"])
+    assert blocks["blocks"][0]["text"]["text"].startswith("Approved at ")  # the link decides as nobody in particular
+    for body in (card, blocks):
+        assert approved["run_id"] in str(body) and "Load November" in str(body) and created["restart_url"] not in str(body)
+    assert decided_notes(api, created["pause_id"]) == [(channels["teams"], "sent"), (channels["slack"], "sent")]
+    assert sweep.sweep(now()) == {} and len(chat.posts("teams", channels["teams"])) == 2  # once only
+
+
+def test_a_signed_in_approver_is_named_in_the_follow_up(api, adf, chat, channels, configure):
+    from tests.test_approvers import principal_headers
+
+    configure(**SIGNED_IN)
+    created = api.created(notify={"channels": [channels["slack"]]})
+    response = api.call("restart", "POST", f"restart/{created['token']}", body=b"{}",
+                        headers={"Content-Type": "application/json", "Authorization": "Bearer x",
+                                 **principal_headers("carol@contoso.com")}, route_params={"token": created["token"]})
+    assert response.status_code == 200, response.get_body()
+    sweep.sweep(now())
+    [blocks] = followups(chat, "slack", channels["slack"])
+    assert blocks["blocks"][0]["text"]["text"].startswith("Approved by carol@contoso.com at ")
+
+
+def test_a_cancel_and_an_expiry_are_followed_up_too(api, chat, channels):
+    cancelled = api.created(notify={"channels": [channels["teams"]]})
+    api.decide("cancel", cancelled["token"], json_body={"reason": "wrong day"})
+    expiring = api.created(notify={"channels": [channels["slack"]]}, expires_in=60)
+    assert sweep.sweep(now() + timedelta(seconds=61)) == {"notified": 1, "expired": 1}  # the expiry's: next run
+    assert sweep.sweep(now() + timedelta(seconds=62)) == {"notified": 1}
+    [cancel] = followups(chat, "teams", channels["teams"])
+    [expiry] = followups(chat, "slack", channels["slack"])
+    assert "Cancelled at " in str(cancel) and expiry["blocks"][0]["text"]["text"].startswith("Expired at ")
+    assert expiring["pause_id"] and decided_notes(api, expiring["pause_id"]) == [(channels["slack"], "sent")]
+
+
+def test_a_throttled_follow_up_is_posted_after_its_retry_after(api, chat, channels):
+    created = api.created(notify={"channels": [channels["slack"]]})
+    api.decide("cancel", created["token"], json_body={})
+    chat.answer("slack", channels["slack"], status=429, retry_after=120)
+    assert sweep.sweep(now()) == {"retry": 1} and followups(chat, "slack", channels["slack"]) == []
+    assert decided_notes(api, created["pause_id"]) == []
+    assert sweep.sweep(now() + timedelta(seconds=60)) == {}  # not due before Retry-After
+    assert sweep.sweep(now() + timedelta(seconds=121)) == {"notified": 1}
+    assert decided_notes(api, created["pause_id"]) == [(channels["slack"], "sent")]
+
+
+def test_a_refused_follow_up_is_tried_three_times_then_recorded_failed(api, chat, channels):
+    created = api.created(notify={"channels": [channels["teams"]]})
+    api.decide("cancel", created["token"], json_body={})
+    chat.answer("teams", channels["teams"], status=400, times=3)
+    assert sweep.sweep(now()) == {"retry": 1}
+    assert sweep.sweep(now() + timedelta(seconds=61)) == {"retry": 1}
+    assert sweep.sweep(now() + timedelta(seconds=122)) == {"notified": 1}
+    assert decided_notes(api, created["pause_id"]) == [(channels["teams"], "failed")]
+    assert followups(chat, "teams", channels["teams"]) == []
+
+
+def test_a_follow_up_whose_answer_was_lost_is_unknown_and_never_posted_again(api, chat, channels):
+    created = api.created(notify={"channels": [channels["teams"]]})
+    api.decide("cancel", created["token"], json_body={})
+    chat.lose("teams", channels["teams"])
+    assert sweep.sweep(now()) == {"notified": 1}
+    assert decided_notes(api, created["pause_id"]) == [(channels["teams"], "unknown")]
+    assert sweep.sweep(now() + timedelta(seconds=3600)) == {} and len(followups(chat, "teams", channels["teams"])) == 1
+
+
+def test_only_the_channels_that_got_the_request_hear_how_it_ended(api, chat, channels):
+    chat.answer("slack", channels["slack"], "channel_is_archived")
+    response = api.pause(notify={"channels": [channels["teams"], channels["slack"]]})
+    assert response.status_code == 502
+    assert sweep.sweep(now()) == {"notified": 1}
+    [card] = followups(chat, "teams", channels["teams"])
+    assert "Cancelled by the app" in str(card) and followups(chat, "slack", channels["slack"]) == []
