@@ -75,11 +75,13 @@ def _check_reachable(request: PauseRequest, settings) -> None:
 
 def tell(request: PauseRequest, settings, created: dict, personal: dict, stored: Stored, channels: dict,
          now: datetime) -> None:
-    """Email and post the new pause; if any fails, cancel it and raise the 502 that says which."""
-    if request.emails:
-        _send_email(settings, request, created, personal, stored, now)
+    """Email and post the new pause, and record every message on it (one write); if any fails, cancel
+    it (recording what was sent) and raise the 502 that says which."""
+    sent = _send_email(settings, request, created, personal, stored, now) if request.emails else []
     if channels:
-        _post(settings, request, created, stored, channels, now)
+        sent = _post(settings, request, created, stored, channels, now, sent)
+    if sent and not get_store().note(stored.entity["PartitionKey"], stored, sent):
+        logger.error("messages not recorded pause_id=%s (the pause kept changing)", stored.entity["PartitionKey"])
 
 
 def _cancel(stored: Stored, why: str, now: datetime, also: dict | None = None) -> str | None:
@@ -106,14 +108,15 @@ def _emails(request: PauseRequest, created: dict, personal: dict) -> list[tuple[
 
 
 def _send_email(settings, request: PauseRequest, created: dict, personal: dict, stored: Stored,
-                now: datetime) -> None:
-    """Email the links; if that fails, cancel the pause so no live link is left behind."""
+                now: datetime) -> list:
+    """Email the links and return what to record; if that fails, cancel the pause so no live link is
+    left behind."""
     from shared.notify import email as mailer
 
     smtp = settings.smtp
     config = mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
                                sender=smtp.sender, starttls=smtp.starttls)
-    emails = _emails(request, created, personal)
+    emails, sent = _emails(request, created, personal), []
     try:
         for recipients, links_, quorum in emails:
             message = mailer.build_approval_email(
@@ -123,26 +126,33 @@ def _send_email(settings, request: PauseRequest, created: dict, personal: dict, 
                 expires_at=created["expires_at"], restart_url=links_["restart_url"], cancel_url=links_["cancel_url"],
                 quorum=quorum)
             mailer.send(config, message)
+            sent.append({"email": recipients, "purpose": "request", "at": iso(now), "outcome": "sent"})
     except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
         logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
-        became = _cancel(stored, "The approval email could not be sent.", now)
+        failed = [recipients for recipients, _, _ in emails][len(sent)]
+        sent.append({"email": failed, "purpose": "request", "at": iso(now), "outcome": "failed",
+                     "detail": str(exc)[:500]})
+        became = _cancel(stored, "The approval email could not be sent.", now,
+                         also=pack_json("notifications", canonical(sent)))
         if became is not None:
             raise EmailNotSent(f"The approval email could not be sent ({exc}); meanwhile the pause became "
                                f"{became}. Fix the email settings and pause again.") from exc
         raise EmailNotSent(f"The approval email could not be sent ({exc}). The pause was cancelled, so no "
                            "live link exists; fix the email settings and pause again.") from exc
     logger.info("approval email sent pause_id=%s emails=%d", created["pause_id"], len(emails))
+    return sent
 
 
-def _post(settings, request: PauseRequest, created: dict, stored: Stored, channels: dict, now: datetime) -> None:
-    """Post the request, with the shared links, to each channel; record every post on the pause."""
+def _post(settings, request: PauseRequest, created: dict, stored: Stored, channels: dict, now: datetime,
+          sent: list) -> list:
+    """Post the request, with the shared links, to each channel; return `sent` with the posts added."""
     message = approval_request(
         title=request.notification.get("title"), message=request.notification.get("message"),
         pipeline_name=request.pipeline_name, factory_name=request.factory_name, requested_by=request.requested_by,
         approvers=tuple(request.deciders), required=request.required_approvals if request.approvers else None,
         checks=len(request.checks or ()), expires_at=created["expires_at"], restart_url=created["restart_url"],
         cancel_url=created["cancel_url"])
-    posts = []
+    posts = list(sent)
     for name, target in channels.items():
         try:
             chat.post(target, message, settings)
@@ -157,10 +167,4 @@ def _post(settings, request: PauseRequest, created: dict, stored: Stored, channe
                      else "the pause was cancelled, so no live link exists")
             raise ChannelNotSent(f"Channel {name} did not take the request ({failed.detail}); {after}. Fix the "
                                  f"channel (app setting {chat.setting_name(name)}) and pause again.") from None
-    _record(stored, posts)
-
-
-def _record(stored: Stored, posts: list) -> None:
-    """Keep the posts on the pause (written on the pause as it is now: the timer may have touched it)."""
-    if not get_store().note(stored.entity["PartitionKey"], stored, posts):
-        logger.error("channel posts not recorded pause_id=%s (the pause kept changing)", stored.entity["PartitionKey"])
+    return posts

@@ -84,3 +84,28 @@ def test_a_post_whose_answer_was_lost_is_unknown_recorded_and_not_posted_again(a
     assert len(chat.posts("teams", channels["teams"])) == 1
     [cancelled] = api.json(api.list(status="cancelled"))["items"]
     assert [(n["channel"], n["outcome"]) for n in cancelled["notifications"]] == [(channels["teams"], "unknown")]
+
+
+def test_emails_are_recorded_with_the_posts_in_one_list(api, chat, channels, configure):
+    from local_dev.mail_catcher import MailCatcher
+
+    with MailCatcher() as mail:
+        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mail.port), SMTP_FROM="pauses@example.test",
+                  SMTP_STARTTLS="false")
+        created = api.created(notify={"email": ["ops@contoso.com"], "channels": [channels["slack"]]})
+        assert [m["to"] for m in mail.messages] == [["ops@contoso.com"]]
+    notes = api.record(created["pause_id"])["notifications"]
+    assert [(n.get("email"), n.get("channel"), n["purpose"], n["outcome"]) for n in notes] == [
+        (["ops@contoso.com"], None, "request", "sent"), (None, channels["slack"], "request", "sent")]
+
+
+def test_an_email_that_could_not_be_sent_is_recorded_on_the_cancelled_pause(api, chat, channels, configure,
+                                                                            refused_port):
+    configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(refused_port), SMTP_FROM="pauses@example.test",
+              SMTP_STARTTLS="false")
+    response = api.pause(notify={"email": ["ops@contoso.com"], "channels": [channels["teams"]]})
+    assert response.status_code == 502 and api.json(response)["code"] == "email_failed"
+    assert chat.posts("teams", channels["teams"]) == []  # nobody is told of a pause that does not exist
+    [cancelled] = api.json(api.list(status="cancelled"))["items"]
+    [note] = cancelled["notifications"]
+    assert (note["email"], note["outcome"]) == (["ops@contoso.com"], "failed") and "connect" in note["detail"]
