@@ -60,3 +60,16 @@ def test_a_message_without_buttons_is_a_card_without_actions(validator):
     card = teams.card(decided(status="cancelled", decided_by=None, decided_at=None, run_id=None, title=None,
                               pipeline_name="p", factory_name=None))
     assert "actions" not in card and list(validator.iter_errors(card)) == []
+
+
+def test_microsofts_renderer_draws_the_card_with_no_warnings_and_hostile_text_as_text(browser, tmp_path):
+    from local_dev.card_render import render
+
+    drawn = render(browser, teams.card(request(title=HOSTILE, message=HOSTILE, approvers=("alice@contoso.com",),
+                                               required=1)), tmp_path / "card.png")
+    assert drawn["events"] == [] and (tmp_path / "card.png").stat().st_size > 0
+    assert drawn["text"].count(HOSTILE) == 2 and drawn["links"] == 0  # no markdown link, no mention was made
+    # The same text in a TextBlock, which Teams reads as markdown, does become a link: what the TextRuns prevent.
+    control = {"type": "AdaptiveCard", "version": "1.4", "body": [{"type": "TextBlock", "text": HOSTILE}]}
+    assert render(browser, control)["links"] == 1
+    assert drawn["actions"] == ["Review and approve", "Review and cancel"]

@@ -31,7 +31,9 @@ def card(message: Message) -> dict:
     body[0]["inlines"][0]["size"] = "large"
     if message.text:
         body.append(_runs((message.text, False)))
-    body += [_runs((f"{label}: ", True), (value, False)) for label, value in message.facts]
+    # Facts sit close together, like a FactSet (which would read its values as markdown).
+    body += [{**_runs((f"{label}: ", True), (value, False)), **({"spacing": "none"} if index else {})}
+             for index, (label, value) in enumerate(message.facts)]
     if message.progress:
         body.append(_runs((message.progress, False)))
     actions = [{"type": "Action.OpenUrl", "title": button.label, "url": button.url,
