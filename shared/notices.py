@@ -8,7 +8,7 @@ is recorded on the pause (`notifications`).
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared import people
 from shared.clock import iso
@@ -18,6 +18,7 @@ from shared.lifecycle.engine import decide
 from shared.lifecycle.model import APP, Action, Audit
 from shared.notify import channels as chat
 from shared.notify.message import approval_request
+from shared.storage.due_index import REMINDER, get_due_index
 from shared.storage.pauses import get_store
 from shared.storage.tables import Stored, pack_json
 from shared.validation import Decision, PauseRequest
@@ -80,8 +81,14 @@ def tell(request: PauseRequest, settings, created: dict, personal: dict, stored:
     sent = _send_email(settings, request, created, personal, stored, now) if request.emails else []
     if channels:
         sent = _post(settings, request, created, stored, channels, now, sent)
-    if sent and not get_store().note(stored.entity["PartitionKey"], stored, sent):
-        logger.error("messages not recorded pause_id=%s (the pause kept changing)", stored.entity["PartitionKey"])
+    pause_id = stored.entity["PartitionKey"]
+    if sent and not get_store().note(pause_id, stored, sent):
+        logger.error("messages not recorded pause_id=%s (the pause kept changing)", pause_id)
+    if request.remind_every:
+        try:
+            get_due_index().add_work(REMINDER, pause_id, now + timedelta(seconds=request.remind_every))
+        except Exception:  # the pause and its links stand; only its reminders are lost, and the log says so
+            logger.exception("could not schedule the reminders of pause_id=%s", pause_id)
 
 
 def _cancel(stored: Stored, why: str, now: datetime, also: dict | None = None) -> str | None:

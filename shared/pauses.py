@@ -33,14 +33,9 @@ logger = logging.getLogger(__name__)
 __all__ = ["Audit", "approve", "cancel", "create_pause", "get_pause", "list_pauses", "open_pause"]
 
 
-def _decision_links(base_url: str, token: str) -> dict:
-    api = f"{base_url.rstrip('/')}/{ROUTE_PREFIX}"
-    return {"restart_url": f"{api}/restart/{token}", "cancel_url": f"{api}/cancel/{token}"}
-
-
 def links(base_url: str, pause_id: str, token: str) -> dict:
     """The URLs handed out for a new pause."""
-    return {**_decision_links(base_url, token), "status_url": f"{base_url.rstrip('/')}/{ROUTE_PREFIX}/pauses/{pause_id}"}
+    return {**tokens.decision_links(base_url, token), "status_url": f"{base_url.rstrip('/')}/{ROUTE_PREFIX}/pauses/{pause_id}"}
 
 
 def _check_target(request: PauseRequest, settings) -> None:
@@ -104,6 +99,9 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         properties.update(checks.properties(request, now))
     if request.channels:  # told once it is decided (shared.followups)
         properties.update(pack_json("channels", canonical(list(request.channels))))
+    if request.remind_every:  # shared.reminders: fresh personal links go out under the same base URL
+        properties.update(remind_every=request.remind_every, remind_max=request.remind_max, reminders_sent=0,
+                          link_base=base_url)
     # The pause and its due-index row are written at once; if the index row fails the pause
     # is removed again, so no pause exists that the timer cannot find.
     # The timer first looks at it at expiry, or, with checks, at its next run (the first attempt).
@@ -116,7 +114,7 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
                **links(base_url, pause_id, token)}
     # A personal link is its approver's credential: it goes to the approver, not to the caller,
     # unless the caller asked for the links to deliver them itself (and the record says so).
-    personal_links = {approver: _decision_links(base_url, personal_token)
+    personal_links = {approver: tokens.decision_links(base_url, personal_token)
                       for approver, (personal_token, _) in personal.items()}
     if request.return_approver_links:
         created["approver_links"] = [{"approver": approver, **links_} for approver, links_ in personal_links.items()]

@@ -77,3 +77,11 @@ def secret_matches(secret: str, stored_hash) -> bool:
     if not isinstance(stored_hash, str) or not stored_hash.isascii():
         stored_hash = ""
     return hmac.compare_digest(hash_secret(secret), stored_hash)
+
+
+def decision_links(base_url: str, token: str) -> dict:
+    """The approve and cancel links of a token, under the app's base URL."""
+    from shared.settings import ROUTE_PREFIX
+
+    api = f"{base_url.rstrip('/')}/{ROUTE_PREFIX}"
+    return {"restart_url": f"{api}/restart/{token}", "cancel_url": f"{api}/cancel/{token}"}

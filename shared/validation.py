@@ -84,6 +84,9 @@ PAUSE_BODY = Object(
                          max_items=10),
         "checks_mode": Choice("auto: continue by itself when every check passes; gate: people decide, but only "
                               "after every check passed.", values=CHECKS_MODES, default=DEFAULT_CHECKS_MODE),
+        "remind_every": Integer("While pending, remind whoever was asked and has not acted, every this many seconds "
+                                "(not before the first interval).", minimum=300, maximum=604800),
+        "remind_max": Integer("Reminders at most (with remind_every).", minimum=1, maximum=20, default=3),
         "check_every": Integer("Seconds between attempts.", minimum=60, maximum=86400, default=DEFAULT_CHECK_EVERY),
         "check_max_attempts": Integer("Attempts before the pause settles by on_timeout.", minimum=1, maximum=1000,
                                       default=DEFAULT_CHECK_MAX_ATTEMPTS),
@@ -163,6 +166,8 @@ class PauseRequest:
     checks_mode: str = DEFAULT_CHECKS_MODE
     check_every: int = DEFAULT_CHECK_EVERY
     check_max_attempts: int = DEFAULT_CHECK_MAX_ATTEMPTS
+    remind_every: int | None = None
+    remind_max: int = 3
 
     @property
     def deciders(self) -> list:
@@ -205,6 +210,7 @@ def parse_pause(body: dict) -> PauseRequest:
     if values is not INVALID:
         _check_approvers(values, problems)
         _check_checks(values, problems)
+        _check_reminders(values, problems)
     problems.raise_if_any("pause request")
     return PauseRequest(
         **{name: values.get(name) for name in RESTART_TARGET_FIELDS},
@@ -217,7 +223,15 @@ def parse_pause(body: dict) -> PauseRequest:
         return_approver_links=values.get("return_approver_links", False), checks=values.get("checks"),
         checks_mode=values.get("checks_mode", DEFAULT_CHECKS_MODE),
         check_every=values.get("check_every", DEFAULT_CHECK_EVERY),
-        check_max_attempts=values.get("check_max_attempts", DEFAULT_CHECK_MAX_ATTEMPTS))
+        check_max_attempts=values.get("check_max_attempts", DEFAULT_CHECK_MAX_ATTEMPTS),
+        remind_every=values.get("remind_every"), remind_max=values.get("remind_max", 3))
+
+
+def _check_reminders(values: dict, problems: Problems) -> None:
+    if "remind_max" in values and "remind_every" not in values:
+        problems.add("remind_max", "needs_remind_every", "only applies with remind_every")
+    if "remind_every" in values and values.get("notify") is None:
+        problems.add("remind_every", "needs_notify", "needs someone to remind: notify.email or notify.channels")
 
 
 def _check_checks(values: dict, problems: Problems) -> None:

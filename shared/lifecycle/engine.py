@@ -22,7 +22,7 @@ from shared.lifecycle.plan import Plan, count
 from shared.lifecycle.plan import plan as planned
 from shared.settings import get_settings
 from shared.storage import status_index
-from shared.storage.due_index import get_due_index
+from shared.storage.due_index import FOLLOWUP, get_due_index
 from shared.storage.pauses import get_store, index_writer
 from shared.storage.records import json_field, json_field_strict, moment, to_record
 from shared.storage.tables import Conflict, Stored, pack_json
@@ -88,7 +88,7 @@ def _followed(pause_id: str, landed: Stored) -> Stored:
     (a row of the due index), so a slow or failing channel never delays or undoes the decision."""
     if landed.entity.get("status") in FINAL and json_field(landed.entity, "channels"):
         try:
-            get_due_index().add_followup(pause_id, utcnow())
+            get_due_index().add_work(FOLLOWUP, pause_id, utcnow())
         except Exception:  # the decision stands; only its follow-up is lost, and the log says so
             logger.exception("could not schedule the chat follow-up of pause_id=%s", pause_id)
     return landed

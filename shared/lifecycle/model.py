@@ -215,6 +215,7 @@ class SweepOutcome(StrEnum):
     RETRY = "retry"                      # could not settle it now: counted, tried again next run
     FAILED = "failed"                    # gave up after TIMER_ATTEMPTS: marked failed
     NOTIFIED = "notified"                # the chat follow-ups owed on a decided pause were posted (or recorded failed)
+    REMINDED = "reminded"                # a pending pause's reminder was sent (and the next one scheduled)
 
 
 class CheckResult(StrEnum):

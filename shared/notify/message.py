@@ -60,3 +60,16 @@ def decided(*, status: str, decided_by: str | None, decided_at: str | None, run_
                                                  ("Decided", decided_at), ("Run", run_id)) if value]
     return Message(title=heading, text=None, facts=tuple(facts), progress=None, buttons=(),
                    summary=heading + (f" ({pipeline_name})" if pipeline_name else ""))
+
+
+def reminder(*, title: str | None, pipeline_name: str | None, factory_name: str | None, number: int,
+             approved: int, required: int | None, expires_at: str | None) -> Message:
+    """A reminder in a channel: the request above it carries the links, so it carries none (the app keeps
+    only the links' hashes)."""
+    asked = " ".join((title or "").split()) or f"Approval needed: {pipeline_name or 'a pipeline'}"
+    heading = f"Reminder: {asked}"
+    facts = [(label, value) for label, value in (("Pipeline", pipeline_name), ("Factory", factory_name),
+                                                 ("Expires", expires_at)) if value]
+    return Message(title=heading, text="Still waiting for a decision: open the request above to decide.",
+                   facts=tuple(facts), progress=f"{approved} of {required} approvals so far" if required else None,
+                   buttons=(), summary=f"{heading} (reminder {number})")

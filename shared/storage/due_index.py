@@ -17,7 +17,9 @@ from shared.tokens import PAUSE_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
-ROW_KINDS = ("callback", FOLLOWUP := "followup")  # rows that carry work of their own, not a pause's
+# Rows that carry work of their own, not a pause's: a checkpoint's callback (shared.outbox), a decided
+# pause's chat follow-ups (shared.followups), a pending pause's next reminder (shared.reminders).
+ROW_KINDS = ("callback", FOLLOWUP := "followup", REMINDER := "reminder")
 
 
 class Due(NamedTuple):
@@ -25,8 +27,7 @@ class Due(NamedTuple):
     partition_key: str
     row_key: str
     attempts: int = 0
-    kind: str | None = None  # None: a pause's row; "callback": a checkpoint's callback to send (shared.outbox);
-    #                          "followup": the chat follow-ups owed on a decided pause (shared.followups)
+    kind: str | None = None  # None: a pause's row; else one of ROW_KINDS
 
 
 class DueIndex:
@@ -126,13 +127,13 @@ class DueIndex:
             self.remove(due)
 
     @translate("index")
-    def add_followup(self, pause_id: str, due_at) -> None:
-        """Owe the chat follow-ups of a decided pause: a row of its own (a random id, so it never
-        meets the pause's own row), carrying the pause's id."""
+    def add_work(self, kind: str, pause_id: str, due_at) -> None:
+        """Owe work of `kind` on a pause: a row of its own (a random id, so it never meets the pause's
+        own row), carrying the pause's id."""
         import uuid
 
         partition, row = self.keys(uuid.uuid4().hex, due_at)
-        insert(self._table, {"PartitionKey": partition, "RowKey": row, "kind": FOLLOWUP, "pause_id": pause_id})
+        insert(self._table, {"PartitionKey": partition, "RowKey": row, "kind": kind, "pause_id": pause_id})
 
     # Rows that carry a callback owed to a WebHook (shared.outbox): the row is its only record.
 

@@ -1,0 +1,88 @@
+"""Reminders (shared/reminders.py): while a pause waits, whoever was asked and has not acted is reminded every
+remind_every seconds, at most remind_max times, never once it is decided; approvers get fresh links of their own."""
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from local_dev.chat_standins import ChatStandins
+from local_dev.mail_catcher import MailCatcher
+from shared import sweep
+
+ALICE, BOB = "alice@contoso.com", "bob@contoso.com"
+
+
+def now():
+    return datetime.now(timezone.utc) + timedelta(seconds=1)
+
+
+@pytest.fixture
+def mail(configure):
+    with MailCatcher() as catcher:
+        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(catcher.port), SMTP_FROM="pauses@example.test",
+                  SMTP_STARTTLS="false")
+        yield catcher
+
+
+def inbox(mail, who) -> list:
+    return [m for m in mail.messages if m["to"] == [who]]
+
+
+def link(message) -> str:
+    return re.search(r"https?://\S+/api/restart/(\S+)", message["text"]).group(1)
+
+
+def approve(api, token):
+    return api.json(api.decide("restart", token, json_body={}))
+
+
+def test_approvers_who_have_not_approved_are_reminded_with_fresh_links_until_remind_max(api, adf, mail):
+    started = datetime.now(timezone.utc)
+    created = api.created(approvers=[ALICE, BOB], required_approvals=2, notify={}, remind_every=300, remind_max=2)
+    assert sweep.sweep(started + timedelta(seconds=299)) == {}  # not before the first interval
+    assert sweep.sweep(started + timedelta(seconds=305)) == {"reminded": 1}
+    first, reminded = inbox(mail, ALICE)
+    assert reminded["subject"].startswith("Reminder: ") and link(reminded) != link(first)
+    assert approve(api, link(reminded))["status"] == "pending"  # the fresh link is alice's own
+    assert sweep.sweep(started + timedelta(seconds=610)) == {"reminded": 1}
+    assert len(inbox(mail, ALICE)) == 2 and len(inbox(mail, BOB)) == 3  # alice approved: not reminded again
+    assert sweep.sweep(started + timedelta(seconds=1000)) == {}  # remind_max reached
+    assert approve(api, link(inbox(mail, BOB)[0]))["status"] == "restarted"  # the first links still work
+    notes = api.record(created["pause_id"])["notifications"]
+    assert [(n["email"], n["outcome"]) for n in notes if n["purpose"] == "reminder"] == [
+        ([ALICE], "sent"), ([BOB], "sent"), ([BOB], "sent")]
+
+
+def test_a_decided_pause_is_never_reminded(api, adf, mail):
+    created = api.created(approvers=[ALICE], notify={}, remind_every=300)
+    approve(api, link(inbox(mail, ALICE)[0]))
+    assert sweep.sweep(now() + timedelta(seconds=301)) == {"already_settled": 1}
+    assert len(inbox(mail, ALICE)) == 1 and created
+
+
+def test_each_channel_that_got_the_request_is_reminded_without_links(api, configure):
+    with ChatStandins() as chat:
+        configure(CHANNEL_ALLOWED_HOSTS="127.0.0.1", CHANNEL_OPS=f"teams:{chat.url('teams', 'ops')}")
+        created = api.created(notify={"channels": ["ops"]}, remind_every=300, remind_max=1,
+                              notification={"title": "Load November"})
+        assert sweep.sweep(now() + timedelta(seconds=301)) == {"reminded": 1}
+        request, card = chat.posts("teams", "ops")
+        assert sweep.sweep(now() + timedelta(seconds=700)) == {}
+    content = card["attachments"][0]["content"]
+    assert "Reminder: Load November" in str(content) and "actions" not in content
+    assert created["restart_url"] not in str(card)
+    assert [n["outcome"] for n in api.record(created["pause_id"])["notifications"] if n["purpose"] == "reminder"] == [
+        "sent"]
+
+
+@pytest.mark.parametrize("body, field, rule", [
+    ({"remind_max": 2, "notify": {"email": ["ops@contoso.com"]}}, "remind_max", "needs_remind_every"),
+    ({"remind_every": 300}, "remind_every", "needs_notify"),
+    ({"remind_every": 299, "notify": {"email": ["ops@contoso.com"]}}, "remind_every", "range"),
+    ({"remind_every": 300, "remind_max": 21, "notify": {"email": ["ops@contoso.com"]}}, "remind_max", "range"),
+])
+def test_reminder_fields_are_checked(api, body, field, rule):
+    response = api.pause(**body)
+    problem = api.json(response)
+    assert response.status_code == 400 and [(e["field"], e["rule"]) for e in problem["errors"]] == [(field, rule)]
