@@ -42,3 +42,11 @@ def test_wrong_secret_does_not_match():
     other, _ = tokens.issue(tokens.new_pause_id())
     assert not tokens.secret_matches(tokens.parse(other).secret, stored_hash)
     assert not tokens.secret_matches(tokens.parse(token).secret, "")
+
+
+def test_decision_links_sit_under_the_base_url_and_the_api_prefix():
+    from shared.tokens import decision_links
+
+    assert decision_links("https://approvals.contoso.com/", "tok") == {
+        "restart_url": "https://approvals.contoso.com/api/restart/tok",
+        "cancel_url": "https://approvals.contoso.com/api/cancel/tok"}
