@@ -9,6 +9,8 @@ bytes object per connection), so tests can tell whether a request arrived:
     reset_after_request  read the whole HTTP request, then reset the connection (RST)
     tls_garbage_after_request  (needs `tls`) complete the handshake, read the request, then write
                          bytes that are not TLS on the connection: a TLS error after the request left
+    short_after_request  read the whole HTTP request, then answer 200 with a body shorter than its
+                         Content-Length and close the connection
     drip_after_request   read the whole HTTP request, then answer a status line and a header one byte
                          every 50 ms (each read gets something; the answer never ends) for up to 10 s
 
@@ -27,7 +29,7 @@ from local_dev.service import Service
 # A TLS record: alert (21), TLS 1.2, 2 bytes: fatal (2), handshake_failure (40).
 HANDSHAKE_FAILURE_ALERT = b"\x15\x03\x03\x00\x02\x02\x28"
 BEHAVIOURS = ("tls_alert", "tls_garbage", "tls_silent", "reset_after_request", "tls_garbage_after_request",
-              "drip_after_request")
+              "drip_after_request", "short_after_request")
 DRIP_SECONDS, DRIP_EVERY = 10.0, 0.05
 
 
@@ -105,6 +107,11 @@ class BadPeer(Service):
     def _reset_after_request(self, conn) -> bytes:
         request = _read_request(conn)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close with RST
+        return request
+
+    def _short_after_request(self, conn) -> bytes:
+        request = _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nok")
         return request
 
     def _drip_after_request(self, conn) -> bytes:

@@ -48,6 +48,7 @@ class ChatStandins(ServedInThread):
         self._lock = threading.Lock()
         self._posts: dict[tuple, list] = {}
         self._order: list[tuple] = []  # (kind, name, body) as taken
+        self._hits: dict[tuple, int] = {}  # (kind, name) -> requests received, taken or not
         self._answers: dict[tuple, list] = {}  # (kind, name) -> answers to give instead, in turn
         self._validator = None
 
@@ -62,6 +63,11 @@ class ChatStandins(ServedInThread):
         """The bodies this webhook took (a lost answer's post included), oldest first."""
         with self._lock:
             return list(self._posts.get((kind, name), []))
+
+    def hits(self, kind: str, name: str) -> int:
+        """How many requests this webhook received, whatever it answered."""
+        with self._lock:
+            return self._hits.get((kind, name), 0)
 
     def answer(self, kind: str, name: str, error: str | None = None, *, status: int | None = None,
                retry_after: int | None = None, times: int = 1) -> None:
@@ -100,6 +106,7 @@ class ChatStandins(ServedInThread):
         if request.method != "POST" or kind not in ("teams", "slack") or not name:
             return Response("not found", status=404)
         with self._lock:
+            self._hits[(kind, name)] = self._hits.get((kind, name), 0) + 1
             queued = self._answers.get((kind, name)) or []
             special = queued.pop(0) if queued else None
         if special is not None and special[0] != "lose":

@@ -52,6 +52,7 @@ class Call:
     listed: frozenset | None = None  # addresses the allow-list names; None: no address rule (the app's own services)
     setting: str = ""                 # the allow-list's app setting, to name in a refusal
     watch: Callable | None = None     # given each socket an answer is read from (a check's deadline)
+    secret_path: bool = False         # the URL's path is a credential too (a chat webhook): log no target at all
     used: bool = False                # a connection made here was opened or written to
     sent: bool = False                # a byte of the request was handed to a socket
 
@@ -289,13 +290,13 @@ def session(allow_list: tuple, connect_retries: int):
 
 
 def request(method: str, target: CheckedUrl, allow_list: tuple, setting: str, *, connect_retries: int = 0,
-            watch: Callable | None = None, **options):
+            watch: Callable | None = None, secret_path: bool = False, **options):
     """Send one request to a URL checked against `allow_list` (the app setting `setting`), only to an
     address the list admits, never following a redirect.
 
     Raise AddressRefused, or Failed saying whether the request may have been sent; neither names the URL.
     """
-    call = Call(listed=listed_addresses(allow_list), setting=setting, watch=watch)
+    call = Call(listed=listed_addresses(allow_list), setting=setting, watch=watch, secret_path=secret_path)
     with tracking(call):
         try:
             return session(tuple(allow_list), connect_retries).request(method, target.url, allow_redirects=False,
@@ -357,16 +358,21 @@ def why(exc: BaseException) -> str:
 
 
 class _HideQueries(logging.Filter):
-    """Hide every query in a record's message (urllib3 logs request targets, some of them signed)."""
+    """Hide every query in a record's message (urllib3 logs request targets, some of them signed), and
+    every path too while a call whose path is a credential (a chat webhook) is made in this thread."""
 
     _QUERY = re.compile(r"\?[^\s\"'()]*")
+    _TARGET = re.compile(r"(?<=[\s\"'])/[^\s\"'()]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # a malformed record is logging's to report, not ours
             return True
-        if "?" in message:
+        call = _current.get()
+        if call is not None and call.secret_path:
+            record.msg, record.args = self._TARGET.sub("/(target hidden)", message), None
+        elif "?" in message:
             record.msg, record.args = self._QUERY.sub("?(query hidden)", message), None
         return True
 

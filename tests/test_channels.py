@@ -116,3 +116,32 @@ def test_a_webhook_nobody_answers_on_surely_got_nothing(refused_port, monkeypatc
         channels.post(channels.channel("gone", settings()), request(), settings())
     assert failed.value.outcome == "failed" and "nothing was sent" in str(failed.value)
     assert SECRET not in str(failed.value)
+
+
+def test_an_answer_cut_short_may_have_posted_so_it_is_unknown(monkeypatch):
+    from local_dev.bad_peers import BadPeer
+
+    with BadPeer("short_after_request") as peer:
+        monkeypatch.setenv("CHANNEL_SHORT", f"slack:http://127.0.0.1:{peer.port}/slack/short?{SECRET}")
+        with pytest.raises(NotPosted) as cut:
+            channels.post(channels.channel("short", settings()), request(), settings())
+    assert cut.value.outcome == "unknown" and len(peer.received) == 1 and SECRET not in str(cut.value)
+
+
+def test_a_retry_after_of_zero_is_waited_out_a_few_times_never_for_ever(chat, webhook):
+    target = webhook("slack", "throttles-zero")
+    chat.answer("slack", "throttles-zero", status=429, retry_after=0, times=50)
+    with pytest.raises(NotPosted) as failed:
+        channels.post(target, request(), settings(channel_retry_after_max_seconds=5))
+    assert failed.value.outcome == "failed" and chat.hits("slack", "throttles-zero") == 1 + channels.THROTTLED_TRIES
+
+
+def test_a_webhooks_path_never_reaches_a_log_line(chat, monkeypatch, caplog):
+    """A Slack webhook's secret is its path (/services/T…/B…/token): urllib3's debug lines show no target."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("CHANNEL_LOGGED", f"slack:{chat.url('slack', 'T0SECRET-B0SECRET')}?{SECRET}")
+    channels.post(channels.channel("logged", settings()), request(), settings())
+    assert chat.posts("slack", "T0SECRET-B0SECRET") and "urllib3" in {r.name.split(".")[0] for r in caplog.records}
+    assert "T0SECRET" not in caplog.text and SECRET not in caplog.text and "(target hidden)" in caplog.text

@@ -23,6 +23,7 @@ NAME = CHANNEL_NAME
 SETTING = "CHANNEL_ALLOWED_HOSTS"
 RENDERERS = {"teams": teams.render, "slack": slack.render}
 MAX_ANSWER_BYTES = 4096  # an answer says "ok" or names an error; nothing longer is read
+THROTTLED_TRIES, MIN_WAIT = 3, 1.0  # a 429 is sent again at most this often, waiting at least this long
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,14 @@ def post(target: Channel, message: Message, settings: Settings) -> None:
     CHANNEL_RETRY_AFTER_MAX_SECONDS, since a throttled post was not taken. Raise NotPosted."""
     limits = settings.limits
     body = RENDERERS[target.kind](message)
-    waited = 0.0
-    while True:
+    give_up_at = time.monotonic() + limits.channel_retry_after_max_seconds
+    for attempt in range(1 + THROTTLED_TRIES):
         status, answer, retry_after = _send(target, body, settings)
-        if status == 429 and retry_after is not None and waited + retry_after <= limits.channel_retry_after_max_seconds:
-            time.sleep(retry_after)
-            waited += retry_after
-            continue
-        break
+        wait = max(retry_after or 0, MIN_WAIT)
+        if status != 429 or retry_after is None or attempt == THROTTLED_TRIES or \
+                time.monotonic() + wait > give_up_at:
+            break
+        time.sleep(wait)
     if (target.kind == "teams" and status in (200, 202)) or (target.kind == "slack" and status == 200):
         logger.info("posted to channel %s (%s)", target.name, target.kind)
         return
@@ -98,12 +99,14 @@ def _send(target: Channel, body: dict, settings: Settings) -> tuple[int, str, fl
     try:
         with deadline:
             response = outbound.request("POST", target.url, settings.channel_allowed_hosts, SETTING,
-                                        watch=deadline.watch, stream=True, json=body,
+                                        watch=deadline.watch, secret_path=True, stream=True, json=body,
                                         timeout=(limits.channel_connect_timeout_seconds,
                                                  limits.channel_read_timeout_seconds))
             try:
                 status, raw = response.status_code, response.raw.read(MAX_ANSWER_BYTES, decode_content=True)
                 retry_after = _seconds(response.headers.get("Retry-After"))
+            except Exception as exc:  # the post was sent: whatever breaks its answer leaves its fate unknown
+                raise outbound.Failed(outbound.why(exc), sent=True, timed_out=outbound.timed_out(exc)) from None
             finally:
                 deadline.finish()
                 response.close()
