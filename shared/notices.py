@@ -11,14 +11,14 @@ import logging
 from datetime import datetime, timedelta
 
 from shared import people
-from shared.clock import iso
+from shared.clock import iso, utcnow
 from shared.errors import AlreadyDecided, ChannelNotSent, EmailNotSent, InvalidRequest
 from shared.jsonbody import canonical
 from shared.lifecycle.engine import decide
-from shared.lifecycle.model import APP, Action, Audit
+from shared.lifecycle.model import APP, FINAL, Action, Audit
 from shared.notify import channels as chat
 from shared.notify.message import approval_request
-from shared.storage.due_index import REMINDER, get_due_index
+from shared.storage.due_index import FOLLOWUP, REMINDER, get_due_index
 from shared.storage.pauses import get_store
 from shared.storage.tables import Stored, pack_json
 from shared.validation import Decision, PauseRequest
@@ -82,8 +82,8 @@ def tell(request: PauseRequest, settings, created: dict, personal: dict, stored:
     if channels:
         sent = _post(settings, request, created, stored, channels, now, sent)
     pause_id = stored.entity["PartitionKey"]
-    if sent and not get_store().note(pause_id, stored, sent):
-        logger.error("messages not recorded pause_id=%s (the pause kept changing)", pause_id)
+    if sent:
+        _keep(pause_id, stored, sent)
     if request.remind_every:
         try:
             get_due_index().add_work(REMINDER, pause_id, now + timedelta(seconds=request.remind_every))
@@ -91,14 +91,41 @@ def tell(request: PauseRequest, settings, created: dict, personal: dict, stored:
             logger.exception("could not schedule the reminders of pause_id=%s", pause_id)
 
 
-def _cancel(stored: Stored, why: str, now: datetime, also: dict | None = None) -> str | None:
-    """End a pause nobody could be told about; None when cancelled, else the status it took meanwhile."""
+def _keep(pause_id: str, stored: Stored, sent: list) -> None:
+    """Record the messages on the pause. They were sent: a failure here is logged, never the caller's error.
+    A pause decided while they were being sent owes its channels the follow-up the timer may already
+    have looked for and not found owed."""
+    try:
+        written = get_store().note(pause_id, stored, sent)
+    except Exception:
+        logger.exception("messages sent but not recorded pause_id=%s", pause_id)
+        return
+    if written is None:
+        logger.error("messages sent but not recorded pause_id=%s (the pause kept changing)", pause_id)
+    elif written.get("status") in FINAL and any(entry.get("channel") for entry in sent):
+        try:
+            get_due_index().add_work(FOLLOWUP, pause_id, utcnow())
+        except Exception:
+            logger.exception("could not schedule the chat follow-up of pause_id=%s", pause_id)
+
+
+def _cancel(stored: Stored, why: str, now: datetime, sent: list) -> str:
+    """End a pause nobody could be told about, recording what was sent; say what became of it."""
     pause_id = stored.entity["PartitionKey"]
     try:
-        decide(pause_id, stored, Action.NOT_NOTIFIED, Decision(comment=why), Audit(decided_by=APP), now, also=also)
-    except AlreadyDecided as decided:  # the timer (a first check attempt) got there during the send
-        return decided.pause["status"]
-    return None
+        decide(pause_id, stored, Action.NOT_NOTIFIED, Decision(comment=why), Audit(decided_by=APP), now,
+               also=pack_json("notifications", canonical(sent)))
+    except AlreadyDecided as decided:  # the timer (checks, a quick expiry) or a person got there meanwhile
+        _keep(pause_id, get_store().get(pause_id), sent)
+        status = decided.pause["status"]
+        if status in FINAL:
+            return f"meanwhile the pause was decided ({status}), so do not pause again for it"
+        return f"meanwhile the pause became {status}"
+    except Exception:  # storage failing: whoever was told holds live links until it expires or is decided
+        logger.exception("could not cancel pause_id=%s after a failed notice", pause_id)
+        return ("the pause could not be cancelled just now (storage failed), so the links already sent stay "
+                "live until it is decided or expires")
+    return "the pause was cancelled, so no live link exists"
 
 
 def _emails(request: PauseRequest, created: dict, personal: dict) -> list[tuple[list, dict, dict | None]]:
@@ -133,19 +160,15 @@ def _send_email(settings, request: PauseRequest, created: dict, personal: dict, 
                 expires_at=created["expires_at"], restart_url=links_["restart_url"], cancel_url=links_["cancel_url"],
                 quorum=quorum)
             mailer.send(config, message)
-            sent.append({"email": recipients, "purpose": "request", "at": iso(now), "outcome": "sent"})
+            sent.append({"email": recipients, "purpose": "request", "at": iso(utcnow()), "outcome": "sent"})
     except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
         logger.warning("approval email failed pause_id=%s: %s", created["pause_id"], exc)
         failed = [recipients for recipients, _, _ in emails][len(sent)]
-        sent.append({"email": failed, "purpose": "request", "at": iso(now), "outcome": "failed",
+        sent.append({"email": failed, "purpose": "request", "at": iso(utcnow()), "outcome": "failed",
                      "detail": str(exc)[:500]})
-        became = _cancel(stored, "The approval email could not be sent.", now,
-                         also=pack_json("notifications", canonical(sent)))
-        if became is not None:
-            raise EmailNotSent(f"The approval email could not be sent ({exc}); meanwhile the pause became "
-                               f"{became}. Fix the email settings and pause again.") from exc
-        raise EmailNotSent(f"The approval email could not be sent ({exc}). The pause was cancelled, so no "
-                           "live link exists; fix the email settings and pause again.") from exc
+        after = _cancel(stored, "The approval email could not be sent.", now, sent)
+        raise EmailNotSent(f"The approval email could not be sent ({exc}); {after}. Fix the email settings "
+                           "and pause again.") from exc
     logger.info("approval email sent pause_id=%s emails=%d", created["pause_id"], len(emails))
     return sent
 
@@ -163,15 +186,12 @@ def _post(settings, request: PauseRequest, created: dict, stored: Stored, channe
     for name, target in channels.items():
         try:
             chat.post(target, message, settings)
-            posts.append({"channel": name, "purpose": "request", "at": iso(now), "outcome": "sent"})
+            posts.append({"channel": name, "purpose": "request", "at": iso(utcnow()), "outcome": "sent"})
         except chat.NotPosted as failed:
             logger.warning("channel post failed pause_id=%s: %s (%s)", created["pause_id"], failed, failed.outcome)
-            posts.append({"channel": name, "purpose": "request", "at": iso(now), "outcome": failed.outcome,
+            posts.append({"channel": name, "purpose": "request", "at": iso(utcnow()), "outcome": failed.outcome,
                           "detail": failed.detail[:500]})
-            became = _cancel(stored, f"The request could not be posted to channel {name}.", now,
-                             also=pack_json("notifications", canonical(posts)))
-            after = (f"meanwhile the pause became {became}" if became
-                     else "the pause was cancelled, so no live link exists")
+            after = _cancel(stored, f"The request could not be posted to channel {name}.", now, posts)
             raise ChannelNotSent(f"Channel {name} did not take the request ({failed.detail}); {after}. Fix the "
                                  f"channel (app setting {chat.setting_name(name)}) and pause again.") from None
     return posts

@@ -109,3 +109,61 @@ def test_an_email_that_could_not_be_sent_is_recorded_on_the_cancelled_pause(api,
     [cancelled] = api.json(api.list(status="cancelled"))["items"]
     [note] = cancelled["notifications"]
     assert (note["email"], note["outcome"]) == (["ops@contoso.com"], "failed") and "connect" in note["detail"]
+
+
+def test_storage_failing_to_record_the_posts_does_not_fail_a_pause_that_was_told(api, chat, channels, monkeypatch):
+    from shared.errors import Unavailable
+    from shared.storage.pauses import PauseStore
+
+    def unavailable(*_, **__):
+        raise Unavailable("storage down")
+
+    monkeypatch.setattr(PauseStore, "note", unavailable)
+    created = api.created(notify={"channels": [channels["slack"]]})
+    assert api.record(created["pause_id"])["status"] == "pending" and len(chat.posts("slack", channels["slack"])) == 1
+
+
+def test_a_pause_that_cannot_be_cancelled_after_a_refusal_says_its_links_stay_live(api, chat, channels, monkeypatch):
+    from shared import notices
+    from shared.errors import Unavailable
+
+    def unavailable(*_, **__):
+        raise Unavailable("storage down")
+
+    monkeypatch.setattr(notices, "decide", unavailable)
+    chat.answer("slack", channels["slack"], "channel_not_found")
+    response = api.pause(notify={"channels": [channels["teams"], channels["slack"]]})
+    problem = api.json(response)
+    assert response.status_code == 502 and problem["code"] == "channel_failed"
+    assert "could not be cancelled just now" in problem["detail"] and "stay live" in problem["detail"]
+
+
+def test_a_pause_decided_while_it_is_being_posted_keeps_its_records_and_gets_its_follow_up(
+        api, adf, chat, channels, monkeypatch):
+    """An approval (and a timer run, which finds no follow-up owed yet) lands between two posts; the
+    second channel refuses: the caller is told not to pause again, and the first channel hears the end."""
+    from datetime import datetime, timedelta, timezone
+
+    from shared import notices, sweep
+    from shared.notify import channels as chat_channels
+
+    post, posted = chat_channels.post, []
+
+    def post_then_approve(target, message, settings):
+        post(target, message, settings)
+        if not posted:
+            posted.append(target.name)
+            token = message.buttons[0].url.rsplit("/", 1)[1]
+            assert api.json(api.decide("restart", token, json_body={}))["status"] == "restarted"
+            sweep.sweep(datetime.now(timezone.utc) + timedelta(seconds=1))
+
+    monkeypatch.setattr(notices.chat, "post", post_then_approve)
+    chat.answer("slack", channels["slack"], "channel_is_archived")
+    response = api.pause(notify={"channels": [channels["teams"], channels["slack"]]})
+    problem = api.json(response)
+    assert response.status_code == 502 and "decided (restarted), so do not pause again" in problem["detail"]
+    [record] = api.json(api.list(status="restarted"))["items"]
+    assert [(n["channel"], n["outcome"]) for n in record["notifications"]] == [
+        (channels["teams"], "sent"), (channels["slack"], "failed")]
+    assert sweep.sweep(datetime.now(timezone.utc) + timedelta(seconds=2)) == {"notified": 1}
+    assert "Approved" in str(chat.posts("teams", channels["teams"])[-1]) and len(adf.runs) == 1

@@ -70,18 +70,24 @@ class PauseStore:
                                            match_condition=MatchConditions.IfNotModified)
         return result["etag"]
 
-    def note(self, pause_id: str, stored: Stored, entries: list) -> bool:
-        """Append `entries` to the pause's `notifications`, on the pause as it is now (something else may
-        have written it since `stored` was read); False when it kept changing."""
+    def note(self, pause_id: str, stored: Stored, entries: list) -> dict | None:
+        """Append `entries` to the pause's `notifications`; see `renote`."""
+        return self.renote(pause_id, stored, lambda kept: kept + entries)
+
+    def renote(self, pause_id: str, stored: Stored, change) -> dict | None:
+        """Write `change(notifications)` as the pause's `notifications`, on the pause as it is now
+        (something else may have written it since `stored` was read); return the pause as written, or
+        None when it kept changing."""
         current = stored
         for _ in range(3):
             kept = json_field(current.entity, "notifications", []) or []
+            written = pack_json("notifications", canonical(change(kept)))
             try:
-                self.update(pause_id, pack_json("notifications", canonical(kept + entries)), current.etag)
-                return True
+                self.update(pause_id, written, current.etag)
+                return {**current.entity, **written}
             except Conflict:
                 current = self.get(pause_id)
-        return False
+        return None
 
     @translate("query")
     def page(self, status: str | None, limit: int, cursor: str | None) -> Page:
