@@ -119,3 +119,59 @@ def test_only_the_channels_that_got_the_request_hear_how_it_ended(api, chat, cha
     assert sweep.sweep(now()) == {"notified": 1}
     [card] = followups(chat, "teams", channels["teams"])
     assert "Cancelled by the app" in str(card) and followups(chat, "slack", channels["slack"]) == []
+
+
+def test_two_timer_instances_on_one_row_post_each_follow_up_once(api, adf, chat, channels):
+    import threading
+
+    from shared import followups as owed
+    from shared.storage.due_index import get_due_index
+
+    created = api.created(notify={"channels": [channels["teams"], channels["slack"]]})
+    api.decide("restart", created["token"], json_body={})
+    [row] = [due for due in get_due_index().due(now()) if due.kind == owed.KIND]
+    outcomes, start = [], threading.Barrier(2)
+
+    def visit():
+        start.wait()
+        outcomes.append(owed.settle(row, now()))
+
+    workers = [threading.Thread(target=visit) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert "notified" in outcomes and len(followups(chat, "teams", channels["teams"])) == 1
+    assert len(followups(chat, "slack", channels["slack"])) == 1
+    assert decided_notes(api, created["pause_id"]) == [(channels["teams"], "sent"), (channels["slack"], "sent")]
+
+
+def test_a_follow_up_cut_off_between_claim_and_answer_stays_unknown_and_is_never_posted(api, chat, channels,
+                                                                                        monkeypatch):
+    from shared.notify import channels as chat_channels
+
+    created = api.created(notify={"channels": [channels["teams"]]})
+    api.decide("cancel", created["token"], json_body={})
+
+    def crash(*_):
+        raise RuntimeError("the process died mid-post")
+
+    monkeypatch.setattr(chat_channels, "post", crash)
+    sweep.sweep(now())  # counted as a failed visit: the row stays
+    monkeypatch.undo()
+    assert sweep.sweep(now() + timedelta(seconds=60)) == {"already_settled": 1}
+    assert followups(chat, "teams", channels["teams"]) == []
+    [note] = [n for n in api.record(created["pause_id"])["notifications"] if n["purpose"] == "decided"]
+    assert note["outcome"] == "unknown" and note["detail"].startswith("being posted")
+
+
+def test_a_decision_still_being_recorded_is_looked_at_again_once_it_must_have_been(api, chat, channels):
+    from shared.storage.due_index import FOLLOWUP, get_due_index
+    from shared.storage.pauses import get_store
+
+    created = api.created(notify={"channels": [channels["teams"]]})
+    stored = get_store().get(created["pause_id"])
+    get_store().update(created["pause_id"], {"status": "restarting", "claimed_at": now()}, stored.etag)
+    get_due_index().add_work(FOLLOWUP, created["pause_id"], now())
+    assert sweep.sweep(now() + timedelta(seconds=1)) == {"rescheduled": 1}
+    assert followups(chat, "teams", channels["teams"]) == []

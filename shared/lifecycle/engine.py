@@ -57,7 +57,7 @@ def write_verified(pause_id: str, stored: Stored, changes: dict, claim_id: str, 
     did that itself).
     """
     store, attempts = get_store(), get_settings().limits.record_attempts
-    indexed = _indexed if index else _followed
+    indexed = _indexed if index else (lambda pause_id, landed: landed)
     for attempt in range(attempts):
         try:
             etag = store.update(pause_id, changes, stored.etag)
@@ -77,21 +77,22 @@ def write_verified(pause_id: str, stored: Stored, changes: dict, claim_id: str, 
 
 
 def _indexed(pause_id: str, landed: Stored) -> Stored:
-    """A write that made the pause final moves it from the open rows to the decisions in the status index."""
+    """A write that made the pause final moves it from the open rows to the decisions in the status
+    index, and one posted to chat channels owes them a follow-up."""
     if landed.entity.get("status") in FINAL:
         status_index.settled(pause_id, landed.entity)
-    return _followed(pause_id, landed)
-
-
-def _followed(pause_id: str, landed: Stored) -> Stored:
-    """A pause posted to chat channels that became final owes them a follow-up: the timer posts it
-    (a row of the due index), so a slow or failing channel never delays or undoes the decision."""
-    if landed.entity.get("status") in FINAL and json_field(landed.entity, "channels"):
-        try:
-            get_due_index().add_work(FOLLOWUP, pause_id, utcnow())
-        except Exception:  # the decision stands; only its follow-up is lost, and the log says so
-            logger.exception("could not schedule the chat follow-up of pause_id=%s", pause_id)
+        if json_field(landed.entity, "channels"):
+            _owe_followup(pause_id)
     return landed
+
+
+def _owe_followup(pause_id: str) -> None:
+    """The timer posts a decided pause's chat follow-ups (a row of the due index), so a slow or failing
+    channel never delays or undoes the decision; it checks the decision landed before it posts."""
+    try:
+        get_due_index().add_work(FOLLOWUP, pause_id, utcnow())
+    except Exception:  # the decision stands; only its follow-up is lost, and the log says so
+        logger.exception("could not schedule the chat follow-up of pause_id=%s", pause_id)
 
 
 def _target_words(entity: dict) -> str:
@@ -191,8 +192,8 @@ def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dic
                      changes["status"], exc)
         landed = None
     finally:
-        if indexing is not None:
-            indexing.result()  # settled() never raises: it logs, and listings repair the index
+        for started in indexing or ():
+            started.result()  # neither raises: they log (listings repair the index)
     if landed is not None:
         return to_record(landed.entity)
     current = _read_quietly(pause_id)
@@ -210,13 +211,16 @@ def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dic
     return to_record({**claimed.entity, **changes})
 
 
-def _index_alongside(pause_id: str, entity: dict):
-    """Start the status-index update of a pause that becomes final (a Future), or None when there is
-    none to make here: not final, or the timer gathering index updates into batches (its thread's
-    collector is not seen by another thread)."""
+def _index_alongside(pause_id: str, entity: dict) -> list | None:
+    """Start the status-index update of a pause that becomes final, and the row owing its chat
+    follow-ups (Futures), or None when there is none to make here: not final, or the timer gathering
+    index updates into batches (its thread's collector is not seen by another thread)."""
     if entity.get("status") not in FINAL or status_index.deferring_now():
         return None
-    return index_writer().submit(status_index.settled, pause_id, entity)
+    started = [index_writer().submit(status_index.settled, pause_id, entity)]
+    if json_field(entity, "channels"):
+        started.append(index_writer().submit(_owe_followup, pause_id))
+    return started
 
 
 def _read_quietly(pause_id: str) -> Stored | None:
