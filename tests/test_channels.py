@@ -43,6 +43,8 @@ def test_a_channel_is_its_app_setting_and_its_url_stays_out_of_sight(webhook):
 
 @pytest.mark.parametrize("name, value, says", [
     ("Approvals", None, "is not a channel name"),
+    ("allowed-hosts", "slack:https://hooks.slack.com/x", "CHANNEL_ALLOWED_HOSTS is an app setting of its own"),
+    ("read-timeout-seconds", None, "CHANNEL_READ_TIMEOUT_SECONDS is an app setting of its own"),
     ("a" * 41, None, "is not a channel name"),
     ("unset", None, "channel unset is not set up: app setting CHANNEL_UNSET is not set"),
     ("odd", "discord:https://hooks.slack.com/x", "CHANNEL_ODD must be teams:<https URL> or slack:<https URL>"),

@@ -43,5 +43,11 @@ def test_a_follow_up_says_what_became_of_the_pause_who_decided_when_and_the_run(
     assert decided(status="expired", decided_by=TIMER, run_id=None, **common).title == "Expired at 14:02 UTC"
     assert decided(status="cancelled", decided_by=APP, run_id=None, **common).title == \
         "Cancelled by the app at 14:02 UTC"
+    assert decided(status="restarted", decided_by=TIMER, run_id="r", **common).title == \
+        "Continued on timeout at 14:02 UTC"
+    assert decided(status="restarted", decided_by="checks", run_id="r", **common).title.startswith(
+        "Continued: the checks passed")
+    assert decided(status="failed", decided_by="alice@contoso.com", run_id=None, **common).title == \
+        "Failed at 14:02 UTC"
     assert {decided(status=s.value, decided_by=None, run_id=None, **common).title.split()[0] for s in FINAL} == {
         "Approved", "Released", "Cancelled", "Expired", "Failed"}

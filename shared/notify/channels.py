@@ -9,12 +9,12 @@ the post goes through the app's guarded connections (the address the name resolv
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from shared import clients, outbound, urls
 from shared.notify import slack, teams
 from shared.notify.message import Message
-from shared.settings import Settings, app_setting
+from shared.settings import Limits, Settings, app_setting
 from shared.validation import CHANNEL_NAME
 
 logger = logging.getLogger(__name__)
@@ -23,6 +23,8 @@ NAME = CHANNEL_NAME
 SETTING = "CHANNEL_ALLOWED_HOSTS"
 RENDERERS = {"teams": teams.render, "slack": slack.render}
 MAX_ANSWER_BYTES = 4096  # an answer says "ok" or names an error; nothing longer is read
+# App settings whose names a channel's would take: never read as a webhook.
+RESERVED = frozenset({SETTING, *(f.name.upper() for f in fields(Limits) if f.name.startswith("channel_"))})
 THROTTLED_TRIES, MIN_WAIT = 3, 1.0  # a 429 is sent again at most this often, waiting at least this long
 
 
@@ -56,6 +58,8 @@ def channel(name: str, settings: Settings) -> Channel:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ChannelUnusable(f"{name!r} is not a channel name (1-40 of a-z, 0-9 and -)")
     setting = setting_name(name)
+    if setting in RESERVED:
+        raise ChannelUnusable(f"{name!r} cannot name a channel: {setting} is an app setting of its own")
     value = (app_setting(setting) or "").strip()
     if not value:
         raise ChannelUnusable(f"channel {name} is not set up: app setting {setting} is not set")

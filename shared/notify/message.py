@@ -8,7 +8,7 @@ it so its format cannot read it as a link, a mention or formatting.
 
 from dataclasses import dataclass
 
-from shared.lifecycle.model import APP, DECIDED_WORDS, TIMER
+from shared.lifecycle.model import APP, CHECKS, DECIDED_WORDS, TIMER, Status
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,10 @@ def decided(*, status: str, decided_by: str | None, decided_at: str | None, run_
     verb = DECIDED_WORDS.get(status, status)  # Status is a StrEnum: its members are their strings
     when = f" at {decided_at[11:16]} UTC" if decided_at and len(decided_at) >= 16 else ""
     who = {TIMER: None, APP: "the app"}.get(decided_by, decided_by)  # the timer's is said by "Expired"
+    if status == Status.RESTARTED and decided_by in (TIMER, CHECKS):  # nobody approved it
+        verb, who = ("Continued on timeout", None) if decided_by == TIMER else ("Continued: the checks passed", None)
+    if status == Status.FAILED:  # the app's doing (an outside call refused, a claim reconciled), not a person's
+        who = None
     heading = f"{verb}{f' by {who}' if who else ''}{when}"
     facts = [(label, value) for label, value in (("Request", " ".join((title or "").split())),
                                                  ("Pipeline", pipeline_name), ("Factory", factory_name),
