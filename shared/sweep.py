@@ -59,6 +59,8 @@ def _final(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | No
         return SweepOutcome.REDELIVERED if result else SweepOutcome.UNDELIVERED
     remove(due)
     status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
+    if followups.owed(entity):  # its follow-ups' row was lost (a write that failed): owe them again
+        get_due_index().add_work(followups.KIND, due.pause_id, now)
     return SweepOutcome.ALREADY_SETTLED
 
 

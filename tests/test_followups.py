@@ -175,3 +175,17 @@ def test_a_decision_still_being_recorded_is_looked_at_again_once_it_must_have_be
     get_due_index().add_work(FOLLOWUP, created["pause_id"], now())
     assert sweep.sweep(now() + timedelta(seconds=1)) == {"rescheduled": 1}
     assert followups(chat, "teams", channels["teams"]) == []
+
+
+def test_follow_ups_whose_row_was_lost_are_owed_again_when_the_pauses_own_row_comes_due(api, chat, channels):
+    from shared.storage.due_index import get_due_index
+
+    created = api.created(notify={"channels": [channels["teams"]]}, expires_in=120)
+    api.decide("cancel", created["token"], json_body={})
+    for due in get_due_index().due(now()):
+        if due.kind == "followup":
+            get_due_index().remove(due)  # as if its insert had failed
+    assert sweep.sweep(now() + timedelta(seconds=121)) == {"already_settled": 1}  # the pause's own row, at expiry
+    assert sweep.sweep(now() + timedelta(seconds=122)) == {"notified": 1}
+    [card] = followups(chat, "teams", channels["teams"])
+    assert "Cancelled" in str(card)
