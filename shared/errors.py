@@ -30,6 +30,15 @@ class Forbidden(PauseError):
     status, code, title = 403, "forbidden", "Forbidden"
 
 
+class LinkHandedOn(PauseError):
+    """A personal link whose approver handed their part on to someone else: it no longer works."""
+
+    status, code, title = 409, "link_reassigned", "Conflict"
+
+    def __init__(self, detail: str, pause_id: str, to: str):
+        super().__init__(detail, pause_id=pause_id, reassigned_to=to)
+
+
 class NotFound(PauseError):
     status, code, title = 404, "not_found", "Not Found"
 

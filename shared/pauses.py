@@ -12,7 +12,7 @@ from shared import notices, tokens
 from shared.approvers import decider
 from shared.checks import monitor as checks
 from shared.clock import iso, utcnow
-from shared.errors import AlreadyDecided, Forbidden, InvalidRequest, NotFound
+from shared.errors import AlreadyDecided, Forbidden, InvalidRequest, LinkHandedOn, NotFound
 from shared.jsonbody import canonical
 from shared.lifecycle.engine import decide
 from shared.lifecycle.model import CLAIMED, Action, Actor, Audit, Status
@@ -35,7 +35,8 @@ __all__ = ["Audit", "approve", "cancel", "create_pause", "get_pause", "list_paus
 
 def links(base_url: str, pause_id: str, token: str) -> dict:
     """The URLs handed out for a new pause."""
-    return {**tokens.decision_links(base_url, token), "status_url": f"{base_url.rstrip('/')}/{ROUTE_PREFIX}/pauses/{pause_id}"}
+    status_url = f"{base_url.rstrip('/')}/{ROUTE_PREFIX}/pauses/{pause_id}"
+    return {**tokens.decision_links(base_url, token), "status_url": status_url}
 
 
 def _check_target(request: PauseRequest, settings) -> None:
@@ -147,8 +148,18 @@ def _load(token_text: str) -> Link:
                   *((approver, digest) for approver, digest in json_field(stored.entity, "approver_secrets", []))]
     matched = tokens.match(token.secret, [(name or "", digest) for name, digest in candidates])
     if matched is None:
+        retired = json_field(stored.entity, "retired_secrets", []) or []
+        handed = tokens.match(token.secret, [(to, digest) for _, digest, to in retired])
+        if handed is not None:
+            raise LinkHandedOn(f"This link no longer works: its approver handed their part on to {handed}, who has "
+                               "a link of their own.", token.pause_id, handed)
         raise invalid
     return Link(token.pause_id, stored, matched or None)
+
+
+def load_link(token_text: str) -> Link:
+    """The pause behind a link and whose personal link it is (None: the shared one), or NotFound."""
+    return _load(token_text)
 
 
 def open_pause(token_text: str, caller, now: datetime | None = None) -> dict:
@@ -160,7 +171,7 @@ def open_pause(token_text: str, caller, now: datetime | None = None) -> dict:
     link = _load(token_text)
     who = decider(link.stored.entity, link.approver, caller.principal, get_settings().approver_sign_in)
     ensure_may_act(link.stored.entity, Actor.PERSON, now or utcnow())
-    return {**to_record(link.stored.entity), "deciding_as": who.identity}
+    return {**to_record(link.stored.entity), "deciding_as": who.identity, "personal_link": link.approver is not None}
 
 
 def _person_decides(token_text: str, action: Action, decision: Decision, caller, now: datetime | None) -> dict:

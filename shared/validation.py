@@ -106,6 +106,11 @@ CANCEL_BODY = Object("Cancel the pause.", fields={
                    max_chars=MAX_COMMENT_CHARS, multiline=True),
 })
 
+REASSIGN_BODY = Object("Hand a named approver's part on to someone else.", fields={
+    "to": Identity("Who decides instead (e-mail or UPN): they get a personal link of their own by email."),
+    "comment": Text("Why; kept with the reassignment.", max_chars=MAX_COMMENT_CHARS, multiline=True),
+}, required=("to",))
+
 CHECKPOINT_BODY = Object(
     "A run reached a checkpoint (sent by an ADF WebHook activity, which adds `callBackUri`).", fields={
         "subscription_id": PAUSE_BODY.fields["subscription_id"],
@@ -312,6 +317,14 @@ def parse_hold(body: dict) -> HoldRequest:
     problems.raise_if_any("hold")
     return HoldRequest(scope={k: v.strip() for k, v in values["scope"].items()}, reason=values["reason"].strip(),
                        expires_in=values.get("expires_in"))
+
+
+def parse_reassign(fields: dict) -> tuple[str, str | None]:
+    """Validate a reassign body: (to, comment)."""
+    problems = Problems()
+    values = REASSIGN_BODY.check(fields, "", problems)
+    problems.raise_if_any("request")
+    return values["to"], (values.get("comment") or "").strip() or None
 
 
 def parse_decision(fields: dict, schema: Object) -> Decision:

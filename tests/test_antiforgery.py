@@ -207,7 +207,7 @@ def test_every_anonymous_post_refuses_a_forged_or_tokenless_signed_in_browser(ap
     values = {"token": quorum["token"], "pause_id": quorum["pause_id"], "hold_id": placed["hold_id"]}
     routes = _anonymous_posts(registered_functions)
     assert set(routes) == {"restart", "cancel", "console_cancel_pause", "console_place_hold",
-                           "console_release_hold", "console_cancel_hold"}  # a new one: add it here, it is covered
+                           "console_release_hold", "console_cancel_hold", "reassign"}  # a new one: add it here
     form = urlencode({"reason": "forged", "comment": "forged", "factory_name": "f", "antiforgery_token": ""})
     for name, route in routes.items():
         path = route.format(**values)

@@ -333,7 +333,7 @@ def _submitted(action, field, text):
         page.goto(link(site, action, created["token"]))
         page.locator(f"#{field}").fill(text)
         with page.expect_navigation() as navigation:
-            page.locator("button[type=submit]").click()
+            page.locator("form").first.locator("button[type=submit]").click()
         return navigation.value
     return reach
 
@@ -367,7 +367,7 @@ def _upstream_failed(page, site, api, adf, **_):
     page.goto(link(site, "restart", created["token"]))
     adf.inject("createRun", "before", status=404, code="NotFound", message="The document could not be retrieved because it does not exist.")
     with page.expect_navigation() as navigation:
-        page.locator("button[type=submit]").click()
+        page.locator("form").first.locator("button[type=submit]").click()
     return navigation.value
 
 
@@ -379,7 +379,7 @@ def _approval_recorded(page, site, api, **_):
     created = api.created(**QUORUM)
     page.goto(created["approver_links"][0]["restart_url"].replace("https://pauses.example.test", site.url))
     with page.expect_navigation() as navigation:
-        page.locator("button[type=submit]").click()
+        page.locator("form").first.locator("button[type=submit]").click()
     return navigation.value
 
 

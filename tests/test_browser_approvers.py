@@ -174,3 +174,28 @@ def test_the_email_walk_through_the_local_mail_catcher(app_env, registered_funct
             assert api.record(created["pause_id"])["decided_by"] == BOB
         finally:
             adf.mail = None
+
+
+def test_an_approver_hands_their_part_on_from_their_links_page(app_env, registered_functions, api, adf, configure,
+                                                                person):
+    import function_app
+
+    with MailCatcher() as mail, serve(build_wsgi_app(function_app.app, ROOT / "host.json")) as plain:
+        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mail.port), SMTP_FROM="pauses@example.test",
+                  SMTP_STARTTLS="false", PUBLIC_BASE_URL=plain.url)
+        api.created(**{**PAUSE, "requested_by": DAVE}, notify={})
+        [alices] = [re.search(r"(http://\S+/api/restart/\S+)", m["text"]).group(1) for m in mail.messages
+                    if m["to"] == [ALICE]]
+        page = person()
+        page.goto(alices)
+        serious = [v for v in axe_violations(page) if v["impact"] in ("serious", "critical")]
+        assert not serious, describe(serious)
+        page.get_by_label("Hand it on to").fill("erin@contoso.com")
+        page.get_by_label("Why").fill("On leave this week")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Hand it on").click()
+        assert heading(page) == "Handed on to erin@contoso.com"
+        assert not [v for v in axe_violations(page) if v["impact"] in ("serious", "critical")]
+        [erins] = [m for m in mail.messages if m["to"] == ["erin@contoso.com"]]
+        assert "/api/restart/" in erins["text"]
+        assert page.goto(alices).status == 409 and "erin@contoso.com" in page.content()

@@ -23,6 +23,7 @@ EXPECTED = {
     "Forbidden": ((), 403, "forbidden", "Forbidden"),
     "NotFound": ((), 404, "not_found", "Not Found"),
     "AlreadyDecided": ((PAUSE,), 409, "already_decided", "Conflict"),
+    "LinkHandedOn": (("pid", "bob@contoso.com"), 409, "link_reassigned", "Conflict"),
     "HoldEnded": ((), 409, "hold_ended", "Conflict"),
     "ConsoleSignIn": ((), 401, "sign_in_required", "Unauthorized"),
     "NotAnOperator": ((), 403, "not_an_operator", "Forbidden"),

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = ("shared", "pause_pipeline", "restart_pipeline", "console", "holds_api", "expire_pauses", "api_docs")
+APP = ("shared", "pause_pipeline", "restart_pipeline", "console", "holds_api", "expire_pauses", "api_docs",
+       "reassign_approver")
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 60
 

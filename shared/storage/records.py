@@ -149,6 +149,10 @@ RECORD: dict[str, Field] = {
             "channel": {"type": "string"}, "email": {"type": "array", "items": {"type": "string"}},
             "purpose": {"enum": ["request", "reminder", "escalation", "reassigned", "decided"]}, "at": TIME,
             "outcome": {"enum": ["sent", "failed", "unknown"]}, "detail": TEXT}}}, []),
+    "reassignments": _json("reassignments", {
+        "type": "array", "description": "Approvers who handed their part on: from whom, to whom, when, why.",
+        "items": {"type": "object", "required": ["from", "to", "at"], "properties": {
+            "from": {"type": "string"}, "to": {"type": "string"}, "at": TIME, "comment": TEXT}}}, []),
     "approver_links_returned": _flag("approver_links_returned", {
         "type": "boolean", "description": "The pause asked for its approvers' personal links in the answer "
                                           "(return_approver_links): its caller could approve in their names."}),

@@ -246,6 +246,17 @@ def document() -> dict:
             **_pause_paths(key),
             "/restart/{token}": _link_routes("restart", "approve", "Approved", "ApproveForm", "ApproveRequest"),
             "/cancel/{token}": _link_routes("cancel", "cancel", "Cancelled", "CancelForm", "CancelRequest"),
+            "/reassign/{token}": {"post": {
+                "operationId": "reassign", "summary": "Hand a named approver's part on (from their personal link's "
+                                                      "page): the old link is retired, the new approver emailed one.",
+                "parameters": [_token_parameter()],
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ReassignRequest"}},
+                    "application/x-www-form-urlencoded": {"schema": {"$ref": "#/components/schemas/ReassignForm"}}}},
+                "responses": {"200": {"description": "Handed on: a page for browsers, JSON otherwise.", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Reassigned"}},
+                    "text/html": {"schema": {"type": "string"}}}},
+                    **{str(s): _page_or_problem(s) for s in (400, 401, 403, 404, 409, 413, 502, 503)}}}},
             **_holds_paths(key),
             **_console_paths(),
             "/": {"get": {"operationId": "index", "summary": "A small page linking the console and this document.",

@@ -29,6 +29,8 @@ def _requests() -> dict:
         "ApproveForm": with_antiforgery(validation.APPROVE_FORM.schema()),
         "CancelRequest": validation.CANCEL_BODY.schema(),
         "CancelForm": with_antiforgery(validation.CANCEL_BODY.schema()),
+        "ReassignRequest": validation.REASSIGN_BODY.schema(),
+        "ReassignForm": with_antiforgery(validation.REASSIGN_BODY.schema()),
     }
 
 
@@ -68,6 +70,10 @@ def _pauses() -> dict:
 def _decisions() -> dict:
     """What the link routes answer."""
     return {
+        "Reassigned": {"type": "object", "required": ["pause_id", "status", "approvers", "reassignments"],
+                       "properties": {"pause_id": {"type": "string"}, "status": {"const": Status.PENDING.value},
+                                      "approvers": RECORD["approvers"].schema,
+                                      "reassignments": RECORD["reassignments"].schema}},
         "Approved": {"type": "object", "required": ["pause_id", "status", "run_id"],
                      "properties": {"pause_id": {"type": "string"},
                                     "status": {"enum": [Status.RESTARTED.value, Status.PENDING.value],

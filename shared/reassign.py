@@ -1,0 +1,118 @@
+"""Reassignment: a named approver who cannot decide hands their part on, from their personal link's
+page (`POST /api/reassign/{token}` with `to` and an optional `comment`).
+
+One conditional write on the pause does it all at once: `to` takes the approver's place, the old
+personal link is retired (a 409 afterwards, naming `to`), a personal link is issued for `to` (only its
+hash is kept), and `reassignments` records who, to whom, when and why. Two at once: one wins, the other
+finds its link retired. Then `to` is emailed the new link; if that fails the write is undone, so the
+part is never left with nobody able to decide it.
+"""
+
+import logging
+from datetime import datetime
+
+from shared import tokens
+from shared.approvers import NotYours, SignInRequired
+from shared.clock import iso, utcnow
+from shared.errors import AlreadyDecided, EmailNotSent, InvalidRequest
+from shared.jsonbody import canonical
+from shared.lifecycle.model import SAID, Status
+from shared.pauses import load_link
+from shared.settings import get_settings
+from shared.storage.pauses import get_store
+from shared.storage.records import json_field, to_record
+from shared.storage.tables import Conflict, Stored, pack_json
+
+logger = logging.getLogger(__name__)
+
+FIELDS = ("approvers", "approver_secrets", "retired_secrets", "reassignments")
+_ATTEMPTS = 3
+
+
+def reassign(token_text: str, to: str, comment: str | None, caller, base_url: str, now: datetime | None = None) -> dict:
+    """Hand the part of the personal link's approver on to `to`; return the pause's record."""
+    now = now or utcnow()
+    for _ in range(_ATTEMPTS):
+        link = load_link(token_text)  # a link retired meanwhile (another reassignment won) is a 409 here
+        changes, new_token = _plan(link, to, comment, caller, now)
+        try:
+            etag = get_store().update(link.pause_id, changes, link.stored.etag)
+        except Conflict:
+            continue  # an approval, a decision or another reassignment landed first: look again
+        written = {**link.stored.entity, **changes}
+        _tell(link, written, etag, to, new_token, base_url, now)
+        logger.info("approver reassigned pause_id=%s", link.pause_id)
+        return to_record(written)
+    raise AlreadyDecided("This pause keeps changing right now; open the link again.", to_record(link.stored.entity))
+
+
+def _plan(link, to: str, comment: str | None, caller, now: datetime) -> tuple[dict, str]:
+    """Check who may hand what on to whom; return the write that does it and the new personal token."""
+    settings, entity = get_settings(), link.stored.entity
+    record = to_record(entity)
+    if link.approver is None:
+        raise InvalidRequest("Only a named approver's personal link can be handed on; this is the shared link.",
+                             [{"field": "token", "rule": "personal_link", "message": "must be a personal link"}])
+    if settings.approver_sign_in == "easyauth":
+        if caller.principal is None:
+            raise SignInRequired("Sign in to hand your part on.", record)
+        if caller.principal.name != link.approver:
+            raise NotYours("someone_else", f"This link is for {link.approver}; you are signed in as "
+                                           f"{caller.principal.name}.", record)
+    status = entity.get("status")
+    if status != Status.PENDING:
+        said = SAID.get(status, f"is {status}")
+        raise AlreadyDecided(f"This pause {said}: there is nothing to hand on.", record)
+    if any(a.get("approver") == link.approver for a in record["approvals"]):
+        raise AlreadyDecided("You approved this already, and an approval cannot be handed on.", record)
+    approvers = json_field(entity, "approvers", []) or []
+    if to in approvers:
+        _refuse("already_approver", f"{to} is an approver of this pause already")
+    if to == entity.get("requested_by"):
+        _refuse("requester", f"{to} asked for this, so cannot approve it")
+    if settings.smtp is None:
+        _refuse("smtp_not_configured", "the new approver gets their link by email, and this app has no SMTP server")
+    token, digest = tokens.issue(link.pause_id)
+    secrets = json_field(entity, "approver_secrets", []) or []
+    retired = (json_field(entity, "retired_secrets", []) or []) + [
+        [a, h, to] for a, h in secrets if a == link.approver]
+    handed = (json_field(entity, "reassignments", []) or []) + [
+        {"from": link.approver, "to": to, "at": iso(now), "comment": comment}]
+    values = {"approvers": [to if a == link.approver else a for a in approvers],
+              "approver_secrets": [[a, h] for a, h in secrets if a != link.approver] + [[to, digest]],
+              "retired_secrets": retired, "reassignments": handed}
+    return {key: value for name in FIELDS for key, value in pack_json(name, canonical(values[name])).items()}, token
+
+
+def _refuse(rule: str, message: str):
+    raise InvalidRequest(f"to: {message}.", [{"field": "to", "rule": rule, "message": message}])
+
+
+def _tell(link, written: dict, etag: str, to: str, token: str, base_url: str, now: datetime) -> None:
+    """Email `to` their link; if that fails, undo the reassignment (the old link works again) and say so."""
+    from shared.notify import email as mailer
+
+    smtp, notification = get_settings().smtp, json_field(written, "notification", {}) or {}
+    links = tokens.decision_links(base_url, token)
+    try:
+        mailer.send(mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
+                                      sender=smtp.sender, starttls=smtp.starttls),
+                    mailer.build_approval_email(
+                        sender=smtp.sender, to=[to], subject=None, title=notification.get("title"),
+                        message=notification.get("message"), pipeline_name=written.get("pipeline_name"),
+                        factory_name=written.get("factory_name"), expires_at=iso(written.get("expires_at")),
+                        restart_url=links["restart_url"], cancel_url=links["cancel_url"],
+                        quorum={"required": written.get("required_approvals"),
+                                "approvers": json_field(written, "approvers", []), "you": to}))
+    except (mailer.EmailFailed, ValueError) as failed:
+        before = {key: value for name in FIELDS
+                  for key, value in pack_json(name, canonical(json_field(link.stored.entity, name, []) or [])).items()}
+        try:
+            get_store().update(link.pause_id, before, etag)
+            undone = "Nothing was changed: your link still works."
+        except Exception:
+            logger.exception("reassignment of pause_id=%s not undone after its email failed", link.pause_id)
+            undone = f"The reassignment stands, but {to} has no link: ask an operator."
+        raise EmailNotSent(f"The email to {to} could not be sent ({failed}). {undone}") from None
+    get_store().note(link.pause_id, Stored(written, etag),
+                     [{"email": [to], "purpose": "reassigned", "at": iso(now), "outcome": "sent"}])
