@@ -4,6 +4,7 @@ share is `shared.outbound.http_transport`.)
 """
 
 import functools
+import logging
 import threading
 
 # Keep-alive connections per storage (or ARM) host: one per thread the Functions Python worker
@@ -13,21 +14,49 @@ POOL_SIZE = 32
 
 def built_once(build):
     """Cache what `build(*args)` returns for the process's life (per arguments, the 16 latest);
-    concurrent first calls build it once.
+    concurrent first calls build it once. `cache_clear()` forgets them all.
 
     (functools.lru_cache alone runs `build` in every thread that misses at the same time: a
-    cold instance hit by 32 requests built 32 Table clients.) `cache_clear()` forgets it.
+    cold instance hit by 32 requests built 32 Table clients.) What is forgotten, by eviction or
+    `cache_clear`, is closed if it can be (clients and sessions hold pooled connections, which
+    would otherwise be left open until the garbage collector finds them); a connection in use is
+    closed when its call hands it back.
     """
     lock = threading.Lock()
-    cached = functools.lru_cache(maxsize=16)(build)
+    cached: dict = {}
 
     @functools.wraps(build)
     def get(*args):
         with lock:
-            return cached(*args)
+            if args in cached:
+                cached[args] = cached.pop(args)  # most recently used last
+                return cached[args]
+            value = cached[args] = build(*args)
+            forgotten = [cached.pop(next(iter(cached)))] if len(cached) > BUILT_ONCE_MAX else []
+        _close(forgotten)
+        return value
 
-    get.cache_clear = cached.cache_clear
+    def cache_clear():
+        with lock:
+            forgotten = list(cached.values())
+            cached.clear()
+        _close(forgotten)
+
+    get.cache_clear = cache_clear
     return get
+
+
+BUILT_ONCE_MAX = 16
+
+
+def _close(values) -> None:
+    for value in values:
+        close = getattr(value, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # closing is a courtesy to the connections; never the caller's failure
+                logging.getLogger(__name__).warning("could not close a forgotten %s", type(value).__name__)
 
 
 class Scheduler:

@@ -153,3 +153,22 @@ def test_a_deadline_shuts_its_calls_sockets_when_it_passes_and_never_once_finish
         for pair in pairs:
             for sock in pair:
                 sock.close()
+
+
+def test_what_a_getter_forgets_is_closed_the_least_recently_used_first():
+    class Client:
+        def __init__(self, name):
+            self.name, self.closed = name, False
+
+        def close(self):
+            self.closed = True
+
+    get = built_once(Client)
+    first, second = get("first"), get("second")
+    get("first")  # used again: "second" is now the least recently used
+    more = [get(f"n{i}") for i in range(15)]  # 17 in all: one must go
+    assert second.closed and not first.closed and not any(client.closed for client in more)
+    assert get("second") is not second  # built again when asked again
+    get.cache_clear()
+    assert first.closed and all(client.closed for client in more)
+    assert built_once(lambda: object())() is not None  # nothing to close is fine too
