@@ -322,3 +322,15 @@ def test_a_look_alike_of_an_operator_is_not_let_in(api, signed_in, configure):
                             {"reason": "x"}, look_alike, {"pause_id": created["pause_id"]}, token=token)
     assert status == 403 and "could pass for someone else" in response.get_body().decode()
     assert api.record(created["pause_id"])["status"] == "pending"
+
+
+def test_a_pauses_page_lists_every_message_sent_about_it(api, signed_in, configure):
+    from local_dev.chat_standins import ChatStandins
+
+    with ChatStandins() as chat:
+        configure(CHANNEL_ALLOWED_HOSTS="127.0.0.1", CHANNEL_OPS=f"slack:{chat.url('slack', 'ops')}")
+        created = api.created(notify={"channels": ["ops"]}, notification={"title": "<b>Told</b>"})
+    _, body, _ = page(api, "console_pause", f"console/pauses/{created['pause_id']}", signed_in(),
+                      route_params={"pause_id": created["pause_id"]})
+    messages = body.split("<h2>Messages</h2>")[1].split("</ol>")[0]
+    assert "request to channel ops: sent" in messages and "<b>" not in body
