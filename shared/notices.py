@@ -11,6 +11,7 @@ import logging
 from datetime import datetime, timedelta
 
 from shared import people
+from shared.clients import built_once
 from shared.clock import iso, utcnow
 from shared.errors import AlreadyDecided, ChannelNotSent, EmailNotSent, InvalidRequest
 from shared.jsonbody import canonical
@@ -173,6 +174,13 @@ def _send_email(settings, request: PauseRequest, created: dict, personal: dict, 
     return sent
 
 
+@built_once
+def _posters():
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=16, thread_name_prefix="channel-post")
+
+
 def _post(settings, request: PauseRequest, created: dict, stored: Stored, channels: dict, now: datetime,
           sent: list) -> list:
     """Post the request, with the shared links, to each channel; return `sent` with the posts added."""
@@ -183,15 +191,23 @@ def _post(settings, request: PauseRequest, created: dict, stored: Stored, channe
         checks=len(request.checks or ()), expires_at=created["expires_at"], restart_url=created["restart_url"],
         cancel_url=created["cancel_url"])
     posts = list(sent)
-    for name, target in channels.items():
+    # All at once: one slow channel (up to its timeouts and a 429's wait) does not add to another's,
+    # so the caller (an ADF Web activity, with its own timeout) hears back within one post's time.
+    started = {name: _posters().submit(chat.post, target, message, settings) for name, target in channels.items()}
+    failures = []
+    for name, posting in started.items():
+        entry = {"channel": name, "purpose": "request"}
         try:
-            chat.post(target, message, settings)
-            posts.append({"channel": name, "purpose": "request", "at": iso(utcnow()), "outcome": "sent"})
-        except chat.NotPosted as failed:
+            posting.result()
+            posts.append({**entry, "at": iso(utcnow()), "outcome": "sent"})
+        except Exception as exc:  # NotPosted says how it failed; anything else left its fate unknown
+            failed = exc if isinstance(exc, chat.NotPosted) else chat.NotPosted(name, "unknown", type(exc).__name__)
             logger.warning("channel post failed pause_id=%s: %s (%s)", created["pause_id"], failed, failed.outcome)
-            posts.append({"channel": name, "purpose": "request", "at": iso(utcnow()), "outcome": failed.outcome,
-                          "detail": failed.detail[:500]})
-            after = _cancel(stored, f"The request could not be posted to channel {name}.", now, posts)
-            raise ChannelNotSent(f"Channel {name} did not take the request ({failed.detail}); {after}. Fix the "
-                                 f"channel (app setting {chat.setting_name(name)}) and pause again.") from None
+            posts.append({**entry, "at": iso(utcnow()), "outcome": failed.outcome, "detail": failed.detail[:500]})
+            failures.append(failed)
+    if failures:  # every post is recorded, also those that went through next to the failed one
+        first = failures[0]
+        after = _cancel(stored, f"The request could not be posted to channel {first.channel}.", now, posts)
+        raise ChannelNotSent(f"Channel {first.channel} did not take the request ({first.detail}); {after}. Fix the "
+                             f"channel (app setting {chat.setting_name(first.channel)}) and pause again.")
     return posts

@@ -167,3 +167,18 @@ def test_a_pause_decided_while_it_is_being_posted_keeps_its_records_and_gets_its
         (channels["teams"], "sent"), (channels["slack"], "failed")]
     assert sweep.sweep(datetime.now(timezone.utc) + timedelta(seconds=2)) == {"notified": 1}
     assert "Approved" in str(chat.posts("teams", channels["teams"])[-1]) and len(adf.runs) == 1
+
+
+def test_posts_go_out_together_and_each_is_recorded_also_next_to_one_that_failed(api, chat, channels):
+    from datetime import datetime, timedelta, timezone
+
+    from shared import sweep
+
+    chat.answer("slack", channels["slack"], "channel_not_found")
+    response = api.pause(notify={"channels": [channels["slack"], channels["teams"]]})  # the refusing one first
+    assert response.status_code == 502 and channels["slack"] in api.json(response)["detail"]
+    [cancelled] = api.json(api.list(status="cancelled"))["items"]
+    assert [(n["channel"], n["outcome"]) for n in cancelled["notifications"]] == [
+        (channels["slack"], "failed"), (channels["teams"], "sent")]
+    assert sweep.sweep(datetime.now(timezone.utc) + timedelta(seconds=1)) == {"notified": 1}
+    assert "Cancelled by the app" in str(chat.posts("teams", channels["teams"])[-1])  # its links are dead now
