@@ -32,9 +32,11 @@ KIND = REMINDER
 
 
 def waiting_on(entity: dict) -> list:
-    """The named approvers who were emailed the request and have not approved yet."""
+    """The named approvers who were emailed the request (or took it over by reassignment) and have not
+    approved yet."""
     notes = json_field(entity, "notifications", []) or []
-    asked = [note for note in notes if note.get("purpose") == "request" and note.get("outcome") == "sent"]
+    asked = [note for note in notes
+             if note.get("purpose") in ("request", "reassigned") and note.get("outcome") == "sent"]
     emailed = {people.key(address) for note in asked for address in note.get("email") or ()}
     approved = {a.get("approver") for a in json_field(entity, "approvals", []) or [] if isinstance(a, dict)}
     requester, self_ok = entity.get("requested_by"), entity.get("allow_self_approval") is True

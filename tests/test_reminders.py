@@ -86,3 +86,17 @@ def test_reminder_fields_are_checked(api, body, field, rule):
     response = api.pause(**body)
     problem = api.json(response)
     assert response.status_code == 400 and [(e["field"], e["rule"]) for e in problem["errors"]] == [(field, rule)]
+
+
+def test_an_approver_who_took_over_by_reassignment_is_reminded_and_the_one_who_handed_on_is_not(api, mail):
+    import json
+
+    started = datetime.now(timezone.utc)
+    created = api.created(approvers=[ALICE, BOB], required_approvals=2, notify={}, remind_every=300)
+    alices = link(inbox(mail, ALICE)[0])
+    response = api.call("reassign", "POST", f"reassign/{alices}", body=json.dumps({"to": "carol@contoso.com"}).encode(),
+                        headers={"Content-Type": "application/json"}, route_params={"token": alices})
+    assert response.status_code == 200
+    assert sweep.sweep(started + timedelta(seconds=305)) == {"reminded": 1}
+    assert len(inbox(mail, "carol@contoso.com")) == 2 and len(inbox(mail, ALICE)) == 1 and len(inbox(mail, BOB)) == 2
+    assert approve(api, link(inbox(mail, "carol@contoso.com")[-1]))["status"] == "pending" and created
