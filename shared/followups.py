@@ -89,7 +89,7 @@ def _claim(pause_id: str, stored: Stored, names: list, claim: str, now: datetime
     notes = json_field(stored.entity, "notifications", []) or []
     entries = [{"channel": name, "purpose": "decided", "at": iso(now), "outcome": "unknown", "detail": claim}
                for name in names]
-    written = pack_json("notifications", canonical(notes + entries))
+    written = pack_json("notifications", canonical(notes + entries), over=stored.entity)
     try:
         return Stored({**stored.entity, **written}, get_store().update(pause_id, written, stored.etag))
     except Conflict:

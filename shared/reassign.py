@@ -81,7 +81,8 @@ def _plan(link, to: str, comment: str | None, caller, now: datetime) -> tuple[di
     values = {"approvers": [to if a == link.approver else a for a in approvers],
               "approver_secrets": [[a, h] for a, h in secrets if a != link.approver] + [[to, digest]],
               "retired_secrets": retired, "reassignments": handed}
-    return {key: value for name in FIELDS for key, value in pack_json(name, canonical(values[name])).items()}, token
+    return {key: value for name in FIELDS
+            for key, value in pack_json(name, canonical(values[name]), over=entity).items()}, token
 
 
 def _refuse(rule: str, message: str):
@@ -105,8 +106,8 @@ def _tell(link, written: dict, etag: str, to: str, token: str, base_url: str, no
                         quorum={"required": written.get("required_approvals"),
                                 "approvers": json_field(written, "approvers", []), "you": to}))
     except (mailer.EmailFailed, ValueError) as failed:
-        before = {key: value for name in FIELDS
-                  for key, value in pack_json(name, canonical(json_field(link.stored.entity, name, []) or [])).items()}
+        before = {key: value for name in FIELDS for key, value in pack_json(
+            name, canonical(json_field(link.stored.entity, name, []) or []), over=written).items()}
         try:
             get_store().update(link.pause_id, before, etag)
             undone = "Nothing was changed: your link still works."

@@ -69,7 +69,7 @@ def settle(due: Due, now: datetime) -> SweepOutcome:
     secrets = (json_field(entity, "approver_secrets", []) or []) + [[a, digest] for a, (_, digest) in fresh.items()]
     try:  # the claim: this reminder is ours to send, and the links it carries are valid
         get_store().update(pause_id, {"reminders_sent": sent + 1,
-                                      **pack_json("approver_secrets", canonical(secrets))}, stored.etag)
+                                      **pack_json("approver_secrets", canonical(secrets), over=entity)}, stored.etag)
     except Conflict:
         return SweepOutcome.RETRY  # an approval or another timer instance got there first: look again
     entries = _emails(entity, fresh, now) + _posts(entity, sent + 1, now)

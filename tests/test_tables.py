@@ -133,3 +133,26 @@ def test_an_answer_that_is_not_every_operation_applied_is_never_read_as_success(
         from azure.data.tables import RequestTooLargeError
 
         assert isinstance(error, RequestTooLargeError)
+
+
+def test_a_json_field_merged_shorter_across_a_chunk_boundary_reads_back_whole(tables):
+    """A MERGE keeps chunks it does not name: the ones the shorter value no longer has are emptied."""
+    import json
+
+    from azure.data.tables import UpdateMode
+
+    from shared.storage.tables import CHUNK_BYTES, pack_json, unpack_json
+
+    table = tables[0]
+    long = json.dumps(["x" * 100] * (CHUNK_BYTES // 50))  # over two chunks
+    table.create_entity({"PartitionKey": "p", "RowKey": "r", **pack_json("field", long)})
+    stored = table.get_entity("p", "r")
+    assert unpack_json(stored, "field") == long and "field__2" in stored
+    table.update_entity({"PartitionKey": "p", "RowKey": "r", **pack_json("field", '["short"]', over=stored)},
+                        mode=UpdateMode.MERGE)
+    assert json.loads(unpack_json(table.get_entity("p", "r"), "field")) == ["short"]
+    # Without `over` the old tail stays and the value no longer reads: what the emptied chunks prevent.
+    table.update_entity({"PartitionKey": "p", "RowKey": "r", **pack_json("field", long)}, mode=UpdateMode.MERGE)
+    table.update_entity({"PartitionKey": "p", "RowKey": "r", **pack_json("field", '["short"]')},
+                        mode=UpdateMode.MERGE)
+    assert unpack_json(table.get_entity("p", "r"), "field") != '["short"]'

@@ -81,7 +81,7 @@ class PauseStore:
         current = stored
         for _ in range(3):
             kept = json_field(current.entity, "notifications", []) or []
-            written = pack_json("notifications", canonical(change(kept)))
+            written = pack_json("notifications", canonical(change(kept)), over=current.entity)
             try:
                 self.update(pause_id, written, current.etag)
                 return {**current.entity, **written}

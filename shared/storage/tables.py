@@ -45,13 +45,22 @@ class Page(NamedTuple):
     cursor: str | None
 
 
-def pack_json(name: str, text: str | None) -> dict:
-    """Spread serialized JSON over `<name>__0`, `<name>__1`, … binary properties."""
+def pack_json(name: str, text: str | None, over: dict | None = None) -> dict:
+    """Spread serialized JSON over `<name>__0`, `<name>__1`, … binary properties.
+
+    `over`: the entity this is merged onto. A MERGE keeps properties it does not name, so chunks the
+    stored value had beyond the new one's are written empty; left alone they would be joined to it.
+    """
     if text is None:
         return {}
     raw = text.encode("utf-8")
-    return {f"{name}__{i}": raw[start:start + CHUNK_BYTES]
-            for i, start in enumerate(range(0, max(len(raw), 1), CHUNK_BYTES))}
+    chunks = {f"{name}__{i}": raw[start:start + CHUNK_BYTES]
+              for i, start in enumerate(range(0, max(len(raw), 1), CHUNK_BYTES))}
+    i = len(chunks)
+    while over is not None and f"{name}__{i}" in over:
+        chunks[f"{name}__{i}"] = b""
+        i += 1
+    return chunks
 
 
 def unpack_json(entity: dict, name: str) -> str | None:
