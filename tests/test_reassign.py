@@ -120,3 +120,22 @@ def test_a_personal_links_page_offers_to_hand_it_on_and_the_shared_ones_does_not
     personal = api.page("restart", tokens[ALICE]).get_body().decode()
     assert f'action="../reassign/{tokens[ALICE]}"' in personal and 'name="to"' in personal
     assert "../reassign/" not in api.page("restart", created["token"]).get_body().decode()
+
+
+def test_an_approval_racing_its_own_reassignment_does_not_count_the_part_twice(api, adf, pause):
+    """alice's approval read the pause, then her reassignment to carol landed: when the approval's
+    write loses and it plans again on the pause as it is now, alice decides nothing."""
+    from shared.errors import LinkHandedOn
+    from shared.lifecycle.engine import decide
+    from shared.lifecycle.model import Action, Audit
+    from shared.storage.pauses import get_store
+    from shared.validation import Decision
+
+    created, tokens = pause
+    read_before = get_store().get(created["pause_id"])
+    assert reassign(api, tokens[ALICE], to=CAROL).status_code == 200
+    with pytest.raises(LinkHandedOn):
+        decide(created["pause_id"], read_before, Action.APPROVE, Decision(),
+               Audit(decided_by=ALICE, via="personal_link"), read_before.entity["created_at"])
+    record = api.record(created["pause_id"])
+    assert record["approvals"] == [] and record["status"] == "pending" and adf.runs == []

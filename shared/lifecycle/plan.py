@@ -5,12 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.clock import iso
-from shared.errors import AlreadyDecided, ChecksPending, Expired, InvalidRequest
+from shared.errors import AlreadyDecided, ChecksPending, Expired, InvalidRequest, LinkHandedOn
 from shared.jsonbody import canonical
 from shared.lifecycle import calls
 from shared.lifecycle.model import (QUORUM, SAID, WORDS_REQUIRED_WITH_APPROVERS, Action, Actor, Audit, Rule, Status,
                                     checks_passed, rule_for)
-from shared.storage.records import json_field_strict, mode_of, moment, status_of, to_record
+from shared.storage.records import json_field, json_field_strict, mode_of, moment, pause_id_of, status_of, to_record
 from shared.storage.tables import pack_json
 from shared.validation import Decision
 
@@ -93,6 +93,8 @@ def plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: da
     ensure_may_act(entity, rule.actor, now, rule.source)
     if rule.gated and entity.get("checks_mode") == "gate" and not checks_passed(entity):
         raise ChecksPending(to_record(entity))
+    if named:
+        ensure_still_theirs(entity, audit)
     fields = decision_fields(rule, decision, audit, now)
     if named and action in QUORUM:
         recorded = pack_json("approvals", canonical(_approvals_with(entity, decision, audit, fields, now)))
@@ -101,6 +103,20 @@ def plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: da
             return Plan(short, rule_for(short, mode), recorded, None)
         fields.update(recorded)
     return Plan(action, rule, fields, calls.ready(rule, entity, decision, audit))
+
+
+def ensure_still_theirs(entity: dict, audit: Audit) -> None:
+    """Raise LinkHandedOn when the person deciding handed their part on and is no approver any more.
+    Checked on the pause as it is when the decision is written, not only when the link was opened: a
+    reassignment landing in between must not let one part count twice."""
+    approvers = json_field_strict(entity, "approvers", []) or []
+    if not audit.decided_by or audit.decided_by in approvers:
+        return
+    handed = [r for r in json_field(entity, "reassignments", []) or []
+              if isinstance(r, dict) and r.get("from") == audit.decided_by]
+    if handed:
+        raise LinkHandedOn(f"You handed your part on to {handed[-1].get('to')}, who decides in your place now.",
+                           pause_id_of(entity), str(handed[-1].get("to")))
 
 
 def check_words(entity: dict, action: Action, decision: Decision) -> None:
