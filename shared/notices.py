@@ -19,7 +19,7 @@ from shared.lifecycle.engine import decide
 from shared.lifecycle.model import APP, FINAL, Action, Audit
 from shared.notify import channels as chat
 from shared.notify.message import approval_request
-from shared.storage.due_index import FOLLOWUP, REMINDER, get_due_index
+from shared.storage.due_index import FOLLOWUP, REMINDER, DueIndex, get_due_index
 from shared.storage.pauses import get_store
 from shared.storage.tables import Stored, pack_json
 from shared.validation import Decision, PauseRequest
@@ -87,7 +87,8 @@ def tell(request: PauseRequest, settings, created: dict, personal: dict, stored:
         _keep(pause_id, stored, sent)
     if request.remind_every:
         try:
-            get_due_index().add_work(REMINDER, pause_id, now + timedelta(seconds=request.remind_every))
+            get_due_index().add_work(REMINDER, pause_id, now + timedelta(seconds=request.remind_every),
+                                     row_id=DueIndex.work_id(REMINDER, pause_id))
         except Exception:  # the pause and its links stand; only its reminders are lost, and the log says so
             logger.exception("could not schedule the reminders of pause_id=%s", pause_id)
 

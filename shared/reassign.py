@@ -14,9 +14,10 @@ from datetime import datetime
 from shared import tokens
 from shared.approvers import NotYours, SignInRequired
 from shared.clock import iso, utcnow
-from shared.errors import AlreadyDecided, EmailNotSent, InvalidRequest
+from shared.errors import AlreadyDecided, EmailNotSent, InvalidRequest, Unavailable
 from shared.jsonbody import canonical
-from shared.lifecycle.model import SAID, Status
+from shared.lifecycle.model import Actor
+from shared.lifecycle.plan import ensure_may_act
 from shared.pauses import load_link
 from shared.settings import get_settings
 from shared.storage.pauses import get_store
@@ -26,6 +27,7 @@ from shared.storage.tables import Conflict, Stored, pack_json
 logger = logging.getLogger(__name__)
 
 FIELDS = ("approvers", "approver_secrets", "retired_secrets", "reassignments")
+MAX_REASSIGNMENTS = 20  # keeps the record within Table storage's limits whatever a link holder does
 _ATTEMPTS = 3
 
 
@@ -35,11 +37,18 @@ def reassign(token_text: str, to: str, comment: str | None, caller, base_url: st
     for _ in range(_ATTEMPTS):
         link = load_link(token_text)  # a link retired meanwhile (another reassignment won) is a 409 here
         changes, new_token = _plan(link, to, comment, caller, now)
+        ours = json_field(changes, "reassignments", [])[-1]
         try:
-            etag = get_store().update(link.pause_id, changes, link.stored.etag)
-        except Conflict:
-            continue  # an approval, a decision or another reassignment landed first: look again
-        written = {**link.stored.entity, **changes}
+            written, etag = {**link.stored.entity, **changes}, get_store().update(link.pause_id, changes,
+                                                                                    link.stored.etag)
+        except (Conflict, Unavailable) as failed:
+            # A 412 may be the storage SDK's retry of our own write that landed unanswered: read it back.
+            current = get_store().get(link.pause_id)
+            if (json_field(current.entity, "reassignments", []) or [None])[-1] != ours:
+                if isinstance(failed, Unavailable):
+                    raise
+                continue  # an approval, a decision or another reassignment landed first: look again
+            written, etag = current.entity, current.etag
         _tell(link, written, etag, to, new_token, base_url, now)
         logger.info("approver reassigned pause_id=%s", link.pause_id)
         return to_record(written)
@@ -59,10 +68,10 @@ def _plan(link, to: str, comment: str | None, caller, now: datetime) -> tuple[di
         if caller.principal.name != link.approver:
             raise NotYours("someone_else", f"This link is for {link.approver}; you are signed in as "
                                            f"{caller.principal.name}.", record)
-    status = entity.get("status")
-    if status != Status.PENDING:
-        said = SAID.get(status, f"is {status}")
-        raise AlreadyDecided(f"This pause {said}: there is nothing to hand on.", record)
+    ensure_may_act(entity, Actor.PERSON, now)  # decided, or expired: nothing to hand on
+    if len(json_field(entity, "reassignments", []) or []) >= MAX_REASSIGNMENTS:
+        raise AlreadyDecided(f"This pause was handed on {MAX_REASSIGNMENTS} times already; it cannot be handed on "
+                             "again (an operator can cancel it).", record)
     if any(a.get("approver") == link.approver for a in record["approvals"]):
         raise AlreadyDecided("You approved this already, and an approval cannot be handed on.", record)
     approvers = json_field(entity, "approvers", []) or []
@@ -106,14 +115,33 @@ def _tell(link, written: dict, etag: str, to: str, token: str, base_url: str, no
                         quorum={"required": written.get("required_approvals"),
                                 "approvers": json_field(written, "approvers", []), "you": to}))
     except (mailer.EmailFailed, ValueError) as failed:
+        undone = ("Nothing was changed: your link still works." if _undo(link, written, etag) else
+                  f"The reassignment stands, but {to} got no link: open your link's page again later, or ask an "
+                  "operator to cancel the pause.")
+        raise EmailNotSent(f"The email to {to} could not be sent ({failed}). {undone}") from None
+    try:
+        get_store().note(link.pause_id, Stored(written, etag),
+                         [{"email": [to], "purpose": "reassigned", "at": iso(now), "outcome": "sent"}])
+    except Exception:  # done and told: only the record of the email is missing, and the log says so
+        logger.exception("reassignment email sent but not recorded pause_id=%s", link.pause_id)
+
+
+def _undo(link, written: dict, etag: str) -> bool:
+    """Put the four fields back as they were, on the pause as it is now, as long as they still hold what
+    the reassignment wrote (an approval by someone else meanwhile changes other fields only)."""
+    store = get_store()
+    for _ in range(_ATTEMPTS):
         before = {key: value for name in FIELDS for key, value in pack_json(
             name, canonical(json_field(link.stored.entity, name, []) or []), over=written).items()}
         try:
-            get_store().update(link.pause_id, before, etag)
-            undone = "Nothing was changed: your link still works."
+            store.update(link.pause_id, before, etag)
+            return True
+        except Conflict:
+            current = store.get(link.pause_id)
+            if any(json_field(current.entity, name, []) != json_field(written, name, []) for name in FIELDS):
+                break  # something else reassigned or decided meanwhile: leave it be
+            written, etag = current.entity, current.etag
         except Exception:
-            logger.exception("reassignment of pause_id=%s not undone after its email failed", link.pause_id)
-            undone = f"The reassignment stands, but {to} has no link: ask an operator."
-        raise EmailNotSent(f"The email to {to} could not be sent ({failed}). {undone}") from None
-    get_store().note(link.pause_id, Stored(written, etag),
-                     [{"email": [to], "purpose": "reassigned", "at": iso(now), "outcome": "sent"}])
+            break
+    logger.error("reassignment of pause_id=%s not undone after its email failed", link.pause_id)
+    return False

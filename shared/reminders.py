@@ -13,7 +13,7 @@ import logging
 from datetime import datetime, timedelta
 
 from shared import people, tokens
-from shared.clock import iso
+from shared.clock import as_utc, iso
 from shared.errors import NotFound
 from shared.jsonbody import canonical
 from shared.lifecycle.model import FINAL, Status, SweepOutcome
@@ -24,7 +24,7 @@ from shared.settings import get_settings
 from shared.storage.due_index import REMINDER, Due, get_due_index
 from shared.storage.pauses import get_store
 from shared.storage.records import json_field
-from shared.storage.tables import Conflict, pack_json
+from shared.storage.tables import AlreadyExists, Conflict, pack_json
 
 logger = logging.getLogger(__name__)
 
@@ -32,12 +32,12 @@ KIND = REMINDER
 
 
 def waiting_on(entity: dict) -> list:
-    """The named approvers who were emailed the request (or took it over by reassignment) and have not
-    approved yet."""
+    """The named approvers who were emailed the request (or took a part over by reassignment) and have
+    not approved yet."""
     notes = json_field(entity, "notifications", []) or []
-    asked = [note for note in notes
-             if note.get("purpose") in ("request", "reassigned") and note.get("outcome") == "sent"]
+    asked = [note for note in notes if note.get("purpose") == "request" and note.get("outcome") == "sent"]
     emailed = {people.key(address) for note in asked for address in note.get("email") or ()}
+    emailed |= {r.get("to") for r in json_field(entity, "reassignments", []) or [] if isinstance(r, dict)}
     approved = {a.get("approver") for a in json_field(entity, "approvals", []) or [] if isinstance(a, dict)}
     requester, self_ok = entity.get("requested_by"), entity.get("allow_self_approval") is True
     return [a for a in json_field(entity, "approvers", []) or []
@@ -58,29 +58,44 @@ def settle(due: Due, now: datetime) -> SweepOutcome:
         return SweepOutcome.MISSING
     entity = stored.entity
     sent, most, every = (count(entity.get(name)) for name in ("reminders_sent", "remind_max", "remind_every"))
-    if entity.get("status") in FINAL or sent >= most or not every:
+    expires_at = entity.get("expires_at")
+    if entity.get("status") in FINAL or sent >= most or not every or \
+            (isinstance(expires_at, datetime) and now >= as_utc(expires_at)):  # the timer expires it, not us
         index.remove(due)
         return SweepOutcome.ALREADY_SETTLED
-    later = now + timedelta(seconds=every)
+    later, next_at = now + timedelta(seconds=every), entity.get("next_reminder_at")
+    if isinstance(next_at, datetime) and now < as_utc(next_at):  # this interval's reminder went already
+        _reschedule(index, due, pause_id, as_utc(next_at))
+        return SweepOutcome.RESCHEDULED
     if entity.get("status") != Status.PENDING:  # a decision in flight, or a checkpoint: look again later
-        index.move_row(due, {"kind": KIND, "pause_id": pause_id}, later)
+        _reschedule(index, due, pause_id, later)
         return SweepOutcome.RESCHEDULED
     fresh = {approver: tokens.issue(pause_id) for approver in waiting_on(entity)}
     secrets = (json_field(entity, "approver_secrets", []) or []) + [[a, digest] for a, (_, digest) in fresh.items()]
-    try:  # the claim: this reminder is ours to send, and the links it carries are valid
-        get_store().update(pause_id, {"reminders_sent": sent + 1,
+    try:  # the claim: this interval's reminder is ours to send, and the links it carries are valid
+        get_store().update(pause_id, {"reminders_sent": sent + 1, "next_reminder_at": later,
                                       **pack_json("approver_secrets", canonical(secrets), over=entity)}, stored.etag)
     except Conflict:
         return SweepOutcome.RETRY  # an approval or another timer instance got there first: look again
-    entries = _emails(entity, fresh, now) + _posts(entity, sent + 1, now)
-    if entries and not get_store().note(pause_id, stored, entries):
-        logger.error("reminders not recorded pause_id=%s: the pause kept changing", pause_id)
-    if sent + 1 < most:
-        index.move_row(due, {"kind": KIND, "pause_id": pause_id}, later)
+    if sent + 1 < most:  # moved before sending: a failure from here on never sends this one again
+        _reschedule(index, due, pause_id, later)
     else:
         index.remove(due)
+    entries = _emails(entity, fresh, now) + _posts(entity, sent + 1, now)
+    try:
+        if entries and not get_store().note(pause_id, stored, entries):
+            logger.error("reminders not recorded pause_id=%s: the pause kept changing", pause_id)
+    except Exception:  # sent: only their record is missing, and the log says so
+        logger.exception("reminders sent but not recorded pause_id=%s", pause_id)
     logger.info("reminder %d of %d sent pause_id=%s emails=%d", sent + 1, most, pause_id, len(fresh))
     return SweepOutcome.REMINDED
+
+
+def _reschedule(index, due: Due, pause_id: str, at: datetime) -> None:
+    try:
+        index.move_row(due, {"kind": KIND, "pause_id": pause_id}, at)
+    except AlreadyExists:  # another timer instance moved it there first
+        index.remove(due)
 
 
 def _emails(entity: dict, fresh: dict, now: datetime) -> list:

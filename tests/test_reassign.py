@@ -139,3 +139,47 @@ def test_an_approval_racing_its_own_reassignment_does_not_count_the_part_twice(a
                Audit(decided_by=ALICE, via="personal_link"), read_before.entity["created_at"])
     record = api.record(created["pause_id"])
     assert record["approvals"] == [] and record["status"] == "pending" and adf.runs == []
+
+
+def test_nothing_is_handed_on_once_the_pause_expired(api, pause, table):
+    from datetime import datetime, timedelta, timezone
+
+    created, tokens = pause
+    entity = table.get_entity(created["pause_id"], "pause")
+    entity["expires_at"] = datetime.now(timezone.utc) - timedelta(seconds=1)
+    table.update_entity(entity)
+    response = reassign(api, tokens[ALICE], to=CAROL)
+    assert response.status_code == 410 and api.record(created["pause_id"])["reassignments"] == []
+
+
+def test_a_reassignment_whose_write_landed_unanswered_is_carried_through(api, mail, pause, monkeypatch):
+    """The storage SDK retried a write that had landed, and got 412: read back, it is ours, so the new
+    approver is emailed (not answered "already handed on" with nobody told)."""
+    from shared.storage.pauses import PauseStore
+    from shared.storage.tables import Conflict
+
+    created, tokens = pause
+    update, calls = PauseStore.update, []
+
+    def landed_then_412(self, pause_id, changes, etag):
+        calls.append(pause_id)
+        result = update(self, pause_id, changes, etag)
+        if len(calls) == 1:
+            raise Conflict()
+        return result
+
+    monkeypatch.setattr(PauseStore, "update", landed_then_412)
+    response = reassign(api, tokens[ALICE], to=CAROL)
+    assert response.status_code == 200 and len([m for m in mail.messages if m["to"] == [CAROL]]) == 1
+
+
+def test_a_part_is_handed_on_at_most_twenty_times(api, mail, pause):
+    created, tokens = pause
+    holder, token = ALICE, tokens[ALICE]
+    for i in range(20):
+        to = f"person{i}@contoso.com"
+        assert reassign(api, token, to=to).status_code == 200
+        holder, token = to, token_of(mail, to)
+    response = reassign(api, token, to="one-more@contoso.com")
+    assert response.status_code == 409 and "20 times" in api.json(response)["detail"]
+    assert len(api.record(created["pause_id"])["reassignments"]) == 20 and holder

@@ -25,6 +25,11 @@ def mail(configure):
         yield catcher
 
 
+def made_at(api, created) -> datetime:
+    """When the pause was made (its reminders count from then), whatever the test's own pace."""
+    return datetime.fromisoformat(api.record(created["pause_id"])["created_at"].replace("Z", "+00:00"))
+
+
 def inbox(mail, who) -> list:
     return [m for m in mail.messages if m["to"] == [who]]
 
@@ -38,8 +43,8 @@ def approve(api, token):
 
 
 def test_approvers_who_have_not_approved_are_reminded_with_fresh_links_until_remind_max(api, adf, mail):
-    started = datetime.now(timezone.utc)
     created = api.created(approvers=[ALICE, BOB], required_approvals=2, notify={}, remind_every=300, remind_max=2)
+    started = made_at(api, created)
     assert sweep.sweep(started + timedelta(seconds=299)) == {}  # not before the first interval
     assert sweep.sweep(started + timedelta(seconds=305)) == {"reminded": 1}
     first, reminded = inbox(mail, ALICE)
@@ -91,8 +96,8 @@ def test_reminder_fields_are_checked(api, body, field, rule):
 def test_an_approver_who_took_over_by_reassignment_is_reminded_and_the_one_who_handed_on_is_not(api, mail):
     import json
 
-    started = datetime.now(timezone.utc)
     created = api.created(approvers=[ALICE, BOB], required_approvals=2, notify={}, remind_every=300)
+    started = made_at(api, created)
     alices = link(inbox(mail, ALICE)[0])
     response = api.call("reassign", "POST", f"reassign/{alices}", body=json.dumps({"to": "carol@contoso.com"}).encode(),
                         headers={"Content-Type": "application/json"}, route_params={"token": alices})
@@ -100,3 +105,51 @@ def test_an_approver_who_took_over_by_reassignment_is_reminded_and_the_one_who_h
     assert sweep.sweep(started + timedelta(seconds=305)) == {"reminded": 1}
     assert len(inbox(mail, "carol@contoso.com")) == 2 and len(inbox(mail, ALICE)) == 1 and len(inbox(mail, BOB)) == 2
     assert approve(api, link(inbox(mail, "carol@contoso.com")[-1]))["status"] == "pending" and created
+
+
+
+def test_two_timer_instances_on_one_reminder_send_it_once_and_keep_one_row(api, mail):
+    import threading
+
+    from shared import reminders
+    from shared.storage.due_index import get_due_index
+
+    created = api.created(approvers=[ALICE], notify={}, remind_every=300, remind_max=3)
+    at = made_at(api, created) + timedelta(seconds=301)
+    [row] = [due for due in get_due_index().due(at) if due.kind == reminders.KIND]
+    start, outcomes = threading.Barrier(2), []
+
+    def visit():
+        start.wait()
+        outcomes.append(reminders.settle(row, at))
+
+    workers = [threading.Thread(target=visit) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert "reminded" in outcomes and len(inbox(mail, ALICE)) == 2  # the request and one reminder
+    assert len([d for d in get_due_index().due(at + timedelta(days=1)) if d.kind == reminders.KIND]) == 1
+
+
+def test_a_reminder_whose_record_failed_is_not_sent_again_before_its_next_interval(api, mail, monkeypatch):
+    from shared.errors import Unavailable
+    from shared.storage.pauses import PauseStore
+
+    created = api.created(approvers=[ALICE], notify={}, remind_every=3600, remind_max=3)
+    at = made_at(api, created)
+
+    def unavailable(*_, **__):
+        raise Unavailable("storage down")
+
+    monkeypatch.setattr(PauseStore, "note", unavailable)
+    assert sweep.sweep(at + timedelta(seconds=3601)) == {"reminded": 1}
+    monkeypatch.undo()
+    assert sweep.sweep(at + timedelta(seconds=3661)) == {}  # not a minute later
+    assert len(inbox(mail, ALICE)) == 2 and sweep.sweep(at + timedelta(seconds=7202)) == {"reminded": 1}
+
+
+def test_an_expired_pause_is_not_reminded(api, mail):
+    created = api.created(approvers=[ALICE], notify={}, remind_every=300, expires_in=600)
+    assert sweep.sweep(made_at(api, created) + timedelta(seconds=601)) == {"already_settled": 1, "expired": 1}
+    assert len(inbox(mail, ALICE)) == 1

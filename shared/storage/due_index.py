@@ -126,13 +126,20 @@ class DueIndex:
         if self.keys(due.pause_id, due_at) != (due.partition_key, due.row_key):
             self.remove(due)
 
+    @staticmethod
+    def work_id(kind: str, pause_id: str) -> str:
+        """The id of a pause's one row of `kind`: the same in every timer instance, so they cannot fork it."""
+        import hashlib
+
+        return hashlib.sha256(f"{kind}:{pause_id}".encode()).hexdigest()[:32]
+
     @translate("index")
-    def add_work(self, kind: str, pause_id: str, due_at) -> None:
-        """Owe work of `kind` on a pause: a row of its own (a random id, so it never meets the pause's
-        own row), carrying the pause's id."""
+    def add_work(self, kind: str, pause_id: str, due_at, row_id: str | None = None) -> None:
+        """Owe work of `kind` on a pause: a row of its own (an id of its own, random unless given, so it
+        never meets the pause's own row), carrying the pause's id."""
         import uuid
 
-        partition, row = self.keys(uuid.uuid4().hex, due_at)
+        partition, row = self.keys(row_id or uuid.uuid4().hex, due_at)
         insert(self._table, {"PartitionKey": partition, "RowKey": row, "kind": kind, "pause_id": pause_id})
 
     # Rows that carry a callback owed to a WebHook (shared.outbox): the row is its only record.
