@@ -118,7 +118,10 @@ def _cancel(stored: Stored, why: str, now: datetime, sent: list) -> str:
         decide(pause_id, stored, Action.NOT_NOTIFIED, Decision(comment=why), Audit(decided_by=APP), now,
                also=pack_json("notifications", canonical(sent)))
     except AlreadyDecided as decided:  # the timer (checks, a quick expiry) or a person got there meanwhile
-        _keep(pause_id, get_store().get(pause_id), sent)
+        try:
+            _keep(pause_id, get_store().get(pause_id), sent)
+        except Exception:  # only the record of what was sent is missing; the answer must still say what happened
+            logger.exception("messages sent but not recorded pause_id=%s", pause_id)
         status = decided.pause["status"]
         if status in FINAL:
             return f"meanwhile the pause was decided ({status}), so do not pause again for it"

@@ -148,8 +148,9 @@ def _load(token_text: str) -> Link:
                   *((approver, digest) for approver, digest in json_field(stored.entity, "approver_secrets", []))]
     matched = tokens.match(token.secret, [(name or "", digest) for name, digest in candidates])
     if matched is None:
-        retired = json_field(stored.entity, "retired_secrets", []) or []
-        handed = tokens.match(token.secret, [(to, digest) for _, digest, to in retired])
+        retired = [entry for entry in json_field(stored.entity, "retired_secrets", []) or []
+                   if isinstance(entry, list) and len(entry) == 3]  # damage is a 404, never a 500
+        handed = tokens.match(token.secret, [(str(to), str(digest)) for _, digest, to in retired])
         if handed is not None:
             raise LinkHandedOn(f"This link no longer works: its approver handed their part on to {handed}, who has "
                                "a link of their own.", token.pause_id, handed)
