@@ -69,3 +69,19 @@ def test_a_damaged_entity_still_gives_a_record_never_an_error():
                 stored[name] = rng.choice(garbage)
         record = to_record(stored)
         assert set(record) <= set(RECORD)
+
+
+def test_messages_are_kept_within_their_budget_shortening_the_oldest_details_first():
+    import json
+
+    from shared.storage.records import fit_notifications
+
+    notes = [{"channel": "ops", "purpose": "reminder", "at": "2026-12-06T10:00:00Z", "outcome": "failed",
+              "detail": f"{i}:" + "x" * 498} for i in range(40)]
+    fitted = fit_notifications(notes, budget=12_000)
+    assert len(json.dumps(fitted, separators=(",", ":")).encode()) <= 12_000 and len(fitted) == 40
+    assert [(n["channel"], n["purpose"], n["at"], n["outcome"]) for n in fitted] == [
+        (n["channel"], n["purpose"], n["at"], n["outcome"]) for n in notes]  # never those
+    assert fitted[0]["detail"].startswith("0:") and len(fitted[0]["detail"]) <= 81  # the oldest, shortened
+    assert fitted[-1]["detail"] == notes[-1]["detail"]  # the newest, kept whole
+    assert fit_notifications(notes[:2]) == notes[:2]  # within budget: unchanged

@@ -12,7 +12,7 @@ from shared.clients import POOL_SIZE, built_once
 from shared.jsonbody import canonical
 from shared.settings import get_settings
 from shared.storage.due_index import get_due_index
-from shared.storage.records import json_field
+from shared.storage.records import fit_notifications, json_field
 from shared.storage.status_index import get_status_index
 from shared.storage.tables import (Conflict, Page, Stored, bad_cursor, decode_cursor, encode_cursor,
                                    forgotten_with_settings, insert, pack_json, service, translate)
@@ -81,7 +81,7 @@ class PauseStore:
         current = stored
         for _ in range(3):
             kept = json_field(current.entity, "notifications", []) or []
-            written = pack_json("notifications", canonical(change(kept)), over=current.entity)
+            written = pack_json("notifications", canonical(fit_notifications(change(kept))), over=current.entity)
             try:
                 self.update(pause_id, written, current.etag)
                 return {**current.entity, **written}

@@ -200,3 +200,24 @@ def _checks(entity: dict) -> list:
                       "result": result.get("result"), "detail": result.get("detail"), "at": result.get("at"),
                       "attempts": result.get("attempts", 0)})
     return shown
+
+
+NOTES_BUDGET = 96 * 1024  # bytes of serialized `notifications`: the record stays within Table storage's limits
+
+
+def fit_notifications(notes: list, budget: int = NOTES_BUDGET) -> list:
+    """`notes` within `budget` bytes of JSON: the oldest `detail` texts are shortened first (never a
+    purpose, channel, recipient, time or outcome), then dropped, oldest first."""
+    def size(items) -> int:
+        return len(json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+    fitted = [dict(note) for note in notes]
+    for limit in (80, 0):
+        for note in fitted:
+            if size(fitted) <= budget:
+                return fitted
+            if isinstance(note.get("detail"), str) and len(note["detail"]) > limit:
+                note["detail"] = note["detail"][:limit] + "\u2026" if limit else None
+                if note["detail"] is None:
+                    del note["detail"]
+    return fitted
