@@ -124,7 +124,10 @@ def test_the_readmes_deployment_ships_every_package_the_app_imports_and_sets_the
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_readme_channels_walk_works_as_written(local_host, adf, configure, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
     from local_dev.chat_standins import ChatStandins
+    from shared import sweep
 
     create_demo_pipeline(adf.url)
     example = json.loads((ROOT / "local.settings.json.example").read_text(encoding="utf-8"))["Values"]
@@ -137,11 +140,14 @@ def test_readme_channels_walk_works_as_written(local_host, adf, configure, tmp_p
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
                                 text=True, timeout=60)
         assert result.returncode == 0, result.stderr
-        created = json.loads(result.stdout.splitlines()[0])
+        created, posted, approved = re.split(r"^--- .*$", result.stdout, flags=re.M)
+        created, approved = json.loads(created), json.loads(approved)
         [card] = chat.posts("teams", "approvals")
         [blocks] = chat.posts("slack", "data-team")
-    assert created["status"] == "pending"
+        assert sweep.sweep(datetime.now(timezone.utc) + timedelta(seconds=1)) == {"notified": 1}  # the timer
+        followed = chat.posts("slack", "data-team")[-1]
+    assert created["status"] == "pending" and approved["status"] == "restarted" and len(adf.runs) == 1
     for body in (card, blocks):
         assert created["restart_url"] in json.dumps(body) and "Load November into Sales?" in json.dumps(body)
-    listed = json.loads("\n".join(result.stdout.splitlines()[1:]))
-    assert sorted(item["kind"] for item in listed) == ["slack", "teams"]
+    assert sorted(item["kind"] for item in json.loads(posted)) == ["slack", "teams"]
+    assert followed["blocks"][0]["text"]["text"].startswith("Approved at ") and approved["run_id"] in str(followed)
