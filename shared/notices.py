@@ -153,8 +153,7 @@ def _send_email(settings, request: PauseRequest, created: dict, personal: dict, 
     from shared.notify import email as mailer
 
     smtp = settings.smtp
-    config = mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
-                               sender=smtp.sender, starttls=smtp.starttls)
+    config = mailer.config(smtp)
     emails, sent = _emails(request, created, personal), []
     try:
         for recipients, links_, quorum in emails:

@@ -102,18 +102,10 @@ def _tell(link, written: dict, etag: str, to: str, token: str, base_url: str, no
     """Email `to` their link; if that fails, undo the reassignment (the old link works again) and say so."""
     from shared.notify import email as mailer
 
-    smtp, notification = get_settings().smtp, json_field(written, "notification", {}) or {}
-    links = tokens.decision_links(base_url, token)
+    smtp = get_settings().smtp
     try:
-        mailer.send(mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
-                                      sender=smtp.sender, starttls=smtp.starttls),
-                    mailer.build_approval_email(
-                        sender=smtp.sender, to=[to], subject=None, title=notification.get("title"),
-                        message=notification.get("message"), pipeline_name=written.get("pipeline_name"),
-                        factory_name=written.get("factory_name"), expires_at=iso(written.get("expires_at")),
-                        restart_url=links["restart_url"], cancel_url=links["cancel_url"],
-                        quorum={"required": written.get("required_approvals"),
-                                "approvers": json_field(written, "approvers", []), "you": to}))
+        mailer.send(mailer.config(smtp), mailer.approver_email(written, sender=smtp.sender, to=to,
+                                                               links=tokens.decision_links(base_url, token)))
     except (mailer.EmailFailed, ValueError) as failed:
         undone = ("Nothing was changed: your link still works." if _undo(link, written, etag) else
                   f"The reassignment stands, but {to} got no link: open your link's page again later, or ask an "

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 
 from shared import people, tokens
 from shared.clock import as_utc, iso
-from shared.errors import NotFound
 from shared.jsonbody import canonical
 from shared.lifecycle.model import FINAL, Status, SweepOutcome
 from shared.lifecycle.plan import count
@@ -22,7 +21,7 @@ from shared.notify import channels as chat
 from shared.notify.message import reminder
 from shared.settings import get_settings
 from shared.storage.due_index import REMINDER, Due, get_due_index
-from shared.storage.pauses import get_store
+from shared.storage.pauses import get_store, work_and_pause
 from shared.storage.records import json_field
 from shared.storage.tables import AlreadyExists, Conflict, pack_json
 
@@ -47,15 +46,12 @@ def waiting_on(entity: dict) -> list:
 def settle(due: Due, now: datetime) -> SweepOutcome:
     """The timer's turn: send the reminder this row stands for, and schedule the next one."""
     index = get_due_index()
-    row, _ = index.read_row(due)
+    row, stored = work_and_pause(due)
     if row is None:
         return SweepOutcome.ALREADY_SETTLED
-    pause_id = row.get("pause_id") or ""
-    try:
-        stored = get_store().get(pause_id)
-    except NotFound:
-        index.remove(due)
+    if stored is None:
         return SweepOutcome.MISSING
+    pause_id = row.get("pause_id")
     entity = stored.entity
     sent, most, every = (count(entity.get(name)) for name in ("reminders_sent", "remind_max", "remind_every"))
     expires_at = entity.get("expires_at")
@@ -106,7 +102,7 @@ def _emails(entity: dict, fresh: dict, now: datetime) -> list:
 
     settings = get_settings()
     smtp, notification = settings.smtp, json_field(entity, "notification", {}) or {}
-    approvers = json_field(entity, "approvers", []) or []
+    title = notification.get("title") or f"Approval needed: {entity.get('pipeline_name') or 'pipeline'}"
     entries = []
     for approver, (token, _) in fresh.items():
         entry = {"email": [approver], "purpose": "reminder", "at": iso(now)}
@@ -114,15 +110,8 @@ def _emails(entity: dict, fresh: dict, now: datetime) -> list:
             if smtp is None:
                 raise mailer.EmailFailed("no SMTP server is configured (SMTP_HOST)")
             links = tokens.decision_links(entity.get("link_base") or settings.public_base_url or "", token)
-            title = notification.get("title") or f"Approval needed: {entity.get('pipeline_name') or 'pipeline'}"
-            message = mailer.build_approval_email(
-                sender=smtp.sender, to=[approver], subject=f"Reminder: {title}", title=notification.get("title"),
-                message=notification.get("message"), pipeline_name=entity.get("pipeline_name"),
-                factory_name=entity.get("factory_name"), expires_at=iso(entity.get("expires_at")),
-                restart_url=links["restart_url"], cancel_url=links["cancel_url"],
-                quorum={"required": entity.get("required_approvals"), "approvers": approvers, "you": approver})
-            mailer.send(mailer.SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username,
-                                          password=smtp.password, sender=smtp.sender, starttls=smtp.starttls), message)
+            mailer.send(mailer.config(smtp), mailer.approver_email(entity, sender=smtp.sender, to=approver,
+                                                                   links=links, subject=f"Reminder: {title}"))
             entries.append({**entry, "outcome": "sent"})
         except (mailer.EmailFailed, ValueError) as failed:
             logger.warning("reminder email to an approver failed: %s", failed)

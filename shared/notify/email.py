@@ -51,6 +51,12 @@ class SmtpConfig:
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
 
+def config(smtp) -> SmtpConfig:
+    """The SmtpConfig of the app's SMTP_* settings (`Settings.smtp`)."""
+    return SmtpConfig(host=smtp.host, port=smtp.port, username=smtp.username, password=smtp.password,
+                      sender=smtp.sender, starttls=smtp.starttls)
+
+
 class EmailFailed(Exception):
     """The email could not be sent; the message says why and is safe to log."""
 
@@ -215,3 +221,19 @@ def send(config: SmtpConfig, message: EmailMessage) -> None:
         smtp.quit()
     except (smtplib.SMTPException, OSError):
         smtp.close()
+
+
+def approver_email(entity: dict, *, sender: str, to: str, links: dict, subject: str | None = None) -> EmailMessage:
+    """The approval email of a stored pause for one named approver, with their own `links` (a reminder,
+    or a part handed on to them)."""
+    from shared.clock import iso
+    from shared.storage.records import json_field
+
+    notification = json_field(entity, "notification", {}) or {}
+    return build_approval_email(
+        sender=sender, to=[to], subject=subject, title=notification.get("title"),
+        message=notification.get("message"), pipeline_name=entity.get("pipeline_name"),
+        factory_name=entity.get("factory_name"), expires_at=iso(entity.get("expires_at")),
+        restart_url=links["restart_url"], cancel_url=links["cancel_url"],
+        quorum={"required": entity.get("required_approvals"), "approvers": json_field(entity, "approvers", []) or [],
+                "you": to})
