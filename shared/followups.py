@@ -15,7 +15,6 @@ import uuid
 from datetime import datetime, timedelta
 
 from shared.clock import iso
-from shared.errors import NotFound
 from shared.jsonbody import canonical
 from shared.lifecycle.engine import stale_after
 from shared.lifecycle.model import CLAIMED, FINAL, SweepOutcome
@@ -24,7 +23,7 @@ from shared.notify import channels as chat
 from shared.notify.message import decided
 from shared.settings import get_settings
 from shared.storage.due_index import FOLLOWUP, Due, get_due_index
-from shared.storage.pauses import get_store
+from shared.storage.pauses import get_store, work_and_pause
 from shared.storage.records import json_field
 from shared.storage.tables import Conflict, Stored, pack_json
 
@@ -49,15 +48,12 @@ def owed(entity: dict) -> list:
 def settle(due: Due, now: datetime) -> SweepOutcome:
     """The timer's turn: post the follow-ups one row owes; record them; drop or move the row."""
     index = get_due_index()
-    row, _ = index.read_row(due)
+    row, stored = work_and_pause(due)
     if row is None:
         return SweepOutcome.ALREADY_SETTLED
-    pause_id = row.get("pause_id") or ""
-    try:
-        stored = get_store().get(pause_id)
-    except NotFound:
-        index.remove(due)
+    if stored is None:
         return SweepOutcome.MISSING
+    pause_id = row.get("pause_id")
     status = stored.entity.get("status")
     if status in CLAIMED:  # its decision is being recorded (or will be reconciled): look once it must be
         index.move_row(due, {"kind": KIND, "pause_id": pause_id, "tries": row.get("tries") or 0}, now + stale_after())

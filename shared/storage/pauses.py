@@ -9,6 +9,7 @@ import logging
 from datetime import timedelta
 
 from shared.clients import POOL_SIZE, built_once
+from shared.errors import NotFound
 from shared.jsonbody import canonical
 from shared.settings import get_settings
 from shared.storage.due_index import get_due_index
@@ -158,3 +159,14 @@ def add_pause(pause_id: str, properties: dict, due_at, index_row: dict | None = 
     return etag
 
 
+def work_and_pause(due) -> tuple[dict | None, Stored | None]:
+    """A due-index row of work (a reminder, follow-ups) and the pause whose id it carries: (None, None)
+    when the row is gone already, (row, None) when its pause is (the row is then removed)."""
+    row, _ = get_due_index().read_row(due)
+    if row is None:
+        return None, None
+    try:
+        return row, get_store().get(row.get("pause_id") or "")
+    except NotFound:
+        get_due_index().remove(due)
+        return row, None
