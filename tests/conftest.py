@@ -228,6 +228,39 @@ def smtp(configure):
         controller.stop()
 
 
+@pytest.fixture
+def mail(configure):
+    """The local mail catcher `make run` uses (messages as {"to", "subject", "text", …}), with the app's
+    SMTP_* settings pointing at it."""
+    from local_dev.mail_catcher import MailCatcher
+
+    with MailCatcher() as catcher:
+        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(catcher.port), SMTP_FROM="pauses@example.test",
+                  SMTP_STARTTLS="false")
+        yield catcher
+
+
+@pytest.fixture(scope="module")
+def chat():
+    """The Teams Workflows and Slack webhook stand-ins, for a test module."""
+    from local_dev.chat_standins import ChatStandins
+
+    with ChatStandins() as running:
+        yield running
+
+
+@pytest.fixture
+def channels(configure, chat, request):
+    """Channels `<test>-t` (Teams) and `<test>-s` (Slack) on the stand-ins, set up as app settings;
+    returns their names by kind."""
+    stem = request.node.name.split("[")[0][-30:].replace("_", "-").strip("-")
+    names = {"teams": f"{stem}-t", "slack": f"{stem}-s"}
+    configure(CHANNEL_ALLOWED_HOSTS="127.0.0.1",
+              **{f"CHANNEL_{name.upper().replace('-', '_')}": f"{kind}:{chat.url(kind, name)}"
+                 for kind, name in names.items()})
+    return names
+
+
 # --- Browser tests (tests/test_browser.py) -------------------------------------------------
 # One Chromium per session, driven by Playwright. Without Chromium the browser tests are
 # skipped with a banner in the terminal summary; with CI=true a missing Chromium fails them.

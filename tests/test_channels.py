@@ -5,7 +5,6 @@ import time
 
 import pytest
 
-from local_dev.chat_standins import ChatStandins
 from shared.notify import channels
 from shared.notify.channels import ChannelUnusable, NotPosted
 from shared.settings import Limits, Settings
@@ -18,12 +17,6 @@ def settings(hosts=("127.0.0.1",), **limits) -> Settings:
     return Settings(storage_connection="UseDevelopmentStorage=true", channel_allowed_hosts=hosts,
                     limits=Limits(**{"channel_connect_timeout_seconds": 0.5, "channel_read_timeout_seconds": 1,
                                      **limits}))
-
-
-@pytest.fixture(scope="module")
-def chat():
-    with ChatStandins() as running:
-        yield running
 
 
 @pytest.fixture

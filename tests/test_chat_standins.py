@@ -4,15 +4,8 @@ services refuse, and can be told to fail as they fail."""
 import pytest
 import requests
 
-from local_dev.chat_standins import ChatStandins
 from shared.notify import slack, teams
 from tests.test_message import request
-
-
-@pytest.fixture(scope="module")
-def chat():
-    with ChatStandins() as running:
-        yield running
 
 
 def post(chat, kind, name, body=None, data=None, content_type="application/json"):

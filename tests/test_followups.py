@@ -3,9 +3,7 @@ channel that got the request how it ended, once; throttles and refusals are trie
 
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
-from local_dev.chat_standins import ChatStandins
 from shared import sweep
 
 SIGNED_IN = {"APPROVER_SIGN_IN": "easyauth", "WEBSITE_AUTH_ENABLED": "True"}
@@ -13,22 +11,6 @@ SIGNED_IN = {"APPROVER_SIGN_IN": "easyauth", "WEBSITE_AUTH_ENABLED": "True"}
 
 def now():
     return datetime.now(timezone.utc) + timedelta(seconds=1)
-
-
-@pytest.fixture(scope="module")
-def chat():
-    with ChatStandins() as running:
-        yield running
-
-
-@pytest.fixture
-def channels(configure, chat, request):
-    stem = request.node.name.split("[")[0][-30:].replace("_", "-").strip("-")
-    names = {"teams": f"{stem}-t", "slack": f"{stem}-s"}
-    configure(CHANNEL_ALLOWED_HOSTS="127.0.0.1",
-              **{f"CHANNEL_{name.upper().replace('-', '_')}": f"{kind}:{chat.url(kind, name)}"
-                 for kind, name in names.items()})
-    return names
 
 
 def followups(chat, kind, name) -> list:

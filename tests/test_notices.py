@@ -3,26 +3,8 @@ Teams Workflows and Slack stand-ins: who is told what, and a pause nobody could 
 
 import pytest
 
-from local_dev.chat_standins import ChatStandins
 
 SIGNED_IN = {"APPROVER_SIGN_IN": "easyauth", "WEBSITE_AUTH_ENABLED": "True"}
-
-
-@pytest.fixture(scope="module")
-def chat():
-    with ChatStandins() as running:
-        yield running
-
-
-@pytest.fixture
-def channels(configure, chat, request):
-    """Channels `<test>-teams` (Teams) and `<test>-slack` (Slack) on the stand-ins; returns their names."""
-    stem = request.node.name.split("[")[0][-30:].replace("_", "-").strip("-")
-    names = {"teams": f"{stem}-t", "slack": f"{stem}-s"}
-    configure(CHANNEL_ALLOWED_HOSTS="127.0.0.1",
-              **{f"CHANNEL_{name.upper().replace('-', '_')}": f"{kind}:{chat.url(kind, name)}"
-                 for kind, name in names.items()})
-    return names
 
 
 def test_a_pause_posts_its_shared_links_to_each_channel_and_records_the_posts(api, chat, channels):
@@ -86,14 +68,9 @@ def test_a_post_whose_answer_was_lost_is_unknown_recorded_and_not_posted_again(a
     assert [(n["channel"], n["outcome"]) for n in cancelled["notifications"]] == [(channels["teams"], "unknown")]
 
 
-def test_emails_are_recorded_with_the_posts_in_one_list(api, chat, channels, configure):
-    from local_dev.mail_catcher import MailCatcher
-
-    with MailCatcher() as mail:
-        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mail.port), SMTP_FROM="pauses@example.test",
-                  SMTP_STARTTLS="false")
-        created = api.created(notify={"email": ["ops@contoso.com"], "channels": [channels["slack"]]})
-        assert [m["to"] for m in mail.messages] == [["ops@contoso.com"]]
+def test_emails_are_recorded_with_the_posts_in_one_list(api, chat, channels, mail):
+    created = api.created(notify={"email": ["ops@contoso.com"], "channels": [channels["slack"]]})
+    assert [m["to"] for m in mail.messages] == [["ops@contoso.com"]]
     notes = api.record(created["pause_id"])["notifications"]
     assert [(n.get("email"), n.get("channel"), n["purpose"], n["outcome"]) for n in notes] == [
         (["ops@contoso.com"], None, "request", "sent"), (None, channels["slack"], "request", "sent")]

@@ -6,17 +6,8 @@ import threading
 
 import pytest
 
-from local_dev.mail_catcher import MailCatcher
 
 ALICE, BOB, CAROL, DAVE = "alice@contoso.com", "bob@contoso.com", "carol@contoso.com", "dave@contoso.com"
-
-
-@pytest.fixture
-def mail(configure):
-    with MailCatcher() as catcher:
-        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(catcher.port), SMTP_FROM="pauses@example.test",
-                  SMTP_STARTTLS="false")
-        yield catcher
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from local_dev.chat_standins import ChatStandins
-from local_dev.mail_catcher import MailCatcher
 from shared import sweep
 
 pytestmark = pytest.mark.integration
@@ -31,32 +29,29 @@ def entity_bytes(entity) -> tuple[int, int]:
     return sum(sizes) + 4, max(sizes)
 
 
-def test_the_largest_record_stays_within_table_storages_limits(api, configure, table):
-    with MailCatcher() as mail, ChatStandins() as chat:
-        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mail.port), SMTP_FROM="pauses@example.test",
-                  SMTP_STARTTLS="false", APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True",
-                  CHANNEL_ALLOWED_HOSTS="127.0.0.1",
-                  **{f"CHANNEL_{name.upper().replace('-', '_')}": f"slack:{chat.url('slack', name)}"
-                     for name in CHANNELS})
-        created = api.created(data={"blob": "d" * (256 * 1024 - 20)}, approvers=APPROVERS, required_approvals=20,
-                              notify={"email": APPROVERS, "channels": CHANNELS}, remind_every=300, remind_max=20,
-                              notification={"title": "t" * 200, "message": "m" * 4000}, expires_in=30 * 86400)
-        made = datetime.fromisoformat(api.record(created["pause_id"])["created_at"].replace("Z", "+00:00"))
-        for name in CHANNELS:  # every channel refuses every reminder, with the longest answer it can give
-            chat.answer("slack", name, status=400, times=20)
-        for n in range(1, 21):
-            assert sweep.sweep(made + timedelta(seconds=300 * n + 5)) == {"reminded": 1}
-        holder = APPROVERS[0]
-        for i in range(20):  # the first approver's part handed on 20 times, each with the longest comment
-            last = [m for m in mail.messages if m["to"] == [holder]][-1]
-            token = re.search(r"/api/restart/(\S+)", last["text"]).group(1)
-            to = f"p{i}@contoso.com"
-            response = api.call("reassign", "POST", f"reassign/{token}",
-                                body=json.dumps({"to": to, "comment": "c" * 2000}).encode(),
-                                headers={"Content-Type": "application/json", "Authorization": "Bearer x",
-                                         "X-MS-CLIENT-PRINCIPAL-NAME": holder}, route_params={"token": token})
-            assert response.status_code == 200, response.get_body()
-            holder = to
+def test_the_largest_record_stays_within_table_storages_limits(api, configure, table, mail, chat):
+    configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True", CHANNEL_ALLOWED_HOSTS="127.0.0.1",
+              **{f"CHANNEL_{name.upper().replace('-', '_')}": f"slack:{chat.url('slack', name)}"
+                 for name in CHANNELS})
+    created = api.created(data={"blob": "d" * (256 * 1024 - 20)}, approvers=APPROVERS, required_approvals=20,
+                          notify={"email": APPROVERS, "channels": CHANNELS}, remind_every=300, remind_max=20,
+                          notification={"title": "t" * 200, "message": "m" * 4000}, expires_in=30 * 86400)
+    made = datetime.fromisoformat(api.record(created["pause_id"])["created_at"].replace("Z", "+00:00"))
+    for name in CHANNELS:  # every channel refuses every reminder, with the longest answer it can give
+        chat.answer("slack", name, status=400, times=20)
+    for n in range(1, 21):
+        assert sweep.sweep(made + timedelta(seconds=300 * n + 5)) == {"reminded": 1}
+    holder = APPROVERS[0]
+    for i in range(20):  # the first approver's part handed on 20 times, each with the longest comment
+        last = [m for m in mail.messages if m["to"] == [holder]][-1]
+        token = re.search(r"/api/restart/(\S+)", last["text"]).group(1)
+        to = f"p{i}@contoso.com"
+        response = api.call("reassign", "POST", f"reassign/{token}",
+                            body=json.dumps({"to": to, "comment": "c" * 2000}).encode(),
+                            headers={"Content-Type": "application/json", "Authorization": "Bearer x",
+                                     "X-MS-CLIENT-PRINCIPAL-NAME": holder}, route_params={"token": token})
+        assert response.status_code == 200, response.get_body()
+        holder = to
     record = api.record(created["pause_id"])
     assert len(record["reassignments"]) == 20 and record["status"] == "pending"
     assert len([n for n in record["notifications"] if n["purpose"] == "reminder"]) == 20 * (20 + 5)

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from local_dev.chat_standins import ChatStandins
-from local_dev.mail_catcher import MailCatcher
 from shared import sweep
 
 ALICE, BOB = "alice@contoso.com", "bob@contoso.com"
@@ -15,14 +14,6 @@ ALICE, BOB = "alice@contoso.com", "bob@contoso.com"
 
 def now():
     return datetime.now(timezone.utc) + timedelta(seconds=1)
-
-
-@pytest.fixture
-def mail(configure):
-    with MailCatcher() as catcher:
-        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(catcher.port), SMTP_FROM="pauses@example.test",
-                  SMTP_STARTTLS="false")
-        yield catcher
 
 
 def made_at(api, created) -> datetime:
