@@ -85,3 +85,21 @@ def test_messages_are_kept_within_their_budget_shortening_the_oldest_details_fir
     assert fitted[0]["detail"].startswith("0:") and len(fitted[0]["detail"]) <= 81  # the oldest, shortened
     assert fitted[-1]["detail"] == notes[-1]["detail"]  # the newest, kept whole
     assert fit_notifications(notes[:2]) == notes[:2]  # within budget: unchanged
+
+
+@pytest.mark.parametrize("budget", [9_000, 12_000, 15_123, 20_000])
+def test_messages_are_shortened_no_more_than_their_budget_needs_in_utf8_bytes(budget):
+    import json
+
+    from shared.storage.records import fit_notifications
+
+    def size(items):
+        return len(json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+    notes = [{"email": ["ops@contoso.com"], "purpose": "reminder", "at": "2026-12-06T10:00:00Z",
+              "outcome": "failed", "detail": f"{i}:" + "é→" * 200} for i in range(40)]
+    fitted = fit_notifications(notes, budget=budget)
+    shortened = [i for i, (old, new) in enumerate(zip(notes, fitted)) if old != new]
+    assert size(fitted) <= budget and shortened == list(range(len(shortened)))  # the oldest first
+    undone = [*fitted[:shortened[-1]], notes[shortened[-1]], *fitted[shortened[-1] + 1:]]
+    assert size(undone) > budget  # the last one shortened had to be

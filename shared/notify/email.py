@@ -185,10 +185,16 @@ def _failure(exc: BaseException, step: str, config: SmtpConfig) -> EmailFailed:
     return EmailFailed(f"{where} failed during {step}: {_reason(exc)}")
 
 
+@functools.lru_cache(maxsize=1)
+def _default_tls() -> ssl.SSLContext:
+    """The system's trust, loaded once: reading the CA bundle costs ~40 ms, more than sending an email."""
+    return ssl.create_default_context()
+
+
 def send(config: SmtpConfig, message: EmailMessage) -> None:
     """Send `message` through the SMTP server in `config`; raise EmailFailed if it is not accepted."""
-    context = config.ssl_context or ssl.create_default_context()
     implicit_tls = config.port == IMPLICIT_TLS_PORT
+    context = (config.ssl_context or _default_tls()) if implicit_tls or config.starttls else None
     step = "connect"
     try:
         if implicit_tls:
@@ -225,15 +231,24 @@ def send(config: SmtpConfig, message: EmailMessage) -> None:
 
 def approver_email(entity: dict, *, sender: str, to: str, links: dict, subject: str | None = None) -> EmailMessage:
     """The approval email of a stored pause for one named approver, with their own `links` (a reminder,
-    or a part handed on to them)."""
+    an escalation, or a part handed on to them)."""
+    return stored_email(entity, sender=sender, to=[to], links=links, subject=subject, you=to)
+
+
+def stored_email(entity: dict, *, sender: str, to: list, links: dict, subject: str | None = None,
+                 you: str | None = None) -> EmailMessage:
+    """The approval email of a stored pause: to one named approver (`you`) with their personal links, or
+    to `to` with links that work as the shared ones."""
     from shared.clock import iso
     from shared.storage.records import json_field
 
     notification = json_field(entity, "notification", {}) or {}
+    approvers = json_field(entity, "approvers", []) or []
+    quorum = {"required": entity.get("required_approvals"), "approvers": approvers} if approvers else None
+    if quorum and you:
+        quorum["you"] = you
     return build_approval_email(
-        sender=sender, to=[to], subject=subject, title=notification.get("title"),
+        sender=sender, to=list(to), subject=subject, title=notification.get("title"),
         message=notification.get("message"), pipeline_name=entity.get("pipeline_name"),
         factory_name=entity.get("factory_name"), expires_at=iso(entity.get("expires_at")),
-        restart_url=links["restart_url"], cancel_url=links["cancel_url"],
-        quorum={"required": entity.get("required_approvals"), "approvers": json_field(entity, "approvers", []) or [],
-                "you": to})
+        restart_url=links["restart_url"], cancel_url=links["cancel_url"], quorum=quorum)

@@ -153,6 +153,11 @@ RECORD: dict[str, Field] = {
         "type": "array", "description": "Approvers who handed their part on: from whom, to whom, when, why.",
         "items": {"type": "object", "required": ["from", "to", "at"], "properties": {
             "from": {"type": "string"}, "to": {"type": "string"}, "at": TIME, "comment": TEXT}}}, []),
+    **{name: Field({"type": ["integer", "null"]}, lambda entity, name=name: entity.get(name))
+       for name in ("remind_every", "remind_max", "reminders_sent", "escalate_after")},
+    "escalate_to": _json("escalate_to", {"type": ["object", "null"], "description": "Who is asked if the pause still "
+                                         "waits escalate_after seconds after it was made."}),
+    "escalated_at": _time("escalated_at"),
     "approver_links_returned": _flag("approver_links_returned", {
         "type": "boolean", "description": "The pause asked for its approvers' personal links in the answer "
                                           "(return_approver_links): its caller could approve in their names."}),
@@ -208,16 +213,20 @@ NOTES_BUDGET = 96 * 1024  # bytes of serialized `notifications`: the record stay
 def fit_notifications(notes: list, budget: int = NOTES_BUDGET) -> list:
     """`notes` within `budget` bytes of JSON: the oldest `detail` texts are shortened first (never a
     purpose, channel, recipient, time or outcome), then dropped, oldest first."""
-    def size(items) -> int:
-        return len(json.dumps(items, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+    def size(item) -> int:
+        return len(json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
 
     fitted = [dict(note) for note in notes]
+    # Each note is measured once and again only when it changes: the list is "[" + ",".join(notes) + "]".
+    sizes = [size(note) for note in fitted]
+    total = sum(sizes) + max(len(sizes) - 1, 0) + 2
     for limit in (80, 0):
-        for note in fitted:
-            if size(fitted) <= budget:
+        for index, note in enumerate(fitted):
+            if total <= budget:
                 return fitted
             if isinstance(note.get("detail"), str) and len(note["detail"]) > limit:
                 note["detail"] = note["detail"][:limit] + "\u2026" if limit else None
                 if note["detail"] is None:
                     del note["detail"]
+                total, sizes[index] = total - sizes[index] + size(note), size(note)
     return fitted
