@@ -32,6 +32,14 @@ def clear_app_caches():
     reset_clients()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def socket_origins():
+    """A socket found unclosed says where it was made (local_dev/socket_origins.py)."""
+    from local_dev import socket_origins
+
+    socket_origins.install()
+
+
 @pytest.fixture(scope="session")
 def azurite():
     with Azurite() as server:
