@@ -1,5 +1,5 @@
 """Follow-ups: once a pause that was posted to chat channels is decided, each channel that got the
-request is told what became of it ("Approved by alice@… at 14:02 UTC", with the run id).
+request (or its escalation) is told what became of it ("Approved by alice@… at 14:02 UTC", with the run id).
 
 The engine owes them with a due-index row of kind "followup" when the decision lands; the timer
 posts them here, so a slow or refusing channel never delays or undoes a decision. A channel that
@@ -40,8 +40,8 @@ def owed(entity: dict) -> list:
     been told how it ended."""
     notes = json_field(entity, "notifications", []) or []
     told = {n.get("channel") for n in notes if n.get("purpose") == "decided"}
-    asked = [n["channel"] for n in notes if n.get("purpose") == "request" and n.get("outcome") in ("sent", "unknown")
-             and n.get("channel")]
+    asked = [n["channel"] for n in notes if n.get("purpose") in ("request", "escalation")
+             and n.get("outcome") in ("sent", "unknown") and n.get("channel")]
     return [name for name in dict.fromkeys(asked) if name not in told]
 
 

@@ -10,7 +10,7 @@ is recorded on the pause (`notifications`).
 import logging
 from datetime import datetime, timedelta
 
-from shared import people
+from shared import escalations, people
 from shared.clients import built_once
 from shared.clock import iso, utcnow
 from shared.errors import AlreadyDecided, ChannelNotSent, EmailNotSent, InvalidRequest
@@ -35,6 +35,7 @@ def check(request: PauseRequest, settings) -> dict:
                              [{"field": "notify", "rule": "smtp_not_configured",
                                "message": "the app cannot send email: SMTP_HOST and SMTP_FROM are not set"}])
     _check_reachable(request, settings)
+    escalations.check(request, settings)
     found = {}
     for name in request.channels:
         try:
@@ -91,6 +92,10 @@ def tell(request: PauseRequest, settings, created: dict, personal: dict, stored:
                                      row_id=DueIndex.work_id(REMINDER, pause_id))
         except Exception:  # the pause and its links stand; only its reminders are lost, and the log says so
             logger.exception("could not schedule the reminders of pause_id=%s", pause_id)
+    try:
+        escalations.schedule(request, pause_id, now)
+    except Exception:  # likewise: the log says its escalation is lost
+        logger.exception("could not schedule the escalation of pause_id=%s", pause_id)
 
 
 def _keep(pause_id: str, stored: Stored, sent: list) -> None:

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared import notices, tokens
+from shared import escalations, notices, tokens
 from shared.approvers import decider
 from shared.checks import monitor as checks
 from shared.clock import iso, utcnow
@@ -63,6 +63,18 @@ def _check_target(request: PauseRequest, settings) -> None:
         checks.check_at_pause(request.checks, target, settings)
 
 
+def _later_messages(request: PauseRequest, base_url: str) -> dict:
+    """What a pause keeps for the messages the timer sends about it later."""
+    properties = escalations.properties(request)
+    if request.channels:  # told once it is decided (shared.followups)
+        properties.update(pack_json("channels", canonical(list(request.channels))))
+    if request.remind_every:
+        properties.update(remind_every=request.remind_every, remind_max=request.remind_max, reminders_sent=0)
+    if request.remind_every or request.escalate_after:  # their fresh links go out under the same base URL
+        properties["link_base"] = base_url
+    return properties
+
+
 def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None) -> dict:
     """Store a new pending pause, send the approval email if asked, return its token and links."""
     settings = get_settings()
@@ -98,11 +110,7 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         properties["requested_by"] = request.requested_by
     if request.checks:
         properties.update(checks.properties(request, now))
-    if request.channels:  # told once it is decided (shared.followups)
-        properties.update(pack_json("channels", canonical(list(request.channels))))
-    if request.remind_every:  # shared.reminders: fresh personal links go out under the same base URL
-        properties.update(remind_every=request.remind_every, remind_max=request.remind_max, reminders_sent=0,
-                          link_base=base_url)
+    properties.update(_later_messages(request, base_url))
     # The pause and its due-index row are written at once; if the index row fails the pause
     # is removed again, so no pause exists that the timer cannot find.
     # The timer first looks at it at expiry, or, with checks, at its next run (the first attempt).
@@ -144,7 +152,10 @@ def _load(token_text: str) -> Link:
         stored = get_store().get(token.pause_id)
     except NotFound:
         raise invalid from None
+    # The shared link, links issued later that work as it does (reminders and escalations to listed
+    # addresses and channels: only the first one's hash is kept, so it cannot be sent again), personal links.
     candidates = [(None, stored.entity.get("secret_hash")),
+                  *((None, digest) for digest in json_field(stored.entity, "shared_secrets", []) or []),
                   *((approver, digest) for approver, digest in json_field(stored.entity, "approver_secrets", []))]
     matched = tokens.match(token.secret, [(name or "", digest) for name, digest in candidates])
     if matched is None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from shared.check_fields import (CHECKS_MODES, DEFAULT_CHECK_EVERY, DEFAULT_CHECK_MAX_ATTEMPTS, DEFAULT_CHECKS_MODE,
                                  GUID, MAX_CALLBACK_URI, PIPELINE_NAME, CheckField)
+from shared import pause_rules
 from shared.errors import InvalidRequest
 from shared.lifecycle.model import HoldStatus, Status
 from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, ListOf,
@@ -20,6 +21,7 @@ MAX_DATA_BYTES = 256 * 1024
 MAX_INPUT_BYTES = 64 * 1024
 MAX_COMMENT_CHARS = 2000
 MAX_APPROVERS = 20
+MAX_ESCALATION_APPROVERS = 10
 CHANNEL_NAME = re.compile(r"[a-z0-9-]{1,40}")  # notify.channels: the app setting CHANNEL_<NAME> is its webhook
 RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name")
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
@@ -87,6 +89,18 @@ PAUSE_BODY = Object(
         "remind_every": Integer("While pending, remind whoever was asked and has not acted, every this many seconds "
                                 "(not before the first interval).", minimum=300, maximum=604800),
         "remind_max": Integer("Reminders at most (with remind_every).", minimum=1, maximum=20, default=3),
+        "escalate_after": Integer("Seconds (less than expires_in): once, if still pending then, escalate to "
+                                  "escalate_to.", minimum=60, maximum=MAX_EXPIRES_IN),
+        "escalate_to": Object("Who is asked when the pause escalates (with escalate_after): at least one of them.",
+                              fields={
+            "approvers": IdentityList("Approvers added then, each with a personal link of their own by email (the "
+                                      "pause must name approvers; none of these may be one already).",
+                                      max_items=MAX_ESCALATION_APPROVERS),
+            "email": EmailList("Addresses emailed the request then, with the shared links.", max_items=20),
+            "channels": ListOf(Text("A channel, as in notify.channels.", pattern=CHANNEL_NAME,
+                                    rule_text="1-40 of a-z, 0-9 and -"),
+                               "Chat channels the request is posted to then, with the shared links.", max_items=5),
+        }),
         "check_every": Integer("Seconds between attempts.", minimum=60, maximum=86400, default=DEFAULT_CHECK_EVERY),
         "check_max_attempts": Integer("Attempts before the pause settles by on_timeout.", minimum=1, maximum=1000,
                                       default=DEFAULT_CHECK_MAX_ATTEMPTS),
@@ -173,6 +187,8 @@ class PauseRequest:
     check_max_attempts: int = DEFAULT_CHECK_MAX_ATTEMPTS
     remind_every: int | None = None
     remind_max: int = 3
+    escalate_after: int | None = None
+    escalate_to: dict | None = None
 
     @property
     def deciders(self) -> list:
@@ -213,9 +229,10 @@ def parse_pause(body: dict) -> PauseRequest:
     callback_mode = "callBackUri" in body
     values = PAUSE_BODY.check(body, "", problems, required=() if callback_mode else RESTART_TARGET_FIELDS)
     if values is not INVALID:
-        _check_approvers(values, problems)
+        pause_rules.check_approvers(values, problems)
         _check_checks(values, problems)
-        _check_reminders(values, problems)
+        pause_rules.check_reminders(values, problems)
+        pause_rules.check_escalation(values, values.get("expires_in", DEFAULT_EXPIRES_IN), problems)
     problems.raise_if_any("pause request")
     return PauseRequest(
         **{name: values.get(name) for name in RESTART_TARGET_FIELDS},
@@ -229,14 +246,8 @@ def parse_pause(body: dict) -> PauseRequest:
         checks_mode=values.get("checks_mode", DEFAULT_CHECKS_MODE),
         check_every=values.get("check_every", DEFAULT_CHECK_EVERY),
         check_max_attempts=values.get("check_max_attempts", DEFAULT_CHECK_MAX_ATTEMPTS),
-        remind_every=values.get("remind_every"), remind_max=values.get("remind_max", 3))
-
-
-def _check_reminders(values: dict, problems: Problems) -> None:
-    if "remind_max" in values and "remind_every" not in values:
-        problems.add("remind_max", "needs_remind_every", "only applies with remind_every")
-    if "remind_every" in values and values.get("notify") is None:
-        problems.add("remind_every", "needs_notify", "needs someone to remind: notify.email or notify.channels")
+        remind_every=values.get("remind_every"), remind_max=values.get("remind_max", 3),
+        escalate_after=values.get("escalate_after"), escalate_to=values.get("escalate_to"))
 
 
 def _check_checks(values: dict, problems: Problems) -> None:
@@ -253,27 +264,6 @@ def _check_checks(values: dict, problems: Problems) -> None:
         for name in RESTART_TARGET_FIELDS[:3]:
             if name not in values:
                 problems.add(name, "required", "is required for an adf_run check: the run's factory")
-
-
-def _check_approvers(values: dict, problems: Problems) -> None:
-    """What only the fields together can say: a quorum that can be reached, recipients for the email."""
-    approvers = values.get("approvers")
-    if approvers is None:
-        for name in ("required_approvals", "allow_self_approval", "return_approver_links"):
-            if name in values:
-                problems.add(name, "needs_approvers", "only applies when approvers are named")
-    else:
-        deciders = [a for a in approvers if values.get("allow_self_approval") or a != values.get("requested_by")]
-        if values.get("required_approvals", 1) > len(deciders):
-            problems.add("required_approvals", "range",
-                         f"must be at most {len(deciders)}: the approvers who may decide "
-                         "(requested_by does not count unless allow_self_approval)")
-    notify = values.get("notify")
-    if notify is not None and "email" not in notify and approvers is None and not notify.get("channels"):
-        problems.add("notify.email", "required", "is required when no approvers and no channels are named")
-    named = (notify or {}).get("channels") or []
-    if len(set(named)) != len(named):
-        problems.add("notify.channels", "unique", "must name each channel once")
 
 
 @dataclass

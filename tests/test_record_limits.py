@@ -1,6 +1,7 @@
 """The largest record the contract allows stays within Table storage's limits (an entity at most 1 MiB, a
 property at most 64 KiB): data 256 KiB, every approver, 5 channels, remind_max 20 with every reminder
-failing loudly, and reassignments — every message still recorded."""
+failing loudly, an escalation to 10 more approvers, 20 addresses and 5 channels, and reassignments — every
+message still recorded."""
 
 import json
 import re
@@ -14,6 +15,9 @@ pytestmark = pytest.mark.integration
 
 APPROVERS = [f"approver{i:02d}.with.a.rather.long.name@contoso-data-platform.example" for i in range(20)]
 CHANNELS = [f"channel-{i}" for i in range(5)]
+ESCALATED = [f"escalated{i:02d}.with.a.rather.long.name@contoso-data-platform.example" for i in range(10)]
+LISTED = [f"listed{i:02d}.with.a.rather.long.name@contoso-data-platform.example" for i in range(20)]
+ESCALATION_CHANNELS = [f"escalation-{i}" for i in range(5)]
 
 
 def entity_bytes(entity) -> tuple[int, int]:
@@ -32,13 +36,16 @@ def entity_bytes(entity) -> tuple[int, int]:
 def test_the_largest_record_stays_within_table_storages_limits(api, configure, table, mail, chat):
     configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True", CHANNEL_ALLOWED_HOSTS="127.0.0.1",
               **{f"CHANNEL_{name.upper().replace('-', '_')}": f"slack:{chat.url('slack', name)}"
-                 for name in CHANNELS})
+                 for name in CHANNELS + ESCALATION_CHANNELS})
     created = api.created(data={"blob": "d" * (256 * 1024 - 20)}, approvers=APPROVERS, required_approvals=20,
                           notify={"email": APPROVERS, "channels": CHANNELS}, remind_every=300, remind_max=20,
-                          notification={"title": "t" * 200, "message": "m" * 4000}, expires_in=30 * 86400)
+                          notification={"title": "t" * 200, "message": "m" * 4000}, expires_in=30 * 86400,
+                          escalate_after=60, escalate_to={"approvers": ESCALATED, "email": LISTED,
+                                                          "channels": ESCALATION_CHANNELS})
     made = datetime.fromisoformat(api.record(created["pause_id"])["created_at"].replace("Z", "+00:00"))
-    for name in CHANNELS:  # every channel refuses every reminder, with the longest answer it can give
-        chat.answer("slack", name, status=400, times=20)
+    for name in CHANNELS + ESCALATION_CHANNELS:  # every channel refuses every message, with the longest answer
+        chat.answer("slack", name, status=400, times=21)
+    assert sweep.sweep(made + timedelta(seconds=65)) == {"escalated": 1}
     for n in range(1, 21):
         assert sweep.sweep(made + timedelta(seconds=300 * n + 5)) == {"reminded": 1}
     holder = APPROVERS[0]
@@ -54,6 +61,9 @@ def test_the_largest_record_stays_within_table_storages_limits(api, configure, t
         holder = to
     record = api.record(created["pause_id"])
     assert len(record["reassignments"]) == 20 and record["status"] == "pending"
-    assert len([n for n in record["notifications"] if n["purpose"] == "reminder"]) == 20 * (20 + 5)
+    notes = record["notifications"]
+    assert len([n for n in notes if n["purpose"] == "reminder"]) == 20 * (30 + 5)  # not the channels that refused
+    assert len([n for n in notes if n["purpose"] == "escalation"]) == 10 + 1 + 5
+    assert len([n for n in notes if n["purpose"] == "reassigned"]) == 20 and len(record["approvers"]) == 30
     size, largest = entity_bytes(table.get_entity(created["pause_id"], "pause"))
     assert size < 1024 * 1024 and largest <= 64 * 1024, (size, largest)

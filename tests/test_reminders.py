@@ -50,6 +50,15 @@ def test_approvers_who_have_not_approved_are_reminded_with_fresh_links_until_rem
         ([ALICE], "sent"), ([BOB], "sent"), ([BOB], "sent")]
 
 
+def test_listed_addresses_of_a_pause_without_approvers_are_reminded_with_fresh_links_that_decide(api, adf, mail):
+    created = api.created(notify={"email": ["ops@contoso.com", "dba@contoso.com"]}, remind_every=300, remind_max=1)
+    assert sweep.sweep(made_at(api, created) + timedelta(seconds=301)) == {"reminded": 1}
+    request, reminded = [m for m in mail.messages if m["to"] == ["ops@contoso.com", "dba@contoso.com"]]
+    assert link(request) == created["token"] and link(reminded) != created["token"]
+    assert approve(api, link(reminded))["status"] == "restarted"  # as the shared link would
+    assert api.decide("restart", created["token"], json_body={}).status_code == 409  # decided once, whichever link
+
+
 def test_a_decided_pause_is_never_reminded(api, adf, mail):
     created = api.created(approvers=[ALICE], notify={}, remind_every=300)
     approve(api, link(inbox(mail, ALICE)[0]))

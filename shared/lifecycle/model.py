@@ -216,6 +216,7 @@ class SweepOutcome(StrEnum):
     FAILED = "failed"                    # gave up after TIMER_ATTEMPTS: marked failed
     NOTIFIED = "notified"                # the chat follow-ups owed on a decided pause were posted (or recorded failed)
     REMINDED = "reminded"                # a pending pause's reminder was sent (and the next one scheduled)
+    ESCALATED = "escalated"              # a pending pause was escalated (approvers added, more people told)
 
 
 class CheckResult(StrEnum):

@@ -30,7 +30,7 @@ class Message:
 
 def approval_request(*, title: str | None, message: str | None, pipeline_name: str | None, factory_name: str | None,
                      requested_by: str | None, approvers: tuple, required: int | None, checks: int,
-                     expires_at: str, restart_url: str, cancel_url: str) -> Message:
+                     expires_at: str, restart_url: str, cancel_url: str, approved: int = 0) -> Message:
     """What a channel is told when a pause asks for a decision (with the shared links: a channel is read by many)."""
     heading = " ".join((title or "").split()) or f"Approval needed: {pipeline_name or 'a pipeline'}"
     facts = [(label, value) for label, value in (("Pipeline", pipeline_name), ("Factory", factory_name)) if value]
@@ -41,7 +41,7 @@ def approval_request(*, title: str | None, message: str | None, pipeline_name: s
     if checks:
         facts.append(("Checks", f"{checks} automated check{'s' if checks != 1 else ''} must pass as well"))
     facts.append(("Expires", expires_at))
-    progress = f"0 of {required} approvals so far" if approvers else None
+    progress = f"{approved} of {required} approvals so far" if approvers else None
     buttons = (Button("Review and approve", restart_url, primary=True), Button("Review and cancel", cancel_url))
     return Message(title=heading, text=(message or "").strip() or None, facts=tuple(facts), progress=progress,
                    buttons=buttons, summary=heading + (f" ({pipeline_name} in {factory_name})"

@@ -18,8 +18,9 @@ from shared.tokens import PAUSE_ID_PATTERN
 logger = logging.getLogger(__name__)
 
 # Rows that carry work of their own, not a pause's: a checkpoint's callback (shared.outbox), a decided
-# pause's chat follow-ups (shared.followups), a pending pause's next reminder (shared.reminders).
-ROW_KINDS = ("callback", FOLLOWUP := "followup", REMINDER := "reminder")
+# pause's chat follow-ups (shared.followups), a pending pause's next reminder (shared.reminders), its
+# escalation (shared.escalations).
+ROW_KINDS = ("callback", FOLLOWUP := "followup", REMINDER := "reminder", ESCALATION := "escalation")
 
 
 class Due(NamedTuple):
