@@ -156,3 +156,36 @@ def test_a_json_field_merged_shorter_across_a_chunk_boundary_reads_back_whole(ta
     table.update_entity({"PartitionKey": "p", "RowKey": "r", **pack_json("field", '["short"]')},
                         mode=UpdateMode.MERGE)
     assert unpack_json(table.get_entity("p", "r"), "field") != '["short"]'
+
+
+def test_every_tables_client_is_made_with_the_service_never_while_others_are_in_use(app_env, monkeypatch):
+    """Making a TableClient re-links the service's shared policies into its new pipeline; a request passing
+    through them in another thread then failed ("'_SansIOHTTPPolicyRunner' object has no attribute 'next'",
+    seen as a 500 when a cold instance's first requests came at once). So none is made after the service."""
+    import threading
+
+    from shared.storage import due_index, holds, pauses, status_index, tables
+
+    made = []
+    making = TableServiceClient.get_table_client
+    monkeypatch.setattr(TableServiceClient, "get_table_client",
+                        lambda self, name, **kw: made.append(name) or making(self, name, **kw))
+    tables.reset_clients()
+    start, failures = threading.Barrier(8), []
+
+    def first_uses():
+        start.wait()
+        try:
+            for getter in (pauses.get_store, due_index.get_due_index, status_index.get_status_index, holds.get_holds):
+                getter()
+        except Exception as exc:  # noqa: BLE001 (any failure is the finding)
+            failures.append(exc)
+
+    workers = [threading.Thread(target=first_uses) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert failures == [] and len(made) == 5 == len(set(made))  # one client per table, all made at once
+    assert pauses.get_store()._table is tables.table(pauses.get_settings().pauses_table)
+    tables.reset_clients()

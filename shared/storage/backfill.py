@@ -12,7 +12,7 @@ from shared.lifecycle.model import CLAIMED
 from shared.lifecycle.model import OPEN as OPEN_STATUSES
 from shared.settings import get_settings
 from shared.storage.status_index import HELD, OPEN, PARTITION, decision_row, open_row, open_summary
-from shared.storage.tables import decode_cursor, encode_cursor, insert, service, submit, translate
+from shared.storage.tables import decode_cursor, encode_cursor, insert, submit, table, translate
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +92,8 @@ def backfill(page_size: int = 500) -> int | None:
     if settings.status_table in _backfilled:
         return None
     try:
-        indexed = backfill_step(service().get_table_client(settings.pauses_table),
-                                service().get_table_client(settings.status_table), page_size)
+        indexed = backfill_step(table(settings.pauses_table),
+                                table(settings.status_table), page_size)
     except Exception as exc:
         logger.warning("status index backfill not advanced this run: %s", getattr(exc, "detail", None) or exc)
         return 0

@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 from shared.clients import built_once
 from shared.settings import get_settings
-from shared.storage.tables import Conflict, forgotten_with_settings, insert, service, submit, translate
+from shared.storage.tables import Conflict, forgotten_with_settings, insert, submit, table, translate
 from shared.tokens import PAUSE_ID_PATTERN
 
 logger = logging.getLogger(__name__)
@@ -197,6 +197,6 @@ class DueIndex:
 @built_once
 def get_due_index() -> DueIndex:
     """The process's one due index, built on first use."""
-    return DueIndex(service().get_table_client(get_settings().expiry_table))
+    return DueIndex(table(get_settings().expiry_table))
 
 

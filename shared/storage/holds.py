@@ -23,7 +23,7 @@ from shared.errors import NotFound
 from shared.lifecycle.model import HoldStatus
 from shared.settings import get_settings
 from shared.storage.status_index import inverted
-from shared.storage.tables import Conflict, forgotten_with_settings, service, submit, translate
+from shared.storage.tables import Conflict, forgotten_with_settings, submit, table, translate
 
 PARTITION = "holds"
 SCOPE_PARTS = ("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id")
@@ -199,4 +199,4 @@ class HoldStore:
 @forgotten_with_settings
 @built_once
 def get_holds() -> HoldStore:
-    return HoldStore(service().get_table_client(get_settings().holds_table))
+    return HoldStore(table(get_settings().holds_table))

@@ -16,7 +16,7 @@ from shared.storage.due_index import get_due_index
 from shared.storage.records import fit_notifications, json_field
 from shared.storage.status_index import get_status_index
 from shared.storage.tables import (Conflict, Page, Stored, bad_cursor, decode_cursor, encode_cursor,
-                                   forgotten_with_settings, insert, pack_json, service, translate)
+                                   forgotten_with_settings, insert, pack_json, table, translate)
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ class PauseStore:
 @built_once
 def get_store() -> PauseStore:
     """The process's one pause store, built on first use."""
-    return PauseStore(service().get_table_client(get_settings().pauses_table))
+    return PauseStore(table(get_settings().pauses_table))
 
 
 @built_once

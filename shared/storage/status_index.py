@@ -29,8 +29,8 @@ from shared.clients import built_once
 from shared.clock import as_utc
 from shared.lifecycle.model import Status, claimed_from
 from shared.settings import get_settings
-from shared.storage.tables import (bad_cursor, decode_cursor, encode_cursor, forgotten_with_settings, insert, service,
-                                   submit, translate, unpack_json)
+from shared.storage.tables import (bad_cursor, decode_cursor, encode_cursor, forgotten_with_settings, insert,
+                                   submit, table, translate, unpack_json)
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ class StatusIndex:
 @forgotten_with_settings
 @built_once
 def get_status_index() -> StatusIndex:
-    return StatusIndex(service().get_table_client(get_settings().status_table))
+    return StatusIndex(table(get_settings().status_table))
 
 
 def open_summary(entity: dict) -> dict:

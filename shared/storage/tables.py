@@ -258,20 +258,45 @@ def _check_answer(response, operations: int) -> None:
         raise ServiceResponseError(f"the transaction's answer held {len(parts)} results for {operations} operations")
 
 
+class Storage(NamedTuple):
+    service: object  # azure.data.tables.TableServiceClient
+    tables: dict     # table name -> TableClient
+
+    def close(self) -> None:  # what built_once calls when it forgets this
+        self.service.close()
+
+
 @built_once
-def service():
+def storage() -> Storage:
     from azure.data.tables import TableServiceClient
 
-    # One service client (one connection pool) for both tables. Bounded retries and timeouts:
+    # One service client (one connection pool) for every table. Bounded retries and timeouts:
     # an outage answers 503 within seconds (by default at worst about 2 x (3 + 4) s), not minutes.
     # Retrying writes is safe here: inserts use fresh random keys and updates are conditional,
     # so a repeat cannot apply twice (the callers recognise their own earlier success).
     settings = get_settings()
     limits = settings.limits
-    return TableServiceClient.from_connection_string(
+    client = TableServiceClient.from_connection_string(
         settings.storage_connection, retry_total=limits.storage_retry_total, retry_backoff_factor=0.2,
         transport=http_transport(connection_timeout=limits.storage_connect_timeout_seconds,
                                  read_timeout=limits.storage_read_timeout_seconds))
+    # Every table's client is made here, before anyone holds the service: making one re-links the
+    # service's shared retry and redirect policies into the new client's pipeline, and a request
+    # passing through them in another thread meanwhile fails ("'_SansIOHTTPPolicyRunner' object has
+    # no attribute 'next'": seen as a 500 on a cold instance's concurrent first requests).
+    names = (settings.pauses_table, settings.expiry_table, settings.status_table, settings.holds_table,
+             settings.keys_table)
+    return Storage(client, {name: client.get_table_client(name) for name in names})
+
+
+def service():
+    """The app's TableServiceClient."""
+    return storage().service
+
+
+def table(name: str):
+    """The TableClient of one of the app's tables (made with the service, never later)."""
+    return storage().tables[name]
 
 
 @built_once
@@ -288,12 +313,12 @@ def _shared_key(name: str) -> bytes:
 
     from azure.core.exceptions import ResourceExistsError
 
-    table = service().get_table_client(get_settings().keys_table)
+    keys = table(get_settings().keys_table)
     try:
-        insert(table, {"PartitionKey": "keys", "RowKey": name, "key": secrets.token_bytes(32)})
+        insert(keys, {"PartitionKey": "keys", "RowKey": name, "key": secrets.token_bytes(32)})
     except ResourceExistsError:
         pass  # another instance made it first: use theirs
-    return bytes(table.get_entity(partition_key="keys", row_key=name)["key"])
+    return bytes(keys.get_entity(partition_key="keys", row_key=name)["key"])
 
 
 _RESET: list = []
@@ -307,5 +332,5 @@ def forgotten_with_settings(cached):
 
 def reset_clients() -> None:
     """Forget the cached clients (tests change settings between cases)."""
-    for cached in (service, shared_key, *_RESET):
+    for cached in (storage, shared_key, *_RESET):
         cached.cache_clear()
