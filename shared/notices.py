@@ -167,7 +167,7 @@ def _send_email(settings, request: PauseRequest, created: dict, personal: dict, 
                 title=request.notification.get("title"), message=request.notification.get("message"),
                 pipeline_name=request.pipeline_name, factory_name=request.factory_name,
                 expires_at=created["expires_at"], restart_url=links_["restart_url"], cancel_url=links_["cancel_url"],
-                quorum=quorum)
+                quorum=quorum, requested_by=request.requested_by, checks=len(request.checks or ()))
             mailer.send(config, message)
             sent.append({"email": recipients, "purpose": "request", "at": iso(utcnow()), "outcome": "sent"})
     except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address

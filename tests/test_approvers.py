@@ -244,7 +244,8 @@ def test_each_approver_is_emailed_their_own_links_and_others_the_shared_ones(api
     for who in (ALICE, BOB):
         text = by_recipient[(who,)].get_body(preferencelist=("plain",)).get_content()
         assert personal(created, who) in text and created["token"] not in text
-        assert f"These links are yours ({who})" in text and "2 needed, from: alice@contoso.com, bob@contoso.com" in text
+        assert f"These links are yours ({who})" in text and "0 of 2 approvals so far" in text
+        assert "Approvers:     alice@contoso.com, bob@contoso.com" in text
     assert created["token"] in by_recipient[("ops@contoso.com",)].get_body(preferencelist=("plain",)).get_content()
 
 

@@ -202,7 +202,7 @@ def test_html_part_links_both_urls_and_escapes_hostile_text(smtp_server, recorde
     assert RESTART in links.hrefs and CANCEL in links.hrefs
     assert "<script" not in html and "<img" not in html
     assert "&lt;script&gt;" in html
-    assert ">Approve</a>" in html and ">Cancel</a>" in html
+    assert ">Review and approve</a>" in html and ">Review and cancel</a>" in html  # the one message model
     assert "10:00 UTC" in html and "only once" in html and "changes nothing" in html
     assert "src=" not in html.replace("&lt;img src=x", "")  # no external images or assets
     assert "<link" not in html

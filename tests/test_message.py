@@ -15,7 +15,8 @@ def request(**fields):
 def test_a_request_says_what_runs_where_until_when_with_the_shared_links():
     message = request()
     assert message.title == "Approval needed: load_sales" and message.text is None and message.progress is None
-    assert message.facts == (("Pipeline", "load_sales"), ("Factory", "adf-prod"), ("Expires", "2026-12-07T10:00:00Z"))
+    assert message.facts == (("Pipeline", "load_sales"), ("Factory", "adf-prod"),
+                             ("Expires", "Monday 7 December 2026, 10:00 UTC"))
     assert [(b.label, b.url, b.primary) for b in message.buttons] == [
         ("Review and approve", LINKS["restart_url"], True), ("Review and cancel", LINKS["cancel_url"], False)]
     assert message.summary == "Approval needed: load_sales (load_sales in adf-prod)"
@@ -51,3 +52,26 @@ def test_a_follow_up_says_what_became_of_the_pause_who_decided_when_and_the_run(
         "Failed at 14:02 UTC"
     assert {decided(status=s.value, decided_by=None, run_id=None, **common).title.split()[0] for s in FINAL} == {
         "Approved", "Released", "Cancelled", "Expired", "Failed"}
+
+
+def test_every_renderer_shows_every_part_of_the_one_message():
+    import json
+
+    from shared.notify import slack, teams
+    from shared.notify.email import build_email
+
+    message = request(title="Publish Q4", message="Numbers are in.", requested_by="dave@contoso.com",
+                      approvers=("alice@contoso.com", "bob@contoso.com"), required=2, checks=1, approved=1,
+                      you="alice@contoso.com")
+    parts = [message.title, message.text, message.progress, message.note,
+             *(value for _, value in message.facts), *(label for label, _ in message.facts),
+             *(button.url for button in message.buttons), *(button.label for button in message.buttons)]
+    email = build_email(sender="pauses@example.test", to=["alice@contoso.com"], subject=None, message=message)
+    shown = {"email text": email.get_body(("plain",)).get_content(),
+             "email html": email.get_body(("html",)).get_content(),
+             "slack": json.dumps(slack.render(message), ensure_ascii=False),
+             "teams": json.dumps(teams.render(message), ensure_ascii=False)}
+    missing = {where: [part for part in parts if part not in text and part.upper() not in text]
+               for where, text in shown.items()}
+    assert missing == {where: [] for where in shown}
+    assert message.progress == "1 of 2 approvals so far" and "alice@contoso.com" in message.note

@@ -20,23 +20,18 @@ import logging
 import smtplib
 import ssl
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
-from shared.clock import as_utc
+from shared.notify.message import Message, approval_request
 from shared.people import valid_address
 
 logger = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
 IMPLICIT_TLS_PORT = 465
-
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
-
 
 @dataclass(frozen=True)
 class SmtpConfig:
@@ -77,24 +72,28 @@ def _one_line(text: str | None) -> str:
     return " ".join(cleaned.split())
 
 
-def _describe_expiry(expires_at: str) -> str:
-    """Render an ISO 8601 moment as "Thursday 26 November 2026, 10:00 UTC" (raw text if unreadable)."""
-    try:
-        moment = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
-    except (AttributeError, ValueError):
-        return f"{expires_at} UTC"
-    moment = as_utc(moment)
-    return f"{moment:%A} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
-
-
 def build_approval_email(*, sender: str, to: list[str], subject: str | None, title: str | None,
                          message: str | None, pipeline_name: str | None, factory_name: str | None,
-                         expires_at: str, restart_url: str, cancel_url: str,
-                         quorum: dict | None = None) -> EmailMessage:
-    """Build the approval email (text and HTML alternatives) for one pause.
+                         expires_at: str, restart_url: str, cancel_url: str, quorum: dict | None = None,
+                         requested_by: str | None = None, checks: int = 0, approved: int = 0) -> EmailMessage:
+    """The approval email of one pause: the request as every channel tells it (`shared.notify.message`).
 
     `quorum` ({"required", "approvers", "you"}) says that several approvals are needed and whose
     personal links these are.
+    """
+    quorum = quorum or {}
+    request = approval_request(
+        title=title, message=message, pipeline_name=pipeline_name, factory_name=factory_name,
+        requested_by=requested_by, approvers=tuple(quorum.get("approvers") or ()), required=quorum.get("required"),
+        checks=checks, expires_at=expires_at, restart_url=restart_url, cancel_url=cancel_url, approved=approved,
+        you=quorum.get("you"))
+    subject = _one_line(subject) or f"Approval needed: {_one_line(title) or pipeline_name or 'pipeline'}"
+    return build_email(sender=sender, to=to, subject=subject, message=request)
+
+
+def build_email(*, sender: str, to: list[str], subject: str | None, message: Message) -> EmailMessage:
+    """`message` as an email: text and HTML alternatives of the one message model (the subject defaults
+    to its title).
 
     Raises ValueError for a missing or malformed sender or recipient; callers validate the
     recipients with `valid_address` first, so this is a programming or settings error.
@@ -111,25 +110,10 @@ def build_approval_email(*, sender: str, to: list[str], subject: str | None, tit
     if bad:
         raise ValueError(f"Recipient(s) at position {', '.join(map(str, bad))} are not valid email addresses.")
 
-    heading = _one_line(title) or f"Approval needed: {pipeline_name or 'pipeline'}"
-    subject_line = _one_line(subject)[:250] or _one_line(
-        f"Approval needed: {title or pipeline_name or 'pipeline'}")[:250]
-    context = {
-        "subject": subject_line,
-        "heading": heading,
-        "title": title,
-        "message": (message or "").strip(),
-        "pipeline_name": pipeline_name,
-        "factory_name": factory_name,
-        "expires_at": expires_at,
-        "expires": _describe_expiry(expires_at),
-        "restart_url": restart_url,
-        "cancel_url": cancel_url,
-        "quorum": quorum,
-    }
+    subject_line = _one_line(subject)[:250] or _one_line(message.title)[:250]
     env = _environment()
-    text = env.get_template("email/approval.txt").render(**context)
-    html = env.get_template("email/approval.html").render(**context)
+    text = env.get_template("email/message.txt").render(m=message, subject=subject_line)
+    html = env.get_template("email/message.html").render(m=message, subject=subject_line)
 
     email = EmailMessage()
     email["Subject"] = subject_line
@@ -244,11 +228,11 @@ def stored_email(entity: dict, *, sender: str, to: list, links: dict, subject: s
 
     notification = json_field(entity, "notification", {}) or {}
     approvers = json_field(entity, "approvers", []) or []
-    quorum = {"required": entity.get("required_approvals"), "approvers": approvers} if approvers else None
-    if quorum and you:
-        quorum["you"] = you
+    quorum = {"required": entity.get("required_approvals"), "approvers": approvers, "you": you} if approvers else None
     return build_approval_email(
         sender=sender, to=list(to), subject=subject, title=notification.get("title"),
         message=notification.get("message"), pipeline_name=entity.get("pipeline_name"),
         factory_name=entity.get("factory_name"), expires_at=iso(entity.get("expires_at")),
-        restart_url=links["restart_url"], cancel_url=links["cancel_url"], quorum=quorum)
+        restart_url=links["restart_url"], cancel_url=links["cancel_url"], quorum=quorum,
+        requested_by=entity.get("requested_by"), checks=len(json_field(entity, "checks", []) or []),
+        approved=len(json_field(entity, "approvals", []) or []))

@@ -7,6 +7,9 @@ it so its format cannot read it as a link, a mention or formatting.
 """
 
 from dataclasses import dataclass
+from datetime import datetime
+
+from shared.clock import as_utc
 
 from shared.lifecycle.model import APP, CHECKS, DECIDED_WORDS, TIMER, Status
 
@@ -26,12 +29,28 @@ class Message:
     progress: str | None                    # "0 of 2 approvals so far"
     buttons: tuple[Button, ...]
     summary: str                            # one line, for notifications and clients that show no layout
+    note: str | None = None                 # a line for the reader alone ("these links are yours")
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+           "October", "November", "December")
+
+
+def moment_words(at: str | None) -> str:
+    """An ISO 8601 moment as people read it: "Thursday 26 November 2026, 10:00 UTC" (as given, if unreadable)."""
+    try:
+        moment = as_utc(datetime.fromisoformat((at or "").replace("Z", "+00:00")))
+    except ValueError:
+        return f"{at} UTC" if at else "unknown"
+    return f"{moment:%A} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}, {moment:%H:%M} UTC"
 
 
 def approval_request(*, title: str | None, message: str | None, pipeline_name: str | None, factory_name: str | None,
                      requested_by: str | None, approvers: tuple, required: int | None, checks: int,
-                     expires_at: str, restart_url: str, cancel_url: str, approved: int = 0) -> Message:
-    """What a channel is told when a pause asks for a decision (with the shared links: a channel is read by many)."""
+                     expires_at: str, restart_url: str, cancel_url: str, approved: int = 0,
+                     you: str | None = None) -> Message:
+    """What people are told when a pause asks for a decision: a channel (read by many) with the shared links,
+    an email with the shared links or, `you`, that approver's own."""
     heading = " ".join((title or "").split()) or f"Approval needed: {pipeline_name or 'a pipeline'}"
     facts = [(label, value) for label, value in (("Pipeline", pipeline_name), ("Factory", factory_name)) if value]
     if requested_by:
@@ -40,12 +59,13 @@ def approval_request(*, title: str | None, message: str | None, pipeline_name: s
         facts.append(("Approvers", ", ".join(approvers)))
     if checks:
         facts.append(("Checks", f"{checks} automated check{'s' if checks != 1 else ''} must pass as well"))
-    facts.append(("Expires", expires_at))
+    facts.append(("Expires", moment_words(expires_at)))
     progress = f"{approved} of {required} approvals so far" if approvers else None
     buttons = (Button("Review and approve", restart_url, primary=True), Button("Review and cancel", cancel_url))
+    note = f"These links are yours ({you}): do not forward them." if you else None
     return Message(title=heading, text=(message or "").strip() or None, facts=tuple(facts), progress=progress,
                    buttons=buttons, summary=heading + (f" ({pipeline_name} in {factory_name})"
-                                                      if pipeline_name and factory_name else ""))
+                                                      if pipeline_name and factory_name else ""), note=note)
 
 
 def decided(*, status: str, decided_by: str | None, decided_at: str | None, run_id: str | None, title: str | None,
@@ -73,7 +93,7 @@ def reminder(*, title: str | None, pipeline_name: str | None, factory_name: str 
     asked = " ".join((title or "").split()) or f"Approval needed: {pipeline_name or 'a pipeline'}"
     heading = f"Reminder: {asked}"
     facts = [(label, value) for label, value in (("Pipeline", pipeline_name), ("Factory", factory_name),
-                                                 ("Expires", expires_at)) if value]
+                                                 ("Expires", expires_at and moment_words(expires_at))) if value]
     return Message(title=heading, text="Still waiting for a decision: open the request above to decide.",
                    facts=tuple(facts), progress=f"{approved} of {required} approvals so far" if required else None,
                    buttons=(), summary=f"{heading} (reminder {number})")

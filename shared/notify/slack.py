@@ -43,8 +43,9 @@ def render(message: Message) -> dict:
         blocks.append({"type": "section", "text": _plain(message.text, SECTION)})
     facts = [_plain(f"{label}: {value}", FIELD) for label, value in message.facts][:FIELDS]
     blocks.append({"type": "section", "fields": facts})
-    if message.progress:
-        blocks.append({"type": "context", "elements": [_plain(message.progress, SECTION)]})
+    for line in (message.progress, message.note):
+        if line:
+            blocks.append({"type": "context", "elements": [_plain(line, SECTION)]})
     if message.buttons:
         blocks.append({"type": "actions", "elements": [
             {"type": "button", "text": _plain(button.label, BUTTON), "url": button.url,

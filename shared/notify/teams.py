@@ -36,6 +36,8 @@ def card(message: Message) -> dict:
              for index, (label, value) in enumerate(message.facts)]
     if message.progress:
         body.append(_runs((message.progress, False)))
+    if message.note:
+        body.append(_runs((message.note, False)))
     actions = [{"type": "Action.OpenUrl", "title": button.label, "url": button.url,
                 **({"style": "positive"} if button.primary else {})} for button in message.buttons]
     return {"type": "AdaptiveCard", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
