@@ -9,6 +9,7 @@ instances never escalate twice, and an approval landing meanwhile makes the clai
 """
 
 import logging
+import uuid
 from datetime import datetime, timedelta
 
 from shared import outreach, tokens
@@ -19,8 +20,8 @@ from shared.lifecycle.model import FINAL, SweepOutcome, Status
 from shared.notify import channels as chat
 from shared.storage.due_index import ESCALATION, Due, DueIndex, get_due_index
 from shared.storage.pauses import get_store, work_and_pause
-from shared.storage.records import json_field
-from shared.storage.tables import Conflict, Stored, pack_json
+from shared.storage.records import fit_notifications, json_field
+from shared.storage.tables import AlreadyExists, Conflict, Stored, pack_json
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +82,10 @@ def settle(due: Due, now: datetime) -> SweepOutcome:
         index.remove(due)
         return SweepOutcome.ALREADY_SETTLED
     if entity.get("status") != Status.PENDING:  # a decision in flight: if it does not land, escalate then
-        index.move_row(due, {"kind": KIND, "pause_id": pause_id}, now + timedelta(seconds=IN_FLIGHT_SECONDS))
+        try:
+            index.move_row(due, {"kind": KIND, "pause_id": pause_id}, now + timedelta(seconds=IN_FLIGHT_SECONDS))
+        except AlreadyExists:  # another timer instance moved it there first
+            index.remove(due)
         return SweepOutcome.RESCHEDULED
     approvers = json_field(entity, "approvers", []) or []
     # Someone may have become an approver meanwhile (a part handed on to them): they have a link already.
@@ -89,8 +93,45 @@ def settle(due: Due, now: datetime) -> SweepOutcome:
     fresh = {approver: tokens.issue(pause_id) for approver in added}
     addresses, names = list(plan.get("email") or ()), list(plan.get("channels") or ())
     shared = tokens.issue(pause_id) if addresses or names else None
-    written = {"escalated_at": now}
+    claim = f"being sent ({uuid.uuid4().hex[:12]})"
+    claimed = _claim(pause_id, stored, _claim_changes(entity, now, added, fresh, addresses, names, shared, claim),
+                     claim)
+    if claimed is None:
+        return SweepOutcome.RETRY  # an approval or another timer instance got there first: look again
+    escalated = claimed.entity
+    subject = f"Escalated: {outreach.title_of(entity)}"
+    entries = outreach.email_approvers(escalated, {a: token for a, (token, _) in fresh.items()}, PURPOSE, subject,
+                                       now)
+    if shared:
+        entries += outreach.email_shared(escalated, addresses, shared[0], PURPOSE, subject, now)
+        entries += outreach.post(names, outreach.request_message(escalated, shared[0], subject), PURPOSE, now)
+    index.remove(due)  # only now: escalated_at keeps a second escalation out, a lost row loses nothing sent
+    try:  # the claim's "being sent" entries become what happened (left "unknown" if this fails)
+        results = iter(entries)
+        if not get_store().renote(pause_id, claimed, lambda kept: [
+                next(results, note) if note.get("detail") == claim else note for note in kept]):
+            logger.error("escalation not recorded pause_id=%s: the pause kept changing", pause_id)
+    except Exception:  # sent: only their record is missing, and the log says so
+        logger.exception("escalation sent but not recorded pause_id=%s", pause_id)
+    logger.info("escalated pause_id=%s approvers=%d at=%s", pause_id, len(fresh), iso(now))
+    return SweepOutcome.ESCALATED
+
+
+def _claim_changes(entity: dict, now: datetime, added: list, fresh: dict, addresses: list, names: list, shared,
+                   claim: str) -> dict:
+    """The claim's one write: escalated_at, the new approvers and hashes, the channels owed a follow-up, and
+    each message as `unknown` ("being sent"), so a crash or a lost record never sends one twice and leaves
+    every channel owed its follow-up."""
+    at = iso(now)
+    pending = [{"email": [a], "purpose": PURPOSE, "at": at, "outcome": "unknown", "detail": claim} for a in fresh]
+    if addresses:
+        pending.append({"email": addresses, "purpose": PURPOSE, "at": at, "outcome": "unknown", "detail": claim})
+    pending += [{"channel": n, "purpose": PURPOSE, "at": at, "outcome": "unknown", "detail": claim} for n in names]
+    notes = (json_field(entity, "notifications", []) or []) + pending
+    written = {"escalated_at": now, "escalation_claim": claim,
+               **pack_json("notifications", canonical(fit_notifications(notes)), over=entity)}
     if fresh:
+        approvers = json_field(entity, "approvers", []) or []
         secrets = (json_field(entity, "approver_secrets", []) or []) + [[a, h] for a, (_, h) in fresh.items()]
         written.update(pack_json("approvers", canonical(approvers + added), over=entity))
         written.update(pack_json("approver_secrets", canonical(secrets), over=entity))
@@ -100,22 +141,15 @@ def settle(due: Due, now: datetime) -> SweepOutcome:
     if shared:
         written.update(pack_json("shared_secrets", canonical((json_field(entity, "shared_secrets", []) or [])
                                                              + [shared[1]]), over=entity))
-    try:  # the claim: the escalation is ours to send, and the links it carries are valid
-        etag = get_store().update(pause_id, written, stored.etag)
-    except Conflict:
-        return SweepOutcome.RETRY  # an approval or another timer instance got there first: look again
-    index.remove(due)
-    escalated = {**entity, **written}
-    subject = f"Escalated: {outreach.title_of(entity)}"
-    entries = outreach.email_approvers(escalated, {a: token for a, (token, _) in fresh.items()}, PURPOSE, subject,
-                                       now)
-    if shared:
-        entries += outreach.email_shared(escalated, addresses, shared[0], PURPOSE, subject, now)
-        entries += outreach.post(names, outreach.request_message(escalated, shared[0], subject), PURPOSE, now)
+    return written
+
+
+def _claim(pause_id: str, stored: Stored, written: dict, claim: str) -> Stored | None:
+    """Write the claim on the pause as read; None if something else changed it first. A write whose answer
+    came back 412 after the SDK retried it may have landed: the pause read back says whose it is."""
+    store = get_store()
     try:
-        if entries and not get_store().note(pause_id, Stored(escalated, etag), entries):
-            logger.error("escalation not recorded pause_id=%s: the pause kept changing", pause_id)
-    except Exception:  # sent: only their record is missing, and the log says so
-        logger.exception("escalation sent but not recorded pause_id=%s", pause_id)
-    logger.info("escalated pause_id=%s approvers=%d at=%s", pause_id, len(fresh), iso(now))
-    return SweepOutcome.ESCALATED
+        return Stored({**stored.entity, **written}, store.update(pause_id, written, stored.etag))
+    except Conflict:
+        current = store.get(pause_id)
+        return current if current.entity.get("escalation_claim") == claim else None

@@ -41,6 +41,8 @@ def waiting_on(entity: dict) -> list:
     reassignment) and have not approved yet."""
     emailed = {people.key(address) for note in _asked(entity) for address in note.get("email") or ()}
     emailed |= {r.get("to") for r in json_field(entity, "reassignments", []) or [] if isinstance(r, dict)}
+    if entity.get("escalated_at"):  # added by escalation: reminded with fresh links even if that email failed
+        emailed |= set((json_field(entity, "escalate_to", {}) or {}).get("approvers") or ())
     approved = {a.get("approver") for a in json_field(entity, "approvals", []) or [] if isinstance(a, dict)}
     requester, self_ok = entity.get("requested_by"), entity.get("allow_self_approval") is True
     return [a for a in json_field(entity, "approvers", []) or []

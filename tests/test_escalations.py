@@ -161,3 +161,69 @@ def test_what_escalation_could_not_reach_is_refused_before_anything_is_stored(ap
     configure(SMTP_HOST="")
     assert refused(escalate_after=600, escalate_to={"email": ["lead@contoso.com"]}) == [("escalate_to", "smtp_not_configured")]
     assert len(list(table.list_entities())) == 1
+
+
+def test_an_escalation_whose_email_failed_is_recorded_and_its_approver_still_reminded(api, mail, monkeypatch):
+    from shared.notify import email as mailer
+
+    created = api.created(approvers=[ALICE], notify={}, escalate_after=600, escalate_to={"approvers": [CAROL]},
+                          remind_every=900, remind_max=1)
+    started = made_at(api, created)
+    sending = mailer.send
+
+    def refused(config, message):
+        if CAROL in str(message["To"]):
+            raise mailer.EmailFailed("the SMTP server refused the recipient")
+        return sending(config, message)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(mailer, "send", refused)
+        assert sweep.sweep(started + timedelta(seconds=601)) == {"escalated": 1}
+    [note] = [n for n in api.record(created["pause_id"])["notifications"] if n["purpose"] == "escalation"]
+    assert note["email"] == [CAROL] and note["outcome"] == "failed" and "refused" in note["detail"]
+    assert sweep.sweep(started + timedelta(seconds=901)) == {"reminded": 1}
+    assert approve(api, link(inbox(mail, CAROL)[0]))["status"] == "restarted"  # the reminder's link is hers
+
+
+def test_an_escalation_whose_claim_answer_was_lost_is_sent_once(api, mail, monkeypatch):
+    """The SDK retried a claim that had landed and got 412: the pause read back says it was ours."""
+    from shared.storage.pauses import PauseStore
+    from shared.storage.tables import Conflict
+
+    created = api.created(approvers=[ALICE], notify={}, escalate_after=600, escalate_to={"approvers": [CAROL]})
+    updating = PauseStore.update
+
+    def landed_then_412(self, pause_id, changes, etag):
+        updating(self, pause_id, changes, etag)
+        if "escalation_claim" in changes:
+            raise Conflict("412 on the SDK's retry of a write that landed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(PauseStore, "update", landed_then_412)
+        assert sweep.sweep(made_at(api, created) + timedelta(seconds=601)) == {"escalated": 1}
+    assert len(inbox(mail, CAROL)) == 1 and sweep.sweep(made_at(api, created) + timedelta(seconds=700)) == {}
+    assert [n["outcome"] for n in api.record(created["pause_id"])["notifications"]
+            if n["purpose"] == "escalation"] == ["sent"]
+
+
+def test_an_escalation_channel_decided_while_being_posted_is_owed_its_follow_up(api, adf, mail, channels, chat,
+                                                                                monkeypatch):
+    from shared import outreach
+    from shared.storage.pauses import PauseStore
+
+    created = api.created(notify={"email": ["ops@contoso.com"]}, escalate_after=600,
+                          escalate_to={"channels": [channels["slack"]]})
+    started = made_at(api, created)
+    posting = outreach.post
+
+    def post_then_decided(names, message, purpose, now):
+        results = posting(names, message, purpose, now)
+        approve(api, created["token"])  # approved just after the post, before the escalation's record
+        return results
+
+    with monkeypatch.context() as patch:
+        patch.setattr(outreach, "post", post_then_decided)
+        patch.setattr(PauseStore, "renote", lambda *_: None)  # and its record lost
+        assert sweep.sweep(started + timedelta(seconds=601)) == {"escalated": 1}
+    assert sweep.sweep(started + timedelta(seconds=700)) == {"notified": 1}
+    assert "Approved" in chat.posts("slack", channels["slack"])[-1]["text"]
