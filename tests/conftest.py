@@ -306,6 +306,19 @@ def browser(request):
             chromium.close()
 
 
+# The slowest tests, run first: each starts at once on a worker of its own (pytest-xdist hands out the
+# first tests one per worker) instead of being the last one running while the other workers idle.
+SLOWEST = ("tests/test_openapi.py::test_schemathesis", "tests/test_random_faults.py", "tests/test_record_limits.py",
+           "tests/test_hardening.py::test_adf_throttling_that_persists", "tests/test_hardening.py::test_hung_storage")
+
+
+def pytest_collection_modifyitems(session, config, items):
+    def rank(item) -> int:
+        return next((index for index, prefix in enumerate(SLOWEST) if item.nodeid.startswith(prefix)), len(SLOWEST))
+
+    items.sort(key=rank)
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     """Say loudly when the browser tests did not run."""
     message = config.stash.get(_browser_skipped, None)
