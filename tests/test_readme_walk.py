@@ -151,3 +151,50 @@ def test_readme_channels_walk_works_as_written(local_host, adf, configure, tmp_p
         assert created["restart_url"] in json.dumps(body) and "Load November into Sales?" in json.dumps(body)
     assert sorted(item["kind"] for item in json.loads(posted)) == ["slack", "teams"]
     assert followed["blocks"][0]["text"]["text"].startswith("Approved at ") and approved["run_id"] in str(followed)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_readme_reach_walk_works_as_written(local_host, adf, configure, tmp_path):
+    """Reminders, an escalation and a reassignment, as the README tells them; the timer's runs are made
+    here at the moments the README names (the pause's own time plus 61 and 301 seconds)."""
+    from datetime import datetime, timedelta
+
+    import requests
+
+    from local_dev.mail_catcher import MailCatcher
+    from shared import sweep
+
+    create_demo_pipeline(adf.url)
+    with MailCatcher() as mail:
+        adf.mail = mail  # as make run wires them: the stand-in lists what the catcher took
+        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mail.port), SMTP_FROM="pausable-pipelines@example.test",
+                  SMTP_STARTTLS="false", PUBLIC_BASE_URL=local_host.url)
+        script = readme_walk("reach-walk").replace("http://127.0.0.1:7071", local_host.url) \
+            .replace("http://127.0.0.1:7072", adf.url)
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        created, handed = re.split(r"^--- .*$", result.stdout, flags=re.M)
+        created, handed = json.loads(created), json.loads(handed)
+        record = requests.get(created["status_url"], timeout=30).json()
+        made = datetime.fromisoformat(record["created_at"].replace("Z", "+00:00"))
+        assert sweep.sweep(made + timedelta(seconds=61)) == {"escalated": 1}
+        assert sweep.sweep(made + timedelta(seconds=301)) == {"reminded": 1}
+        subjects = {}
+        for message in mail.messages:
+            subjects.setdefault(message["to"][0], []).append(message["subject"])
+        alice = re.search(r"(http://\S+/api/restart/\S+)", mail.messages[0]["text"]).group(1)
+        retired = requests.post(alice, json={}, timeout=30)
+        dave = [m for m in mail.messages if m["to"] == ["dave@contoso.com"]][-1]
+        approve = re.search(r"(http://\S+/api/restart/\S+)", dave["text"]).group(1)
+        answer = requests.post(approve, json={}, timeout=30).json()
+        record = requests.get(created["status_url"], timeout=30).json()
+    assert handed["status"] == "pending" and answer["status"] == "restarted" and len(adf.runs) == 1
+    assert retired.status_code == 409 and "dave@contoso.com" in retired.text
+    assert subjects == {
+        "alice@contoso.com": ["Approval needed: Load December into Sales?"],
+        "bob@contoso.com": ["Approval needed: Load December into Sales?", "Reminder: Load December into Sales?"],
+        "dave@contoso.com": ["Approval needed: Load December into Sales?", "Reminder: Load December into Sales?"],
+        "carol@contoso.com": ["Escalated: Load December into Sales?", "Reminder: Load December into Sales?"]}
+    assert record["reassignments"][0]["to"] == "dave@contoso.com" and record["escalated_at"]
+    assert sorted(record["approvers"]) == ["bob@contoso.com", "carol@contoso.com", "dave@contoso.com"]
