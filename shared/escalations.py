@@ -104,7 +104,13 @@ def settle(due: Due, now: datetime) -> SweepOutcome:
                                        now)
     if shared:
         entries += outreach.email_shared(escalated, addresses, shared[0], PURPOSE, subject, now)
-        entries += outreach.post(names, outreach.request_message(escalated, shared[0], subject), PURPOSE, now)
+        again: list = []
+        entries += outreach.post(names, outreach.request_message(escalated, shared[0], subject), PURPOSE, now,
+                                 again)
+        try:  # a channel that refused or throttled is asked again later, with fresh links (shared.reposts)
+            outreach.owe_again(pause_id, PURPOSE, 0, again, 1, now)
+        except Exception:
+            logger.exception("could not owe a refused escalation post again pause_id=%s", pause_id)
     index.remove(due)  # only now: escalated_at keeps a second escalation out, a lost row loses nothing sent
     try:  # the claim's "being sent" entries become what happened (left "unknown" if this fails)
         results = iter(entries)

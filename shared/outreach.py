@@ -74,8 +74,9 @@ def request_message(entity: dict, token: str, heading: str) -> Message:
         approved=len(json_field(entity, "approvals", []) or []))
 
 
-def post(names: list, message: Message, purpose: str, now: datetime) -> list:
-    """Post `message` to each channel once (a lost answer is `unknown`, never posted again); return the entries."""
+def post(names: list, message: Message, purpose: str, now: datetime, again: list | None = None) -> list:
+    """Post `message` to each channel once (a lost answer is `unknown`, never posted again); return the entries.
+    Each channel that refused (or throttled) is added to `again` as (name, its Retry-After or None)."""
     settings = get_settings()
     entries = []
     for name in names:
@@ -83,9 +84,39 @@ def post(names: list, message: Message, purpose: str, now: datetime) -> list:
         try:
             chat.post(chat.channel(name, settings), message, settings)
             entries.append({**entry, "outcome": "sent"})
-        except chat.ChannelUnusable as unusable:
-            entries.append({**entry, "outcome": "failed", "detail": str(unusable)[:500]})
+            continue
+        except chat.ChannelUnusable as unusable:  # a setting not resolved yet (a Key Vault reference): a refusal
+            outcome, detail, retry_after = "failed", str(unusable), None
         except chat.NotPosted as failed:
             logger.warning("%s post to channel %s failed: %s (%s)", purpose, name, failed.detail, failed.outcome)
-            entries.append({**entry, "outcome": failed.outcome, "detail": failed.detail[:500]})
+            outcome, detail, retry_after = failed.outcome, failed.detail, failed.retry_after
+        entries.append({**entry, "outcome": outcome, "detail": detail[:500]})
+        if outcome == "failed" and again is not None:
+            again.append((name, retry_after))
     return entries
+
+
+ATTEMPTS = 3          # a channel that refuses a reminder or an escalation is tried this often in all
+THROTTLED_TRIES = 10  # one that keeps throttling (429), this often
+RETRY_SECONDS = 60    # after a refusal, before the next try
+
+
+def owe_again(pause_id: str, purpose: str, number: int, again: list, tries: int, now: datetime) -> bool:
+    """Owe the channels in `again` (from `post`) the same message later: after the longest Retry-After, or
+    RETRY_SECONDS after a refusal; a bounded number of tries. A row of the due index (`shared.reposts`).
+    Return whether one is owed."""
+    import json
+    import uuid
+    from datetime import timedelta
+
+    from shared.storage.due_index import REPOST, DueIndex, get_due_index
+
+    throttled = [seconds for _, seconds in again if seconds is not None]
+    if not again or tries >= (THROTTLED_TRIES if len(throttled) == len(again) else ATTEMPTS):
+        return False
+    wait = max(max(throttled, default=0), 1) if len(throttled) == len(again) else RETRY_SECONDS
+    partition, row = DueIndex.keys(uuid.uuid4().hex, now + timedelta(seconds=wait))
+    get_due_index().add_row({"PartitionKey": partition, "RowKey": row, "kind": REPOST, "pause_id": pause_id,
+                             "purpose": purpose, "number": number, "tries": tries,
+                             "channels": json.dumps([name for name, _ in again])})
+    return True

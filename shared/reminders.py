@@ -104,7 +104,12 @@ def settle(due: Due, now: datetime) -> SweepOutcome:
     entries = outreach.email_approvers(entity, {a: token for a, (token, _) in fresh.items()}, PURPOSE, subject, now)
     if shared:
         entries += outreach.email_shared(entity, addresses, shared[0], PURPOSE, subject, now)
-    entries += outreach.post(channels_asked(entity), _message(entity, sent + 1), PURPOSE, now)
+    again: list = []
+    entries += outreach.post(channels_asked(entity), reminder_message(entity, sent + 1), PURPOSE, now, again)
+    try:  # a channel that refused or throttled gets this reminder again later (shared.reposts)
+        outreach.owe_again(pause_id, PURPOSE, sent + 1, again, 1, now)
+    except Exception:
+        logger.exception("could not owe a refused reminder again pause_id=%s", pause_id)
     try:
         if entries and not get_store().note(pause_id, stored, entries):
             logger.error("reminders not recorded pause_id=%s: the pause kept changing", pause_id)
@@ -121,7 +126,8 @@ def _reschedule(index, due: Due, pause_id: str, at: datetime) -> None:
         index.remove(due)
 
 
-def _message(entity: dict, number: int):
+def reminder_message(entity: dict, number: int):
+    """Reminder `number` of a stored pause, as a channel shows it."""
     return reminder(title=(json_field(entity, "notification", {}) or {}).get("title"),
                     pipeline_name=entity.get("pipeline_name"), factory_name=entity.get("factory_name"),
                     number=number, approved=len(json_field(entity, "approvals", []) or []),

@@ -16,7 +16,7 @@ from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from datetime import datetime
 
-from shared import checkpoints, escalations, followups, outbox, reminders
+from shared import checkpoints, escalations, followups, outbox, reminders, reposts
 from shared.checks import monitor as checks
 from shared.clock import iso, utcnow
 from shared.errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
@@ -164,6 +164,8 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
         return reminders.settle(due, now)
     if due.kind == escalations.KIND:
         return escalations.settle(due, now)
+    if due.kind == reposts.KIND:
+        return reposts.settle(due, now)
     remove = remove or get_due_index().remove
     for _ in range(_LOOKS):
         try:

@@ -216,8 +216,8 @@ def test_an_escalation_channel_decided_while_being_posted_is_owed_its_follow_up(
     started = made_at(api, created)
     posting = outreach.post
 
-    def post_then_decided(names, message, purpose, now):
-        results = posting(names, message, purpose, now)
+    def post_then_decided(names, message, purpose, now, again=None):
+        results = posting(names, message, purpose, now, again)
         approve(api, created["token"])  # approved just after the post, before the escalation's record
         return results
 

@@ -19,8 +19,9 @@ logger = logging.getLogger(__name__)
 
 # Rows that carry work of their own, not a pause's: a checkpoint's callback (shared.outbox), a decided
 # pause's chat follow-ups (shared.followups), a pending pause's next reminder (shared.reminders), its
-# escalation (shared.escalations).
-ROW_KINDS = ("callback", FOLLOWUP := "followup", REMINDER := "reminder", ESCALATION := "escalation")
+# escalation (shared.escalations), a reminder's or escalation's post a channel refused (shared.reposts).
+ROW_KINDS = ("callback", FOLLOWUP := "followup", REMINDER := "reminder", ESCALATION := "escalation",
+             REPOST := "repost")
 
 
 class Due(NamedTuple):
