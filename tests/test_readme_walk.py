@@ -198,3 +198,55 @@ def test_readme_reach_walk_works_as_written(local_host, adf, configure, tmp_path
         "carol@contoso.com": ["Escalated: Load December into Sales?", "Reminder: Load December into Sales?"]}
     assert record["reassignments"][0]["to"] == "dave@contoso.com" and record["escalated_at"]
     assert sorted(record["approvers"]) == ["bob@contoso.com", "carol@contoso.com", "dave@contoso.com"]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_readme_signin_walk_works_as_written(adf, configure, registered_functions, tmp_path):
+    """Named approvers asked in a Teams channel under sign-in: the card's link, the development sign-in,
+    the escalation and the reminders at the moments the README names, and the follow-up after approval.
+    The person's part is played over HTTP as a browser sends it (the sign-in cookie, the page's token)."""
+    from datetime import datetime, timedelta
+
+    import requests
+
+    import function_app
+    from local_dev.chat_standins import ChatStandins
+    from local_dev.dev_sign_in import DevSignIn
+    from local_dev.mail_catcher import MailCatcher
+    from shared import sweep
+
+    create_demo_pipeline(adf.url)
+    example = json.loads((ROOT / "local.settings.json.example").read_text(encoding="utf-8"))["Values"]
+    with serve(DevSignIn(build_wsgi_app(function_app.app, ROOT / "host.json"))) as site, ChatStandins() as chat, \
+            MailCatcher() as mail:
+        configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True", PUBLIC_BASE_URL=site.url,
+                  SMTP_HOST="127.0.0.1", SMTP_PORT=str(mail.port), SMTP_FROM="pausable-pipelines@example.test",
+                  SMTP_STARTTLS="false",
+                  **{name: value.replace("http://127.0.0.1:7073", chat.base_url) for name, value in example.items()
+                     if name.startswith("CHANNEL_")})
+        script = readme_walk("signin-walk").replace("http://127.0.0.1:7071", site.url)
+        result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
+                                text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        created = json.loads(result.stdout)
+        [card] = chat.posts("teams", "approvals")
+        link = next(a["url"] for a in card["attachments"][0]["content"]["actions"] if a["title"] == "Review and approve")
+        made = datetime.fromisoformat(requests.get(created["status_url"], timeout=30).json()["created_at"]
+                                      .replace("Z", "+00:00"))
+        assert sweep.sweep(made + timedelta(seconds=61)) == {"escalated": 1}
+        assert sweep.sweep(made + timedelta(seconds=301)) == {"reminded": 1}
+        with requests.Session() as alice:
+            page = alice.get(link, headers={"Accept": "text/html"}, timeout=30)
+            assert "Sign in" in page.text  # the page asks for it first
+            alice.post(f"{site.url}/.auth/login/aad", data={"identity": "alice@contoso.com"}, timeout=30)
+            page = alice.get(link, headers={"Accept": "text/html"}, timeout=30)
+            token = re.search(r'name="antiforgery_token" value="([^"]+)"', page.text).group(1)
+            approved = alice.post(link, data={"antiforgery_token": token, "comment": "Numbers look right"},
+                                  headers={"Origin": site.url, "Accept": "application/json"}, timeout=30).json()
+        assert sweep.sweep(datetime.now(made.tzinfo) + timedelta(seconds=1)) == {"notified": 1}
+        posts = chat.posts("teams", "approvals")
+        carol = [m for m in mail.messages if m["to"] == ["carol@contoso.com"]]
+    assert approved["status"] == "restarted" and approved["approvals"][0]["approver"] == "alice@contoso.com"
+    assert [m["subject"] for m in carol] == ["Escalated: Publish the Q4 numbers?", "Reminder: Publish the Q4 numbers?"]
+    assert "Reminder: Publish the Q4 numbers?" in json.dumps(posts[1])
+    assert "Approved by alice@contoso.com" in json.dumps(posts[-1]) and len(adf.runs) == 1
