@@ -1,20 +1,24 @@
 """Telling people about a pause that already waits (reminders, escalation): email each named approver their
 own fresh links, email listed addresses and post to channels links that work as the shared ones, and say
-what to record of each message.
+what to record of each message; owe the channels that refused one a try again later (`owe_again`, posted
+by `shared.reposts`).
 
 The app keeps only hashes of the links it handed out, so it can never send a link again: whoever is told
 later gets new ones. The caller stores their hashes (`approver_secrets`, `shared_secrets`) in the same
 conditional write that claims the message, so a link is valid before anyone can hold it.
 """
 
+import json
 import logging
-from datetime import datetime
+import uuid
+from datetime import datetime, timedelta
 
 from shared import tokens
 from shared.clock import iso
 from shared.notify import channels as chat
 from shared.notify.message import Message, approval_request
 from shared.settings import get_settings
+from shared.storage.due_index import REPOST, DueIndex, get_due_index
 from shared.storage.records import json_field
 
 logger = logging.getLogger(__name__)
@@ -105,12 +109,6 @@ def owe_again(pause_id: str, purpose: str, number: int, again: list, tries: int,
     """Owe the channels in `again` (from `post`) the same message later: after the longest Retry-After, or
     RETRY_SECONDS after a refusal; a bounded number of tries. A row of the due index (`shared.reposts`).
     Return whether one is owed."""
-    import json
-    import uuid
-    from datetime import timedelta
-
-    from shared.storage.due_index import REPOST, DueIndex, get_due_index
-
     throttled = [seconds for _, seconds in again if seconds is not None]
     if not again or tries >= (THROTTLED_TRIES if len(throttled) == len(again) else ATTEMPTS):
         return False

@@ -56,3 +56,19 @@ def test_each_channel_is_posted_once_and_a_lost_answer_is_unknown(chat, channels
         (channels["teams"], "sent"), (channels["slack"], "unknown"), ("not-set-up", "failed")]
     assert len(chat.posts("slack", channels["slack"])) == 1  # taken once, never again
     assert "CHANNEL_NOT_SET_UP" in entries[2]["detail"]
+
+
+def test_a_refused_post_is_owed_again_after_its_retry_after_a_bounded_number_of_times(app_env):
+    from shared.storage.due_index import get_due_index
+
+    pause = "c" * 32
+    assert outreach.owe_again(pause, "reminder", 2, [("ops", 30.0)], 1, NOW)  # throttled: after Retry-After
+    assert outreach.owe_again(pause, "reminder", 2, [("ops", None), ("dev", 30.0)], 2, NOW)  # a refusal: a minute
+    assert not outreach.owe_again(pause, "reminder", 2, [("ops", None)], 3, NOW)  # refused 3 times in all
+    assert outreach.owe_again(pause, "reminder", 2, [("ops", 5.0)], 9, NOW)  # throttled: up to 10
+    assert not outreach.owe_again(pause, "reminder", 2, [("ops", 5.0)], 10, NOW)
+    assert not outreach.owe_again(pause, "reminder", 2, [], 1, NOW)
+    index = get_due_index()
+    due = sorted((index.due_at(row), row.kind) for row in index.due(NOW + timedelta(hours=1)))
+    assert due == [(NOW + timedelta(seconds=5), "repost"), (NOW + timedelta(seconds=30), "repost"),
+                   (NOW + timedelta(seconds=60), "repost")]
