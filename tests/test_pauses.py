@@ -408,3 +408,34 @@ def test_create_run_that_started_but_never_answered_is_recorded_not_repeated(api
     assert api.json(response)["run_id"] == run["runId"]
     assert api.decide("restart", created["token"]).status_code == 409
     assert len(adf.runs) == 1
+
+
+def test_a_failed_index_row_is_answered_only_once_the_other_index_write_has_ended(api, monkeypatch):
+    """add_pause wrote the pause and its two index rows at once; when the due row failed first it answered
+    while the status row was still being written, on a client the next request (or a test's reset) might
+    close: the write then opened a connection nobody closed (a leaked socket, found by the tests' socket
+    recorder in the index-writer thread)."""
+    import threading
+    import time
+
+    from shared.errors import Unavailable
+    from shared.storage.due_index import DueIndex
+    from shared.storage.status_index import StatusIndex
+
+    ended = threading.Event()
+    adding = StatusIndex.add
+
+    def slow_add(self, row):
+        time.sleep(0.3)
+        try:
+            return adding(self, row)
+        finally:
+            ended.set()
+
+    def failing_add(self, pause_id, due_at):
+        raise Unavailable("the due index is down")
+
+    monkeypatch.setattr(StatusIndex, "add", slow_add)
+    monkeypatch.setattr(DueIndex, "add", failing_add)
+    response = api.pause()
+    assert response.status_code == 503 and ended.is_set()

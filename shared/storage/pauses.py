@@ -147,6 +147,7 @@ def add_pause(pause_id: str, properties: dict, due_at, index_row: dict | None = 
     except BaseException:
         wait(rows)
         raise
+    wait(rows)  # both, even when one failed: none is still writing when this returns (or takes the pause back)
     try:
         for row in rows:
             row.result()
