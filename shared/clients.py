@@ -51,7 +51,9 @@ BUILT_ONCE_MAX = 16
 
 def _close(values) -> None:
     for value in values:
-        close = getattr(value, "close", None)
+        # A client or session closes; a thread pool finishes what it runs (a write in flight would
+        # otherwise open a connection on a client being closed, which nobody closes again).
+        close = getattr(value, "close", None) or getattr(value, "shutdown", None)
         if callable(close):
             try:
                 close()

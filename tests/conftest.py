@@ -26,7 +26,14 @@ SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TAB
 
 
 def clear_app_caches():
-    """Forget settings and clients, so the next call builds them from the current environment."""
+    """Forget settings and clients, so the next call builds them from the current environment. The thread
+    pools that write to storage in the background finish first: no write of the last test starts on a
+    client being closed."""
+    from shared import outbox
+    from shared.storage.pauses import index_writer
+
+    for pool in (index_writer, outbox._senders):
+        pool.cache_clear()
     for cached in (get_settings, get_adf, outbound.session):
         cached.cache_clear()
     reset_clients()

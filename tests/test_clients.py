@@ -172,3 +172,15 @@ def test_what_a_getter_forgets_is_closed_the_least_recently_used_first():
     get.cache_clear()
     assert first.closed and all(client.closed for client in more)
     assert built_once(lambda: object())() is not None  # nothing to close is fine too
+
+
+def test_a_forgotten_thread_pool_finishes_what_it_runs_first():
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    pools = built_once(lambda: ThreadPoolExecutor(max_workers=2))
+    ended = threading.Event()
+    pools().submit(lambda: (time.sleep(0.2), ended.set()))
+    pools.cache_clear()  # as a test's reset does: the write in flight ends before the clients close
+    assert ended.is_set()
