@@ -13,13 +13,13 @@ import uuid
 from datetime import datetime, timedelta
 
 from shared import outreach, tokens
-from shared.clock import as_utc, iso
+from shared.clock import iso
 from shared.errors import InvalidRequest
 from shared.jsonbody import canonical
 from shared.lifecycle.model import FINAL, SweepOutcome, Status
 from shared.notify import channels as chat
 from shared.storage.due_index import ESCALATION, Due, DueIndex, get_due_index
-from shared.storage.pauses import get_store, work_and_pause
+from shared.storage.pauses import get_store, settles_work
 from shared.storage.records import fit_notifications, json_field
 from shared.storage.tables import AlreadyExists, Conflict, Stored, pack_json
 
@@ -66,19 +66,14 @@ def schedule(request, pause_id: str, now: datetime) -> None:
                                  row_id=DueIndex.work_id(KIND, pause_id))
 
 
-def settle(due: Due, now: datetime) -> SweepOutcome:
+@settles_work
+def settle(due: Due, row: dict, stored: Stored, now: datetime) -> SweepOutcome:
     """The timer's turn: escalate the pause this row stands for, if it still waits."""
     index = get_due_index()
-    row, stored = work_and_pause(due)
-    if row is None:
-        return SweepOutcome.ALREADY_SETTLED
-    if stored is None:
-        return SweepOutcome.MISSING
     pause_id, entity = row.get("pause_id"), stored.entity
     plan = json_field(entity, "escalate_to", None)
-    expires_at = entity.get("expires_at")
     if entity.get("status") in FINAL or entity.get("escalated_at") or not isinstance(plan, dict) or \
-            (isinstance(expires_at, datetime) and now >= as_utc(expires_at)):  # the timer expires it, not us
+            outreach.past_expiry(entity, now):
         index.remove(due)
         return SweepOutcome.ALREADY_SETTLED
     if entity.get("status") != Status.PENDING:  # a decision in flight: if it does not land, escalate then
@@ -138,16 +133,11 @@ def _claim_changes(entity: dict, now: datetime, added: list, fresh: dict, addres
                **pack_json("notifications", canonical(fit_notifications(notes)), over=entity)}
     if fresh:
         approvers = json_field(entity, "approvers", []) or []
-        secrets = (json_field(entity, "approver_secrets", []) or []) + [[a, h] for a, (_, h) in fresh.items()]
         written.update(pack_json("approvers", canonical(approvers + added), over=entity))
-        written.update(pack_json("approver_secrets", canonical(secrets), over=entity))
     if names:  # told once it is decided, as the request's channels are (shared.followups)
         told = json_field(entity, "channels", []) or []
         written.update(pack_json("channels", canonical(told + [n for n in names if n not in told]), over=entity))
-    if shared:
-        written.update(pack_json("shared_secrets", canonical((json_field(entity, "shared_secrets", []) or [])
-                                                             + [shared[1]]), over=entity))
-    return written
+    return {**written, **outreach.new_links(entity, {a: h for a, (_, h) in fresh.items()}, shared and shared[1])}
 
 
 def _claim(pause_id: str, stored: Stored, written: dict, claim: str) -> Stored | None:

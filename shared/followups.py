@@ -23,7 +23,7 @@ from shared.notify import channels as chat
 from shared.notify.message import decided
 from shared.settings import get_settings
 from shared.storage.due_index import FOLLOWUP, Due, get_due_index
-from shared.storage.pauses import get_store, work_and_pause
+from shared.storage.pauses import get_store, settles_work
 from shared.storage.records import json_field
 from shared.storage.tables import Conflict, Stored, pack_json
 
@@ -45,14 +45,10 @@ def owed(entity: dict) -> list:
     return [name for name in dict.fromkeys(asked) if name not in told]
 
 
-def settle(due: Due, now: datetime) -> SweepOutcome:
+@settles_work
+def settle(due: Due, row: dict, stored: Stored, now: datetime) -> SweepOutcome:
     """The timer's turn: post the follow-ups one row owes; record them; drop or move the row."""
     index = get_due_index()
-    row, stored = work_and_pause(due)
-    if row is None:
-        return SweepOutcome.ALREADY_SETTLED
-    if stored is None:
-        return SweepOutcome.MISSING
     pause_id = row.get("pause_id")
     status = stored.entity.get("status")
     if status in CLAIMED:  # its decision is being recorded (or will be reconciled): look once it must be

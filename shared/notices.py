@@ -8,9 +8,9 @@ is recorded on the pause (`notifications`).
 """
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from shared import escalations, people
+from shared import escalations, people, reminders
 from shared.clients import built_once
 from shared.clock import iso, utcnow
 from shared.errors import AlreadyDecided, ChannelNotSent, EmailNotSent, InvalidRequest
@@ -19,7 +19,7 @@ from shared.lifecycle.engine import decide
 from shared.lifecycle.model import APP, FINAL, Action, Audit
 from shared.notify import channels as chat
 from shared.notify.message import approval_request
-from shared.storage.due_index import FOLLOWUP, REMINDER, DueIndex, get_due_index
+from shared.storage.due_index import FOLLOWUP, get_due_index
 from shared.storage.pauses import get_store
 from shared.storage.tables import Stored, pack_json
 from shared.validation import Decision, PauseRequest
@@ -86,16 +86,11 @@ def tell(request: PauseRequest, settings, created: dict, personal: dict, stored:
     pause_id = stored.entity["PartitionKey"]
     if sent:
         _keep(pause_id, stored, sent)
-    if request.remind_every:
+    for later in (reminders, escalations):
         try:
-            get_due_index().add_work(REMINDER, pause_id, now + timedelta(seconds=request.remind_every),
-                                     row_id=DueIndex.work_id(REMINDER, pause_id))
-        except Exception:  # the pause and its links stand; only its reminders are lost, and the log says so
-            logger.exception("could not schedule the reminders of pause_id=%s", pause_id)
-    try:
-        escalations.schedule(request, pause_id, now)
-    except Exception:  # likewise: the log says its escalation is lost
-        logger.exception("could not schedule the escalation of pause_id=%s", pause_id)
+            later.schedule(request, pause_id, now)
+        except Exception:  # the pause and its links stand; only this later work is lost, and the log says so
+            logger.exception("could not schedule the %s of pause_id=%s", later.KIND, pause_id)
 
 
 def _keep(pause_id: str, stored: Stored, sent: list) -> None:

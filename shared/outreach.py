@@ -14,14 +14,35 @@ import uuid
 from datetime import datetime, timedelta
 
 from shared import tokens
-from shared.clock import iso
+from shared.clock import as_utc, iso
+from shared.jsonbody import canonical
 from shared.notify import channels as chat
 from shared.notify.message import Message, approval_request
 from shared.settings import get_settings
 from shared.storage.due_index import REPOST, DueIndex, get_due_index
 from shared.storage.records import json_field
+from shared.storage.tables import pack_json
 
 logger = logging.getLogger(__name__)
+
+
+def new_links(entity: dict, personal: dict, shared: str | None = None) -> dict:
+    """The fields that make links issued now valid: `personal` (approver -> hash) joins approver_secrets,
+    `shared` (a hash) joins the links that work as the shared one. Written with the claim of the message."""
+    written = {}
+    if personal:
+        secrets = (json_field(entity, "approver_secrets", []) or []) + [[a, h] for a, h in personal.items()]
+        written.update(pack_json("approver_secrets", canonical(secrets), over=entity))
+    if shared:
+        written.update(pack_json("shared_secrets", canonical((json_field(entity, "shared_secrets", []) or [])
+                                                             + [shared]), over=entity))
+    return written
+
+
+def past_expiry(entity: dict, now: datetime) -> bool:
+    """Whether the pause's links have expired (the timer expires it; nobody is told anything more)."""
+    expires_at = entity.get("expires_at")
+    return isinstance(expires_at, datetime) and now >= as_utc(expires_at)
 
 
 def title_of(entity: dict) -> str:

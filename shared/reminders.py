@@ -15,19 +15,25 @@ from datetime import datetime, timedelta
 
 from shared import outreach, people, tokens
 from shared.clock import as_utc, iso
-from shared.jsonbody import canonical
 from shared.lifecycle.model import FINAL, Status, SweepOutcome
 from shared.lifecycle.plan import count
 from shared.notify.message import reminder
-from shared.storage.due_index import REMINDER, Due, get_due_index
-from shared.storage.pauses import get_store, work_and_pause
+from shared.storage.due_index import REMINDER, Due, DueIndex, get_due_index
+from shared.storage.pauses import get_store, settles_work
 from shared.storage.records import json_field
-from shared.storage.tables import AlreadyExists, Conflict, pack_json
+from shared.storage.tables import AlreadyExists, Conflict, Stored
 
 logger = logging.getLogger(__name__)
 
 KIND = REMINDER
 PURPOSE = "reminder"
+
+
+def schedule(request, pause_id: str, now: datetime) -> None:
+    """Owe a new pause its first reminder (one row per pause: every timer instance names it alike)."""
+    if request.remind_every:
+        get_due_index().add_work(KIND, pause_id, now + timedelta(seconds=request.remind_every),
+                                 row_id=DueIndex.work_id(KIND, pause_id))
 
 
 def _asked(entity: dict) -> list:
@@ -60,20 +66,14 @@ def channels_asked(entity: dict) -> list:
     return list(dict.fromkeys(note["channel"] for note in _asked(entity) if note.get("channel")))
 
 
-def settle(due: Due, now: datetime) -> SweepOutcome:
+@settles_work
+def settle(due: Due, row: dict, stored: Stored, now: datetime) -> SweepOutcome:
     """The timer's turn: send the reminder this row stands for, and schedule the next one."""
     index = get_due_index()
-    row, stored = work_and_pause(due)
-    if row is None:
-        return SweepOutcome.ALREADY_SETTLED
-    if stored is None:
-        return SweepOutcome.MISSING
     pause_id = row.get("pause_id")
     entity = stored.entity
     sent, most, every = (count(entity.get(name)) for name in ("reminders_sent", "remind_max", "remind_every"))
-    expires_at = entity.get("expires_at")
-    if entity.get("status") in FINAL or sent >= most or not every or \
-            (isinstance(expires_at, datetime) and now >= as_utc(expires_at)):  # the timer expires it, not us
+    if entity.get("status") in FINAL or sent >= most or not every or outreach.past_expiry(entity, now):
         index.remove(due)
         return SweepOutcome.ALREADY_SETTLED
     later, next_at = now + timedelta(seconds=every), entity.get("next_reminder_at")
@@ -86,12 +86,8 @@ def settle(due: Due, now: datetime) -> SweepOutcome:
     fresh = {approver: tokens.issue(pause_id) for approver in waiting_on(entity)}
     addresses = listed(entity)
     shared = tokens.issue(pause_id) if addresses else None
-    secrets = (json_field(entity, "approver_secrets", []) or []) + [[a, digest] for a, (_, digest) in fresh.items()]
     written = {"reminders_sent": sent + 1, "next_reminder_at": later,
-               **pack_json("approver_secrets", canonical(secrets), over=entity)}
-    if shared:
-        written.update(pack_json("shared_secrets", canonical((json_field(entity, "shared_secrets", []) or [])
-                                                             + [shared[1]]), over=entity))
+               **outreach.new_links(entity, {a: digest for a, (_, digest) in fresh.items()}, shared and shared[1])}
     try:  # the claim: this interval's reminder is ours to send, and the links it carries are valid
         get_store().update(pause_id, written, stored.etag)
     except Conflict:

@@ -14,15 +14,13 @@ import logging
 from datetime import datetime
 
 from shared import outreach, tokens
-from shared.clock import as_utc, iso
+from shared.clock import iso
 from shared.errors import NotFound
-from shared.jsonbody import canonical
 from shared.lifecycle.model import Status, SweepOutcome
 from shared.reminders import reminder_message
 from shared.storage.due_index import REPOST, Due, get_due_index
 from shared.storage.pauses import get_store
-from shared.storage.records import json_field
-from shared.storage.tables import Conflict, pack_json
+from shared.storage.tables import Conflict
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +46,8 @@ def settle(due: Due, now: datetime) -> SweepOutcome:
                                      "outcome": "unknown", "detail": "posting again was cut off"} for name in names])
         index.remove(due)
         return SweepOutcome.ALREADY_SETTLED
-    expires_at = entity.get("expires_at")
     if entity.get("status") != Status.PENDING or purpose not in ("reminder", "escalation") or not names or \
-            (isinstance(expires_at, datetime) and now >= as_utc(expires_at)):
+            outreach.past_expiry(entity, now):
         index.remove(due)  # decided, expired or deciding: a reminder now would say something untrue
         return SweepOutcome.ALREADY_SETTLED
     message = _message(pause_id, stored, purpose, int(row.get("number") or 0))
@@ -75,8 +72,7 @@ def _message(pause_id: str, stored, purpose: str, number: int):
     if purpose == "reminder":
         return reminder_message(entity, number)
     token, digest = tokens.issue(pause_id)
-    written = pack_json("shared_secrets", canonical((json_field(entity, "shared_secrets", []) or []) + [digest]),
-                        over=entity)
+    written = outreach.new_links(entity, {}, digest)
     try:
         get_store().update(pause_id, written, stored.etag)
     except Conflict:

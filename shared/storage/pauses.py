@@ -5,6 +5,7 @@ reads and conditional writes independent of how many pauses exist. A pause is wr
 with its due-index row (when the timer must look at it) and its status-index row.
 """
 
+import functools
 import logging
 from datetime import timedelta
 
@@ -160,14 +161,22 @@ def add_pause(pause_id: str, properties: dict, due_at, index_row: dict | None = 
     return etag
 
 
-def work_and_pause(due) -> tuple[dict | None, Stored | None]:
-    """A due-index row of work (a reminder, follow-ups) and the pause whose id it carries: (None, None)
-    when the row is gone already, (row, None) when its pause is (the row is then removed)."""
-    row, _ = get_due_index().read_row(due)
-    if row is None:
-        return None, None
-    try:
-        return row, get_store().get(row.get("pause_id") or "")
-    except NotFound:
-        get_due_index().remove(due)
-        return row, None
+def settles_work(settle):
+    """`settle(due, row, stored, now)` of a due-index row of work (follow-ups, a reminder, an escalation) as
+    the timer calls it, `settle(due, now)`: with the row and the pause whose id it carries already read. A
+    row gone already is settled; one whose pause is gone is removed (MISSING)."""
+    from shared.lifecycle.model import SweepOutcome
+
+    @functools.wraps(settle)
+    def settled(due, now):
+        row, _ = get_due_index().read_row(due)
+        if row is None:
+            return SweepOutcome.ALREADY_SETTLED
+        try:
+            stored = get_store().get(row.get("pause_id") or "")
+        except NotFound:
+            get_due_index().remove(due)
+            return SweepOutcome.MISSING
+        return settle(due, row, stored, now)
+
+    return settled
