@@ -43,3 +43,28 @@ def wait_until(condition, seconds: float = 10.0, what: str = "the condition") ->
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not happen within {seconds} s")
         time.sleep(0.01)
+
+
+# Messages about a pause (reminders, escalations, reposts): when it was made, who got what, its links.
+
+def made_at(api, created):
+    """When the pause was made (later messages count from then), whatever the test's own pace."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(api.record(created["pause_id"])["created_at"].replace("Z", "+00:00"))
+
+
+def inbox(mail, who) -> list:
+    """The emails the mail catcher took for `who` alone, oldest first."""
+    return [m for m in mail.messages if m["to"] == [who]]
+
+
+def link(message) -> str:
+    """The token of the approve link in an email's text."""
+    import re
+
+    return re.search(r"https?://\S+/api/restart/(\S+)", message["text"]).group(1)
+
+
+def approve(api, token) -> dict:
+    return api.json(api.decide("restart", token, json_body={}))

@@ -2,31 +2,15 @@
 escalate_to's approvers join it with personal links of their own, and its addresses and channels are told with
 links that work as the shared one; never for a decided pause, never twice."""
 
-import re
 import threading
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from shared import sweep
+from tests.support import approve, inbox, link, made_at
 
 ALICE, BOB, CAROL = "alice@contoso.com", "bob@contoso.com", "carol@contoso.com"
-
-
-def made_at(api, created) -> datetime:
-    return datetime.fromisoformat(api.record(created["pause_id"])["created_at"].replace("Z", "+00:00"))
-
-
-def inbox(mail, who) -> list:
-    return [m for m in mail.messages if m["to"] == [who]]
-
-
-def link(message) -> str:
-    return re.search(r"https?://\S+/api/restart/(\S+)", message["text"]).group(1)
-
-
-def approve(api, token):
-    return api.json(api.decide("restart", token, json_body={}))
 
 
 def test_escalation_adds_approvers_with_their_own_links_once_and_keeps_the_quorum(api, adf, mail):

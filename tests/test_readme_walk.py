@@ -154,21 +154,19 @@ def test_readme_channels_walk_works_as_written(local_host, adf, configure, tmp_p
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_readme_reach_walk_works_as_written(local_host, adf, configure, tmp_path):
+def test_readme_reach_walk_works_as_written(local_host, adf, configure, mail, tmp_path):
     """Reminders, an escalation and a reassignment, as the README tells them; the timer's runs are made
     here at the moments the README names (the pause's own time plus 61 and 301 seconds)."""
     from datetime import datetime, timedelta
 
     import requests
 
-    from local_dev.mail_catcher import MailCatcher
     from shared import sweep
 
     create_demo_pipeline(adf.url)
-    with MailCatcher() as mail:
-        adf.mail = mail  # as make run wires them: the stand-in lists what the catcher took
-        configure(SMTP_HOST="127.0.0.1", SMTP_PORT=str(mail.port), SMTP_FROM="pausable-pipelines@example.test",
-                  SMTP_STARTTLS="false", PUBLIC_BASE_URL=local_host.url)
+    adf.mail = mail  # as make run wires them: the stand-in lists what the catcher took
+    try:
+        configure(PUBLIC_BASE_URL=local_host.url)
         script = readme_walk("reach-walk").replace("http://127.0.0.1:7071", local_host.url) \
             .replace("http://127.0.0.1:7072", adf.url)
         result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=tmp_path, capture_output=True,
@@ -189,6 +187,8 @@ def test_readme_reach_walk_works_as_written(local_host, adf, configure, tmp_path
         approve = re.search(r"(http://\S+/api/restart/\S+)", dave["text"]).group(1)
         answer = requests.post(approve, json={}, timeout=30).json()
         record = requests.get(created["status_url"], timeout=30).json()
+    finally:
+        adf.mail = None  # the stand-in is the session's: the catcher is this test's
     assert handed["status"] == "pending" and answer["status"] == "restarted" and len(adf.runs) == 1
     assert retired.status_code == 409 and "dave@contoso.com" in retired.text
     assert subjects == {
@@ -201,7 +201,7 @@ def test_readme_reach_walk_works_as_written(local_host, adf, configure, tmp_path
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-def test_readme_signin_walk_works_as_written(adf, configure, registered_functions, tmp_path):
+def test_readme_signin_walk_works_as_written(adf, configure, registered_functions, mail, chat, tmp_path):
     """Named approvers asked in a Teams channel under sign-in: the card's link, the development sign-in,
     the escalation and the reminders at the moments the README names, and the follow-up after approval.
     The person's part is played over HTTP as a browser sends it (the sign-in cookie, the page's token)."""
@@ -210,18 +210,13 @@ def test_readme_signin_walk_works_as_written(adf, configure, registered_function
     import requests
 
     import function_app
-    from local_dev.chat_standins import ChatStandins
     from local_dev.dev_sign_in import DevSignIn
-    from local_dev.mail_catcher import MailCatcher
     from shared import sweep
 
     create_demo_pipeline(adf.url)
     example = json.loads((ROOT / "local.settings.json.example").read_text(encoding="utf-8"))["Values"]
-    with serve(DevSignIn(build_wsgi_app(function_app.app, ROOT / "host.json"))) as site, ChatStandins() as chat, \
-            MailCatcher() as mail:
+    with serve(DevSignIn(build_wsgi_app(function_app.app, ROOT / "host.json"))) as site:
         configure(APPROVER_SIGN_IN="easyauth", WEBSITE_AUTH_ENABLED="True", PUBLIC_BASE_URL=site.url,
-                  SMTP_HOST="127.0.0.1", SMTP_PORT=str(mail.port), SMTP_FROM="pausable-pipelines@example.test",
-                  SMTP_STARTTLS="false",
                   **{name: value.replace("http://127.0.0.1:7073", chat.base_url) for name, value in example.items()
                      if name.startswith("CHANNEL_")})
         script = readme_walk("signin-walk").replace("http://127.0.0.1:7071", site.url)

@@ -4,12 +4,12 @@ failing loudly, an escalation to 10 more approvers, 20 addresses and 5 channels,
 message still recorded."""
 
 import json
-import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from shared import sweep
+from tests.support import link, made_at
 
 pytestmark = pytest.mark.integration
 
@@ -42,7 +42,7 @@ def test_the_largest_record_stays_within_table_storages_limits(api, configure, t
                           notification={"title": "t" * 200, "message": "m" * 4000}, expires_in=30 * 86400,
                           escalate_after=60, escalate_to={"approvers": ESCALATED, "email": LISTED,
                                                           "channels": ESCALATION_CHANNELS})
-    made = datetime.fromisoformat(api.record(created["pause_id"])["created_at"].replace("Z", "+00:00"))
+    made = made_at(api, created)
     for name in CHANNELS + ESCALATION_CHANNELS:  # every channel refuses every message, with the longest answer
         chat.answer("slack", name, status=400, times=100)
     assert sweep.sweep(made + timedelta(seconds=65)) == {"escalated": 1}
@@ -58,7 +58,7 @@ def test_the_largest_record_stays_within_table_storages_limits(api, configure, t
     holder = APPROVERS[0]
     for i in range(20):  # the first approver's part handed on 20 times, each with the longest comment
         last = [m for m in mail.messages if m["to"] == [holder]][-1]
-        token = re.search(r"/api/restart/(\S+)", last["text"]).group(1)
+        token = link(last)
         to = f"p{i}@contoso.com"
         response = api.call("reassign", "POST", f"reassign/{token}",
                             body=json.dumps({"to": to, "comment": "c" * 2000}).encode(),

@@ -1,36 +1,19 @@
 """Reminders (shared/reminders.py): while a pause waits, whoever was asked and has not acted is reminded every
 remind_every seconds, at most remind_max times, never once it is decided; approvers get fresh links of their own."""
 
-import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from local_dev.chat_standins import ChatStandins
 from shared import sweep
+from tests.support import approve, inbox, link, made_at
 
 ALICE, BOB = "alice@contoso.com", "bob@contoso.com"
 
 
 def now():
     return datetime.now(timezone.utc) + timedelta(seconds=1)
-
-
-def made_at(api, created) -> datetime:
-    """When the pause was made (its reminders count from then), whatever the test's own pace."""
-    return datetime.fromisoformat(api.record(created["pause_id"])["created_at"].replace("Z", "+00:00"))
-
-
-def inbox(mail, who) -> list:
-    return [m for m in mail.messages if m["to"] == [who]]
-
-
-def link(message) -> str:
-    return re.search(r"https?://\S+/api/restart/(\S+)", message["text"]).group(1)
-
-
-def approve(api, token):
-    return api.json(api.decide("restart", token, json_body={}))
 
 
 def test_approvers_who_have_not_approved_are_reminded_with_fresh_links_until_remind_max(api, adf, mail):
@@ -105,7 +88,6 @@ def test_an_approver_who_took_over_by_reassignment_is_reminded_and_the_one_who_h
     assert sweep.sweep(started + timedelta(seconds=305)) == {"reminded": 1}
     assert len(inbox(mail, "carol@contoso.com")) == 2 and len(inbox(mail, ALICE)) == 1 and len(inbox(mail, BOB)) == 2
     assert approve(api, link(inbox(mail, "carol@contoso.com")[-1]))["status"] == "pending" and created
-
 
 
 def test_two_timer_instances_on_one_reminder_send_it_once_and_keep_one_row(api, mail):

@@ -2,13 +2,10 @@
 after the Retry-After, a bounded number of times, never once the pause is decided, never a lost answer."""
 
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from shared import sweep
-
-
-def made_at(api, created) -> datetime:
-    return datetime.fromisoformat(api.record(created["pause_id"])["created_at"].replace("Z", "+00:00"))
+from tests.support import made_at
 
 
 def notes(api, created, purpose) -> list:
