@@ -85,6 +85,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from local_dev.arm_actions import app_actions
 from local_dev.service import ServedInThread
 
 API_VERSION = "2018-06-01"
@@ -136,9 +137,9 @@ _ACTIONS = {
     "arm_cancel_run": "Microsoft.DataFactory/factories/pipelineruns/cancel/action",
     "arm_query_runs": "Microsoft.DataFactory/factories/querypipelineruns/action",
 }
-# The least the app needs: the README's custom role (runs are read for adf_run checks).
-APP_ROLE = frozenset({_ACTIONS["arm_get_pipeline"], _ACTIONS["arm_create_run"], _ACTIONS["arm_query_runs"],
-                      _ACTIONS["arm_get_run"]})
+# The least the app needs, the role tests give it: the actions of the Data Factory calls in shared/,
+# derived from the code and the SDK (local_dev.arm_actions), not kept by hand; infra/ grants the same.
+APP_ROLE = app_actions()
 KINDS = ("before", "after", "late", "drop", "hang", "garbled", "truncated")
 
 # queryPipelineRuns: the operands ADF documents for pipeline runs, and the run field each reads.
@@ -471,7 +472,7 @@ class AdfStandin(ServedInThread):
         if self.roles is None:
             return
         granted = self.roles.get(((subscription or "").lower(), claims.get("appid")), ())
-        if granted != "*" and action not in granted:
+        if granted != "*" and action.lower() not in {name.lower() for name in granted}:  # ARM ignores case
             scope = path.split("/createRun")[0].split("/queryPipelineRuns")[0]
             raise _ArmError(403, "AuthorizationFailed",
                             f"The client '{claims.get('oid')}' with object id '{claims.get('oid')}' does not have "
