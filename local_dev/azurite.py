@@ -48,6 +48,8 @@ class Azurite(Service):
         location: Optional[Path] = None,
         in_memory: bool = True,
         random_key: bool = True,
+        tls=None,
+        oauth: bool = False,
     ) -> None:
         if not in_memory and location is None:
             raise ValueError("Azurite needs a location when it is not in memory")
@@ -58,7 +60,18 @@ class Azurite(Service):
         self.location = Path(location) if location is not None else None
         self.in_memory = in_memory
         self.account_key = base64.b64encode(secrets.token_bytes(64)).decode() if random_key else None
+        # `tls` (a local_dev.tls.TestCa): serve https with its certificate. `oauth`: accept Microsoft
+        # Entra bearer tokens too, as Azure Storage does (Azurite's "basic" check: issuer, audience,
+        # lifetime; over https only, since Azure takes tokens only over TLS).
+        if oauth and tls is None:
+            raise ValueError("Azurite accepts bearer tokens only over https: give it a certificate (tls)")
+        self.tls, self.oauth = tls, oauth
         self._process: Optional[subprocess.Popen] = None
+
+    @property
+    def table_endpoint(self) -> str:
+        """The account's Table endpoint, as `<PREFIX>__tableServiceUri` names it."""
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/{ACCOUNT_NAME}"
 
     @property
     def connection_string(self) -> str:
@@ -66,8 +79,8 @@ class Azurite(Service):
         if self.account_key is None:
             return "UseDevelopmentStorage=true"
         return (
-            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT_NAME};AccountKey={self.account_key};"
-            f"TableEndpoint=http://{self.host}:{self.port}/{ACCOUNT_NAME};"
+            f"DefaultEndpointsProtocol={'https' if self.tls else 'http'};AccountName={ACCOUNT_NAME};"
+            f"AccountKey={self.account_key};TableEndpoint={self.table_endpoint};"
         )
 
     def start(self) -> "Azurite":
@@ -121,6 +134,10 @@ class Azurite(Service):
             "--disableTelemetry",
             "--silent",
         ]
+        if self.tls is not None:
+            command += ["--cert", str(self.tls.cert_file), "--key", str(self.tls.key_file)]
+        if self.oauth:
+            command += ["--oauth", "basic"]
         if self.in_memory:
             return command + ["--inMemoryPersistence"]
         self.location.mkdir(parents=True, exist_ok=True)

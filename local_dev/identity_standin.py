@@ -32,6 +32,7 @@ from werkzeug.wrappers import Request, Response
 from local_dev.service import ServedInThread
 
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
+V1_ISSUER = "https://sts.windows.net"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
@@ -56,13 +57,18 @@ class TokenIssuer:
     def issuer_for(self, tenant: str) -> str:
         return f"{self.authority}/{tenant}/v2.0"
 
-    def issue(self, *, tenant: str, audience: str, subject: str, app_id: str, lifetime: int = 3600) -> str:
+    def issue(self, *, tenant: str, audience: str, subject: str, app_id: str, lifetime: int = 3600,
+              version: str = "2.0") -> str:
+        """A token of Entra's v2.0 or v1.0 shape: which one a resource gets is the resource's choice
+        (Azure Storage and ARM take v1.0 tokens, issued by https://sts.windows.net/<tenant>/; the
+        token exchange audience takes v2.0)."""
         import jwt
 
         now = int(time.time())
-        claims = {"iss": self.issuer_for(tenant), "aud": audience, "sub": subject, "oid": subject, "tid": tenant,
+        issuer = self.issuer_for(tenant) if version == "2.0" else f"{V1_ISSUER}/{tenant}/"
+        claims = {"iss": issuer, "aud": audience, "sub": subject, "oid": subject, "tid": tenant,
                   "appid": app_id, "azp": app_id, "iat": now, "nbf": now, "exp": now + lifetime,
-                  "uti": uuid.uuid4().hex, "ver": "2.0"}
+                  "uti": uuid.uuid4().hex, "ver": version}
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self.kid})
 
     def verify(self, token: str, *, audience: str | None = None) -> dict:
@@ -170,8 +176,11 @@ class ManagedIdentityStandin(_Server):
         subject = self.user_assigned[client_id] if client_id else self.object_id
         with self._lock:
             self.requests.append({"resource": resource, "client_id": client_id})
+        # A managed identity's token for a resource such as Storage or ARM is a v1.0 token; the
+        # one for the token exchange (a federated credential's proof) is v2.0.
         token = self.issuer.issue(tenant=self.tenant, audience=resource, subject=subject,
-                                  app_id=client_id or self.client_id)
+                                  app_id=client_id or self.client_id,
+                                  version="2.0" if resource == EXCHANGE_AUDIENCE else "1.0")
         return _json({"access_token": token, "expires_on": str(int(time.time()) + 3600), "resource": resource,
                       "token_type": "Bearer", "client_id": client_id or self.client_id})
 

@@ -49,6 +49,36 @@ def built_once(build):
 BUILT_ONCE_MAX = 16
 
 
+class OneAtATime:
+    """A credential whose get_token runs one call at a time: concurrent first uses (approvals in a
+    tenant, a cold instance's first storage calls) then cost one token request, not one each (the
+    later callers find the token cached).
+
+    Anything but ClientAuthenticationError from acquiring a token is turned into one: a request
+    that has no token has not been sent.
+    """
+
+    def __init__(self, credential):
+        self._credential = credential
+        self._lock = threading.Lock()
+
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.exceptions import ClientAuthenticationError
+
+        with self._lock:
+            try:
+                return self._credential.get_token(*scopes, **kwargs)
+            except ClientAuthenticationError:
+                raise
+            except Exception as exc:
+                raise ClientAuthenticationError(f"could not get a token: {type(exc).__name__}: {exc}") from exc
+
+    def close(self):
+        close = getattr(self._credential, "close", None)
+        if close:
+            close()
+
+
 def _close(values) -> None:
     for value in values:
         # A client or session closes; a thread pool finishes what it runs (a write in flight would

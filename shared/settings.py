@@ -39,6 +39,28 @@ def _csv(value: str | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
+class StorageAccount:
+    """Where the app's tables (and queues) are, and how the app proves who it is there.
+
+    Either a connection string (Azurite locally; an account key, which Azure need not have), or
+    endpoints reached with a Microsoft Entra token: the Functions convention for identity-based
+    connections, `<PREFIX>__accountName` or `<PREFIX>__tableServiceUri` (and `__queueServiceUri`),
+    `<PREFIX>__credential` = `managedidentity` and `<PREFIX>__clientId` for a user-assigned identity.
+    """
+
+    setting: str                          # the prefix it was read from, for messages
+    connection_string: str | None = None
+    table_endpoint: str | None = None     # https://<account>.table.core.windows.net
+    queue_endpoint: str | None = None     # https://<account>.queue.core.windows.net
+    managed_identity: bool = False        # __credential=managedidentity; else DefaultAzureCredential
+    client_id: str | None = None          # __clientId: a user-assigned managed identity
+
+    @property
+    def uses_identity(self) -> bool:
+        return self.connection_string is None
+
+
+@dataclass(frozen=True)
 class Smtp:
     host: str
     port: int
@@ -67,8 +89,8 @@ class Identity:
         return tenant_id is None or (self.home_tenant is not None and tenant_id.lower() == self.home_tenant)
 
 
-def _guid(env, name: str) -> str | None:
-    value = (env.get(name) or "").strip()
+def _guid(value: str | None, name: str) -> str | None:
+    value = (value or "").strip()
     if value and not _GUID.fullmatch(value):
         raise SettingsError(f"{name} must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47.")
     return value.lower() or None
@@ -82,8 +104,11 @@ def _identity(env) -> Identity:
     authority = (env.get("AZURE_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST).rstrip("/")
     if urlsplit(authority).scheme != "https":
         raise SettingsError("AZURE_AUTHORITY_HOST must be an https:// URL (Entra ID requires it).")
-    return Identity(home_tenant=_guid(env, "AZURE_TENANT_ID"), client_id=_guid(env, "AZURE_CLIENT_ID"),
-                    cross_tenant_client_id=_guid(env, "CROSS_TENANT_CLIENT_ID"), allowed_tenants=allowed,
+    def guid(name):
+        return _guid(env.get(name), name)
+
+    return Identity(home_tenant=guid("AZURE_TENANT_ID"), client_id=guid("AZURE_CLIENT_ID"),
+                    cross_tenant_client_id=guid("CROSS_TENANT_CLIENT_ID"), allowed_tenants=allowed,
                     authority_host=authority)
 
 
@@ -173,7 +198,7 @@ def _flag(env, name: str, default: bool) -> bool:
 
 @dataclass(frozen=True)
 class Settings:
-    storage_connection: str
+    storage: StorageAccount
     pauses_table: str = "pauses"
     arm_endpoint: str = "https://management.azure.com"
     public_base_url: str | None = None
@@ -222,11 +247,64 @@ class Settings:
         return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
+# The parts of an identity-based storage connection the app reads (the Functions host reads
+# `__blobServiceUri` too, for its own use).
+_IDENTITY_PARTS = ("accountName", "tableServiceUri", "queueServiceUri", "credential", "clientId")
+_ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
+
+
+def _storage(env) -> StorageAccount:
+    """PAUSES_STORAGE_CONNECTION when it (or any `PAUSES_STORAGE_CONNECTION__` part) is set, else
+    AzureWebJobsStorage; a connection string, or an identity-based connection, never both."""
+    for prefix in ("PAUSES_STORAGE_CONNECTION", "AzureWebJobsStorage"):
+        connection = (env.get(prefix) or "").strip()
+        parts = {part: (env.get(f"{prefix}__{part}") or "").strip() for part in _IDENTITY_PARTS}
+        if connection and any(parts.values()):
+            given = ", ".join(f"{prefix}__{part}" for part, value in parts.items() if value)
+            raise SettingsError(f"{prefix} is a connection string and {given} is set too: keep one of them "
+                                f"(the identity-based parts need no account key).")
+        if connection:
+            return StorageAccount(prefix, connection_string=connection)
+        if any(parts.values()):
+            return _identity_storage(prefix, parts)
+    raise SettingsError("Set AzureWebJobsStorage (or PAUSES_STORAGE_CONNECTION) to a Table storage connection "
+                        "string (UseDevelopmentStorage=true for Azurite), or name the account for a managed "
+                        "identity: AzureWebJobsStorage__accountName and "
+                        "AzureWebJobsStorage__credential=managedidentity.")
+
+
+def _identity_storage(prefix: str, parts: dict) -> StorageAccount:
+    account = parts["accountName"]
+    if account and not _ACCOUNT_NAME.fullmatch(account):
+        raise SettingsError(f"{prefix}__accountName must be a storage account name: 3-24 lower-case letters and "
+                            "digits.")
+
+    def endpoint(part: str, service: str) -> str | None:
+        value = parts[part].rstrip("/")
+        if not value:
+            # An account name alone means Azure's public cloud, as it does for the Functions host.
+            return f"https://{account}.{service}.core.windows.net" if account else None
+        url = urlsplit(value)
+        # A token is only ever sent over TLS (azure-core refuses otherwise); no credentials in the URL.
+        if url.scheme != "https" or not url.hostname or url.username or url.password or url.query or url.fragment:
+            raise SettingsError(f"{prefix}__{part} must be an https:// endpoint such as "
+                                f"https://<account>.{service}.core.windows.net.")
+        return value
+
+    table = endpoint("tableServiceUri", "table")
+    if table is None:
+        raise SettingsError(f"{prefix}__queueServiceUri alone does not say where the tables are: set "
+                            f"{prefix}__accountName or {prefix}__tableServiceUri.")
+    credential = parts["credential"].lower()
+    if credential not in ("", "managedidentity"):
+        raise SettingsError(f"{prefix}__credential must be managedidentity (or not set: then the developer's "
+                            "own sign-in, az login or environment variables, is used).")
+    return StorageAccount(prefix, table_endpoint=table, queue_endpoint=endpoint("queueServiceUri", "queue"),
+                          managed_identity=credential == "managedidentity",
+                          client_id=_guid(parts["clientId"], f"{prefix}__clientId"))
+
+
 def _from_environ(env) -> Settings:
-    connection = env.get("PAUSES_STORAGE_CONNECTION") or env.get("AzureWebJobsStorage")
-    if not connection:
-        raise SettingsError("Set AzureWebJobsStorage (or PAUSES_STORAGE_CONNECTION) to a "
-                            "Table storage connection string; UseDevelopmentStorage=true for Azurite.")
     arm = (env.get("ARM_ENDPOINT") or Settings.arm_endpoint).rstrip("/")
     scheme = urlsplit(arm).scheme
     if scheme not in ("http", "https") or (scheme == "http" and not is_loopback_host(urlsplit(arm).hostname)):
@@ -241,7 +319,7 @@ def _from_environ(env) -> Settings:
     callback_hosts = _hosts(env.get("CALLBACK_ALLOWED_HOSTS"), "CALLBACK_ALLOWED_HOSTS") or DEFAULT_CALLBACK_HOSTS
     check_hosts = _hosts(env.get("CHECK_ALLOWED_HOSTS"), "CHECK_ALLOWED_HOSTS")
     return Settings(
-        storage_connection=connection,
+        storage=_storage(env),
         callback_allowed_hosts=callback_hosts,
         check_allowed_hosts=check_hosts,
         channel_allowed_hosts=_hosts(env.get("CHANNEL_ALLOWED_HOSTS"), "CHANNEL_ALLOWED_HOSTS") or DEFAULT_CHANNEL_HOSTS,

@@ -17,7 +17,10 @@ from shared.targets.adf import get_adf
 from tests.support import TARGET, create_pipeline
 
 BASE = "https://pauses.example.test"
-SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION", "PAUSES_TABLE", "ARM_ENDPOINT",
+SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION",
+                 *(f"{prefix}__{part}" for prefix in ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION")
+                   for part in ("accountName", "tableServiceUri", "queueServiceUri", "credential", "clientId")),
+                 "PAUSES_TABLE", "ARM_ENDPOINT",
                  "PUBLIC_BASE_URL", "ALLOWED_FACTORIES", "CALLBACK_ALLOWED_HOSTS", "SMTP_HOST", "SMTP_PORT",
                  "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE",
                  "CHECK_PIPELINE_EXISTS", "CHECK_ALLOWED_HOSTS", "CHANNEL_ALLOWED_HOSTS", "APPROVER_SIGN_IN",

@@ -1,8 +1,12 @@
 """Helpers the tests share (fixtures live in conftest.py)."""
 
+from shared.settings import StorageAccount
+
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
 TARGET = {"subscription_id": SUBSCRIPTION, "resource_group": "rg-data", "factory_name": "adf-test",
           "pipeline_name": "Load_Sales"}
+# Settings built in a test that never reaches storage still name some.
+LOCAL_STORAGE = StorageAccount("AzureWebJobsStorage", connection_string="UseDevelopmentStorage=true")
 
 
 class DevCredential:

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from shared.settings import Limits, Settings
+from tests.support import LOCAL_STORAGE
 from shared.targets.adf import Adf, PipelineTarget, TargetProblem
 from shared.targets.outside import Refused, Unknown
 from tests.support import SUBSCRIPTION, TARGET, create_pipeline, sdk_client
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.integration
 
 def gateway(url, **limits):
     """An Adf gateway for an ARM endpoint, with production limits unless shortened here."""
-    return Adf(Settings(storage_connection="UseDevelopmentStorage=true", arm_endpoint=url,
+    return Adf(Settings(storage=LOCAL_STORAGE, arm_endpoint=url,
                         limits=Limits(**{"arm_read_timeout_seconds": 2, **limits})))
 
 

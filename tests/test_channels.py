@@ -8,13 +8,14 @@ import pytest
 from shared.notify import channels
 from shared.notify.channels import ChannelUnusable, NotPosted
 from shared.settings import Limits, Settings
+from tests.support import LOCAL_STORAGE
 from tests.test_message import request
 
 SECRET = "sig=s3cret"
 
 
 def settings(hosts=("127.0.0.1",), **limits) -> Settings:
-    return Settings(storage_connection="UseDevelopmentStorage=true", channel_allowed_hosts=hosts,
+    return Settings(storage=LOCAL_STORAGE, channel_allowed_hosts=hosts,
                     limits=Limits(**{"channel_connect_timeout_seconds": 0.5, "channel_read_timeout_seconds": 1,
                                      **limits}))
 

@@ -15,6 +15,7 @@ from local_dev.check_endpoint import CheckEndpoint
 from shared.checks.expect import Result
 from shared.checks.probe import MAX_RESPONSE_BYTES, HeaderNotAllowed, header_for, header_from_setting, run_adf, run_http
 from shared.settings import Limits, Settings
+from tests.support import LOCAL_STORAGE
 from shared.targets.adf import PipelineTarget
 from tests.support import TARGET, sdk_client
 
@@ -22,7 +23,7 @@ SECRET = "Bearer s3cret-token"
 
 
 def settings(hosts=("127.0.0.1",), timeout=1.0) -> Settings:
-    return Settings(storage_connection="UseDevelopmentStorage=true", check_allowed_hosts=hosts,
+    return Settings(storage=LOCAL_STORAGE, check_allowed_hosts=hosts,
                     limits=Limits(check_timeout_seconds=timeout))
 
 

@@ -15,6 +15,7 @@ azure-identity is imported on first use only.
 import logging
 import threading
 
+from shared.clients import OneAtATime
 from shared.errors import Forbidden, InvalidRequest
 from shared.settings import Settings
 
@@ -43,35 +44,6 @@ def check_tenant(tenant_id: str | None, settings: Settings) -> None:
                          "other tenants')"}])
 
 
-class _OneAtATime:
-    """A credential whose get_token runs one call at a time: concurrent first approvals in a tenant
-    then cost one token exchange, not one each (the later callers find the token cached).
-
-    Anything but ClientAuthenticationError from acquiring a token is turned into one: a request
-    that has no token has not been sent.
-    """
-
-    def __init__(self, credential):
-        self._credential = credential
-        self._lock = threading.Lock()
-
-    def get_token(self, *scopes, **kwargs):
-        from azure.core.exceptions import ClientAuthenticationError
-
-        with self._lock:
-            try:
-                return self._credential.get_token(*scopes, **kwargs)
-            except ClientAuthenticationError:
-                raise
-            except Exception as exc:
-                raise ClientAuthenticationError(f"could not get a token: {type(exc).__name__}: {exc}") from exc
-
-    def close(self):
-        close = getattr(self._credential, "close", None)
-        if close:
-            close()
-
-
 class Credentials:
     """The process's credentials towards ARM, one per tenant, built on first use."""
 
@@ -88,7 +60,7 @@ class Credentials:
             with self._lock:
                 credential = self._by_tenant.get(key)
                 if credential is None:
-                    credential = self._by_tenant[key] = _OneAtATime(
+                    credential = self._by_tenant[key] = OneAtATime(
                         self._home() if key is None else self._other(key))
         return credential
 
@@ -114,7 +86,7 @@ class Credentials:
 
         with self._lock:
             if self._managed_identity is None:
-                self._managed_identity = _OneAtATime(ManagedIdentityCredential(client_id=self._identity.client_id))
+                self._managed_identity = OneAtATime(ManagedIdentityCredential(client_id=self._identity.client_id))
         return self._managed_identity.get_token(EXCHANGE_SCOPE).token
 
     def _other(self, tenant_id: str):
