@@ -2,6 +2,8 @@
 # `make test-fast` runs the tests that need no Azurite (seconds); `make bench` the benchmarks.
 PYTHON ?= python3
 VENV := .venv
+# checkov checks infra/ (tests/test_infra.py); its pins conflict with the app's, so it has a virtualenv of its own.
+VENV_INFRA := .venv-infra
 PY := $(VENV)/bin/python
 
 .PHONY: help run test test-fast bench deps clean
@@ -10,11 +12,16 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 
-deps: $(VENV)/.installed node_modules/.installed  ## install what is missing (.venv, Azurite)
+deps: $(VENV)/.installed $(VENV_INFRA)/.installed node_modules/.installed  ## install what is missing (.venv, .venv-infra, Azurite)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(VENV_INFRA)/.installed: requirements-infra.txt
+	$(PYTHON) -m venv $(VENV_INFRA)
+	$(VENV_INFRA)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -38,5 +45,5 @@ test-fast: $(VENV)/.installed  ## the tests that need no Azurite, in seconds
 bench: deps  ## the benchmarks (ARGS=--help for options)
 	$(PY) -m benchmarks.run $(ARGS)
 
-clean:  ## remove .venv, node_modules and local data
-	rm -rf $(VENV) node_modules .azurite .pytest_cache test-output
+clean:  ## remove .venv, .venv-infra, node_modules and local data
+	rm -rf $(VENV) $(VENV_INFRA) node_modules .azurite .pytest_cache test-output
