@@ -69,7 +69,7 @@ param smtpStartTls bool = true
 param smtpPassword string = ''
 
 @secure()
-@description('Chat channels: {"<name>": "teams:https://..." or "slack:https://..."}, name 1-40 of a-z, 0-9 and -. Each URL is kept in Key Vault and referenced from CHANNEL_<NAME>.')
+@description('Chat channels: {"<name>": "teams:https://..." or "slack:https://..."}, name 1-40 of a-z, 0-9 and -. Each URL is kept in Key Vault and referenced from CHANNEL_<NAME>. Not mapped in main.parameters.json (an azd environment variable cannot default to an object): add it there to use it.')
 param channelWebhooks object = {}
 
 @description('CHANNEL_ALLOWED_HOSTS: hosts a channel URL may have. Empty: not set (the app\'s default).')
