@@ -60,7 +60,7 @@ def sdk_calls(package: Path = ROOT / "shared", groups: dict[str, type] | None = 
             group, operation = node.func.value.attr, node.func.attr
             cls = groups.get(group)
             if cls is not None and not operation.startswith("_") and callable(getattr(cls, operation, None)):
-                found.append(SdkCall(group, operation, f"{path.relative_to(ROOT)}:{node.lineno}"))
+                found.append(SdkCall(group, operation, f"{path.relative_to(package.parent)}:{node.lineno}"))
     return found
 
 
