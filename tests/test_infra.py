@@ -1,6 +1,7 @@
 """infra/ checked where Azure cannot be reached: every Bicep file parses, checkov passes, the custom
-Data Factory role grants exactly what the app's code calls, the app settings the template sets are
-ones the app reads (and enough for it to start), and the deployed package holds only the app."""
+Data Factory role grants exactly what the app's code calls, azd's hook reads only what the template
+outputs, and the deployed package holds only the app. (The app settings the template sets are held
+against the app's in tests/test_infra_settings.py.)"""
 
 import ast
 import json
@@ -15,8 +16,6 @@ import pytest
 from pycep import BicepParser
 
 from local_dev.arm_actions import action_of, app_actions, sdk_calls
-from shared.notify.channels import setting_name
-from shared.settings import SettingsError, _from_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 INFRA = ROOT / "infra"
@@ -118,109 +117,6 @@ def test_the_adf_standin_knows_every_operation_the_app_calls():
 
     known = {action.lower() for action in _ACTIONS.values()}
     assert {action.lower() for action in APP_ROLE} <= known
-
-
-# --- App settings: the names the template sets are the names the app reads ------------------------
-
-# Set for the Functions host and the Application Insights agent, not read by the app's code.
-HOST_SETTINGS = {"AzureWebJobsStorage__blobServiceUri", "APPLICATIONINSIGHTS_CONNECTION_STRING",
-                 "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
-UNCONDITIONAL = ("storageSettings", "telemetrySettings", "appSettingsCore")  # function.bicep's variables
-CLIENT = "22222222-2222-4222-8222-222222222222"
-SAMPLE = {  # a value like the one the template sets, for every name it sets
-    "AzureWebJobsStorage__blobServiceUri": "https://stx.blob.core.windows.net/",
-    "AzureWebJobsStorage__queueServiceUri": "https://stx.queue.core.windows.net/",
-    "AzureWebJobsStorage__tableServiceUri": "https://stx.table.core.windows.net/",
-    "AzureWebJobsStorage__credential": "managedidentity",
-    "AzureWebJobsStorage__clientId": CLIENT,
-    "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000",
-    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": f"ClientId={CLIENT};Authorization=AAD",
-    "AZURE_CLIENT_ID": CLIENT,
-    "AZURE_TENANT_ID": "11111111-1111-4111-8111-111111111111",
-    "PUBLIC_BASE_URL": "https://func-x.azurewebsites.net",
-    "ALLOWED_FACTORIES": "33333333-3333-4333-8333-333333333333/rg-data/adf-one",
-    "APPROVER_SIGN_IN": "easyauth",
-    "OPERATORS": "ops@contoso.com",
-    "CROSS_TENANT_CLIENT_ID": "44444444-4444-4444-8444-444444444444",
-    "ALLOWED_TENANTS": "11111111-1111-4111-8111-111111111111",
-    "CHANNEL_ALLOWED_HOSTS": "hooks.slack.com",
-    "SMTP_HOST": "smtp.azurecomm.net",
-    "SMTP_PORT": "587",
-    "SMTP_FROM": "pauses@contoso.com",
-    "SMTP_STARTTLS": "true",
-    "SMTP_USERNAME": "pauses",
-    "SMTP_PASSWORD": "@Microsoft.KeyVault(SecretUri=https://kv-x.vault.azure.net/secrets/smtp-password)",
-}
-
-
-def setting_names(variable) -> set[str]:
-    """Keys of the objects in a parsed variable that are app setting names (pycep's own keys are lower case)."""
-    if isinstance(variable, dict):
-        return {key for key in variable if key[0].isupper()} | {
-            name for value in variable.values() for name in setting_names(value)}
-    if isinstance(variable, list):
-        return {name for value in variable for name in setting_names(value)}
-    return set()
-
-
-def template_settings() -> tuple[set[str], set[str]]:
-    """(every name the template sets, the names it always sets)."""
-    variables = parse(INFRA / "app" / "function.bicep")["variables"]
-    secrets = parse(INFRA / "app" / "secrets.bicep")["variables"]
-    every = setting_names(variables) | setting_names(secrets)
-    return every, set().union(*(setting_names(variables[name]) for name in UNCONDITIONAL))
-
-
-def strings_in_the_app() -> set[str]:
-    found = set()
-    for path in (ROOT / "shared").rglob("*.py"):
-        found |= {node.value for node in ast.walk(ast.parse(path.read_text()))
-                  if isinstance(node, ast.Constant) and isinstance(node.value, str)}
-    return found
-
-
-def test_the_template_sets_the_settings_it_is_meant_to():
-    every, always = template_settings()
-    assert every == set(SAMPLE), f"not in SAMPLE: {every - set(SAMPLE)}; in SAMPLE only: {set(SAMPLE) - every}"
-    assert always >= {"AzureWebJobsStorage__tableServiceUri", "AZURE_CLIENT_ID", "PUBLIC_BASE_URL", "APPROVER_SIGN_IN"}
-
-
-def test_every_setting_the_template_sets_is_one_the_app_reads():
-    """A name is read when the app's code has it as a string, or a storage prefix and a part (`X__part`)."""
-    strings = strings_in_the_app()
-    every, _ = template_settings()
-
-    def read(name):
-        prefix, _, part = name.partition("__")
-        return name in strings or (part and prefix in strings and part in strings)
-
-    unknown = sorted(name for name in every - HOST_SETTINGS if not read(name))
-    assert not unknown, f"the template sets settings the app does not read: {unknown}"
-
-
-@pytest.mark.parametrize("which", ["every", "always"])
-def test_the_app_starts_with_the_settings_the_template_sets(which):
-    every, always = template_settings()
-    env = {name: SAMPLE[name] for name in (every if which == "every" else always)}
-    if which == "always":
-        env["APPROVER_SIGN_IN"] = "none"
-    try:
-        settings = _from_environ(env)
-    except SettingsError as exc:
-        pytest.fail(f"the app refuses the template's settings ({which}): {exc}", pytrace=False)
-    assert settings.public_base_url == SAMPLE["PUBLIC_BASE_URL"] and settings.identity.client_id == CLIENT
-    assert settings.storage.uses_identity and settings.storage.client_id == CLIENT
-
-
-def test_approver_sign_in_and_channel_names_follow_the_app():
-    text = (INFRA / "app" / "function.bicep").read_text()
-    [(off, on)] = re.findall(r"APPROVER_SIGN_IN: empty\(authClientId\) \? '(\w+)' : '(\w+)'", text)
-    for value in (off, on):
-        _from_environ({**SAMPLE, "APPROVER_SIGN_IN": value})
-    assert (off, on) == ("none", "easyauth")
-    secrets = (INFRA / "app" / "secrets.bicep").read_text()
-    assert "CHANNEL_${toUpper(replace(channel.key, '-', '_'))}" in secrets
-    assert setting_name("ops-team") == "CHANNEL_OPS_TEAM"
 
 
 # --- azd: the hook and the package ----------------------------------------------------------------
