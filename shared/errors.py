@@ -154,3 +154,7 @@ class ChecksPending(PauseError):
         super().__init__("The checks have not passed yet: approving is possible once they have.",
                          pause_id=pause["pause_id"])
         self.pause = pause
+
+
+class SettingsError(RuntimeError):
+    """A required setting is missing or malformed: the app cannot serve."""

@@ -6,11 +6,12 @@ Nothing else in the app reads `os.environ`. Tests set the environment, then call
 
 import functools
 import os
-import re
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
 from shared import people
+from shared.connections import GUID, StorageAccount, guid, storage_account
+from shared.errors import SettingsError
 from shared.urls import is_loopback as is_loopback_host
 from shared.urls import valid_pattern
 
@@ -30,34 +31,8 @@ DEFAULT_CALLBACK_HOSTS = (
 DEFAULT_SWEEP_SCHEDULE = "0 */1 * * * *"
 
 
-class SettingsError(RuntimeError):
-    """A required setting is missing or malformed: the app cannot serve."""
-
-
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
-
-
-@dataclass(frozen=True)
-class StorageAccount:
-    """Where the app's tables (and queues) are, and how the app proves who it is there.
-
-    Either a connection string (Azurite locally; an account key, which Azure need not have), or
-    endpoints reached with a Microsoft Entra token: the Functions convention for identity-based
-    connections, `<PREFIX>__accountName` or `<PREFIX>__tableServiceUri` (and `__queueServiceUri`),
-    `<PREFIX>__credential` = `managedidentity` and `<PREFIX>__clientId` for a user-assigned identity.
-    """
-
-    setting: str                          # the prefix it was read from, for messages
-    connection_string: str | None = None
-    table_endpoint: str | None = None     # https://<account>.table.core.windows.net
-    queue_endpoint: str | None = None     # https://<account>.queue.core.windows.net
-    managed_identity: bool = False        # __credential=managedidentity; else DefaultAzureCredential
-    client_id: str | None = None          # __clientId: a user-assigned managed identity
-
-    @property
-    def uses_identity(self) -> bool:
-        return self.connection_string is None
 
 
 @dataclass(frozen=True)
@@ -70,7 +45,6 @@ class Smtp:
     starttls: bool
 
 
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 
 
@@ -89,26 +63,20 @@ class Identity:
         return tenant_id is None or (self.home_tenant is not None and tenant_id.lower() == self.home_tenant)
 
 
-def _guid(value: str | None, name: str) -> str | None:
-    value = (value or "").strip()
-    if value and not _GUID.fullmatch(value):
-        raise SettingsError(f"{name} must be a GUID such as 72f988bf-86f1-41af-91ab-2d7cd011db47.")
-    return value.lower() or None
-
-
 def _identity(env) -> Identity:
     allowed = tuple(part.lower() for part in _csv(env.get("ALLOWED_TENANTS")))
-    bad = [part for part in allowed if not _GUID.fullmatch(part)]
+    bad = [part for part in allowed if not GUID.fullmatch(part)]
     if bad:
         raise SettingsError(f"ALLOWED_TENANTS must list tenant GUIDs; not: {', '.join(bad)}.")
     authority = (env.get("AZURE_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST).rstrip("/")
     if urlsplit(authority).scheme != "https":
         raise SettingsError("AZURE_AUTHORITY_HOST must be an https:// URL (Entra ID requires it).")
-    def guid(name):
-        return _guid(env.get(name), name)
 
-    return Identity(home_tenant=guid("AZURE_TENANT_ID"), client_id=guid("AZURE_CLIENT_ID"),
-                    cross_tenant_client_id=guid("CROSS_TENANT_CLIENT_ID"), allowed_tenants=allowed,
+    def read_guid(name):
+        return guid(env.get(name), name)
+
+    return Identity(home_tenant=read_guid("AZURE_TENANT_ID"), client_id=read_guid("AZURE_CLIENT_ID"),
+                    cross_tenant_client_id=read_guid("CROSS_TENANT_CLIENT_ID"), allowed_tenants=allowed,
                     authority_host=authority)
 
 
@@ -247,63 +215,6 @@ class Settings:
         return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
-# The parts of an identity-based storage connection the app reads (the Functions host reads
-# `__blobServiceUri` too, for its own use).
-_IDENTITY_PARTS = ("accountName", "tableServiceUri", "queueServiceUri", "credential", "clientId")
-_ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
-
-
-def _storage(env) -> StorageAccount:
-    """PAUSES_STORAGE_CONNECTION when it (or any `PAUSES_STORAGE_CONNECTION__` part) is set, else
-    AzureWebJobsStorage; a connection string, or an identity-based connection, never both."""
-    for prefix in ("PAUSES_STORAGE_CONNECTION", "AzureWebJobsStorage"):
-        connection = (env.get(prefix) or "").strip()
-        parts = {part: (env.get(f"{prefix}__{part}") or "").strip() for part in _IDENTITY_PARTS}
-        if connection and any(parts.values()):
-            given = ", ".join(f"{prefix}__{part}" for part, value in parts.items() if value)
-            raise SettingsError(f"{prefix} is a connection string and {given} is set too: keep one of them "
-                                f"(the identity-based parts need no account key).")
-        if connection:
-            return StorageAccount(prefix, connection_string=connection)
-        if any(parts.values()):
-            return _identity_storage(prefix, parts)
-    raise SettingsError("Set AzureWebJobsStorage (or PAUSES_STORAGE_CONNECTION) to a Table storage connection "
-                        "string (UseDevelopmentStorage=true for Azurite), or name the account for a managed "
-                        "identity: AzureWebJobsStorage__accountName and "
-                        "AzureWebJobsStorage__credential=managedidentity.")
-
-
-def _identity_storage(prefix: str, parts: dict) -> StorageAccount:
-    account = parts["accountName"]
-    if account and not _ACCOUNT_NAME.fullmatch(account):
-        raise SettingsError(f"{prefix}__accountName must be a storage account name: 3-24 lower-case letters and "
-                            "digits.")
-
-    def endpoint(part: str, service: str) -> str | None:
-        value = parts[part].rstrip("/")
-        if not value:
-            # An account name alone means Azure's public cloud, as it does for the Functions host.
-            return f"https://{account}.{service}.core.windows.net" if account else None
-        url = urlsplit(value)
-        # A token is only ever sent over TLS (azure-core refuses otherwise); no credentials in the URL.
-        if url.scheme != "https" or not url.hostname or url.username or url.password or url.query or url.fragment:
-            raise SettingsError(f"{prefix}__{part} must be an https:// endpoint such as "
-                                f"https://<account>.{service}.core.windows.net.")
-        return value
-
-    table = endpoint("tableServiceUri", "table")
-    if table is None:
-        raise SettingsError(f"{prefix}__queueServiceUri alone does not say where the tables are: set "
-                            f"{prefix}__accountName or {prefix}__tableServiceUri.")
-    credential = parts["credential"].lower()
-    if credential not in ("", "managedidentity"):
-        raise SettingsError(f"{prefix}__credential must be managedidentity (or not set: then the developer's "
-                            "own sign-in, az login or environment variables, is used).")
-    return StorageAccount(prefix, table_endpoint=table, queue_endpoint=endpoint("queueServiceUri", "queue"),
-                          managed_identity=credential == "managedidentity",
-                          client_id=_guid(parts["clientId"], f"{prefix}__clientId"))
-
-
 def _from_environ(env) -> Settings:
     arm = (env.get("ARM_ENDPOINT") or Settings.arm_endpoint).rstrip("/")
     scheme = urlsplit(arm).scheme
@@ -319,7 +230,7 @@ def _from_environ(env) -> Settings:
     callback_hosts = _hosts(env.get("CALLBACK_ALLOWED_HOSTS"), "CALLBACK_ALLOWED_HOSTS") or DEFAULT_CALLBACK_HOSTS
     check_hosts = _hosts(env.get("CHECK_ALLOWED_HOSTS"), "CHECK_ALLOWED_HOSTS")
     return Settings(
-        storage=_storage(env),
+        storage=storage_account(env),
         callback_allowed_hosts=callback_hosts,
         check_allowed_hosts=check_hosts,
         channel_allowed_hosts=_hosts(env.get("CHANNEL_ALLOWED_HOSTS"), "CHANNEL_ALLOWED_HOSTS") or DEFAULT_CHANNEL_HOSTS,

@@ -1,6 +1,6 @@
 """Helpers the tests share (fixtures live in conftest.py)."""
 
-from shared.settings import StorageAccount
+from shared.connections import StorageAccount
 
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
 TARGET = {"subscription_id": SUBSCRIPTION, "resource_group": "rg-data", "factory_name": "adf-test",
