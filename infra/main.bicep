@@ -180,6 +180,9 @@ output AZURE_FUNCTION_NAME string = app.outputs.functionAppName
 output FUNCTION_APP_URL string = app.outputs.functionAppUrl
 output PAUSE_ENDPOINT string = '${app.outputs.functionAppUrl}/api/pause'
 output KEY_VAULT_NAME string = app.outputs.keyVaultName
+// The app's identity: the subject of the federated credential for factories in other tenants (README).
+output APP_IDENTITY_PRINCIPAL_ID string = app.outputs.identityPrincipalId
+output APP_IDENTITY_CLIENT_ID string = app.outputs.identityClientId
 output FUNCTION_KEY_VAULT_NAME string = app.outputs.functionKeyVaultName
 output FUNCTION_KEY_SECRET_NAME string = app.outputs.functionKeySecretName
 output FUNCTION_KEY_NAME string = app.outputs.functionKeyName

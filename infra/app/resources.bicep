@@ -135,6 +135,7 @@ module function 'function.bicep' = {
 var functionKeySecretName = 'adf-function-key'
 
 output identityPrincipalId string = identity.properties.principalId
+output identityClientId string = identity.properties.clientId
 output functionAppName string = function.outputs.name
 output functionAppUrl string = function.outputs.url
 output keyVaultName string = appVault.outputs.name
