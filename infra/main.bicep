@@ -37,6 +37,9 @@ param resourceGroupName string = ''
 @description('Data factories the app may start pipelines in, each {subscriptionId, resourceGroup, name}, in any subscription of this tenant. Each needs a system-assigned managed identity (it reads the function key from Key Vault with it).')
 param factories array = []
 
+@description('ALLOWED_FACTORIES beyond `factories`: comma list of subscriptionId/resourceGroup/factory in other tenants, where this template cannot give a role (README "Factories in other tenants"). Empty: none.')
+param otherFactories string = ''
+
 @description('Client id of a Microsoft Entra app registration: turns on App Service Authentication (and APPROVER_SIGN_IN=easyauth). Empty: no sign-in; the links are the credential.')
 param authClientId string = ''
 
@@ -114,8 +117,11 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
 }
 
 // The custom role "what the app may do in Data Factory", defined once, assigned per factory below.
+// It is created in the first factory's subscription, one of its assignable scopes (as `az role
+// definition create` does); the concat only gives the expression a value when there is no factory.
 module adfRole 'app/adf-role.bicep' = if (!empty(factories)) {
   name: 'adf-role'
+  scope: subscription(concat(factories, [{ subscriptionId: subscription().subscriptionId }])[0].subscriptionId)
   params: {
     environmentName: environmentName
     factories: factories
@@ -133,6 +139,7 @@ module app 'app/resources.bicep' = {
     principalId: principalId
     principalType: principalType
     factories: factories
+    otherFactories: otherFactories
     authClientId: authClientId
     operators: operators
     crossTenantClientId: crossTenantClientId

@@ -59,8 +59,9 @@ resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Queues: the app's queue of due work (CONTRACT.md "Due work at scale"): it sends, receives and deletes
-// messages, and creates the queue on first use.
+// Queues: for the queue of due work (CONTRACT.md "Due work at scale": the app will send, receive and
+// delete its messages and create the queue on first use). Granted now, as the deployment contract
+// asks, so that the update that brings the queue needs no new permission; no code uses queues yet.
 resource queueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identityPrincipalId, storageQueueDataContributor)
   scope: storage

@@ -15,7 +15,8 @@ var assignableScopes = union(factoryGroups, [])
 resource runner 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, environmentName, 'pausable-pipelines-runner')
   properties: {
-    roleName: 'Pausable Pipelines runner (${environmentName})'
+    // Role names are unique in the tenant: the same environment name in two subscriptions must not clash.
+    roleName: 'Pausable Pipelines runner (${environmentName} ${take(uniqueString(subscription().id, environmentName), 6)})'
     description: 'Read pipelines, start their runs, read and find runs: what Pausable Pipelines needs in a factory.'
     type: 'CustomRole'
     permissions: [

@@ -10,6 +10,8 @@ param appInsightsConnectionString string
 @description('App settings that are Key Vault references (secrets.bicep).')
 param secretSettings object
 param factories array
+@description('Factories in other tenants (sub/rg/factory, comma list): allowed, but no role is given there.')
+param otherFactories string
 param authClientId string
 param operators string
 param crossTenantClientId string
@@ -119,14 +121,17 @@ var telemetrySettings = {
   APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
-// ALLOWED_FACTORIES: the app starts pipelines in the factories it has a role on, and in no other.
+// ALLOWED_FACTORIES: the factories the app has a role on, and those in other tenants (where an
+// administrator there gives the role, README "Factories in other tenants"); no other. None at all:
+// not limited (the app's identity then has a Data Factory role only where someone gave it one).
 var factoryPaths = [for f in factories: '${f.subscriptionId}/${f.resourceGroup}/${f.name}']
+var allowedFactories = empty(otherFactories) ? factoryPaths : concat(factoryPaths, [otherFactories])
 var appSettingsCore = {
   // azure-identity's DefaultAzureCredential picks the user-assigned identity by this.
   AZURE_CLIENT_ID: identityClientId
   AZURE_TENANT_ID: tenant().tenantId
   PUBLIC_BASE_URL: 'https://${site.properties.defaultHostName}'
-  ALLOWED_FACTORIES: join(factoryPaths, ',')
+  ALLOWED_FACTORIES: join(allowedFactories, ',')
   APPROVER_SIGN_IN: empty(authClientId) ? 'none' : 'easyauth'
 }
 var optionalSettings = union(empty(operators) ? {} : {

@@ -5,6 +5,7 @@ param resourceToken string
 param principalId string
 param principalType string
 param factories array
+param otherFactories string
 param authClientId string
 param operators string
 param crossTenantClientId string
@@ -114,6 +115,7 @@ module function 'function.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     secretSettings: secrets.outputs.appSettings
     factories: factories
+    otherFactories: otherFactories
     authClientId: authClientId
     operators: operators
     crossTenantClientId: crossTenantClientId

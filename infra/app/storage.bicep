@@ -51,7 +51,8 @@ resource blobs 'Microsoft.Storage/storageAccounts/blobServices@2023-05-01' = {
   }
 }
 
-// Flex Consumption runs the package it finds here; azd deploy uploads it with the deployer's token.
+// Flex Consumption runs the package it finds here, read with the app's identity (Blob Data Owner,
+// access.bicep); azd deploy hands the package to the platform, which writes it here.
 resource deploymentContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = {
   parent: blobs
   name: deploymentContainerName
