@@ -9,8 +9,9 @@ Azure knows when it deploys (a resource's properties, tenant(), uniqueString) co
 a sample per property name, given by the test. Anything else evaluates to an `Unknown`, which the
 caller can see and refuse, so a construct this does not understand is never taken for a value.
 
-pycep gives an identifier and a string literal the same shape (a Python str); a str that names a
-parameter, variable, resource or module in scope is read as that name, anything else as text.
+pycep gives an identifier and a string literal the same shape (a Python str), so before parsing,
+every quoted word ('none', '_') is marked as text; an unmarked word is a name, and one that names
+nothing in scope is an Unknown.
 """
 
 import functools
@@ -40,11 +41,18 @@ class Resource:
 _INTERPOLATION = re.compile(r"\$\{((?:[^{}']|'[^']*')*)\}")
 
 
+TEXT = "\u00a7"  # marks a quoted word as text (a character the templates do not use)
+_QUOTED_WORD = re.compile(r"(?<!targetScope = )'(\w+)'")  # the parser reads targetScope's value itself
+
+
 @functools.lru_cache(maxsize=None)
 def _parse(path: Path) -> dict:
     from pycep import BicepParser
 
-    return BicepParser().parse(file_path=path)
+    source = path.read_text(encoding="utf-8")
+    if TEXT in source:
+        raise ValueError(f"{path.name} uses {TEXT!r}, which this evaluator needs to mark quoted words")
+    return BicepParser().parse(text=_QUOTED_WORD.sub(lambda match: f"'{TEXT}{match.group(1)}'", source))
 
 
 @functools.lru_cache(maxsize=None)
@@ -59,6 +67,10 @@ class Template:
     def __init__(self, path: Path, params: dict | None = None, leaves: dict | None = None):
         self.path = Path(path).resolve()
         self.tree = _parse(self.path)
+        declared = self.tree.get("parameters") or {}
+        undeclared = sorted(set(params or {}) - set(declared))
+        if undeclared:  # Bicep refuses these (BCP037); a misspelt one must not fall back to a default
+            raise ValueError(f"{self.path.name} declares no parameter {', '.join(undeclared)}")
         self.leaves = leaves or {}
         self.params = {}
         for name, spec in (self.tree.get("parameters") or {}).items():
@@ -102,6 +114,10 @@ class Template:
         return [self.module(name) for name, declared in (self.tree.get("modules") or {}).items()
                 if "params" in declared["config"]]
 
+    def _word(self, word: str, local: dict):
+        named = self._name(word, local)
+        return named if named is not None else Unknown(f"{word} in {self.path.name} names nothing")
+
     def output(self, name: str):
         outputs = self.tree.get("outputs") or {}
         if name not in outputs:
@@ -114,9 +130,10 @@ class Template:
         if node is None or isinstance(node, (bool, int, float)):
             return node
         if isinstance(node, str):
-            named = self._name(node, local) if re.fullmatch(r"[A-Za-z_]\w*", node) else None
-            if named is not None:
-                return named
+            if node.startswith(TEXT):
+                return node[len(TEXT):]
+            if re.fullmatch(r"[A-Za-z_]\w*", node):
+                return self._word(node, local)
             return self._interpolate(node, local)
         if isinstance(node, list):
             return [self.value(item, local) for item in node]
@@ -127,15 +144,19 @@ class Template:
                 return self._function(node["function"], local)
             if "loop_type" in node:
                 return self._loop(node, local)
-            return {self._interpolate(key, local): self.value(item, local) for key, item in node.items()}
+            return {self._key(key, local): self.value(item, local) for key, item in node.items()}
         return Unknown(f"a node of type {type(node).__name__}")
+
+    def _key(self, key: str, local: dict):
+        """An object's key: a bare word, a quoted word (marked) or an interpolated string."""
+        return key[len(TEXT):] if key.startswith(TEXT) else self._interpolate(key, local)
 
     def _interpolate(self, text: str, local: dict):
         parts, position = [], 0
         for match in _INTERPOLATION.finditer(text):
             parts.append(text[position:match.start()])
             inner = self.value(_expression(match.group(1)), local)
-            if isinstance(inner, (Unknown, Resource, dict, list)) or inner is None:
+            if isinstance(inner, (Unknown, Resource, _Leaf, dict, list)) or inner is None:
                 return Unknown(f"'{match.group(0)}' in {self.path.name} is {inner}")
             parts.append(str(inner).lower() if isinstance(inner, bool) else str(inner))
             position = match.end()
@@ -168,8 +189,9 @@ class Template:
             inner = self.value(operands["bool_value"], local)
             return (not inner) if isinstance(inner, bool) else Unknown(f"not {inner}")
         values = [self.value(item, local) for item in operands.values()]
-        if any(isinstance(item, Unknown) for item in values):
-            return next(item for item in values if isinstance(item, Unknown))
+        unknown = next((item for item in values if isinstance(item, (Unknown, _Leaf, Resource))), None)
+        if unknown is not None:
+            return unknown if isinstance(unknown, Unknown) else Unknown(f"operator {kind} on {unknown}")
         simple = {"equals": lambda a, b: a == b, "not_equals": lambda a, b: a != b,
                   "and": lambda a, b: a and b, "or": lambda a, b: a or b,
                   "coalesce": lambda a, b: a if a is not None else b,
@@ -260,6 +282,9 @@ _FUNCTIONS = {
     "replace": lambda text, old, new: text.replace(old, new),
     "items": lambda mapping: [{"key": key, "value": mapping[key]} for key in sorted(mapping, key=str.lower)],
     "json": json.loads,
+    "concat": lambda *items: (sum(items, []) if all(isinstance(item, list) for item in items)
+                              else "".join(items) if all(isinstance(item, str) for item in items)
+                              else Unknown("concat of arrays and strings together")),
     "string": lambda item: json.dumps(item) if isinstance(item, (dict, list)) else str(item),
     "length": len,
     "contains": lambda container, item: item in container,

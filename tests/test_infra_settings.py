@@ -35,7 +35,9 @@ AZURE = {
     "vaultUri": "https://kv-k3x9q2m7p4w1z.vault.azure.net/",
 }
 FACTORY = {"subscriptionId": "5f1c8d2e-0000-4000-8000-000000000002", "resourceGroup": "rg-data", "name": "adf-sales"}
-REQUIRED = {"environmentName": "pauses", "location": "westeurope", "principalId": "", "factories": [FACTORY]}
+NOTHING_CHOSEN = {"environmentName": "pauses", "location": "westeurope", "principalId": ""}
+REQUIRED = {**NOTHING_CHOSEN, "factories": [FACTORY]}
+OTHER_TENANT_FACTORY = "8e7d6c5b-0000-4000-8000-000000000007/rg-partner/adf-partner"
 EVERY_CHOICE = {
     **REQUIRED, "principalId": "1b2c3d4e-0000-4000-8000-000000000003",
     "authClientId": "6a5b4c3d-0000-4000-8000-000000000004", "operators": "ops@contoso.com,lead@contoso.com",
@@ -45,8 +47,10 @@ EVERY_CHOICE = {
     "smtpStartTls": True, "smtpPassword": "an SMTP password",
     "channelWebhooks": {"data-ops": "teams:https://prod-01.westeurope.logic.azure.com/workflows/1",
                         "oncall": "slack:https://hooks.slack.com/services/T0/B0/x"},
-    "channelAllowedHosts": "hooks.slack.com,*.logic.azure.com",
+    "channelAllowedHosts": "hooks.slack.com,*.logic.azure.com", "otherFactories": OTHER_TENANT_FACTORY,
 }
+SCENARIOS = pytest.mark.parametrize("params", [NOTHING_CHOSEN, REQUIRED, EVERY_CHOICE],
+                                    ids=["no-factory", "one-factory", "every-choice"])
 # Read by the Functions host and the platform, not by the app. (FUNCTIONS_WORKER_RUNTIME and
 # FUNCTIONS_EXTENSION_VERSION are not here: Flex Consumption refuses them as app settings.)
 PLATFORM = {
@@ -73,7 +77,8 @@ def app_settings(params: dict) -> dict:
     def find(template):
         for resource in (template.tree.get("resources") or {}).values():
             config = resource.get("config") or {}
-            if resource.get("type") == "Microsoft.Web/sites/config" and config.get("name") == "appsettings":
+            named = template.value(config.get("name"))
+            if resource.get("type") == "Microsoft.Web/sites/config" and named == "appsettings":
                 return template.value(config["properties"])
         return next((found for module in template.modules() if (found := find(module)) is not None), None)
 
@@ -97,7 +102,7 @@ def as_the_app_sees_them(settings: dict) -> dict:
     return {name: resolve(name, value) for name, value in settings.items()}
 
 
-@pytest.mark.parametrize("params", [REQUIRED, EVERY_CHOICE], ids=["required-only", "every-choice"])
+@SCENARIOS
 def test_every_app_setting_the_template_sets_is_one_the_app_or_the_host_reads(params):
     settings = app_settings(params)
     env = Reads(as_the_app_sees_them(settings))
@@ -107,7 +112,7 @@ def test_every_app_setting_the_template_sets_is_one_the_app_or_the_host_reads(pa
     assert set(settings) - read - set(PLATFORM) == set()
 
 
-@pytest.mark.parametrize("params", [REQUIRED, EVERY_CHOICE], ids=["required-only", "every-choice"])
+@SCENARIOS
 def test_nothing_the_app_needs_in_azure_is_left_unset(params):
     settings = app_settings(params)
     app = _from_environ(as_the_app_sees_them(settings))
@@ -121,7 +126,9 @@ def test_nothing_the_app_needs_in_azure_is_left_unset(params):
     assert app.arm_endpoint == "https://management.azure.com" and not app.arm_is_local_standin
     # Links point at the app itself, and it starts pipelines only in the factories it has a role on.
     assert app.public_base_url == "https://" + AZURE["defaultHostName"]
-    assert app.allowed_factories == ("{subscriptionId}/{resourceGroup}/{name}".format(**FACTORY).lower(),)
+    # (With none listed, not limited: the identity has a Data Factory role only where someone gave it one.)
+    listed = ["{subscriptionId}/{resourceGroup}/{name}".format(**f).lower() for f in params.get("factories", [])]
+    assert app.allowed_factories == tuple(listed + ([OTHER_TENANT_FACTORY] if "otherFactories" in params else []))
     assert app.approver_sign_in == ("easyauth" if params.get("authClientId") else "none")
     assert "PAUSE_SWEEP_SCHEDULE" not in settings  # the default schedule, declared with the trigger
     # Secrets only as Key Vault references, followed to their latest version.
@@ -138,7 +145,16 @@ def test_nothing_the_app_needs_in_azure_is_left_unset(params):
 
 
 def test_the_evaluator_refuses_what_it_cannot_work_out(tmp_path):
-    # A construct it does not know is never taken for a value (so the checks above cannot pass by accident).
-    (tmp_path / "t.bicep").write_text("param p string\nvar a = {\n  X: padLeft(p, 3, '0')\n  Y: p\n}\n")
-    values = Template(tmp_path / "t.bicep", {}, {}).value("a")
-    assert isinstance(values["X"], Unknown) and isinstance(values["Y"], Unknown)
+    # What it does not know is never taken for a value (so the checks above cannot pass by accident):
+    # a function it does not evaluate, a parameter nobody gives, a misspelt name or property, a value
+    # only Azure knows used where its text matters, a parameter the module does not declare.
+    (tmp_path / "t.bicep").write_text(
+        "param p string\nparam q string = 'a'\nresource site 'Microsoft.Web/sites@2024-04-01' existing = {\n"
+        "  name: 'x'\n}\nvar a = {\n  X: padLeft(q, 3, '0')\n  Y: p\n  Z: qq\n"
+        "  H: 'https://${site.properties.hostNmae}'\n"
+        "  E: site.properties.hostNmae == 'x' ? 'yes' : 'no'\n  Q: q\n  T: 'q'\n}\n")
+    values = Template(tmp_path / "t.bicep", {}, {"defaultHostName": "h"}).value("a")
+    assert all(isinstance(values[key], Unknown) for key in "XYZHE"), values
+    assert (values["Q"], values["T"]) == ("a", "q")  # a parameter's value, and quoted text that names it
+    with pytest.raises(ValueError, match="declares no parameter r"):
+        Template(tmp_path / "t.bicep", {"r": "x"}, {})
