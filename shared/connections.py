@@ -8,7 +8,7 @@ AzureWebJobsStorage, so one identity and no key serve both.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from shared.errors import SettingsError
@@ -29,7 +29,7 @@ class StorageAccount:
     Microsoft Entra token (`uses_identity`)."""
 
     setting: str                          # the prefix it was read from, for messages
-    connection_string: str | None = None
+    connection_string: str | None = field(default=None, repr=False)  # it may hold an account key
     table_endpoint: str | None = None     # https://<account>.table.core.windows.net
     queue_endpoint: str | None = None     # https://<account>.queue.core.windows.net
     managed_identity: bool = False        # __credential=managedidentity; else DefaultAzureCredential
@@ -72,11 +72,14 @@ def _identity_storage(prefix: str, parts: dict) -> StorageAccount:
         raise SettingsError(f"{prefix}__accountName must be a storage account name: 3-24 lower-case letters and "
                             "digits.")
 
+    # Endpoints given (another cloud, a custom domain) are the whole truth: none is made up beside them.
+    # An account name alone means Azure's public cloud, as it does for the Functions host.
+    by_name = account and not (parts["tableServiceUri"] or parts["queueServiceUri"])
+
     def endpoint(part: str, service: str) -> str | None:
         value = parts[part].rstrip("/")
         if not value:
-            # An account name alone means Azure's public cloud, as it does for the Functions host.
-            return f"https://{account}.{service}.core.windows.net" if account else None
+            return f"https://{account}.{service}.core.windows.net" if by_name else None
         url = urlsplit(value)
         # A token is only ever sent over TLS (azure-core refuses otherwise); no credentials in the URL.
         if url.scheme != "https" or not url.hostname or url.username or url.password or url.query or url.fragment:
@@ -86,8 +89,9 @@ def _identity_storage(prefix: str, parts: dict) -> StorageAccount:
 
     table = endpoint("tableServiceUri", "table")
     if table is None:
-        raise SettingsError(f"{prefix}__queueServiceUri alone does not say where the tables are: set "
-                            f"{prefix}__accountName or {prefix}__tableServiceUri.")
+        given = ", ".join(f"{prefix}__{part}" for part, value in parts.items() if value)
+        raise SettingsError(f"{given} do not say where the tables are: set {prefix}__accountName or "
+                            f"{prefix}__tableServiceUri.")
     credential = parts["credential"].lower()
     if credential not in ("", "managedidentity"):
         raise SettingsError(f"{prefix}__credential must be managedidentity (or not set: then the developer's "

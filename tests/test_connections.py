@@ -27,9 +27,15 @@ def test_storage_endpoints_win_over_the_account_name_and_a_separate_account_over
                                                          "https://stother.table.core.windows.net")
     storage = _from_environ({**IDENTITY, "AzureWebJobsStorage__tableServiceUri": gov,
                              "AzureWebJobsStorage__credential": ""}).storage
-    assert storage.table_endpoint == "https://x.table.core.usgovcloudapi.net" and storage.queue_endpoint == (
-        "https://stpauses01.queue.core.windows.net")
+    # No public-cloud queue endpoint is made up beside an endpoint of another cloud.
+    assert storage.table_endpoint == "https://x.table.core.usgovcloudapi.net" and storage.queue_endpoint is None
     assert not storage.managed_identity  # the developer's own sign-in (DefaultAzureCredential)
+
+
+def test_an_account_key_in_a_connection_string_is_not_in_the_settings_repr():
+    key = "DefaultEndpointsProtocol=https;AccountName=st;AccountKey=c2VjcmV0"
+    settings = _from_environ({"AzureWebJobsStorage": key})
+    assert "c2VjcmV0" not in repr(settings) and settings.storage.connection_string.endswith("AccountKey=c2VjcmV0")
 
 
 @pytest.mark.parametrize("env, message", [
@@ -42,7 +48,9 @@ def test_storage_endpoints_win_over_the_account_name_and_a_separate_account_over
     ({**IDENTITY, "AzureWebJobsStorage__credential": "clientsecret"}, "AzureWebJobsStorage__credential"),
     ({**IDENTITY, "AzureWebJobsStorage__clientId": "my-identity"}, "AzureWebJobsStorage__clientId"),
     ({"AzureWebJobsStorage__queueServiceUri": "https://st.queue.core.windows.net"}, "where the tables are"),
-    ({"PAUSES_STORAGE_CONNECTION__credential": "managedidentity"}, "PAUSES_STORAGE_CONNECTION__accountName"),
+    ({"PAUSES_STORAGE_CONNECTION__credential": "managedidentity", "PAUSES_STORAGE_CONNECTION__clientId": ""},
+     "PAUSES_STORAGE_CONNECTION__credential do not say where the tables are: set "
+     "PAUSES_STORAGE_CONNECTION__accountName"),
 ])
 def test_identity_based_storage_settings_are_checked_naming_the_setting(env, message):
     with pytest.raises(SettingsError, match=message):

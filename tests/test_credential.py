@@ -53,7 +53,7 @@ def test_pauses_are_stored_and_decided_with_the_managed_identity_and_no_key(api,
 
 
 def test_the_token_is_the_identitys_and_a_request_without_one_is_refused(by_identity):
-    from shared.storage.tables import credential
+    from shared.storage.credential import credential
 
     token = credential().get_token(STORAGE_AUDIENCE + "/.default").token
     claims = claims_of(token)
@@ -86,13 +86,14 @@ def test_an_identity_the_platform_does_not_know_is_a_503_that_stores_nothing_and
         response = api.pause()
     assert response.status_code == 503
     assert "refused the app's credential" in api.json(response)["detail"]
-    assert any("Storage Table Data Contributor" in record.getMessage()
-               and "44444444-4444-4444-8444-444444444444" in record.getMessage() for record in caplog.records)
+    assert any("check that the app has the user-assigned identity 44444444-4444-4444-8444-444444444444 "
+               "(AzureWebJobsStorage__clientId)" in record.getMessage() for record in caplog.records)
     configure(AzureWebJobsStorage__clientId=UA_CLIENT)
     assert api.list().status_code == 200 and api.json(api.list())["items"] == []
 
 
-def test_a_token_storage_refuses_is_a_503_not_a_500(api, by_identity, configure, monkeypatch):
+def test_a_token_storage_refuses_is_a_503_not_a_500_naming_the_role(api, by_identity, configure, monkeypatch,
+                                                                     caplog):
     # A token for another resource: what a missing role assignment looks like from the app (a 403).
     from local_dev import identity_standin
 
@@ -100,9 +101,23 @@ def test_a_token_storage_refuses_is_a_503_not_a_500(api, by_identity, configure,
     monkeypatch.setattr(identity_standin.TokenIssuer, "issue",
                         lambda self, **claims: original(self, **{**claims, "audience": "https://vault.azure.net"}))
     configure()
-    response = api.pause()
+    with caplog.at_level(logging.ERROR, logger="shared.storage.tables"):
+        response = api.pause()
     assert response.status_code == 503
     assert "refused the app's credential" in api.json(response)["detail"]
+    assert any("Storage Table Data Contributor" in record.getMessage() and UA_CLIENT in record.getMessage()
+               for record in caplog.records)
+
+
+def test_an_identity_endpoint_that_cannot_be_reached_is_storage_unavailable_not_a_refusal(api, by_identity,
+                                                                                         configure, refused_port):
+    configure(IDENTITY_ENDPOINT=f"http://127.0.0.1:{refused_port}/msi/token")
+    response = api.pause()
+    assert response.status_code == 503
+    assert "Try again shortly" in api.json(response)["detail"]
+    assert api.list().status_code == 503  # and nothing half-written appears once it answers again
+    configure(IDENTITY_ENDPOINT=by_identity["identity"].endpoint)
+    assert api.json(api.list())["items"] == []
 
 
 def test_concurrent_first_calls_ask_for_one_token(by_identity):

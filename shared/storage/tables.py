@@ -17,10 +17,11 @@ import logging
 import re
 from typing import NamedTuple
 
-from shared.clients import OneAtATime, built_once
+from shared.clients import built_once
 from shared.errors import InvalidRequest, NotFound, Unavailable
 from shared.outbound import http_transport
 from shared.settings import get_settings
+from shared.storage.credential import NoToken, access_hint, credential, identity_hint
 
 logger = logging.getLogger(__name__)
 
@@ -96,15 +97,6 @@ def decode_cursor(cursor: str | None):
     raise bad_cursor()
 
 
-def _access_hint() -> str:
-    account = get_settings().storage
-    if account.uses_identity:
-        who = f"user-assigned identity {account.client_id}" if account.client_id else "identity"
-        return (f"give the app's {who} the role Storage Table Data Contributor on {account.table_endpoint} "
-                f"(see {account.setting}__credential and __clientId)")
-    return f"check the account key in {account.setting}"
-
-
 def translate(action: str):
     """Turn the SDK's storage failures into the app's errors, at this one edge.
 
@@ -119,7 +111,7 @@ def translate(action: str):
         try:
             return call()
         except NoToken as exc:
-            logger.error("no token for storage during %s (%s): %s", action, exc, _access_hint())
+            logger.error("no token for storage during %s (%s): %s", action, exc, identity_hint())
             raise Unavailable("Pause storage refused the app's credential; nothing was changed. "
                               "The app's logs say what to configure.") from exc
         except ResourceModifiedError as exc:
@@ -133,7 +125,7 @@ def translate(action: str):
                 # The app's credential was refused: a missing role (Storage Table Data Contributor) or
                 # key, or a token for another account. Nothing was changed; an operator must act.
                 logger.error("storage refused the app's credential during %s (%s): %s", action,
-                             getattr(exc, "error_code", None) or exc.status_code, _access_hint())
+                             getattr(exc, "error_code", None) or exc.status_code, access_hint())
                 raise Unavailable("Pause storage refused the app's credential; nothing was changed. "
                                   "The app's logs say what to configure.") from exc
             if exc.status_code and exc.status_code < 500 and exc.status_code not in (408, 429):
@@ -311,39 +303,6 @@ def storage() -> Storage:
     names = (settings.pauses_table, settings.expiry_table, settings.status_table, settings.holds_table,
              settings.keys_table)
     return Storage(client, {name: client.get_table_client(name) for name in names})
-
-
-@built_once
-def credential():
-    """The token credential for an identity-based storage connection, one per process (its token is
-    cached and renewed before it expires; concurrent first calls ask for one token, not one each).
-
-    `__credential=managedidentity`: the app's managed identity (a user-assigned one when
-    `__clientId` names it), as the Functions host reads the same settings. Without it, azure-identity's
-    default chain: a developer's environment variables or `az login` on their machine.
-    """
-    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
-
-    account = get_settings().storage
-    if account.managed_identity:
-        return _StorageCredential(ManagedIdentityCredential(client_id=account.client_id))
-    return _StorageCredential(DefaultAzureCredential(managed_identity_client_id=account.client_id))
-
-
-class NoToken(Exception):
-    """No token for storage could be had. Deliberately not an azure-core error: the Tables SDK takes
-    any HttpResponseError in create_entity for the service's answer and fails reading its (absent)
-    response, and no retry policy should repeat what the identity endpoint refused."""
-
-
-class _StorageCredential(OneAtATime):
-    def get_token(self, *scopes, **kwargs):
-        from azure.core.exceptions import ClientAuthenticationError
-
-        try:
-            return super().get_token(*scopes, **kwargs)
-        except ClientAuthenticationError as exc:
-            raise NoToken(exc.message) from exc
 
 
 def service():
