@@ -78,6 +78,9 @@ param channelWebhooks object = {}
 @description('CHANNEL_ALLOWED_HOSTS: hosts a channel URL may have. Empty: not set (the app\'s default).')
 param channelAllowedHosts string = ''
 
+@description('PAUSE_SWEEP_SCHEDULE: NCRONTAB schedule of the timer, e.g. 0 */5 * * * * for every five minutes. Empty: not set (every minute).')
+param sweepSchedule string = ''
+
 @minValue(1)
 @maxValue(1000)
 @description('Most instances the Flex Consumption plan may scale the app to.')
@@ -152,6 +155,7 @@ module app 'app/resources.bicep' = {
     smtpPassword: smtpPassword
     channelWebhooks: channelWebhooks
     channelAllowedHosts: channelAllowedHosts
+    sweepSchedule: sweepSchedule
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
     logRetentionDays: logRetentionDays

@@ -48,6 +48,7 @@ EVERY_CHOICE = {
     "channelWebhooks": {"data-ops": "teams:https://prod-01.westeurope.logic.azure.com/workflows/1",
                         "oncall": "slack:https://hooks.slack.com/services/T0/B0/x"},
     "channelAllowedHosts": "hooks.slack.com,*.logic.azure.com", "otherFactories": OTHER_TENANT_FACTORY,
+    "sweepSchedule": "0 */5 * * * *",
 }
 SCENARIOS = pytest.mark.parametrize("params", [NOTHING_CHOSEN, REQUIRED, EVERY_CHOICE],
                                     ids=["no-factory", "one-factory", "every-choice"])
@@ -130,7 +131,9 @@ def test_nothing_the_app_needs_in_azure_is_left_unset(params):
     listed = ["{subscriptionId}/{resourceGroup}/{name}".format(**f).lower() for f in params.get("factories", [])]
     assert app.allowed_factories == tuple(listed + ([OTHER_TENANT_FACTORY] if "otherFactories" in params else []))
     assert app.approver_sign_in == ("easyauth" if params.get("authClientId") else "none")
-    assert "PAUSE_SWEEP_SCHEDULE" not in settings  # the default schedule, declared with the trigger
+    # The default schedule is declared with the trigger; a chosen one is named by it (%PAUSE_SWEEP_SCHEDULE%).
+    assert settings.get("PAUSE_SWEEP_SCHEDULE") == params.get("sweepSchedule")
+    assert sweep_schedule(settings) == ("%PAUSE_SWEEP_SCHEDULE%" if "sweepSchedule" in params else "0 */1 * * * *")
     # Secrets only as Key Vault references, followed to their latest version.
     secrets = {name: value for name, value in settings.items() if name == "SMTP_PASSWORD" or name.startswith("CHANNEL_")
                and name != "CHANNEL_ALLOWED_HOSTS"}

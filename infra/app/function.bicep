@@ -22,6 +22,7 @@ param smtpUsername string
 param smtpFrom string
 param smtpStartTls bool
 param channelAllowedHosts string
+param sweepSchedule string
 param maximumInstanceCount int
 param instanceMemoryMB int
 
@@ -142,6 +143,8 @@ var optionalSettings = union(empty(operators) ? {} : {
   ALLOWED_TENANTS: allowedTenants
 }, empty(channelAllowedHosts) ? {} : {
   CHANNEL_ALLOWED_HOSTS: channelAllowedHosts
+}, empty(sweepSchedule) ? {} : {
+  PAUSE_SWEEP_SCHEDULE: sweepSchedule
 })
 var smtpSettings = empty(smtpHost) ? {} : union({
   SMTP_HOST: smtpHost

@@ -20,6 +20,7 @@ param smtpPassword string
 @secure()
 param channelWebhooks object
 param channelAllowedHosts string
+param sweepSchedule string
 param maximumInstanceCount int
 param instanceMemoryMB int
 param logRetentionDays int
@@ -126,6 +127,7 @@ module function 'function.bicep' = {
     smtpFrom: smtpFrom
     smtpStartTls: smtpStartTls
     channelAllowedHosts: channelAllowedHosts
+    sweepSchedule: sweepSchedule
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }
