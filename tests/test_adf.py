@@ -196,3 +196,23 @@ def test_find_run_repeats_its_read_but_says_unknown_when_adf_cannot_be_asked(adf
 ])
 def test_allowed_factories_patterns_admit_by_whole_parts_case_insensitively(target, patterns, allowed):
     assert target.allowed_by(patterns) is allowed
+
+
+def test_declared_parameters_are_read_through_the_sdk_in_the_pipelines_order(adf):
+    from local_dev.adf_standin import DEFAULT_FACTORY
+
+    subscription, resource_group, factory = DEFAULT_FACTORY
+    publish = PipelineTarget(subscription, resource_group, factory, "PausableLoad_Publish")
+    declared = gateway(adf.url).declared_parameters(publish)
+    assert list(declared) == ["pause_id", "CutoffDate", "BatchSize", "FullReload", "Regions", "ApiKey"]
+    assert declared["CutoffDate"] == {"type": "String"}  # no default: the key is absent
+    assert declared["BatchSize"] == {"type": "Int", "default_value": 5000}
+    assert declared["FullReload"] == {"type": "Bool", "default_value": False}  # a false default is a default
+    assert declared["Regions"] == {"type": "Array", "default_value": ["emea", "amer"]}
+    missing = gateway(adf.url).declared_parameters(PipelineTarget(subscription, resource_group, factory, "Nope"))
+    assert isinstance(missing, TargetProblem) and (missing.field, missing.rule) == ("pipeline_name", "not_found")
+
+
+def test_declared_parameters_that_cannot_be_read_are_unknown(refused_port, target):
+    with pytest.raises(Unknown):
+        gateway(f"http://127.0.0.1:{refused_port}", arm_retry_total=0).declared_parameters(target)

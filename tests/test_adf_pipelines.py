@@ -61,6 +61,7 @@ EXPECTED_ACTIVITY_CLASSES = {
                                  "Publish": models.WaitActivity},
     "PausableLoad_WebHookApproval": {"WaitForApproval": models.WebHookActivity,
                                      "RecordApproval": models.SetVariableActivity, "Load": models.WaitActivity},
+    "PausableLoad_Publish": {"DescribePublish": models.SetVariableActivity, "Publish": models.WaitActivity},
 }
 
 

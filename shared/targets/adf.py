@@ -165,33 +165,47 @@ class Adf:
         None when all is well or when ADF could not tell (unreachable, no read permission): that is
         logged and must not block a pause. A pipeline seen to be fine is remembered for a while.
         """
-        from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
-
         now = time.monotonic()
         if self._known.get(target.key, 0) > now:
             return None
         try:
+            declared = self.declared_parameters(target)
+        except Unknown as exc:  # ARM unreachable, refused, or an answer that cannot be read: not a reason to refuse
+            logger.warning("could not check pipeline %s/%s: %s", target.factory_name, target.pipeline_name, exc)
+            return None
+        if isinstance(declared, TargetProblem):
+            return declared
+        if "pause_id" not in declared:
+            return TargetProblem("pipeline_name", "pause_id_parameter",
+                                 "must declare a String parameter named pause_id: the app passes the pause's id in it")
+        self._known[target.key] = now + self._settings.limits.pipeline_check_ttl_seconds
+        return None
+
+    def declared_parameters(self, target: PipelineTarget) -> "dict | TargetProblem":
+        """The pipeline's declared parameters, `{name: {"type": "Int", "default_value": 5}}` (no default: no
+        key), in the pipeline's order; a TargetProblem when ADF says it (or its factory) does not exist or
+        the tenant refused the app; Unknown when ADF could not be asked."""
+        from azure.core.exceptions import ClientAuthenticationError, ResourceNotFoundError
+
+        try:
             pipeline = self._client(target).pipelines.get(target.resource_group, target.factory_name,
                                                           target.pipeline_name, **self._call_options())
-            declared = pipeline.parameters or {}
         except ResourceNotFoundError as exc:
             code = _error_code(exc) or "NotFound"
             return TargetProblem(_MISSING.get(code, "pipeline_name"), "not_found",
                                  f"does not exist in Azure Data Factory ({code})")
         except ClientAuthenticationError as exc:
             problem = _identity_problem(exc, target, self._settings)
-            if problem is None:
-                logger.warning("could not get a token to check pipeline %s/%s: %s", target.factory_name,
-                               target.pipeline_name, exc)
-            return problem
-        except Exception as exc:  # ARM unreachable, refused, or an answer that cannot be read
-            logger.warning("could not check pipeline %s/%s: %s", target.factory_name, target.pipeline_name, exc)
-            return None
-        if "pause_id" not in declared:
-            return TargetProblem("pipeline_name", "pause_id_parameter",
-                                 "must declare a String parameter named pause_id: the app passes the pause's id in it")
-        self._known[target.key] = now + self._settings.limits.pipeline_check_ttl_seconds
-        return None
+            if problem is not None:
+                return problem
+            raise Unknown("AuthenticationFailed", f"could not get a token to read the pipeline: {exc}") from exc
+        except Exception as exc:
+            code = _error_code(exc) or type(exc).__name__
+            raise Unknown(code, f"could not read pipeline {target.pipeline_name}: "
+                                f"{getattr(exc, 'message', None) or exc}") from exc
+        return {name: {"type": spec.type, **({} if spec.default_value is None else
+                                             {"default_value": spec.default_value})}
+                for name, spec in (pipeline.parameters or {}).items()}
 
     def run_missing(self, target: PipelineTarget, run_id: str) -> bool:
         """True when ADF says the factory has no such run; False when it has, or cannot tell (logged)."""
