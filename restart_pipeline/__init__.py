@@ -7,6 +7,7 @@ credential; the service checks it before anything else.
 import azure.functions as func
 
 from shared import pauses, validation
+from shared.errors import FormInvalid
 from shared.web import http as web
 
 bp = func.Blueprint()
@@ -21,7 +22,19 @@ def _link(req: func.HttpRequest, *, confirm_page: str, schema, decide, done_page
                                  antiforgery=web.form_token(req, caller))
     fields, is_json = web.form_or_json(req)
     web.check_form(req, caller, fields)
-    pause = decide(token, validation.parse_decision(fields, schema(is_json)), caller)
+    # A page's form sends the values a pause asks for as form.<name>, each with every value given.
+    posted = None if is_json else {k: v for k, v in web.form_lists(req).items() if k.startswith("form.")}
+    decision = validation.parse_decision({k: v for k, v in fields.items() if not k.startswith("form.")},
+                                         schema(is_json))
+    try:
+        pause = decide(token, decision, caller, posted=posted)
+    except FormInvalid as invalid:
+        if not web.wants_html(req):
+            raise
+        # The same page again: each message by its field, everything typed kept, nothing decided.
+        return web.page_response(confirm_page, 400, pause=pauses.open_pause(token, caller), token=token,
+                                 antiforgery=web.form_token(req, caller), form_errors=invalid.field_errors,
+                                 form_typed=invalid.typed, comment=decision.comment)
     # 202: the decision stands, but the waiting WebHook has not confirmed it yet; the app re-sends it.
     status = 202 if pause.get("callback_confirmed") is False else 200
     if web.wants_html(req):

@@ -26,6 +26,18 @@ class InvalidRequest(PauseError):
         self.errors = errors or []
 
 
+class FormInvalid(InvalidRequest):
+    """Values an approver gave on a pause's form that the form refuses: nothing was decided. A page shows
+    the form again with each message by its field and what was typed kept; a program gets each field
+    named `input.<field>`."""
+
+    def __init__(self, field_errors: dict, typed: dict):
+        super().__init__("Some values are not valid; nothing was decided and the link still works.",
+                         [{"field": f"input.{name}", "rule": "form", "message": message}
+                          for name, message in field_errors.items()])
+        self.field_errors, self.typed = field_errors, typed
+
+
 class Forbidden(PauseError):
     status, code, title = 403, "forbidden", "Forbidden"
 

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared import escalations, notices, tokens
+from shared import escalations, notices, pause_forms, tokens
 from shared.approvers import decider
 from shared.checks import monitor as checks
 from shared.clock import iso, utcnow
@@ -47,8 +47,7 @@ def _check_target(request: PauseRequest, settings) -> None:
     # made sure all three factory fields are given). Callback mode otherwise names no factory the
     # app acts on, so factory fields sent along for context are not judged.
     if not request.callback_uri or reads_runs:
-        target = PipelineTarget(request.subscription_id, request.resource_group, request.factory_name,
-                                request.pipeline_name or "", request.tenant_id)
+        target = _target(request)
         if not target.allowed_by(settings.allowed_factories):
             raise Forbidden("This app may not start pipelines in that factory (see ALLOWED_FACTORIES).")
         identity.check_tenant(request.tenant_id, settings)
@@ -61,6 +60,11 @@ def _check_target(request: PauseRequest, settings) -> None:
                                  [{"field": problem.field, "rule": problem.rule, "message": problem.message}])
     if request.checks:
         checks.check_at_pause(request.checks, target, settings)
+
+
+def _target(request: PauseRequest) -> PipelineTarget:
+    return PipelineTarget(request.subscription_id, request.resource_group, request.factory_name,
+                          request.pipeline_name or "", request.tenant_id)
 
 
 def _later_messages(request: PauseRequest, base_url: str) -> dict:
@@ -80,6 +84,7 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
     settings = get_settings()
     channels = notices.check(request, settings)
     _check_target(request, settings)
+    form = pause_forms.resolve(request.form, _target(request), request.parameters) if request.form else None
     now = now or utcnow()
     pause_id = tokens.new_pause_id()
     token, secret_hash = tokens.issue(pause_id)
@@ -96,6 +101,7 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         **pack_json("data", request.data_json),
         **pack_json("notification", canonical(request.notification)),
         **pack_json("source", None if request.source is None else canonical(request.source)),
+        **pack_json("form", None if form is None else canonical(form)),
     }
     if request.approvers:
         properties.update({
@@ -186,7 +192,8 @@ def open_pause(token_text: str, caller, now: datetime | None = None) -> dict:
     return {**to_record(link.stored.entity), "deciding_as": who.identity, "personal_link": link.approver is not None}
 
 
-def _person_decides(token_text: str, action: Action, decision: Decision, caller, now: datetime | None) -> dict:
+def _person_decides(token_text: str, action: Action, decision: Decision, caller, now: datetime | None,
+                    posted: dict | None = None) -> dict:
     now = now or utcnow()
     link = _load(token_text)
     pause_id, stored = link.pause_id, link.stored
@@ -201,15 +208,27 @@ def _person_decides(token_text: str, action: Action, decision: Decision, caller,
             raise AlreadyDecided("An earlier decision on this pause was interrupted and Data Factory cannot be asked "
                                  f"about it right now ({failure.code}); it is checked again automatically.",
                                  to_record(stored.entity)) from failure
+    fields = json_field(stored.entity, "form", None) if action is Action.APPROVE else None
+    if fields:
+        # Said as it stands ("already decided", "expired") before anything about the values.
+        ensure_may_act(stored.entity, Actor.PERSON, now)
+        values = pause_forms.values_from_page(fields, posted) if posted is not None else \
+            pause_forms.values_from_input(fields, decision.input)
+        decision = Decision(comment=decision.comment, input=values)
     return decide(pause_id, stored, action, decision, audit, now)
 
 
-def approve(token_text: str, decision: Decision, caller, now: datetime | None = None) -> dict:
-    """Approve: count the approval, and continue the pipeline exactly once when enough have approved."""
-    return _person_decides(token_text, Action.APPROVE, decision, caller, now)
+def approve(token_text: str, decision: Decision, caller, now: datetime | None = None, posted: dict | None = None) \
+        -> dict:
+    """Approve: count the approval, and continue the pipeline exactly once when enough have approved.
+
+    A pause with a form takes the values from a page's POST (`posted`: every field's values) or from the
+    decision's `input` (a program), checked against the form (FormInvalid: nothing decided)."""
+    return _person_decides(token_text, Action.APPROVE, decision, caller, now, posted)
 
 
-def cancel(token_text: str, decision: Decision, caller, now: datetime | None = None) -> dict:
+def cancel(token_text: str, decision: Decision, caller, now: datetime | None = None, posted: dict | None = None) \
+        -> dict:
     """Cancel the pause; in callback mode the waiting activity fails with PauseCancelled."""
     return _person_decides(token_text, Action.CANCEL, decision, caller, now)
 

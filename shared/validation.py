@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from shared.check_fields import (CHECKS_MODES, DEFAULT_CHECK_EVERY, DEFAULT_CHECK_MAX_ATTEMPTS, DEFAULT_CHECKS_MODE,
                                  GUID, MAX_CALLBACK_URI, PIPELINE_NAME, CheckField)
 from shared import pause_rules
+from shared.forms import FORM
 from shared.errors import InvalidRequest
 from shared.lifecycle.model import HoldStatus, Status
 from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, ListOf,
@@ -104,6 +105,7 @@ PAUSE_BODY = Object(
         "check_every": Integer("Seconds between attempts.", minimum=60, maximum=86400, default=DEFAULT_CHECK_EVERY),
         "check_max_attempts": Integer("Attempts before the pause settles by on_timeout.", minimum=1, maximum=1000,
                                       default=DEFAULT_CHECK_MAX_ATTEMPTS),
+        "form": FORM,
         "source": Object("Free-form context kept for audit, e.g. the calling run's id.", max_bytes=16 * 1024),
         "callBackUri": Url("Added by the ADF WebHook activity; selects callback mode.", max_length=MAX_CALLBACK_URI),
     },
@@ -189,6 +191,7 @@ class PauseRequest:
     remind_max: int = 3
     escalate_after: int | None = None
     escalate_to: dict | None = None
+    form: list | str | None = None  # the fields, or "pipeline": read from the restart-mode pipeline
 
     @property
     def deciders(self) -> list:
@@ -233,6 +236,9 @@ def parse_pause(body: dict) -> PauseRequest:
         _check_checks(values, problems)
         pause_rules.check_reminders(values, problems)
         pause_rules.check_escalation(values, values.get("expires_in", DEFAULT_EXPIRES_IN), problems)
+        if callback_mode and values.get("form") == "pipeline":
+            problems.add("form", "needs_restart_mode", '"pipeline" reads the parameters of the pipeline a restart-mode '
+                                                       "pause starts; in callback mode, list the fields")
     problems.raise_if_any("pause request")
     return PauseRequest(
         **{name: values.get(name) for name in RESTART_TARGET_FIELDS},
@@ -247,7 +253,7 @@ def parse_pause(body: dict) -> PauseRequest:
         check_every=values.get("check_every", DEFAULT_CHECK_EVERY),
         check_max_attempts=values.get("check_max_attempts", DEFAULT_CHECK_MAX_ATTEMPTS),
         remind_every=values.get("remind_every"), remind_max=values.get("remind_max", 3),
-        escalate_after=values.get("escalate_after"), escalate_to=values.get("escalate_to"))
+        escalate_after=values.get("escalate_after"), escalate_to=values.get("escalate_to"), form=values.get("form"))
 
 
 def _check_checks(values: dict, problems: Problems) -> None:

@@ -206,6 +206,7 @@ def test_declared_parameters_are_read_through_the_sdk_in_the_pipelines_order(adf
     declared = gateway(adf.url).declared_parameters(publish)
     assert list(declared) == ["pause_id", "CutoffDate", "BatchSize", "FullReload", "Regions", "ApiKey"]
     assert declared["CutoffDate"] == {"type": "String"}  # no default: the key is absent
+    assert all(type(spec["type"]) is str for spec in declared.values())  # not the SDK's enum
     assert declared["BatchSize"] == {"type": "Int", "default_value": 5000}
     assert declared["FullReload"] == {"type": "Bool", "default_value": False}  # a false default is a default
     assert declared["Regions"] == {"type": "Array", "default_value": ["emea", "amer"]}

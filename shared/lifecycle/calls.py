@@ -30,8 +30,20 @@ def target_of(entity: dict) -> PipelineTarget:
                           text(entity, "factory_name"), text(entity, "pipeline_name"), entity.get("tenant_id"))
 
 
-def payload(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | None:
-    """The exact bytes a WebHook receives for this decision (built before anything is claimed)."""
+def run_parameters(entity: dict, decision: Decision) -> dict:
+    """The parameters of the run a restart-mode pause starts: its own, then the values its approver gave
+    on its form (typed as the form says), then `pause_id`."""
+    parameters = json_field_strict(entity, "parameters", {})
+    if decision.input and json_field_strict(entity, "form", None):
+        parameters = {**parameters, **decision.input}
+    return {**parameters, "pause_id": pause_id_of(entity)}
+
+
+def payload(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | dict | None:
+    """What the call sends, built before anything is claimed: a run's parameters, or the exact bytes a
+    WebHook receives for this decision."""
+    if rule.call is Call.START_RUN:
+        return run_parameters(entity, decision)
     if rule.call is not Call.CALL_BACK:
         return None
     text(entity, "callback_uri")
@@ -59,12 +71,12 @@ def checkpoint_payload(entity: dict, rule: Rule, decision: Decision, audit: Audi
                                         "released_by": audit.decided_by, "comment": decision.comment})
 
 
-def call(rule: Rule, pause_id: str, entity: dict, payload: bytes | None) -> dict:
-    """Make the rule's one outside call; return what to record. Only Refused or Unknown escape."""
+def call(rule: Rule, pause_id: str, entity: dict, payload: bytes | dict | None) -> dict:
+    """Make the rule's one outside call with what `ready` built; return what to record. Only Refused or
+    Unknown escape."""
     try:
         if rule.call is Call.START_RUN:
-            parameters = {**json_field_strict(entity, "parameters", {}), "pause_id": pause_id}
-            return {"run_id": get_adf().start_run(target_of(entity), parameters)}
+            return {"run_id": get_adf().start_run(target_of(entity), payload)}
         if callback.deliver(entity["callback_uri"], payload) is callback.Delivery.ALREADY_COMPLETED:
             return {"status": ALREADY_COMPLETED.value, "last_error": f"ActivityCompleted: {ACTIVITY_COMPLETED}"}
         return {"callback_confirmed": True}
@@ -79,7 +91,7 @@ class CannotCall(Exception):
     """The rule's outside call can never be made from this record: the pause ends failed, unclaimed."""
 
 
-def ready(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | None:
+def ready(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes | dict | None:
     """Check, before anything is claimed, everything the outside call needs; return a callback's payload.
 
     A damaged record (a pipeline field deleted by hand) or a factory ALLOWED_FACTORIES no longer
@@ -88,7 +100,6 @@ def ready(rule: Rule, entity: dict, decision: Decision, audit: Audit) -> bytes |
     """
     try:
         if rule.call is Call.START_RUN:
-            json_field_strict(entity, "parameters", {})
             if not target_of(entity).allowed_by(get_settings().allowed_factories):
                 raise CannotCall("FactoryNotAllowed: this app may no longer start pipelines in factory "
                                   f"{entity.get('factory_name')} (ALLOWED_FACTORIES); no run was started.")

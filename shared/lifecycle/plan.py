@@ -77,7 +77,7 @@ class Plan:
     action: Action
     rule: Rule
     changes: dict        # what the resulting status is written with (decision fields, approvals)
-    payload: bytes | None
+    payload: bytes | dict | None  # what the outside call sends (calls.ready)
 
 
 def plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: datetime) -> Plan:
@@ -135,5 +135,8 @@ def _approvals_with(entity: dict, decision: Decision, audit: Audit, fields: dict
     if earlier is not None:
         raise AlreadyDecided(f"You already approved this at {earlier.get('at')}; it needs "
                              f"{required(entity)} approvals.", to_record(entity))
-    return [*approvals, {"approver": audit.decided_by, "at": iso(now), "comment": decision.comment,
-                         "client_ip": audit.client_ip, "user_agent": fields["user_agent"], "via": audit.via}]
+    approval = {"approver": audit.decided_by, "at": iso(now), "comment": decision.comment,
+                "client_ip": audit.client_ip, "user_agent": fields["user_agent"], "via": audit.via}
+    if decision.input is not None:  # each approver's own values; the quorum-completing one's are used
+        approval["input"] = decision.input
+    return [*approvals, approval]

@@ -86,7 +86,8 @@ TIME = {"type": ["string", "null"], "format": "date-time"}
 APPROVAL = {"type": "object", "required": ["approver", "at", "via"], "properties": {
     "approver": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
     "comment": {"type": ["string", "null"]}, "client_ip": {"type": ["string", "null"]},
-    "user_agent": {"type": ["string", "null"]}, "via": {"type": "string", "enum": ["personal_link", "sign_in"]}}}
+    "user_agent": {"type": ["string", "null"]}, "via": {"type": "string", "enum": ["personal_link", "sign_in"]},
+    "input": {"type": "object", "description": "This approver's values, when the pause has a form."}}}
 
 
 def _stored(name: str) -> Field:
@@ -133,7 +134,11 @@ RECORD: dict[str, Field] = {
     "expires_at": _time("expires_at", {**TIME, "description": "null for a held checkpoint (it waits on its holds)."}),
     "decided_at": _time("decided_at"),
     **{name: _stored(name) for name in ("decided_by", "comment", "reason")},
-    "input": _json("input", {"type": ["object", "null"]}),
+    "input": _json("input", {"type": ["object", "null"], "description": "What the approver sent: with a form, its "
+                                                                     "values, typed as the form says."}),
+    "form": _json("form", {"type": ["array", "null"], "items": {"type": "object"},
+                           "description": "The values the approval page asks for (as given, or read from the "
+                                          "pipeline's parameters for \"form\": \"pipeline\")."}),
     **{name: _stored(name) for name in ("run_id", "client_ip", "user_agent", "last_error")},
     "notification": _json("notification", {"type": "object"}, {}),
     "source": _json("source", {"type": ["object", "null"]}),

@@ -203,8 +203,9 @@ class Adf:
             code = _error_code(exc) or type(exc).__name__
             raise Unknown(code, f"could not read pipeline {target.pipeline_name}: "
                                 f"{getattr(exc, 'message', None) or exc}") from exc
-        return {name: {"type": spec.type, **({} if spec.default_value is None else
-                                             {"default_value": spec.default_value})}
+        # The SDK gives the type as its ParameterType enum (a str subclass whose str() is not the name).
+        return {name: {"type": str(getattr(spec.type, "value", spec.type)),
+                       **({} if spec.default_value is None else {"default_value": spec.default_value})}
                 for name, spec in (pipeline.parameters or {}).items()}
 
     def run_missing(self, target: PipelineTarget, run_id: str) -> bool:

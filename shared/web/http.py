@@ -120,6 +120,19 @@ def form_or_json(req: func.HttpRequest) -> tuple[dict, bool]:
     return dict(pairs), False
 
 
+def form_lists(req: func.HttpRequest) -> dict[str, list[str]]:
+    """A page form's fields with every value each was sent with (a group of checkboxes repeats its name);
+    {} for a JSON body. Read after form_or_json, which has refused what cannot be read."""
+    content_type = (req.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    body = body_bytes(req)
+    if content_type == "application/json" or content_type.endswith("+json") or not body.strip():
+        return {}
+    lists: dict[str, list[str]] = {}
+    for name, value in parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True):
+        lists.setdefault(name, []).append(value)
+    return lists
+
+
 def base_url(req: func.HttpRequest) -> str:
     """PUBLIC_BASE_URL when set, else the scheme and host this request came to."""
     configured = get_settings().public_base_url

@@ -7,6 +7,7 @@ Content-Security-Policy, so the pages run no script and load nothing from anywhe
 import base64
 import functools
 import hashlib
+import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +26,7 @@ def _environment():
     env.filters["relative"] = relative_time
     env.filters["utc"] = utc_time
     env.filters["asked_by"] = asked_by
+    env.filters["form_text"] = form_text
     env.tests["callback"] = is_callback
     env.globals["style"] = _stylesheet()[0]
     env.globals["Status"] = Status  # every status a page names comes from the lifecycle model
@@ -116,3 +118,15 @@ def asked_by(source) -> dict:
                 found[fact] = str(value).strip()[:256]
                 break
     return found
+
+
+def form_text(value, kind: str) -> str:
+    """A form field's default as its input shows it: JSON for arrays and objects, `true`/`false`, and a
+    UTC datetime as datetime-local writes it (the page says it is UTC)."""
+    if kind in ("array", "object"):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if kind == "datetime" and isinstance(value, str):
+        return value.removesuffix("Z")[:16]
+    return "" if value is None else str(value)

@@ -1,0 +1,54 @@
+"""The form a pause asks its approver to fill in: made when the pause is (read from the restart-mode
+pipeline's declared parameters for `"form": "pipeline"`), and held against what an approver sends.
+
+The fields and their rules are shared.forms; this module is where a pause meets them: Data Factory at
+pause time, a page's POST or a program's `input` at approval.
+"""
+
+from shared import forms
+from shared.errors import FormInvalid, InvalidRequest, UpstreamFailed
+from shared.targets.adf import PipelineTarget, TargetProblem, get_adf
+from shared.targets.outside import Unknown
+
+
+def resolve(form, target: PipelineTarget | None, prefill: dict) -> list | None:
+    """The fields a new pause asks for: as given, or built from the pipeline's declared parameters.
+
+    Raise InvalidRequest naming `form` when the pipeline has nothing an approver could fill in (or does
+    not exist), UpstreamFailed when Data Factory cannot be asked: nothing is stored either way.
+    """
+    if form != "pipeline":
+        return form
+    try:
+        declared = get_adf().declared_parameters(target)
+    except Unknown as exc:
+        raise UpstreamFailed(f"Data Factory could not be asked for the parameters of {target.pipeline_name}, which "
+                             f"the form is made of ({exc.code}); nothing was stored. Try again shortly.") from exc
+    if isinstance(declared, TargetProblem):
+        raise InvalidRequest(f"{declared.field} {declared.message}.",
+                             [{"field": declared.field, "rule": declared.rule, "message": declared.message}])
+    fields = forms.from_pipeline(declared, prefill)
+    if not fields:
+        raise InvalidRequest("The pipeline declares no parameter an approver could fill in.", [
+            {"field": "form", "rule": "no_parameters",
+             "message": f"{target.pipeline_name} declares no parameter but pause_id and secure ones; list the "
+                        "fields instead, or leave form out"}])
+    return fields
+
+
+def values_from_page(fields: list, posted: dict, tz=None) -> dict:
+    """The typed values of a page's POST (`posted`: `form.<name>` -> every value sent), or FormInvalid
+    with each message by its field and what was typed, for the page to show again."""
+    mine = {name.removeprefix("form."): values for name, values in posted.items() if name.startswith("form.")}
+    read = forms.read_form(fields, mine, **({} if tz is None else {"tz": tz}))
+    if read.errors:
+        raise FormInvalid(read.errors, mine)
+    return read.values
+
+
+def values_from_input(fields: list, data) -> dict:
+    """A program's `input`, checked against the form (400 naming `input.<field>`)."""
+    values, errors = forms.check_input(fields, data if data is not None else {})
+    if errors:
+        raise FormInvalid({error["field"].removeprefix("input."): error["message"] for error in errors}, {})
+    return values
