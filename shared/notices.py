@@ -18,7 +18,8 @@ from shared.jsonbody import canonical
 from shared.lifecycle.engine import decide
 from shared.lifecycle.model import APP, FINAL, Action, Audit
 from shared.notify import channels as chat
-from shared.notify.message import approval_request
+from shared.notify.message import approval_request, asked_for
+from shared.storage.records import json_field
 from shared.storage.due_index import FOLLOWUP, get_due_index
 from shared.storage.pauses import get_store
 from shared.storage.tables import Stored, pack_json
@@ -162,7 +163,8 @@ def _send_email(settings, request: PauseRequest, created: dict, personal: dict, 
                 title=request.notification.get("title"), message=request.notification.get("message"),
                 pipeline_name=request.pipeline_name, factory_name=request.factory_name,
                 expires_at=created["expires_at"], restart_url=links_["restart_url"], cancel_url=links_["cancel_url"],
-                quorum=quorum, requested_by=request.requested_by, checks=len(request.checks or ()))
+                quorum=quorum, requested_by=request.requested_by, checks=len(request.checks or ()),
+                asks=asked_for(json_field(stored.entity, "form", None)))
             mailer.send(config, message)
             sent.append({"email": recipients, "purpose": "request", "at": iso(utcnow()), "outcome": "sent"})
     except (mailer.EmailFailed, ValueError) as exc:  # ValueError: SMTP_FROM is not a usable address
@@ -192,7 +194,7 @@ def _post(settings, request: PauseRequest, created: dict, stored: Stored, channe
         pipeline_name=request.pipeline_name, factory_name=request.factory_name, requested_by=request.requested_by,
         approvers=tuple(request.deciders), required=request.required_approvals if request.approvers else None,
         checks=len(request.checks or ()), expires_at=created["expires_at"], restart_url=created["restart_url"],
-        cancel_url=created["cancel_url"])
+        cancel_url=created["cancel_url"], asks=asked_for(json_field(stored.entity, "form", None)))
     posts = list(sent)
     # All at once: one slow channel (up to its timeouts and a 429's wait) does not add to another's,
     # so the caller (an ADF Web activity, with its own timeout) hears back within one post's time.

@@ -17,7 +17,7 @@ from shared import tokens
 from shared.clock import as_utc, iso
 from shared.jsonbody import canonical
 from shared.notify import channels as chat
-from shared.notify.message import Message, approval_request
+from shared.notify.message import Message, approval_request, asked_for
 from shared.settings import get_settings
 from shared.storage.due_index import REPOST, DueIndex, get_due_index
 from shared.storage.records import json_field
@@ -96,7 +96,7 @@ def request_message(entity: dict, token: str, heading: str) -> Message:
         approvers=tuple(approvers), required=entity.get("required_approvals") if approvers else None,
         checks=len(json_field(entity, "checks", []) or []), expires_at=iso(entity.get("expires_at")),
         restart_url=links["restart_url"], cancel_url=links["cancel_url"],
-        approved=len(json_field(entity, "approvals", []) or []))
+        approved=len(json_field(entity, "approvals", []) or []), asks=asked_for(json_field(entity, "form", None)))
 
 
 def post(names: list, message: Message, purpose: str, now: datetime, again: list | None = None) -> list:

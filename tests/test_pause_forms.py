@@ -178,3 +178,15 @@ def test_a_form_read_from_a_data_factory_that_cannot_be_asked_stores_nothing(api
         assert list(table.list_entities()) == []
     except ResourceNotFoundError:
         pass  # the table was never even created
+
+
+def test_the_email_and_the_chat_messages_say_what_the_page_will_ask_for(api, mail, chat, channels):
+    created = api.created(**PUBLISH, form=FIELDS[:2] + [{"name": "size", "label": "Batch size", "type": "integer"}],
+                          notify={"email": ["ops@contoso.com"], "channels": [channels["teams"], channels["slack"]]})
+    [email] = mail.messages
+    assert "You give" in email["text"] and "Cut-off date, regions and Batch size, on the approval page" in email["text"]
+    [card] = chat.posts("teams", channels["teams"])
+    [blocks] = chat.posts("slack", channels["slack"])
+    for body in (card, blocks):
+        assert "Cut-off date, regions and Batch size, on the approval page" in json.dumps(body)
+    assert created["status"] == "pending"

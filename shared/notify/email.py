@@ -25,7 +25,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 
-from shared.notify.message import Message, approval_request
+from shared.notify.message import Message, approval_request, asked_for
 from shared.people import valid_address
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ def _one_line(text: str | None) -> str:
 def build_approval_email(*, sender: str, to: list[str], subject: str | None, title: str | None,
                          message: str | None, pipeline_name: str | None, factory_name: str | None,
                          expires_at: str, restart_url: str, cancel_url: str, quorum: dict | None = None,
-                         requested_by: str | None = None, checks: int = 0, approved: int = 0) -> EmailMessage:
+                         requested_by: str | None = None, checks: int = 0, approved: int = 0,
+                         asks: tuple = ()) -> EmailMessage:
     """The approval email of one pause: the request as every channel tells it (`shared.notify.message`).
 
     `quorum` ({"required", "approvers", "you"}) says that several approvals are needed and whose
@@ -86,7 +87,7 @@ def build_approval_email(*, sender: str, to: list[str], subject: str | None, tit
         title=title, message=message, pipeline_name=pipeline_name, factory_name=factory_name,
         requested_by=requested_by, approvers=tuple(quorum.get("approvers") or ()), required=quorum.get("required"),
         checks=checks, expires_at=expires_at, restart_url=restart_url, cancel_url=cancel_url, approved=approved,
-        you=quorum.get("you"))
+        you=quorum.get("you"), asks=asks)
     subject = _one_line(subject) or f"Approval needed: {_one_line(title) or pipeline_name or 'pipeline'}"
     return build_email(sender=sender, to=to, subject=subject, message=request)
 
@@ -235,4 +236,4 @@ def stored_email(entity: dict, *, sender: str, to: list, links: dict, subject: s
         factory_name=entity.get("factory_name"), expires_at=iso(entity.get("expires_at")),
         restart_url=links["restart_url"], cancel_url=links["cancel_url"], quorum=quorum,
         requested_by=entity.get("requested_by"), checks=len(json_field(entity, "checks", []) or []),
-        approved=len(json_field(entity, "approvals", []) or []))
+        approved=len(json_field(entity, "approvals", []) or []), asks=asked_for(json_field(entity, "form", None)))

@@ -48,7 +48,7 @@ def moment_words(at: str | None) -> str:
 def approval_request(*, title: str | None, message: str | None, pipeline_name: str | None, factory_name: str | None,
                      requested_by: str | None, approvers: tuple, required: int | None, checks: int,
                      expires_at: str, restart_url: str, cancel_url: str, approved: int = 0,
-                     you: str | None = None) -> Message:
+                     you: str | None = None, asks: tuple = ()) -> Message:
     """What people are told when a pause asks for a decision: a channel (read by many) with the shared links,
     an email with the shared links or, `you`, that approver's own."""
     heading = " ".join((title or "").split()) or f"Approval needed: {pipeline_name or 'a pipeline'}"
@@ -59,6 +59,8 @@ def approval_request(*, title: str | None, message: str | None, pipeline_name: s
         facts.append(("Approvers", ", ".join(approvers)))
     if checks:
         facts.append(("Checks", f"{checks} automated check{'s' if checks != 1 else ''} must pass as well"))
+    if asks:  # the labels of the pause's form: the approver is asked for these on the page
+        facts.append(("You give", f"{_listed(asks)}, on the approval page"))
     facts.append(("Expires", moment_words(expires_at)))
     progress = f"{approved} of {required} approvals so far" if approvers else None
     buttons = (Button("Review and approve", restart_url, primary=True), Button("Review and cancel", cancel_url))
@@ -66,6 +68,16 @@ def approval_request(*, title: str | None, message: str | None, pipeline_name: s
     return Message(title=heading, text=(message or "").strip() or None, facts=tuple(facts), progress=progress,
                    buttons=buttons, summary=heading + (f" ({pipeline_name} in {factory_name})"
                                                       if pipeline_name and factory_name else ""), note=note)
+
+
+def _listed(items) -> str:
+    items = [" ".join(str(item).split()) for item in items]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def asked_for(fields) -> tuple:
+    """The labels of a pause's form (what its approver is asked for), as the messages name them."""
+    return tuple(f.get("label") or f.get("name") for f in fields or () if isinstance(f, dict))
 
 
 def decided(*, status: str, decided_by: str | None, decided_at: str | None, run_id: str | None, title: str | None,
