@@ -304,6 +304,32 @@ def test_hostile_text_is_shown_as_text_and_never_runs(new_page, site, api):
     assert page.evaluate("document.body.dataset.owned") is None and dialogs == []
 
 
+def test_a_form_is_filled_in_and_approved_without_javascript(browser, site, api, adf):
+    created = api.created(**PAUSE, form=EVERY_FIELD)
+    context = browser.new_context(java_script_enabled=False, viewport={"width": PHONE, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(link(site, "restart", created["token"]))
+        page.locator("#form-cutoff").fill("2026-12-31")
+        page.locator("#form-batch_id").fill("B-0042")
+        page.locator("#form-batch_size").fill("250")
+        page.locator("#form-full_reload").check()
+        page.locator("#form-regions-3").check()  # apac, besides the default emea
+        page.locator("#form-target").select_option("production")
+        page.locator("#form-not_before").fill("2026-12-31T22:30")
+        with page.expect_navigation() as navigation:
+            page.locator("form").first.locator("button[type=submit]").click()
+        assert navigation.value.status == 200, page.content()
+    finally:
+        context.close()
+    [run] = adf.runs
+    assert run["parametersAsSent"] == {"cutoff": "2026-12-31", "batch_id": "B-0042",
+                                       "batch_size": 250, "threshold": 0.5, "full_reload": True,
+                                       "not_before": "2026-12-31T22:30:00Z", "target": "production",
+                                       "regions": ["emea", "apac"], "tables": ["sales", "returns"],
+                                       "pause_id": created["pause_id"]}
+
+
 # --- every page: phone and desktop widths, screenshots, axe ----------------------------------
 
 def _confirm(action):
@@ -371,6 +397,40 @@ def _upstream_failed(page, site, api, adf, **_):
     return navigation.value
 
 
+# One field of every kind a form has, as an approver sees them.
+EVERY_FIELD = [
+    {"name": "cutoff", "label": "Cut-off date", "type": "date", "required": True, "help": "The last day to load."},
+    {"name": "batch_id", "label": "Batch id", "type": "string", "required": True, "pattern": "B-[0-9]{4}",
+     "help": "Like B-0042."},
+    {"name": "batch_size", "label": "Rows per batch", "type": "integer", "min": 100, "max": 100000, "default": 5000},
+    {"name": "threshold", "label": "Error threshold", "type": "number", "default": 0.5},
+    {"name": "full_reload", "label": "Reload everything", "type": "boolean", "default": False},
+    {"name": "not_before", "label": "Not before", "type": "datetime"},
+    {"name": "target", "label": "Target", "type": "choice", "choices": ["staging", "production"], "required": True,
+     "default": "staging"},
+    {"name": "regions", "label": "Regions", "type": "multi_choice", "choices": ["emea", "amer", "apac"],
+     "default": ["emea"]},
+    {"name": "tables", "label": "Tables", "type": "array", "default": ["sales", "returns"]},
+    {"name": "note", "label": "Note to the operators", "type": "text", "max_length": 500},
+]
+
+
+def _confirm_form(page, site, api, **_):
+    created = api.created(**PAUSE, form=EVERY_FIELD)
+    return page.goto(link(site, "restart", created["token"]))
+
+
+def _form_invalid(page, site, api, **_):
+    created = api.created(**PAUSE, form=EVERY_FIELD)
+    page.goto(link(site, "restart", created["token"]))
+    page.locator("#form-cutoff").fill("2026-12-31")
+    page.locator("#form-batch_id").fill("batch 42")
+    page.locator("#form-batch_size").fill("12.5")
+    with page.expect_navigation() as navigation:
+        page.locator("form").first.locator("button[type=submit]").click()
+    return navigation.value
+
+
 QUORUM = {**PAUSE, "approvers": ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"],
           "required_approvals": 2, "requested_by": "carol@contoso.com", "return_approver_links": True}
 
@@ -398,6 +458,8 @@ PAGES = {
     "confirm_restart_long_text": (_confirm_long, 200),
     "confirm_cancel": (_confirm("cancel"), 200),
     "confirm_restart_gate_pending": (_gate_pending, 200),
+    "confirm_restart_form": (_confirm_form, 200),
+    "form_invalid_400": (_form_invalid, 400),
     "restarted": (_submitted("restart", "comment", "Numbers match the report"), 200),
     "cancelled": (_submitted("cancel", "reason", "Yesterday's numbers were wrong"), 200),
     "already_decided_409": (_already_decided, 409),
