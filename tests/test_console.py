@@ -334,3 +334,17 @@ def test_a_pauses_page_lists_every_message_sent_about_it(api, signed_in, configu
                       route_params={"pause_id": created["pause_id"]})
     messages = body.split("<h2>Messages</h2>")[1].split("</ol>")[0]
     assert "request to channel ops: sent" in messages and "<b>" not in body
+
+
+def test_the_pause_page_shows_the_values_each_approver_gave(api, signed_in):
+    created = api.created(form=[{"name": "size", "type": "integer"}, {"name": "regions", "type": "multi_choice",
+                                                                    "choices": ["emea", "apac"]}])
+    body = json.dumps({"input": {"size": 250, "regions": ["apac"]}}).encode()
+    approved = api.call("restart", "POST", f"restart/{created['token']}", body=body, route_params={
+        "token": created["token"]}, headers={**signed_in(), "Content-Type": "application/json", "Accept": "application/json",
+                                                  "Authorization": "Bearer token-that-app-service-checked"})
+    assert approved.status_code == 200, approved.get_body()
+    _, body, _ = page(api, "console_pause", f"console/pauses/{created['pause_id']}", signed_in(),
+                      route_params={"pause_id": created["pause_id"]})
+    assert 'values: size <span class="id">250</span> · regions <span class="id">[&#34;apac&#34;]</span>' in body \
+        or 'values: size <span class="id">250</span> · regions <span class="id">["apac"]</span>' in body
