@@ -340,9 +340,10 @@ def test_the_pause_page_shows_the_values_each_approver_gave(api, signed_in):
     created = api.created(form=[{"name": "size", "type": "integer"}, {"name": "regions", "type": "multi_choice",
                                                                     "choices": ["emea", "apac"]}])
     body = json.dumps({"input": {"size": 250, "regions": ["apac"]}}).encode()
-    approved = api.call("restart", "POST", f"restart/{created['token']}", body=body, route_params={
-        "token": created["token"]}, headers={**signed_in(), "Content-Type": "application/json", "Accept": "application/json",
-                                                  "Authorization": "Bearer token-that-app-service-checked"})
+    program = {**signed_in(), "Content-Type": "application/json", "Accept": "application/json",
+               "Authorization": "Bearer token-that-app-service-checked"}  # App Service checked it
+    approved = api.call("restart", "POST", f"restart/{created['token']}", body=body,
+                        route_params={"token": created["token"]}, headers=program)
     assert approved.status_code == 200, approved.get_body()
     _, body, _ = page(api, "console_pause", f"console/pauses/{created['pause_id']}", signed_in(),
                       route_params={"pause_id": created["pause_id"]})
