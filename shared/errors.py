@@ -31,10 +31,11 @@ class FormInvalid(InvalidRequest):
     the form again with each message by its field and what was typed kept; a program gets each field
     named `input.<field>`."""
 
-    def __init__(self, field_errors: dict, typed: dict):
-        super().__init__("Some values are not valid; nothing was decided and the link still works.",
-                         [{"field": f"input.{name}", "rule": "form", "message": message}
-                          for name, message in field_errors.items()])
+    code = "form_invalid"
+
+    def __init__(self, detail: str, field_errors: dict, typed: dict):
+        super().__init__(detail, [{"field": f"input.{name}", "rule": "form", "message": message}
+                                  for name, message in field_errors.items()])
         self.field_errors, self.typed = field_errors, typed
 
 

@@ -11,6 +11,9 @@ from shared.targets.adf import PipelineTarget, TargetProblem, get_adf
 from shared.targets.outside import Unknown
 
 
+_REFUSED = "Some values are not valid; nothing was decided and the link still works."
+
+
 def resolve(form, target: PipelineTarget | None, prefill: dict) -> list | None:
     """The fields a new pause asks for: as given, or built from the pipeline's declared parameters.
 
@@ -42,7 +45,7 @@ def values_from_page(fields: list, posted: dict, tz=None) -> dict:
     mine = {name.removeprefix("form."): values for name, values in posted.items() if name.startswith("form.")}
     read = forms.read_form(fields, mine, **({} if tz is None else {"tz": tz}))
     if read.errors:
-        raise FormInvalid(read.errors, mine)
+        raise FormInvalid(_REFUSED, read.errors, mine)
     return read.values
 
 
@@ -50,5 +53,5 @@ def values_from_input(fields: list, data) -> dict:
     """A program's `input`, checked against the form (400 naming `input.<field>`)."""
     values, errors = forms.check_input(fields, data if data is not None else {})
     if errors:
-        raise FormInvalid({error["field"].removeprefix("input."): error["message"] for error in errors}, {})
+        raise FormInvalid(_REFUSED, {error["field"].removeprefix("input."): error["message"] for error in errors}, {})
     return values

@@ -71,7 +71,7 @@ def test_what_a_call_can_never_do_is_refused_before_any_claim_and_only_for_that_
 
 
 @pytest.mark.parametrize("action, mode, decision, audit, sent", [
-    (Action.APPROVE, Mode.RESTART, Decision(comment="ok"), Audit(), None),
+    (Action.APPROVE, Mode.RESTART, Decision(comment="ok"), Audit(), {"day": "2026-11-25", "pause_id": PAUSE_ID}),
     (Action.CANCEL, Mode.RESTART, Decision(comment="no"), Audit(), None),
     (Action.APPROVE, Mode.CALLBACK, Decision(comment="ok", input={"k": 1}), Audit(),
      {"Output": {"pause_id": PAUSE_ID, "status": "restarted", "comment": "ok", "input": {"k": 1}, "data": {"rows": 5}},
@@ -93,12 +93,13 @@ def test_what_a_call_can_never_do_is_refused_before_any_claim_and_only_for_that_
 def test_the_bytes_a_webhook_receives_for_each_decision(outside_settings, action, mode, decision, audit, sent):
     rule = rule_for(action, mode)
     built = payload(rule, pause(mode), decision, audit)
-    assert (None if built is None else json.loads(built)) == sent
+    # A run's parameters (restart mode), or the exact bytes a WebHook receives.
+    assert (built if built is None or isinstance(built, dict) else json.loads(built)) == sent
     assert built == ready(rule, pause(mode), decision, audit)  # what ready() hands on, unchanged
 
 
 def test_a_start_run_starts_the_pipeline_with_its_parameters_and_the_pauses_own_id(outside_settings, adf):
-    outcome = call(APPROVE_RESTART, PAUSE_ID, pause(), None)
+    outcome = call(APPROVE_RESTART, PAUSE_ID, pause(), ready(APPROVE_RESTART, pause(), Decision(), Audit()))
     [run] = adf.runs
     assert outcome == {"run_id": run["runId"]}
     assert run["pipelineName"] == "Load_Sales" and run["factory"] == TARGET["factory_name"]
@@ -132,11 +133,10 @@ def test_only_refused_or_unknown_escape_and_the_unforeseen_counts_as_maybe_sent(
     outside_settings(CALLBACK_ALLOWED_HOSTS="127.0.0.1", **FAST)
     adf.inject("createRun", "before", status=400, code="BadRequest")
     with pytest.raises(Refused) as refused:  # ADF's refusal passes through as it is
-        call(APPROVE_RESTART, PAUSE_ID, pause(), None)
+        call(APPROVE_RESTART, PAUSE_ID, pause(), ready(APPROVE_RESTART, pause(), Decision(), Audit()))
     assert (refused.value.code, refused.value.status) == ("BadRequest", 400) and adf.runs == []
     # Never checked by ready() (as if the record changed under it): the failure is not a refusal.
-    for rule, entity in [(APPROVE_CALLBACK, without(pause("callback"), "callback_uri")),
-                         (APPROVE_RESTART, pause(**pack_json("parameters", "{oops")))]:
+    for rule, entity in [(APPROVE_CALLBACK, without(pause("callback"), "callback_uri"))]:
         with pytest.raises(Unknown) as unknown:
             call(rule, PAUSE_ID, entity, b"{}")
         assert unknown.value.code == "Error" and str(unknown.value).startswith("the call failed unexpectedly (")

@@ -25,6 +25,7 @@ EXPECTED = {
     "AlreadyDecided": ((PAUSE,), 409, "already_decided", "Conflict"),
     "LinkHandedOn": (("pid", "bob@contoso.com"), 409, "link_reassigned", "Conflict"),
     "HoldEnded": ((), 409, "hold_ended", "Conflict"),
+    "FormInvalid": (({"size": "must be a whole number"}, {"size": ["1.5"]}), 400, "form_invalid", "Bad Request"),
     "ConsoleSignIn": ((), 401, "sign_in_required", "Unauthorized"),
     "NotAnOperator": ((), 403, "not_an_operator", "Forbidden"),
     "CrossSite": ((), 403, "cross_site", "Forbidden"),

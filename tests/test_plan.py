@@ -128,8 +128,10 @@ def test_each_row_is_planned_as_the_model_declares_it_with_what_the_decision_rec
     assert planned.changes["user_agent"] == "u" * 512  # bounded
     assert unpack_json(planned.changes, "input") == '{"b":1,"a":2}'  # as given, compact
     assert "status" not in planned.changes  # the engine writes the status: the claim's or the result's
-    assert (planned.payload is not None) == (rule.call is Call.CALL_BACK)
-    if planned.payload is not None:
+    assert (planned.payload is not None) == (rule.call is not Call.NONE)
+    if rule.call is Call.START_RUN:  # the run's parameters: the pause's own and its id (no form: no input)
+        assert planned.payload == {**json.loads(unpack_json(pause(mode), "parameters")), "pause_id": PAUSE_ID}
+    elif planned.payload is not None:
         sent = json.loads(planned.payload)
         if rule.error_code is None:
             assert sent["StatusCode"] == "200" and "Output" in sent
