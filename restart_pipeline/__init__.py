@@ -39,9 +39,11 @@ def _link(req: func.HttpRequest, *, confirm_page: str, schema, decide, done_page
     status = 202 if pause.get("callback_confirmed") is False else 200
     if web.wants_html(req):
         # With named approvers an approval may only be counted, the pause still waiting for more.
-        page = "approval_recorded.html" if pause["status"] == "pending" else done_page
+        page = {"pending": "approval_recorded.html", "scheduled": "scheduled.html"}.get(pause["status"], done_page)
         return web.page_response(page, status, pause=pause)
     body = {key: pause[key] for key in summary}
+    if pause["status"] == "scheduled":  # decided outside its start window: when the timer continues it
+        body["start_at"] = pause["start_at"]
     if pause.get("callback_confirmed") is not None:
         body["callback_confirmed"] = pause["callback_confirmed"]
     if pause.get("required_approvals") is not None:  # named approvers: where the quorum stands

@@ -8,11 +8,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared import escalations, notices, pause_forms, tokens
+from shared import escalations, notices, pause_forms, tokens, windows
 from shared.approvers import decider
 from shared.checks import monitor as checks
 from shared.clock import iso, utcnow
 from shared.errors import AlreadyDecided, Forbidden, InvalidRequest, LinkHandedOn, NotFound
+from shared.schema import Problems
 from shared.jsonbody import canonical
 from shared.lifecycle.engine import decide
 from shared.lifecycle.model import CLAIMED, Action, Actor, Audit, Status
@@ -102,7 +103,10 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         **pack_json("notification", canonical(request.notification)),
         **pack_json("source", None if request.source is None else canonical(request.source)),
         **pack_json("form", None if form is None else canonical(form)),
+        **pack_json("start_window", None if request.start_window is None else canonical(request.start_window)),
     }
+    if request.allow_start_at:
+        properties["allow_start_at"] = True
     if request.approvers:
         properties.update({
             "required_approvals": request.required_approvals, "requested_by": request.requested_by,
@@ -208,14 +212,34 @@ def _person_decides(token_text: str, action: Action, decision: Decision, caller,
             raise AlreadyDecided("An earlier decision on this pause was interrupted and Data Factory cannot be asked "
                                  f"about it right now ({failure.code}); it is checked again automatically.",
                                  to_record(stored.entity)) from failure
-    fields = json_field(stored.entity, "form", None) if action is Action.APPROVE else None
-    if fields:
-        # Said as it stands ("already decided", "expired") before anything about the values.
-        ensure_may_act(stored.entity, Actor.PERSON, now)
-        values = pause_forms.values_from_page(fields, posted) if posted is not None else \
-            pause_forms.values_from_input(fields, decision.input)
-        decision = Decision(comment=decision.comment, input=values)
+    if action is Action.APPROVE:
+        decision = _approval(stored.entity, decision, posted, now)
     return decide(pause_id, stored, action, decision, audit, now)
+
+
+def _approval(entity: dict, decision: Decision, posted: dict | None, now: datetime) -> Decision:
+    """An approval's values checked against the pause's form, and its chosen start against the pause's
+    window; said as the pause stands ("already decided", "expired") before anything about them."""
+    fields = json_field(entity, "form", None)
+    window = json_field(entity, "start_window", None)
+    if not fields and decision.start_at_text is None:
+        return decision
+    ensure_may_act(entity, Actor.PERSON, now)
+    tz = windows.zone(window["time_zone"]) if window else None
+    values = decision.input
+    if fields:
+        values = pause_forms.values_from_page(fields, posted, tz) if posted is not None else \
+            pause_forms.values_from_input(fields, decision.input)
+    start_at = None
+    if decision.start_at_text is not None:
+        if entity.get("allow_start_at") is not True:
+            raise InvalidRequest("This pause does not let its approver choose when it starts.", [
+                {"field": "start_at", "rule": "not_allowed", "message": "needs allow_start_at on the pause"}])
+        problems = Problems()
+        start_at = windows.check_start_at(windows.parse_window(window) if window else None, decision.start_at_text,
+                                          now, "start_at", problems)
+        problems.raise_if_any("start")
+    return Decision(comment=decision.comment, input=values, start_at=start_at)
 
 
 def approve(token_text: str, decision: Decision, caller, now: datetime | None = None, posted: dict | None = None) \

@@ -26,7 +26,7 @@ from shared.settings import get_settings
 from shared.storage import backfill, status_index
 from shared.storage.due_index import Due, get_due_index
 from shared.storage.pauses import MISSING_GRACE, get_store
-from shared.storage.records import moment, status_of
+from shared.storage.records import json_field, moment, status_of
 from shared.storage.tables import Conflict, Stored
 from shared.targets.outside import OutsideCallFailed
 from shared.validation import Decision
@@ -126,14 +126,23 @@ def _checks_due(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome
     return SweepOutcome.RESCHEDULED
 
 
-def _expire(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
-    """Nobody decided in time: settle the pause by its on_timeout."""
+def _scheduled(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+    """A pause decided outside its start window: wait for start_at, then continue it as it was decided
+    (the approver's words and values, recorded when it was scheduled)."""
     entity = stored.entity
-    action = ON_TIMEOUT.get(entity.get("on_timeout"), ON_TIMEOUT["expire"])
-    words = (None if action is Action.RESTART_ON_TIMEOUT else
-             f"Nobody decided before {iso(moment(entity, 'expires_at'))}.")
+    start_at = moment(entity, "start_at")
+    if now < start_at:
+        get_due_index().move(due, start_at)
+        return SweepOutcome.RESCHEDULED
+    decision = Decision(comment=entity.get("comment"), input=json_field(entity, "input", None))
+    return _continue(due, stored, Action.START_SCHEDULED, decision, now, remove, SweepOutcome.STARTED)
+
+
+def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now: datetime, remove,
+              done: SweepOutcome) -> SweepOutcome | None:
+    """Carry out the timer's decision on a pause; move or remove its row by what came of it."""
     try:
-        record = engine.decide(due.pause_id, stored, action, Decision(comment=words), TIMER_AUDIT, now)
+        record = engine.decide(due.pause_id, stored, action, decision, TIMER_AUDIT, now)
     except AlreadyDecided:
         return None  # a last-second click or another timer instance: look again
     except OutcomeUnknown:
@@ -144,13 +153,26 @@ def _expire(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | N
     if record.get("callback_confirmed") is False:
         get_due_index().move(due, engine.redelivery_due(now, 1))  # this row becomes the re-send's
         return SweepOutcome.UNCONFIRMED
+    if record.get("status") == Status.SCHEDULED:  # decided outside its window: its start has a row of its own
+        remove(due)
+        return SweepOutcome.SCHEDULED
     remove(due)
-    return SweepOutcome.RESTARTED if action is Action.RESTART_ON_TIMEOUT else SweepOutcome.EXPIRED
+    return done
+
+
+def _expire(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+    """Nobody decided in time: settle the pause by its on_timeout."""
+    entity = stored.entity
+    action = ON_TIMEOUT.get(entity.get("on_timeout"), ON_TIMEOUT["expire"])
+    words = (None if action is Action.RESTART_ON_TIMEOUT else
+             f"Nobody decided before {iso(moment(entity, 'expires_at'))}.")
+    return _continue(due, stored, action, Decision(comment=words), now, remove,
+                     SweepOutcome.RESTARTED if action is Action.RESTART_ON_TIMEOUT else SweepOutcome.EXPIRED)
 
 
 # The table: what each status of the lifecycle needs from the timer.
 _HANDLERS = {**{status: _final for status in FINAL}, **{status: _claimed for status in CLAIMED},
-             Status.HELD: _held, Status.PENDING: _pending}
+             Status.HELD: _held, Status.PENDING: _pending, Status.SCHEDULED: _scheduled}
 
 
 def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:

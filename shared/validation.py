@@ -6,11 +6,13 @@ what is enforced. One 400 names every bad field with its rule.
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from shared.check_fields import (CHECKS_MODES, DEFAULT_CHECK_EVERY, DEFAULT_CHECK_MAX_ATTEMPTS, DEFAULT_CHECKS_MODE,
                                  GUID, MAX_CALLBACK_URI, PIPELINE_NAME, CheckField)
 from shared import pause_rules
 from shared.forms import FORM
+from shared.windows import START_WINDOW
 from shared.errors import InvalidRequest
 from shared.lifecycle.model import HoldStatus, Status
 from shared.schema import (INVALID, AnyJson, Boolean, Choice, EmailList, Identity, IdentityList, Integer, ListOf,
@@ -106,6 +108,9 @@ PAUSE_BODY = Object(
         "check_max_attempts": Integer("Attempts before the pause settles by on_timeout.", minimum=1, maximum=1000,
                                       default=DEFAULT_CHECK_MAX_ATTEMPTS),
         "form": FORM,
+        "start_window": START_WINDOW,
+        "allow_start_at": Boolean("Let the approver choose a later start (at most 30 days ahead; inside start_window "
+                                  "when there is one).", default=False),
         "source": Object("Free-form context kept for audit, e.g. the calling run's id.", max_bytes=16 * 1024),
         "callBackUri": Url("Added by the ADF WebHook activity; selects callback mode.", max_length=MAX_CALLBACK_URI),
     },
@@ -113,10 +118,14 @@ PAUSE_BODY = Object(
 
 APPROVE_BODY = Object("Approve: start the pipeline (or continue the waiting run).", fields={
     "comment": Text("Kept with the decision.", max_chars=MAX_COMMENT_CHARS, multiline=True),
-    "input": Object("JSON only: kept with the decision and passed to a waiting WebHook activity.",
-                    max_bytes=MAX_INPUT_BYTES),
+    "input": Object("JSON only: kept with the decision and passed to a waiting WebHook activity; with a form, its "
+                    "values, checked against it.", max_bytes=MAX_INPUT_BYTES),
+    "start_at": Text("With allow_start_at: when the run starts, ISO 8601 (2026-12-07T02:30:00+01:00; without an "
+                     "offset, in the start window's time zone, else UTC). At most 30 days ahead, inside the window.",
+                     max_chars=40),
 })
-APPROVE_FORM = Object("The approve page's form.", fields={"comment": APPROVE_BODY.fields["comment"]})
+APPROVE_FORM = Object("The approve page's form.", fields={"comment": APPROVE_BODY.fields["comment"],
+                                                          "start_at": APPROVE_BODY.fields["start_at"]})
 CANCEL_BODY = Object("Cancel the pause.", fields={
     "reason": Text("Why; passed to a waiting WebHook activity as the error message.",
                    max_chars=MAX_COMMENT_CHARS, multiline=True),
@@ -192,6 +201,8 @@ class PauseRequest:
     escalate_after: int | None = None
     escalate_to: dict | None = None
     form: list | str | None = None  # the fields, or "pipeline": read from the restart-mode pipeline
+    start_window: dict | None = None
+    allow_start_at: bool = False
 
     @property
     def deciders(self) -> list:
@@ -219,6 +230,8 @@ class Decision:
 
     comment: str | None = None
     input: dict | None = None
+    start_at: datetime | None = None  # a later start the approver chose (allow_start_at), checked against the pause
+    start_at_text: str | None = None  # ... as it was sent
 
 
 def parse_pause(body: dict) -> PauseRequest:
@@ -253,7 +266,8 @@ def parse_pause(body: dict) -> PauseRequest:
         check_every=values.get("check_every", DEFAULT_CHECK_EVERY),
         check_max_attempts=values.get("check_max_attempts", DEFAULT_CHECK_MAX_ATTEMPTS),
         remind_every=values.get("remind_every"), remind_max=values.get("remind_max", 3),
-        escalate_after=values.get("escalate_after"), escalate_to=values.get("escalate_to"), form=values.get("form"))
+        escalate_after=values.get("escalate_after"), escalate_to=values.get("escalate_to"), form=values.get("form"),
+        start_window=values.get("start_window"), allow_start_at=values.get("allow_start_at", False))
 
 
 def _check_checks(values: dict, problems: Problems) -> None:
@@ -329,7 +343,8 @@ def parse_decision(fields: dict, schema: Object) -> Decision:
     values = schema.check(fields, "", problems)
     problems.raise_if_any("request")
     text = values.get("comment", values.get("reason"))
-    return Decision(comment=(text.strip() or None) if text else None, input=values.get("input"))
+    return Decision(comment=(text.strip() or None) if text else None, input=values.get("input"),
+                    start_at_text=(values.get("start_at") or "").strip() or None)
 
 
 def parse_query(field, name: str, text: str | None):

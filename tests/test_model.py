@@ -32,7 +32,8 @@ def test_every_claimed_status_is_claimed_by_some_row_and_lists_from_where_it_was
     for status in CLAIMED:
         sources = claimed_from(status)
         assert sources and set(sources) <= OPEN
-    assert claimed_from(Status.CANCELLING) == (Status.PENDING, Status.HELD)  # a cancel, and a hold's cancel
+    # a cancel, a cancel while scheduled, and a hold's cancel
+    assert claimed_from(Status.CANCELLING) == (Status.PENDING, Status.HELD, Status.SCHEDULED)
     assert all(claimed_from(status) == () for status in FINAL)
 
 

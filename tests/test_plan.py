@@ -121,8 +121,13 @@ def moment_for(action, mode):
 def test_each_row_is_planned_as_the_model_declares_it_with_what_the_decision_records(action, mode):
     rule, now = RULES[(action, mode)], moment_for(action, mode)
     audit = Audit(decided_by="ops@contoso.com", client_ip="203.0.113.9", user_agent="u" * 600, via="sign_in")
-    planned = plan(pause(mode), action, Decision(comment="Checked by hand", input={"b": 1, "a": 2}), audit, now)
+    # A scheduled pause (decided outside its window) starts, or is cancelled, from where it was scheduled.
+    entity = pause(mode, status="scheduled", start_at=NOW) if rule.source is Status.SCHEDULED else pause(mode)
+    planned = plan(entity, action, Decision(comment="Checked by hand", input={"b": 1, "a": 2}), audit, now)
     assert planned.action is action and planned.rule is rule
+    if action is Action.START_SCHEDULED:  # it starts as it was decided: the decision on record stays
+        assert planned.changes == {} and planned.payload is not None
+        return
     assert planned.changes["decided_at"] == now and planned.changes[rule.text] == "Checked by hand"
     assert planned.changes["decided_by"] == "ops@contoso.com" and planned.changes["client_ip"] == "203.0.113.9"
     assert planned.changes["user_agent"] == "u" * 512  # bounded

@@ -258,7 +258,8 @@ def test_each_status_is_listed_from_the_decisions_or_from_the_ranges_its_rules_c
     from shared.storage.status_index import ranges_of
 
     assert {status: ranges_of(status) for status in Status if status not in FINAL} == {
-        Status.PENDING: ("open",), Status.RESTARTING: ("open",), Status.EXPIRING: ("open",),
+        Status.PENDING: ("open",), Status.SCHEDULED: ("open",), Status.RESTARTING: ("open",),
+        Status.EXPIRING: ("open",),
         Status.CANCELLING: ("open", "held"), Status.HELD: ("held",), Status.RELEASING: ("held",)}
     assert all(ranges_of(status) == () for status in FINAL)
     # A cursor into a range the status is not listed from is not one this API returned.

@@ -293,6 +293,8 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
             continue
         if rule.claim is None:
             logger.info("pause decided pause_id=%s action=%s status=%s", pause_id, plan.action, rule.result)
+            if rule.result is Status.SCHEDULED:
+                _start_later(pause_id, plan.changes["start_at"])
             return to_record(won.entity)
         return _carry_out(pause_id, won, claim_id, plan, now)
     with contextlib.suppress(calls.CannotCall):
@@ -324,6 +326,15 @@ def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: Plan, now: d
         except Exception:  # its expiry row is still there: the timer re-sends then at the latest
             logger.error("could not schedule the callback re-send pause_id=%s", pause_id)
     return record
+
+
+def _start_later(pause_id: str, start_at: datetime) -> None:
+    """The timer's visit at start_at. Best effort: if this row is lost, the pause's expiry row finds it
+    scheduled and moves itself to start_at (or starts it, once that has passed)."""
+    try:
+        get_due_index().add(pause_id, start_at)
+    except Exception:
+        logger.error("could not schedule the start pause_id=%s start_at=%s", pause_id, start_at)
 
 
 def redelivery_due(now: datetime, attempts: int) -> datetime:

@@ -37,6 +37,7 @@ class Status(StrEnum):
     CANCELLING = "cancelling"  # claimed by a cancel: the Error callback in flight (callback mode)
     EXPIRING = "expiring"      # claimed by the timer: the Error callback in flight (callback mode)
     HELD = "held"              # a checkpoint waiting on one or more holds
+    SCHEDULED = "scheduled"    # decided to continue outside its start window (or for a chosen start): waits for start_at
     RELEASING = "releasing"    # claimed by a release: the checkpoint's callback in flight
     RESTARTED = "restarted"
     RELEASED = "released"      # a checkpoint whose holds were all released: its run continued
@@ -45,7 +46,7 @@ class Status(StrEnum):
     FAILED = "failed"
 
 
-OPEN = frozenset({Status.PENDING, Status.HELD})
+OPEN = frozenset({Status.PENDING, Status.HELD, Status.SCHEDULED})
 CLAIMED = frozenset({Status.RESTARTING, Status.CANCELLING, Status.EXPIRING, Status.RELEASING})
 FINAL = frozenset({Status.RESTARTED, Status.RELEASED, Status.CANCELLED, Status.EXPIRED, Status.FAILED})
 
@@ -67,6 +68,11 @@ class Action(StrEnum):
     RELEASE = "release"                        # every hold a checkpoint waits on was released (or expired)
     HOLD_CANCEL = "hold_cancel"                # a hold a checkpoint waits on was cancelled: the run fails
     NOT_NOTIFIED = "not_notified"              # the approval email could not be sent: nobody holds a link
+    SCHEDULE = "schedule"                      # an approval outside the start window (or for a chosen start)
+    CHECKS_SCHEDULE = "checks_schedule"        # checks passed (or ran out, on_timeout "restart") outside the window
+    SCHEDULE_ON_TIMEOUT = "schedule_on_timeout"  # on_timeout "restart" outside the window
+    START_SCHEDULED = "start_scheduled"        # the timer, at start_at: continue as decided
+    CANCEL_SCHEDULED = "cancel_scheduled"      # a cancel while scheduled (its link, or an operator)
 
 
 class Actor(StrEnum):
@@ -75,6 +81,7 @@ class Actor(StrEnum):
     TIMER = "timer"    # only once expires_at has passed
     HOLDS = "holds"    # an operator releasing or cancelling a hold (or the timer when one expires); no expiry
     APP = "app"        # the app itself, in the request that made the pause; no expiry
+    START = "start"    # the timer, once a scheduled pause's start_at has come
 
 
 class Call(StrEnum):
@@ -95,7 +102,7 @@ class Rule:
     gated: bool = False  # in checks_mode "gate", only once every check has passed
 
 
-_P, _C, _T, _H, _A = Actor.PERSON, Actor.CHECKS, Actor.TIMER, Actor.HOLDS, Actor.APP
+_P, _C, _T, _H, _A, _ST = Actor.PERSON, Actor.CHECKS, Actor.TIMER, Actor.HOLDS, Actor.APP, Actor.START
 _S = Status
 
 RULES: dict[tuple[Action, Mode], Rule] = {
@@ -119,13 +126,30 @@ RULES: dict[tuple[Action, Mode], Rule] = {
     # The WebHook that waits on a callback pause has its answer (502) instead of a callback.
     (Action.NOT_NOTIFIED, Mode.RESTART):       Rule(_A, _S.PENDING, None,          _S.CANCELLED, Call.NONE,      "reason"),
     (Action.NOT_NOTIFIED, Mode.CALLBACK):      Rule(_A, _S.PENDING, None,          _S.CANCELLED, Call.NONE,      "reason"),
+    # Start windows: a decision to continue made outside the window is recorded and waits for start_at.
+    (Action.SCHEDULE, Mode.RESTART):           Rule(_P, _S.PENDING, None,          _S.SCHEDULED, Call.NONE,      "comment", gated=True),
+    (Action.SCHEDULE, Mode.CALLBACK):          Rule(_P, _S.PENDING, None,          _S.SCHEDULED, Call.NONE,      "comment", gated=True),
+    (Action.CHECKS_SCHEDULE, Mode.RESTART):    Rule(_C, _S.PENDING, None,          _S.SCHEDULED, Call.NONE,      "comment"),
+    (Action.CHECKS_SCHEDULE, Mode.CALLBACK):   Rule(_C, _S.PENDING, None,          _S.SCHEDULED, Call.NONE,      "comment"),
+    (Action.SCHEDULE_ON_TIMEOUT, Mode.RESTART):  Rule(_T, _S.PENDING, None,        _S.SCHEDULED, Call.NONE,      "comment"),
+    (Action.SCHEDULE_ON_TIMEOUT, Mode.CALLBACK): Rule(_T, _S.PENDING, None,        _S.SCHEDULED, Call.NONE,      "comment"),
+    (Action.START_SCHEDULED, Mode.RESTART):    Rule(_ST, _S.SCHEDULED, _S.RESTARTING, _S.RESTARTED, Call.START_RUN, "comment"),
+    (Action.START_SCHEDULED, Mode.CALLBACK):   Rule(_ST, _S.SCHEDULED, _S.RESTARTING, _S.RESTARTED, Call.CALL_BACK, "comment"),
+    (Action.CANCEL_SCHEDULED, Mode.RESTART):   Rule(_P, _S.SCHEDULED, None,        _S.CANCELLED, Call.NONE,      "reason"),
+    (Action.CANCEL_SCHEDULED, Mode.CALLBACK):  Rule(_P, _S.SCHEDULED, _S.CANCELLING, _S.CANCELLED, Call.CALL_BACK, "reason", "PauseCancelled"),
 }
 
 # Named approvers: an action that counts towards required_approvals, and the row it is carried out
 # as while the quorum is not reached (the approval is counted; the pause stays pending).
 QUORUM = {Action.APPROVE: Action.RECORD_APPROVAL}
 # With named approvers, these say why (the other approvers and the pipeline's owner read it).
-WORDS_REQUIRED_WITH_APPROVERS = frozenset({Action.CANCEL})
+WORDS_REQUIRED_WITH_APPROVERS = frozenset({Action.CANCEL, Action.CANCEL_SCHEDULED})
+# A decision to continue made outside the pause's start window (or for a later start the approver
+# chose) is carried out as the row that schedules it; the timer starts it at start_at.
+WINDOWED = {Action.APPROVE: Action.SCHEDULE, Action.CHECKS_CONTINUE: Action.CHECKS_SCHEDULE,
+            Action.RESTART_ON_TIMEOUT: Action.SCHEDULE_ON_TIMEOUT}
+# What an action means on a pause that is scheduled already.
+WHILE_SCHEDULED = {Action.CANCEL: Action.CANCEL_SCHEDULED}
 
 # What the timer does with a pending pause whose expiry has passed, by its on_timeout; and what
 # the checks do when their attempts run out (or one can never pass), by the same on_timeout.
@@ -166,6 +190,7 @@ SAID = {
     Status.RELEASING: "is being released right now",
     Status.RELEASED: "was already released",
     Status.HELD: "is held at a checkpoint",
+    Status.SCHEDULED: "was approved and waits for its start time",
     Status.RESTARTED: "was already approved and restarted",
     Status.CANCELLED: "was already cancelled",
     Status.EXPIRED: "has expired",
@@ -217,6 +242,8 @@ class SweepOutcome(StrEnum):
     NOTIFIED = "notified"                # the chat follow-ups owed on a decided pause were posted (or recorded failed)
     REMINDED = "reminded"                # a pending pause's reminder was sent (and the next one scheduled)
     ESCALATED = "escalated"              # a pending pause was escalated (approvers added, more people told)
+    SCHEDULED = "scheduled"              # settled by on_timeout "restart" outside its window: waits for start_at
+    STARTED = "started"                  # a scheduled pause was continued at its start_at
 
 
 class CheckResult(StrEnum):

@@ -8,11 +8,12 @@ from shared.clock import iso
 from shared.errors import AlreadyDecided, ChecksPending, Expired, InvalidRequest, LinkHandedOn
 from shared.jsonbody import canonical
 from shared.lifecycle import calls
-from shared.lifecycle.model import (QUORUM, SAID, WORDS_REQUIRED_WITH_APPROVERS, Action, Actor, Audit, Rule, Status,
-                                    checks_passed, rule_for)
+from shared.lifecycle.model import (QUORUM, SAID, WHILE_SCHEDULED, WINDOWED, WORDS_REQUIRED_WITH_APPROVERS, Action,
+                                    Actor, Audit, Rule, Status, checks_passed, rule_for)
 from shared.storage.records import json_field, json_field_strict, mode_of, moment, pause_id_of, status_of, to_record
 from shared.storage.tables import pack_json
 from shared.validation import Decision
+from shared.windows import next_start, parse_window
 
 
 def count(value) -> int:
@@ -51,8 +52,14 @@ def ensure_may_act(entity: dict, actor: Actor, now: datetime, source: Status = S
     if status is not source:
         record = to_record(entity)
         when = f" at {record['decided_at']}" if record["decided_at"] else ""
-        raise AlreadyDecided(f"This pause {SAID.get(status, status)}{when}.", record)
+        starts = f"; it starts at {record['start_at']}" if status is Status.SCHEDULED and record.get("start_at") else ""
+        raise AlreadyDecided(f"This pause {SAID.get(status, status)}{when}{starts}.", record)
     if actor in (Actor.HOLDS, Actor.APP):
+        return
+    if source is Status.SCHEDULED:
+        # Decided already: it may be cancelled until it starts, whatever its expiry; it starts at start_at.
+        if actor is Actor.START and now < moment(entity, "start_at"):
+            raise AlreadyDecided(f"This pause starts at {iso(moment(entity, 'start_at'))}, not yet.", to_record(entity))
         return
     expires_at = moment(entity, "expires_at")
     if actor is Actor.TIMER:  # people and checks act until expires_at; the timer only after it
@@ -88,6 +95,8 @@ def plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: da
     model's QUORUM row (the pause stays pending), the one that does is carried out as asked.
     """
     mode, named = mode_of(entity), names_approvers(entity)
+    if status_of(entity) is Status.SCHEDULED:
+        action = WHILE_SCHEDULED.get(action, action)
     rule = rule_for(action, mode)
     check_words(entity, action, decision)
     ensure_may_act(entity, rule.actor, now, rule.source)
@@ -95,14 +104,30 @@ def plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: da
         raise ChecksPending(to_record(entity))
     if named:
         ensure_still_theirs(entity, audit)
-    fields = decision_fields(rule, decision, audit, now)
+    # A scheduled pause starts as it was decided: the decision it was scheduled with stays on record.
+    fields = {} if action is Action.START_SCHEDULED else decision_fields(rule, decision, audit, now)
     if named and action in QUORUM:
         recorded = pack_json("approvals", canonical(_approvals_with(entity, decision, audit, fields, now)))
         if len(json_field_strict(entity, "approvals", [])) + 1 < required(entity):
             short = QUORUM[action]
             return Plan(short, rule_for(short, mode), recorded, None)
         fields.update(recorded)
+    start_at = scheduled_start(entity, action, decision, now)
+    if start_at is not None:  # outside the window, or a later start chosen: recorded, started by the timer
+        action = WINDOWED[action]
+        return Plan(action, rule_for(action, mode), {**fields, "start_at": start_at}, None)
     return Plan(action, rule, fields, calls.ready(rule, entity, decision, audit))
+
+
+def scheduled_start(entity: dict, action: Action, decision: Decision, now: datetime) -> datetime | None:
+    """When a decision to continue must wait: the later start its approver chose, or the next opening
+    of the pause's start window when `now` is outside it; None to continue at once."""
+    if action not in WINDOWED:
+        return None
+    if decision.start_at is not None and decision.start_at > now:
+        return decision.start_at
+    window = json_field_strict(entity, "start_window", None)
+    return next_start(parse_window(window), now) if window else None
 
 
 def ensure_still_theirs(entity: dict, audit: Audit) -> None:

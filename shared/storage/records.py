@@ -136,6 +136,11 @@ RECORD: dict[str, Field] = {
     **{name: _stored(name) for name in ("decided_by", "comment", "reason")},
     "input": _json("input", {"type": ["object", "null"], "description": "What the approver sent: with a form, its "
                                                                      "values, typed as the form says."}),
+    "start_window": _json("start_window", {"type": ["object", "null"], "description": "When the run may start: "
+                                           "a decision made outside this window makes the pause scheduled."}),
+    "allow_start_at": _flag("allow_start_at", {"type": "boolean", "description": "The approver may choose a later "
+                                                                                "start."}),
+    "start_at": _time("start_at", {**TIME, "description": "A scheduled pause: when the timer continues it."}),
     "form": _json("form", {"type": ["array", "null"], "items": {"type": "object"},
                            "description": "The values the approval page asks for (as given, or read from the "
                                           "pipeline's parameters for \"form\": \"pipeline\")."}),

@@ -43,7 +43,7 @@ DECISION_FIELDS = ("status", "mode", "subscription_id", "resource_group", "facto
 _TEXT_LIMIT = 1000
 # The range each open status is indexed in. A claim changes only the pause, not its row, so a
 # claimed pause is in the range of the status it was claimed from (see `ranges_of`).
-RANGE_OF = {Status.PENDING: OPEN, Status.HELD: HELD}
+RANGE_OF = {Status.PENDING: OPEN, Status.SCHEDULED: OPEN, Status.HELD: HELD}
 
 
 class Row(NamedTuple):
@@ -55,7 +55,7 @@ class Row(NamedTuple):
 def ranges_of(status: Status) -> tuple[str, ...]:
     """The open ranges holding the pauses in `status`, from the lifecycle's rules (none for a final
     status: those are read from the decisions)."""
-    return tuple(RANGE_OF[source] for source in claimed_from(status))
+    return tuple(dict.fromkeys(RANGE_OF[source] for source in claimed_from(status)))
 
 
 def open_key(kind: str, created_at: datetime, pause_id: str) -> str:

@@ -7,7 +7,6 @@ Content-Security-Policy, so the pages run no script and load nothing from anywhe
 import base64
 import functools
 import hashlib
-import json
 import math
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +26,8 @@ def _environment():
     env.filters["utc"] = utc_time
     env.filters["asked_by"] = asked_by
     env.filters["form_text"] = form_text
+    env.filters["in_zone"] = in_zone
+    env.filters["window_words"] = window_words
     env.tests["callback"] = is_callback
     env.globals["style"] = _stylesheet()[0]
     env.globals["Status"] = Status  # every status a page names comes from the lifecycle model
@@ -120,13 +121,34 @@ def asked_by(source) -> dict:
     return found
 
 
-def form_text(value, kind: str) -> str:
-    """A form field's default as its input shows it: JSON for arrays and objects, `true`/`false`, and a
-    UTC datetime as datetime-local writes it (the page says it is UTC)."""
-    if kind in ("array", "object"):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if kind == "datetime" and isinstance(value, str):
-        return value.removesuffix("Z")[:16]
-    return "" if value is None else str(value)
+def form_text(value, field: dict, time_zone: str = "UTC") -> str:
+    """A form field's default as its input shows it (shared.forms.to_text): JSON for arrays and objects,
+    `true`/`false`, a datetime as datetime-local writes it in the page's time zone."""
+    from shared.forms import to_text
+    from shared.windows import zone
+
+    text = to_text(field, value, zone(time_zone))
+    return text if isinstance(text, str) else ""
+
+
+def in_zone(moment: str | None, time_zone: str | None) -> str:
+    """A moment in a start window's time zone, with UTC beside it: "Monday 7 December 2026 at 02:00
+    (Europe/Amsterdam, 01:00 UTC)"; in UTC alone without a zone."""
+    from shared.windows import zone
+
+    if not moment:
+        return "at a time not recorded"
+    at = _parse(moment)
+    if not time_zone:
+        return f"on {at:%A} {at.day} {at:%B %Y} at {at:%H:%M} UTC"
+    local = at.astimezone(zone(time_zone))
+    return f"on {local:%A} {local.day} {local:%B %Y} at {local:%H:%M} ({time_zone}, {at:%H:%M} UTC)"
+
+
+def window_words(window: dict) -> str:
+    """A stored start window as people read it: "02:00-05:00 Europe/Amsterdam, Monday to Friday"."""
+    days = window.get("days")
+    names = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday",
+             "sat": "Saturday", "sun": "Sunday"}
+    on = f", opening {', '.join(names.get(day, day) for day in days)}" if days and len(days) < 7 else ""
+    return f"{window.get('from')}-{window.get('to')} {window.get('time_zone')}{on}"

@@ -1,0 +1,163 @@
+"""Start windows and chosen starts: a decision to continue made outside the window is recorded, the pause is
+`scheduled` for the window's next opening in its time zone, the timer continues it then exactly once, and it
+can be cancelled until then. Against Azurite, the strict ADF stand-in and the timer, with the clock moved."""
+
+from datetime import datetime, time, timedelta, timezone
+
+import pytest
+
+from shared import pauses, sweep
+from shared.clock import iso
+from shared.errors import InvalidRequest
+from shared.validation import Decision
+from shared.web.http import Caller
+from shared.windows import DAYS, zone
+
+pytestmark = pytest.mark.integration
+
+NIGHT = {"time_zone": "Europe/Amsterdam", "from": "02:00", "to": "05:00"}
+NOBODY = Caller(None, None, None)
+AMSTERDAM = zone("Europe/Amsterdam")
+# Tomorrow evening and the night after it, in Amsterdam (whatever the date the tests run on): pauses made
+# now are still pending then.
+TOMORROW = datetime.now(timezone.utc).astimezone(AMSTERDAM).date() + timedelta(days=1)
+EVENING = datetime.combine(TOMORROW, time(23, 30), AMSTERDAM).astimezone(timezone.utc)
+OPENING = datetime.combine(TOMORROW + timedelta(days=1), time(2, 0), AMSTERDAM).astimezone(timezone.utc)
+NEXT_DAY = DAYS[OPENING.astimezone(AMSTERDAM).weekday()]  # the day the night window next opens
+NOON = datetime.combine(TOMORROW, time(12, 0), AMSTERDAM).astimezone(timezone.utc)  # outside the window
+
+
+def later(moment, **delta):
+    return moment + timedelta(**delta)
+
+
+def approve_at(created, now, **decision):
+    return pauses.approve(created["token"], Decision(**decision), NOBODY, now=now)
+
+
+def test_an_approval_at_2330_for_a_night_window_starts_once_at_0200_amsterdam_time(api, adf):
+    created = api.created(start_window=NIGHT, expires_in=7 * 86400, parameters={"day": "2026-12-06"})
+    record = approve_at(created, EVENING, comment="Load it tonight")  # 23:30 in Amsterdam
+    assert record["status"] == "scheduled" and record["start_at"] == iso(OPENING)  # 02:00 in Amsterdam
+    assert record["decided_by"] is None and record["comment"] == "Load it tonight" and adf.runs == []
+    assert api.record(created["pause_id"])["status"] == "scheduled"
+    listed = api.json(api.list(status="scheduled"))["items"]
+    assert [item["pause_id"] for item in listed] == [created["pause_id"]]
+    assert sweep.sweep(later(OPENING, seconds=-1)) == {}  # not yet: nothing is due
+    assert sweep.sweep(later(OPENING, seconds=30)) == {"started": 1}
+    [run] = adf.runs
+    assert run["parametersAsSent"] == {"day": "2026-12-06", "pause_id": created["pause_id"]}
+    after = api.record(created["pause_id"])
+    assert after["status"] == "restarted" and after["run_id"] == run["runId"]
+    assert after["comment"] == "Load it tonight" and after["decided_at"] == iso(EVENING)  # as decided
+    assert sweep.sweep(later(OPENING, days=8)) == {"already_settled": 1}  # its expiry row finds it settled
+    assert len(adf.runs) == 1
+
+
+def test_inside_the_window_it_starts_at_once(api, adf):
+    created = api.created(start_window=NIGHT, expires_in=7 * 86400)
+    record = approve_at(created, later(OPENING, hours=1))  # 03:00 in Amsterdam
+    assert record["status"] == "restarted" and len(adf.runs) == 1 and record.get("start_at") is None
+
+
+def test_a_scheduled_pause_can_be_cancelled_before_it_starts_and_then_never_starts(api, adf):
+    created = api.created(start_window={**NIGHT, "days": [NEXT_DAY]}, expires_in=3 * 86400)
+    approve_at(created, NOON)
+    assert api.record(created["pause_id"])["start_at"] == iso(OPENING)
+    assert api.page("restart", created["token"]).status_code == 409  # approved already: it says when it starts
+    cancelled = api.decide("cancel", created["token"], json_body={"reason": "Month-end close moved"})
+    assert cancelled.status_code == 200 and api.json(cancelled)["status"] == "cancelled"
+    assert sweep.sweep(later(OPENING, minutes=1)) == {"already_settled": 1}
+    assert adf.runs == []
+
+
+def test_a_scheduled_pause_outlives_its_expiry_and_still_starts(api, adf):
+    created = api.created(start_window={**NIGHT, "days": [NEXT_DAY]}, expires_in=3600)
+    approve_at(created, datetime.now(timezone.utc))
+    # Its expiry row comes first: it is scheduled, not expired, and waits for its start.
+    assert sweep.sweep(datetime.now(timezone.utc) + timedelta(hours=2)) == {"rescheduled": 1}
+    assert api.record(created["pause_id"])["status"] == "scheduled"
+    assert sweep.sweep(later(OPENING, seconds=5)) == {"started": 1}
+    assert len(adf.runs) == 1
+
+
+def test_callback_mode_continues_the_waiting_run_at_the_start_with_the_approvers_words_and_values(api, adf,
+                                                                                                configure):
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/night", "start_window": NIGHT,
+                                  "expires_in": 3 * 86400, "form": [{"name": "batch", "type": "integer"}]}))
+    record = approve_at(created, EVENING, comment="tonight", input={"batch": 3})
+    assert record["status"] == "scheduled" and adf.callbacks == []
+    assert sweep.sweep(later(OPENING, seconds=1)) == {"started": 1}
+    [call] = adf.callbacks
+    assert call["body"]["Output"]["comment"] == "tonight" and call["body"]["Output"]["input"] == {"batch": 3}
+
+
+def test_on_timeout_restart_outside_the_window_is_scheduled_too(api, adf):
+    created = api.created(start_window={**NIGHT, "days": [NEXT_DAY]}, expires_in=60, on_timeout="restart")
+    expired = datetime.now(timezone.utc) + timedelta(seconds=61)
+    assert sweep.sweep(expired) == {"scheduled": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "scheduled" and adf.runs == []
+    assert record["start_at"] == iso(OPENING)
+    assert sweep.sweep(later(OPENING, seconds=1)) == {"started": 1}
+    assert len(adf.runs) == 1
+
+
+def test_an_approver_may_choose_a_later_start_inside_the_window(api, adf):
+    created = api.created(start_window=NIGHT, allow_start_at=True, expires_in=3 * 86400)
+    day = OPENING.astimezone(AMSTERDAM).date() + timedelta(days=1)  # the night after
+    with pytest.raises(InvalidRequest) as outside:
+        approve_at(created, NOON, start_at_text=f"{day}T12:00")
+    assert outside.value.errors[0]["field"] == "start_at" and outside.value.errors[0]["rule"] == "window"
+    record = approve_at(created, NOON, start_at_text=f"{day}T03:30")  # local time, in the window's zone
+    chosen = datetime.combine(day, time(3, 30), AMSTERDAM).astimezone(timezone.utc)
+    assert record["status"] == "scheduled" and record["start_at"] == iso(chosen)
+    assert sweep.sweep(later(chosen, seconds=1)) == {"started": 1}
+
+
+def test_a_chosen_start_is_refused_where_the_pause_does_not_allow_one(api):
+    created = api.created(expires_in=86400)
+    response = api.decide("restart", created["token"], json_body={"start_at": "2026-12-31T10:00:00Z"})
+    assert response.status_code == 400 and api.json(response)["errors"][0]["field"] == "start_at"
+    assert api.record(created["pause_id"])["status"] == "pending"
+
+
+def test_the_page_says_when_it_starts(api):
+    other_day = DAYS[(datetime.now(timezone.utc).astimezone(AMSTERDAM).weekday() + 3) % 7]  # not today's night
+    created = api.created(start_window={**NIGHT, "days": [other_day]}, expires_in=86400,
+                          notification={"title": "Load Sales tonight?"})
+    page = api.page("restart", created["token"]).get_body().decode()
+    weekday = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday", "fri": "Friday",
+               "sat": "Saturday", "sun": "Sunday"}[other_day]
+    assert f"only within 02:00-05:00 Europe/Amsterdam, opening {weekday}" in page
+    response = api.decide("restart", created["token"], html=True)
+    html = response.get_body().decode()
+    assert response.status_code == 200 and f"Approved — the pipeline starts on {weekday}" in html
+    start = datetime.fromisoformat(api.record(created["pause_id"])["start_at"].replace("Z", "+00:00"))
+    assert f"at 02:00 (Europe/Amsterdam, {start:%H:%M} UTC)" in html
+
+
+@pytest.mark.parametrize("window, field", [
+    ({**NIGHT, "time_zone": "Mars/Olympus_Mons"}, "start_window.time_zone"),
+    ({**NIGHT, "to": "02:00"}, "start_window.to"),
+    ({**NIGHT, "days": ["mon", "mon"]}, "start_window.days"),
+])
+def test_a_window_that_cannot_work_is_refused_naming_the_field(api, window, field):
+    response = api.pause(start_window=window)
+    assert response.status_code == 400
+    assert field in [error["field"] for error in api.json(response)["errors"]]
+
+
+def test_the_console_lists_a_scheduled_pause_with_its_start_and_an_operator_may_cancel_it(api, adf):
+    from shared import console
+
+    created = api.created(start_window={**NIGHT, "days": [NEXT_DAY]}, expires_in=3 * 86400,
+                          notification={"title": "Night load"})
+    approve_at(created, NOON)
+    pending = console.overview(datetime.now(timezone.utc))["pending"]
+    [shown] = [p for p in pending if p["pause_id"] == created["pause_id"]]
+    assert shown["status"] == "scheduled" and shown["start_at"] == iso(OPENING)
+    record = console.cancel_pause(created["pause_id"], "Not tonight", "ops@contoso.com", None, None)
+    assert record["status"] == "cancelled" and record["reason"] == "Not tonight"
+    assert sweep.sweep(later(OPENING, minutes=1)) == {"already_settled": 1} and adf.runs == []
