@@ -161,3 +161,21 @@ def test_the_console_lists_a_scheduled_pause_with_its_start_and_an_operator_may_
     record = console.cancel_pause(created["pause_id"], "Not tonight", "ops@contoso.com", None, None)
     assert record["status"] == "cancelled" and record["reason"] == "Not tonight"
     assert sweep.sweep(later(OPENING, minutes=1)) == {"already_settled": 1} and adf.runs == []
+
+
+def test_checks_that_pass_outside_the_window_schedule_the_pause(api, adf):
+    from tests.support import TARGET, sdk_client
+
+    run_id = sdk_client(adf).pipelines.create_run(TARGET["resource_group"], TARGET["factory_name"],
+                                                  TARGET["pipeline_name"], parameters={"pause_id": "upstream"},
+                                                  enforce_https=False).run_id
+    adf.finish_run(run_id, "Succeeded")
+    created = api.created(start_window={**NIGHT, "days": [NEXT_DAY]}, expires_in=3 * 86400,
+                          checks=[{"name": "upstream", "adf_run": {"run_id": run_id},
+                                   "expect": {"status": ["Succeeded"]}}])
+    assert sweep.sweep(datetime.now(timezone.utc) + timedelta(seconds=1)) == {"scheduled": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "scheduled" and record["decided_by"] == "checks" and adf.runs[1:] == []
+    assert record["start_at"] == iso(OPENING)
+    assert sweep.sweep(later(OPENING, seconds=1)) == {"started": 1}
+    assert len(adf.runs) == 2  # the upstream run, and this pause's, once

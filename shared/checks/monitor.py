@@ -215,6 +215,8 @@ def _settle(pause_id: str, attempted: Stored, decision: tuple[Action, str | None
             return SweepOutcome.RESCHEDULED, moment(current, "claimed_at") + engine.stale_after()
         return SweepOutcome.ALREADY_SETTLED, None
     outcome = SweepOutcome.RESTARTED if action is Action.CHECKS_CONTINUE else SweepOutcome.EXPIRED
+    if record.get("status") == Status.SCHEDULED:  # passed outside the start window: its start has a row of its own
+        return SweepOutcome.SCHEDULED, None
     if record.get("callback_confirmed") is False:
         return SweepOutcome.UNCONFIRMED, engine.redelivery_due(now, 1)
     return outcome, None
