@@ -34,6 +34,20 @@ def test_request_bodies_are_the_validation_declarations():
     assert schemas["CancelRequest"] == validation.CANCEL_BODY.schema()
 
 
+def test_forms_windows_and_the_scheduled_status_are_described():
+    document = openapi.document()
+    schemas = document["components"]["schemas"]
+    pause = schemas["PauseRequest"]["properties"]
+    assert {"form", "start_window", "allow_start_at"} <= set(pause)
+    assert any(option.get("const") == "pipeline" for option in pause["form"]["oneOf"])
+    assert set(pause["start_window"]["properties"]) == {"time_zone", "days", "from", "to"}
+    assert "start_at" in schemas["ApproveRequest"]["properties"]
+    text = json.dumps(document)
+    assert '"scheduled"' in text and '"start_at"' in text  # the status, and when a scheduled pause starts
+    statuses = re.findall(r'"enum": \[("pending"[^\]]*)\]', text)
+    assert statuses and all('"scheduled"' in found for found in statuses)
+
+
 @pytest.mark.parametrize("body, valid", [
     ({"subscription_id": "00000000-0000-0000-0000-000000000001", "resource_group": "rg",
       "factory_name": "adf-1", "pipeline_name": "P"}, True),
