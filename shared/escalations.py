@@ -16,7 +16,7 @@ from shared import outreach, tokens
 from shared.clock import iso
 from shared.errors import InvalidRequest
 from shared.jsonbody import canonical
-from shared.lifecycle.model import FINAL, SweepOutcome, Status
+from shared.lifecycle.model import ASKED_NO_MORE, Status, SweepOutcome
 from shared.notify import channels as chat
 from shared.storage.due_index import ESCALATION, Due, DueIndex, get_due_index
 from shared.storage.pauses import get_store, settles_work
@@ -72,7 +72,7 @@ def settle(due: Due, row: dict, stored: Stored, now: datetime) -> SweepOutcome:
     index = get_due_index()
     pause_id, entity = row.get("pause_id"), stored.entity
     plan = json_field(entity, "escalate_to", None)
-    if entity.get("status") in FINAL or entity.get("escalated_at") or not isinstance(plan, dict) or \
+    if entity.get("status") in ASKED_NO_MORE or entity.get("escalated_at") or not isinstance(plan, dict) or \
             outreach.past_expiry(entity, now):
         index.remove(due)
         return SweepOutcome.ALREADY_SETTLED

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from shared import outreach, people, tokens
 from shared.clock import as_utc, iso
-from shared.lifecycle.model import FINAL, Status, SweepOutcome
+from shared.lifecycle.model import ASKED_NO_MORE, Status, SweepOutcome
 from shared.lifecycle.plan import count
 from shared.notify.message import reminder
 from shared.storage.due_index import REMINDER, Due, DueIndex, get_due_index
@@ -73,7 +73,7 @@ def settle(due: Due, row: dict, stored: Stored, now: datetime) -> SweepOutcome:
     pause_id = row.get("pause_id")
     entity = stored.entity
     sent, most, every = (count(entity.get(name)) for name in ("reminders_sent", "remind_max", "remind_every"))
-    if entity.get("status") in FINAL or sent >= most or not every or outreach.past_expiry(entity, now):
+    if entity.get("status") in ASKED_NO_MORE or sent >= most or not every or outreach.past_expiry(entity, now):
         index.remove(due)
         return SweepOutcome.ALREADY_SETTLED
     later, next_at = now + timedelta(seconds=every), entity.get("next_reminder_at")

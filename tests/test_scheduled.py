@@ -179,3 +179,14 @@ def test_checks_that_pass_outside_the_window_schedule_the_pause(api, adf):
     assert record["start_at"] == iso(OPENING)
     assert sweep.sweep(later(OPENING, seconds=1)) == {"started": 1}
     assert len(adf.runs) == 2  # the upstream run, and this pause's, once
+
+
+def test_a_scheduled_pause_is_decided_so_nobody_is_reminded_or_escalated_to(api, mail, adf):
+    created = api.created(start_window={**NIGHT, "days": [NEXT_DAY]}, expires_in=3 * 86400,
+                          notify={"email": ["ops@contoso.com"]}, remind_every=300,
+                          escalate_after=600, escalate_to={"email": ["lead@contoso.com"]})
+    approve_at(created, datetime.now(timezone.utc))
+    assert api.record(created["pause_id"])["status"] == "scheduled"
+    outcome = sweep.sweep(datetime.now(timezone.utc) + timedelta(seconds=601))
+    assert outcome == {"already_settled": 2}  # the reminder's row and the escalation's, dropped
+    assert [m["to"] for m in mail.messages] == [["ops@contoso.com"]]  # the request alone

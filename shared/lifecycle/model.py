@@ -49,6 +49,8 @@ class Status(StrEnum):
 OPEN = frozenset({Status.PENDING, Status.HELD, Status.SCHEDULED})
 CLAIMED = frozenset({Status.RESTARTING, Status.CANCELLING, Status.EXPIRING, Status.RELEASING})
 FINAL = frozenset({Status.RESTARTED, Status.RELEASED, Status.CANCELLED, Status.EXPIRED, Status.FAILED})
+# Nobody is asked any more: reminders and escalations end (a scheduled pause was decided already).
+ASKED_NO_MORE = FINAL | {Status.SCHEDULED}
 
 
 class Mode(StrEnum):
