@@ -8,17 +8,18 @@ import azure.functions as func
 
 from shared import pauses, validation
 from shared.errors import FormInvalid
+from shared.lifecycle.model import Action
 from shared.web import http as web
 
 bp = func.Blueprint()
 
 
-def _link(req: func.HttpRequest, *, confirm_page: str, schema, decide, done_page: str, summary: tuple):
+def _link(req: func.HttpRequest, *, action, confirm_page: str, schema, decide, done_page: str, summary: tuple):
     """Show the confirmation page (GET) or decide (POST): a page for browsers, JSON for programs."""
     token = req.route_params.get("token", "")
     caller = web.caller(req)
     if req.method == "GET":
-        return web.page_response(confirm_page, pause=pauses.open_pause(token, caller), token=token,
+        return web.page_response(confirm_page, pause=pauses.open_pause(token, caller, action=action), token=token,
                                  antiforgery=web.form_token(req, caller))
     fields, is_json = web.form_or_json(req)
     web.check_form(req, caller, fields)
@@ -55,7 +56,8 @@ def _link(req: func.HttpRequest, *, confirm_page: str, schema, decide, done_page
 @web.handles_errors
 def restart(req: func.HttpRequest) -> func.HttpResponse:
     """Show the approve page (GET) or approve and continue the pipeline (POST)."""
-    return _link(req, confirm_page="confirm_restart.html", decide=pauses.approve, done_page="restarted.html",
+    return _link(req, action=Action.APPROVE, confirm_page="confirm_restart.html", decide=pauses.approve,
+                 done_page="restarted.html",
                  schema=lambda is_json: validation.APPROVE_BODY if is_json else validation.APPROVE_FORM,
                  summary=("pause_id", "status", "run_id"))
 
@@ -64,5 +66,6 @@ def restart(req: func.HttpRequest) -> func.HttpResponse:
 @web.handles_errors
 def cancel(req: func.HttpRequest) -> func.HttpResponse:
     """Show the cancel page (GET) or cancel the pause (POST)."""
-    return _link(req, confirm_page="confirm_cancel.html", decide=pauses.cancel, done_page="cancelled.html",
+    return _link(req, action=Action.CANCEL, confirm_page="confirm_cancel.html", decide=pauses.cancel,
+                 done_page="cancelled.html",
                  schema=lambda is_json: validation.CANCEL_BODY, summary=("pause_id", "status", "reason"))

@@ -22,7 +22,7 @@ from shared.lifecycle.recovery import is_stale, reconcile
 from shared.settings import ROUTE_PREFIX, get_settings
 from shared.storage import status_index
 from shared.storage.pauses import add_pause, get_store
-from shared.storage.records import json_field, to_record
+from shared.storage.records import json_field, status_of, to_record
 from shared.storage.tables import Stored, pack_json
 from shared.targets import callback, identity
 from shared.targets.adf import PipelineTarget, get_adf
@@ -184,15 +184,18 @@ def load_link(token_text: str) -> Link:
     return _load(token_text)
 
 
-def open_pause(token_text: str, caller, now: datetime | None = None) -> dict:
-    """Return the pause behind a link for its confirmation page, with who would decide through it.
+def open_pause(token_text: str, caller, now: datetime | None = None, action: Action = Action.APPROVE) -> dict:
+    """Return the pause behind a link for its confirmation page (of `action`), with who would decide
+    through it.
 
     Never changes anything. The same rules as a decision apply, so the page can say at once
-    "sign in first", "this link is for someone else" or "it was already decided".
+    "sign in first", "this link is for someone else" or "it was already decided" (a scheduled pause:
+    approved already, and still open to a cancel until it starts).
     """
     link = _load(token_text)
     who = decider(link.stored.entity, link.approver, caller.principal, get_settings().approver_sign_in)
-    ensure_may_act(link.stored.entity, Actor.PERSON, now or utcnow())
+    scheduled = action is Action.CANCEL and status_of(link.stored.entity) is Status.SCHEDULED
+    ensure_may_act(link.stored.entity, Actor.PERSON, now or utcnow(), Status.SCHEDULED if scheduled else Status.PENDING)
     return {**to_record(link.stored.entity), "deciding_as": who.identity, "personal_link": link.approver is not None}
 
 

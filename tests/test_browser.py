@@ -432,17 +432,27 @@ def _form_invalid(page, site, api, **_):
 
 
 def _scheduled(page, site, api, **_):
+    created = api.created(**PAUSE, start_window=_other_night(), allow_start_at=True)
+    page.goto(link(site, "restart", created["token"]))
+    with page.expect_navigation() as navigation:
+        page.locator("form").first.locator("button[type=submit]").click()
+    return navigation.value
+
+
+def _cancel_scheduled(page, site, api, **_):
+    created = api.created(**PAUSE, start_window=_other_night())
+    api.decide("restart", created["token"], form={"comment": "Tonight is fine"})
+    return page.goto(link(site, "cancel", created["token"]))
+
+
+def _other_night():
+    """A night window that is not open now (it opens on a day three days from today)."""
     from datetime import datetime, timezone
 
     from shared.windows import DAYS, zone
 
     today = datetime.now(timezone.utc).astimezone(zone("Europe/Amsterdam")).weekday()
-    window = {"time_zone": "Europe/Amsterdam", "days": [DAYS[(today + 3) % 7]], "from": "02:00", "to": "05:00"}
-    created = api.created(**PAUSE, start_window=window, allow_start_at=True)
-    page.goto(link(site, "restart", created["token"]))
-    with page.expect_navigation() as navigation:
-        page.locator("form").first.locator("button[type=submit]").click()
-    return navigation.value
+    return {"time_zone": "Europe/Amsterdam", "days": [DAYS[(today + 3) % 7]], "from": "02:00", "to": "05:00"}
 
 
 QUORUM = {**PAUSE, "approvers": ["alice@contoso.com", "bob@contoso.com", "carol@contoso.com"],
@@ -475,6 +485,7 @@ PAGES = {
     "confirm_restart_form": (_confirm_form, 200),
     "form_invalid_400": (_form_invalid, 400),
     "scheduled": (_scheduled, 200),
+    "confirm_cancel_scheduled": (_cancel_scheduled, 200),
     "restarted": (_submitted("restart", "comment", "Numbers match the report"), 200),
     "cancelled": (_submitted("cancel", "reason", "Yesterday's numbers were wrong"), 200),
     "already_decided_409": (_already_decided, 409),

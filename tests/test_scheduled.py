@@ -65,6 +65,8 @@ def test_a_scheduled_pause_can_be_cancelled_before_it_starts_and_then_never_star
     approve_at(created, NOON)
     assert api.record(created["pause_id"])["start_at"] == iso(OPENING)
     assert api.page("restart", created["token"]).status_code == 409  # approved already: it says when it starts
+    page = api.page("cancel", created["token"])  # the cancel link in the email still works until it starts
+    assert page.status_code == 200 and "Cancelling now stops that" in page.get_body().decode()
     cancelled = api.decide("cancel", created["token"], json_body={"reason": "Month-end close moved"})
     assert cancelled.status_code == 200 and api.json(cancelled)["status"] == "cancelled"
     assert sweep.sweep(later(OPENING, minutes=1)) == {"already_settled": 1}
