@@ -25,3 +25,8 @@ def iso(moment) -> str | None:
         return as_utc(moment).isoformat(timespec="seconds").replace("+00:00", "Z")
     except (OverflowError, ValueError):
         return None
+
+
+def from_iso(text: str) -> datetime:
+    """ISO 8601 text the app wrote (`iso`) as a moment in UTC; ValueError for anything else."""
+    return as_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))

@@ -6,9 +6,11 @@ pause time, a page's POST or a program's `input` at approval.
 """
 
 from shared import forms
-from shared.errors import FormInvalid, InvalidRequest, UpstreamFailed
+from shared.errors import FormInvalid, InvalidRequest, PayloadTooLarge, UpstreamFailed
+from shared.jsonbody import canonical
 from shared.targets.adf import PipelineTarget, TargetProblem, get_adf
 from shared.targets.outside import Unknown
+from shared.validation import MAX_INPUT_BYTES
 
 
 _REFUSED = "Some values are not valid; nothing was decided and the link still works."
@@ -31,6 +33,11 @@ def resolve(form, target: PipelineTarget | None, prefill: dict) -> list | None:
         raise InvalidRequest(f"{declared.field} {declared.message}.",
                              [{"field": declared.field, "rule": declared.rule, "message": declared.message}])
     fields = forms.from_pipeline(declared, prefill)
+    if len(fields) > forms.MAX_FIELDS:
+        raise InvalidRequest("The pipeline declares more parameters than a form holds.", [
+            {"field": "form", "rule": "max_items",
+             "message": f"{target.pipeline_name} has {len(fields)} parameters an approver could fill in; a form holds "
+                        f"at most {forms.MAX_FIELDS}: list the fields instead"}])
     if not fields:
         raise InvalidRequest("The pipeline declares no parameter an approver could fill in.", [
             {"field": "form", "rule": "no_parameters",
@@ -39,14 +46,22 @@ def resolve(form, target: PipelineTarget | None, prefill: dict) -> list | None:
     return fields
 
 
+def _within_budget(values: dict) -> dict:
+    """Values an approval keeps (each approver's, with the pause): at most MAX_INPUT_BYTES as JSON."""
+    if len(canonical(values).encode("utf-8")) > MAX_INPUT_BYTES:
+        raise PayloadTooLarge("The values are too large to keep with the approval.", [
+            {"field": "input", "rule": "max_size", "message": f"at most {MAX_INPUT_BYTES // 1024} KiB as JSON"}])
+    return values
+
+
 def values_from_page(fields: list, posted: dict, tz=None) -> dict:
     """The typed values of a page's POST (`posted`: `form.<name>` -> every value sent), or FormInvalid
     with each message by its field and what was typed, for the page to show again."""
     mine = {name.removeprefix("form."): values for name, values in posted.items() if name.startswith("form.")}
     read = forms.read_form(fields, mine, **({} if tz is None else {"tz": tz}))
     if read.errors:
-        raise FormInvalid(_REFUSED, read.errors, mine)
-    return read.values
+        raise FormInvalid(_REFUSED, read.errors, read.typed)  # every field as sent: an unticked box stays unticked
+    return _within_budget(read.values)
 
 
 def values_from_input(fields: list, data) -> dict:
@@ -54,4 +69,4 @@ def values_from_input(fields: list, data) -> dict:
     values, errors = forms.check_input(fields, data if data is not None else {})
     if errors:
         raise FormInvalid(_REFUSED, {error["field"].removeprefix("input."): error["message"] for error in errors}, {})
-    return values
+    return _within_budget(values)

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from shared import checkpoints, escalations, followups, outbox, reminders, reposts
 from shared.checks import monitor as checks
-from shared.clock import iso, utcnow
+from shared.clock import from_iso, iso, utcnow
 from shared.errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
 from shared.lifecycle import engine, recovery
 from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, TIMER_AUDIT, Action, Mode, Status, SweepOutcome
@@ -153,8 +153,8 @@ def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now:
     if record.get("callback_confirmed") is False:
         get_due_index().move(due, engine.redelivery_due(now, 1))  # this row becomes the re-send's
         return SweepOutcome.UNCONFIRMED
-    if record.get("status") == Status.SCHEDULED:  # decided outside its window: its start has a row of its own
-        remove(due)
+    if record.get("status") == Status.SCHEDULED:  # decided outside its window: this row becomes its start's
+        get_due_index().move(due, from_iso(record["start_at"]))  # the same key as the start row the engine added
         return SweepOutcome.SCHEDULED
     remove(due)
     return done

@@ -190,3 +190,44 @@ def test_the_email_and_the_chat_messages_say_what_the_page_will_ask_for(api, mai
     for body in (card, blocks):
         assert "Cut-off date, regions and Batch size, on the approval page" in json.dumps(body)
     assert created["status"] == "pending"
+
+
+def test_a_refused_page_keeps_an_unticked_box_unticked_and_every_choice_can_be_chosen(api, adf):
+    fields = [{"name": "go", "type": "boolean", "default": True}, {"name": "size", "type": "integer"},
+              {"name": "where", "type": "choice", "choices": ["a  b", " x"], "required": True}]
+    created = api.created(form=fields)
+    html = post_page(api, created["token"], {"form.size": "1.5", "form.where": " x"}).get_body().decode()
+    [go] = Inputs(html).controls["form.go"]
+    assert "checked" not in go  # unticked as sent, not back to its default
+    assert '<option value="a  b">' in html and '<option value=" x" selected>' in html
+    assert post_page(api, created["token"], {"form.size": "2", "form.where": "a  b"}).status_code == 200
+    [run] = adf.runs
+    assert run["parametersAsSent"]["where"] == "a  b" and run["parametersAsSent"]["go"] is False
+
+
+def test_a_field_emptied_on_the_page_is_not_sent_even_when_the_pause_prefilled_it(api, adf):
+    created = api.created(form=[{"name": "day", "type": "date"}], parameters={"day": "2026-11-25", "n": "3"})
+    assert post_page(api, created["token"], {"form.day": ""}).status_code == 200
+    [run] = adf.runs
+    assert run["parametersAsSent"] == {"n": "3", "pause_id": created["pause_id"]}  # ADF's default for day
+
+
+def test_values_over_the_budget_are_refused_and_no_input_is_kept_per_approval_without_a_form(api):
+    created = api.created(form=[{"name": "note", "type": "text", "max_length": 10000}] * 1 +
+                          [{"name": f"more{i}", "type": "text", "max_length": 10000} for i in range(7)])
+    values = {f"form.more{i}": "x" * 9000 for i in range(7)}
+    response = post_page(api, created["token"], {**values, "form.note": "y" * 9000})
+    assert response.status_code == 413 and api.record(created["pause_id"])["status"] == "pending"
+    plain = api.created(approvers=["alice@contoso.com", "bob@contoso.com"], required_approvals=2,
+                        return_approver_links=True)
+    token = plain["approver_links"][0]["restart_url"].rsplit("/", 1)[1]
+    assert api.decide("restart", token, json_body={"input": {"k": "v"}}).status_code == 200
+    assert "input" not in api.record(plain["pause_id"])["approvals"][0]  # only a form's values are kept per approval
+
+
+def test_a_pipeline_with_more_parameters_than_a_form_holds_is_refused(api, adf_pipeline):
+    create_pipeline(adf_pipeline, "Many_Parameters", parameters=[f"p{i}" for i in range(31)])
+    response = api.pause({**TARGET, "pipeline_name": "Many_Parameters", "form": "pipeline"})
+    assert response.status_code == 400
+    [error] = api.json(response)["errors"]
+    assert (error["field"], error["rule"]) == ("form", "max_items") and "31" in error["message"]

@@ -137,7 +137,8 @@ def test_the_page_says_when_it_starts(api):
     html = response.get_body().decode()
     assert response.status_code == 200 and f"Approved — the pipeline starts on {weekday}" in html
     start = datetime.fromisoformat(api.record(created["pause_id"])["start_at"].replace("Z", "+00:00"))
-    assert f"at 02:00 (Europe/Amsterdam, {start:%H:%M} UTC)" in html
+    # 02:00 local, unless the clocks skip it that night (then the first instant after the gap).
+    assert f"at {start.astimezone(AMSTERDAM):%H:%M} (Europe/Amsterdam, {start:%H:%M} UTC)" in html
 
 
 @pytest.mark.parametrize("window, field", [
@@ -192,3 +193,86 @@ def test_a_scheduled_pause_is_decided_so_nobody_is_reminded_or_escalated_to(api,
     outcome = sweep.sweep(datetime.now(timezone.utc) + timedelta(seconds=601))
     assert outcome == {"already_settled": 2}  # the reminder's row and the escalation's, dropped
     assert [m["to"] for m in mail.messages] == [["ops@contoso.com"]]  # the request alone
+
+
+def test_an_unclear_create_run_at_the_start_with_no_run_goes_back_to_scheduled_and_starts_once_later(api, adf):
+    created = api.created(start_window=NIGHT, expires_in=3 * 86400)
+    approve_at(created, EVENING)
+    adf.inject("createRun", "before", status=500, code="InternalServerError", message="try later")
+    assert sweep.sweep(later(OPENING, seconds=1)) == {"retry": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "scheduled" and adf.runs == []  # not pending: it was approved, and is not expired
+    assert sweep.sweep(later(OPENING, minutes=1)) == {"started": 1}
+    assert len(adf.runs) == 1 and api.record(created["pause_id"])["status"] == "restarted"
+
+
+def test_a_start_whose_claim_is_reconciled_meanwhile_records_its_run_once_and_keeps_the_decision(api, adf,
+                                                                                               configure, monkeypatch):
+    from shared.lifecycle import recovery
+    from shared.storage.pauses import get_store
+    from shared.targets.adf import Adf
+
+    configure(STALE_CLAIM_SECONDS="0.001")  # the start's own claim looks stale to the reconciliation at once
+    created = api.created(start_window=NIGHT, expires_in=3 * 86400)
+    approve_at(created, EVENING, comment="tonight")
+    real_start = Adf.start_run
+
+    def start_after_a_reconciliation(self, target, parameters):
+        # Another timer instance takes the claim for dead and finds no run: back to scheduled.
+        recovery.reconcile(created["pause_id"], get_store().get(created["pause_id"]), later(OPENING, seconds=2))
+        return real_start(self, target, parameters)
+
+    monkeypatch.setattr(Adf, "start_run", start_after_a_reconciliation)
+    sweep.sweep(later(OPENING, seconds=1))
+    monkeypatch.setattr(Adf, "start_run", real_start)
+    record = api.record(created["pause_id"])
+    [run] = adf.runs
+    assert record["status"] == "restarted" and record["run_id"] == run["runId"]
+    assert record["decided_at"] == iso(EVENING) and record["comment"] == "tonight"
+    sweep.sweep(later(OPENING, days=4))  # every row left comes due: nothing starts it again
+    assert len(adf.runs) == 1
+
+
+def test_no_pause_is_scheduled_without_the_timers_visit_at_its_start(api, adf, monkeypatch):
+    from shared.storage.due_index import DueIndex
+
+    created = api.created(start_window=NIGHT, expires_in=3 * 86400)
+    real_add = DueIndex.add
+
+    def refused(self, pause_id, due_at):
+        raise RuntimeError("storage refused the row")
+
+    monkeypatch.setattr(DueIndex, "add", refused)
+    with pytest.raises(Exception):
+        approve_at(created, EVENING)
+    monkeypatch.setattr(DueIndex, "add", real_add)
+    assert api.record(created["pause_id"])["status"] == "pending"  # nothing was decided
+    assert approve_at(created, EVENING)["status"] == "scheduled"
+
+
+def test_a_reconciled_start_that_finds_its_run_keeps_the_approvers_decision(api, adf, configure, monkeypatch):
+    from shared.lifecycle import recovery
+    from shared.storage.pauses import get_store
+    from shared.targets.adf import Adf
+
+    configure(STALE_CLAIM_SECONDS="0.001")
+    # Times near the real clock: Data Factory (the stand-in) files the run under the real time it started.
+    approved_at = datetime.now(timezone.utc).replace(microsecond=0)
+    start = approved_at + timedelta(seconds=30)
+    created = api.created(allow_start_at=True, expires_in=86400)
+    approve_at(created, approved_at, comment="in half a minute", start_at_text=iso(start))
+    real_start = Adf.start_run
+
+    def start_then_reconciled(self, target, parameters):
+        run_id = real_start(self, target, parameters)
+        # The process "dies" here as far as another timer instance can tell: it finds the run and records it.
+        recovery.reconcile(created["pause_id"], get_store().get(created["pause_id"]), start + timedelta(seconds=2))
+        return run_id
+
+    monkeypatch.setattr(Adf, "start_run", start_then_reconciled)
+    sweep.sweep(start + timedelta(seconds=1))
+    record = api.record(created["pause_id"])
+    [run] = adf.runs
+    assert record["status"] == "restarted" and record["run_id"] == run["runId"]
+    assert "found in Data Factory" in record["last_error"]  # recorded by the reconciliation
+    assert record["decided_at"] == iso(approved_at) and record["decided_by"] is None  # the approval's, not the timer's

@@ -23,7 +23,7 @@ from shared import urls
 from shared.check_fields import DEFAULT_CHECK_EVERY, DEFAULT_CHECKS_MODE
 from shared.checks.expect import Result
 from shared.checks.probe import CONNECT_SECONDS, SETTING, HeaderNotAllowed, header_for, run_adf, run_http
-from shared.clock import iso
+from shared.clock import from_iso, iso
 from shared.errors import AlreadyDecided, Forbidden, InvalidRequest
 from shared.jsonbody import canonical
 from shared.lifecycle import calls, engine
@@ -215,8 +215,8 @@ def _settle(pause_id: str, attempted: Stored, decision: tuple[Action, str | None
             return SweepOutcome.RESCHEDULED, moment(current, "claimed_at") + engine.stale_after()
         return SweepOutcome.ALREADY_SETTLED, None
     outcome = SweepOutcome.RESTARTED if action is Action.CHECKS_CONTINUE else SweepOutcome.EXPIRED
-    if record.get("status") == Status.SCHEDULED:  # passed outside the start window: its start has a row of its own
-        return SweepOutcome.SCHEDULED, None
+    if record.get("status") == Status.SCHEDULED:  # passed outside the start window: this row becomes its start's
+        return SweepOutcome.SCHEDULED, from_iso(record["start_at"])
     if record.get("callback_confirmed") is False:
         return SweepOutcome.UNCONFIRMED, engine.redelivery_due(now, 1)
     return outcome, None

@@ -34,8 +34,10 @@ def run_parameters(entity: dict, decision: Decision) -> dict:
     """The parameters of the run a restart-mode pause starts: its own, then the values its approver gave
     on its form (typed as the form says), then `pause_id`."""
     parameters = json_field_strict(entity, "parameters", {})
-    if decision.input and json_field_strict(entity, "form", None):
-        parameters = {**parameters, **decision.input}
+    form = json_field_strict(entity, "form", None)
+    if form:  # the form's values are the answer for its fields: one left empty is not sent (ADF's default applies)
+        asked = {field.get("name") for field in form if isinstance(field, dict)}
+        parameters = {**{k: v for k, v in parameters.items() if k not in asked}, **(decision.input or {})}
     return {**parameters, "pause_id": pause_id_of(entity)}
 
 

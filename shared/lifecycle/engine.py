@@ -134,7 +134,8 @@ def _keep_claim(pause_id: str, claimed: Stored, claim_id: str, why: str, now: da
     _reconcile_later(pause_id, now)
 
 
-def _look_up(pause_id: str, claimed: Stored, claim_id: str, unknown: Unknown, now: datetime) -> dict:
+def _look_up(pause_id: str, claimed: Stored, claim_id: str, unknown: Unknown, now: datetime,
+             back_to: Status = Status.PENDING) -> dict:
     """createRun may have started a run: find it before anything else may start one.
 
     Looked for twice, a few seconds apart, in case ADF lists a new run a moment late; the search
@@ -163,7 +164,7 @@ def _look_up(pause_id: str, claimed: Stored, claim_id: str, unknown: Unknown, no
     if run_id is None:
         _give_back(pause_id, claimed, claim_id,
                    Refused(unknown.code, f"{unknown} Data Factory has no run for this pause, so none was started."),
-                   now)
+                   now, back_to)
     logger.warning("createRun gave no clear answer but the run exists pause_id=%s run_id=%s", pause_id, run_id)
     return {"run_id": run_id, "last_error": f"{unknown.summary} (the run was found and recorded)"[:1000]}
 
@@ -176,7 +177,7 @@ def _unconfirmed(pause_id: str, payload: bytes, unknown: Unknown) -> dict:
             **pack_json("callback_payload", payload.decode("utf-8"))}
 
 
-def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dict:
+def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict, source: Status = Status.PENDING) -> dict:
     """Write the outcome of a call that happened; if storage will not take it, reconciliation will.
 
     A final outcome's status-index rows are written at the same time as the record, not after it,
@@ -201,12 +202,14 @@ def _record(pause_id: str, claimed: Stored, claim_id: str, changes: dict) -> dic
         # Recorded after all (a reconciliation found the run, or our write landed unanswered): the
         # index update made alongside is the pause's true one, not to be taken back.
         return to_record(current.entity)
-    if current is not None and changes.get("run_id") and current.entity.get("status") == Status.PENDING:
+    # Released meanwhile (back to where it was claimed from: pending, or scheduled for a scheduled start).
+    if current is not None and changes.get("run_id") and current.entity.get("status") == source:
         landed = _record_over_release(pause_id, current, changes)
         if landed is not None:
             return to_record(landed.entity)
     if indexing is not None:
-        status_index.reopened(pause_id, claimed.entity, changes.get("decided_at"))
+        # (A scheduled start keeps the decision it was scheduled with: its row is filed under that.)
+        status_index.reopened(pause_id, claimed.entity, changes.get("decided_at", claimed.entity.get("decided_at")))
     logger.error("outcome not recorded pause_id=%s status=%s: left for reconciliation", pause_id, changes["status"])
     return to_record({**claimed.entity, **changes})
 
@@ -281,6 +284,8 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
         else:
             changes = {**extra, "status": rule.claim.value, "claim_id": claim_id, "claimed_at": now,
                        "claim_action": plan.action.value, "claimed_by": audit.decided_by}
+        if rule.result is Status.SCHEDULED:
+            _start_later(pause_id, plan.changes["start_at"])
         try:
             won = write_verified(pause_id, stored, changes, claim_id)
         except Unavailable:
@@ -293,8 +298,6 @@ def decide(pause_id: str, stored: Stored, action: Action, decision: Decision, au
             continue
         if rule.claim is None:
             logger.info("pause decided pause_id=%s action=%s status=%s", pause_id, plan.action, rule.result)
-            if rule.result is Status.SCHEDULED:
-                _start_later(pause_id, plan.changes["start_at"])
             return to_record(won.entity)
         return _carry_out(pause_id, won, claim_id, plan, now)
     with contextlib.suppress(calls.CannotCall):
@@ -311,11 +314,12 @@ def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: Plan, now: d
         _give_back(pause_id, claimed, claim_id, refused, now, rule.source)
     except Unknown as unknown:
         if rule.call is Call.START_RUN:
-            outcome = _look_up(pause_id, claimed, claim_id, unknown, now)
+            outcome = _look_up(pause_id, claimed, claim_id, unknown, now, rule.source)
         else:
             outcome = _unconfirmed(pause_id, plan.payload, unknown)
     # (An outcome may override the status: a WebHook that had already completed makes it failed.)
-    record = _record(pause_id, claimed, claim_id, {"status": rule.result.value, **plan.changes, **outcome})
+    record = _record(pause_id, claimed, claim_id, {"status": rule.result.value, **plan.changes, **outcome},
+                     rule.source)
     logger.info("pause decided pause_id=%s action=%s status=%s run_id=%s confirmed=%s", pause_id, plan.action,
                 record["status"], record.get("run_id") or "-", record.get("callback_confirmed", "-"))
     if outcome.get("status") == ALREADY_COMPLETED.value:
@@ -329,12 +333,13 @@ def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: Plan, now: d
 
 
 def _start_later(pause_id: str, start_at: datetime) -> None:
-    """The timer's visit at start_at. Best effort: if this row is lost, the pause's expiry row finds it
-    scheduled and moves itself to start_at (or starts it, once that has passed)."""
+    """The timer's visit at start_at, written before the pause is scheduled: a pause is never scheduled
+    without it. (Should the decision not land, the row finds the pause as it is then and moves on.)"""
     try:
         get_due_index().add(pause_id, start_at)
-    except Exception:
-        logger.error("could not schedule the start pause_id=%s start_at=%s", pause_id, start_at)
+    except Exception as exc:
+        logger.error("could not schedule the start pause_id=%s start_at=%s: %s", pause_id, start_at, exc)
+        raise Unavailable("Pause storage is unavailable, so nothing was decided. Try again shortly.") from exc
 
 
 def redelivery_due(now: datetime, attempts: int) -> datetime:

@@ -162,6 +162,6 @@ def _approvals_with(entity: dict, decision: Decision, audit: Audit, fields: dict
                              f"{required(entity)} approvals.", to_record(entity))
     approval = {"approver": audit.decided_by, "at": iso(now), "comment": decision.comment,
                 "client_ip": audit.client_ip, "user_agent": fields["user_agent"], "via": audit.via}
-    if decision.input is not None:  # each approver's own values; the quorum-completing one's are used
+    if decision.input is not None and json_field(entity, "form", None):  # each approver's own form values
         approval["input"] = decision.input
     return [*approvals, approval]

@@ -3,7 +3,8 @@ the timer could not settle.
 
 A claim nobody finished (the process died, storage failed) is *stale* after STALE_CLAIM_SECONDS
 and reconciled by the next click or the timer: a START_RUN claim looks the run up (found → its
-final status with the run id; none → back to pending); a CALL_BACK claim becomes failed, with
+final status with the run id; none → back to where it was claimed from: pending, or scheduled for a
+scheduled start, which keeps the approver's decision either way); a CALL_BACK claim becomes failed, with
 last_error, since whether a callback arrived cannot be asked. An unconfirmed callback is re-sent
 byte for byte until confirmed (bounded); a pause the timer cannot settle in TIMER_ATTEMPTS runs
 is given up as failed.
@@ -16,7 +17,7 @@ from datetime import datetime
 from shared.errors import NotFound
 from shared.lifecycle.calls import target_of
 from shared.lifecycle.engine import LOOKUP_MARGIN, redelivery_due, stale_after, write_verified
-from shared.lifecycle.model import FINAL, GIVEN_UP, RECONCILED, TIMER, Call, claim_rule
+from shared.lifecycle.model import FINAL, GIVEN_UP, RECONCILED, TIMER, Call, Status, claim_rule
 from shared.lifecycle.plan import count
 from shared.settings import get_settings
 from shared.storage import status_index
@@ -38,7 +39,7 @@ def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
     """Settle a stale claim whose outcome was never recorded; return the pause as it is now.
 
     Restart mode asks ADF whether the run was started: if so it is recorded, else the claim is
-    released (pending). A callback's fate cannot be asked for, so such a pause is marked failed.
+    released (pending, or scheduled). A callback's fate cannot be asked for, so such a pause is marked failed.
     Raises Unknown when ADF cannot be asked (the claim stays for the next try).
     """
     entity = stored.entity
@@ -59,6 +60,8 @@ def reconcile(pause_id: str, stored: Stored, now: datetime) -> Stored:
             changes = {"status": outcome.value, "claim_id": claim_id, "run_id": run_id, "decided_at": claimed_at,
                        "decided_by": who,
                        "last_error": "Interrupted after createRun; the run was found in Data Factory and recorded."}
+            if rule.source is Status.SCHEDULED:  # it started as decided: the approver's decision stays on record
+                del changes["decided_at"], changes["decided_by"]
         else:
             changes = {"status": outcome.value, "claim_id": claim_id,
                        "last_error": "Interrupted before Data Factory started a run; the pause was released."}
