@@ -195,7 +195,9 @@ def test_a_scheduled_pause_is_decided_so_nobody_is_reminded_or_escalated_to(api,
     assert [m["to"] for m in mail.messages] == [["ops@contoso.com"]]  # the request alone
 
 
-def test_an_unclear_create_run_at_the_start_with_no_run_goes_back_to_scheduled_and_starts_once_later(api, adf):
+def test_an_unclear_create_run_at_the_start_with_no_run_goes_back_to_scheduled_and_starts_once_later(api, adf,
+                                                                                                     configure):
+    configure(RUN_LOOKUP_RETRY_SECONDS="0.1")  # the second look for the run, sooner than in production
     created = api.created(start_window=NIGHT, expires_in=3 * 86400)
     approve_at(created, EVENING)
     adf.inject("createRun", "before", status=500, code="InternalServerError", message="try later")
