@@ -5,13 +5,18 @@ The fields and their rules are shared.forms; this module is where a pause meets 
 pause time, a page's POST or a program's `input` at approval.
 """
 
+import logging
+
 from shared import forms
 from shared.errors import FormInvalid, InvalidRequest, PayloadTooLarge, UpstreamFailed
 from shared.jsonbody import canonical
+from shared.settings import get_settings
 from shared.targets.adf import PipelineTarget, TargetProblem, get_adf
 from shared.targets.outside import Unknown
 from shared.validation import MAX_INPUT_BYTES
 
+
+logger = logging.getLogger(__name__)
 
 _REFUSED = "Some values are not valid; nothing was decided and the link still works."
 
@@ -23,6 +28,8 @@ def resolve(form, target: PipelineTarget | None, prefill: dict) -> list | None:
     not exist), UpstreamFailed when Data Factory cannot be asked: nothing is stored either way.
     """
     if form != "pipeline":
+        if form and target is not None and get_settings().check_pipeline_exists:
+            _check_against_pipeline(form, target)
         return form
     try:
         declared = get_adf().declared_parameters(target)
@@ -44,6 +51,41 @@ def resolve(form, target: PipelineTarget | None, prefill: dict) -> list | None:
              "message": f"{target.pipeline_name} declares no parameter but pause_id and secure ones; list the "
                         "fields instead, or leave form out"}])
     return fields
+
+
+# The kinds of field whose values a parameter of each ADF type takes as sent (a date or a choice is text).
+_FITS = {"string": {"string", "text", "date", "datetime", "choice"}, "int": {"integer"},
+         "float": {"number", "integer"}, "bool": {"boolean"}, "array": {"array", "multi_choice"},
+         "object": {"object"}}
+
+
+def _check_against_pipeline(form: list, target: PipelineTarget) -> None:
+    """A listed field that names one of the restart pipeline's parameters must send what that parameter
+    takes, and never fill a secure one (a secret would be typed into a page and kept in the record).
+    Not checked when Data Factory cannot be asked (the pause is not refused for that)."""
+    try:
+        declared = get_adf().declared_parameters(target)
+    except Unknown as exc:
+        logger.warning("could not compare the form with pipeline %s: %s", target.pipeline_name, exc)
+        return
+    if isinstance(declared, TargetProblem):
+        return  # the pipeline's own check says what is wrong with it
+    problems = []
+    for index, field in enumerate(form):
+        kind = str(declared.get(field["name"], {}).get("type", "")).lower()
+        if not kind:
+            continue  # not a declared parameter: sent along, as the pause's parameters are
+        if kind.startswith("secure"):
+            problems.append({"field": f"form[{index}].name", "rule": "secure_parameter",
+                             "message": f"{field['name']} is a {declared[field['name']]['type']} parameter of "
+                                        f"{target.pipeline_name}: a secret is never asked for on a page"})
+        elif field["type"] not in _FITS.get(kind, ()):
+            problems.append({"field": f"form[{index}].type", "rule": "parameter_type",
+                             "message": f"{target.pipeline_name} declares {field['name']} as "
+                                        f"{declared[field['name']]['type']}, which a {field['type']} field does not "
+                                        f"send (use one of {', '.join(sorted(_FITS.get(kind, ())))})"})
+    if problems:
+        raise InvalidRequest("The form does not fit the pipeline's parameters.", problems)
 
 
 def _within_budget(values: dict) -> dict:

@@ -85,7 +85,8 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
     settings = get_settings()
     channels = notices.check(request, settings)
     _check_target(request, settings)
-    form = pause_forms.resolve(request.form, _target(request), request.parameters) if request.form else None
+    form = pause_forms.resolve(request.form, None if request.callback_uri else _target(request),
+                               request.parameters) if request.form else None
     now = now or utcnow()
     pause_id = tokens.new_pause_id()
     token, secret_hash = tokens.issue(pause_id)

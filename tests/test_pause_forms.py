@@ -231,3 +231,18 @@ def test_a_pipeline_with_more_parameters_than_a_form_holds_is_refused(api, adf_p
     assert response.status_code == 400
     [error] = api.json(response)["errors"]
     assert (error["field"], error["rule"]) == ("form", "max_items") and "31" in error["message"]
+
+
+def test_a_listed_form_must_fit_the_restart_pipelines_parameters(api, adf):
+    refused = api.pause({**PUBLISH, "form": [{"name": "BatchSize", "type": "string"},
+                                             {"name": "ApiKey", "type": "string"},
+                                             {"name": "Regions", "type": "multi_choice", "choices": ["emea", "apac"]},
+                                             {"name": "note", "type": "text"}]})
+    assert refused.status_code == 400
+    errors = {(e["field"], e["rule"]) for e in api.json(refused)["errors"]}
+    assert errors == {("form[0].type", "parameter_type"), ("form[1].name", "secure_parameter")}
+    created = api.created(**PUBLISH, form=[{"name": "BatchSize", "type": "integer"},
+                                           {"name": "CutoffDate", "type": "date", "required": True}])
+    assert post_page(api, created["token"], {"form.BatchSize": "9", "form.CutoffDate": "2026-12-31"}).status_code == 200
+    [run] = adf.runs
+    assert run["parametersAsSent"] == {"BatchSize": 9, "CutoffDate": "2026-12-31", "pause_id": created["pause_id"]}
