@@ -36,7 +36,7 @@ def _link(req: func.HttpRequest, *, action, confirm_page: str, schema, decide, d
         return web.page_response(confirm_page, 400, pause=pauses.open_pause(token, caller), token=token,
                                  antiforgery=web.form_token(req, caller), form_errors=invalid.field_errors,
                                  form_typed=invalid.typed, comment=decision.comment,
-                                 start_at=decision.start_at_text)
+                                 start_at=decision.start_at_text, start_error=invalid.start_error)
     # 202: the decision stands, but the waiting WebHook has not confirmed it yet; the app re-sends it.
     status = 202 if pause.get("callback_confirmed") is False else 200
     if web.wants_html(req):

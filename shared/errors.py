@@ -33,10 +33,11 @@ class FormInvalid(InvalidRequest):
 
     code = "form_invalid"
 
-    def __init__(self, detail: str, field_errors: dict, typed: dict):
+    def __init__(self, detail: str, field_errors: dict, typed: dict, start_error: dict | None = None):
         super().__init__(detail, [{"field": f"input.{name}", "rule": "form", "message": message}
-                                  for name, message in field_errors.items()])
+                                  for name, message in field_errors.items()] + ([start_error] if start_error else []))
         self.field_errors, self.typed = field_errors, typed
+        self.start_error = start_error  # a chosen start the pause refuses ({"field": "start_at", ...}), shown by it
 
 
 class Forbidden(PauseError):

@@ -106,6 +106,12 @@ def values_from_page(fields: list, posted: dict, tz=None) -> dict:
     return _within_budget(read.values)
 
 
+def as_sent(fields: list, posted: dict, tz=None) -> dict:
+    """Every field of the form as a page's POST sent it (for the page shown again)."""
+    mine = {name.removeprefix("form."): values for name, values in posted.items() if name.startswith("form.")}
+    return forms.read_form(fields, mine, **({} if tz is None else {"tz": tz})).typed
+
+
 def values_from_input(fields: list, data) -> dict:
     """A program's `input`, checked against the form (400 naming `input.<field>`)."""
     values, errors = forms.check_input(fields, data if data is not None else {})

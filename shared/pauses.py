@@ -12,7 +12,7 @@ from shared import escalations, notices, pause_forms, tokens, windows
 from shared.approvers import decider
 from shared.checks import monitor as checks
 from shared.clock import iso, utcnow
-from shared.errors import AlreadyDecided, Forbidden, InvalidRequest, LinkHandedOn, NotFound
+from shared.errors import AlreadyDecided, Forbidden, FormInvalid, InvalidRequest, LinkHandedOn, NotFound
 from shared.schema import Problems
 from shared.jsonbody import canonical
 from shared.lifecycle.engine import decide
@@ -242,7 +242,10 @@ def _approval(entity: dict, decision: Decision, posted: dict | None, now: dateti
         problems = Problems()
         start_at = windows.check_start_at(windows.parse_window(window) if window else None, decision.start_at_text,
                                           now, "start_at", problems)
-        problems.raise_if_any("start")
+        if start_at is None:  # the page again, the start's message by it and everything typed kept
+            typed = pause_forms.as_sent(fields, posted, tz) if fields and posted is not None else {}
+            raise FormInvalid("The chosen start is not possible; nothing was decided and the link still works.", {},
+                              typed, problems.errors[0])
     return Decision(comment=decision.comment, input=values, start_at=start_at)
 
 

@@ -278,3 +278,23 @@ def test_a_reconciled_start_that_finds_its_run_keeps_the_approvers_decision(api,
     assert record["status"] == "restarted" and record["run_id"] == run["runId"]
     assert "found in Data Factory" in record["last_error"]  # recorded by the reconciliation
     assert record["decided_at"] == iso(approved_at) and record["decided_by"] is None  # the approval's, not the timer's
+
+
+def test_a_chosen_start_the_window_refuses_shows_the_page_again_with_the_message_by_it(api, adf):
+    from urllib.parse import urlencode
+
+    created = api.created(start_window=NIGHT, allow_start_at=True, expires_in=3 * 86400,
+                          form=[{"name": "size", "type": "integer"}, {"name": "go", "type": "boolean",
+                                                                      "default": True}])
+    day = OPENING.astimezone(AMSTERDAM).date() + timedelta(days=1)
+    body = urlencode({"form.size": "7", "start_at": f"{day}T12:00", "comment": "at noon?"}).encode()
+    response = api.call("restart", "POST", f"restart/{created['token']}", body=body,
+                        route_params={"token": created["token"]},
+                        headers={"Accept": "text/html", "Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 400
+    html = response.get_body().decode()
+    assert '<p class="error" id="start-error" role="alert">must be inside the start window' in html
+    assert f'value="{day}T12:00"' in html and 'aria-invalid="true"' in html and "at noon?" in html
+    assert 'name="form.size" value="7"' in html or 'value="7"' in html
+    assert 'name="form.go" value="true" checked' not in html  # unticked as sent
+    assert api.record(created["pause_id"])["status"] == "pending" and adf.runs == []
