@@ -19,8 +19,8 @@ def built_once(build):
     (functools.lru_cache alone runs `build` in every thread that misses at the same time: a
     cold instance hit by 32 requests built 32 Table clients.) What is forgotten, by eviction or
     `cache_clear`, is closed if it can be (clients and sessions hold pooled connections, which
-    would otherwise be left open until the garbage collector finds them); a connection in use is
-    closed when its call hands it back.
+    would otherwise be left open until the garbage collector finds them); a connection in use goes
+    back, when its call ends, to its forgotten pool, which closes it when the pool itself is freed.
     """
     lock = threading.Lock()
     cached: dict = {}

@@ -218,8 +218,12 @@ def submit(table, operations: list) -> None:
     request = HttpRequest("POST", f"{base}/$batch", content=body, headers={
         "x-ms-version": table.api_version, "DataServiceVersion": "3.0", "MaxDataServiceVersion": "3.0;NetFx",
         "Content-Type": f"multipart/mixed; boundary={boundary}", "Accept": "application/json"})
-    response = table._client.send_request(request, stream=True)  # streamed: no attempt to decode MIME as JSON
-    response.read()
+    # Streamed: no attempt to decode MIME as JSON. Every attempt's answer is read as it arrives (the hook
+    # runs inside the SDK's retry policy, once per attempt), so its connection goes back to the pool: the
+    # policy drops an answer it retries (a 503, a 500) unread and unclosed, and a streamed one still holds
+    # its connection. When the retry failed too, the error's traceback kept that answer in a reference
+    # cycle and no one closed the connection; the garbage collector found its socket open, much later.
+    response = table._client.send_request(request, stream=True, raw_response_hook=_read_answer)
     if response.status_code == 413:
         from azure.data.tables._error import RequestTooLargeError
 
@@ -228,6 +232,10 @@ def submit(table, operations: list) -> None:
     if response.status_code != 202:
         raise _decode_error(response)
     _check_answer(response, len(batch.requests))
+
+
+def _read_answer(pipeline_response) -> None:
+    pipeline_response.http_response.read()
 
 
 def _part(index: int, request) -> str:
