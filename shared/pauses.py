@@ -68,6 +68,13 @@ def _target(request: PauseRequest) -> PipelineTarget:
                           request.pipeline_name or "", request.tenant_id)
 
 
+def _terms(request: PauseRequest, form: list | None) -> dict:
+    """What an approval must give and when it may start: the form, the start window, a chosen start."""
+    return {**pack_json("form", None if form is None else canonical(form)),
+            **pack_json("start_window", None if request.start_window is None else canonical(request.start_window)),
+            **({"allow_start_at": True} if request.allow_start_at else {})}
+
+
 def _later_messages(request: PauseRequest, base_url: str) -> dict:
     """What a pause keeps for the messages the timer sends about it later."""
     properties = escalations.properties(request)
@@ -103,11 +110,8 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         **pack_json("data", request.data_json),
         **pack_json("notification", canonical(request.notification)),
         **pack_json("source", None if request.source is None else canonical(request.source)),
-        **pack_json("form", None if form is None else canonical(form)),
-        **pack_json("start_window", None if request.start_window is None else canonical(request.start_window)),
+        **_terms(request, form),
     }
-    if request.allow_start_at:
-        properties["allow_start_at"] = True
     if request.approvers:
         properties.update({
             "required_approvals": request.required_approvals, "requested_by": request.requested_by,
