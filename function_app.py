@@ -5,6 +5,7 @@ import logging
 import azure.functions as func
 
 from api_docs import bp as docs_bp
+from catalog_api import bp as catalog_bp
 from console import bp as console_bp
 from expire_pauses import bp as expire_bp
 from holds_api import bp as holds_bp
@@ -20,6 +21,7 @@ app.register_functions(docs_bp)
 app.register_functions(holds_bp)
 app.register_functions(console_bp)
 app.register_functions(reassign_bp)
+app.register_functions(catalog_bp)
 
 # Quiet the SDKs' per-request HTTP logging; our own modules log one line per decision.
 logging.getLogger("azure").setLevel(logging.WARNING)

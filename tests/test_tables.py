@@ -166,7 +166,7 @@ def test_every_tables_client_is_made_with_the_service_never_while_others_are_in_
     seen as a 500 when a cold instance's first requests came at once). So none is made after the service."""
     import threading
 
-    from shared.storage import due_index, holds, pauses, status_index, tables
+    from shared.storage import catalog, due_index, holds, pauses, status_index, tables
 
     made = []
     making = TableServiceClient.get_table_client
@@ -178,7 +178,8 @@ def test_every_tables_client_is_made_with_the_service_never_while_others_are_in_
     def first_uses():
         start.wait()
         try:
-            for getter in (pauses.get_store, due_index.get_due_index, status_index.get_status_index, holds.get_holds):
+            for getter in (pauses.get_store, due_index.get_due_index, status_index.get_status_index, holds.get_holds,
+                           catalog.get_catalog):
                 getter()
         except Exception as exc:  # noqa: BLE001 (any failure is the finding)
             failures.append(exc)
@@ -188,7 +189,7 @@ def test_every_tables_client_is_made_with_the_service_never_while_others_are_in_
         worker.start()
     for worker in workers:
         worker.join()
-    assert failures == [] and len(made) == 5 == len(set(made))  # one client per table, all made at once
+    assert failures == [] and len(made) == 6 == len(set(made))  # one client per table, all made at once
     assert pauses.get_store()._table is tables.table(pauses.get_settings().pauses_table)
     tables.reset_clients()
 

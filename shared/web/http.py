@@ -222,7 +222,7 @@ def sign_in_url(req: func.HttpRequest) -> str:
     return "/.auth/login/aad?" + urlencode({"post_login_redirect_uri": urlsplit(req.url).path})
 
 
-def next_page_url(req: func.HttpRequest, cursor: str) -> str:
-    """The URL of the next page of a list, keeping the request's filters."""
+def next_page_url(req: func.HttpRequest, cursor: str, listing: str = "pauses") -> str:
+    """The URL of the next page of a list (`listing`: its path under the API), keeping the request's filters."""
     query = {key: value for key, value in req.params.items() if key != "cursor"}
-    return f"{base_url(req)}/{ROUTE_PREFIX}/pauses?{urlencode({**query, 'cursor': cursor})}"
+    return f"{base_url(req)}/{ROUTE_PREFIX}/{listing}?{urlencode({**query, 'cursor': cursor})}"

@@ -6,7 +6,7 @@ declared here once. A test checks that every route the FunctionApp registers is 
 
 import functools
 
-from shared import tokens, validation
+from shared import catalog, tokens, validation
 from shared.settings import ROUTE_PREFIX
 from shared.web import schemas
 from shared.web.schemas import ANTIFORGERY, PROBLEM
@@ -144,6 +144,44 @@ def _holds_paths(key) -> dict:
     }
 
 
+_ENTRY = {"name": "entry", "in": "path", "required": True, "description": f"The entry's id: {catalog.ENTRY_RULE}.",
+          "schema": {"type": "string", "pattern": f"^(?:{catalog.ENTRY_ID.pattern})$"}}
+_NO_ENTRY = {"description": "No catalog entry has that id.",
+             "content": {"application/problem+json": {"schema": PROBLEM}}}
+
+
+def _catalog_paths(key: list) -> dict:
+    """The catalog's entries (step 1 of the catalog: requesting a run comes next)."""
+    location = {"Location": {"description": "The entry's URL.", "schema": {"type": "string", "format": "uri"}}}
+    return {
+        "/catalog": {"get": {
+            "operationId": "list_catalog", "summary": "Catalog entries in id order, a page at a time.", "security": key,
+            "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1,
+                                                                        "maximum": validation.MAX_PAGE_SIZE,
+                                                                        "default": validation.DEFAULT_PAGE_SIZE}},
+                           {"name": "cursor", "in": "query", "schema": {"type": "string"},
+                            "description": "The `cursor` of the previous page."}],
+            "responses": {"200": _json("CatalogPage", "One page."), **{str(s): _problem(s) for s in (400, 503)}}}},
+        "/catalog/{entry}": {
+            "put": {"operationId": "put_catalog_entry", "summary": "Register or replace an entry, checked as a "
+                                                                   "pause body is.", "security": key,
+                    "parameters": [_ENTRY], "requestBody": _body("CatalogEntryRequest"),
+                    "responses": {"200": _json("CatalogEntry", "Replaced."),
+                                  "201": {**_json("CatalogEntry", "Registered."), "headers": location},
+                                  **{str(s): _problem(s) for s in (400, 403, 413, 502, 503)}}},
+            "get": {"operationId": "get_catalog_entry", "summary": "One entry.", "security": key,
+                    "parameters": [_ENTRY], "responses": {"200": _json("CatalogEntry", "The entry."),
+                                                          "400": _problem(400), "404": _NO_ENTRY,
+                                                          "503": _problem(503)}},
+            "delete": {"operationId": "delete_catalog_entry", "summary": "Remove an entry (requests already made "
+                                                                         "are unaffected).", "security": key,
+                       "parameters": [_ENTRY], "responses": {"204": {"description": "Removed."},
+                                                             "400": _problem(400), "404": _NO_ENTRY,
+                                                             "503": _problem(503)}},
+        },
+    }
+
+
 def _console_paths() -> dict:
     """The console's pages: for people signed in through App Service Authentication, not programs."""
     # Pages for browsers (Accept: text/html), problem+json for anything else, like the link routes.
@@ -258,6 +296,7 @@ def document() -> dict:
                     "text/html": {"schema": {"type": "string"}}}},
                     **{str(s): _page_or_problem(s) for s in (400, 401, 403, 404, 409, 413, 502, 503)}}}},
             **_holds_paths(key),
+            **_catalog_paths(key),
             **_console_paths(),
             "/": {"get": {"operationId": "index", "summary": "A small page linking the console and this document.",
                           "responses": {"200": _html("The index page.")}}},

@@ -1,7 +1,7 @@
 """The component schemas of the OpenAPI document: request bodies from `shared.validation`, the
 pause's record from `shared.storage.records`, the other response shapes declared here once."""
 
-from shared import validation
+from shared import catalog, validation
 from shared.lifecycle.model import HoldStatus, Status
 from shared.storage.records import APPROVAL, RECORD
 from shared.storage.records import TEXT as NULLABLE_TEXT
@@ -136,6 +136,21 @@ def _problem() -> dict:
     }
 
 
+def _catalog() -> dict:
+    """The catalog's entries: the body as declared once (`shared.catalog.ENTRY_BODY`), and as stored."""
+    body = catalog.ENTRY_BODY.schema()
+    stored = {**body, "description": "A catalog entry as stored.",
+              "required": ["entry", *body["required"], "updated_at", "updated_by"],
+              "properties": {"entry": {"type": "string", "pattern": f"^(?:{catalog.ENTRY_ID.pattern})$"},
+                             **body["properties"], "updated_at": {"type": "string", "format": "date-time"},
+                             "updated_by": NULLABLE_TEXT}}
+    page = {"type": "object", "required": ["items", "cursor"], "properties": {
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/CatalogEntry"}},
+        "cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
+        "next_url": {"type": "string", "format": "uri"}}}
+    return {"CatalogEntryRequest": body, "CatalogEntry": stored, "CatalogPage": page}
+
+
 def components() -> dict:
     """Every component schema, by name."""
-    return {**_requests(), **_pauses(), **_decisions(), **_holds(), **_problem()}
+    return {**_requests(), **_pauses(), **_decisions(), **_holds(), **_catalog(), **_problem()}

@@ -1,0 +1,149 @@
+"""The catalog: pipelines a person may ask to run, with someone else's approval (step 1: the entries).
+
+An entry names its pipeline, its approvers and who may request it; it is checked as a pause body is
+when it is stored (the factory allowed, the pipeline there and declaring `pause_id`, the form fitting
+it), so a request made from it later can only fail for reasons of its own. `"form": "pipeline"` is
+stored as given: each request reads the pipeline's parameters afresh. Stored by `shared.storage.catalog`.
+"""
+
+import json
+import logging
+import re
+from datetime import datetime
+
+from shared import pause_forms, pause_rules, people
+from shared.clock import iso, utcnow
+from shared.errors import Forbidden, InvalidRequest
+from shared.forms import FORM
+from shared.jsonbody import canonical
+from shared.schema import INVALID, Field, ListOf, Object, Problems, Text
+from shared.settings import get_settings
+from shared.storage.catalog import StoredEntry, get_catalog
+from shared.targets import identity
+from shared.targets.adf import PipelineTarget, get_adf
+from shared.validation import PAUSE_BODY, RESTART_TARGET_FIELDS
+
+logger = logging.getLogger(__name__)
+
+ENTRY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+ENTRY_RULE = "1-63 of a-z, 0-9 and -, starting with a letter or digit"
+MAX_REQUESTERS = 50
+MAX_ENTRY_BYTES = 128 * 1024
+_DOMAIN_PATTERN = r"^\*@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
+
+
+class Requester(Field):
+    """Who may request a run: an identity (as `shared.schema.Identity` checks it), or `*@domain` for
+    everyone of that domain; checked to the form it is compared in."""
+
+    def check(self, value, path, problems):
+        if isinstance(value, str) and value.startswith("*@"):
+            domain = value[2:]
+            # The domain is held to the rules of an address's domain: `*@` alone or `*@x` names nobody.
+            if people.key(value) is not None and people.valid_address(f"name@{domain}"):
+                return people.key(value)
+            problems.add(path, "requester", "must be an e-mail address or UPN, or *@ and a domain like *@contoso.com")
+            return INVALID
+        if people.key(value) is None or not people.valid_address(value):
+            problems.add(path, "requester", "must be an e-mail address or UPN, or *@ and a domain like *@contoso.com")
+            return INVALID
+        return people.key(value)
+
+    def schema(self):
+        return self._described({"type": "string", "maxLength": 254,
+                                "anyOf": [{"format": "email"}, {"pattern": _DOMAIN_PATTERN}]})
+
+
+TARGET = Object("The pipeline a request runs (as a restart-mode pause names it).",
+                fields={name: PAUSE_BODY.fields[name] for name in (*RESTART_TARGET_FIELDS, "tenant_id")},
+                required=RESTART_TARGET_FIELDS)
+
+ENTRY_BODY = Object("Register or replace a catalog entry: a pipeline people may ask to run, with approval. At most "
+                    f"{MAX_ENTRY_BYTES} bytes serialized.", fields={
+    "title": Text("What the entry is called on the request pages.", nonblank=True, max_chars=200),
+    "description": Text("What running it does, for the requester and the approvers.", max_chars=4000,
+                        multiline=True),
+    "target": TARGET,
+    "form": FORM,
+    "approvers": PAUSE_BODY.fields["approvers"],
+    "required_approvals": PAUSE_BODY.fields["required_approvals"],
+    "requesters": ListOf(Requester("An identity (e-mail or UPN), or *@domain for everyone of that domain."),
+                         "Who may request a run.", max_items=MAX_REQUESTERS),
+    "start_window": PAUSE_BODY.fields["start_window"],
+    "expires_in": PAUSE_BODY.fields["expires_in"],
+    "notify": PAUSE_BODY.fields["notify"],
+    "allow_self_approval": PAUSE_BODY.fields["allow_self_approval"],
+}, required=("title", "target", "approvers", "requesters"))
+
+
+def check_entry_id(entry: str) -> str:
+    """The entry id of a route, or a 400 naming `entry`."""
+    if not ENTRY_ID.fullmatch(entry or ""):
+        raise InvalidRequest("Invalid catalog entry id.", [{"field": "entry", "rule": "pattern",
+                                                            "message": f"must be {ENTRY_RULE}"}])
+    return entry
+
+
+def parse_entry(body: dict) -> dict:
+    """The checked fields of an entry body, or a 400 naming each bad field (413 over size)."""
+    problems = Problems()
+    values = ENTRY_BODY.check(body, "", problems)
+    if values is not INVALID:
+        pause_rules.check_approvers(values, problems)
+        requesters = values.get("requesters") or []
+        if len(set(requesters)) != len(requesters):
+            problems.add("requesters", "unique", "must not name anyone twice")
+        if len(canonical(values).encode("utf-8")) > MAX_ENTRY_BYTES:
+            problems.add_too_large("(body)", MAX_ENTRY_BYTES)
+    problems.raise_if_any("catalog entry")
+    return values
+
+
+def _check_target(values: dict) -> None:
+    """Refuse what a request could only fail on later: the factory, the tenant, the pipeline, the form."""
+    settings = get_settings()
+    fields = values["target"]
+    target = PipelineTarget(*(fields[name] for name in RESTART_TARGET_FIELDS), fields.get("tenant_id"))
+    if not target.allowed_by(settings.allowed_factories):
+        raise Forbidden("This app may not start pipelines in that factory (see ALLOWED_FACTORIES).")
+    identity.check_tenant(fields.get("tenant_id"), settings)
+    if settings.check_pipeline_exists:
+        problem = get_adf().check_target(target)
+        if problem is not None:
+            field = f"target.{problem.field}"  # every field ADF can fault is one of the target's
+            raise InvalidRequest(f"{field} {problem.message}.",
+                                 [{"field": field, "rule": problem.rule, "message": problem.message}])
+    if values.get("form"):
+        pause_forms.resolve(values["form"], target, {})  # stored as given: a request reads the pipeline afresh
+
+
+def _record(stored: StoredEntry) -> dict:
+    return {"entry": stored.entry, **json.loads(stored.fields_json), "updated_at": iso(stored.updated_at),
+            "updated_by": stored.updated_by}
+
+
+def put_entry(entry: str, body: dict, updated_by: str | None, now: datetime | None = None) -> tuple[dict, bool]:
+    """Register or replace an entry; the stored entry, and whether it is new."""
+    entry = check_entry_id(entry)
+    values = parse_entry(body)
+    _check_target(values)
+    stored = StoredEntry(entry, canonical(values), now or utcnow(), updated_by)
+    created = get_catalog().put(stored)
+    logger.info("catalog entry %s entry=%s by=%s", "added" if created else "replaced", entry, updated_by)
+    return _record(stored), created
+
+
+def get_entry(entry: str) -> dict:
+    return _record(get_catalog().get(check_entry_id(entry)))
+
+
+def delete_entry(entry: str, deleted_by: str | None) -> None:
+    """Remove an entry; requests already made from it are ordinary pauses and stay as they are."""
+    get_catalog().delete(check_entry_id(entry))
+    logger.info("catalog entry deleted entry=%s by=%s", entry, deleted_by)
+
+
+def list_entries(limit: int, cursor: str | None) -> dict:
+    """One page of entries in id order, and the cursor of the next (None on the last)."""
+    entries, next_cursor = get_catalog().page(limit, cursor)
+    return {"items": [_record(stored) for stored in entries], "cursor": next_cursor}
