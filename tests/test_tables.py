@@ -221,7 +221,10 @@ def test_a_transaction_retried_after_a_5xx_leaves_no_connection_open_when_the_re
 
 
 def _peer_port(sock):
+    """The port a TCP socket is connected to; None for any other socket (a Unix socket, a listener, one closed)."""
+    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
     try:
         return sock.getpeername()[1]
-    except OSError:
+    except (OSError, IndexError, TypeError):
         return None
