@@ -15,7 +15,7 @@ import time
 from .harness import REPO_ROOT, SETTING_NAMES
 
 BARE = "azure.functions, azure.data.tables, jinja2"
-HEAVY = ("azure.mgmt.datafactory", "azure.identity", "azure.data.tables", "jinja2")
+HEAVY = ("azure.mgmt.datafactory", "azure.identity", "azure.data.tables", "jinja2", "re2")
 
 _PROBE = r"""
 import json, socket, sys, time

@@ -9,13 +9,12 @@ whose absence is itself an answer: an unchecked checkbox is `false`, a multi_cho
 is `[]`.
 """
 
+import functools
 import json
 import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone, tzinfo
-
-import re2
 
 from shared.jsonbody import canonical, depth, unencodable
 
@@ -36,8 +35,6 @@ _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _LOCAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2})?")  # datetime-local
 _MOMENT = re.compile(_LOCAL.pattern + r"(?:Z|[+-][0-9]{2}:[0-9]{2})")
 _TRUE, _FALSE = ("on", "true", "1"), ("off", "false", "0", "")
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # a refused pattern is the caller's problem, not a line on stderr
 ABSENT = object()  # what typed_value gives for an optional field left empty
 
 
@@ -49,9 +46,29 @@ class ValueRefused(ValueError):
         self.rule = rule
 
 
+class PatternRefused(ValueError):
+    """A pattern RE2 cannot compile (a backreference, lookaround): the text says why."""
+
+
+@functools.lru_cache(maxsize=1)
+def _re2_options():
+    import re2  # on first use: a form is rare, and every function of the app imports this module
+
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is the caller's problem, not a line on stderr
+    return options
+
+
 def compile_pattern(pattern: str):
-    """Compile a field's pattern with RE2 (cached), or raise re2.error."""
-    return re2.compile(pattern, options=_RE2_OPTIONS)
+    """Compile a field's pattern with RE2, or raise PatternRefused."""
+    import re2
+
+    try:
+        return re2.compile(pattern, options=_re2_options())
+    except (re2.error, UnicodeEncodeError) as refused:
+        reason = refused.args[0] if refused.args else refused
+        raise PatternRefused(reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)) \
+            from refused
 
 
 # --- Typing a JSON value (a JSON approve's `input`, a default, a bound) ---------------------------------

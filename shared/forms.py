@@ -12,10 +12,9 @@ as a float). A pattern must compile with RE2, which matches in linear time: what
 import json
 import re
 
-import re2
 
 from shared.form_values import (ABSENT, DEFAULT_MAX_LENGTH, MAX_JSON_CHARS, MAX_MAX_LENGTH, MAX_SAFE_INTEGER,
-                                TEXT_TYPES, TYPERS, TYPES, FormReading, ValueRefused, check_input,
+                                TEXT_TYPES, TYPERS, TYPES, FormReading, PatternRefused, ValueRefused, check_input,
                                 compile_pattern, read_form, shown, to_text, typed_value)
 from shared.schema import INVALID, Boolean, Choice, Field, Integer, ListOf, Object, Text, Value
 
@@ -100,9 +99,8 @@ def _declare_text(item, spec, path, problems):
         try:
             compile_pattern(item["pattern"])
             spec["pattern"] = item["pattern"]
-        except (re2.error, UnicodeEncodeError) as refused:
-            reason = refused.args[0].decode("utf-8", "replace") if refused.args and \
-                isinstance(refused.args[0], bytes) else str(refused)
+        except PatternRefused as refused:
+            reason = str(refused)
             problems.add(f"{path}.pattern", "re2", "must be an RE2 expression, which matches in linear time (no "
                                                    f"backreferences or lookaround): {reason}")
 
