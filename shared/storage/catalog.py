@@ -12,8 +12,7 @@ from shared.clients import built_once
 from shared.clock import as_utc
 from shared.errors import NotFound
 from shared.settings import get_settings
-from shared.storage.tables import (bad_cursor, decode_cursor, encode_cursor, forgotten_with_settings,
-                                   insert, pack_json, table, translate, unpack_json)
+from shared.storage.tables import forgotten_with_settings, insert, one_page, pack_json, table, translate, unpack_json
 
 PARTITION = "catalog"
 
@@ -74,20 +73,12 @@ class CatalogStore:
     @translate("catalog query")
     def page(self, limit: int, cursor: str | None) -> tuple[list[StoredEntry], str | None]:
         """One page of entries in id order, and the next page's cursor."""
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        def pages_from(token):
+            return self._table.query_entities("PartitionKey eq @p", parameters={"p": PARTITION},
+                                              results_per_page=limit).by_page(continuation_token=token)
 
-        token = decode_cursor(cursor)
-        pages = self._table.query_entities("PartitionKey eq @p", parameters={"p": PARTITION},
-                                           results_per_page=limit).by_page(continuation_token=token)
-        try:
-            entities = list(next(pages))
-        except (StopIteration, ResourceNotFoundError):
-            return [], None
-        except HttpResponseError as exc:
-            if token is not None and exc.status_code == 400:
-                raise bad_cursor() from exc
-            raise
-        return [_from_entity(entity) for entity in entities], encode_cursor(pages.continuation_token)
+        entities, next_cursor = one_page(pages_from, cursor)
+        return [_from_entity(entity) for entity in entities], next_cursor
 
 
 @forgotten_with_settings

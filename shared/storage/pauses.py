@@ -16,8 +16,8 @@ from shared.settings import get_settings
 from shared.storage.due_index import get_due_index
 from shared.storage.records import fit_notifications, json_field
 from shared.storage.status_index import get_status_index
-from shared.storage.tables import (Conflict, Page, Stored, bad_cursor, decode_cursor, encode_cursor,
-                                   forgotten_with_settings, insert, pack_json, table, translate)
+from shared.storage.tables import (Conflict, Page, Stored, forgotten_with_settings, insert, one_page, pack_json,
+                                   table, translate)
 
 logger = logging.getLogger(__name__)
 
@@ -94,23 +94,13 @@ class PauseStore:
     @translate("query")
     def page(self, status: str | None, limit: int, cursor: str | None) -> Page:
         """One page of pauses, optionally with one status, plus the cursor of the next page."""
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+        def pages_from(token):
+            if status:
+                return self._table.query_entities("status eq @status", parameters={"status": status},
+                                                  results_per_page=limit).by_page(continuation_token=token)
+            return self._table.list_entities(results_per_page=limit).by_page(continuation_token=token)
 
-        token = decode_cursor(cursor)
-        if status:
-            pages = self._table.query_entities("status eq @status", parameters={"status": status},
-                                               results_per_page=limit).by_page(continuation_token=token)
-        else:
-            pages = self._table.list_entities(results_per_page=limit).by_page(continuation_token=token)
-        try:
-            entities = [dict(e) for e in next(pages)]
-        except (StopIteration, ResourceNotFoundError):
-            return Page([], None)
-        except HttpResponseError as exc:
-            if token is not None and exc.status_code == 400:  # a cursor crafted to look like ours
-                raise bad_cursor() from exc
-            raise
-        return Page(entities, encode_cursor(pages.continuation_token))
+        return Page(*one_page(pages_from, cursor))
 
 
 @forgotten_with_settings

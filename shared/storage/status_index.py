@@ -30,7 +30,7 @@ from shared.clock import as_utc
 from shared.lifecycle.model import Status, claimed_from
 from shared.settings import get_settings
 from shared.storage.tables import (bad_cursor, decode_cursor, encode_cursor, forgotten_with_settings, insert,
-                                   submit, table, translate, unpack_json)
+                                   one_page, submit, table, translate, unpack_json)
 
 logger = logging.getLogger(__name__)
 
@@ -211,27 +211,16 @@ class StatusIndex:
     def page(self, kind: str, limit: int, cursor: str | None, *, start: str | None = None,
              stop: str | None = None, status: str | None = None) -> tuple[list[Row], str | None]:
         """One page of a range (`kind`'s rows, or [start, stop) within it), and the next page's cursor."""
-        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-
-        token = decode_cursor(cursor)
         low, high = start or f"{kind}|", stop or f"{kind}|~"
         query, parameters = "PartitionKey eq @p and RowKey ge @low and RowKey lt @high", {"p": PARTITION, "low": low,
                                                                                           "high": high}
         if status is not None:
             query, parameters["s"] = query + " and status eq @s", status
-        pages = self._table.query_entities(query, parameters=parameters,
-                                           results_per_page=limit).by_page(continuation_token=token)
-        try:
-            entities = list(next(pages))
-        except (StopIteration, ResourceNotFoundError):
-            return [], None
-        except HttpResponseError as exc:
-            if token is not None and exc.status_code == 400:
-                raise bad_cursor() from exc
-            raise
+        entities, next_cursor = one_page(lambda token: self._table.query_entities(
+            query, parameters=parameters, results_per_page=limit).by_page(continuation_token=token), cursor)
         rows = [Row(_pause_id(e["RowKey"]), e["RowKey"],
                     {k: v for k, v in e.items() if k not in ("PartitionKey", "RowKey")}) for e in entities]
-        return rows, encode_cursor(pages.continuation_token)
+        return rows, next_cursor
 
     def page_ranges(self, kinds: tuple, limit: int, cursor: str | None) -> tuple[list[Row], str | None]:
         """One page over several ranges read one after the other; the cursor says which range it is in."""

@@ -97,6 +97,25 @@ def decode_cursor(cursor: str | None):
     raise bad_cursor()
 
 
+def one_page(pages_from, cursor: str | None) -> tuple[list[dict], str | None]:
+    """One page of a listing that resumes at `cursor` (`pages_from(token)` gives the SDK's pages from a
+    continuation token), and the cursor of the next page. A table not made yet is an empty listing; a
+    cursor the service refuses (400) is one this API did not return."""
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    token = decode_cursor(cursor)
+    pages = pages_from(token)
+    try:
+        entities = [dict(entity) for entity in next(pages)]
+    except (StopIteration, ResourceNotFoundError):
+        return [], None
+    except HttpResponseError as exc:
+        if token is not None and exc.status_code == 400:  # a cursor crafted to look like ours
+            raise bad_cursor() from exc
+        raise
+    return entities, encode_cursor(pages.continuation_token)
+
+
 def translate(action: str):
     """Turn the SDK's storage failures into the app's errors, at this one edge.
 
