@@ -11,6 +11,7 @@ from expire_pauses import bp as expire_bp
 from holds_api import bp as holds_bp
 from pause_pipeline import bp as pause_bp
 from reassign_approver import bp as reassign_bp
+from request_pages import bp as request_bp
 from restart_pipeline import bp as restart_bp
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
@@ -22,6 +23,7 @@ app.register_functions(holds_bp)
 app.register_functions(console_bp)
 app.register_functions(reassign_bp)
 app.register_functions(catalog_bp)
+app.register_functions(request_bp)
 
 # Quiet the SDKs' per-request HTTP logging; our own modules log one line per decision.
 logging.getLogger("azure").setLevel(logging.WARNING)

@@ -8,7 +8,8 @@ from the console's own page (same-origin evidence and the page's anti-forgery to
 
 import azure.functions as func
 
-from shared import console, holds, settings, validation
+from shared import catalog, console, holds, settings, validation
+from shared.errors import InvalidRequest
 from shared.web import http as web
 from shared.web import pages
 
@@ -38,7 +39,8 @@ def _posted(req: func.HttpRequest) -> tuple[str, dict, web.Caller]:
 
 
 DONE = {"cancelled": "the pause was cancelled", "hold-placed": "the hold was placed",
-        "hold-released": "the hold was released", "hold-cancelled": "the hold was cancelled"}
+        "hold-released": "the hold was released", "hold-cancelled": "the hold was cancelled",
+        "entry-saved": "the catalog entry was saved", "entry-deleted": "the catalog entry was removed"}
 
 
 def _done(req: func.HttpRequest) -> str | None:
@@ -135,3 +137,52 @@ def console_csv(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(text.encode("utf-8"), status_code=200, mimetype="text/csv", charset="utf-8",
                              headers={"Content-Disposition": f'attachment; filename="{name}"',
                                       **pages.security_headers(html=False)})
+
+
+@bp.route(route="console/catalog", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_catalog(req: func.HttpRequest) -> func.HttpResponse:
+    """The catalog's entries, and a form to add one (`?entry=<id>` goes on to that entry's page)."""
+    if req.params.get("entry") is not None:
+        _operator(req)
+        return _back(req, f"console/catalog/{catalog.check_entry_id(req.params['entry'].strip())}")
+    return _page(req, "console_catalog.html", lambda: {"entries": catalog.list_entries(console.PAGE, None)["items"]})
+
+
+def _entry_page(req: func.HttpRequest, status: int = 200, **shown) -> func.HttpResponse:
+    entry = req.route_params["entry"]
+    caller = web.caller(req)
+    who = console.operator(caller.principal)
+    if "text" not in shown:
+        shown.update(catalog.entry_text(entry))
+    return web.page_response("console_entry.html", status, operator=who, done=_done(req), entry=entry,
+                             antiforgery=web.form_token(req, caller), **shown)
+
+
+@bp.route(route="console/catalog/{entry}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_entry(req: func.HttpRequest) -> func.HttpResponse:
+    """One entry as JSON to edit (GET), or save what was edited (POST), checked as PUT /api/catalog is."""
+    entry = catalog.check_entry_id(req.route_params.get("entry", ""))
+    if req.method == "GET":
+        return _entry_page(req)
+    who, fields, _ = _posted(req)
+    text = validation.form_text(fields, "entry_json")
+    try:
+        catalog.put_entry(entry, catalog.body_from_text(text), who)
+    except InvalidRequest as refused:
+        if not web.wants_html(req):
+            raise
+        # The same page again, what was typed kept and every problem listed; nothing was saved.
+        return _entry_page(req, 400, text=text, problems=refused.errors or [{"message": refused.detail}],
+                           record=catalog.entry_text(entry)["record"])
+    return _back(req, f"console/catalog/{entry}", "entry-saved")
+
+
+@bp.route(route="console/catalog/{entry}/delete", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@web.handles_errors
+def console_delete_entry(req: func.HttpRequest) -> func.HttpResponse:
+    """Remove an entry (requests already made are ordinary pauses and stay as they are)."""
+    who, _, _ = _posted(req)
+    catalog.delete_entry(req.route_params.get("entry", ""), who)
+    return _back(req, "console/catalog", "entry-deleted")

@@ -11,11 +11,11 @@ import logging
 import re
 from datetime import datetime
 
-from shared import pause_forms, pause_rules, people
+from shared import notices, pause_forms, pause_rules, people, validation
 from shared.clock import iso, utcnow
-from shared.errors import Forbidden, InvalidRequest
+from shared.errors import Forbidden, InvalidRequest, NotFound
 from shared.forms import FORM
-from shared.jsonbody import canonical
+from shared.jsonbody import canonical, parse_object
 from shared.schema import INVALID, Field, ListOf, Object, Problems, Text
 from shared.settings import get_settings
 from shared.storage.catalog import StoredEntry, get_catalog
@@ -99,9 +99,40 @@ def parse_entry(body: dict) -> dict:
     return values
 
 
-def _check_target(values: dict) -> None:
-    """Refuse what a request could only fail on later: the factory, the tenant, the pipeline, the form."""
+def pause_body(entry: str, fields: dict, requested_by: str | None, values: dict) -> dict:
+    """The body of the pause a request of the entry makes, as `POST /api/pause` takes it: the entry's
+    pipeline, approvers and terms, the requester's values as the run's parameters. Without `notify` the
+    approvers are emailed their links (someone must learn that a request waits)."""
+    body = {**fields["target"], "parameters": values, "approvers": fields["approvers"],
+            "notify": fields.get("notify", {}),
+            "notification": {"title": fields["title"],
+                             **({"message": fields["description"]} if fields.get("description") else {})},
+            "source": {"catalog_entry": entry, "catalog_title": fields["title"]},
+            **{name: fields[name] for name in ("required_approvals", "start_window", "expires_in",
+                                               "allow_self_approval") if name in fields}}
+    if requested_by is not None:
+        body["requested_by"] = requested_by
+    return body
+
+
+def _check_requests(entry: str, values: dict, settings) -> None:
+    """A request of the entry is a pause: refuse an entry whose requests could not be made or told."""
+    request = validation.parse_pause(pause_body(entry, values, None, {}))
+    try:
+        notices.check(request, settings)
+    except InvalidRequest as refused:
+        if "notify" in values:
+            raise
+        raise InvalidRequest("Requests of this entry email the approvers their links (notify is left out), but this "
+                             "app has no SMTP server configured (SMTP_HOST); name chat channels in notify instead.",
+                             refused.errors) from None
+
+
+def _check_target(entry: str, values: dict) -> None:
+    """Refuse what a request could only fail on later: the factory, the tenant, the pipeline, the form,
+    telling the approvers."""
     settings = get_settings()
+    _check_requests(entry, values, settings)
     fields = values["target"]
     target = PipelineTarget(*(fields[name] for name in RESTART_TARGET_FIELDS), fields.get("tenant_id"))
     if not target.allowed_by(settings.allowed_factories):
@@ -126,7 +157,7 @@ def put_entry(entry: str, body: dict, updated_by: str | None, now: datetime | No
     """Register or replace an entry; the stored entry, and whether it is new."""
     entry = check_entry_id(entry)
     values = parse_entry(body)
-    _check_target(values)
+    _check_target(entry, values)
     stored = StoredEntry(entry, canonical(values), now or utcnow(), updated_by)
     created = get_catalog().put(stored)
     logger.info("catalog entry %s entry=%s by=%s", "added" if created else "replaced", entry, updated_by)
@@ -147,3 +178,27 @@ def list_entries(limit: int, cursor: str | None) -> dict:
     """One page of entries in id order, and the cursor of the next (None on the last)."""
     entries, next_cursor = get_catalog().page(limit, cursor)
     return {"items": [_record(stored) for stored in entries], "cursor": next_cursor}
+
+
+# What the console offers to fill in for a new entry: every required field, empty.
+_SKELETON = {"title": "", "description": "", "target": {name: "" for name in RESTART_TARGET_FIELDS},
+             "form": "pipeline", "approvers": [], "requesters": []}
+
+
+def entry_text(entry: str) -> dict:
+    """An entry's fields as JSON to edit (for an id with no entry yet, every required field empty), and
+    the entry as stored (None when new)."""
+    try:
+        record = get_entry(entry)
+    except NotFound:
+        return {"text": json.dumps(_SKELETON, indent=2), "record": None}
+    fields = {k: v for k, v in record.items() if k not in ("entry", "updated_at", "updated_by")}
+    return {"text": json.dumps(fields, indent=2, ensure_ascii=False), "record": record}
+
+
+def body_from_text(text: str) -> dict:
+    """The JSON an operator typed in the console, as an entry body, or a 400 naming `entry_json`."""
+    try:
+        return parse_object(text.encode("utf-8"))
+    except InvalidRequest as refused:
+        raise InvalidRequest(refused.detail, [{**error, "field": "entry_json"} for error in refused.errors]) from None

@@ -84,6 +84,19 @@ class NotAnOperator(PauseError):
     status, code, title = 403, "not_an_operator", "Forbidden"
 
 
+class NotARequester(PauseError):
+    """The signed-in person may not request that entry, or there is no such entry: the same answer, so
+    nobody learns from it which entries exist."""
+
+    status, code, title = 403, "not_a_requester", "Forbidden"
+
+
+class TooManyOpenRequests(PauseError):
+    """A requester has as many open requests of an entry as one may have at once."""
+
+    status, code, title = 429, "too_many_open_requests", "Too Many Requests"
+
+
 class CrossSite(PauseError):
     """A form posted from another site's page (the sign-in cookie came along); `back_url` is the page
     to send it from."""

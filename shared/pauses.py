@@ -87,15 +87,17 @@ def _later_messages(request: PauseRequest, base_url: str) -> dict:
     return properties
 
 
-def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None) -> dict:
-    """Store a new pending pause, send the approval email if asked, return its token and links."""
+def create_pause(request: PauseRequest, base_url: str, now: datetime | None = None, pause_id: str | None = None) \
+        -> dict:
+    """Store a new pending pause, send the approval email if asked, return its token and links (`pause_id`:
+    a fresh id the caller has already written down, as a catalog request's slot does)."""
     settings = get_settings()
     channels = notices.check(request, settings)
     _check_target(request, settings)
     form = pause_forms.resolve(request.form, None if request.callback_uri else _target(request),
                                request.parameters) if request.form else None
     now = now or utcnow()
-    pause_id = tokens.new_pause_id()
+    pause_id = pause_id or tokens.new_pause_id()
     token, secret_hash = tokens.issue(pause_id)
     # A personal token per approver who may decide: same strength, only its hash is kept.
     personal = {approver: tokens.issue(pause_id) for approver in request.deciders}

@@ -214,6 +214,11 @@ class Settings:
         return self.pauses_table + "catalog"
 
     @property
+    def requests_table(self) -> str:
+        """Requests made from the catalog, per requester: the slots that cap open ones, and a history."""
+        return self.pauses_table + "requests"
+
+    @property
     def arm_is_local_standin(self) -> bool:
         """A loopback http:// ARM endpoint is the local ADF stand-in, not Azure."""
         parts = urlsplit(self.arm_endpoint)
@@ -229,9 +234,9 @@ def _from_environ(env) -> Settings:
     if base and urlsplit(base).scheme not in ("http", "https"):
         raise SettingsError("PUBLIC_BASE_URL must start with https:// (or http:// locally).")
     table = env.get("PAUSES_TABLE") or Settings.pauses_table
-    # Table names are 3-63 letters and digits starting with a letter; "<table>catalog" must fit too.
-    if not (table.isascii() and table.isalnum() and table[0].isalpha() and 3 <= len(table) <= 56):
-        raise SettingsError("PAUSES_TABLE must be 3-56 letters and digits, starting with a letter.")
+    # Table names are 3-63 letters and digits starting with a letter; "<table>requests" must fit too.
+    if not (table.isascii() and table.isalnum() and table[0].isalpha() and 3 <= len(table) <= 55):
+        raise SettingsError("PAUSES_TABLE must be 3-55 letters and digits, starting with a letter.")
     callback_hosts = _hosts(env.get("CALLBACK_ALLOWED_HOSTS"), "CALLBACK_ALLOWED_HOSTS") or DEFAULT_CALLBACK_HOSTS
     check_hosts = _hosts(env.get("CHECK_ALLOWED_HOSTS"), "CHECK_ALLOWED_HOSTS")
     return Settings(

@@ -204,11 +204,14 @@ def test_every_anonymous_post_refuses_a_forged_or_tokenless_signed_in_browser(ap
     configure(OPERATORS=ALICE)  # alice may act on both the links and the console
     placed = api.json(api.call("place_hold", "POST", "holds", headers={"Content-Type": "application/json"},
                                body=json.dumps({"scope": {"factory_name": "f"}, "reason": "r"}).encode()))
-    values = {"token": quorum["token"], "pause_id": quorum["pause_id"], "hold_id": placed["hold_id"]}
+    values = {"token": quorum["token"], "pause_id": quorum["pause_id"], "hold_id": placed["hold_id"],
+              "entry": "publish"}
     routes = _anonymous_posts(registered_functions)
     assert set(routes) == {"restart", "cancel", "console_cancel_pause", "console_place_hold",
-                           "console_release_hold", "console_cancel_hold", "reassign"}  # a new one: add it here
-    form = urlencode({"reason": "forged", "comment": "forged", "factory_name": "f", "antiforgery_token": ""})
+                           "console_release_hold", "console_cancel_hold", "reassign", "request_entry",
+                           "console_entry", "console_delete_entry"}  # a new one: add it here
+    form = urlencode({"reason": "forged", "comment": "forged", "factory_name": "f", "entry_json": "{}",
+                      "antiforgery_token": ""})
     for name, route in routes.items():
         path = route.format(**values)
         params = {key: value for key, value in values.items() if "{" + key + "}" in route}
@@ -226,3 +229,5 @@ def test_every_anonymous_post_refuses_a_forged_or_tokenless_signed_in_browser(ap
     assert record["status"] == "pending" and record["approvals"] == [] and adf.runs == []
     holds = api.json(api.call("list_holds", "GET", "holds"))
     assert [(h["hold_id"], h["status"]) for h in holds["items"]] == [(placed["hold_id"], "active")]
+    assert api.json(api.call("list_catalog", "GET", "catalog"))["items"] == []
+    assert [p["pause_id"] for p in api.json(api.list())["items"]] == [quorum["pause_id"]]  # nothing requested

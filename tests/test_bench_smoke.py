@@ -78,7 +78,7 @@ def test_host_builds_one_table_client_and_one_adf_client_per_target(bench):
     _, numbers = bench
     census = numbers["http"]["census"]
     assert census["TableServiceClient"] == 1
-    assert census["TableClient"] == 6  # one per table (pauses, due and status index, holds, keys, catalog), at once
+    assert census["TableClient"] == 7  # one per table (pauses, due and status index, holds, keys, catalog, requests)
     assert census["DataFactoryManagementClient"] == 3  # three (tenant, subscription) targets
     # Kept alive: at most three per client (a pause writes three rows at once), not one per request.
     assert census["TCP connections opened to Azurite"] <= 3 * 4

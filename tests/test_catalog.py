@@ -37,7 +37,8 @@ class Catalog:
 
 
 @pytest.fixture
-def entries(api):
+def entries(api, smtp):
+    """The catalog's API, with an SMTP server: an entry's requests email its approvers unless it names channels."""
     return Catalog(api)
 
 
@@ -169,3 +170,11 @@ def test_the_body_declaration_is_what_the_document_publishes():
     with pytest.raises(InvalidRequest):
         catalog.parse_entry({**ENTRY, "title": "   "})
     assert catalog.parse_entry(ENTRY)["requesters"] == ["carol@contoso.com", "*@fabrikam.com"]
+
+
+def test_an_entry_whose_approvers_could_not_be_told_is_refused(api):
+    """Without notify a request emails the approvers: with no SMTP server configured that cannot work."""
+    refused = Catalog(api).put("quiet")
+    assert refused.status_code == 400 and fields_of(refused) == ["notify"]
+    assert "SMTP" in json.loads(refused.get_body())["detail"]
+    assert Catalog(api).get("quiet").status_code == 404

@@ -349,3 +349,33 @@ def test_the_pause_page_shows_the_values_each_approver_gave(api, signed_in):
                       route_params={"pause_id": created["pause_id"]})
     assert 'values: size <span class="id">250</span> · regions <span class="id">[&#34;apac&#34;]</span>' in body \
         or 'values: size <span class="id">250</span> · regions <span class="id">["apac"]</span>' in body
+
+
+def test_an_operator_edits_the_catalog_recorded_as_them(api, signed_in, smtp):
+    entry = {"title": "<b>Backfill</b> sales", "target": TARGET, "approvers": ["a@contoso.com"],
+             "requesters": ["*@contoso.com"]}
+    status, response = page(api, "console_catalog", "console/catalog", signed_in(), params={"entry": "backfill"})[::2]
+    assert status == 303 and response.headers["Location"] == "/api/console/catalog/backfill"
+    route = {"entry": "backfill"}
+    status, body, _ = page(api, "console_entry", "console/catalog/backfill", signed_in(), route_params=route)
+    assert status == 200 and "New catalog entry" in body and "Remove this entry" not in body
+    status, refused = post(api, "console_entry", "console/catalog/backfill", {"entry_json": '{"title": '},
+                           signed_in(), route)
+    body = refused.get_body().decode()
+    assert status == 400 and "Not saved" in body and "entry_json" in body and '{&#34;title&#34;: ' in body
+    bad = {**entry, "requesters": ["not an address"]}
+    status, refused = post(api, "console_entry", "console/catalog/backfill", {"entry_json": json.dumps(bad)},
+                           signed_in(), route)
+    assert status == 400 and "requesters[0]" in refused.get_body().decode()
+    assert api.call("get_catalog_entry", "GET", "catalog/backfill", route_params=route).status_code == 404
+    status, saved = post(api, "console_entry", "console/catalog/backfill", {"entry_json": json.dumps(entry)},
+                         signed_in(), route)
+    assert status == 303 and saved.headers["Location"] == "/api/console/catalog/backfill?done=entry-saved"
+    stored = json.loads(api.call("get_catalog_entry", "GET", "catalog/backfill", route_params=route).get_body())
+    assert stored["updated_by"] == OPS and stored["title"] == "<b>Backfill</b> sales"
+    _, listing, _ = page(api, "console_catalog", "console/catalog", signed_in())
+    assert "&lt;b&gt;Backfill&lt;/b&gt; sales" in listing and "<b>Backfill" not in listing
+    assert page(api, "console_catalog", "console/catalog", signed_in("someone@contoso.com"))[0] == 403
+    status, _ = post(api, "console_delete_entry", "console/catalog/backfill/delete", {}, signed_in(), route)
+    assert status == 303
+    assert api.call("get_catalog_entry", "GET", "catalog/backfill", route_params=route).status_code == 404

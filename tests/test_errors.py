@@ -28,6 +28,8 @@ EXPECTED = {
     "FormInvalid": (({"size": "must be a whole number"}, {"size": ["1.5"]}), 400, "form_invalid", "Bad Request"),
     "ConsoleSignIn": ((), 401, "sign_in_required", "Unauthorized"),
     "NotAnOperator": ((), 403, "not_an_operator", "Forbidden"),
+    "NotARequester": ((), 403, "not_a_requester", "Forbidden"),
+    "TooManyOpenRequests": ((), 429, "too_many_open_requests", "Too Many Requests"),
     "CrossSite": ((), 403, "cross_site", "Forbidden"),
     "FormExpired": ((), 403, "form_expired", "Forbidden"),
     "Expired": ((PAUSE,), 410, "expired", "Gone"),

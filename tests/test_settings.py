@@ -20,7 +20,7 @@ def test_separate_pause_storage_wins_over_the_functions_storage():
 @pytest.mark.parametrize("env, message", [
     ({}, "AzureWebJobsStorage"),
     ({**BASE, "PAUSES_TABLE": "no-dashes"}, "PAUSES_TABLE"),
-    ({**BASE, "PAUSES_TABLE": "p" * 57}, "PAUSES_TABLE"),  # "<table>catalog" would be over 63
+    ({**BASE, "PAUSES_TABLE": "p" * 56}, "PAUSES_TABLE"),  # "<table>requests" would be over 63
     ({**BASE, "PAUSES_TABLE": "1pauses"}, "PAUSES_TABLE"),
     ({**BASE, "ARM_ENDPOINT": "http://management.azure.com"}, "ARM_ENDPOINT"),
     ({**BASE, "PUBLIC_BASE_URL": "ftp://x"}, "PUBLIC_BASE_URL"),

@@ -189,7 +189,7 @@ def test_every_tables_client_is_made_with_the_service_never_while_others_are_in_
         worker.start()
     for worker in workers:
         worker.join()
-    assert failures == [] and len(made) == 6 == len(set(made))  # one client per table, all made at once
+    assert failures == [] and len(made) == 7 == len(set(made))  # one client per table, all made at once
     assert pauses.get_store()._table is tables.table(pauses.get_settings().pauses_table)
     tables.reset_clients()
 

@@ -328,7 +328,7 @@ def storage() -> Storage:
     # passing through them in another thread meanwhile fails ("'_SansIOHTTPPolicyRunner' object has
     # no attribute 'next'": seen as a 500 on a cold instance's concurrent first requests).
     names = (settings.pauses_table, settings.expiry_table, settings.status_table, settings.holds_table,
-             settings.keys_table, settings.catalog_table)
+             settings.keys_table, settings.catalog_table, settings.requests_table)
     return Storage(client, {name: client.get_table_client(name) for name in names})
 
 

@@ -16,7 +16,7 @@ _ERRORS = {
     401: "APPROVER_SIGN_IN=easyauth and nobody is signed in: the page offers the sign-in.",
     403: "Not allowed: the target factory, tenant or callback host (pause), or who is deciding (links: `reason` "
          "is personal_link, someone_else, requester or not_an_approver); the console: not an operator or sign-in "
-         "off. Under a sign-in cookie (links, console): `cross_site`, a form posted from another site's page, or "
+         "off; the request pages: `not_a_requester`, the same for an entry that does not exist or is not open to the signed-in person, and for a request page that is not theirs. Under a sign-in cookie (links, console): `cross_site`, a form posted from another site's page, or "
          "`form_expired`, a form without this session's anti-forgery token.",
     404: "No pause has that token or id (a malformed, unknown or forged token answers the same).",
     409: "Already decided (or being decided): `current_status` and `decided_at` say what and when; "
@@ -24,6 +24,8 @@ _ERRORS = {
          "not passed yet.",
     410: "The pause expired; nothing can be started from this link.",
     413: "The body, `data` or `input` is over its size limit.",
+    429: "The requester already has as many open requests of this catalog entry as one may (5): nothing was "
+         "requested.",
     502: "Data Factory, the callback target or the email server refused; nothing was started and the link still "
          "works. `outcome_unknown`: Data Factory did not answer and could not be asked, so the pause stays "
          "claimed and is reconciled automatically; nothing may be retried by hand. On `POST /pause`: "
@@ -208,6 +210,24 @@ def _console_paths() -> dict:
         "/console/holds/{hold_id}/cancel": {"post": {
             "operationId": "console_cancel_hold", "summary": "Cancel a hold as the operator.",
             "parameters": [_HOLD_ID], "requestBody": form, "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
+        "/console/catalog": {"get": {
+            "operationId": "console_catalog", "summary": "The catalog's entries; with `entry`, on to that entry's page.",
+            "parameters": [{"name": "entry", "in": "query", "schema": {"type": "string"}}],
+            "responses": {"200": _html("The catalog."), "303": {"description": "On to the entry's page."},
+                          "400": _page_or_problem(400), **errors}}},
+        "/console/catalog/{entry}": {
+            "get": {"operationId": "console_entry_page", "summary": "An entry as JSON to edit.",
+                    "parameters": [_ENTRY], "responses": {"200": _html("The entry."), "400": _page_or_problem(400),
+                                                          **errors}},
+            "post": {"operationId": "console_entry", "summary": "Save an entry as the operator, checked as PUT "
+                     "/catalog/{entry} is.", "parameters": [_ENTRY],
+                     "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+                         "type": "object", "properties": {"antiforgery_token": ANTIFORGERY,
+                                                          "entry_json": {"type": "string"}}}}}},
+                     "responses": {**back, "502": _page_or_problem(502)}}},
+        "/console/catalog/{entry}/delete": {"post": {
+            "operationId": "console_delete_entry", "summary": "Remove an entry as the operator.",
+            "parameters": [_ENTRY], "requestBody": form, "responses": {**back, "404": _page_or_problem(404)}}},
         "/console/decisions.csv": {"get": {
             "operationId": "console_csv", "summary": "Decisions of a range of UTC days as CSV.",
             "parameters": [{"name": "from", "in": "query", "required": True, "schema": {"type": "string",
@@ -216,6 +236,40 @@ def _console_paths() -> dict:
                                                                                     "format": "date"}}],
             "responses": {"200": {"description": "CSV.", "content": {"text/csv": {"schema": {"type": "string"}}}},
                           "400": _page_or_problem(400), **errors}}},
+    }
+
+
+def _request_paths() -> dict:
+    """Requesting a run from the catalog: pages for signed-in people; a program signed in with a bearer token
+    may post JSON."""
+    errors = {str(s): _page_or_problem(s) for s in (401, 403, 503)}
+    entry = {**_ENTRY, "schema": {"type": "string"}}  # any text reaches the route: not a requester (403)
+    pause_id = {"name": "pause_id", "in": "path", "required": True, "schema": {"type": "string"}}
+    form = {"type": "object", "additionalProperties": {"type": "string"},
+            "properties": {"antiforgery_token": ANTIFORGERY},
+            "description": "The entry's form: each field as form.<name>."}
+    return {
+        "/request": {"get": {"operationId": "request_list", "summary": "What the signed-in person may request, "
+                             "and their latest requests.", "responses": {"200": _html("The page."), **errors}}},
+        "/request/{entry}": {
+            "get": {"operationId": "request_entry_page", "summary": "An entry's page and form.", "parameters": [entry],
+                    "responses": {"200": _html("The entry's page."), **errors}},
+            "post": {"operationId": "request_entry", "summary": "Request a run: an ordinary pause, requested_by "
+                     "the signed-in person.", "parameters": [entry],
+                     "requestBody": {"required": True, "content": {
+                         "application/json": {"schema": {"$ref": "#/components/schemas/RunRequest"}},
+                         "application/x-www-form-urlencoded": {"schema": form}}},
+                     "responses": {
+                         "201": {"description": "Requested (JSON).", "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/RunRequested"}}}},
+                         "303": {"description": "Requested (a page): on to the request's page (See Other)."},
+                         **{str(s): _page_or_problem(s) for s in (400, 413, 429, 502)}, **errors}}},
+        "/requests/{pause_id}": {"get": {
+            "operationId": "request_status", "summary": "A request as it stands, for its requester, approvers and "
+            "operators.", "parameters": [pause_id],
+            "responses": {"200": {"description": "A page for browsers, the pause's record otherwise.", "content": {
+                "text/html": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"$ref": "#/components/schemas/PauseRecord"}}}}, **errors}}},
     }
 
 
@@ -298,6 +352,7 @@ def document() -> dict:
             **_holds_paths(key),
             **_catalog_paths(key),
             **_console_paths(),
+            **_request_paths(),
             "/": {"get": {"operationId": "index", "summary": "A small page linking the console and this document.",
                           "responses": {"200": _html("The index page.")}}},
             "/openapi.json": {"get": {

@@ -1,7 +1,7 @@
 """The component schemas of the OpenAPI document: request bodies from `shared.validation`, the
 pause's record from `shared.storage.records`, the other response shapes declared here once."""
 
-from shared import catalog, validation
+from shared import catalog, catalog_requests, validation
 from shared.lifecycle.model import HoldStatus, Status
 from shared.storage.records import APPROVAL, RECORD
 from shared.storage.records import TEXT as NULLABLE_TEXT
@@ -148,7 +148,12 @@ def _catalog() -> dict:
         "items": {"type": "array", "items": {"$ref": "#/components/schemas/CatalogEntry"}},
         "cursor": {"type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last."},
         "next_url": {"type": "string", "format": "uri"}}}
-    return {"CatalogEntryRequest": body, "CatalogEntry": stored, "CatalogPage": page}
+    made = {"type": "object", "required": ["pause_id", "status", "entry", "expires_at", "request_url"], "properties": {
+        "pause_id": {"type": "string"}, "status": {"type": "string", "const": "pending"},
+        "entry": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"},
+        "request_url": {"type": "string", "format": "uri", "description": "The request's page."}}}
+    return {"CatalogEntryRequest": body, "CatalogEntry": stored, "CatalogPage": page,
+            "RunRequest": catalog_requests.REQUEST_BODY.schema(), "RunRequested": made}
 
 
 def components() -> dict:
