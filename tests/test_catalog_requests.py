@@ -263,3 +263,20 @@ def test_a_request_page_is_seen_by_its_requester_approvers_and_operators_only(re
     status, body = requests.status(pause_id, "mallory@contoso.com")
     assert status == 403 and "Re-publish" not in body
     assert requests.status("0" * 32, CAROL)[0] == 403
+
+
+def test_a_request_is_a_pause_its_quorum_and_start_window_apply_unchanged(api, adf, mail, requests):
+    from datetime import datetime, timedelta, timezone
+
+    opens = datetime.now(timezone.utc) + timedelta(hours=3)
+    window = {"time_zone": "UTC", "from": opens.strftime("%H:00"), "to": (opens + timedelta(hours=1)).strftime("%H:00")}
+    requests.put("windowed", required_approvals=2, start_window=window, expires_in=7200)
+    pause_id = requests.made(entry="windowed")
+    record = api.record(pause_id)
+    assert (record["required_approvals"], record["start_window"]) == (2, window)
+    wait_until(lambda: inbox(mail, ALICE) and inbox(mail, BOB), what="both approvers' emails")
+    assert api.json(requests.approve(link(inbox(mail, ALICE)[0])))["status"] == "pending"
+    assert "1 of 2 approved" in requests.status(pause_id)[1]
+    assert api.json(requests.approve(link(inbox(mail, BOB)[0]), BOB))["status"] == "scheduled"
+    status, body = requests.status(pause_id)
+    assert "approved; starts at the window" in body and adf.runs == []
