@@ -44,7 +44,8 @@ def shoot(page, name):
     page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
-def test_a_requester_asks_an_approver_approves_and_the_run_has_the_typed_values(site, api, adf, mail, person):  # noqa: F811
+def test_a_requester_asks_an_approver_approves_and_the_run_has_the_typed_values(site, api, adf, mail,
+                                                                                person):  # noqa: F811
     carol = person()
     assert carol.goto(f"{site.url}/api/request").status == 401
     sign_in_through_the_page(carol, CAROL)
