@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from shared import catalog, console, pause_forms, pauses, tokens, validation, windows
 from shared.approvers import Principal
 from shared.clock import utcnow
-from shared.errors import (ConsoleSignIn, FormInvalid, InvalidRequest, NotAnOperator, NotARequester, NotFound,
+from shared.errors import (ConsoleSignIn, DamagedRecord, FormInvalid, InvalidRequest, NotAnOperator, NotARequester, NotFound,
                            TooManyOpenRequests)
 from shared.lifecycle.model import FINAL
 from shared.schema import Object, Problems
@@ -31,7 +31,15 @@ logger = logging.getLogger(__name__)
 OPEN_LIMIT = 5           # open requests per requester and entry
 LISTED = 20              # a requester's latest requests, shown on the pages
 MAX_ENTRIES_READ = 1000  # catalog entries looked through for one listing
-_IN_FLIGHT = timedelta(minutes=2)  # a slot taken for a pause not stored yet: that request is still being made
+# A slot taken for a pause not stored yet: that request is still being made (its checks and ARM calls each
+# answer within seconds; a request that cannot store its pause in this time gives up or has failed).
+_IN_FLIGHT = timedelta(minutes=10)
+# The latest requests read for one entry's page (its own are among the requester's latest of every entry).
+_READ_FOR_ENTRY = 100
+# What a request's requester and approvers see of it; operators see the whole record, as the console does.
+_SHOWN = ("pause_id", "status", "mode", "requested_from", "requested_by", "pipeline_name", "factory_name",
+          "parameters", "created_at", "expires_at", "start_window", "start_at", "approvers", "required_approvals",
+          "decided_at", "decided_by", "comment", "reason", "run_id")
 
 REQUEST_BODY = Object("Request a run of a catalog entry (JSON; signed in with a bearer token). Who asks is the "
                       "signed-in identity, never a field.", fields={
@@ -132,6 +140,7 @@ def make_request(entry: str, who: str, base_url: str, posted: dict | None = None
                             f"{record.get('required_approvals', 1)} approvals by others than the requester: there are "
                             "not enough. Ask another requester, or the catalog's owner.")
     request = validation.parse_pause(catalog.pause_body(entry, record, who, values))
+    request.requested_from = {"entry": entry, "title": record["title"]}  # only the app says so: not a body field
     now = now or utcnow()
     made = Made(tokens.new_pause_id(), entry, record["title"], now)
     log = get_request_log()
@@ -168,6 +177,8 @@ def _still_open(now: datetime):
     def still_open(pause_id: str, taken_at: datetime) -> bool:
         try:
             return status_of(get_store().get(pause_id).entity) not in FINAL
+        except DamagedRecord:  # a record no decision can be made on does not hold its requester back
+            return False
         except NotFound:  # never stored: only a request still being made holds its slot
             return now - taken_at < _IN_FLIGHT
     return still_open
@@ -194,8 +205,8 @@ def _give_back(who: str, made: Made) -> None:
 def mine(who: str, entry: str | None = None) -> list[dict]:
     """`who`'s latest requests (of `entry`, or all), newest first, each as its pause stands now."""
     shown = []
-    for made in get_request_log().history(who, LISTED):
-        if entry is not None and made.entry != entry:
+    for made in get_request_log().history(who, LISTED if entry is None else _READ_FOR_ENTRY):
+        if entry is not None and made.entry != entry or len(shown) == LISTED:
             continue
         try:
             record = to_record(get_store().get(made.pause_id).entity)
@@ -219,10 +230,15 @@ def request_status(pause_id: str, principal: Principal | None) -> dict:
         record = to_record(get_store().get(pause_id).entity)
     except NotFound:
         raise _not_yours() from None
-    if not (record.get("source") or {}).get("catalog_entry"):
+    if not record.get("requested_from"):
         raise _not_yours()
-    if who != record.get("requested_by") and who not in (record.get("approvers") or ()) and not _operator(principal):
+    operator = _operator(principal)
+    if who != record.get("requested_by") and who not in (record.get("approvers") or ()) and not operator:
         raise _not_yours()
+    if not operator:  # not where each approver was, what was sent to whom, or the pause's other data
+        record = {**{name: record.get(name) for name in _SHOWN},
+                  "approvals": [{name: approval.get(name) for name in ("approver", "at", "comment", "via")}
+                                for approval in record.get("approvals") or ()]}
     return {**record, "viewer": who, "open": _is_open(record)}
 
 

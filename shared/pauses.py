@@ -112,6 +112,7 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         **pack_json("data", request.data_json),
         **pack_json("notification", canonical(request.notification)),
         **pack_json("source", None if request.source is None else canonical(request.source)),
+        **pack_json("requested_from", None if request.requested_from is None else canonical(request.requested_from)),
         **_terms(request, form),
     }
     if request.approvers:

@@ -203,6 +203,7 @@ class PauseRequest:
     form: list | str | None = None  # the fields, or "pipeline": read from the restart-mode pipeline
     start_window: dict | None = None
     allow_start_at: bool = False
+    requested_from: dict | None = None  # {entry, title}: a run requested from the catalog (never from a body)
 
     @property
     def deciders(self) -> list:

@@ -112,6 +112,7 @@ def test_a_request_is_approved_by_someone_else_and_runs_with_the_requesters_type
     record = api.record(pause_id)
     assert record["status"] == "pending" and record["requested_by"] == CAROL
     assert record["source"] == {"catalog_entry": "publish", "catalog_title": "Re-publish the sales cube"}
+    assert record["requested_from"] == {"entry": "publish", "title": "Re-publish the sales cube"}
     assert record["parameters"] == {"CutoffDate": "2026-12-01", "BatchSize": 250, "FullReload": True,
                                     "Regions": ["emea", "apac"]}
     status, body = requests.status(pause_id)
@@ -280,3 +281,30 @@ def test_a_request_is_a_pause_its_quorum_and_start_window_apply_unchanged(api, a
     assert api.json(requests.approve(link(inbox(mail, BOB)[0]), BOB))["status"] == "scheduled"
     status, body = requests.status(pause_id)
     assert "approved; starts at the window" in body and adf.runs == []
+
+
+def test_the_requester_sees_the_request_not_where_the_approvers_were(api, mail, requests):
+    pause_id = requests.made()
+    wait_until(lambda: inbox(mail, ALICE), what="the approver's email")
+    approved = requests.api.call("restart", "POST", f"restart/{link(inbox(mail, ALICE)[0])}", body=b"{}",
+                                 headers={"X-MS-CLIENT-PRINCIPAL-NAME": ALICE, "Authorization": "Bearer b",
+                                          "Content-Type": "application/json", "Client-IP": "203.0.113.7:50000",
+                                          "User-Agent": "Alice's browser"},
+                                 route_params={"token": link(inbox(mail, ALICE)[0])})
+    assert approved.status_code == 200
+
+    def as_json(who):
+        headers = {**requests.signed_in(who), "Accept": "application/json"}
+        return api.json(api.call("request_status", "GET", f"requests/{pause_id}", headers=headers,
+                                 route_params={"pause_id": pause_id}))
+    seen = as_json(CAROL)
+    assert seen["decided_by"] == ALICE and seen["approvals"][0]["approver"] == ALICE
+    assert "203.0.113.7" not in json.dumps(seen) and "Alice's browser" not in json.dumps(seen)
+    assert "notifications" not in seen and "client_ip" not in seen
+    assert as_json("ops@contoso.com")["approvals"][0]["client_ip"] == "203.0.113.7"  # operators see the record
+
+
+def test_a_pause_that_only_says_it_came_from_the_catalog_is_not_a_request(api, requests):
+    made = api.created(requested_by=CAROL, approvers=[ALICE], return_approver_links=True,
+                       source={"catalog_entry": "publish", "catalog_title": "Re-publish the sales cube"})
+    assert requests.status(made["pause_id"], CAROL)[0] == 403  # the app marks its requests itself

@@ -69,3 +69,28 @@ def test_any_identity_makes_a_valid_partition(configure):
     assert len(partition(odd)) == 40 and partition(odd) != partition(WHO)
     assert get_request_log().take_slot(odd, "publish", 1, made(0), lambda *_: True)
     assert [m.entry for m in get_request_log().history(odd, 5)] == ["publish"]
+
+
+def test_a_takeover_whose_answer_was_lost_is_recognised_as_ours(configure):
+    log = get_request_log()
+    assert log.take_slot(WHO, "publish", 1, made(0), lambda *_: True)
+
+    def ended_and_our_own_send_landed(pause_id, taken_at):
+        if pause_id == made(0).pause_id:  # as if our replace had landed and only its answer was lost
+            assert log.take_slot(WHO, "publish", 1, made(1), lambda *_: False)
+        return False
+
+    assert log.take_slot(WHO, "publish", 1, made(1), ended_and_our_own_send_landed)
+    assert [m.pause_id for m in log.history(WHO, 10)] == [made(1).pause_id, made(0).pause_id]
+
+
+def test_a_slot_given_back_during_a_takeover_is_taken_not_a_500(configure):
+    log = get_request_log()
+    assert log.take_slot(WHO, "publish", 1, made(0), lambda *_: True)
+
+    def given_back_meanwhile(pause_id, taken_at):
+        log.give_back(WHO, made(0))
+        return False
+
+    assert log.take_slot(WHO, "publish", 1, made(1), given_back_meanwhile)
+    assert [m.pause_id for m in log.history(WHO, 10)] == [made(1).pause_id]

@@ -147,6 +147,9 @@ RECORD: dict[str, Field] = {
     **{name: _stored(name) for name in ("run_id", "client_ip", "user_agent", "last_error")},
     "notification": _json("notification", {"type": "object"}, {}),
     "source": _json("source", {"type": ["object", "null"]}),
+    "requested_from": _json("requested_from", {
+        "type": ["object", "null"], "properties": {"entry": {"type": "string"}, "title": {"type": "string"}},
+        "description": "A run requested from the catalog: its entry (set by the app, never by a pause body)."}),
     "approvers": _json("approvers", {"type": "array", "items": {"type": "string"}}, []),
     "required_approvals": Field({"type": ["integer", "null"]}, lambda entity: entity.get("required_approvals")),
     "requested_by": _stored("requested_by"),

@@ -54,28 +54,26 @@ class RequestLog:
         self._table = table_client
 
     def _submit(self, operations: list) -> bool:
-        """Commit a transaction; False when the service refused it because a row exists or changed
-        (someone else took the slot), raised for anything else."""
+        """Commit a transaction; False when the service refused it because a row exists, changed or is gone
+        (someone else took or gave back the slot), raised for anything else."""
         from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
         from azure.data.tables import TableTransactionError
 
         try:
             submit(self._table, operations)
             return True
-        except TableTransactionError as exc:
+        except (TableTransactionError, ResourceNotFoundError) as exc:
             code = getattr(exc, "error_code", None) or ""
-            if code in ("EntityAlreadyExists", "UpdateConditionNotSatisfied"):
+            if code in ("EntityAlreadyExists", "UpdateConditionNotSatisfied", "ResourceNotFound", "EntityNotFound"):
                 return False
             if code != "TableNotFound" and "TableNotFound" not in str(exc):
                 raise
-        except ResourceNotFoundError as exc:  # the first request ever: the table is made now
-            if "TableNotFound" not in str(exc):
-                raise
-        try:
+        try:  # the first request ever: the table is made now, and the transaction sent once more
             self._table.create_table()
         except ResourceExistsError:
             pass
-        return self._submit(operations)
+        submit(self._table, operations)
+        return True
 
     @translate("requests")
     def take_slot(self, requester: str, entry: str, limit: int, made: Made,
@@ -98,7 +96,7 @@ class RequestLog:
             if found is None:
                 if self._submit([("create", slot), history]):
                     return True
-                found = self._slot(key, row_key)  # taken meanwhile (or by our own answer that was lost)
+                found = self._slot(key, row_key)  # taken meanwhile, or by our own send whose answer was lost
                 if found is None:
                     continue
             if found.get("pause_id") == made.pause_id:
@@ -109,7 +107,17 @@ class RequestLog:
                                         "match_condition": MatchConditions.IfNotModified})
             if self._submit([replace, history]):
                 return True
+            again = self._slot(key, row_key)  # a send whose answer was lost may have taken it for us after all
+            if again is None:  # given back meanwhile: free
+                if self._submit([("create", slot), history]) or self._holds(key, row_key, made):
+                    return True
+            elif again.get("pause_id") == made.pause_id:
+                return True
         return False
+
+    def _holds(self, key: str, row_key: str, made: Made) -> bool:
+        found = self._slot(key, row_key)
+        return found is not None and found.get("pause_id") == made.pause_id
 
     def _slots(self, key: str, entry: str) -> list:
         from azure.core.exceptions import ResourceNotFoundError
@@ -144,7 +152,10 @@ class RequestLog:
                                               match_condition=MatchConditions.IfNotModified)
                 except ResourceNotFoundError:
                     pass
-        self._table.delete_entity(partition_key=key, row_key=_made_key(made.made_at, made.pause_id))
+        try:
+            self._table.delete_entity(partition_key=key, row_key=_made_key(made.made_at, made.pause_id))
+        except ResourceNotFoundError:
+            pass
 
     @translate("requests query")
     def history(self, requester: str, limit: int) -> list[Made]:
@@ -154,12 +165,17 @@ class RequestLog:
         rows = self._table.query_entities("PartitionKey eq @p and RowKey gt @low and RowKey lt @high",
                                           parameters={"p": partition(requester), "low": "made|", "high": "made|~"},
                                           results_per_page=limit)
+        found = []
         try:
-            page = next(rows.by_page())
-            return [Made(row["pause_id"], row["entry"], row.get("title") or row["entry"], as_utc(row["made_at"]))
-                    for row in page]
-        except (StopIteration, ResourceNotFoundError):
+            # Pages, not one: the service may answer a short (even empty) page with a continuation.
+            for row in rows:
+                found.append(Made(row["pause_id"], row["entry"], row.get("title") or row["entry"],
+                                  as_utc(row["made_at"])))
+                if len(found) == limit:
+                    break
+        except ResourceNotFoundError:
             return []
+        return found
 
 
 @forgotten_with_settings
