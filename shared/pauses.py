@@ -75,6 +75,13 @@ def _terms(request: PauseRequest, form: list | None) -> dict:
             **({"allow_start_at": True} if request.allow_start_at else {})}
 
 
+def _provenance(request: PauseRequest) -> dict:
+    """Where the pause comes from: `source` as its caller gave it, and a catalog request's entry (the app's)."""
+    return {**pack_json("source", None if request.source is None else canonical(request.source)),
+            **pack_json("requested_from", None if request.requested_from is None else
+                        canonical(request.requested_from))}
+
+
 def _later_messages(request: PauseRequest, base_url: str) -> dict:
     """What a pause keeps for the messages the timer sends about it later."""
     properties = escalations.properties(request)
@@ -111,8 +118,7 @@ def create_pause(request: PauseRequest, base_url: str, now: datetime | None = No
         **pack_json("parameters", canonical(request.parameters)),
         **pack_json("data", request.data_json),
         **pack_json("notification", canonical(request.notification)),
-        **pack_json("source", None if request.source is None else canonical(request.source)),
-        **pack_json("requested_from", None if request.requested_from is None else canonical(request.requested_from)),
+        **_provenance(request),
         **_terms(request, form),
     }
     if request.approvers:
