@@ -142,6 +142,16 @@ class UpstreamFailed(PauseError):
     status, code, title = 502, "upstream_failed", "Bad Gateway"
 
 
+class UpstreamThrottled(UpstreamFailed):
+    """ARM throttled the call (429): nothing was started, and the same call works after `retry_after`
+    seconds. A person is told as for any refusal; the app's own work defers the item, never counting it
+    as a failed attempt."""
+
+    def __init__(self, detail: str, retry_after: float, **extra):
+        super().__init__(detail, **extra)
+        self.retry_after = retry_after
+
+
 class OutcomeUnknown(UpstreamFailed):
     """ADF got the request but did not answer, and could not be asked: the pause stays claimed."""
 

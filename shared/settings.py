@@ -93,6 +93,10 @@ class Limits:
     arm_retry_total: int = 2
     # ARM's Retry-After may ask for more than a person on the page can wait.
     arm_max_retry_after_seconds: float = 5
+    # ARM's write bucket refills at this rate per subscription and principal; background writes (createRun
+    # from the timer or the queue) slow down while fewer than ARM_WRITES_LOW_WATER remain (shared.targets.pacing).
+    arm_writes_per_second: float = 10
+    arm_writes_low_water: float = 20
     storage_connect_timeout_seconds: float = 3
     storage_read_timeout_seconds: float = 4
     storage_retry_total: int = 1

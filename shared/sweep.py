@@ -19,7 +19,8 @@ from datetime import datetime
 from shared import checkpoints, escalations, followups, outbox, reminders, reposts
 from shared.checks import monitor as checks
 from shared.clock import from_iso, iso, utcnow
-from shared.errors import AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed
+from shared.errors import (AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed,
+                           UpstreamThrottled)
 from shared.lifecycle import engine, recovery
 from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, TIMER_AUDIT, Action, Mode, Status, SweepOutcome
 from shared.settings import get_settings
@@ -28,6 +29,8 @@ from shared.storage.due_index import Due, get_due_index
 from shared.storage.pauses import MISSING_GRACE, get_store
 from shared.storage.records import json_field, moment, status_of
 from shared.storage.tables import Conflict, Stored
+from shared.targets import pacing
+from shared.targets.adf import PipelineTarget, pacing_key
 from shared.targets.outside import OutsideCallFailed
 from shared.validation import Decision
 
@@ -138,9 +141,28 @@ def _scheduled(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome 
     return _continue(due, stored, Action.START_SCHEDULED, decision, now, remove, SweepOutcome.STARTED)
 
 
+# The timer's actions that start a run in restart mode (createRun: an ARM write, paced).
+_STARTS = frozenset({Action.RESTART_ON_TIMEOUT, Action.START_SCHEDULED})
+
+
+def _paced(stored: Stored, action: Action, now: datetime) -> None:
+    """Before the timer claims a pause to start its run: wait (defer the item) while ARM's write bucket for
+    its subscription looks nearly empty, rather than claim it only to be throttled."""
+    entity = stored.entity
+    if action not in _STARTS or entity.get("mode") != Mode.RESTART or not entity.get("subscription_id"):
+        return
+    target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
+                            entity.get("factory_name") or "", entity.get("pipeline_name") or "", entity.get("tenant_id"))
+    wait_for = pacing.get_pacer().acquire(pacing_key(target), now.timestamp())
+    if wait_for > 0:
+        raise UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",
+                                wait_for)
+
+
 def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now: datetime, remove,
               done: SweepOutcome) -> SweepOutcome | None:
     """Carry out the timer's decision on a pause; move or remove its row by what came of it."""
+    _paced(stored, action, now)
     try:
         record = engine.decide(due.pause_id, stored, action, decision, TIMER_AUDIT, now)
     except AlreadyDecided:
@@ -148,6 +170,8 @@ def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now:
     except OutcomeUnknown:
         get_due_index().move(due, now + engine.stale_after())  # the claim stays: it is reconciled once stale
         return SweepOutcome.RESCHEDULED
+    except UpstreamThrottled:
+        raise  # backpressure, not a failed attempt: the caller defers the item
     except (UpstreamFailed, Forbidden) as failure:
         raise _NotSettled(failure.detail) from failure
     if record.get("callback_confirmed") is False:
@@ -246,8 +270,10 @@ def _visit(due: Due, now: datetime | None, removals: _Removals | None = None,
     """Settle one row; never raises. A failure is counted on the row; too many mark the pause failed."""
     moment_now = now or utcnow()
     try:
-        with status_index.deferring(index) if index is not None else contextlib.nullcontext():
+        with status_index.deferring(index) if index is not None else contextlib.nullcontext(), pacing.background():
             return settle_due(due, moment_now, removals.add if removals else None)
+    except UpstreamThrottled as throttled:  # ARM's backpressure costs time, never an attempt
+        return _defer(due, moment_now, throttled.retry_after)
     except Exception as exc:  # one bad pause never stops the timer
         why = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
         level = logging.WARNING if isinstance(exc, (_NotSettled, Unavailable)) else logging.ERROR
@@ -265,6 +291,17 @@ def _visit(due: Due, now: datetime | None, removals: _Removals | None = None,
         except Exception:
             logger.exception("timer could not count the failure pause_id=%s", due.pause_id)
             return SweepOutcome.RETRY
+
+
+def _defer(due: Due, now: datetime, seconds: float) -> SweepOutcome:
+    """Come back to a row after `seconds` (ARM asked the app to slow down), its attempts untouched."""
+    from datetime import timedelta
+
+    try:
+        get_due_index().move(due, now + timedelta(seconds=seconds))
+    except Exception as exc:  # the row stays due as it was: the next run looks again
+        logger.warning("timer could not defer pause_id=%s: %s", due.pause_id, getattr(exc, "detail", None) or exc)
+    return SweepOutcome.DEFERRED
 
 
 def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:

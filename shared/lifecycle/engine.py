@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import NoReturn
 
 from shared.clock import utcnow
-from shared.errors import AlreadyDecided, Forbidden, OutcomeUnknown, Unavailable, UpstreamFailed
+from shared.errors import AlreadyDecided, Forbidden, OutcomeUnknown, Unavailable, UpstreamFailed, UpstreamThrottled
 from shared.lifecycle import calls
 from shared.lifecycle.model import ALREADY_COMPLETED, APP, FINAL, Action, Audit, Call, Mode, Status
 from shared.lifecycle.plan import Plan, count
@@ -27,7 +27,7 @@ from shared.storage.pauses import get_store, index_writer
 from shared.storage.records import json_field, json_field_strict, moment, to_record
 from shared.storage.tables import Conflict, Stored, pack_json
 from shared.targets.adf import get_adf
-from shared.targets.outside import OutsideCallFailed, Refused, Unknown
+from shared.targets.outside import OutsideCallFailed, Refused, Throttled, Unknown
 from shared.validation import Decision
 
 logger = logging.getLogger(__name__)
@@ -121,6 +121,10 @@ def _give_back(pause_id: str, claimed: Stored, claim_id: str, failure: OutsideCa
                                  f"within {_minutes()} minutes.")
     if isinstance(failure, Refused) and failure.forbidden:
         raise Forbidden(f"{failure} Nothing was sent.{later}")
+    if isinstance(failure, Throttled):
+        raise UpstreamThrottled(f"{_target_words(claimed.entity)} was throttled by Azure ({failure.code}). Nothing "
+                                f"was started; the link still works, so try again in a moment.{later}",
+                                failure.retry_after, attempts=attempts)
     raise UpstreamFailed(f"{_target_words(claimed.entity)} failed ({failure.code}). Nothing was started; the link "
                          f"still works, so try again in a moment.{later}", attempts=attempts)
 

@@ -240,6 +240,7 @@ class SweepOutcome(StrEnum):
     ALREADY_SETTLED = "already_settled"  # final before the timer came
     MISSING = "missing"                  # an index row whose pause does not exist
     RETRY = "retry"                      # could not settle it now: counted, tried again next run
+    DEFERRED = "deferred"                # ARM throttles (or soon would): tried again later, not counted
     FAILED = "failed"                    # gave up after TIMER_ATTEMPTS: marked failed
     NOTIFIED = "notified"                # the chat follow-ups owed on a decided pause were posted (or recorded failed)
     REMINDED = "reminded"                # a pending pause's reminder was sent (and the next one scheduled)

@@ -19,7 +19,8 @@ from shared import outbound
 from shared.clients import built_once
 from shared.settings import Settings, get_settings
 from shared.targets.identity import Credentials
-from shared.targets.outside import Refused, Unknown
+from shared.targets import pacing
+from shared.targets.outside import Refused, Throttled, Unknown
 
 logger = logging.getLogger(__name__)
 
@@ -240,10 +241,14 @@ class Adf:
         except Exception as exc:  # building a client sends nothing
             raise Refused("ClientError", f"could not set up the Data Factory client: {exc}") from exc
         call = outbound.Call()  # what the transport's sockets did: the one sure sign of "not sent"
+        key = pacing_key(target)
+        # The app's own work does not wait out a 429 in the SDK: the item is deferred instead (shared.sweep).
+        background = {"retry_total": 0} if pacing.in_background() else {}
         try:
             with outbound.tracking(call):
                 run = client.pipelines.create_run(target.resource_group, target.factory_name, target.pipeline_name,
-                                                  parameters=parameters, **self._call_options())
+                                                  parameters=parameters, raw_response_hook=pacing.hook(key),
+                                                  **background, **self._call_options())
         except ClientAuthenticationError as exc:
             # No token, or ARM answered 401: the request was not processed.
             arm_code = _error_code(exc) if exc.response is not None else None
@@ -259,6 +264,10 @@ class Adf:
             raise Unknown("UnreadableAnswer", f"createRun's answer could not be read: {exc}") from exc
         except HttpResponseError as exc:
             code = _error_code(exc) or f"HTTP{exc.status_code}"
+            if exc.status_code == 429:  # ARM did not process it: the same call works after Retry-After
+                retry_after = _retry_after(exc.response)
+                pacing.get_pacer().throttled(key, retry_after)
+                raise Throttled(code, exc.message or str(exc), retry_after) from exc
             if exc.status_code is not None and 400 <= exc.status_code < 500:
                 raise Refused(code, exc.message or str(exc), status=exc.status_code) from exc
             raise Unknown(code, f"Azure answered {exc.status_code}, which can follow a run that was started: "
@@ -346,6 +355,24 @@ class Adf:
         if self._credentials is None:  # the local stand-in on loopback http
             return _DevCredential()
         return self._credentials.for_tenant(tenant_id)
+
+
+def pacing_key(target: PipelineTarget) -> tuple:
+    """Whose write bucket a call to `target` spends: ARM's is per subscription and principal (the app's
+    identity in that tenant)."""
+    return (target.tenant_id, target.subscription_id.lower())
+
+
+def _retry_after(response) -> float:
+    """ARM's Retry-After in seconds (10, ARM's usual, when it is missing or not a number)."""
+    import math
+
+    text = (response.headers.get("Retry-After") or "").strip() if response is not None else ""
+    try:
+        seconds = float(text)
+    except ValueError:
+        return 10.0
+    return min(max(seconds, 1.0), 300.0) if math.isfinite(seconds) else 10.0
 
 
 @built_once

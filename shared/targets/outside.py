@@ -35,3 +35,11 @@ class Refused(OutsideCallFailed):
 
 class Unknown(OutsideCallFailed):
     """Maybe had an effect: look it up or record it, never resend it blindly."""
+
+
+class Throttled(Refused):
+    """Refused by throttling (429): not processed, and the same call works after `retry_after` seconds."""
+
+    def __init__(self, code: str, message: str, retry_after: float):
+        super().__init__(code, message, status=429, transient=True)
+        self.retry_after = retry_after

@@ -1,0 +1,114 @@
+"""Pace the app's background ARM writes (createRun from the timer or the queue) to what ARM allows.
+
+Azure Resource Manager limits writes with a token bucket per subscription and principal (200, refilled
+at 10 a second: Microsoft Learn, "Understand how Azure Resource Manager throttles requests"). Every
+answer says how many remain (`x-ms-ratelimit-remaining-subscription-writes`), and an empty bucket
+answers 429 with Retry-After and does not process the request. Throttling must cost time, never a
+failed pause, so background work asks here before it claims a pause: while the bucket looks nearly
+empty it is told how long to wait, and defers the item by that much instead of calling.
+
+The estimate is per process: the last remaining count ARM reported for the (tenant, subscription),
+refilled at ARM's rate since, minus the calls this process started since. Other processes and
+instances spend the same bucket, which every answer they get shows them too; keeping a margin
+(ARM_WRITES_LOW_WATER) leaves room for the calls they have in flight. A 429's Retry-After holds every
+background call to that subscription back until it has passed. A person's click never waits here.
+"""
+
+import contextlib
+import contextvars
+import random
+import threading
+import time
+from dataclasses import dataclass
+
+from shared.clients import built_once
+from shared.settings import get_settings
+from shared.storage.tables import forgotten_with_settings
+
+REMAINING_WRITES = "x-ms-ratelimit-remaining-subscription-writes"
+
+
+@dataclass
+class _Bucket:
+    remaining: float | None = None  # as last estimated (None: nothing heard from ARM yet)
+    at: float = 0.0                 # when (epoch seconds: the timer's `now` may be given, in tests moved)
+    blocked_until: float = 0.0      # a 429's Retry-After
+
+
+class Pacer:
+    def __init__(self, refill_per_second: float, low_water: float, clock=time.time, jitter=random.random):
+        self._refill, self._low = refill_per_second, low_water
+        self._clock, self._jitter = clock, jitter
+        self._buckets: dict[tuple, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def _estimate(self, bucket: _Bucket, now: float) -> float | None:
+        if bucket.remaining is None:
+            return None
+        return bucket.remaining + (now - bucket.at) * self._refill
+
+    def acquire(self, key: tuple, now: float | None = None) -> float:
+        """0 when a write may go now (counted against the estimate), else the seconds to wait first."""
+        with self._lock:
+            now = self._clock() if now is None else now
+            bucket = self._buckets.setdefault(key, _Bucket())
+            if now < bucket.blocked_until:
+                return bucket.blocked_until - now + self._spread()
+            estimate = self._estimate(bucket, now)
+            if estimate is not None and estimate < self._low - 1e-6:
+                return (self._low - estimate) / self._refill + self._spread()
+            if estimate is not None:
+                bucket.remaining, bucket.at = estimate - 1, now
+            return 0.0
+
+    def observed(self, key: tuple, remaining: int, now: float | None = None) -> None:
+        """What an answer from ARM said remains: it replaces the estimate."""
+        with self._lock:
+            bucket = self._buckets.setdefault(key, _Bucket())
+            bucket.remaining, bucket.at = float(remaining), self._clock() if now is None else now
+
+    def throttled(self, key: tuple, retry_after: float) -> None:
+        """ARM answered 429: nothing goes to that subscription until Retry-After has passed."""
+        with self._lock:
+            bucket = self._buckets.setdefault(key, _Bucket())
+            now = self._clock()
+            bucket.blocked_until = max(bucket.blocked_until, now + retry_after)
+            bucket.remaining, bucket.at = 0.0, now + retry_after
+
+    def _spread(self) -> float:
+        # Deferred items must not all come back in the same instant: spread them over a second's refill.
+        return self._jitter() * max(1.0, self._low / self._refill) * 0.5
+
+
+_BACKGROUND = contextvars.ContextVar("background", default=False)
+
+
+@contextlib.contextmanager
+def background():
+    """Calls made inside are the app's own work (the timer, the queue), not a person's: a 429 is not
+    waited out in the SDK but handed back at once, for the item to be deferred."""
+    token = _BACKGROUND.set(True)
+    try:
+        yield
+    finally:
+        _BACKGROUND.reset(token)
+
+
+def in_background() -> bool:
+    return _BACKGROUND.get()
+
+
+@forgotten_with_settings
+@built_once
+def get_pacer() -> Pacer:
+    limits = get_settings().limits
+    return Pacer(limits.arm_writes_per_second, limits.arm_writes_low_water)
+
+
+def hook(key: tuple):
+    """A raw-response hook that tells the pacer what each answer says remains."""
+    def observe(response) -> None:
+        text = response.http_response.headers.get(REMAINING_WRITES)
+        if text is not None and text.strip().isdigit():
+            get_pacer().observed(key, int(text))
+    return observe

@@ -1,0 +1,99 @@
+"""Throttling is backpressure (shared.targets.pacing, shared.sweep): the pacer's estimate of ARM's write
+bucket, and the timer deferring a start that ARM throttled, or soon would, without counting it as a
+failed attempt and without holding back anything else."""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from shared import sweep
+from shared.storage.due_index import get_due_index
+from shared.targets import pacing
+from shared.targets.adf import PipelineTarget, pacing_key
+from tests.support import TARGET
+
+KEY = ("tenant", "sub")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_nothing_heard_from_arm_lets_writes_go():
+    pacer = pacing.Pacer(10, 20, clock=Clock(), jitter=lambda: 0)
+    assert [pacer.acquire(KEY) for _ in range(500)] == [0.0] * 500
+
+
+def test_writes_slow_down_before_the_bucket_is_empty_and_resume_as_it_refills():
+    clock = Clock()
+    pacer = pacing.Pacer(10, 20, clock=clock, jitter=lambda: 0)
+    pacer.observed(KEY, 25)
+    assert [pacer.acquire(KEY) for _ in range(5)] == [0.0] * 5  # 25 .. 21 remain before each
+    assert pacer.acquire(KEY) == 0.0  # 20: at the margin, it still goes
+    waited = pacer.acquire(KEY)
+    assert waited == pytest.approx(0.1)  # 19 estimated: one token short of the margin, at 10 a second
+    clock.now += 0.1
+    assert pacer.acquire(KEY) == 0.0
+    assert pacer.acquire(("tenant", "other")) == 0.0  # another subscription's bucket is its own
+
+
+def test_a_429_holds_writes_back_until_retry_after_then_refills_from_empty():
+    clock = Clock()
+    pacer = pacing.Pacer(10, 20, clock=clock, jitter=lambda: 0)
+    pacer.throttled(KEY, 7)
+    assert pacer.acquire(KEY) == pytest.approx(7)
+    clock.now += 7
+    assert pacer.acquire(KEY) == pytest.approx(2)  # empty: 20 tokens at 10 a second before the margin is back
+    clock.now += 2
+    assert pacer.acquire(KEY) == 0.0
+
+
+def test_what_arm_says_remains_replaces_the_estimate():
+    pacer = pacing.Pacer(10, 20, clock=Clock(), jitter=lambda: 0)
+    pacer.observed(KEY, 3)
+    assert pacer.acquire(KEY) > 1.6
+    pacer.observed(KEY, 200)
+    assert pacer.acquire(KEY) == 0.0
+
+
+def later(created, seconds=1):
+    return datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00")) + timedelta(seconds=seconds)
+
+
+def due_rows(pause_id):
+    far = datetime.now(timezone.utc) + timedelta(days=3)
+    return [due for due in get_due_index().due(far) if due.pause_id == pause_id]
+
+
+@pytest.mark.integration
+def test_a_start_arm_throttles_is_deferred_to_retry_after_never_counted_and_holds_back_nothing_else(api, adf):
+    throttled = api.created(expires_in=60, on_timeout="restart")
+    expiring = api.created(expires_in=60)
+    adf.inject("createRun", "before", status=429, code="SubscriptionRequestsThrottled", retry_after=30)
+    assert sweep.sweep(later(throttled)) == {"deferred": 1, "expired": 1}
+    assert api.record(expiring["pause_id"])["status"] == "expired"
+    record = api.record(throttled["pause_id"])
+    assert record["status"] == "pending" and adf.runs == []
+    [row] = due_rows(throttled["pause_id"])
+    assert row.attempts == 0 and get_due_index().due_at(row) >= later(throttled, 30)
+    assert sweep.sweep(later(throttled, 10)) == {}  # not before Retry-After
+    assert sweep.sweep(later(throttled, 32)) == {"restarted": 1}
+    [run] = adf.runs
+    assert run["parameters"]["pause_id"] == throttled["pause_id"]
+
+
+@pytest.mark.integration
+def test_a_start_waits_before_claiming_while_the_bucket_looks_nearly_empty(api, adf):
+    created = api.created(expires_in=60, on_timeout="restart")
+    target = PipelineTarget(TARGET["subscription_id"], TARGET["resource_group"], TARGET["factory_name"],
+                            TARGET["pipeline_name"])
+    pacing.get_pacer().observed(pacing_key(target), 2, later(created).timestamp())  # under the margin
+    assert sweep.sweep(later(created)) == {"deferred": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "pending" and "attempts" not in record and adf.runs == []  # never claimed
+    pacing.get_pacer().observed(pacing_key(target), 150, later(created, 60).timestamp())
+    assert sweep.sweep(later(created, 60)) == {"restarted": 1} and len(adf.runs) == 1
