@@ -1,22 +1,37 @@
-"""Timer entry point: settle everything that is due (expiry, check attempts, stale claims, unconfirmed callbacks)."""
+"""Timer and queue entry points: put due work on the queue (or settle it here), and settle each message.
+
+The timer reads the due index every minute. With DUE_WORK_QUEUE (the default) it enqueues each due item
+and the queue-triggered function settles it, on as many instances as the host scales it to; with
+DUE_WORK_QUEUE empty the timer settles everything itself, in one process.
+"""
 
 import logging
 
 import azure.functions as func
 
-from shared import sweep
-from shared.settings import sweep_schedule
+from shared import due_work, sweep
+from shared.settings import due_work_trigger, get_settings, sweep_schedule
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
+_QUEUE, _CONNECTION = due_work_trigger()
 
 
 # The schedule is the app setting PAUSE_SWEEP_SCHEDULE (NCRONTAB), resolved by the Functions host,
 # or every minute without it; a missed run is caught up by the next one, since the sweep reads what is due.
 @bp.timer_trigger(schedule=sweep_schedule(), arg_name="timer", run_on_startup=False, use_monitor=True)
 def expire_pauses(timer: func.TimerRequest) -> None:
-    """Settle every due pause; never fail the run (what is not settled stays due)."""
+    """Enqueue (or settle) every due item; never fail the run (what is not done stays due)."""
     try:
-        sweep.sweep()
-    except Exception:  # the sweep isolates each pause; this is only for the unforeseen
+        if get_settings().due_work_queue:
+            due_work.enqueue_due()
+        else:
+            sweep.sweep()
+    except Exception:  # each item is isolated; this is only for the unforeseen
         logger.exception("timer run failed; everything unsettled stays due")
+
+
+@bp.queue_trigger(arg_name="message", queue_name=_QUEUE, connection=_CONNECTION)
+def settle_due_work(message: func.QueueMessage) -> None:
+    """Settle the one due item a message names (raising only when the host should deliver it again)."""
+    due_work.settle(message.get_body().decode("utf-8", "replace"), message.dequeue_count or 1)

@@ -6,6 +6,7 @@ Nothing else in the app reads `os.environ`. Tests set the environment, then call
 
 import functools
 import os
+import re
 from dataclasses import dataclass, field, fields
 from urllib.parse import urlsplit
 
@@ -113,6 +114,10 @@ class Limits:
     record_attempts: int = 3
     # The timer gives a pause it cannot settle this many runs, then marks it failed.
     timer_attempts: int = 5
+    # The due-work queue: a message's dequeues before its pause is marked failed (host.json's
+    # queues.maxDequeueCount), and how long a row stays marked as on the queue (not sent again).
+    queue_max_dequeue_count: int = 5
+    due_queue_lease_seconds: float = 900
     # Pages of queryPipelineRuns read when looking for a run whose createRun got no answer, and the
     # wait before looking a second time (in case ADF lists a new run a moment late).
     run_lookup_max_pages: int = 10
@@ -190,6 +195,9 @@ class Settings:
     platform_auth_enabled: bool = False
     # OPERATORS: who may use the operators' console (besides the Pauses.Operator app role), as compared.
     operators: tuple[str, ...] = ()
+    # DUE_WORK_QUEUE: the queue the timer puts due work on, settled by a queue-triggered function on as
+    # many instances as the host scales to; empty: the timer settles it itself, in one process.
+    due_work_queue: str = "pauses-due"
 
     @property
     def expiry_table(self) -> str:
@@ -243,8 +251,10 @@ def _from_environ(env) -> Settings:
         raise SettingsError("PAUSES_TABLE must be 3-55 letters and digits, starting with a letter.")
     callback_hosts = _hosts(env.get("CALLBACK_ALLOWED_HOSTS"), "CALLBACK_ALLOWED_HOSTS") or DEFAULT_CALLBACK_HOSTS
     check_hosts = _hosts(env.get("CHECK_ALLOWED_HOSTS"), "CHECK_ALLOWED_HOSTS")
+    storage = storage_account(env)
     return Settings(
-        storage=storage_account(env),
+        storage=storage,
+        due_work_queue=_due_work_queue(env, storage),
         callback_allowed_hosts=callback_hosts,
         check_allowed_hosts=check_hosts,
         channel_allowed_hosts=_hosts(env.get("CHANNEL_ALLOWED_HOSTS"), "CHANNEL_ALLOWED_HOSTS") or DEFAULT_CHANNEL_HOSTS,
@@ -260,6 +270,25 @@ def _from_environ(env) -> Settings:
         public_base_url=base,
         allowed_factories=_allowed_factories(env.get("ALLOWED_FACTORIES")),
     )
+
+
+_QUEUE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]")
+
+
+def _due_work_queue(env, storage: StorageAccount) -> str:
+    """DUE_WORK_QUEUE: a queue name (3-63 of a-z, 0-9 and single hyphens), or empty for the timer alone."""
+    given = env.get("DUE_WORK_QUEUE")
+    if given is None:  # by default, the queue where the account has one the app knows of
+        return "" if storage.uses_identity and not storage.queue_endpoint else Settings.due_work_queue
+    name = given.strip()
+    if name and not _QUEUE_NAME.fullmatch(name):
+        raise SettingsError("DUE_WORK_QUEUE must be a queue name: 3-63 lower-case letters, digits and single hyphens, "
+                            "starting and ending with a letter or digit (or empty: the timer settles due work "
+                            "itself).")
+    if name and storage.uses_identity and not storage.queue_endpoint:
+        raise SettingsError(f"DUE_WORK_QUEUE needs the queue endpoint: set {storage.setting}__queueServiceUri (or "
+                            f"{storage.setting}__accountName), or DUE_WORK_QUEUE to empty.")
+    return name
 
 
 def _operators(env) -> tuple[str, ...]:
@@ -332,6 +361,17 @@ def sweep_schedule(env=os.environ) -> str:
     indexes the functions too, so the choice is made here, when `function_app` is imported.
     """
     return "%PAUSE_SWEEP_SCHEDULE%" if (env.get("PAUSE_SWEEP_SCHEDULE") or "").strip() else DEFAULT_SWEEP_SCHEDULE
+
+
+def due_work_trigger(env=os.environ) -> tuple[str, str]:
+    """The queue trigger's queue (`%DUE_WORK_QUEUE%` when the setting is given, as for the timer's schedule)
+    and connection (the prefix of the storage settings the app reads, so the trigger reads the queue the
+    timer writes to)."""
+    queue = "%DUE_WORK_QUEUE%" if (env.get("DUE_WORK_QUEUE") or "").strip() else Settings.due_work_queue
+    connection = "PAUSES_STORAGE_CONNECTION" if any(
+        key == "PAUSES_STORAGE_CONNECTION" or key.startswith("PAUSES_STORAGE_CONNECTION__") for key in env
+        if (env.get(key) or "").strip()) else "AzureWebJobsStorage"
+    return queue, connection
 
 
 @functools.lru_cache(maxsize=1)

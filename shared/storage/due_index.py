@@ -30,6 +30,7 @@ class Due(NamedTuple):
     row_key: str
     attempts: int = 0
     kind: str | None = None  # None: a pause's row; else one of ROW_KINDS
+    queued_until: datetime | None = None  # a message for it is on the due-work queue until then (a lease)
 
 
 class DueIndex:
@@ -74,7 +75,8 @@ class DueIndex:
 
         partition, row = self.keys("~", now)  # "~" sorts after every hex pause id
         rows = self._table.query_entities("PartitionKey le @p and RowKey le @r", parameters={"p": partition, "r": row},
-                                          select=["PartitionKey", "RowKey", "attempts", "kind"], results_per_page=page_size)
+                                          select=["PartitionKey", "RowKey", "attempts", "kind", "queued_until"],
+                                          results_per_page=page_size)
         try:
             for entity in rows:
                 row_key = entity.get("RowKey") or ""
@@ -88,7 +90,9 @@ class DueIndex:
                 except (TypeError, ValueError):
                     attempts = 0
                 kind = entity.get("kind") if entity.get("kind") in ROW_KINDS else None
-                yield Due(pause_id, entity["PartitionKey"], row_key, attempts, kind)
+                leased = entity.get("queued_until")
+                yield Due(pause_id, entity["PartitionKey"], row_key, attempts, kind,
+                          leased if isinstance(leased, datetime) else None)
         except ResourceNotFoundError:
             return
 
@@ -121,6 +125,39 @@ class DueIndex:
             return True
         except TableTransactionError:
             return False
+
+    def lease(self, dues: list, until: datetime) -> list:
+        """Mark rows as on the due-work queue until `until` (in batch transactions of one partition); the
+        rows leased, without those gone meanwhile (settled by someone else: no message for them)."""
+        leased = []
+        by_partition: dict[str, list] = {}
+        for due in dues:
+            by_partition.setdefault(due.partition_key, []).append(due)
+        for rows in by_partition.values():
+            for start in range(0, len(rows), 100):
+                leased += self._lease_batch(rows[start:start + 100], until)
+        return leased
+
+    @translate("index lease")
+    def _lease_batch(self, dues: list, until: datetime) -> list:
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import TableTransactionError, UpdateMode
+
+        def operation(due):
+            return ("update", {"PartitionKey": due.partition_key, "RowKey": due.row_key, "queued_until": until},
+                    {"mode": UpdateMode.MERGE})
+        try:
+            submit(self._table, [operation(due) for due in dues])
+            return dues
+        except TableTransactionError:  # a row is gone: the others one by one
+            leased = []
+            for due in dues:
+                try:
+                    self._table.update_entity(operation(due)[1], mode=UpdateMode.MERGE)
+                    leased.append(due)
+                except ResourceNotFoundError:
+                    pass
+            return leased
 
     def move(self, due: Due, due_at) -> None:
         """Reschedule: the new row first, then the old one goes."""

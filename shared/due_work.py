@@ -1,0 +1,120 @@
+"""Due work at scale: the timer puts what is due on a queue, and a queue-triggered function settles it on as
+many instances as the Functions host scales that function to.
+
+The timer (`enqueue_due`) reads only the due index, as `shared.sweep` does: each due row gets a lease
+(`queued_until`, written in batch transactions) and one message, sent several at a time; a leased row
+is not sent again while its lease lasts, so a backlog does not fill the queue with copies. The queue
+function (`settle`) settles one message through the same `shared.sweep.settle_due` as the timer:
+
+- a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due;
+- ARM throttling (or the pacer expecting it) re-sends the message to become visible at Retry-After and
+  completes this one: backpressure costs time, never a dequeue, and holds back nothing else;
+- any other failure is raised, so the host makes the message visible again later; on its last dequeue
+  (the host's maxDequeueCount, QUEUE_MAX_DEQUEUE_COUNT here) the pause is marked failed, saying why,
+  as the timer does after TIMER_ATTEMPTS, and the message completes instead of going to the poison queue.
+
+At-least-once delivery is safe: every settle is a conditional claim, so a second message for the same
+item (a lost delete, a lease that ran out) finds the work done or claimed and changes nothing.
+"""
+
+import logging
+import time
+from collections import Counter
+from datetime import datetime, timedelta
+
+from shared import sweep
+from shared.clock import utcnow
+from shared.errors import Unavailable, UpstreamThrottled
+from shared.lifecycle import recovery
+from shared.lifecycle.model import SweepOutcome
+from shared.settings import get_settings
+from shared.storage.due_index import get_due_index
+from shared.storage.due_queue import decode, get_due_queue
+from shared.targets import pacing
+
+logger = logging.getLogger(__name__)
+
+BATCH = 500  # rows leased and sent at once
+
+
+def enqueue_due(now: datetime | None = None, clock=time.monotonic) -> dict:
+    """Put every due item that is not on the queue already on it, within the timer's budget; counts."""
+    limits = get_settings().limits
+    deadline = clock() + limits.sweep_time_budget_seconds
+    now = now or utcnow()
+    counts: Counter = Counter()
+    seen, batch = set(), []
+    try:
+        for due in get_due_index().due(now):
+            if clock() >= deadline:
+                counts["left_due"] = 1
+                break
+            if due.pause_id in seen:
+                continue  # one message per pause and run; its other rows go at the next run
+            seen.add(due.pause_id)
+            if due.queued_until is not None and due.queued_until > now:
+                counts["on_queue"] += 1
+                continue
+            batch.append(due)
+            if len(batch) >= BATCH:
+                _send(batch, now, counts)
+                batch = []
+        _send(batch, now, counts)
+    except Unavailable as exc:
+        logger.warning("timer could not read or lease the due index: %s", exc.detail)
+        counts["index_unavailable"] = 1
+    if counts:
+        logger.info("timer enqueued %s", dict(counts))
+    return dict(counts)
+
+
+def _send(batch: list, now: datetime, counts: Counter) -> None:
+    if not batch:
+        return
+    lease = timedelta(seconds=get_settings().limits.due_queue_lease_seconds)
+    leased = get_due_index().lease(batch, now + lease)  # first the lease: a row is never on the queue unmarked
+    sent = get_due_queue().send_many(leased)
+    counts["enqueued"] += sent.sent
+    if sent.failed:  # their leases run out and the timer sends them again
+        counts["not_enqueued"] += len(sent.failed)
+
+
+def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepOutcome:
+    """Settle the item one message names; raise (the host retries the message) only while it has dequeues left."""
+    due = decode(text)
+    if due is None:
+        logger.warning("dropped a due-work message the app did not write")
+        return SweepOutcome.MISSING
+    now = now or utcnow()
+    row, _ = get_due_index().read_row(due)
+    if row is None:
+        return SweepOutcome.ALREADY_SETTLED  # settled, or moved by another decision: no longer this message's
+    leased = row.get("queued_until")
+    due = due._replace(kind=row.get("kind") or due.kind, queued_until=leased if isinstance(leased, datetime) else None)
+    try:
+        with pacing.background():
+            return sweep.settle_due(due, now)
+    except UpstreamThrottled as throttled:
+        get_due_queue().send(due, int(throttled.retry_after + 0.999))  # visible again at Retry-After
+        _keep_leased(due, now, throttled.retry_after)
+        return SweepOutcome.DEFERRED
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
+        if dequeue_count < get_settings().limits.queue_max_dequeue_count:
+            logger.warning("could not settle pause_id=%s (dequeue %d): %s", due.pause_id, dequeue_count, why)
+            raise
+        if not recovery.give_up(due.pause_id, f"The app could not settle this pause in {dequeue_count} attempts; "
+                                               f"last: {why}", now):
+            raise  # it changed while being given up: one more look, if the host still has one
+        get_due_index().remove(due)
+        return SweepOutcome.FAILED
+
+
+def _keep_leased(due, now: datetime, seconds: float) -> None:
+    """A deferred item's lease lasts past its new message's visibility (else the timer would send another)."""
+    lease = timedelta(seconds=get_settings().limits.due_queue_lease_seconds)
+    if due.queued_until is None or due.queued_until < now + timedelta(seconds=seconds) + lease / 2:
+        try:
+            get_due_index().lease([due], now + timedelta(seconds=seconds) + lease)
+        except Exception as exc:  # a second message later is a no-op: tolerated
+            logger.info("could not extend the lease of pause_id=%s: %s", due.pause_id, exc)

@@ -1,0 +1,113 @@
+"""The due-work queue: one message per due item, which a queue-triggered function settles (shared.due_work).
+
+Azure Queue storage, in the pauses' storage account (queue DUE_WORK_QUEUE). Messages are base64 text,
+as the Functions host's queue trigger reads them by default (`messageEncoding`). Queue storage has no
+batch send: a batch of messages is sent by a small pool of threads sharing one client, so 10,000 items
+take seconds, not minutes. The SDK may send a message again after an answer that was lost: a message
+twice is safe (every settle is a conditional claim, and one for work no longer due is dropped), while a
+message never sent is only found again when its item's lease runs out.
+"""
+
+import json
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
+
+from shared.clients import built_once
+from shared.settings import get_settings
+from shared.storage.credential import credential
+from shared.storage.due_index import Due
+from shared.storage.tables import forgotten_with_settings, translate
+
+logger = logging.getLogger(__name__)
+
+SENDERS = 16  # concurrent sends of one batch (the storage account takes 2,000 messages a second per queue)
+
+
+def encode(due: Due) -> str:
+    """A due row as a message: its keys, kind and pause (the row itself is read when it is settled)."""
+    return json.dumps({"v": 1, "id": due.pause_id, "p": due.partition_key, "r": due.row_key, "k": due.kind},
+                      separators=(",", ":"))
+
+
+def decode(text: str) -> Due | None:
+    """The due row a message names, or None for a message the app did not write."""
+    try:
+        body = json.loads(text)
+        if body.get("v") == 1 and all(isinstance(body.get(key), str) for key in ("id", "p", "r")):
+            kind = body.get("k")
+            return Due(body["id"], body["p"], body["r"], 0, kind if isinstance(kind, str) else None)
+    except (ValueError, AttributeError):
+        pass
+    return None
+
+
+class Sent(NamedTuple):
+    sent: int
+    failed: list  # the Due rows whose message could not be sent
+
+
+class DueQueue:
+    def __init__(self, queue_client):
+        self._queue = queue_client
+
+    def close(self) -> None:  # what built_once calls when it forgets this
+        self._queue.close()
+
+    @translate("queue")
+    def send(self, due: Due, delay_seconds: int = 0) -> None:
+        """One message, visible after `delay_seconds` (the queue's limit is 7 days)."""
+        self._send(encode(due), delay_seconds)
+
+    def _send(self, text: str, delay_seconds: int = 0) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        delay = max(0, min(int(delay_seconds), 7 * 86400 - 1)) or None
+        try:
+            self._queue.send_message(text, visibility_timeout=delay)
+        except ResourceNotFoundError:  # the first message ever: the queue is made now
+            from azure.core.exceptions import ResourceExistsError
+
+            try:
+                self._queue.create_queue()
+            except ResourceExistsError:
+                pass
+            self._queue.send_message(text, visibility_timeout=delay)
+
+    def send_many(self, dues: list) -> Sent:
+        """A message for each row, several at once; the rows whose send failed are returned, not raised."""
+        if not dues:
+            return Sent(0, [])
+        failed = []
+
+        def one(due):
+            try:
+                self._send(encode(due))
+                return None
+            except Exception as exc:  # counted and logged; the row's lease runs out and it is sent again
+                logger.warning("could not enqueue pause_id=%s: %s", due.pause_id, exc)
+                return due
+
+        with ThreadPoolExecutor(max_workers=min(SENDERS, len(dues)), thread_name_prefix="enqueue") as pool:
+            failed = [due for due in pool.map(one, dues) if due is not None]
+        return Sent(len(dues) - len(failed), failed)
+
+
+def _client():
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+    settings = get_settings()
+    limits = settings.limits
+    account = settings.storage
+    options = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy(),
+               "retry_total": limits.storage_retry_total, "connection_timeout": limits.storage_connect_timeout_seconds,
+               "read_timeout": limits.storage_read_timeout_seconds}
+    if account.uses_identity:
+        return QueueClient(account.queue_endpoint, settings.due_work_queue, credential=credential(), **options)
+    return QueueClient.from_connection_string(account.connection_string, settings.due_work_queue, **options)
+
+
+@forgotten_with_settings
+@built_once
+def get_due_queue() -> DueQueue:
+    return DueQueue(_client())
