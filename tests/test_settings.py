@@ -35,6 +35,10 @@ def test_separate_pause_storage_wins_over_the_functions_storage():
     ({**BASE, "STALE_CLAIM_SECONDS": "soon"}, "STALE_CLAIM_SECONDS"),
     ({**BASE, "SWEEP_CONCURRENCY": "0"}, "SWEEP_CONCURRENCY"),
     ({**BASE, "CHECK_PIPELINE_EXISTS": "perhaps"}, "CHECK_PIPELINE_EXISTS"),
+    ({**BASE, "DUE_WORK_QUEUE": "Pauses-Due"}, "DUE_WORK_QUEUE"),
+    ({**BASE, "DUE_WORK_QUEUE": "pauses--due"}, "DUE_WORK_QUEUE"),
+    ({"AzureWebJobsStorage__tableServiceUri": "https://a.table.core.windows.net", "DUE_WORK_QUEUE": "q-1"},
+     "queueServiceUri"),
 ])
 def test_bad_settings_fail_fast_naming_the_setting(env, message):
     with pytest.raises(SettingsError, match=message):
@@ -80,3 +84,15 @@ def test_an_operator_named_by_a_look_alike_spelling_fails_fast(name):
     assert _from_environ({**BASE, "OPERATORS": "Ops@Contoso.com, b@c.example"}).operators == ("ops@contoso.com",
                                                                                               "b@c.example")
 
+
+
+def test_due_work_goes_through_a_queue_by_default_where_the_app_knows_one():
+    from shared.settings import due_work_trigger
+
+    assert _from_environ(BASE).due_work_queue == "pauses-due"
+    assert _from_environ({**BASE, "DUE_WORK_QUEUE": ""}).due_work_queue == ""  # the timer settles it itself
+    only_tables = {"AzureWebJobsStorage__tableServiceUri": "https://a.table.core.windows.net"}
+    assert _from_environ(only_tables).due_work_queue == ""
+    assert due_work_trigger(BASE) == ("pauses-due", "AzureWebJobsStorage")
+    assert due_work_trigger({**BASE, "DUE_WORK_QUEUE": "q-1", "PAUSES_STORAGE_CONNECTION": "x"}) == \
+        ("%DUE_WORK_QUEUE%", "PAUSES_STORAGE_CONNECTION")

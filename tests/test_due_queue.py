@@ -1,0 +1,38 @@
+"""The due-work queue (shared.storage.due_queue) against Azurite: messages name a due row and nothing else
+is read as one; a batch is sent several at a time, base64 as the host's queue trigger reads it; a
+delayed message stays invisible until its time; the queue is made on first use."""
+
+import base64
+import json
+import uuid
+
+import pytest
+
+from shared.storage.due_index import Due
+from shared.storage.due_queue import decode, encode, get_due_queue
+
+ROW = Due("a" * 32, "2026120609", "20261206T093000-" + "a" * 32, 3, "reminder")
+
+
+def test_a_message_names_a_due_row_and_nothing_else_is_read_as_one():
+    assert decode(encode(ROW)) == ROW._replace(attempts=0)
+    for text in ("", "[]", '{"v": 2}', '{"v": 1, "id": 5}', "not json", '{"v": 1, "id": "x", "p": "y"}'):
+        assert decode(text) is None
+
+
+@pytest.mark.integration
+def test_a_batch_is_sent_as_base64_messages_and_a_delayed_one_waits(configure, azurite):
+    from azure.storage.queue import QueueClient
+
+    name = f"due-{uuid.uuid4().hex[:12]}"
+    configure(DUE_WORK_QUEUE=name)
+    rows = [ROW._replace(pause_id=f"{n:032x}") for n in range(40)]
+    sent = get_due_queue().send_many(rows)  # the queue does not exist yet: made on first use
+    assert (sent.sent, sent.failed) == (40, [])
+    get_due_queue().send(ROW, delay_seconds=60)
+    with QueueClient.from_connection_string(azurite.connection_string, name) as raw:
+        found = [m.content for m in raw.receive_messages(messages_per_page=32, max_messages=64)]
+        assert len(found) == 40  # the delayed one is not visible yet
+        bodies = [json.loads(base64.b64decode(text)) for text in found]
+        assert sorted(body["id"] for body in bodies) == [row.pause_id for row in rows]
+        assert raw.get_queue_properties().approximate_message_count == 41

@@ -1,0 +1,142 @@
+"""Due work through the queue (shared.due_work, shared.storage.due_queue) against Azurite's Queue service and
+the strict ADF stand-in: the timer leases and enqueues each due item once, a message settles it through
+the same engine, a message for work no longer due (or a second copy) changes nothing, throttling re-sends
+the message for later without spending a dequeue, and the last dequeue marks the pause failed, saying why."""
+
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+
+from shared import due_work
+from shared.lifecycle.model import SweepOutcome
+from shared.storage.due_index import get_due_index
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def queue(configure, azurite):
+    """A fresh due-work queue for the test; its raw client, to look at the messages."""
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+    name = f"due-{uuid.uuid4().hex[:12]}"
+    configure(DUE_WORK_QUEUE=name)
+    client = QueueClient.from_connection_string(azurite.connection_string, name,
+                                                message_decode_policy=TextBase64DecodePolicy())
+    yield client
+    client.close()
+
+
+def later(created, seconds=1):
+    return datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00")) + timedelta(seconds=seconds)
+
+
+def take(queue, visibility=30) -> list:
+    """Every message visible now (taken: invisible for `visibility` seconds)."""
+    return [(m.content, m.dequeue_count) for m in queue.receive_messages(messages_per_page=32,
+                                                                          visibility_timeout=visibility)]
+
+
+def test_due_items_are_enqueued_once_and_settled_by_their_messages(api, adf, queue):
+    expiring = [api.created(expires_in=60) for _ in range(3)]
+    restarting = api.created(expires_in=60, on_timeout="restart")
+    moment = later(restarting)
+    assert due_work.enqueue_due(moment) == {"enqueued": 4}
+    assert due_work.enqueue_due(moment) == {"on_queue": 4}  # leased: not sent again while on the queue
+    messages = take(queue)
+    assert len(messages) == 4 and all(count == 1 for _, count in messages)
+    outcomes = sorted(due_work.settle(text, count, moment).value for text, count in messages)
+    assert outcomes == ["expired", "expired", "expired", "restarted"]
+    assert [api.record(p["pause_id"])["status"] for p in expiring] == ["expired"] * 3
+    [run] = adf.runs
+    assert run["parameters"]["pause_id"] == restarting["pause_id"]
+    assert due_work.enqueue_due(moment) == {}  # nothing due any more
+
+
+def test_a_message_for_work_no_longer_due_and_a_second_copy_change_nothing(api, adf, queue):
+    created = api.created(expires_in=60, on_timeout="restart")
+    moment = later(created)
+    due_work.enqueue_due(moment)
+    [(text, _)] = take(queue)
+    answers = []
+    both = threading.Barrier(2)
+
+    def settle():
+        both.wait()
+        answers.append(due_work.settle(text, 1, moment))
+
+    threads = [threading.Thread(target=settle) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert SweepOutcome.RESTARTED in answers and len(adf.runs) == 1  # two copies at once: one run
+    assert due_work.settle(text, 1, moment) is SweepOutcome.ALREADY_SETTLED  # its row is gone: dropped
+    assert len(adf.runs) == 1
+
+
+def test_throttling_sends_the_message_again_for_later_and_spends_no_dequeue(api, adf, queue):
+    created = api.created(expires_in=60, on_timeout="restart")
+    moment = later(created)
+    due_work.enqueue_due(moment)
+    [(text, count)] = take(queue)
+    adf.inject("createRun", "before", status=429, code="SubscriptionRequestsThrottled", retry_after=1)
+    assert due_work.settle(text, count, moment) is SweepOutcome.DEFERRED
+    assert api.record(created["pause_id"])["status"] == "pending" and adf.runs == []
+    assert take(queue) == []  # invisible until Retry-After
+    time.sleep(1.2)
+    [(again, count)] = take(queue)
+    assert again == text and count == 1  # a new message: its dequeues start afresh
+    assert due_work.settle(again, count, moment + timedelta(seconds=2)) is SweepOutcome.RESTARTED
+    assert due_work.enqueue_due(moment + timedelta(seconds=2)) == {}
+
+
+def test_the_last_dequeue_marks_the_pause_failed_saying_why(api, adf, queue):
+    created = api.created(expires_in=60, on_timeout="restart")
+    moment = later(created)
+    due_work.enqueue_due(moment)
+    [(text, _)] = take(queue)
+    adf.inject("createRun", "before", count=100, status=400, code="BadRequest")
+    for dequeue in range(1, 5):  # the host delivers it again after each failure
+        with pytest.raises(Exception):
+            due_work.settle(text, dequeue, moment)
+        assert api.record(created["pause_id"])["status"] == "pending"
+    assert due_work.settle(text, 5, moment) is SweepOutcome.FAILED
+    record = api.record(created["pause_id"])
+    assert record["status"] == "failed" and "5 attempts" in record["last_error"] and "BadRequest" in record["last_error"]
+    assert due_work.enqueue_due(moment) == {}
+
+
+def test_a_lease_that_ran_out_sends_the_item_again(api, queue, configure):
+    configure(DUE_QUEUE_LEASE_SECONDS="30")
+    created = api.created(expires_in=60)
+    moment = later(created)
+    assert due_work.enqueue_due(moment) == {"enqueued": 1}
+    assert due_work.enqueue_due(moment + timedelta(seconds=31)) == {"enqueued": 1}  # its message was lost?
+    texts = [text for text, _ in take(queue)]
+    assert len(texts) == 2 and texts[0] == texts[1]
+    assert {due_work.settle(text, 1, moment + timedelta(seconds=31)).value for text in texts} == \
+        {"expired", "already_settled"}
+
+
+def test_the_timer_enqueues_with_a_queue_and_settles_itself_without_one(api, queue, configure, table,
+                                                                       registered_functions):
+    from datetime import timezone
+
+    from azure.data.tables import UpdateMode
+
+    created = api.created(expires_in=60)
+    past = datetime.now(timezone.utc) - timedelta(minutes=1)
+    entity = table.get_entity(created["pause_id"], "pause")
+    entity["expires_at"] = past  # as if it had been made a while ago
+    table.update_entity(entity, mode=UpdateMode.REPLACE)
+    get_due_index().add(created["pause_id"], past)
+    timer = registered_functions["expire_pauses"].get_user_function()
+    timer(None)
+    assert api.record(created["pause_id"])["status"] == "pending" and len(take(queue, 1)) == 1
+    configure(DUE_WORK_QUEUE="")
+    timer(None)
+    assert api.record(created["pause_id"])["status"] == "expired"
