@@ -147,6 +147,8 @@ class UpstreamThrottled(UpstreamFailed):
     seconds. A person is told as for any refusal; the app's own work defers the item, never counting it
     as a failed attempt."""
 
+    code = "upstream_throttled"
+
     def __init__(self, detail: str, retry_after: float, **extra):
         super().__init__(detail, **extra)
         self.retry_after = retry_after

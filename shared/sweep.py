@@ -30,7 +30,7 @@ from shared.storage.pauses import MISSING_GRACE, get_store
 from shared.storage.records import json_field, moment, status_of
 from shared.storage.tables import Conflict, Stored
 from shared.targets import pacing
-from shared.targets.adf import PipelineTarget, pacing_key
+from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from shared.targets.outside import OutsideCallFailed
 from shared.validation import Decision
 
@@ -153,7 +153,7 @@ def _paced(stored: Stored, action: Action, now: datetime) -> None:
         return
     target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
                             entity.get("factory_name") or "", entity.get("pipeline_name") or "", entity.get("tenant_id"))
-    wait_for = pacing.get_pacer().acquire(pacing_key(target), now.timestamp())
+    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp())
     if wait_for > 0:
         raise UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",
                                 wait_for)

@@ -36,6 +36,7 @@ EXPECTED = {
     "PayloadTooLarge": ((), 413, "payload_too_large", "Content Too Large"),
     "DamagedRecord": ((), 409, "damaged_record", "Conflict"),
     "UpstreamFailed": ((), 502, "upstream_failed", "Bad Gateway"),
+    "UpstreamThrottled": ((5.0,), 502, "upstream_throttled", "Bad Gateway"),
     "OutcomeUnknown": ((), 502, "outcome_unknown", "Bad Gateway"),
     "EmailNotSent": ((), 502, "email_failed", "Bad Gateway"),
     "ChannelNotSent": ((), 502, "channel_failed", "Bad Gateway"),

@@ -9,7 +9,7 @@ import pytest
 from shared import sweep
 from shared.storage.due_index import get_due_index
 from shared.targets import pacing
-from shared.targets.adf import PipelineTarget, pacing_key
+from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from tests.support import TARGET
 
 KEY = ("tenant", "sub")
@@ -91,9 +91,21 @@ def test_a_start_waits_before_claiming_while_the_bucket_looks_nearly_empty(api, 
     created = api.created(expires_in=60, on_timeout="restart")
     target = PipelineTarget(TARGET["subscription_id"], TARGET["resource_group"], TARGET["factory_name"],
                             TARGET["pipeline_name"])
-    pacing.get_pacer().observed(pacing_key(target), 2, later(created).timestamp())  # under the margin
+    get_adf().pacer.observed(pacing_key(target), 2, later(created).timestamp())  # under the margin
     assert sweep.sweep(later(created)) == {"deferred": 1}
     record = api.record(created["pause_id"])
     assert record["status"] == "pending" and "attempts" not in record and adf.runs == []  # never claimed
-    pacing.get_pacer().observed(pacing_key(target), 150, later(created, 60).timestamp())
+    get_adf().pacer.observed(pacing_key(target), 150, later(created, 60).timestamp())
     assert sweep.sweep(later(created, 60)) == {"restarted": 1} and len(adf.runs) == 1
+
+
+@pytest.mark.integration
+def test_a_persons_click_arm_throttles_waits_briefly_then_is_told_to_try_again(api, adf, configure):
+    configure(ARM_MAX_RETRY_AFTER_SECONDS="0.1")
+    created = api.created()
+    adf.inject("createRun", "before", count=3, status=429, code="SubscriptionRequestsThrottled", retry_after=30)
+    response = api.decide("restart", created["token"])
+    assert response.status_code == 502 and api.json(response)["code"] == "upstream_throttled"
+    assert "try again in a moment" in api.json(response)["detail"] and adf.runs == []
+    assert api.record(created["pause_id"])["status"] == "pending"
+    assert api.decide("restart", created["token"]).status_code == 200 and len(adf.runs) == 1  # the link still works

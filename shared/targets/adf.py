@@ -158,6 +158,8 @@ class Adf:
         self._lock = threading.Lock()
         self._credentials = None if settings.arm_is_local_standin else Credentials(settings)
         self._known: dict = {}  # PipelineTarget.key -> monotonic time until which it is known to exist
+        # What this process knows of ARM's write buckets, for the app's own work to keep under them.
+        self.pacer = pacing.Pacer(settings.limits.arm_writes_per_second, settings.limits.arm_writes_low_water)
 
     def check_target(self, target: PipelineTarget) -> TargetProblem | None:
         """A problem when ADF says the pipeline (or its factory, group, subscription) does not exist,
@@ -247,7 +249,7 @@ class Adf:
         try:
             with outbound.tracking(call):
                 run = client.pipelines.create_run(target.resource_group, target.factory_name, target.pipeline_name,
-                                                  parameters=parameters, raw_response_hook=pacing.hook(key),
+                                                  parameters=parameters, raw_response_hook=pacing.hook(self.pacer, key),
                                                   **background, **self._call_options())
         except ClientAuthenticationError as exc:
             # No token, or ARM answered 401: the request was not processed.
@@ -266,7 +268,7 @@ class Adf:
             code = _error_code(exc) or f"HTTP{exc.status_code}"
             if exc.status_code == 429:  # ARM did not process it: the same call works after Retry-After
                 retry_after = _retry_after(exc.response)
-                pacing.get_pacer().throttled(key, retry_after)
+                self.pacer.throttled(key, retry_after)
                 raise Throttled(code, exc.message or str(exc), retry_after) from exc
             if exc.status_code is not None and 400 <= exc.status_code < 500:
                 raise Refused(code, exc.message or str(exc), status=exc.status_code) from exc

@@ -21,9 +21,6 @@ import threading
 import time
 from dataclasses import dataclass
 
-from shared.clients import built_once
-from shared.settings import get_settings
-from shared.storage.tables import forgotten_with_settings
 
 REMAINING_WRITES = "x-ms-ratelimit-remaining-subscription-writes"
 
@@ -98,17 +95,10 @@ def in_background() -> bool:
     return _BACKGROUND.get()
 
 
-@forgotten_with_settings
-@built_once
-def get_pacer() -> Pacer:
-    limits = get_settings().limits
-    return Pacer(limits.arm_writes_per_second, limits.arm_writes_low_water)
-
-
-def hook(key: tuple):
+def hook(pacer: Pacer, key: tuple):
     """A raw-response hook that tells the pacer what each answer says remains."""
     def observe(response) -> None:
         text = response.http_response.headers.get(REMAINING_WRITES)
         if text is not None and text.strip().isdigit():
-            get_pacer().observed(key, int(text))
+            pacer.observed(key, int(text))
     return observe

@@ -26,7 +26,8 @@ _ERRORS = {
     413: "The body, `data` or `input` is over its size limit.",
     429: "The requester already has as many open requests of this catalog entry as one may (5): nothing was "
          "requested.",
-    502: "Data Factory, the callback target or the email server refused; nothing was started and the link still "
+    502: "Data Factory, the callback target or the email server refused (`upstream_throttled`: Azure Resource "
+         "Manager's throttling, past the short wait a click allows); nothing was started and the link still "
          "works. `outcome_unknown`: Data Factory did not answer and could not be asked, so the pause stays "
          "claimed and is reconciled automatically; nothing may be retried by hand. On `POST /pause`: "
          "`email_failed` or `channel_failed` (the detail names the channel): someone asked for could not be told, "
