@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from .bulk import fill
 from .checkserver import CheckServerProcess
 from .floors import RawOps
-from .harness import REPO_ROOT, SUBSCRIPTION, TARGET, App, Stack, new_table_name, pause_body
+from .harness import REPO_ROOT, SUBSCRIPTION, TARGET, THROTTLE_SCALE, App, Stack, new_table_name, pause_body
 from .stats import Samples
 
 CREATE_RUN_MS = 200
@@ -80,13 +80,13 @@ def _create_tables(stack: Stack, table: str) -> None:
             service.create_table(name)
 
 
-def run(sizes: list, progress) -> dict:
+def run(sizes: list, progress, throttle_scale: float = THROTTLE_SCALE) -> dict:
     """For each size: settled, seconds, per second, the floor's per second, and the timer's counts."""
     from shared import sweep
     from shared.settings import get_settings
 
     results = {}
-    with Stack(create_run_ms=CREATE_RUN_MS) as stack:
+    with Stack(create_run_ms=CREATE_RUN_MS, throttle_scale=throttle_scale) as stack:
         app = App()
         for size in sizes:
             table = new_table_name("sweep")

@@ -27,9 +27,18 @@ pass here where Azure would fail:
   Equals/NotEquals/In/NotIn, orders by RunStart/RunEnd/PipelineName/Status, and answers at most
   `page_size` runs a page with an opaque `continuationToken`.
 - Every ARM route needs `Authorization: Bearer <token>` and `api-version=2018-06-01`.
+- ARM throttles (local_dev/arm_throttle.py, after Microsoft's *Request limits and throttling*): a
+  token bucket per subscription, principal (the token's `oid`) and kind, writes (PUT, POST) 200
+  at once then 10 a second, reads (GET) 250 then 25 a second, and one 15 times as large shared by
+  the subscription's principals. Every ARM answer says what remains
+  (`x-ms-ratelimit-remaining-subscription-writes` or `-reads`, and `-global-writes` or
+  `-global-reads`); beyond the limit the answer is `429 SubscriptionRequestsThrottled` with
+  `Retry-After`, and the request is not processed. `throttle=Throttle(...)` sets other sizes
+  (`Throttle().scaled(10)`: ten times ARM's); `make run` reads the factor from the setting
+  ADF_STANDIN_THROTTLE_SCALE. reset() fills every bucket again.
 
 Faults are injected per operation (`createRun`, `getPipeline`, `getRun`, `queryPipelineRuns`,
-`callback`), first come first served, each for `count` requests:
+`callback`), first come first served, each for `count` requests (a request ARM throttled meets none):
 
     before    answer `status` (an ARM error) and record nothing          (429 adds Retry-After)
     after     record (the run, the callback), then answer `status`      (ADF's 5xx after the fact)
@@ -52,7 +61,7 @@ Control routes (no token):
     DELETE /_standin/runs             forget the recorded runs
     GET    /_standin/pipelines        every known factory and pipeline
     POST   /_standin/faults           {"operation", "kind", "count", "status", "code", "message", "retryAfter", "seconds"}
-    POST   /_standin/reset            forget runs, callbacks, created factories and pipelines, faults
+    POST   /_standin/reset            forget runs, callbacks, created factories and pipelines, faults; fill the buckets
     POST   /_standin/callbacks/<id>   receive a callback (what the app calls)
     GET    /_standin/callbacks        every callback received, with the answer it got
     GET    /_standin/mail             the emails the local mail catcher received (make run), newest first
@@ -86,6 +95,7 @@ from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 from local_dev.arm_actions import app_actions
+from local_dev.arm_throttle import ArmThrottle, Throttle, principal_of
 from local_dev.service import ServedInThread
 
 API_VERSION = "2018-06-01"
@@ -317,8 +327,11 @@ class AdfStandin(ServedInThread):
     """The stand-in server and its in-memory state; all methods are safe to call from any thread."""
 
     def __init__(self, host="127.0.0.1", port=0, *, page_size=PAGE_SIZE, queued_seconds=QUEUED_SECONDS,
-                 latency=None, issuer=None, tenants=None, ssl_context=None, roles=None, mail=None):
+                 latency=None, issuer=None, tenants=None, ssl_context=None, roles=None, mail=None,
+                 throttle: Throttle | None = None):
         self.host, self.port = host, port
+        # ARM's request throttling (ARM's sizes unless `throttle` says otherwise); reset() refills it.
+        self.throttle = ArmThrottle(throttle)
         self.mail = mail  # a local_dev.mail_catcher.MailCatcher whose messages /_standin/mail lists
         # With `tenants` (subscription -> tenant id) and the `issuer` of tokens, it checks bearer tokens
         # as ARM does: signature, expiry, audience (its own URL), and the subscription's tenant.
@@ -425,9 +438,11 @@ class AdfStandin(ServedInThread):
             self._faults.clear()
 
     def reset(self):
-        """Forget runs, callbacks, created factories and pipelines, injected faults and latency set since."""
+        """Forget runs, callbacks, created factories and pipelines, injected faults and latency set since;
+        fill ARM's throttling buckets again."""
         with self._lock:
             self._reset_state()
+            self.throttle.reset()
             self.latency = dict(self._latency_at_start)
             self._wake.set()
             self._wake = threading.Event()
@@ -439,7 +454,7 @@ class AdfStandin(ServedInThread):
         try:
             endpoint, args = _URL_MAP.bind_to_environ(request.environ).match()
             if endpoint.startswith("arm_"):
-                self._check_arm_request(request, args.get("subscription"), _ACTIONS[endpoint])
+                return self._arm_call(request, endpoint, args)
             return getattr(self, f"_handle_{endpoint}")(request, **args)
         except _ArmError as error:
             return error.response()
@@ -450,7 +465,26 @@ class AdfStandin(ServedInThread):
             message = f"{request.method} {request.path}: {error.description}"
             return _ArmError(error.code, error.name.replace(" ", ""), message).response()
 
+    def _arm_call(self, request, endpoint, args):
+        """An ARM route: authenticated and authorized, then throttled, then handled; the answer, error or
+        not, says what remains of the caller's bucket. A throttled request is not processed."""
+        subscription = args.get("subscription")
+        claims = self._check_arm_request(request, subscription, _ACTIONS[endpoint])
+        token = request.headers["Authorization"][len("Bearer "):].strip()
+        decision = self.throttle.take(subscription, principal_of(token, claims), request.method)
+        if not decision.allowed:
+            raise _ArmError(429, "SubscriptionRequestsThrottled", decision.message, decision.headers)
+        try:
+            response = getattr(self, f"_handle_{endpoint}")(request, **args)
+        except _ArmError as error:
+            error.headers = {**error.headers, **decision.headers}
+            raise
+        response.headers.update(decision.headers)
+        return response
+
     def _check_arm_request(self, request, subscription, action):
+        """ARM's checks before it routes a request: a bearer token, the api-version, and with `tenants` the
+        token itself and the caller's role. Returns the token's checked claims (None without `tenants`)."""
         token = request.headers.get("Authorization", "")
         if not token.startswith("Bearer ") or not token[len("Bearer "):].strip():
             raise _ArmError(401, "AuthenticationFailed",
@@ -464,9 +498,11 @@ class AdfStandin(ServedInThread):
         if api_version != API_VERSION:
             raise _ArmError(400, "InvalidApiVersionParameter",
                             f"The api-version '{api_version}' is invalid. The supported versions are '{API_VERSION}'.")
-        if self.tenants is not None:
-            claims = self._check_token(token[len("Bearer "):].strip(), subscription)
-            self._check_role(claims, subscription, action, request.path)
+        if self.tenants is None:
+            return None
+        claims = self._check_token(token[len("Bearer "):].strip(), subscription)
+        self._check_role(claims, subscription, action, request.path)
+        return claims
 
     def _check_role(self, claims, subscription, action, path):
         if self.roles is None:
@@ -876,9 +912,11 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Serve the local ADF (Azure Resource Manager) stand-in until Ctrl-C.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7072)
+    parser.add_argument("--throttle-scale", type=float, default=1.0,
+                        help="ARM's throttling buckets and refill rates times this (default 1: ARM's own)")
     options = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s adf-standin %(message)s")
-    with AdfStandin(options.host, options.port) as standin:
+    with AdfStandin(options.host, options.port, throttle=Throttle().scaled(options.throttle_scale)) as standin:
         _log.info("LOCAL ADF stand-in serving at %s (help at %s/)", standin.url, standin.url)
         try:
             threading.Event().wait()

@@ -2,7 +2,8 @@
 
 Does what `func start` does for this app, without Core Tools: loads local.settings.json,
 starts the Table emulator (data kept in .azurite/) and, when ARM_ENDPOINT is a loopback
-http:// URL, the ADF stand-in on its port, and when a CHANNEL_<NAME> setting points at a loopback
+http:// URL, the ADF stand-in on its port (throttling as ARM does, its buckets and refill rates
+times ADF_STANDIN_THROTTLE_SCALE when that is set), and when a CHANNEL_<NAME> setting points at a loopback
 http:// URL, the Teams and Slack stand-ins on its port; then serves every HTTP function. Ctrl-C
 stops all.
 
@@ -23,6 +24,7 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 from local_dev.adf_standin import DEFAULT_FACTORY, AdfStandin
+from local_dev.arm_throttle import SCALE_SETTING, throttle_from_setting
 from local_dev.azurite import DEFAULT_PORT as AZURITE_PORT
 from local_dev.azurite import REPO_ROOT, Azurite
 from local_dev.chat_standins import ChatStandins
@@ -126,12 +128,20 @@ def start_standin(stack: contextlib.ExitStack, arm_endpoint: str, mail=None) -> 
         logger.info("ARM_ENDPOINT is %s: no ADF stand-in, pipelines run in Azure", arm_endpoint)
         return None
     try:
-        standin = stack.enter_context(AdfStandin(host=parts.hostname, port=parts.port or 80, mail=mail))
+        throttle = throttle_from_setting(os.environ.get(SCALE_SETTING))
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    try:
+        standin = stack.enter_context(AdfStandin(host=parts.hostname, port=parts.port or 80, mail=mail,
+                                                 throttle=throttle))
     except SystemExit as exc:  # werkzeug prints the reason and exits when it cannot bind
         raise OSError(f"cannot start the ADF stand-in on {parts.netloc} (is the port in use?)") from exc
     name = create_demo_pipeline(standin.url)
     logger.info("ADF stand-in on %s: factory %s with the pipelines of adf/pipelines/ and the demo pipeline %s",
                 standin.url, "/".join(DEFAULT_FACTORY), name)
+    logger.info("the stand-in throttles as ARM does: %d writes at once then %g a second, %d reads then %g a second "
+                "(%s scales them)", throttle.writes, throttle.writes_per_second, throttle.reads,
+                throttle.reads_per_second, SCALE_SETTING)
     return standin
 
 

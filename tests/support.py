@@ -18,6 +18,29 @@ class DevCredential:
         return AccessToken("dev-token", 4102444800)
 
 
+class ManualClock:
+    """A monotonic clock that moves only when a test says so (`advance`), for what refills or expires by it."""
+
+    def __init__(self, now: float = 1000.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def unsigned_jwt(**claims) -> str:
+    """A JWT with these claims and no valid signature (for what reads a token's claims without checking it)."""
+    import base64
+    import json
+
+    def encode(part):
+        return base64.urlsafe_b64encode(json.dumps(part).encode()).decode().rstrip("=")
+    return f"{encode({'alg': 'RS256', 'typ': 'JWT'})}.{encode(claims)}.c2lnbmF0dXJl"
+
+
 def sdk_client(standin, subscription=SUBSCRIPTION):
     """The real SDK, pointed at the stand-in, as a pipeline author's tooling would use it."""
     from azure.mgmt.datafactory import DataFactoryManagementClient

@@ -99,3 +99,36 @@ def test_make_run_serves_the_chat_stand_ins_and_says_where_to_read_them(monkeypa
         assert f"Local Teams and Slack (what the app posted): {chat.base_url}/" in banner([], [], "", None, chat)
         with requests.Session() as session:
             assert session.get(chat.base_url + "/posts.json", timeout=5).json() == []
+
+
+def test_make_run_scales_the_stand_ins_throttling_by_its_setting(monkeypatch):
+    import contextlib
+
+    import requests
+
+    from local_dev.adf_standin import DEFAULT_FACTORY
+    from local_dev.ports import free_port
+    from local_dev.run import start_standin
+
+    subscription, resource_group, factory = DEFAULT_FACTORY
+    url = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("ADF_STANDIN_THROTTLE_SCALE", "2")
+    with contextlib.ExitStack() as stack:
+        standin = start_standin(stack, url)
+        assert (standin.throttle.limits.writes, standin.throttle.limits.writes_per_second) == (400, 20)
+        with requests.Session() as session:
+            answer = session.get(f"{url}/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/"
+                                 f"Microsoft.DataFactory/factories/{factory}?api-version=2018-06-01",
+                                 headers={"Authorization": "Bearer dev-token"}, timeout=5)
+        assert answer.headers["x-ms-ratelimit-remaining-subscription-reads"] == "499"
+
+
+def test_make_run_refuses_a_throttling_scale_that_is_not_a_positive_number(monkeypatch):
+    import contextlib
+
+    from local_dev.run import start_standin
+    from shared.errors import SettingsError
+
+    monkeypatch.setenv("ADF_STANDIN_THROTTLE_SCALE", "fast")
+    with contextlib.ExitStack() as stack, pytest.raises(SettingsError, match="ADF_STANDIN_THROTTLE_SCALE"):
+        start_standin(stack, "http://127.0.0.1:1")
