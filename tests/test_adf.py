@@ -16,7 +16,7 @@ import pytest
 from shared.settings import Limits, Settings
 from tests.support import LOCAL_STORAGE
 from shared.targets.adf import Adf, PipelineTarget, TargetProblem
-from shared.targets.outside import Refused, Unknown
+from shared.targets.outside import Refused, Throttled, Unknown
 from tests.support import SUBSCRIPTION, TARGET, create_pipeline, sdk_client
 
 pytestmark = pytest.mark.integration
@@ -78,17 +78,20 @@ def test_a_create_run_answered_with_an_html_page_is_an_unreadable_answer(adf_pip
     assert unknown.value.code == "UnreadableAnswer"
 
 
-def test_throttling_is_the_one_refusal_repeated_within_the_budget_with_retry_after_capped(adf_pipeline, target):
-    adf = gateway(adf_pipeline.url, arm_retry_total=2, arm_max_retry_after_seconds=0.1)
-    adf_pipeline.inject("createRun", "before", count=2, status=429, code="TooManyRequests", retry_after=3600)
-    started = time.monotonic()
-    run_id = adf.start_run(target, {"pause_id": pause_id()})
-    assert time.monotonic() - started < 3  # ARM asked for an hour; a person is waiting on the page
+def test_throttling_is_the_one_refusal_repeated_and_only_while_a_person_can_wait(adf_pipeline, target):
+    adf = gateway(adf_pipeline.url, arm_retry_total=2, arm_max_retry_after_seconds=1)
+    adf_pipeline.inject("createRun", "before", count=2, status=429, code="TooManyRequests", retry_after=0)
+    run_id = adf.start_run(target, {"pause_id": pause_id()})  # ARM did not process it: sent again
     assert [run["runId"] for run in adf_pipeline.runs] == [run_id]
     adf_pipeline.inject("createRun", "before", count=3, status=429, code="TooManyRequests", retry_after=0)
-    with pytest.raises(Refused) as refused:  # throttled past the budget: refused, nothing more started
+    with pytest.raises(Throttled) as throttled:  # throttled past the retry budget: refused, nothing more started
         adf.start_run(target, {"pause_id": pause_id()})
-    assert (refused.value.code, refused.value.status) == ("TooManyRequests", 429)
+    assert (throttled.value.code, throttled.value.status) == ("TooManyRequests", 429)
+    adf_pipeline.inject("createRun", "before", count=1, status=429, code="TooManyRequests", retry_after=3600)
+    started = time.monotonic()
+    with pytest.raises(Throttled) as throttled:  # ARM asks for an hour: no early retry, told at once
+        adf.start_run(target, {"pause_id": pause_id()})
+    assert time.monotonic() - started < 1 and throttled.value.retry_after == 300  # capped at five minutes
     assert len(adf_pipeline.runs) == 1
 
 

@@ -103,7 +103,7 @@ def test_a_start_waits_before_claiming_while_the_bucket_looks_nearly_empty(api, 
 def test_a_persons_click_arm_throttles_waits_briefly_then_is_told_to_try_again(api, adf, configure):
     configure(ARM_MAX_RETRY_AFTER_SECONDS="0.1")
     created = api.created()
-    adf.inject("createRun", "before", count=3, status=429, code="SubscriptionRequestsThrottled", retry_after=30)
+    adf.inject("createRun", "before", status=429, code="SubscriptionRequestsThrottled", retry_after=30)
     response = api.decide("restart", created["token"])
     assert response.status_code == 502 and api.json(response)["code"] == "upstream_throttled"
     assert "try again in a moment" in api.json(response)["detail"] and adf.runs == []

@@ -85,7 +85,9 @@ def _retry_policy(settings: Settings):
     Retry-After. For a POST that changes something (createRun) that can start a second run,
     so such a POST is retried only on 429 (ARM throttles before the request is processed). A
     POST that only reads (queryPipelineRuns) is marked `repeatable=True` per call and retried
-    like a GET. Retry-After is capped: a person is waiting on the page.
+    like a GET. A 429 is waited out only while the waits add up to ARM_MAX_RETRY_AFTER_SECONDS
+    (a person is waiting on the page); one that asks for longer is handed back at once, since
+    ARM refuses a retry sent before its Retry-After anyway.
     """
     from azure.core.pipeline.policies import RetryPolicy
 
@@ -95,6 +97,7 @@ def _retry_policy(settings: Settings):
         def configure_retries(self, options):
             retry_settings = super().configure_retries(options)
             retry_settings["repeatable"] = bool(options.pop("repeatable", False))
+            retry_settings["throttle_waited"] = 0.0
             return retry_settings
 
         def _changes_something(self, settings, request) -> bool:
@@ -106,8 +109,15 @@ def _retry_policy(settings: Settings):
             return super()._is_method_retryable(settings, request, response=response)
 
         def is_retry(self, settings, response):
+            if response.http_response.status_code == 429:
+                after = super().get_retry_after(response) or 0.0
+                waited = settings.get("throttle_waited", 0.0)
+                if not settings["total"] or waited + after > limits.arm_max_retry_after_seconds:
+                    return False
+                settings["throttle_waited"] = waited + after
+                return True
             if self._changes_something(settings, response.http_request):
-                return bool(settings["total"]) and response.http_response.status_code == 429
+                return False
             return super().is_retry(settings, response)
 
         def get_retry_after(self, response):
