@@ -1,4 +1,9 @@
-"""Start and stop Azurite's Table service (the Azure Storage emulator) from node_modules."""
+"""Start and stop Azurite (the Azure Storage emulator) from node_modules: its Table, Queue and Blob services.
+
+One `azurite` process serves all three: measured here, it listens in ~0.6 s using ~117 MB, against
+~0.45 s and ~87 MB for `azurite-table` alone and twice that for separate Table and Queue processes. So
+every Azurite (`make run`, each test session) has the queues the due work goes through.
+"""
 
 import base64
 import ctypes
@@ -15,10 +20,13 @@ from local_dev.ports import free_port, wait_for_port
 from local_dev.service import Service
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-AZURITE_TABLE = REPO_ROOT / "node_modules" / ".bin" / "azurite-table"
+AZURITE = REPO_ROOT / "node_modules" / ".bin" / "azurite"
 ACCOUNT_NAME = "devstoreaccount1"
 DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 10002
+# The ports UseDevelopmentStorage=true means.
+DEFAULT_PORT = 10002  # Table
+DEFAULT_QUEUE_PORT = 10001
+DEFAULT_BLOB_PORT = 10000
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -34,11 +42,13 @@ def _stop_with_parent() -> None:
 
 
 class Azurite(Service):
-    """An Azurite Table service process.
+    """An Azurite process serving Table (`port`), Queue (`queue_port`) and Blob (`blob_port`); a port
+    of 0 is a free one.
 
     With `random_key` (the default) the account gets a fresh random key, passed to Azurite
     through AZURITE_ACCOUNTS, and `connection_string` carries it. Without it Azurite uses its
-    default account, so that `UseDevelopmentStorage=true` works; that needs 127.0.0.1:10002.
+    default account, so that `UseDevelopmentStorage=true` works; that needs 127.0.0.1 and the
+    well-known ports 10002, 10001 and 10000 (the queue and blob ports default to them then).
     """
 
     def __init__(
@@ -50,13 +60,21 @@ class Azurite(Service):
         random_key: bool = True,
         tls=None,
         oauth: bool = False,
+        queue_port: int = 0,
+        blob_port: int = 0,
     ) -> None:
         if not in_memory and location is None:
             raise ValueError("Azurite needs a location when it is not in memory")
-        if not random_key and (host, port) != (DEFAULT_HOST, DEFAULT_PORT):
-            raise ValueError(f"UseDevelopmentStorage=true only reaches {DEFAULT_HOST}:{DEFAULT_PORT}")
+        if not random_key:
+            queue_port, blob_port = queue_port or DEFAULT_QUEUE_PORT, blob_port or DEFAULT_BLOB_PORT
+            if (host, port, queue_port, blob_port) != (DEFAULT_HOST, DEFAULT_PORT, DEFAULT_QUEUE_PORT,
+                                                       DEFAULT_BLOB_PORT):
+                raise ValueError(f"UseDevelopmentStorage=true only reaches {DEFAULT_HOST} on ports {DEFAULT_PORT} "
+                                 f"(Table), {DEFAULT_QUEUE_PORT} (Queue) and {DEFAULT_BLOB_PORT} (Blob)")
         self.host = host
         self.port = port
+        self.queue_port = queue_port
+        self.blob_port = blob_port
         self.location = Path(location) if location is not None else None
         self.in_memory = in_memory
         self.account_key = base64.b64encode(secrets.token_bytes(64)).decode() if random_key else None
@@ -68,29 +86,39 @@ class Azurite(Service):
         self.tls, self.oauth = tls, oauth
         self._process: Optional[subprocess.Popen] = None
 
+    def _endpoint(self, port: int) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.host}:{port}/{ACCOUNT_NAME}"
+
     @property
     def table_endpoint(self) -> str:
         """The account's Table endpoint, as `<PREFIX>__tableServiceUri` names it."""
-        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/{ACCOUNT_NAME}"
+        return self._endpoint(self.port)
+
+    @property
+    def queue_endpoint(self) -> str:
+        """The account's Queue endpoint, as `<PREFIX>__queueServiceUri` names it."""
+        return self._endpoint(self.queue_port)
+
+    @property
+    def blob_endpoint(self) -> str:
+        return self._endpoint(self.blob_port)
 
     @property
     def connection_string(self) -> str:
-        """The connection string the Tables SDK needs to reach this Azurite."""
+        """The connection string the Storage SDKs (Tables, Queues) need to reach this Azurite."""
         if self.account_key is None:
             return "UseDevelopmentStorage=true"
         return (
             f"DefaultEndpointsProtocol={'https' if self.tls else 'http'};AccountName={ACCOUNT_NAME};"
-            f"AccountKey={self.account_key};TableEndpoint={self.table_endpoint};"
+            f"AccountKey={self.account_key};BlobEndpoint={self.blob_endpoint};QueueEndpoint={self.queue_endpoint};"
+            f"TableEndpoint={self.table_endpoint};"
         )
 
     def start(self) -> "Azurite":
-        """Start Azurite and return once it accepts connections."""
-        if not AZURITE_TABLE.exists():
-            raise FileNotFoundError(f"{AZURITE_TABLE} is missing: run `make deps` to install Azurite")
-        if self.port == 0:
-            self.port = free_port(self.host)
-        elif _is_listening(self.host, self.port):
-            raise OSError(f"port {self.host}:{self.port} is already in use (another Azurite running?)")
+        """Start Azurite and return once all three services accept connections."""
+        if not AZURITE.exists():
+            raise FileNotFoundError(f"{AZURITE} is missing: run `make deps` to install Azurite")
+        self._pick_ports()
         self._process = subprocess.Popen(
             self._command(),
             env=self._environment(),
@@ -100,11 +128,24 @@ class Azurite(Service):
             preexec_fn=_stop_with_parent,
         )
         try:
-            wait_for_port(self.host, self.port, timeout=STARTUP_TIMEOUT_S, process=self._process)
+            for port in (self.port, self.queue_port, self.blob_port):
+                wait_for_port(self.host, port, timeout=STARTUP_TIMEOUT_S, process=self._process)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _pick_ports(self) -> None:
+        """Free ports for those left 0 (distinct from each other); refuse ports something listens on."""
+        for name in ("port", "queue_port", "blob_port"):
+            port = getattr(self, name)
+            if port == 0:
+                taken = {self.port, self.queue_port, self.blob_port}
+                while port in taken:
+                    port = free_port(self.host)
+                setattr(self, name, port)
+            elif _is_listening(self.host, port):
+                raise OSError(f"port {self.host}:{port} is already in use (another Azurite running?)")
 
     def stop(self) -> None:
         """Stop Azurite and everything it started; does nothing when not running."""
@@ -128,11 +169,18 @@ class Azurite(Service):
 
     def _command(self) -> list:
         command = [
-            str(AZURITE_TABLE),
+            str(AZURITE),
             "--tableHost", self.host,
             "--tablePort", str(self.port),
+            "--queueHost", self.host,
+            "--queuePort", str(self.queue_port),
+            "--blobHost", self.host,
+            "--blobPort", str(self.blob_port),
             "--disableTelemetry",
             "--silent",
+            # azure-storage-queue 12.18 sends x-ms-version 2026-10-06, newer than Azurite 3.35 knows, and
+            # Azurite refuses it unless told otherwise; the queue operations used here are ones it serves.
+            "--skipApiVersionCheck",
         ]
         if self.tls is not None:
             command += ["--cert", str(self.tls.cert_file), "--key", str(self.tls.key_file)]

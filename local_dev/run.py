@@ -75,11 +75,12 @@ def load_settings(root: Path) -> Optional[Path]:
 
 
 def start_azurite(stack: contextlib.ExitStack) -> Azurite:
-    """Azurite on its default port with the default account, so UseDevelopmentStorage=true works."""
+    """Azurite on its well-known ports with the default account, so UseDevelopmentStorage=true works."""
     azurite = stack.enter_context(
         Azurite(port=AZURITE_PORT, location=AZURITE_LOCATION, in_memory=False, random_key=False)
     )
-    logger.info("Azurite Table service on http://%s:%s (data in %s/)", azurite.host, azurite.port, AZURITE_LOCATION.name)
+    logger.info("Azurite on %s: Table service on port %s, Queue %s, Blob %s (data in %s/)", azurite.host, azurite.port,
+                azurite.queue_port, azurite.blob_port, AZURITE_LOCATION.name)
     return azurite
 
 

@@ -54,15 +54,15 @@ def test_accepts_only_its_own_random_key(azurite):
     assert refused.value.status_code == 403
 
 
-def test_stop_ends_the_process_and_closes_the_port():
+def test_stop_ends_the_process_and_closes_the_ports():
     azurite = Azurite().start()
-    pid, port = azurite.pid, azurite.port
-    assert is_listening(port)
+    pid, ports = azurite.pid, (azurite.port, azurite.queue_port, azurite.blob_port)
+    assert all(is_listening(port) for port in ports)
 
     azurite.stop()
 
     assert not process_exists(pid)
-    assert not is_listening(port)
+    assert not any(is_listening(port) for port in ports)
 
 
 def test_refuses_a_port_already_in_use(azurite):
@@ -79,9 +79,24 @@ def test_persists_to_its_location(tmp_path):
     assert any(location.iterdir())
 
 
-def test_default_account_only_on_the_well_known_port():
-    assert Azurite(port=10002, location="x", in_memory=False, random_key=False).connection_string == (
-        "UseDevelopmentStorage=true"
-    )
+def test_default_account_only_on_the_well_known_ports():
+    development = Azurite(port=10002, location="x", in_memory=False, random_key=False)
+    assert development.connection_string == "UseDevelopmentStorage=true"
+    assert (development.queue_port, development.blob_port) == (10001, 10000)
     with pytest.raises(ValueError):
         Azurite(port=12345, random_key=False)
+    with pytest.raises(ValueError):
+        Azurite(port=10002, queue_port=12345, random_key=False)
+
+
+def test_serves_queues_on_a_port_of_their_own(azurite):
+    from azure.storage.queue import QueueClient
+
+    ports = {azurite.port, azurite.queue_port, azurite.blob_port}
+    assert len(ports) == 3 and all(is_listening(port) for port in ports)
+    assert f"QueueEndpoint={azurite.queue_endpoint};" in azurite.connection_string
+    with QueueClient.from_connection_string(azurite.connection_string, "due") as queue:
+        queue.create_queue()
+        queue.send_message("hello")
+        [message] = queue.receive_messages(visibility_timeout=5)
+        assert message.content == "hello" and message.dequeue_count == 1
