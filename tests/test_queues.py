@@ -14,6 +14,7 @@ import pytest
 from local_dev.queue_rules import QueuesOptions
 from local_dev.queues import QueueRunner, queue_functions
 from local_dev.timers import SettingMissing
+from tests.support import wait_until
 
 FAST = {"max_polling_interval": 0.3, "lease_seconds": 2}
 
@@ -34,13 +35,6 @@ def recorder() -> tuple[list, object]:
     def record(msg: func.QueueMessage) -> None:
         seen.append(msg)
     return seen, record
-
-
-def wait_until(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 class Queue:
