@@ -18,6 +18,7 @@ time, and again only if its runner neither deletes nor renews it — at least on
 """
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import os
@@ -159,9 +160,11 @@ class _Listener:
             if not self._missing_logged:  # as the host: wait for the queue to be made, polling with back-off
                 logger.info("%s: queue %s does not exist yet", self.function.name, self.queue.queue_name)
                 self._missing_logged = True
-        except AzureError as error:
+        except AzureError as error:  # storage down or refusing: try again after the back-off
             logger.warning("%s: cannot read queue %s: %s", self.function.name, self.queue.queue_name,
                            str(error).splitlines()[0] if str(error) else type(error).__name__)
+        except Exception:  # anything else must not end the polling either
+            logger.exception("%s: cannot read queue %s", self.function.name, self.queue.queue_name)
         return []
 
     def _handle(self, message) -> None:
@@ -188,8 +191,8 @@ class _Listener:
     def _run(self, message, body: bytes) -> bool:
         """Call the function with the azure.functions.QueueMessage the Python worker builds; True if it returned."""
         argument = QueueMessage(id=message.id, body=body, dequeue_count=message.dequeue_count,
-                                     expiration_time=message.expires_on, insertion_time=message.inserted_on,
-                                     time_next_visible=message.next_visible_on, pop_receipt=message.pop_receipt)
+                                expiration_time=message.expires_on, insertion_time=message.inserted_on,
+                                time_next_visible=message.next_visible_on, pop_receipt=message.pop_receipt)
         started = time.perf_counter()
         try:
             result = self.function.user_function(**{self.function.parameter: argument})
@@ -237,20 +240,15 @@ class _Listener:
             self.queue.delete_message(message.id, pop_receipt)
 
 
-class _unless_lost:
+@contextlib.contextmanager
+def _unless_lost(message):
     """Ignore storage's answer that the message was taken over or is gone: someone else has it, as the host does."""
-
-    def __init__(self, message):
-        self.message = message
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback) -> bool:
-        if isinstance(error, HttpResponseError) and getattr(error, "error_code", None) in LOST_MESSAGE:
-            logger.debug("message %s: %s", self.message.id, error.error_code)
-            return True
-        return False
+    try:
+        yield
+    except HttpResponseError as error:
+        if getattr(error, "error_code", None) not in LOST_MESSAGE:
+            raise
+        logger.debug("message %s: %s", message.id, error.error_code)
 
 
 class _Leases:

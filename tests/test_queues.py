@@ -196,3 +196,20 @@ def test_runners_with_their_own_clients_share_a_queue_and_a_slow_functions_lease
     assert sorted(body for _, body, _ in handled) == sorted([b"slow"] + [f"m{n}".encode() for n in range(20)])
     assert {count for _, _, count in handled} == {1}
     assert {name for name, _, _ in handled} == {"a", "b"}
+
+
+@pytest.mark.integration
+def test_a_message_gone_before_the_runner_settles_it_is_left_alone(queue, caplog):
+    received, record = recorder()
+
+    def settle_it_myself(msg):
+        queue.raw.delete_message(msg.id, msg.pop_receipt)  # as if another worker had taken it over
+        record(msg)
+
+    with queue.runner(settle_it_myself):
+        queue.client.send_message("one")
+        wait_until(lambda: len(received) == 1)
+        queue.client.send_message("two")
+        wait_until(lambda: len(received) == 2 and queue.is_empty())
+    assert [m.get_body() for m in received] == [b"one", b"two"]
+    assert "could not settle" not in caplog.text
