@@ -28,8 +28,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: deps  ## Azurite, the ADF stand-in, a mail catcher and the app on http://127.0.0.1:7071
-	$(PY) -m local_dev.run
+# Local host processes running the queue triggers: `make run WORKERS=2` starts one more beside the main one
+# (HTTP, timers, queues), so two share each queue as two instances of the Function App do.
+WORKERS ?= 1
+
+run: deps  ## Azurite, the ADF stand-in, a mail catcher, the app on :7071 (WORKERS=2: queues in 2 processes)
+	$(PY) -m local_dev.run --workers $(WORKERS)
 
 # Three workers on two cores: most of a test's time is spent waiting on Azurite, the stand-ins or
 # Chromium, so a third worker keeps both cores busy (each worker starts its own of each).

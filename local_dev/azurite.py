@@ -6,18 +6,16 @@ every Azurite (`make run`, each test session) has the queues the due work goes t
 """
 
 import base64
-import ctypes
 import os
 import secrets
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Optional
 
 from local_dev.ports import free_port, wait_for_port
-from local_dev.service import Service
+from local_dev.service import Service, stop_with_parent
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 AZURITE = REPO_ROOT / "node_modules" / ".bin" / "azurite"
@@ -29,16 +27,6 @@ DEFAULT_QUEUE_PORT = 10001
 DEFAULT_BLOB_PORT = 10000
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
-
-
-def _stop_with_parent() -> None:
-    """In the child: get SIGINT (a clean, saving shutdown) if the parent dies without stop().
-
-    A test run killed from outside would otherwise leave Azurite running. Linux only.
-    """
-    if sys.platform.startswith("linux"):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGINT)
 
 
 class Azurite(Service):
@@ -125,7 +113,7 @@ class Azurite(Service):
             stdin=subprocess.DEVNULL,
             # Its own process group: Ctrl-C in the terminal must not reach it, stop() does.
             start_new_session=True,
-            preexec_fn=_stop_with_parent,
+            preexec_fn=stop_with_parent,
         )
         try:
             for port in (self.port, self.queue_port, self.blob_port):

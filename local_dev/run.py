@@ -4,10 +4,12 @@ Does what `func start` does for this app, without Core Tools: loads local.settin
 starts the Table emulator (data kept in .azurite/) and, when ARM_ENDPOINT is a loopback
 http:// URL, the ADF stand-in on its port (throttling as ARM does, its buckets and refill rates
 times ADF_STANDIN_THROTTLE_SCALE when that is set), and when a CHANNEL_<NAME> setting points at a loopback
-http:// URL, the Teams and Slack stand-ins on its port; then serves every HTTP function. Ctrl-C
+http:// URL, the Teams and Slack stand-ins on its port; then serves every HTTP function and runs the
+timer and queue triggers. With --workers N (`make run WORKERS=N`), N - 1 more local host processes run
+the queue triggers too, sharing the queues as the instances of a scaled-out Function App do. Ctrl-C
 stops all.
 
-    python -m local_dev.run [--host 127.0.0.1] [--port 7071]      (from the repository root)
+    python -m local_dev.run [--host 127.0.0.1] [--port 7071] [--workers 1]      (from the repository root)
 """
 
 import argparse
@@ -32,7 +34,10 @@ from local_dev.demo import create_demo_pipeline
 from local_dev.dev_sign_in import DevSignIn
 from local_dev.functions_host import build_wsgi_app, serve
 from local_dev.mail_catcher import MailCatcher
-from local_dev.timers import TimerRunner, timer_functions
+from local_dev.queue_rules import QueuesSettingError, read_queues_options
+from local_dev.queue_worker import QueueWorkers
+from local_dev.queues import QueueFunction, QueueRunner, queue_functions
+from local_dev.timers import SettingMissing, TimerRunner, timer_functions
 from shared.settings import SettingsError, is_loopback_host
 
 SETTINGS_FILES = ("local.settings.json", "local.settings.json.example")
@@ -46,7 +51,15 @@ def parse_args(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Serve the Function App locally with Azurite and the ADF stand-in.")
     parser.add_argument("--host", default="127.0.0.1", help="address to serve the functions on")
     parser.add_argument("--port", type=int, default=7071, help="port to serve the functions on")
+    parser.add_argument("--workers", type=_at_least_one, default=1,
+                        help="local host processes running the queue triggers (this one and N - 1 more)")
     return parser.parse_args(argv)
+
+
+def _at_least_one(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of processes (1 or more)")
+    return int(value)
 
 
 class SettingsFileError(ValueError):
@@ -145,13 +158,18 @@ def start_standin(stack: contextlib.ExitStack, arm_endpoint: str, mail=None) -> 
     return standin
 
 
-def banner(routes, timers, server_url: str, standin: Optional[AdfStandin], chat: Optional[ChatStandins] = None) -> str:
+def banner(routes, timers, server_url: str, standin: Optional[AdfStandin], chat: Optional[ChatStandins] = None,
+           queues: tuple = (), workers: int = 1) -> str:
     """What `func start` prints once it listens: each function's methods, URL and auth level."""
     lines = ["", "Functions:", ""]
     for methods, path, auth_level, name in routes:
         lines.append(f"        {name}: [{','.join(methods)}] {server_url}{path}  (auth: {auth_level})")
     for timer in timers:
         lines.append(f"        {timer.name}: timerTrigger ({timer.schedule})")
+    for queue in queues:
+        lines.append(f"        {queue.name}: queueTrigger ({queue.queue_name}, connection {queue.connection})")
+    if queues and workers > 1:
+        lines += ["", f"The queue triggers run in {workers} local host processes sharing the queues."]
     lines += ["", "Auth levels are shown, not enforced, as with `func start`; Azure requires the keys."]
     if standin is not None:
         lines.append(f"ADF stand-in runs: {standin.url}/_standin/runs")
@@ -172,6 +190,17 @@ def root_to_index(app):
             return [b""]
         return app(environ, start_response)
     return serve_root
+
+
+def start_queues(stack: contextlib.ExitStack, function_app, workers: int) -> list[QueueFunction]:
+    """Run the app's queue triggers here and, when `workers` > 1, in workers - 1 more local host processes."""
+    functions = queue_functions(function_app)
+    stack.enter_context(QueueRunner(functions, read_queues_options(REPO_ROOT / "host.json")))
+    if functions and workers > 1:
+        stack.enter_context(QueueWorkers(workers - 1))
+    elif workers > 1:
+        logger.warning("WORKERS=%d, but the app has no queue triggers: no more processes started", workers)
+    return functions
 
 
 def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
@@ -196,7 +225,8 @@ def start_all(stack: contextlib.ExitStack, options: argparse.Namespace) -> str:
     served = root_to_index(DevSignIn(wsgi_app) if sign_in else wsgi_app)
     server = stack.enter_context(serve(served, options.host, options.port))
     timers = stack.enter_context(TimerRunner(timer_functions(function_app.app))).timers
-    text = banner(wsgi_app.routes, timers, server.url, standin, chat)
+    queues = start_queues(stack, function_app.app, options.workers)
+    text = banner(wsgi_app.routes, timers, server.url, standin, chat, queues, options.workers)
     if sign_in:
         text += (f"\nDEVELOPMENT sign-in (APPROVER_SIGN_IN=easyauth): {server.url}/.auth/login/aad — stands in for App "
                  "Service Authentication on this machine only.\n")
@@ -215,7 +245,8 @@ def main(argv=None) -> int:
             print(start_all(stack, options), flush=True)
         except Exception as error:
             # A busy port or a broken settings file needs no traceback; a broken function_app does.
-            expected = isinstance(error, (OSError, SettingsFileError, SettingsError))
+            expected = isinstance(error, (OSError, SettingsFileError, SettingsError, SettingMissing,
+                                          QueuesSettingError))
             logger.error("could not start: %s", error, exc_info=not expected)
             return 1
         stop.wait()

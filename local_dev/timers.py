@@ -29,18 +29,27 @@ class TimerFunction:
     user_function: object
 
 
-class ScheduleSettingMissing(RuntimeError):
-    """A schedule names an app setting that is not set: the Functions host does not start either."""
+class SettingMissing(RuntimeError):
+    """A binding names an app setting that is not set: the Functions host does not start either."""
+
+
+class ScheduleSettingMissing(SettingMissing):
+    """A timer's schedule names an app setting that is not set."""
+
+
+def resolve_settings(text: str, what: str, env=os.environ, error=SettingMissing) -> str:
+    """Replace each `%SETTING%` in a binding's `text` with the setting's value, as the Functions host does."""
+    def value(match):
+        if not env.get(match.group(1)):
+            raise error(f"{what} names the app setting {match.group(1)}, which is not set (local.settings.json.example "
+                        "should set it)")
+        return env[match.group(1)]
+    return re.sub(r"%([^%]+)%", value, text)
 
 
 def resolve_schedule(schedule: str, env=os.environ) -> str:
-    """Replace `%SETTING%` with the setting's value, as the Functions host does."""
-    def value(match):
-        if not env.get(match.group(1)):
-            raise ScheduleSettingMissing(f"the timer's schedule names the app setting {match.group(1)}, which is "
-                                         "not set (local.settings.json.example sets it)")
-        return env[match.group(1)]
-    return re.sub(r"%([^%]+)%", value, schedule)
+    """The timer's schedule with `%SETTING%` replaced by the setting's value."""
+    return resolve_settings(schedule, "the timer's schedule", env, ScheduleSettingMissing)
 
 
 def timer_functions(function_app: func.FunctionApp) -> list[TimerFunction]:

@@ -52,6 +52,8 @@ def socket_origins():
 
 @pytest.fixture(scope="session")
 def azurite():
+    """One Azurite per session on free ports: Table (`.port`, `.table_endpoint`), Queue (`.queue_port`,
+    `.queue_endpoint`) and Blob, all named in `.connection_string` with the session's random key."""
     with Azurite() as server:
         yield server
 

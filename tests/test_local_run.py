@@ -132,3 +132,29 @@ def test_make_run_refuses_a_throttling_scale_that_is_not_a_positive_number(monke
     monkeypatch.setenv("ADF_STANDIN_THROTTLE_SCALE", "fast")
     with contextlib.ExitStack() as stack, pytest.raises(SettingsError, match="ADF_STANDIN_THROTTLE_SCALE"):
         start_standin(stack, "http://127.0.0.1:1")
+
+
+def test_make_run_lists_the_queue_triggers_and_how_many_processes_share_their_queues():
+    from local_dev.queues import QueueFunction
+    from local_dev.run import banner, parse_args
+
+    settle = QueueFunction("settle_due_work", "pauses-due", "AzureWebJobsStorage", "message", print)
+    text = banner([], [], "", None, None, [settle], 2)
+    assert "settle_due_work: queueTrigger (pauses-due, connection AzureWebJobsStorage)" in text
+    assert "The queue triggers run in 2 local host processes sharing the queues." in text
+    assert "processes" not in banner([], [], "", None, None, [settle], 1)
+    assert parse_args(["--workers", "3"]).workers == 3 and parse_args([]).workers == 1
+    with pytest.raises(SystemExit):
+        parse_args(["--workers", "0"])
+
+
+def test_workers_are_not_started_for_an_app_without_queue_triggers(caplog):
+    import contextlib
+
+    import azure.functions as func
+
+    from local_dev.run import start_queues
+
+    with contextlib.ExitStack() as stack:
+        assert start_queues(stack, func.FunctionApp(), 2) == []
+    assert "no queue triggers" in caplog.text
