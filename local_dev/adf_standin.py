@@ -60,6 +60,7 @@ Control routes (no token):
     GET    /_standin/runs             every recorded run, with its subscription, resource group and factory
     DELETE /_standin/runs             forget the recorded runs
     GET    /_standin/pipelines        every known factory and pipeline
+    GET    /_standin/throttling       per ARM operation and subscription: requests answered, and throttled (429)
     POST   /_standin/faults           {"operation", "kind", "count", "status", "code", "message", "retryAfter", "seconds"}
     POST   /_standin/reset            forget runs, callbacks, created factories and pipelines, faults; fill the buckets
     POST   /_standin/callbacks/<id>   receive a callback (what the app calls)
@@ -86,6 +87,7 @@ import socket
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,6 +126,7 @@ _URL_MAP = Map([
     Rule("/_standin/runs", methods=["GET"], endpoint="list_runs"),
     Rule("/_standin/runs", methods=["DELETE"], endpoint="clear_runs"),
     Rule("/_standin/pipelines", methods=["GET"], endpoint="list_pipelines"),
+    Rule("/_standin/throttling", methods=["GET"], endpoint="throttling"),
     Rule("/_standin/faults", methods=["POST"], endpoint="add_fault"),
     Rule("/_standin/reset", methods=["POST"], endpoint="reset"),
     Rule("/_standin/callbacks/<callback_id>", methods=["POST"], endpoint="receive_callback"),
@@ -147,6 +150,9 @@ _ACTIONS = {
     "arm_cancel_run": "Microsoft.DataFactory/factories/pipelineruns/cancel/action",
     "arm_query_runs": "Microsoft.DataFactory/factories/querypipelineruns/action",
 }
+# The names the stand-in's records and faults use for ARM routes (the rest by their route's name).
+_OPERATIONS = {"arm_create_run": "createRun", "arm_get_pipeline": "getPipeline", "arm_get_run": "getRun",
+               "arm_query_runs": "queryPipelineRuns"}
 # The least the app needs, the role tests give it: the actions of the Data Factory calls in shared/,
 # derived from the code and the SDK (local_dev.arm_actions), not kept by hand; infra/ grants the same.
 APP_ROLE = app_actions()
@@ -360,6 +366,7 @@ class AdfStandin(ServedInThread):
         self._callbacks = []  # every callback received: {"callbackId", "body", "status", "completed", ...}
         self._completed = set()  # callback ids whose activity is complete
         self._faults = []
+        self._arm_calls = Counter()  # (operation, subscription, "answered" | "throttled") -> requests
 
     # Lifecycle
 
@@ -472,6 +479,9 @@ class AdfStandin(ServedInThread):
         claims = self._check_arm_request(request, subscription, _ACTIONS[endpoint])
         token = request.headers["Authorization"][len("Bearer "):].strip()
         decision = self.throttle.take(subscription, principal_of(token, claims), request.method)
+        with self._lock:
+            self._arm_calls[(_OPERATIONS.get(endpoint, endpoint), (subscription or "").lower(),
+                             "answered" if decision.allowed else "throttled")] += 1
         if not decision.allowed:
             raise _ArmError(429, "SubscriptionRequestsThrottled", decision.message, decision.headers)
         try:
@@ -801,6 +811,17 @@ class AdfStandin(ServedInThread):
 
     def _handle_list_callbacks(self, request):
         return _json_response(self.callbacks)
+
+    def _handle_throttling(self, request):
+        """How many requests of each ARM operation per subscription were answered and how many throttled."""
+        with self._lock:
+            found = {}
+            for (operation, subscription, outcome), count in self._arm_calls.items():
+                row = found.setdefault((operation, subscription), {"operation": operation,
+                                                                   "subscription": subscription,
+                                                                   "answered": 0, "throttled": 0})
+                row[outcome] = count
+        return _json_response(sorted(found.values(), key=lambda row: (row["operation"], row["subscription"])))
 
     # The mail catcher's page
 

@@ -174,3 +174,28 @@ def test_arms_own_sizes_by_default():
         read = sdk.pipelines.get(*repo, NO_SETUP, cls=headers, **HTTP)
     assert (written[WRITES], written[GLOBAL_WRITES]) == ("199", "2999")
     assert (read[READS], read["x-ms-ratelimit-remaining-subscription-global-reads"]) == ("249", "3749")
+
+
+def test_the_stand_in_counts_what_it_answered_and_throttled_per_operation_and_subscription():
+    import requests
+
+    from local_dev.adf_standin import AdfStandin
+    from local_dev.arm_throttle import Throttle
+    from tests.support import SUBSCRIPTION, create_pipeline, sdk_client
+
+    with AdfStandin(throttle=Throttle(writes=4, writes_per_second=0.001)) as standin:
+        create_pipeline(standin)  # two writes: the factory and the pipeline
+        client = sdk_client(standin)
+        outcomes = []
+        for _ in range(3):
+            try:
+                client.pipelines.create_run("rg-data", "adf-test", "Load_Sales", parameters={"pause_id": "p"},
+                                            enforce_https=False, retry_total=0)
+                outcomes.append("run")
+            except Exception as exc:
+                outcomes.append(getattr(exc, "status_code", None))
+        client.close()
+        assert outcomes == ["run", "run", 429]
+        with requests.get(f"{standin.url}/_standin/throttling", timeout=5) as answer:
+            rows = answer.json()
+        assert {"operation": "createRun", "subscription": SUBSCRIPTION, "answered": 2, "throttled": 1} in rows
