@@ -42,7 +42,7 @@ BATCH = 100
 INSERT_THREADS = 12
 
 
-def fill(azurite, table: str, template: dict, count: int, seed: int = 7, due: str = "never") -> list:
+def fill(azurite, table: str, template: dict, count: int, seed: int = 7, due: str = "never", vary=None) -> list:
     """Add `count` pending pauses shaped like `template` to `table`, with their due-index rows; return their ids.
 
     `due` says when the timer wants them: "never" (they expire within the next 30 days, never
@@ -50,7 +50,7 @@ def fill(azurite, table: str, template: dict, count: int, seed: int = 7, due: st
     but a check attempt fell due within the last hour: `template` must be a pause with checks).
     "decided" adds final pauses instead (restarted or cancelled within the last week), as the app
     leaves them once the timer dropped their due rows: a decision row in the status index each,
-    no due row and no open row.
+    no due row and no open row. `vary(entity, pause_id)` changes each clone (a callback URL of its own).
     """
     if due not in ("never", "expired", "check", "decided"):
         raise ValueError(f"due must be never, expired, check or decided, not {due!r}")
@@ -71,6 +71,8 @@ def fill(azurite, table: str, template: dict, count: int, seed: int = 7, due: st
         entity = {**template, "PartitionKey": pause_id, "secret_hash": secrets.token_hex(32),
                   "created_at": created, "expires_at": expires}
         entity.pop("index_key", None)  # the template's open row is not theirs
+        if vary is not None:
+            vary(entity, pause_id)
         due_at = expires
         if due == "check":
             due_at = entity["next_check_at"] = now - timedelta(seconds=rng.randrange(1, 3600))

@@ -165,7 +165,7 @@ class App:
     def pause(self, body: bytes) -> dict:
         """Create a pause; return the created JSON (token, pause_id, links)."""
         response = self.call("pause", "POST", "pause", body, {"Content-Type": "application/json"})
-        if response.status_code != 201:
+        if response.status_code not in (201, 202):  # 202: callback mode
             raise RuntimeError(f"pause answered {response.status_code}: {response.get_body()[:300]!r}")
         return json.loads(response.get_body())
 

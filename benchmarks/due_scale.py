@@ -1,0 +1,239 @@
+"""Due work at scale: 10,000 items due at once, spread through the queue, at the pace ARM allows.
+
+The table holds 10,000 pauses whose expiry passed within the last hour: 2,500 that simply expire,
+2,500 in callback mode (each expiry calls its WebHook back, at the ADF stand-in), and 2,500 that
+restart on timeout in each of two subscriptions (each starts a run). The stand-in takes 200 ms per
+createRun and throttles as ARM does, with ARM's own buckets (writes: 200 at once, then 10 a second
+per subscription and identity). The timer (`shared.due_work.enqueue_due`, here in the bench process,
+once a minute as in Azure) puts every item on the queue; `local_dev.queue_worker` processes run the
+app's queue function (`settle_due_work`) as the Functions host does.
+
+Measured from the moment the timer first runs: when the expiries and callbacks were all settled; how
+fast the starts went against what ARM allows in that time (200 + 10/s per subscription); the share
+of createRun calls ARM throttled; and, from the stand-in's records and the pauses, that every pause
+ended once (one run or one callback each, none failed, none left claimed).
+
+Scale-out: the 5,000 expiries and callbacks alone, settled by one worker process and then by two
+(each measured from the timer's run to the last decision). CPU per item: the workers' CPU time per
+settled expiry, against the raw SDK calls one needs (read the message and the due row, read the
+pause, the conditional write that decides it, the status-index transaction, delete the due row and
+the message) made from as many threads on stock clients.
+"""
+
+import os
+import time
+from datetime import datetime, timezone
+
+from .bulk import fill
+from .harness import REPO_ROOT, SUBSCRIPTIONS, App, Stack, new_table_name
+from .sweep import _create_tables, _template
+
+CREATE_RUN_MS = 200
+SIZE = 10_000
+POLL_S = 2
+TIMER_S = 60
+
+
+def _get_json(url: str):
+    import requests
+
+    return requests.get(url, timeout=120).json()
+
+
+def _load(stack: Stack, app: App, table: str, size: int, starts: bool, progress, seed: int = 10) -> dict:
+    """The due pauses, by kind: their ids."""
+    templates = new_table_name("template")
+    stack.use_table(templates, CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    plain = _template(app, stack, templates)
+    callback = _template(app, stack, templates, callBackUri=f"{stack.adf.url}/_standin/callbacks/template")
+    restart = [_template(app, stack, templates, on_timeout="restart", subscription_id=s) for s in SUBSCRIPTIONS]
+    quarter = size // 4
+    _create_tables(stack, table)
+
+    def own_callback(entity, pause_id):
+        entity["callback_uri"] = f"{stack.adf.url}/_standin/callbacks/{pause_id}"
+
+    progress(f"due at scale: {quarter:,} expiries, {quarter:,} callbacks"
+             + (f", {quarter:,} starts in each of two subscriptions" if starts else "") + f" into {table}")
+    # Seeds of their own per load: pause ids (and so callback ids) never meet those of an earlier load.
+    ids = {"expiry": fill(stack.azurite, table, plain, quarter, seed=seed, due="expired"),
+           "callback": fill(stack.azurite, table, callback, quarter, seed=seed + 1, due="expired", vary=own_callback)}
+    if starts:
+        for number, template in enumerate(restart):
+            ids[f"start-{number}"] = fill(stack.azurite, table, template, quarter, seed=seed + 2 + number,
+                                          due="expired")
+    return ids
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _decisions(stack: Stack, table: str, ids: dict) -> dict:
+    """kind -> [(status, decided_at, run_id)] of every pause, read at the end."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from azure.data.tables import TableClient
+
+    with TableClient.from_connection_string(stack.azurite.connection_string, table) as client:
+        def read(pause_id):
+            entity = client.get_entity(pause_id, "pause", select=["status", "decided_at", "run_id"])
+            return entity.get("status"), entity.get("decided_at"), entity.get("run_id")
+        with ThreadPoolExecutor(16) as pool:
+            return {kind: list(pool.map(read, found)) for kind, found in ids.items()}
+
+
+def _settle(stack: Stack, table: str, ids: dict, workers: int, progress, limit_s: float) -> dict:
+    """Run the timer and `workers` worker processes until every pause is final (or `limit_s` passed)."""
+    from local_dev.queue_worker import QueueWorkers
+    from shared import due_work
+
+    queue = "due-" + table[-12:]
+    stack.use_table(table, CALLBACK_ALLOWED_HOSTS="127.0.0.1", DUE_WORK_QUEUE=queue)
+    wanted_runs = sum(len(v) for k, v in ids.items() if k.startswith("start"))
+    wanted_callbacks = len(ids.get("callback", ()))
+    with QueueWorkers(workers, ["--lease", "60"]) as running:
+        time.sleep(5)  # the workers import the app and start polling: their CPU until then is not the items'
+        cpu_before = sum(_cpu_seconds(process.pid) for process in running.processes)
+        started = time.time()
+        timer_runs, next_timer = [], started
+        while time.time() - started < limit_s:
+            if time.time() >= next_timer:
+                timer_runs.append(due_work.enqueue_due())
+                next_timer += TIMER_S
+            runs, callbacks = len(_get_json(f"{stack.adf.url}/_standin/runs")), \
+                len(_get_json(f"{stack.adf.url}/_standin/callbacks"))
+            if runs >= wanted_runs and callbacks >= wanted_callbacks:
+                decided = _decisions(stack, table, ids)
+                if all(status not in ("pending", "restarting", "expiring") for rows in decided.values()
+                       for status, _, _ in rows):
+                    break
+            progress(f"due at scale ({workers} worker{'s' * (workers > 1)}): {runs:,}/{wanted_runs:,} runs, "
+                     f"{callbacks:,}/{wanted_callbacks:,} callbacks after {time.time() - started:.0f} s")
+            time.sleep(POLL_S)
+        cpu = sum(_cpu_seconds(process.pid) for process in running.processes) - cpu_before
+    return {"started": started, "timer_runs": timer_runs, "cpu_seconds": cpu,
+            "decided": _decisions(stack, table, ids)}
+
+
+def _when(decided_at, started: float) -> float:
+    moment = decided_at if isinstance(decided_at, datetime) else datetime.fromisoformat(str(decided_at))
+    return moment.replace(tzinfo=moment.tzinfo or timezone.utc).timestamp() - started
+
+
+def _report(stack: Stack, ids: dict, outcome: dict, throttling: list) -> dict:
+    started, decided = outcome["started"], outcome["decided"]
+    statuses = {kind: sorted({status for status, _, _ in rows}) for kind, rows in decided.items()}
+    runs = _get_json(f"{stack.adf.url}/_standin/runs")
+    callbacks = _get_json(f"{stack.adf.url}/_standin/callbacks")
+    run_pauses = [run["parameters"].get("pause_id") for run in runs]
+    callback_ids = [call["callbackId"] for call in callbacks]
+    result = {"statuses": statuses, "cpu_seconds": outcome["cpu_seconds"],
+              "runs_once_each": sorted(run_pauses) == sorted(p for k, v in ids.items() if k.startswith("start")
+                                                             for p in v),
+              "callbacks_once_each": sorted(callback_ids) == sorted(ids.get("callback", ())),
+              "timer_runs": outcome["timer_runs"]}
+    quick = [_when(at, started) for kind in ("expiry", "callback") for _, at, _ in decided[kind]]
+    result["expiries_and_callbacks_seconds"] = max(quick)
+    result["expiries_and_callbacks_per_second"] = len(quick) / max(quick)
+    for number, subscription in enumerate(SUBSCRIPTIONS):
+        kind = f"start-{number}"
+        if kind not in decided:
+            continue
+        last = max(_when(at, started) for _, at, _ in decided[kind])
+        allowed = 200 + 10 * last
+        calls = next((row for row in throttling if row["operation"] == "createRun"
+                      and row["subscription"] == subscription.lower()), {"answered": 0, "throttled": 0})
+        result[kind] = {"starts": len(decided[kind]), "seconds": last, "allowed_by_arm": allowed,
+                        "share_of_allowed": len(decided[kind]) / allowed,
+                        "create_run_calls": calls["answered"] + calls["throttled"],
+                        "throttled_share": calls["throttled"] / max(1, calls["answered"] + calls["throttled"])}
+    return result
+
+
+def _floor_cpu_per_item(stack: Stack, count: int = 400, threads: int = 24) -> float:
+    """CPU seconds per expiry of the raw calls it needs, on stock clients (see the module's docstring)."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from azure.core import MatchConditions
+    from azure.data.tables import TableServiceClient, UpdateMode
+    from azure.storage.queue import QueueClient
+
+    name = new_table_name("floor")
+    with TableServiceClient.from_connection_string(stack.azurite.connection_string) as service, \
+            QueueClient.from_connection_string(stack.azurite.connection_string, f"floor-{uuid.uuid4().hex[:8]}") \
+            as queue:
+        pauses, index, status = (service.create_table(name + suffix) for suffix in ("", "expiry", "status"))
+        entity = {"status": "pending", "mode": "restart", "expires_at": datetime.now(timezone.utc), "x": "y" * 1500}
+        queue.create_queue()
+        for i in range(count):
+            pauses.create_entity({"PartitionKey": f"p{i}", "RowKey": "pause", **entity})
+            index.create_entity({"PartitionKey": "h", "RowKey": f"r{i}"})
+            queue.send_message(f"m{i}")
+
+        def settle(i):
+            [message] = queue.receive_messages(max_messages=1)
+            index.get_entity("h", f"r{i}")
+            stored = pauses.get_entity(f"p{i}", "pause")
+            pauses.update_entity({"PartitionKey": f"p{i}", "RowKey": "pause", "status": "expired"},
+                                 mode=UpdateMode.MERGE, etag=stored.metadata["etag"],
+                                 match_condition=MatchConditions.IfNotModified)
+            status.submit_transaction([("upsert", {"PartitionKey": "s", "RowKey": f"d{i}"})])
+            index.delete_entity("h", f"r{i}")
+            queue.delete_message(message)
+
+        cpu = time.process_time()
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(settle, range(count)))
+        cpu = time.process_time() - cpu
+        queue.delete_queue()
+        for suffix in ("", "expiry", "status"):
+            service.delete_table(name + suffix)
+    return cpu / count
+
+
+def run(progress, size: int = SIZE, limit_s: float = 1200) -> dict:
+    """The whole scenario with ARM's limits and one worker; then the scale-out of expiries and callbacks."""
+    results = {}
+    with Stack(create_run_ms=CREATE_RUN_MS, throttle_scale=1) as stack:
+        app = App()
+        table = new_table_name("scale")
+        ids = _load(stack, app, table, size, True, progress)
+        before = _get_json(f"{stack.adf.url}/_standin/throttling")
+        outcome = _settle(stack, table, ids, 1, progress, limit_s)
+        results["all"] = _report(stack, ids, outcome, _throttled_since(stack, before))
+        for workers in (1, 2):
+            _get_json_delete(f"{stack.adf.url}/_standin/runs")
+            table = new_table_name("scale")
+            ids = _load(stack, app, table, size, False, progress, seed=100 * workers)
+            outcome = _settle(stack, table, ids, workers, progress, limit_s)
+            report = _report(stack, ids, outcome, [])
+            report["cpu_ms_per_item"] = 1000 * outcome["cpu_seconds"] / (len(ids["expiry"]) + len(ids["callback"]))
+            results[f"workers-{workers}"] = report
+        results["floor_cpu_ms_per_item"] = 1000 * _floor_cpu_per_item(stack)
+    return results
+
+
+def _get_json_delete(url: str) -> None:
+    import requests
+
+    requests.delete(url, timeout=60)
+
+
+def _throttled_since(stack: Stack, before: list) -> list:
+    after = _get_json(f"{stack.adf.url}/_standin/throttling")
+    earlier = {(row["operation"], row["subscription"]): row for row in before}
+    return [{**row, **{key: row[key] - earlier.get((row["operation"], row["subscription"]), {}).get(key, 0)
+                       for key in ("answered", "throttled")}} for row in after]
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    os.chdir(REPO_ROOT)
+    size = int(sys.argv[1]) if len(sys.argv) > 1 else SIZE
+    print(json.dumps(run(lambda text: print(text, file=sys.stderr, flush=True), size), indent=2, default=str))
