@@ -30,7 +30,7 @@ from .sweep import _create_tables, _template
 
 CREATE_RUN_MS = 200
 SIZE = 10_000
-POLL_S = 2
+POLL_S = 5
 TIMER_S = 60
 
 
@@ -103,8 +103,9 @@ def _settle(stack: Stack, table: str, ids: dict, workers: int, progress, limit_s
             if time.time() >= next_timer:
                 timer_runs.append(due_work.enqueue_due())
                 next_timer += TIMER_S
-            runs, callbacks = len(_get_json(f"{stack.adf.url}/_standin/runs")), \
-                len(_get_json(f"{stack.adf.url}/_standin/callbacks"))
+            runs = sum(row["answered"] for row in _get_json(f"{stack.adf.url}/_standin/throttling")
+                       if row["operation"] == "createRun")
+            callbacks = len(_get_json(f"{stack.adf.url}/_standin/callbacks"))
             if runs >= wanted_runs and callbacks >= wanted_callbacks:
                 decided = _decisions(stack, table, ids)
                 if all(status not in ("pending", "restarting", "expiring") for rows in decided.values()

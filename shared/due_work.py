@@ -18,6 +18,7 @@ item (a lost delete, a lease that ran out) finds the work done or claimed and ch
 """
 
 import logging
+import math
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from shared.lifecycle import recovery
 from shared.lifecycle.model import SweepOutcome
 from shared.settings import get_settings
 from shared.storage.due_index import get_due_index
-from shared.storage.due_queue import decode, get_due_queue
+from shared.storage.due_queue import decode_message, get_due_queue
 from shared.targets import pacing
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ def _send(batch: list, now: datetime, counts: Counter) -> None:
 
 def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepOutcome:
     """Settle the item one message names; raise (the host retries the message) only while it has dequeues left."""
-    due = decode(text)
+    due, slot = decode_message(text)
     if due is None:
         logger.warning("dropped a due-work message the app did not write")
         return SweepOutcome.MISSING
@@ -92,10 +93,11 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
     leased = row.get("queued_until")
     due = due._replace(kind=row.get("kind") or due.kind, queued_until=leased if isinstance(leased, datetime) else None)
     try:
-        with pacing.background():
+        with pacing.background(), pacing.holding(slot):
             return sweep.settle_due(due, now)
     except UpstreamThrottled as throttled:
-        get_due_queue().send(due, int(throttled.retry_after + 0.999))  # visible again at Retry-After
+        # Visible again at Retry-After (whole seconds: the queue's unit), holding the write slot it was given.
+        get_due_queue().send(due, math.ceil(throttled.retry_after), getattr(throttled, "slot", None))
         _keep_leased(due, now, throttled.retry_after)
         return SweepOutcome.DEFERRED
     except Exception as exc:

@@ -153,10 +153,12 @@ def _paced(stored: Stored, action: Action, now: datetime) -> None:
         return
     target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
                             entity.get("factory_name") or "", entity.get("pipeline_name") or "", entity.get("tenant_id"))
-    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp())
+    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held())
     if wait_for > 0:
-        raise UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",
-                                wait_for)
+        paced = UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",
+                                  wait_for)
+        paced.slot = now.timestamp() + wait_for  # the write slot it was given: it goes then
+        raise paced
 
 
 def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now: datetime, remove,

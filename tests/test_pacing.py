@@ -24,38 +24,37 @@ class Clock:
 
 
 def test_nothing_heard_from_arm_lets_writes_go():
-    pacer = pacing.Pacer(10, 20, clock=Clock(), jitter=lambda: 0)
+    pacer = pacing.Pacer(10, 20, clock=Clock())
     assert [pacer.acquire(KEY) for _ in range(500)] == [0.0] * 500
 
 
-def test_writes_slow_down_before_the_bucket_is_empty_and_resume_as_it_refills():
+def test_writes_slow_down_before_the_bucket_is_empty_each_given_a_slot_of_its_own():
     clock = Clock()
-    pacer = pacing.Pacer(10, 20, clock=clock, jitter=lambda: 0)
+    pacer = pacing.Pacer(10, 20, clock=clock)
     pacer.observed(KEY, 25)
-    assert [pacer.acquire(KEY) for _ in range(5)] == [0.0] * 5  # 25 .. 21 remain before each
-    assert pacer.acquire(KEY) == 0.0  # 20: at the margin, it still goes
-    waited = pacer.acquire(KEY)
-    assert waited == pytest.approx(0.1)  # 19 estimated: one token short of the margin, at 10 a second
+    assert [pacer.acquire(KEY) for _ in range(6)] == [0.0] * 6  # 25 .. 20 remain before each
+    waits = [pacer.acquire(KEY) for _ in range(3)]  # 19: under the margin
+    assert waits == pytest.approx([0.101, 0.201, 0.301])  # one slot each, 1/refill apart
     clock.now += 0.1
-    assert pacer.acquire(KEY) == 0.0
+    assert pacer.acquire(KEY, slot=clock.now) == 0.0  # back at its slot: it goes
+    assert pacer.acquire(KEY) > 0.2  # a fresh write queues behind the slots handed out
     assert pacer.acquire(("tenant", "other")) == 0.0  # another subscription's bucket is its own
 
 
-def test_a_429_holds_writes_back_until_retry_after_then_refills_from_empty():
+def test_a_429_holds_writes_back_until_retry_after_then_until_the_margin_refilled():
     clock = Clock()
-    pacer = pacing.Pacer(10, 20, clock=clock, jitter=lambda: 0)
+    pacer = pacing.Pacer(10, 20, clock=clock)
     pacer.throttled(KEY, 7)
-    assert pacer.acquire(KEY) == pytest.approx(7)
-    clock.now += 7
-    assert pacer.acquire(KEY) == pytest.approx(2)  # empty: 20 tokens at 10 a second before the margin is back
-    clock.now += 2
-    assert pacer.acquire(KEY) == 0.0
+    wait = pacer.acquire(KEY)
+    assert wait == pytest.approx(9.001)  # empty at Retry-After, then 20 tokens at 10 a second
+    clock.now += wait
+    assert pacer.acquire(KEY, slot=clock.now) == 0.0
 
 
 def test_what_arm_says_remains_replaces_the_estimate():
-    pacer = pacing.Pacer(10, 20, clock=Clock(), jitter=lambda: 0)
+    pacer = pacing.Pacer(10, 20, clock=Clock())
     pacer.observed(KEY, 3)
-    assert pacer.acquire(KEY) > 1.6
+    assert pacer.acquire(KEY) == pytest.approx(1.701)
     pacer.observed(KEY, 200)
     assert pacer.acquire(KEY) == 0.0
 
@@ -74,14 +73,14 @@ def test_a_start_arm_throttles_is_deferred_to_retry_after_never_counted_and_hold
     throttled = api.created(expires_in=60, on_timeout="restart")
     expiring = api.created(expires_in=60)
     adf.inject("createRun", "before", status=429, code="SubscriptionRequestsThrottled", retry_after=30)
-    assert sweep.sweep(later(throttled)) == {"deferred": 1, "expired": 1}
+    assert sweep.sweep(later(expiring)) == {"deferred": 1, "expired": 1}  # (expiring's expiry is the later one)
     assert api.record(expiring["pause_id"])["status"] == "expired"
     record = api.record(throttled["pause_id"])
     assert record["status"] == "pending" and adf.runs == []
     [row] = due_rows(throttled["pause_id"])
-    assert row.attempts == 0 and get_due_index().due_at(row) >= later(throttled, 30)
-    assert sweep.sweep(later(throttled, 10)) == {}  # not before Retry-After
-    assert sweep.sweep(later(throttled, 32)) == {"restarted": 1}
+    assert row.attempts == 0 and get_due_index().due_at(row) >= later(expiring, 29)
+    assert sweep.sweep(later(expiring, 10)) == {}  # not before Retry-After
+    assert sweep.sweep(later(expiring, 45)) == {"restarted": 1}
     [run] = adf.runs
     assert run["parameters"]["pause_id"] == throttled["pause_id"]
 

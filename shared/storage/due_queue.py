@@ -24,22 +24,31 @@ logger = logging.getLogger(__name__)
 SENDERS = 16  # concurrent sends of one batch (the storage account takes 2,000 messages a second per queue)
 
 
-def encode(due: Due) -> str:
-    """A due row as a message: its keys, kind and pause (the row itself is read when it is settled)."""
-    return json.dumps({"v": 1, "id": due.pause_id, "p": due.partition_key, "r": due.row_key, "k": due.kind},
-                      separators=(",", ":"))
+def encode(due: Due, slot: float | None = None) -> str:
+    """A due row as a message: its keys, kind and pause (the row itself is read when it is settled), and
+    the ARM write slot a deferred start was given (shared.targets.pacing)."""
+    body = {"v": 1, "id": due.pause_id, "p": due.partition_key, "r": due.row_key, "k": due.kind}
+    if slot is not None:
+        body["s"] = round(slot, 3)
+    return json.dumps(body, separators=(",", ":"))
 
 
 def decode(text: str) -> Due | None:
     """The due row a message names, or None for a message the app did not write."""
+    return decode_message(text)[0]
+
+
+def decode_message(text: str) -> tuple[Due | None, float | None]:
+    """The due row a message names (None for a message the app did not write) and its write slot."""
     try:
         body = json.loads(text)
         if body.get("v") == 1 and all(isinstance(body.get(key), str) for key in ("id", "p", "r")):
-            kind = body.get("k")
-            return Due(body["id"], body["p"], body["r"], 0, kind if isinstance(kind, str) else None)
-    except (ValueError, AttributeError):
+            kind, slot = body.get("k"), body.get("s")
+            slot = float(slot) if isinstance(slot, (int, float)) and not isinstance(slot, bool) else None
+            return Due(body["id"], body["p"], body["r"], 0, kind if isinstance(kind, str) else None), slot
+    except (ValueError, AttributeError, OverflowError):
         pass
-    return None
+    return None, None
 
 
 class Sent(NamedTuple):
@@ -55,9 +64,9 @@ class DueQueue:
         self._queue.close()
 
     @translate("queue")
-    def send(self, due: Due, delay_seconds: int = 0) -> None:
+    def send(self, due: Due, delay_seconds: int = 0, slot: float | None = None) -> None:
         """One message, visible after `delay_seconds` (the queue's limit is 7 days)."""
-        self._send(encode(due), delay_seconds)
+        self._send(encode(due, slot), delay_seconds)
 
     def _send(self, text: str, delay_seconds: int = 0) -> None:
         from azure.core.exceptions import ResourceNotFoundError

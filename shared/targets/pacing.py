@@ -16,7 +16,6 @@ background call to that subscription back until it has passed. A person's click 
 
 import contextlib
 import contextvars
-import random
 import threading
 import time
 from dataclasses import dataclass
@@ -30,12 +29,13 @@ class _Bucket:
     remaining: float | None = None  # as last estimated (None: nothing heard from ARM yet)
     at: float = 0.0                 # when (epoch seconds: the timer's `now` may be given, in tests moved)
     blocked_until: float = 0.0      # a 429's Retry-After
+    next_slot: float = 0.0          # when the next deferred write may go (slots handed out 1/refill apart)
 
 
 class Pacer:
-    def __init__(self, refill_per_second: float, low_water: float, clock=time.time, jitter=random.random):
+    def __init__(self, refill_per_second: float, low_water: float, clock=time.time):
         self._refill, self._low = refill_per_second, low_water
-        self._clock, self._jitter = clock, jitter
+        self._clock = clock
         self._buckets: dict[tuple, _Bucket] = {}
         self._lock = threading.Lock()
 
@@ -44,25 +44,36 @@ class Pacer:
             return None
         return bucket.remaining + (now - bucket.at) * self._refill
 
-    def acquire(self, key: tuple, now: float | None = None) -> float:
-        """0 when a write may go now (counted against the estimate), else the seconds to wait first."""
+    def acquire(self, key: tuple, now: float | None = None, slot: float | None = None) -> float:
+        """0 when a write may go now (counted against the estimate), else the seconds to wait first.
+
+        A write that must wait is given a slot of its own, 1/refill after the previous one, so that the
+        writes held back come back one by one at the rate the bucket refills rather than all at once:
+        each is deferred once, not again and again. Coming back at its `slot`, a write goes as long as
+        one token is left (fresh writes leave ARM_WRITES_LOW_WATER for other instances)."""
         with self._lock:
             now = self._clock() if now is None else now
             bucket = self._buckets.setdefault(key, _Bucket())
-            if now < bucket.blocked_until:
-                return bucket.blocked_until - now + self._spread()
             estimate = self._estimate(bucket, now)
-            if estimate is not None and estimate < self._low - 1e-6:
-                return (self._low - estimate) / self._refill + self._spread()
-            if estimate is not None:
-                bucket.remaining, bucket.at = estimate - 1, now
-            return 0.0
+            if now >= bucket.blocked_until:
+                holds = slot is not None and now >= slot - 0.05
+                floor = 1 if holds else self._low
+                if (estimate is None or estimate >= floor - 1e-6) and (holds or bucket.next_slot <= now):
+                    if estimate is not None:
+                        bucket.remaining, bucket.at = estimate - 1, now
+                    return 0.0
+            short = 0.0 if estimate is None else max(0.0, self._low - estimate) / self._refill
+            given = max(bucket.next_slot, bucket.blocked_until, now + short)
+            bucket.next_slot = given + 1 / self._refill
+            return given - now + 0.001
 
     def observed(self, key: tuple, remaining: int, now: float | None = None) -> None:
         """What an answer from ARM said remains: it replaces the estimate."""
         with self._lock:
             bucket = self._buckets.setdefault(key, _Bucket())
             bucket.remaining, bucket.at = float(remaining), self._clock() if now is None else now
+            if remaining >= self._low:  # room enough: fresh writes need not queue behind the slots handed out
+                bucket.next_slot = min(bucket.next_slot, bucket.at)
 
     def throttled(self, key: tuple, retry_after: float) -> None:
         """ARM answered 429: nothing goes to that subscription until Retry-After has passed."""
@@ -72,9 +83,6 @@ class Pacer:
             bucket.blocked_until = max(bucket.blocked_until, now + retry_after)
             bucket.remaining, bucket.at = 0.0, now + retry_after
 
-    def _spread(self) -> float:
-        # Deferred items must not all come back in the same instant: spread them over a second's refill.
-        return self._jitter() * max(1.0, self._low / self._refill) * 0.5
 
 
 _BACKGROUND = contextvars.ContextVar("background", default=False)
@@ -93,6 +101,23 @@ def background():
 
 def in_background() -> bool:
     return _BACKGROUND.get()
+
+
+_SLOT = contextvars.ContextVar("slot", default=None)
+
+
+@contextlib.contextmanager
+def holding(slot: float | None):
+    """The work inside comes back at the write slot it was given (`Pacer.acquire`)."""
+    token = _SLOT.set(slot)
+    try:
+        yield
+    finally:
+        _SLOT.reset(token)
+
+
+def slot_held() -> float | None:
+    return _SLOT.get()
 
 
 def hook(pacer: Pacer, key: tuple):
