@@ -140,3 +140,35 @@ def test_the_timer_enqueues_with_a_queue_and_settles_itself_without_one(api, que
     configure(DUE_WORK_QUEUE="")
     timer(None)
     assert api.record(created["pause_id"])["status"] == "expired"
+
+
+def test_host_json_holds_the_deliveries_the_app_counts_on():
+    import json
+    from pathlib import Path
+
+    from shared.settings import Limits
+
+    queues = json.loads((Path(__file__).resolve().parent.parent / "host.json").read_text())["extensions"]["queues"]
+    assert queues["maxDequeueCount"] == Limits().queue_max_dequeue_count
+    assert queues["batchSize"] == 16
+
+
+def test_settling_an_expiry_from_its_message_costs_five_table_requests(api, storage, azurite, configure):
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+    name = f"due-{uuid.uuid4().hex[:12]}"
+    configure(DUE_WORK_QUEUE=name)
+    created = api.created(expires_in=60)
+    moment = later(created)
+    assert due_work.enqueue_due(moment) == {"enqueued": 1}
+    with QueueClient.from_connection_string(azurite.connection_string, name,
+                                            message_decode_policy=TextBase64DecodePolicy()) as queue:
+        [message] = list(queue.receive_messages(max_messages=1))
+    storage.log.clear()
+    assert due_work.settle(message.content, 1, moment) is SweepOutcome.EXPIRED
+    made = sorted(f"{method} {'batch' if path.endswith('$batch') else path.split('(')[0].rsplit('/', 1)[-1]}"
+                  for method, path, _ in storage.log)
+    # The due row and the pause read, the decision written (conditionally), the status index moved in one
+    # transaction, the due row removed: no query, no re-read.
+    assert len(made) == 5 and made.count("GET " + api.table_name + "expiry") == 1 and \
+        made.count("GET " + api.table_name) == 1 and "POST batch" in made, made
