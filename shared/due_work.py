@@ -9,6 +9,7 @@ function (`settle`) settles one message through the same `shared.sweep.settle_du
 - a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due;
 - ARM throttling (or the pacer expecting it) re-sends the message to become visible at Retry-After and
   completes this one: backpressure costs time, never a dequeue, and holds back nothing else;
+- table storage not answering re-sends it too (15 s later): the platform's trouble, not the item's;
 - any other failure is raised, so the host makes the message visible again later; on its last dequeue
   (the host's maxDequeueCount, QUEUE_MAX_DEQUEUE_COUNT here) the pause is marked failed, saying why,
   as the timer does after TIMER_ATTEMPTS, and the message completes instead of going to the poison queue.
@@ -36,6 +37,7 @@ from shared.targets import pacing
 logger = logging.getLogger(__name__)
 
 BATCH = 500  # rows leased and sent at once
+STORAGE_RETRY_SECONDS = 15  # a message table storage could not serve comes back this much later
 
 
 def enqueue_due(now: datetime | None = None, clock=time.monotonic) -> dict:
@@ -87,18 +89,25 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         logger.warning("dropped a due-work message the app did not write")
         return SweepOutcome.MISSING
     now = now or utcnow()
-    row, _ = get_due_index().read_row(due)
-    if row is None:
-        return SweepOutcome.ALREADY_SETTLED  # settled, or moved by another decision: no longer this message's
-    leased = row.get("queued_until")
-    due = due._replace(kind=row.get("kind") or due.kind, queued_until=leased if isinstance(leased, datetime) else None)
     try:
+        row, _ = get_due_index().read_row(due)
+        if row is None:
+            return SweepOutcome.ALREADY_SETTLED  # settled, or moved by another decision: no longer this message's
+        leased = row.get("queued_until")
+        due = due._replace(kind=row.get("kind") or due.kind,
+                           queued_until=leased if isinstance(leased, datetime) else None)
         with pacing.background(), pacing.holding(slot):
             return sweep.settle_due(due, now)
     except UpstreamThrottled as throttled:
         # Visible again at Retry-After (whole seconds: the queue's unit), holding the write slot it was given.
         get_due_queue().send(due, math.ceil(throttled.retry_after), getattr(throttled, "slot", None))
         _keep_leased(due, now, throttled.retry_after)
+        return SweepOutcome.DEFERRED
+    except Unavailable as unavailable:
+        # Table storage did not answer: not this item's failure, so no delivery is spent on it (a message
+        # that failed five times would fail its pause while storage was merely slow or down). It comes back.
+        logger.warning("storage unavailable settling pause_id=%s: %s", due.pause_id, unavailable.detail)
+        get_due_queue().send(due, STORAGE_RETRY_SECONDS, slot)
         return SweepOutcome.DEFERRED
     except Exception as exc:
         why = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"

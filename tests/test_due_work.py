@@ -172,3 +172,21 @@ def test_settling_an_expiry_from_its_message_costs_five_table_requests(api, stor
     # transaction, the due row removed: no query, no re-read.
     assert len(made) == 5 and made.count("GET " + api.table_name + "expiry") == 1 and \
         made.count("GET " + api.table_name) == 1 and "POST batch" in made, made
+
+
+def test_storage_that_does_not_answer_spends_no_delivery(api, adf, storage, azurite, configure):
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+    name = f"due-{uuid.uuid4().hex[:12]}"
+    configure(DUE_WORK_QUEUE=name)
+    created = api.created(expires_in=60)
+    moment = later(created)
+    due_work.enqueue_due(moment)
+    with QueueClient.from_connection_string(azurite.connection_string, name,
+                                            message_decode_policy=TextBase64DecodePolicy()) as queue:
+        [message] = list(queue.receive_messages(max_messages=1))
+        queue.delete_message(message)
+        storage.inject("before", methods=["GET"], count=2)  # the due row cannot be read (nor on its retry)
+        assert due_work.settle(message.content, 5, moment) is SweepOutcome.DEFERRED  # even on its last delivery
+        assert api.record(created["pause_id"])["status"] == "pending"
+        assert queue.get_queue_properties().approximate_message_count == 1  # sent again, for 15 s later
