@@ -21,11 +21,11 @@ import sys
 import time
 from datetime import datetime, timezone
 
-from . import checkpoint, coldstart, flat, http_load, inprocess, listing, sweep
+from . import checkpoint, coldstart, due_scale, flat, http_load, inprocess, listing, sweep
 from .harness import THROTTLE_SCALE, App, Stack, new_table_name
 from .stats import ms, ratio
 
-SECTIONS = ("inprocess", "http", "flat", "cold", "sweep", "listing", "checkpoint")
+SECTIONS = ("inprocess", "http", "flat", "cold", "sweep", "listing", "checkpoint", "scale")
 GOAL_LATENCY, GOAL_FLAT, GOAL_IMPORT = 1.10, 1.2, 1.2
 GOAL_SWEEP = 40  # due items settled per second: 10,000 within one 5-minute timer run
 GOAL_IDLE = 1.2  # an idle timer run with the most pauses stored, against the fewest
@@ -72,6 +72,9 @@ def parse_args(argv=None):
                         help="the ADF stand-in throttles as ARM does with its buckets and refill rates times this "
                              f"(default {THROTTLE_SCALE}, so the benchmarks time the app, not ARM's pace; "
                              "1: ARM's own limits)")
+    parser.add_argument("--scale", type=int, default=due_scale.SIZE,
+                        help=f"due items of the scale section (default {due_scale.SIZE:,}: a quarter each expiries, "
+                             "callbacks and starts in two subscriptions; half as many for the scale-out)")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON to PATH")
     options = parser.parse_args(argv)
     if options.smoke:
@@ -79,6 +82,7 @@ def parse_args(argv=None):
         options.pauses, options.flat_samples, options.import_runs = [30, 300], 25, 2
         options.sweep, options.idle_samples = [40], 10
         options.listing, options.listing_samples = [50, 200], 10
+        options.scale = 40
     if not options.arm_throttle_scale > 0:
         parser.error("--arm-throttle-scale must be a positive number")
     unknown = set(options.only) - set(SECTIONS)
@@ -370,7 +374,8 @@ def main(argv=None) -> int:
                  if options.rtt_ms else "Azurite and the ADF stand-in on loopback. ")
               + f"The ADF stand-in throttles with {options.arm_throttle_scale:g}× ARM's limits. "
               + "Every ratio compares numbers from this run only.", "", "Goals:", ""]
-    print("\n".join(header + verdicts(data, options.pauses) + [""] + ["\n".join(s) + "\n" for s in sections]))
+    goals = verdicts(data, options.pauses) + (due_scale.verdicts(data["scale"]) if "scale" in data else [])
+    print("\n".join(header + goals + [""] + ["\n".join(s) + "\n" for s in sections]))
     if options.json:
         with open(options.json, "w", encoding="utf-8") as out:
             json.dump(_json_ready(data), out, indent=1)
@@ -411,6 +416,11 @@ def _measure(options) -> tuple[dict, list]:
             _progress(f"timer: backlogs of {options.sweep}")
             data["sweep"] = sweep.run(options.sweep, _progress, options.arm_throttle_scale)
             sections.append(report_sweep(data["sweep"]))
+        if "scale" in options.only:  # a stack of its own, with ARM's own limits
+            _progress(f"due work at scale: {options.scale:,} due at once, through the queue")
+            data["scale"] = due_scale.run(_progress, options.scale, scale_size=options.scale // 2,
+                                          warmup_s=5 if options.scale >= 1000 else 1)
+            sections.append(due_scale.report(data["scale"]))
         if "cold" in options.only:
             _progress(f"cold import: best of {options.import_runs}")
             data["cold"] = coldstart.run(stack.app_environment(new_table_name("cold")), options.import_runs)
