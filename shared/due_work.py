@@ -1,9 +1,10 @@
 """Due work at scale: the timer puts what is due on a queue, and a queue-triggered function settles it on as
 many instances as the Functions host scales that function to.
 
-The timer (`enqueue_due`) reads only the due index, as `shared.sweep` does: each due row gets a lease
-(`queued_until`, written in batch transactions) and one message, sent several at a time; a leased row
-is not sent again while its lease lasts, so a backlog does not fill the queue with copies. The queue
+The timer (`enqueue_due`) reads only the due index, as `shared.sweep` does: each due row is leased (a
+pause's row moved to the lease's end, a work row marked `queued_until`; in batch transactions) and gets
+one message, sent several at a time; a leased row is not sent again while its lease lasts, so a backlog
+does not fill the queue with copies, and the timer's next runs do not even read the moved rows. The queue
 function (`settle`) settles one message through the same `shared.sweep.settle_due` as the timer:
 
 - a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due;
@@ -100,8 +101,8 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
             return sweep.settle_due(due, now)
     except UpstreamThrottled as throttled:
         # Visible again at Retry-After (whole seconds: the queue's unit), holding the write slot it was given.
+        due = _out_of_sight(due, now, throttled.retry_after)
         get_due_queue().send(due, math.ceil(throttled.retry_after), getattr(throttled, "slot", None))
-        _keep_leased(due, now, throttled.retry_after)
         return SweepOutcome.DEFERRED
     except Unavailable as unavailable:
         # Table storage did not answer: not this item's failure, so no delivery is spent on it (a message
@@ -121,11 +122,21 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         return SweepOutcome.FAILED
 
 
-def _keep_leased(due, now: datetime, seconds: float) -> None:
-    """A deferred item's lease lasts past its new message's visibility (else the timer would send another)."""
+def _out_of_sight(due, now: datetime, seconds: float):
+    """A deferred item stays out of the timer's sight until well after its new message comes back (else the
+    timer would send another); the row, as it is then, for the message to name."""
     lease = timedelta(seconds=get_settings().limits.due_queue_lease_seconds)
-    if due.queued_until is None or due.queued_until < now + timedelta(seconds=seconds) + lease / 2:
-        try:
+    needed = now + timedelta(seconds=seconds) + lease / 2
+    try:
+        if due.kind is None:  # a pause's own row: leased by being due later
+            if get_due_index().due_at(due) >= needed:
+                return due
+            later = now + timedelta(seconds=seconds) + lease
+            get_due_index().move(due, later)
+            partition, row = get_due_index().keys(due.pause_id, later)
+            return due._replace(partition_key=partition, row_key=row)
+        if due.queued_until is None or due.queued_until < needed:
             get_due_index().lease([due], now + timedelta(seconds=seconds) + lease)
-        except Exception as exc:  # a second message later is a no-op: tolerated
-            logger.info("could not extend the lease of pause_id=%s: %s", due.pause_id, exc)
+    except Exception as exc:  # a second message later is a no-op: tolerated
+        logger.info("could not keep pause_id=%s out of the timer's sight: %s", due.pause_id, exc)
+    return due

@@ -45,7 +45,8 @@ def test_due_items_are_enqueued_once_and_settled_by_their_messages(api, adf, que
     restarting = api.created(expires_in=60, on_timeout="restart")
     moment = later(restarting)
     assert due_work.enqueue_due(moment) == {"enqueued": 4}
-    assert due_work.enqueue_due(moment) == {"on_queue": 4}  # leased: not sent again while on the queue
+    assert due_work.enqueue_due(moment) == {}  # leased: out of the timer's sight while on the queue
+    assert list(get_due_index().due(moment)) == []  # (its query does not even read them)
     messages = take(queue)
     assert len(messages) == 4 and all(count == 1 for _, count in messages)
     outcomes = sorted(due_work.settle(text, count, moment).value for text, count in messages)
@@ -117,7 +118,7 @@ def test_a_lease_that_ran_out_sends_the_item_again(api, queue, configure):
     assert due_work.enqueue_due(moment) == {"enqueued": 1}
     assert due_work.enqueue_due(moment + timedelta(seconds=31)) == {"enqueued": 1}  # its message was lost?
     texts = [text for text, _ in take(queue)]
-    assert len(texts) == 2 and texts[0] == texts[1]
+    assert len(texts) == 2 and texts[0] != texts[1] and all(created["pause_id"] in text for text in texts)
     assert {due_work.settle(text, 1, moment + timedelta(seconds=31)).value for text in texts} == \
         {"expired", "already_settled"}
 
@@ -128,18 +129,24 @@ def test_the_timer_enqueues_with_a_queue_and_settles_itself_without_one(api, que
 
     from azure.data.tables import UpdateMode
 
-    created = api.created(expires_in=60)
-    past = datetime.now(timezone.utc) - timedelta(minutes=1)
-    entity = table.get_entity(created["pause_id"], "pause")
-    entity["expires_at"] = past  # as if it had been made a while ago
-    table.update_entity(entity, mode=UpdateMode.REPLACE)
-    get_due_index().add(created["pause_id"], past)
+    def made_due():
+        created = api.created(expires_in=60)
+        past = datetime.now(timezone.utc) - timedelta(minutes=1)
+        entity = table.get_entity(created["pause_id"], "pause")
+        entity["expires_at"] = past  # as if it had been made a while ago
+        table.update_entity(entity, mode=UpdateMode.REPLACE)
+        get_due_index().add(created["pause_id"], past)
+        return created["pause_id"]
+
     timer = registered_functions["expire_pauses"].get_user_function()
+    queued = made_due()
     timer(None)
-    assert api.record(created["pause_id"])["status"] == "pending" and len(take(queue, 1)) == 1
+    assert api.record(queued)["status"] == "pending" and len(take(queue, 1)) == 1
     configure(DUE_WORK_QUEUE="")
+    settled_here = made_due()
     timer(None)
-    assert api.record(created["pause_id"])["status"] == "expired"
+    assert api.record(settled_here)["status"] == "expired"
+    assert api.record(queued)["status"] == "pending"  # its message is on the queue: the timer leaves it be
 
 
 def test_host_json_holds_the_deliveries_the_app_counts_on():

@@ -127,19 +127,35 @@ class DueIndex:
             return False
 
     def lease(self, dues: list, until: datetime) -> list:
-        """Mark rows as on the due-work queue until `until` (in batch transactions of one partition); the
-        rows leased, without those gone meanwhile (settled by someone else: no message for them)."""
+        """Put rows out of the timer's sight until `until`, while a message for each is on the queue; the rows
+        as they are then, without those gone meanwhile (settled by someone else: no message for them).
+
+        A pause's own row is moved to `until` (new row first, then the old one goes, in batch transactions
+        of one partition each), so the timer's next runs do not even read it: its range query ends at now.
+        Should its message be lost, the row simply comes due again at `until`. A row that carries work of
+        its own (a callback owed, a reminder) keeps its key and gets `queued_until`, which the timer skips."""
+        pauses = [due for due in dues if due.kind is None]
+        work = [due for due in dues if due.kind is not None]
         leased = []
-        by_partition: dict[str, list] = {}
-        for due in dues:
-            by_partition.setdefault(due.partition_key, []).append(due)
-        for rows in by_partition.values():
+        for rows in _by_partition(work).values():
             for start in range(0, len(rows), 100):
-                leased += self._lease_batch(rows[start:start + 100], until)
-        return leased
+                leased += self._mark_batch(rows[start:start + 100], until)
+        moved = [due._replace(partition_key=self.keys(due.pause_id, until)[0],
+                              row_key=self.keys(due.pause_id, until)[1], attempts=0, queued_until=None)
+                 for due in pauses]
+        kept = set()
+        for rows in _by_partition(moved).values():
+            for start in range(0, len(rows), 100):
+                kept |= set(self._insert_batch(rows[start:start + 100]))
+        gone = [old for old, new in zip(pauses, moved) if new in kept and (old.partition_key, old.row_key)
+                != (new.partition_key, new.row_key)]
+        for rows in _by_partition(gone).values():
+            for start in range(0, len(rows), 100):
+                self.remove_many(rows[start:start + 100])
+        return leased + [due for due in moved if due in kept]
 
     @translate("index lease")
-    def _lease_batch(self, dues: list, until: datetime) -> list:
+    def _mark_batch(self, dues: list, until: datetime) -> list:
         from azure.core.exceptions import ResourceNotFoundError
         from azure.data.tables import TableTransactionError, UpdateMode
 
@@ -158,6 +174,24 @@ class DueIndex:
                 except ResourceNotFoundError:
                     pass
             return leased
+
+    @translate("index lease")
+    def _insert_batch(self, dues: list) -> list:
+        """Insert rows of one partition at once (one there already is fine: rows carry no state)."""
+        from azure.core.exceptions import ResourceExistsError
+        from azure.data.tables import TableTransactionError
+
+        try:
+            submit(self._table, [("create", {"PartitionKey": due.partition_key, "RowKey": due.row_key})
+                                 for due in dues])
+            return dues
+        except TableTransactionError:
+            for due in dues:
+                try:
+                    insert(self._table, {"PartitionKey": due.partition_key, "RowKey": due.row_key})
+                except ResourceExistsError:
+                    pass
+            return dues
 
     def move(self, due: Due, due_at) -> None:
         """Reschedule: the new row first, then the old one goes."""
@@ -229,6 +263,13 @@ class DueIndex:
         self._table.upsert_entity({"PartitionKey": due.partition_key, "RowKey": due.row_key, "attempts": attempts,
                                    "last_error": error[:1000]}, mode=UpdateMode.MERGE)
         return attempts
+
+
+def _by_partition(dues: list) -> dict:
+    found: dict[str, list] = {}
+    for due in dues:
+        found.setdefault(due.partition_key, []).append(due)
+    return found
 
 
 @forgotten_with_settings
