@@ -133,8 +133,10 @@ def _report(stack: Stack, ids: dict, outcome: dict, throttling: list) -> dict:
     statuses = {kind: sorted({status for status, _, _ in rows}) for kind, rows in decided.items()}
     runs = _get_json(f"{stack.adf.url}/_standin/runs")
     callbacks = _get_json(f"{stack.adf.url}/_standin/callbacks")
-    run_pauses = [run["parameters"].get("pause_id") for run in runs]
-    callback_ids = [call["callbackId"] for call in callbacks]
+    # The stand-in keeps every run and callback of the session: only this load's pauses are this load's.
+    mine = {p for v in ids.values() for p in v}
+    run_pauses = [run["parameters"].get("pause_id") for run in runs if run["parameters"].get("pause_id") in mine]
+    callback_ids = [call["callbackId"] for call in callbacks if call["callbackId"] in mine]
     result = {"statuses": statuses, "cpu_seconds": outcome["cpu_seconds"],
               "runs_once_each": sorted(run_pauses) == sorted(p for k, v in ids.items() if k.startswith("start")
                                                              for p in v),
