@@ -419,7 +419,8 @@ def _measure(options) -> tuple[dict, list]:
         if "scale" in options.only:  # a stack of its own, with ARM's own limits
             _progress(f"due work at scale: {options.scale:,} due at once, through the queue")
             data["scale"] = due_scale.run(_progress, options.scale, scale_size=options.scale // 2,
-                                          warmup_s=5 if options.scale >= 1000 else 1)
+                                          warmup_s=5 if options.scale >= 1000 else 1,
+                                          scale_out=options.scale >= 1000)  # --smoke: the fan-out alone
             sections.append(due_scale.report(data["scale"]))
         if "cold" in options.only:
             _progress(f"cold import: best of {options.import_runs}")

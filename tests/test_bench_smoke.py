@@ -32,7 +32,8 @@ def test_bench_prints_one_markdown_report_with_every_section(bench):
     assert report.startswith("## Benchmark run")
     for heading in ("### In-process", "### Over HTTP", "### Restart with", "### Cold import",
                     "### One timer run against a backlog", "### One timer run with nothing due",
-                    "### Listing the 20 pending pauses", "### Checkpoint with no hold placed"):
+                    "### Listing the 20 pending pauses", "### Checkpoint with no hold placed",
+                    "### Due work at scale"):
         assert heading in report
     assert "Azurite Table service" not in report  # Azurite's own chatter goes to stderr
 
@@ -89,3 +90,11 @@ def test_cold_import_loads_no_adf_sdk_or_identity_and_touches_no_network(bench):
     app = numbers["cold"]["app"]
     assert not {"azure.mgmt.datafactory", "azure.identity", "re2"} & set(app["loaded"])  # forms load RE2 when used
     assert app["network"] == []
+
+
+def test_bench_settles_the_due_fan_out_through_the_queue_once_each(bench):
+    _, numbers = bench
+    fan_out = numbers["scale"]["all"]
+    assert fan_out["runs_once_each"] and fan_out["callbacks_once_each"]
+    assert fan_out["statuses"] == {"expiry": ["expired"], "callback": ["expired"], "start-0": ["restarted"],
+                                   "start-1": ["restarted"]}
