@@ -30,6 +30,7 @@ class _Bucket:
     at: float = 0.0                 # when (epoch seconds: the timer's `now` may be given, in tests moved)
     blocked_until: float = 0.0      # a 429's Retry-After
     next_slot: float = 0.0          # when the next deferred write may go (slots handed out 1/refill apart)
+    blind: int = 0                  # writes started before ARM said anything of this bucket
 
 
 class Pacer:
@@ -58,9 +59,11 @@ class Pacer:
             if now >= bucket.blocked_until:
                 holds = slot is not None and now >= slot - 0.05
                 floor = 1 if holds else self._low
-                if (estimate is None or estimate >= floor - 1e-6) and (holds or bucket.next_slot <= now):
-                    if estimate is not None:
-                        bucket.remaining, bucket.at = estimate - 1, now
+                if estimate is None and bucket.blind < self._low:  # the first writes, until ARM answers one
+                    bucket.blind += 1
+                    return 0.0
+                if estimate is not None and estimate >= floor - 1e-6 and (holds or bucket.next_slot <= now):
+                    bucket.remaining, bucket.at = estimate - 1, now
                     return 0.0
             short = 0.0 if estimate is None else max(0.0, self._low - estimate) / self._refill
             given = max(bucket.next_slot, bucket.blocked_until, now + short)
@@ -68,10 +71,21 @@ class Pacer:
             return given - now + 0.001
 
     def observed(self, key: tuple, remaining: int, now: float | None = None) -> None:
-        """What an answer from ARM said remains: it replaces the estimate."""
+        """What an answer from ARM said remains. Answers come back out of order and before the writes this
+        process started since are counted, so a count a little above the estimate is taken as stale: the
+        lower of the two stands (others spending the same bucket show as a lower count); one well above it
+        (the bucket refilled faster, or was reset) is believed, less a margin for writes still in flight."""
         with self._lock:
             bucket = self._buckets.setdefault(key, _Bucket())
-            bucket.remaining, bucket.at = float(remaining), self._clock() if now is None else now
+            now = self._clock() if now is None else now
+            estimate = self._estimate(bucket, now)
+            if estimate is None:  # the first answer: the other writes started blind are still in flight
+                bucket.remaining, bucket.blind = float(remaining - max(0, bucket.blind - 1)), 0
+            elif remaining > estimate + self._low:
+                bucket.remaining = float(remaining) - self._low
+            else:
+                bucket.remaining = min(float(remaining), estimate)
+            bucket.at = now
             if remaining >= self._low:  # room enough: fresh writes need not queue behind the slots handed out
                 bucket.next_slot = min(bucket.next_slot, bucket.at)
 
