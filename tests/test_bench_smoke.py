@@ -27,7 +27,7 @@ def bench(tmp_path_factory):
     return done.stdout, json.loads(numbers.read_text())
 
 
-def test_bench_prints_one_markdown_report_with_every_section(bench):
+def check_bench_prints_one_markdown_report_with_every_section(bench):
     report, _ = bench
     assert report.startswith("## Benchmark run")
     for heading in ("### In-process", "### Over HTTP", "### Restart with", "### Cold import",
@@ -38,7 +38,7 @@ def test_bench_prints_one_markdown_report_with_every_section(bench):
     assert "Azurite Table service" not in report  # Azurite's own chatter goes to stderr
 
 
-def test_bench_measures_the_app_and_its_floors(bench):
+def check_bench_measures_the_app_and_its_floors(bench):
     _, numbers = bench
     for name in ("pause", "raw_insert_one", "raw_insert_two", "restart", "raw_restart"):
         assert numbers["inprocess"][name]["n"] == 15
@@ -54,7 +54,7 @@ def test_bench_measures_the_app_and_its_floors(bench):
     assert all(r[name]["n"] == 10 for r in numbers["idle"].values() for name in ("idle", "raw_query"))
 
 
-def test_bench_lists_exactly_the_pending_pauses_and_calls_every_checkpoint_back(bench):
+def check_bench_lists_exactly_the_pending_pauses_and_calls_every_checkpoint_back(bench):
     report, numbers = bench
     listing = numbers["listing"]
     assert set(listing) == {"50", "200"}
@@ -75,7 +75,7 @@ def test_bench_lists_exactly_the_pending_pauses_and_calls_every_checkpoint_back(
     assert "every checkpoint called back once: yes (35 callbacks for 35 checkpoints)" in report
 
 
-def test_host_builds_one_table_client_and_one_adf_client_per_target(bench):
+def check_host_builds_one_table_client_and_one_adf_client_per_target(bench):
     _, numbers = bench
     census = numbers["http"]["census"]
     assert census["TableServiceClient"] == 1
@@ -85,16 +85,27 @@ def test_host_builds_one_table_client_and_one_adf_client_per_target(bench):
     assert census["TCP connections opened to Azurite"] <= 3 * 4
 
 
-def test_cold_import_loads_no_adf_sdk_or_identity_and_touches_no_network(bench):
+def check_cold_import_loads_no_adf_sdk_or_identity_and_touches_no_network(bench):
     _, numbers = bench
     app = numbers["cold"]["app"]
     assert not {"azure.mgmt.datafactory", "azure.identity", "re2"} & set(app["loaded"])  # forms load RE2 when used
     assert app["network"] == []
 
 
-def test_bench_settles_the_due_fan_out_through_the_queue_once_each(bench):
+def check_bench_settles_the_due_fan_out_through_the_queue_once_each(bench):
     _, numbers = bench
     fan_out = numbers["scale"]["all"]
     assert fan_out["runs_once_each"] and fan_out["callbacks_once_each"]
     assert fan_out["statuses"] == {"expiry": ["expired"], "callback": ["expired"], "start-0": ["restarted"],
                                    "start-1": ["restarted"]}
+
+
+def test_one_smoke_run_of_the_bench_measures_every_section(bench):
+    """One test, so that pytest-xdist runs the bench (module fixture, ~30 s) once, on one worker, and not
+    once per worker that would take one of several tests."""
+    check_bench_prints_one_markdown_report_with_every_section(bench)
+    check_bench_measures_the_app_and_its_floors(bench)
+    check_bench_lists_exactly_the_pending_pauses_and_calls_every_checkpoint_back(bench)
+    check_host_builds_one_table_client_and_one_adf_client_per_target(bench)
+    check_cold_import_loads_no_adf_sdk_or_identity_and_touches_no_network(bench)
+    check_bench_settles_the_due_fan_out_through_the_queue_once_each(bench)

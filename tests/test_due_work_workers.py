@@ -68,7 +68,7 @@ SECOND_SUBSCRIPTION = "00000000-0000-0000-0000-0000000000ab"
 
 
 def test_starts_go_at_the_pace_a_scaled_down_arm_allows_without_429s_or_failures(api, table, configure, tmp_path):
-    """ARM's write bucket scaled down (12, then 3 a second per subscription and identity): 24 starts in each
+    """ARM's write bucket scaled down (8, then 4 a second per subscription and identity): 16 starts in each
     of two subscriptions, due at once, all started once, at about the rate allowed, hardly a 429."""
     import requests
 
@@ -76,28 +76,28 @@ def test_starts_go_at_the_pace_a_scaled_down_arm_allows_without_429s_or_failures
     from local_dev.arm_throttle import Throttle
     from tests.support import TARGET, create_pipeline
 
-    with AdfStandin(throttle=Throttle(writes=12, writes_per_second=3)) as standin:
+    with AdfStandin(throttle=Throttle(writes=8, writes_per_second=4)) as standin:
         for subscription in (TARGET["subscription_id"], SECOND_SUBSCRIPTION):
             create_pipeline(standin, subscription=subscription, parameters=("day", "n"))
-        time.sleep(4 / 3)  # the two writes each subscription's pipeline took are back
+        time.sleep(0.5)  # the two writes each subscription's pipeline took are back
         configure(ARM_ENDPOINT=standin.url, DUE_WORK_QUEUE=f"due-{uuid.uuid4().hex[:12]}",
-                  ARM_WRITES_PER_SECOND="3", ARM_WRITES_LOW_WATER="3")
-        ids = make_due(api, table, 24)
-        ids += make_due(api, table, 24, subscription_id=SECOND_SUBSCRIPTION)
+                  ARM_WRITES_PER_SECOND="4", ARM_WRITES_LOW_WATER="3")
+        ids = make_due(api, table, 16)
+        ids += make_due(api, table, 16, subscription_id=SECOND_SUBSCRIPTION)
         host_json = tmp_path / "host.json"
         host_json.write_text(json.dumps({"extensions": {"queues": {"maxPollingInterval": "00:00:00.2"}}}))
         with QueueWorkers(1, ["--host-json", str(host_json), "--lease", "30"]):
             started = time.monotonic()
-            assert due_work.enqueue_due() == {"enqueued": 48}
-            wait_until(lambda: len(standin.runs) >= 48, seconds=60, what="every start")
+            assert due_work.enqueue_due() == {"enqueued": 32}
+            wait_until(lambda: len(standin.runs) >= 32, seconds=60, what="every start")
             elapsed = time.monotonic() - started
             wait_until(lambda: all(api.record(i)["status"] == "restarted" for i in ids), seconds=30,
                        what="every pause recorded")
         counts = requests.get(f"{standin.url}/_standin/throttling", timeout=5).json()
     assert sorted(run["parameters"]["pause_id"] for run in standin.runs) == sorted(ids)  # once each
     create_runs = [row for row in counts if row["operation"] == "createRun"]
-    assert len(create_runs) == 2 and all(row["answered"] == 24 for row in create_runs)
-    assert sum(row["throttled"] for row in create_runs) <= 2  # under 5 % of 48
-    # What ARM allowed meanwhile, per subscription: 12 at once, then 3 a second. The pace kept is most of it.
-    allowed = 12 + 3 * elapsed
-    assert 24 / allowed >= 0.6, f"24 starts in {elapsed:.1f} s, {allowed:.0f} allowed"
+    assert len(create_runs) == 2 and all(row["answered"] == 16 for row in create_runs)
+    assert sum(row["throttled"] for row in create_runs) <= 1  # under 5 % of 32
+    # What ARM allowed meanwhile, per subscription: 8 at once, then 4 a second. The pace kept is most of it.
+    allowed = 8 + 4 * elapsed
+    assert 16 / allowed >= 0.6, f"16 starts in {elapsed:.1f} s, {allowed:.0f} allowed"
