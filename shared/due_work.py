@@ -47,15 +47,9 @@ def enqueue_due(now: datetime | None = None, clock=time.monotonic) -> dict:
     deadline = clock() + limits.sweep_time_budget_seconds
     now = now or utcnow()
     counts: Counter = Counter()
-    seen, batch = set(), []
+    batch = []
     try:
-        for due in get_due_index().due(now):
-            if clock() >= deadline:
-                counts["left_due"] = 1
-                break
-            if due.pause_id in seen:
-                continue  # one message per pause and run; its other rows go at the next run
-            seen.add(due.pause_id)
+        for due in sweep.due_once(now, deadline, clock, counts):
             if due.queued_until is not None and due.queued_until > now:
                 counts["on_queue"] += 1
                 continue

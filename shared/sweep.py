@@ -306,6 +306,19 @@ def _defer(due: Due, now: datetime, seconds: float) -> SweepOutcome:
     return SweepOutcome.DEFERRED
 
 
+def due_once(now: datetime, deadline: float, clock, counts: Counter):
+    """Every row due at `now`, one per pause (its other rows wait for the next run), until `clock()` reaches
+    `deadline`; then `left_due` is counted and the rest stays due."""
+    seen = set()
+    for due in get_due_index().due(now):
+        if clock() >= deadline:
+            counts["left_due"] = 1
+            return
+        if due.pause_id not in seen:
+            seen.add(due.pause_id)
+            yield due
+
+
 def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
     """Settle everything due (at `now`, else at each moment), and return counts by outcome.
 
@@ -314,7 +327,7 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
     limits = get_settings().limits
     deadline = clock() + limits.sweep_time_budget_seconds
     counts: Counter = Counter()
-    in_flight, seen, removals, index_updates = set(), set(), _Removals(), status_index.Deferred()
+    in_flight, removals, index_updates = set(), _Removals(), status_index.Deferred()
 
     def collect(done):
         for future in done:
@@ -325,13 +338,7 @@ def sweep(now: datetime | None = None, clock=time.monotonic) -> dict:
         counts["backfilled"] = backfilled
     with ThreadPoolExecutor(max_workers=limits.sweep_concurrency, thread_name_prefix="sweep") as pool:
         try:
-            for due in get_due_index().due(now or utcnow()):
-                if clock() >= deadline:
-                    counts["left_due"] = 1
-                    break
-                if due.pause_id in seen:
-                    continue  # one visit per pause and run; its other rows wait for the next run
-                seen.add(due.pause_id)
+            for due in due_once(now or utcnow(), deadline, clock, counts):
                 if len(in_flight) >= 2 * limits.sweep_concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     collect(done)
