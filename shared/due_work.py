@@ -15,6 +15,10 @@ function (`settle`) settles one message through the same `shared.sweep.settle_du
   (the host's maxDequeueCount, QUEUE_MAX_DEQUEUE_COUNT here) the pause is marked failed, saying why,
   as the timer does after TIMER_ATTEMPTS, and the message completes instead of going to the poison queue.
 
+The messages one instance settles at the same time share requests: their status-index updates go in
+one transaction and their due rows' deletes in one per due hour (`shared.group_commit`), each settle
+waiting for the request that carries its own, so a settled message leaves nothing unwritten behind it.
+
 At-least-once delivery is safe: every settle is a conditional claim, so a second message for the same
 item (a lost delete, a lease that ran out) finds the work done or claimed and changes nothing.
 """
@@ -31,7 +35,8 @@ from shared.errors import Unavailable, UpstreamThrottled
 from shared.lifecycle import recovery
 from shared.lifecycle.model import SweepOutcome
 from shared.settings import get_settings
-from shared.storage.due_index import get_due_index
+from shared.storage import status_index
+from shared.storage.due_index import GroupedRemovals, get_due_index
 from shared.storage.due_queue import decode_message, get_due_queue
 from shared.targets import pacing
 
@@ -39,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 BATCH = 500  # rows leased and sent at once
 STORAGE_RETRY_SECONDS = 15  # a message table storage could not serve comes back this much later
+# The messages an instance settles at the same time share their status-index and due-row writes.
+_INDEX, _REMOVALS = status_index.Grouped(), GroupedRemovals()
 
 
 def enqueue_due(now: datetime | None = None, clock=time.monotonic) -> dict:
@@ -91,8 +98,8 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         leased = row.get("queued_until")
         due = due._replace(kind=row.get("kind") or due.kind,
                            queued_until=leased if isinstance(leased, datetime) else None)
-        with pacing.background(), pacing.holding(slot):
-            return sweep.settle_due(due, now)
+        with pacing.background(), pacing.holding(slot), status_index.deferring(_INDEX):
+            return sweep.settle_due(due, now, _REMOVALS.remove)
     except UpstreamThrottled as throttled:
         # Visible again at Retry-After (whole seconds: the queue's unit), holding the write slot it was given.
         due = _out_of_sight(due, now, throttled.retry_after)

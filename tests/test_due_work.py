@@ -197,3 +197,34 @@ def test_storage_that_does_not_answer_spends_no_delivery(api, adf, storage, azur
         assert due_work.settle(message.content, 5, moment) is SweepOutcome.DEFERRED  # even on its last delivery
         assert api.record(created["pause_id"])["status"] == "pending"
         assert queue.get_queue_properties().approximate_message_count == 1  # sent again, for 15 s later
+
+
+def test_messages_settled_at_once_share_their_index_writes_and_each_leaves_them_written(api, queue):
+    """Sixteen expiries settled by sixteen threads at once (a batch, as the host runs it): the status-index
+    updates and due-row deletes go grouped (shared.group_commit), and when each settle returns its own are
+    written: every pause is in the decisions, none is open, no due row is left."""
+    from shared.storage.status_index import get_status_index
+
+    created = [api.created(expires_in=60) for _ in range(16)]
+    moment = later(created[-1])
+    assert due_work.enqueue_due(moment) == {"enqueued": 16}
+    messages = take(queue)
+    start = threading.Barrier(len(messages))
+    outcomes = []
+
+    def settle(text, count):
+        start.wait()
+        outcomes.append(due_work.settle(text, count, moment))
+
+    threads = [threading.Thread(target=settle, args=message) for message in messages]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcomes == [SweepOutcome.EXPIRED] * 16
+    ids = {p["pause_id"] for p in created}
+    open_rows, _ = get_status_index().page("open", 100, None)
+    assert not ids & {row.pause_id for row in open_rows}
+    decided, _ = get_status_index().decisions(moment - timedelta(hours=1), moment + timedelta(hours=1), 100, None)
+    assert ids <= {row.pause_id for row in decided}
+    assert list(get_due_index().due(moment + timedelta(days=1))) == []

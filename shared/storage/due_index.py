@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from shared.clients import built_once
+from shared.group_commit import GroupCommit
 from shared.settings import get_settings
 from shared.storage.tables import Conflict, forgotten_with_settings, insert, submit, table, translate
 from shared.tokens import PAUSE_ID_PATTERN
@@ -263,6 +264,32 @@ class DueIndex:
         self._table.upsert_entity({"PartitionKey": due.partition_key, "RowKey": due.row_key, "attempts": attempts,
                                    "last_error": error[:1000]}, mode=UpdateMode.MERGE)
         return attempts
+
+
+class GroupedRemovals:
+    """The queue function's due-row deletes: each settle's goes with those of the settles running beside it,
+    a batch transaction per due hour (`shared.group_commit`), and the settle waits until it is done, as it
+    waits for a delete of its own (a row named twice at once is deleted once)."""
+
+    def __init__(self):
+        import threading
+
+        self._lock = threading.Lock()
+        self._commits: dict = {}
+
+    def remove(self, due: Due) -> None:
+        with self._lock:
+            commit = self._commits.get(due.partition_key)
+            if commit is None:
+                if len(self._commits) > 64:  # hours long past: their commits are idle
+                    self._commits.clear()
+                commit = self._commits[due.partition_key] = GroupCommit(self._send, 100)
+        commit.add([due])
+
+    @staticmethod
+    def _send(dues: list) -> None:
+        once = {due.row_key: due for due in dues}
+        get_due_index().remove_many(list(once.values()))
 
 
 def _by_partition(dues: list) -> dict:

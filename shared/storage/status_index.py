@@ -27,6 +27,7 @@ from typing import NamedTuple
 
 from shared.clients import built_once
 from shared.clock import as_utc
+from shared.group_commit import GroupCommit
 from shared.lifecycle.model import Status, claimed_from
 from shared.settings import get_settings
 from shared.storage.tables import (bad_cursor, decode_cursor, encode_cursor, forgotten_with_settings, insert,
@@ -141,6 +142,27 @@ class Deferred:
             except Exception as exc:  # listings and the timer's next visits repair what is left
                 logger.warning("status index: %d deferred updates not written: %s", len(operations),
                                getattr(exc, "detail", None) or exc)
+
+
+class Grouped:
+    """The queue function's index updates: each settle's goes with those of the settles running beside it in
+    one transaction (`shared.group_commit`), and the settle waits until it is written, as it waits for a
+    write of its own. (A pause settled twice at once has its rows once: a transaction names a row once.)"""
+
+    def __init__(self):
+        self._commit = GroupCommit(self._send, Deferred.BATCH)
+
+    def add(self, pause_id: str, entity: dict, drop_open: bool = True) -> None:
+        try:
+            self._commit.add(operations_for(pause_id, entity, drop_open))
+        except Exception as exc:  # listings and the timer's next visits repair what is left
+            logger.warning("status index not updated for pause_id=%s (listings repair it): %s", pause_id,
+                           getattr(exc, "detail", None) or exc)
+
+    @staticmethod
+    def _send(operations: list) -> None:
+        once = {operation[1]["RowKey"]: operation for operation in operations}
+        get_status_index().submit(list(once.values()))
 
 
 _deferred = contextvars.ContextVar("status_index_deferred", default=None)
