@@ -1,7 +1,8 @@
 """Timer and queue entry points: put due work on the queue (or settle it here), and settle each message.
 
 The timer reads the due index every minute. With DUE_WORK_QUEUE (the default) it enqueues each due item
-and the queue-triggered function settles it, on as many instances as the host scales it to; with
+and the queue-triggered function settles it, on as many instances as the host scales it to (work waiting
+for ARM's write limit comes back on `<DUE_WORK_QUEUE>-paced`, settled the same way); with
 DUE_WORK_QUEUE empty the timer settles everything itself, in one process.
 """
 
@@ -15,6 +16,7 @@ from shared.settings import due_work_trigger, get_settings, sweep_schedule
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
 _QUEUE, _CONNECTION = due_work_trigger()
+_PACED_QUEUE, _ = due_work_trigger(paced=True)
 
 
 # The schedule is the app setting PAUSE_SWEEP_SCHEDULE (NCRONTAB), resolved by the Functions host,
@@ -34,4 +36,11 @@ def expire_pauses(timer: func.TimerRequest) -> None:
 @bp.queue_trigger(arg_name="message", queue_name=_QUEUE, connection=_CONNECTION)
 def settle_due_work(message: func.QueueMessage) -> None:
     """Settle the one due item a message names (raising only when the host should deliver it again)."""
+    due_work.settle(message.get_body().decode("utf-8", "replace"), message.dequeue_count or 1)
+
+
+@bp.queue_trigger(arg_name="message", queue_name=_PACED_QUEUE, connection=_CONNECTION)
+def settle_paced_work(message: func.QueueMessage) -> None:
+    """Settle an item that waited for ARM's write limit (its own queue: a backlog on the main one would hold
+    it past its slot)."""
     due_work.settle(message.get_body().decode("utf-8", "replace"), message.dequeue_count or 1)

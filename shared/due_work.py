@@ -9,7 +9,9 @@ function (`settle`) settles one message through the same `shared.sweep.settle_du
 
 - a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due;
 - ARM throttling (or the pacer expecting it) re-sends the message to become visible at Retry-After and
-  completes this one: backpressure costs time, never a dequeue, and holds back nothing else;
+  completes this one: backpressure costs time, never a dequeue, and holds back nothing else. It goes on
+  the paced queue (`<DUE_WORK_QUEUE>-paced`, settled by the same function under a second trigger): a
+  fan-out's backlog on the main queue would otherwise hold it past its slot, and ARM's capacity with it;
 - table storage not answering re-sends it too (15 s later): the platform's trouble, not the item's;
 - any other failure is raised, so the host makes the message visible again later; on its last dequeue
   (the host's maxDequeueCount, QUEUE_MAX_DEQUEUE_COUNT here) the pause is marked failed, saying why,
@@ -37,7 +39,7 @@ from shared.lifecycle.model import SweepOutcome
 from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.due_index import GroupedRemovals, get_due_index
-from shared.storage.due_queue import decode_message, get_due_queue
+from shared.storage.due_queue import decode_message, get_due_queue, get_paced_queue
 from shared.targets import pacing
 
 logger = logging.getLogger(__name__)
@@ -101,9 +103,10 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         with pacing.background(), pacing.holding(slot), status_index.deferring(_INDEX):
             return sweep.settle_due(due, now, _REMOVALS.remove)
     except UpstreamThrottled as throttled:
-        # Visible again at Retry-After (whole seconds: the queue's unit), holding the write slot it was given.
+        # Visible again at Retry-After (whole seconds: the queue's unit), holding the write slot it was given, on
+        # the paced queue: short, so it is taken up then, not after whatever the main queue holds by then.
         due = _out_of_sight(due, now, throttled.retry_after)
-        get_due_queue().send(due, math.ceil(throttled.retry_after), getattr(throttled, "slot", None))
+        get_paced_queue().send(due, math.ceil(throttled.retry_after), getattr(throttled, "slot", None))
         return SweepOutcome.DEFERRED
     except Unavailable as unavailable:
         # Table storage did not answer: not this item's failure, so no delivery is spent on it (a message

@@ -200,6 +200,12 @@ class Settings:
     due_work_queue: str = "pauses-due"
 
     @property
+    def paced_work_queue(self) -> str:
+        """Where due work waiting for ARM's write limit comes back (`<DUE_WORK_QUEUE>-paced`): a short queue of
+        its own, so a start is taken up at its slot, not behind the backlog of the main queue."""
+        return f"{self.due_work_queue}{PACED_SUFFIX}" if self.due_work_queue else ""
+
+    @property
     def expiry_table(self) -> str:
         """The due index (when each pause next needs the timer), beside the pauses table; named for
         its first use, kept so that existing deployments keep their rows."""
@@ -275,16 +281,19 @@ def _from_environ(env) -> Settings:
 _QUEUE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]")
 
 
+PACED_SUFFIX = "-paced"
+
+
 def _due_work_queue(env, storage: StorageAccount) -> str:
     """DUE_WORK_QUEUE: a queue name (3-63 of a-z, 0-9 and single hyphens), or empty for the timer alone."""
     given = env.get("DUE_WORK_QUEUE")
     if given is None:  # by default, the queue where the account has one the app knows of
         return "" if storage.uses_identity and not storage.queue_endpoint else Settings.due_work_queue
     name = given.strip()
-    if name and not _QUEUE_NAME.fullmatch(name):
-        raise SettingsError("DUE_WORK_QUEUE must be a queue name: 3-63 lower-case letters, digits and single hyphens, "
-                            "starting and ending with a letter or digit (or empty: the timer settles due work "
-                            "itself).")
+    if name and (not _QUEUE_NAME.fullmatch(name) or len(name) > 63 - len(PACED_SUFFIX)):
+        raise SettingsError(f"DUE_WORK_QUEUE must be a queue name of 3-{63 - len(PACED_SUFFIX)} lower-case letters, "
+                            f"digits and single hyphens (the app adds {PACED_SUFFIX!r} for a second queue), starting "
+                            "and ending with a letter or digit (or empty: the timer settles due work itself).")
     if name and storage.uses_identity and not storage.queue_endpoint:
         raise SettingsError(f"DUE_WORK_QUEUE needs the queue endpoint: set {storage.setting}__queueServiceUri (or "
                             f"{storage.setting}__accountName), or DUE_WORK_QUEUE to empty.")
@@ -363,11 +372,12 @@ def sweep_schedule(env=os.environ) -> str:
     return "%PAUSE_SWEEP_SCHEDULE%" if (env.get("PAUSE_SWEEP_SCHEDULE") or "").strip() else DEFAULT_SWEEP_SCHEDULE
 
 
-def due_work_trigger(env=os.environ) -> tuple[str, str]:
-    """The queue trigger's queue (`%DUE_WORK_QUEUE%` when the setting is given, as for the timer's schedule)
-    and connection (the prefix of the storage settings the app reads, so the trigger reads the queue the
-    timer writes to)."""
+def due_work_trigger(env=os.environ, paced: bool = False) -> tuple[str, str]:
+    """The queue trigger's queue (`%DUE_WORK_QUEUE%` when the setting is given, as for the timer's schedule;
+    with `paced`, the queue of work waiting for ARM, `%DUE_WORK_QUEUE%-paced`) and connection (the prefix of
+    the storage settings the app reads, so the trigger reads the queue the timer writes to)."""
     queue = "%DUE_WORK_QUEUE%" if (env.get("DUE_WORK_QUEUE") or "").strip() else Settings.due_work_queue
+    queue += PACED_SUFFIX if paced else ""
     connection = "PAUSES_STORAGE_CONNECTION" if any(
         key == "PAUSES_STORAGE_CONNECTION" or key.startswith("PAUSES_STORAGE_CONNECTION__") for key in env
         if (env.get(key) or "").strip()) else "AzureWebJobsStorage"

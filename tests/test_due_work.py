@@ -79,7 +79,10 @@ def test_a_message_for_work_no_longer_due_and_a_second_copy_change_nothing(api, 
     assert len(adf.runs) == 1
 
 
-def test_throttling_sends_the_message_again_for_later_and_spends_no_dequeue(api, adf, queue):
+def test_throttling_sends_the_message_again_for_later_on_the_paced_queue_and_spends_no_dequeue(api, adf, queue,
+                                                                                                azurite):
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
     created = api.created(expires_in=60, on_timeout="restart")
     moment = later(created)
     due_work.enqueue_due(moment)
@@ -87,9 +90,13 @@ def test_throttling_sends_the_message_again_for_later_and_spends_no_dequeue(api,
     adf.inject("createRun", "before", status=429, code="SubscriptionRequestsThrottled", retry_after=1)
     assert due_work.settle(text, count, moment) is SweepOutcome.DEFERRED
     assert api.record(created["pause_id"])["status"] == "pending" and adf.runs == []
-    assert take(queue) == []  # invisible until Retry-After
-    time.sleep(1.2)
-    [(again, count)] = take(queue)
+    # It comes back on the paced queue (not behind whatever the main queue holds), invisible until Retry-After.
+    with QueueClient.from_connection_string(azurite.connection_string, queue.queue_name + "-paced",
+                                            message_decode_policy=TextBase64DecodePolicy()) as paced:
+        assert take(paced) == [] and take(queue) == []
+        time.sleep(1.2)
+        [(again, count)] = take(paced)
+    assert take(queue) == []
     assert again == text and count == 1  # a new message: its dequeues start afresh
     assert due_work.settle(again, count, moment + timedelta(seconds=2)) is SweepOutcome.RESTARTED
     assert due_work.enqueue_due(moment + timedelta(seconds=2)) == {}
@@ -160,71 +167,14 @@ def test_host_json_holds_the_deliveries_the_app_counts_on():
     assert queues["batchSize"] == 16
 
 
-def test_settling_an_expiry_from_its_message_costs_five_table_requests(api, storage, azurite, configure):
-    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+def test_the_paced_queue_has_a_trigger_of_its_own_on_the_same_connection():
+    from local_dev.queues import queue_functions
 
-    name = f"due-{uuid.uuid4().hex[:12]}"
-    configure(DUE_WORK_QUEUE=name)
-    created = api.created(expires_in=60)
-    moment = later(created)
-    assert due_work.enqueue_due(moment) == {"enqueued": 1}
-    with QueueClient.from_connection_string(azurite.connection_string, name,
-                                            message_decode_policy=TextBase64DecodePolicy()) as queue:
-        [message] = list(queue.receive_messages(max_messages=1))
-    storage.log.clear()
-    assert due_work.settle(message.content, 1, moment) is SweepOutcome.EXPIRED
-    made = sorted(f"{method} {'batch' if path.endswith('$batch') else path.split('(')[0].rsplit('/', 1)[-1]}"
-                  for method, path, _ in storage.log)
-    # The due row and the pause read, the decision written (conditionally), the status index moved in one
-    # transaction, the due row removed: no query, no re-read.
-    assert len(made) == 5 and made.count("GET " + api.table_name + "expiry") == 1 and \
-        made.count("GET " + api.table_name) == 1 and "POST batch" in made, made
+    import function_app
 
-
-def test_storage_that_does_not_answer_spends_no_delivery(api, adf, storage, azurite, configure):
-    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
-
-    name = f"due-{uuid.uuid4().hex[:12]}"
-    configure(DUE_WORK_QUEUE=name)
-    created = api.created(expires_in=60)
-    moment = later(created)
-    due_work.enqueue_due(moment)
-    with QueueClient.from_connection_string(azurite.connection_string, name,
-                                            message_decode_policy=TextBase64DecodePolicy()) as queue:
-        [message] = list(queue.receive_messages(max_messages=1))
-        queue.delete_message(message)
-        storage.inject("before", methods=["GET"], count=2)  # the due row cannot be read (nor on its retry)
-        assert due_work.settle(message.content, 5, moment) is SweepOutcome.DEFERRED  # even on its last delivery
-        assert api.record(created["pause_id"])["status"] == "pending"
-        assert queue.get_queue_properties().approximate_message_count == 1  # sent again, for 15 s later
-
-
-def test_messages_settled_at_once_share_their_index_writes_and_each_leaves_them_written(api, queue):
-    """Sixteen expiries settled by sixteen threads at once (a batch, as the host runs it): the status-index
-    updates and due-row deletes go grouped (shared.group_commit), and when each settle returns its own are
-    written: every pause is in the decisions, none is open, no due row is left."""
-    from shared.storage.status_index import get_status_index
-
-    created = [api.created(expires_in=60) for _ in range(16)]
-    moment = later(created[-1])
-    assert due_work.enqueue_due(moment) == {"enqueued": 16}
-    messages = take(queue)
-    start = threading.Barrier(len(messages))
-    outcomes = []
-
-    def settle(text, count):
-        start.wait()
-        outcomes.append(due_work.settle(text, count, moment))
-
-    threads = [threading.Thread(target=settle, args=message) for message in messages]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert outcomes == [SweepOutcome.EXPIRED] * 16
-    ids = {p["pause_id"] for p in created}
-    open_rows, _ = get_status_index().page("open", 100, None)
-    assert not ids & {row.pause_id for row in open_rows}
-    decided, _ = get_status_index().decisions(moment - timedelta(hours=1), moment + timedelta(hours=1), 100, None)
-    assert ids <= {row.pause_id for row in decided}
-    assert list(get_due_index().due(moment + timedelta(days=1))) == []
+    # (The triggers' names were fixed when function_app was imported: %DUE_WORK_QUEUE% with the setting.)
+    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "DUE_WORK_QUEUE": "work-1"}
+    found = {function.name: (function.queue_name, function.connection) for function in
+             queue_functions(function_app.app, env)}
+    main, connection = found["settle_due_work"]
+    assert found["settle_paced_work"] == (main + "-paced", connection)

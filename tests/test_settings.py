@@ -37,6 +37,7 @@ def test_separate_pause_storage_wins_over_the_functions_storage():
     ({**BASE, "CHECK_PIPELINE_EXISTS": "perhaps"}, "CHECK_PIPELINE_EXISTS"),
     ({**BASE, "DUE_WORK_QUEUE": "Pauses-Due"}, "DUE_WORK_QUEUE"),
     ({**BASE, "DUE_WORK_QUEUE": "pauses--due"}, "DUE_WORK_QUEUE"),
+    ({**BASE, "DUE_WORK_QUEUE": "q" * 58}, "DUE_WORK_QUEUE"),  # no room for "-paced"
     ({"AzureWebJobsStorage__tableServiceUri": "https://a.table.core.windows.net", "DUE_WORK_QUEUE": "q-1"},
      "queueServiceUri"),
 ])
@@ -94,5 +95,8 @@ def test_due_work_goes_through_a_queue_by_default_where_the_app_knows_one():
     only_tables = {"AzureWebJobsStorage__tableServiceUri": "https://a.table.core.windows.net"}
     assert _from_environ(only_tables).due_work_queue == ""
     assert due_work_trigger(BASE) == ("pauses-due", "AzureWebJobsStorage")
+    assert due_work_trigger(BASE, paced=True) == ("pauses-due-paced", "AzureWebJobsStorage")
+    assert _from_environ({**BASE, "DUE_WORK_QUEUE": "q" * 57}).paced_work_queue == "q" * 57 + "-paced"
+    assert _from_environ({**BASE, "DUE_WORK_QUEUE": ""}).paced_work_queue == ""
     assert due_work_trigger({**BASE, "DUE_WORK_QUEUE": "q-1", "PAUSES_STORAGE_CONNECTION": "x"}) == \
         ("%DUE_WORK_QUEUE%", "PAUSES_STORAGE_CONNECTION")

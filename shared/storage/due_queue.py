@@ -102,21 +102,29 @@ class DueQueue:
         return Sent(len(dues) - len(failed), failed)
 
 
-def _client():
+def _client(paced: bool):
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
     settings = get_settings()
+    name = settings.paced_work_queue if paced else settings.due_work_queue
     limits = settings.limits
     account = settings.storage
     options = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy(),
                "retry_total": limits.storage_retry_total, "connection_timeout": limits.storage_connect_timeout_seconds,
                "read_timeout": limits.storage_read_timeout_seconds}
     if account.uses_identity:
-        return QueueClient(account.queue_endpoint, settings.due_work_queue, credential=credential(), **options)
-    return QueueClient.from_connection_string(account.connection_string, settings.due_work_queue, **options)
+        return QueueClient(account.queue_endpoint, name, credential=credential(), **options)
+    return QueueClient.from_connection_string(account.connection_string, name, **options)
 
 
 @forgotten_with_settings
 @built_once
 def get_due_queue() -> DueQueue:
-    return DueQueue(_client())
+    return DueQueue(_client(paced=False))
+
+
+@forgotten_with_settings
+@built_once
+def get_paced_queue() -> DueQueue:
+    """The queue work waiting for ARM's write limit comes back on (`Settings.paced_work_queue`)."""
+    return DueQueue(_client(paced=True))
