@@ -13,7 +13,7 @@ from local_dev.azurite import REPO_ROOT
 pytestmark = pytest.mark.integration
 
 HIDDEN = 3600  # seconds: long enough that no message comes back within a test, short of any expiry
-STEPS = 400
+STEPS = 250
 
 
 def test_the_patch_is_applied_to_the_installed_azurite():
@@ -21,7 +21,7 @@ def test_the_patch_is_applied_to_the_installed_azurite():
     assert "Pausable Pipelines patch" in Path(store).read_text(), "run npm ci (its postinstall applies patches/)"
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_random_operations_match_a_model_of_azure_queues(azurite, seed):
     from azure.core.exceptions import ResourceNotFoundError
     from azure.storage.queue import QueueClient
