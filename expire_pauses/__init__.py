@@ -36,11 +36,15 @@ def expire_pauses(timer: func.TimerRequest) -> None:
 @bp.queue_trigger(arg_name="message", queue_name=_QUEUE, connection=_CONNECTION)
 def settle_due_work(message: func.QueueMessage) -> None:
     """Settle the one due item a message names (raising only when the host should deliver it again)."""
-    due_work.settle(message.get_body().decode("utf-8", "replace"), message.dequeue_count or 1)
+    _settle(message)
 
 
 @bp.queue_trigger(arg_name="message", queue_name=_PACED_QUEUE, connection=_CONNECTION)
 def settle_paced_work(message: func.QueueMessage) -> None:
     """Settle an item that waited for ARM's write limit (its own queue: a backlog on the main one would hold
     it past its slot)."""
+    _settle(message)
+
+
+def _settle(message: func.QueueMessage) -> None:
     due_work.settle(message.get_body().decode("utf-8", "replace"), message.dequeue_count or 1)

@@ -7,6 +7,7 @@ never the pauses.
 """
 
 import logging
+import threading
 from datetime import datetime, timezone
 from typing import NamedTuple
 
@@ -129,31 +130,26 @@ class DueIndex:
 
     def lease(self, dues: list, until: datetime) -> list:
         """Put rows out of the timer's sight until `until`, while a message for each is on the queue; the rows
-        as they are then, without those gone meanwhile (settled by someone else: no message for them).
+        as they are then.
 
         A pause's own row is moved to `until` (new row first, then the old one goes, in batch transactions
         of one partition each), so the timer's next runs do not even read it: its range query ends at now.
-        Should its message be lost, the row simply comes due again at `until`. A row that carries work of
-        its own (a callback owed, a reminder) keeps its key and gets `queued_until`, which the timer skips."""
-        pauses = [due for due in dues if due.kind is None]
-        work = [due for due in dues if due.kind is not None]
+        Should its message be lost, the row simply comes due again at `until` (and should its pause have been
+        settled meanwhile, its message finds it so and the row goes). A row that carries work of its own (a
+        callback owed, a reminder) keeps its key and gets `queued_until`, which the timer skips; one gone
+        meanwhile (its work done by someone else) is left out: no message for it."""
         leased = []
-        for rows in _by_partition(work).values():
-            for start in range(0, len(rows), 100):
-                leased += self._mark_batch(rows[start:start + 100], until)
-        moved = [due._replace(partition_key=self.keys(due.pause_id, until)[0],
-                              row_key=self.keys(due.pause_id, until)[1], attempts=0, queued_until=None)
-                 for due in pauses]
-        kept = set()
-        for rows in _by_partition(moved).values():
-            for start in range(0, len(rows), 100):
-                kept |= set(self._insert_batch(rows[start:start + 100]))
-        gone = [old for old, new in zip(pauses, moved) if new in kept and (old.partition_key, old.row_key)
-                != (new.partition_key, new.row_key)]
-        for rows in _by_partition(gone).values():
-            for start in range(0, len(rows), 100):
-                self.remove_many(rows[start:start + 100])
-        return leased + [due for due in moved if due in kept]
+        for rows in _batches([due for due in dues if due.kind is not None]):
+            leased += self._mark_batch(rows, until)
+        pauses, moved = [due for due in dues if due.kind is None], []
+        for due in pauses:
+            partition, row = self.keys(due.pause_id, until)
+            moved.append(due._replace(partition_key=partition, row_key=row, attempts=0, queued_until=None))
+        for rows in _batches(moved):
+            self._insert_batch(rows)
+        for rows in _batches([old for old, new in zip(pauses, moved) if old.row_key != new.row_key]):
+            self.remove_many(rows)
+        return leased + moved
 
     @translate("index lease")
     def _mark_batch(self, dues: list, until: datetime) -> list:
@@ -177,7 +173,7 @@ class DueIndex:
             return leased
 
     @translate("index lease")
-    def _insert_batch(self, dues: list) -> list:
+    def _insert_batch(self, dues: list) -> None:
         """Insert rows of one partition at once (one there already is fine: rows carry no state)."""
         from azure.core.exceptions import ResourceExistsError
         from azure.data.tables import TableTransactionError
@@ -185,14 +181,12 @@ class DueIndex:
         try:
             submit(self._table, [("create", {"PartitionKey": due.partition_key, "RowKey": due.row_key})
                                  for due in dues])
-            return dues
         except TableTransactionError:
             for due in dues:
                 try:
                     insert(self._table, {"PartitionKey": due.partition_key, "RowKey": due.row_key})
                 except ResourceExistsError:
                     pass
-            return dues
 
     def move(self, due: Due, due_at) -> None:
         """Reschedule: the new row first, then the old one goes."""
@@ -272,10 +266,8 @@ class GroupedRemovals:
     waits for a delete of its own (a row named twice at once is deleted once)."""
 
     def __init__(self):
-        import threading
-
         self._lock = threading.Lock()
-        self._commits: dict = {}
+        self._commits: dict[str, GroupCommit] = {}
 
     def remove(self, due: Due) -> None:
         with self._lock:
@@ -292,11 +284,14 @@ class GroupedRemovals:
         get_due_index().remove_many(list(once.values()))
 
 
-def _by_partition(dues: list) -> dict:
+def _batches(dues: list):
+    """The rows in batch-transaction lots: one partition each, at most 100."""
     found: dict[str, list] = {}
     for due in dues:
         found.setdefault(due.partition_key, []).append(due)
-    return found
+    for rows in found.values():
+        for start in range(0, len(rows), 100):
+            yield rows[start:start + 100]
 
 
 @forgotten_with_settings
