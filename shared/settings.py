@@ -98,6 +98,9 @@ class Limits:
     # from the timer or the queue) slow down while fewer than ARM_WRITES_LOW_WATER remain (shared.targets.pacing).
     arm_writes_per_second: float = 10
     arm_writes_low_water: float = 20
+    # The same for reads (250, refilled at 25 a second): the timer's and the queue's adf_run checks.
+    arm_reads_per_second: float = 25
+    arm_reads_low_water: float = 25
     storage_connect_timeout_seconds: float = 3
     storage_read_timeout_seconds: float = 4
     storage_retry_total: int = 1

@@ -145,7 +145,7 @@ def _scheduled(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome 
 _STARTS = frozenset({Action.RESTART_ON_TIMEOUT, Action.START_SCHEDULED})
 
 
-def _paced(stored: Stored, action: Action, now: datetime) -> None:
+def _paced(pause_id: str, stored: Stored, action: Action, now: datetime) -> None:
     """Before the timer claims a pause to start its run: wait (defer the item) while ARM's write bucket for
     its subscription looks nearly empty, rather than claim it only to be throttled."""
     entity = stored.entity
@@ -153,7 +153,7 @@ def _paced(stored: Stored, action: Action, now: datetime) -> None:
         return
     target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
                             entity.get("factory_name") or "", entity.get("pipeline_name") or "", entity.get("tenant_id"))
-    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held())
+    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(), pause_id)
     if wait_for > 0:
         paced = UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",
                                   wait_for)
@@ -164,7 +164,7 @@ def _paced(stored: Stored, action: Action, now: datetime) -> None:
 def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now: datetime, remove,
               done: SweepOutcome) -> SweepOutcome | None:
     """Carry out the timer's decision on a pause; move or remove its row by what came of it."""
-    _paced(stored, action, now)
+    _paced(due.pause_id, stored, action, now)
     try:
         record = engine.decide(due.pause_id, stored, action, decision, TIMER_AUDIT, now)
     except AlreadyDecided:

@@ -10,12 +10,16 @@ LOCAL_STORAGE = StorageAccount("AzureWebJobsStorage", connection_string="UseDeve
 
 
 class DevCredential:
-    """The token the app uses against the local stand-in."""
+    """A fixed token for the local stand-in: a pipeline author's ("dev-token"), or another principal's, such as
+    the app's own (shared.targets.adf.DEV_TOKEN), whose ARM buckets a test may want to spend."""
+
+    def __init__(self, token: str = "dev-token"):
+        self.token = token
 
     def get_token(self, *scopes, **kwargs):
         from azure.core.credentials import AccessToken
 
-        return AccessToken("dev-token", 4102444800)
+        return AccessToken(self.token, 4102444800)
 
 
 class ManualClock:
@@ -41,11 +45,12 @@ def unsigned_jwt(**claims) -> str:
     return f"{encode({'alg': 'RS256', 'typ': 'JWT'})}.{encode(claims)}.c2lnbmF0dXJl"
 
 
-def sdk_client(standin, subscription=SUBSCRIPTION):
-    """The real SDK, pointed at the stand-in, as a pipeline author's tooling would use it."""
+def sdk_client(standin, subscription=SUBSCRIPTION, token="dev-token", **options):
+    """The real SDK, pointed at the stand-in, as a pipeline author's tooling would use it (`options`: the
+    client's, e.g. retry_total=0)."""
     from azure.mgmt.datafactory import DataFactoryManagementClient
 
-    return DataFactoryManagementClient(DevCredential(), subscription, base_url=standin.url)
+    return DataFactoryManagementClient(DevCredential(token), subscription, base_url=standin.url, **options)
 
 
 def create_pipeline(standin, name=TARGET["pipeline_name"], parameters=None, *, subscription=SUBSCRIPTION,

@@ -55,6 +55,24 @@ def test_a_429_holds_writes_back_until_retry_after_then_until_the_margin_refille
     assert pacer.acquire(KEY, slot=clock.now) == 0.0
 
 
+def test_an_item_that_cannot_carry_its_slot_is_remembered_and_not_given_another():
+    """A timer's due row is moved to the second: back early, an item is told the rest of its wait; back at its
+    slot, it goes. Without the memory each early return took a fresh slot and the writes never went."""
+    clock = Clock()
+    pacer = pacing.Pacer(4, 2, clock=clock)
+    pacer.observed(KEY, 0)
+    waits = {item: pacer.acquire(KEY, item=item) for item in "abc"}
+    assert list(waits.values()) == pytest.approx([0.501, 0.751, 1.001])  # 2 tokens at 4 a second, then 1/4 s apart
+    clock.now += 0.3
+    assert pacer.acquire(KEY, item="c") == pytest.approx(0.701)  # early: the rest of its own wait
+    assert pacer.acquire(KEY, item="d") == pytest.approx(0.951)  # a newcomer still queues behind c
+    clock.now += 0.2
+    assert pacer.acquire(KEY, item="a") == 0.0  # at its slot
+    clock.now += 0.5
+    assert [pacer.acquire(KEY, item=item) for item in "bc"] == [0.0, 0.0]
+    assert pacer.acquire(KEY, item="a") > 0  # gone, it holds no slot any more: a fresh call waits its turn
+
+
 def test_what_arm_says_remains_replaces_the_estimate():
     pacer = pacing.Pacer(10, 20, clock=Clock())
     pacer.observed(KEY, 3)

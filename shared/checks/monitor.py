@@ -24,7 +24,7 @@ from shared.check_fields import DEFAULT_CHECK_EVERY, DEFAULT_CHECKS_MODE
 from shared.checks.expect import Result
 from shared.checks.probe import CONNECT_SECONDS, SETTING, HeaderNotAllowed, header_for, run_adf, run_http
 from shared.clock import from_iso, iso
-from shared.errors import AlreadyDecided, Forbidden, InvalidRequest
+from shared.errors import AlreadyDecided, Forbidden, InvalidRequest, UpstreamThrottled
 from shared.jsonbody import canonical
 from shared.lifecycle import calls, engine
 from shared.lifecycle.model import CHECKS, CHECKS_ON_TIMEOUT, CLAIMED, Action, Audit, Status, SweepOutcome
@@ -32,6 +32,7 @@ from shared.settings import Settings, get_settings
 from shared.storage.pauses import get_store
 from shared.storage.records import json_field, json_field_strict, moment
 from shared.storage.tables import Conflict, Stored, pack_json
+from shared.targets.outside import Throttled
 
 logger = logging.getLogger(__name__)
 
@@ -132,23 +133,34 @@ def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome,
         if engine.fail_unclaimed(pause_id, stored, why, now) is None:
             raise Conflict()  # changed meanwhile: the timer looks at it again
         return SweepOutcome.FAILED, None
+    checks = json_field_strict(entity, "checks", [])
+    previous = json_field_strict(entity, "check_results", [None] * len(checks))
+    previous += [None] * (len(checks) - len(previous))
+    target = _target(entity)
+    # ARM's read bucket for run checks is paced like its write bucket for starts: wait before taking the attempt.
+    _pace_reads(sum("adf_run" in check and not _passed(before) for check, before in zip(checks, previous)), target,
+                now, pause_id)
     attempts = int(entity.get("check_attempts") or 0) + 1
     # The next attempt is due after check_every, and never while this one may still be running.
     after = now + max(timedelta(seconds=int(entity.get("check_every") or DEFAULT_CHECK_EVERY)), span(entity, settings))
     claim = {"check_attempts": attempts, "next_check_at": after, "check_started_at": now}
     # Taken with a conditional write: another timer instance that took it makes this attempt.
     etag = get_store().update(pause_id, claim, stored.etag)
-    checks = json_field_strict(entity, "checks", [])
-    previous = json_field_strict(entity, "check_results", [None] * len(checks))
-    target = _target(entity)
     results = []
-    for check, before in zip(checks, previous + [None] * (len(checks) - len(previous))):
-        if before and before.get("result") == Result.PASSED:
-            results.append(before)  # a check that passed stays passed
-            continue
-        seen = run_http(check, settings) if "http" in check else run_adf(check, target)
-        results.append({"result": seen.result.value, "detail": seen.detail[:500], "at": iso(now),
-                        "attempts": int((before or {}).get("attempts") or 0) + 1})
+    try:
+        for check, before in zip(checks, previous):
+            if _passed(before):
+                results.append(before)  # a check that passed stays passed
+                continue
+            seen = run_http(check, settings) if "http" in check else run_adf(check, target)
+            results.append({"result": seen.result.value, "detail": seen.detail[:500], "at": iso(now),
+                            "attempts": int((before or {}).get("attempts") or 0) + 1})
+    except Throttled as throttled:  # ARM's backpressure costs time, never an attempt: this one is given back
+        _keep(pause_id, etag, {"check_attempts": attempts - 1,
+                               "next_check_at": now + timedelta(seconds=throttled.retry_after)}, attempts)
+        logger.info("checks attempt given back pause_id=%s attempt=%d: ARM throttled a read", pause_id, attempts)
+        raise UpstreamThrottled(f"Azure throttled reading a run ({throttled.code}): checked later.",
+                                throttled.retry_after) from throttled
     all_passed = all(r["result"] == Result.PASSED for r in results)
     changes = {"checks_passed": all_passed, "check_results_for": attempts,
                **pack_json("check_results", canonical(results))}
@@ -161,6 +173,28 @@ def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome,
     if all_passed:  # gate: people decide now; the timer looks again at expiry
         return SweepOutcome.CHECKED, moment(entity, "expires_at")
     return SweepOutcome.CHECKED, min(after, moment(entity, "expires_at"))
+
+
+def _passed(result) -> bool:
+    return bool(result) and result.get("result") == Result.PASSED
+
+
+def _pace_reads(reads: int, target, now: datetime, item: str) -> None:
+    """Before an attempt that reads `reads` ADF runs: while ARM's read bucket for the subscription looks nearly
+    empty, defer the item (the attempt not taken) rather than be throttled."""
+    if not reads or target is None:
+        return
+    from shared.targets import pacing
+    from shared.targets.adf import get_adf, pacing_key
+
+    pacer = get_adf().read_pacer
+    for _ in range(reads):
+        wait_for = pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(), item)
+        if wait_for > 0:
+            paced = UpstreamThrottled("Azure's read limit for this subscription is nearly reached: checked later.",
+                                      wait_for)
+            paced.slot = now.timestamp() + wait_for  # the read slot it was given: it goes then
+            raise paced
 
 
 def _ours(attempts: int):

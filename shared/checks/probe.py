@@ -8,7 +8,7 @@ from shared.checks import expect as expect_module
 from shared.checks.expect import Result, Seen
 from shared.settings import Settings, SettingsError, app_setting, app_setting_hosts
 from shared.targets.adf import get_adf
-from shared.targets.outside import OutsideCallFailed
+from shared.targets.outside import OutsideCallFailed, Throttled
 
 SETTING = "CHECK_ALLOWED_HOSTS"
 MAX_RESPONSE_BYTES = 1024 * 1024
@@ -101,6 +101,8 @@ def run_adf(check: dict, target) -> Seen:
     wanted = check["expect"]["status"]
     try:
         run = get_adf().get_run(target, check["adf_run"]["run_id"])
+    except Throttled:
+        raise  # not an answer about the run: the attempt is given back (shared.checks.monitor)
     except OutsideCallFailed as failure:
         return Seen(Result.ERROR, failure.summary)
     expected_pipeline = check["adf_run"].get("pipeline_name")

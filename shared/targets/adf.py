@@ -20,6 +20,7 @@ from shared.clients import built_once
 from shared.settings import Settings, get_settings
 from shared.targets.identity import Credentials
 from shared.targets import pacing
+from shared.targets.arm_retry import retry_policy
 from shared.targets.outside import Refused, Throttled, Unknown
 
 logger = logging.getLogger(__name__)
@@ -78,56 +79,6 @@ class _DevCredential:
         return AccessToken(DEV_TOKEN, 4102444800)
 
 
-def _retry_policy(settings: Settings):
-    """azure-core's RetryPolicy, except that it never repeats a request that may have had an effect.
-
-    azure-core retries a POST answered 500/503/504, and any request whose answer carries
-    Retry-After. For a POST that changes something (createRun) that can start a second run,
-    so such a POST is retried only on 429 (ARM throttles before the request is processed). A
-    POST that only reads (queryPipelineRuns) is marked `repeatable=True` per call and retried
-    like a GET. A 429 is waited out only while the waits add up to ARM_MAX_RETRY_AFTER_SECONDS
-    (a person is waiting on the page); one that asks for longer is handed back at once, since
-    ARM refuses a retry sent before its Retry-After anyway.
-    """
-    from azure.core.pipeline.policies import RetryPolicy
-
-    limits = settings.limits
-
-    class NoBlindRepeatRetryPolicy(RetryPolicy):
-        def configure_retries(self, options):
-            retry_settings = super().configure_retries(options)
-            retry_settings["repeatable"] = bool(options.pop("repeatable", False))
-            retry_settings["throttle_waited"] = 0.0
-            return retry_settings
-
-        def _changes_something(self, settings, request) -> bool:
-            return request.method.upper() in ("POST", "PATCH") and not settings.get("repeatable")
-
-        def _is_method_retryable(self, settings, request, response=None):
-            if settings.get("repeatable"):
-                return True
-            return super()._is_method_retryable(settings, request, response=response)
-
-        def is_retry(self, settings, response):
-            if response.http_response.status_code == 429:
-                after = super().get_retry_after(response) or 0.0
-                waited = settings.get("throttle_waited", 0.0)
-                if not settings["total"] or waited + after > limits.arm_max_retry_after_seconds:
-                    return False
-                settings["throttle_waited"] = waited + after
-                return True
-            if self._changes_something(settings, response.http_request):
-                return False
-            return super().is_retry(settings, response)
-
-        def get_retry_after(self, response):
-            after = super().get_retry_after(response)
-            return None if after is None else min(after, limits.arm_max_retry_after_seconds)
-
-    return NoBlindRepeatRetryPolicy(retry_total=limits.arm_retry_total, retry_backoff_factor=0.5,
-                                    retry_backoff_max=4, timeout=3 * limits.arm_read_timeout_seconds)
-
-
 # What Entra ID's refusal of the app in a tenant means, and what to do about it.
 _ENTRA_ADVICE = {
     "AADSTS700016": "the app registration (CROSS_TENANT_CLIENT_ID) has no service principal in this tenant: an "
@@ -169,7 +120,9 @@ class Adf:
         self._credentials = None if settings.arm_is_local_standin else Credentials(settings)
         self._known: dict = {}  # PipelineTarget.key -> monotonic time until which it is known to exist
         # What this process knows of ARM's write buckets, for the app's own work to keep under them.
-        self.pacer = pacing.Pacer(settings.limits.arm_writes_per_second, settings.limits.arm_writes_low_water)
+        limits = settings.limits
+        self.pacer = pacing.Pacer(limits.arm_writes_per_second, limits.arm_writes_low_water)  # createRun
+        self.read_pacer = pacing.Pacer(limits.arm_reads_per_second, limits.arm_reads_low_water)  # run checks
 
     def check_target(self, target: PipelineTarget) -> TargetProblem | None:
         """A problem when ADF says the pipeline (or its factory, group, subscription) does not exist,
@@ -235,10 +188,23 @@ class Adf:
         return False
 
     def get_run(self, target: PipelineTarget, run_id: str) -> dict:
-        """A run's pipeline, status and message; raise Unknown when ADF cannot be asked (a read)."""
+        """A run's pipeline, status and message (a read). Raise Throttled when ARM throttles the app's own work
+        (the item is deferred, not waited for here), Unknown when ADF cannot be asked."""
+        from azure.core.exceptions import HttpResponseError
+
+        key = pacing_key(target)
+        background = {"hand_back_throttling": True} if pacing.in_background() else {}
         try:
-            run = self._client(target).pipeline_runs.get(target.resource_group, target.factory_name, run_id,
-                                                         **self._call_options())
+            run = self._client(target).pipeline_runs.get(
+                target.resource_group, target.factory_name, run_id, **background, **self._call_options(),
+                raw_response_hook=pacing.hook(self.read_pacer, key, pacing.REMAINING_READS))
+        except HttpResponseError as exc:
+            code = _error_code(exc) or f"HTTP{exc.status_code}"
+            if exc.status_code == 429:
+                retry_after = _retry_after(exc.response)
+                self.read_pacer.throttled(key, retry_after)
+                raise Throttled(code, exc.message or str(exc), retry_after) from exc
+            raise Unknown(code, f"could not read run {run_id}: {exc.message or exc}") from exc
         except Exception as exc:
             code = _error_code(exc) or type(exc).__name__
             raise Unknown(code, f"could not read run {run_id}: {getattr(exc, 'message', None) or exc}") from exc
@@ -359,7 +325,7 @@ class Adf:
         return DataFactoryManagementClient(
             self._credential_for(tenant_id), subscription_id, base_url=self._settings.arm_endpoint,
             credential_scopes=[self._settings.arm_endpoint + "/.default"],
-            retry_policy=_retry_policy(self._settings),
+            retry_policy=retry_policy(self._settings.limits),
             transport=outbound.http_transport(connection_timeout=limits.arm_connect_timeout_seconds,
                                      read_timeout=limits.arm_read_timeout_seconds))
 

@@ -1,9 +1,11 @@
-"""Pace the app's background ARM writes (createRun from the timer or the queue) to what ARM allows.
+"""Pace the app's background ARM calls (createRun from the timer or the queue, and the reads of adf_run
+checks) to what ARM allows.
 
 Azure Resource Manager limits writes with a token bucket per subscription and principal (200, refilled
-at 10 a second: Microsoft Learn, "Understand how Azure Resource Manager throttles requests"). Every
-answer says how many remain (`x-ms-ratelimit-remaining-subscription-writes`), and an empty bucket
-answers 429 with Retry-After and does not process the request. Throttling must cost time, never a
+at 10 a second; reads 250, 25 a second: Microsoft Learn, "Understand how Azure Resource Manager throttles
+requests"). Every answer says how many remain (`x-ms-ratelimit-remaining-subscription-writes`, or
+`-reads`), and an empty bucket answers 429 with Retry-After and does not process the request. One
+Pacer keeps one kind: the gateway has one for writes and one for reads. Throttling must cost time, never a
 failed pause, so background work asks here before it claims a pause: while the bucket looks nearly
 empty it is told how long to wait, and defers the item by that much instead of calling.
 
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 
 REMAINING_WRITES = "x-ms-ratelimit-remaining-subscription-writes"
+REMAINING_READS = "x-ms-ratelimit-remaining-subscription-reads"
 
 
 @dataclass
@@ -38,6 +41,7 @@ class Pacer:
         self._refill, self._low = refill_per_second, low_water
         self._clock = clock
         self._buckets: dict[tuple, _Bucket] = {}
+        self._slots: dict[str, float] = {}  # item -> the slot it was given, for work that cannot carry its slot
         self._lock = threading.Lock()
 
     def _estimate(self, bucket: _Bucket, now: float) -> float | None:
@@ -45,30 +49,46 @@ class Pacer:
             return None
         return bucket.remaining + (now - bucket.at) * self._refill
 
-    def acquire(self, key: tuple, now: float | None = None, slot: float | None = None) -> float:
-        """0 when a write may go now (counted against the estimate), else the seconds to wait first.
+    def acquire(self, key: tuple, now: float | None = None, slot: float | None = None,
+                item: str | None = None) -> float:
+        """0 when a call may go now (counted against the estimate), else the seconds to wait first.
 
-        A write that must wait is given a slot of its own, 1/refill after the previous one, so that the
-        writes held back come back one by one at the rate the bucket refills rather than all at once:
-        each is deferred once, not again and again. Coming back at its `slot`, a write goes as long as
-        one token is left (fresh writes leave ARM_WRITES_LOW_WATER for other instances)."""
+        A call that must wait is given a slot of its own, 1/refill after the previous one, so that the
+        calls held back come back one by one at the rate the bucket refills rather than all at once:
+        each is deferred once, not again and again. Coming back at its `slot`, a call goes as long as
+        one token is left (fresh calls leave the low water mark for other instances). Work that cannot
+        carry its slot (a due-index row, moved to the second) names its `item` instead: the slot given to
+        it is remembered here, and an item back early is told the rest of its wait, not given a new slot."""
         with self._lock:
             now = self._clock() if now is None else now
+            if slot is None and item is not None:
+                slot = self._slots.get(item)
             bucket = self._buckets.setdefault(key, _Bucket())
             estimate = self._estimate(bucket, now)
             if now >= bucket.blocked_until:
                 holds = slot is not None and now >= slot - 0.05
                 floor = 1 if holds else self._low
-                if estimate is None and bucket.blind < self._low:  # the first writes, until ARM answers one
+                if estimate is None and bucket.blind < self._low:  # the first calls, until ARM answers one
                     bucket.blind += 1
-                    return 0.0
+                    return self._went(item)
                 if estimate is not None and estimate >= floor - 1e-6 and (holds or bucket.next_slot <= now):
                     bucket.remaining, bucket.at = estimate - 1, now
-                    return 0.0
+                    return self._went(item)
+            if slot is not None and slot - 0.05 > now and slot >= bucket.blocked_until:
+                return slot - now + 0.001  # back before its slot: the rest of its wait
             short = 0.0 if estimate is None else max(0.0, self._low - estimate) / self._refill
             given = max(bucket.next_slot, bucket.blocked_until, now + short)
             bucket.next_slot = given + 1 / self._refill
+            if item is not None:
+                if len(self._slots) > 10_000:  # items that never came back (settled elsewhere)
+                    self._slots = {name: at for name, at in self._slots.items() if at > now - 600}
+                self._slots[item] = given
             return given - now + 0.001
+
+    def _went(self, item: str | None) -> float:
+        if item is not None:
+            self._slots.pop(item, None)
+        return 0.0
 
     def observed(self, key: tuple, remaining: int, now: float | None = None) -> None:
         """What an answer from ARM said remains. Answers come back out of order and before the writes this
@@ -134,10 +154,10 @@ def slot_held() -> float | None:
     return _SLOT.get()
 
 
-def hook(pacer: Pacer, key: tuple):
-    """A raw-response hook that tells the pacer what each answer says remains."""
+def hook(pacer: Pacer, key: tuple, header: str = REMAINING_WRITES):
+    """A raw-response hook that tells the pacer what each answer says remains (of the kind `header` names)."""
     def observe(response) -> None:
-        text = response.http_response.headers.get(REMAINING_WRITES)
+        text = response.http_response.headers.get(header)
         if text is not None and text.strip().isdigit():
             pacer.observed(key, int(text))
     return observe

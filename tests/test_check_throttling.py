@@ -1,0 +1,110 @@
+"""ARM throttles the reads of `adf_run` checks as it does any read (250, then 25 a second per subscription
+and identity): for the app's own work that costs time, never a check attempt (CONTRACT.md, *Throttling is
+backpressure*). The stand-in's read bucket is scaled down here."""
+
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import requests
+from azure.core.exceptions import HttpResponseError
+
+from local_dev.adf_standin import AdfStandin
+from local_dev.arm_throttle import Throttle
+from shared import sweep
+from shared.targets.adf import DEV_TOKEN
+from tests.support import TARGET, ManualClock, create_pipeline, sdk_client
+
+pytestmark = pytest.mark.integration
+
+SCOPE = {name: TARGET[name] for name in ("subscription_id", "resource_group", "factory_name")}
+
+
+def now():
+    return datetime.now(timezone.utc)
+
+
+def finished_run(standin) -> str:
+    run_id = sdk_client(standin).pipelines.create_run(TARGET["resource_group"], TARGET["factory_name"],
+                                                      TARGET["pipeline_name"], parameters={"pause_id": "upstream"},
+                                                      enforce_https=False).run_id
+    standin.finish_run(run_id, "Succeeded")
+    return run_id
+
+
+def check_pause(api, standin, run_id, name) -> dict:
+    """A callback-mode pause that continues once the upstream run has succeeded; one attempt allowed, so an
+    attempt spent on a 429 would end it by timeout."""
+    response = api.pause({**SCOPE, "callBackUri": f"{standin.url}/_standin/callbacks/{name}", "check_max_attempts": 1,
+                          "checks": [{"name": "upstream", "adf_run": {"run_id": run_id},
+                                      "expect": {"status": ["Succeeded"]}}]})
+    assert response.status_code == 202, response.get_body()
+    return api.json(response)
+
+
+def drain_reads(standin, run_id) -> None:
+    """Spend the read bucket of the app's identity in the stand-in until ARM answers 429."""
+    client = sdk_client(standin, token=DEV_TOKEN, retry_total=0)
+    for _ in range(1000):
+        try:
+            client.pipeline_runs.get(TARGET["resource_group"], TARGET["factory_name"], run_id, enforce_https=False)
+        except HttpResponseError as exc:
+            assert exc.status_code == 429
+            return
+    raise AssertionError("the read bucket never ran dry")
+
+
+def get_run_counts(standin) -> dict:
+    rows = requests.get(f"{standin.url}/_standin/throttling", timeout=5).json()
+    return {kind: sum(row[kind] for row in rows if row["operation"] == "getRun") for kind in ("answered", "throttled")}
+
+
+def test_a_check_that_arm_throttles_is_deferred_without_spending_its_attempt(api, configure):
+    clock = ManualClock()  # the stand-in's buckets refill only when the test says
+    with AdfStandin(throttle=Throttle(reads=4, reads_per_second=1, clock=clock)) as standin:
+        create_pipeline(standin, parameters=("day", "n"))
+        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+        run_id = finished_run(standin)
+        created = check_pause(api, standin, run_id, "throttled")
+        drain_reads(standin, run_id)
+
+        assert sweep.sweep(now()) == {"deferred": 1}
+        record = api.record(created["pause_id"])
+        assert record["status"] == "pending" and record["check_attempts"] == 0, record
+        assert standin.callbacks == [] and get_run_counts(standin)["throttled"] >= 1
+
+        clock.advance(10)  # the bucket holds tokens again; the item comes back after Retry-After
+        assert sweep.sweep(now() + timedelta(seconds=30)) == {"restarted": 1}
+        record = api.record(created["pause_id"])
+        assert (record["status"], record["decided_by"], record["check_attempts"]) == ("restarted", "checks", 1)
+        assert record["checks"][0]["result"] == "passed"
+        [callback] = standin.callbacks
+        assert callback["body"]["StatusCode"] == "200"
+
+
+def test_many_checks_go_at_the_pace_arm_allows_reads_and_each_attempt_counts_once(api, configure):
+    """Twelve checks due at once against a read bucket the test has spent (refilled 8 a second): the timer
+    reads the remaining-reads header and paces itself, so hardly a read is throttled and none costs an
+    attempt."""
+    with AdfStandin(throttle=Throttle(reads=40, reads_per_second=8)) as standin:
+        create_pipeline(standin, parameters=("day", "n"))
+        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1", ARM_READS_PER_SECOND="8",
+                  ARM_READS_LOW_WATER="2")
+        run_id = finished_run(standin)
+        ids = [check_pause(api, standin, run_id, f"paced-{n}")["pause_id"] for n in range(12)]
+        drain_reads(standin, run_id)
+        before = get_run_counts(standin)
+        started = time.monotonic()
+        outcomes = {}
+        while time.monotonic() - started < 30 and outcomes.get("restarted", 0) < len(ids):
+            for outcome, count in sweep.sweep(now()).items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + count
+            time.sleep(0.1)
+        counts = get_run_counts(standin)
+    assert outcomes.get("restarted") == len(ids) and "expired" not in outcomes, outcomes
+    for pause_id in ids:
+        record = api.record(pause_id)
+        assert (record["status"], record["check_attempts"]) == ("restarted", 1), record
+    assert sorted(call["callbackId"] for call in standin.callbacks) == sorted(f"paced-{n}" for n in range(12))
+    assert counts["answered"] - before["answered"] == len(ids)  # one read each
+    assert counts["throttled"] - before["throttled"] <= 2  # the first, sent before ARM had said anything
