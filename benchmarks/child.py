@@ -18,6 +18,10 @@ class ChildProcess:
             raise RuntimeError(f"the {what} exited with {self._process.returncode} before it was ready")
         self.ready = json.loads(line)
 
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
     def stop(self, message: str | None = None, timeout: float = 15) -> dict:
         """Ask the child to stop (`message` first, else EOF); return the JSON line it answers, if any."""
         try:

@@ -31,7 +31,7 @@ from shared.storage.records import json_field, moment, status_of
 from shared.storage.tables import Conflict, Stored
 from shared.targets import pacing
 from shared.targets.adf import PipelineTarget, get_adf, pacing_key
-from shared.targets.outside import OutsideCallFailed
+from shared.targets.outside import OutsideCallFailed, Throttled
 from shared.validation import Decision
 
 logger = logging.getLogger(__name__)
@@ -75,6 +75,9 @@ def _claimed(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | 
         return SweepOutcome.RESCHEDULED
     try:
         status = recovery.reconcile(due.pause_id, stored, now).entity.get("status")
+    except Throttled as throttled:  # ARM's backpressure on the run lookup: later, not a failed attempt
+        raise UpstreamThrottled(f"Azure throttled looking up the run ({throttled.code}).",
+                                throttled.retry_after) from throttled
     except OutsideCallFailed as failure:
         raise _NotSettled(failure.summary) from failure
     if status in FINAL:
@@ -152,7 +155,8 @@ def _paced(pause_id: str, stored: Stored, action: Action, now: datetime) -> None
     if action not in _STARTS or entity.get("mode") != Mode.RESTART or not entity.get("subscription_id"):
         return
     target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
-                            entity.get("factory_name") or "", entity.get("pipeline_name") or "", entity.get("tenant_id"))
+                            entity.get("factory_name") or "", entity.get("pipeline_name") or "",
+                            entity.get("tenant_id"))
     wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(), pause_id)
     if wait_for > 0:
         paced = UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",

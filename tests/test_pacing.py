@@ -2,6 +2,7 @@
 bucket, and the timer deferring a start that ARM throttled, or soon would, without counting it as a
 failed attempt and without holding back anything else."""
 
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -73,6 +74,22 @@ def test_an_item_that_cannot_carry_its_slot_is_remembered_and_not_given_another(
     assert pacer.acquire(KEY, item="a") > 0  # gone, it holds no slot any more: a fresh call waits its turn
 
 
+def test_several_calls_at_once_take_their_tokens_together_and_an_old_slot_is_forgotten():
+    clock = Clock()
+    pacer = pacing.Pacer(4, 2, clock=clock)
+    pacer.observed(KEY, 4)
+    assert pacer.acquire(KEY, item="a", cost=3) == 0.0  # 4 left: 3 go, leaving 1 (the margin keeps 2 for others)
+    wait = pacer.acquire(KEY, item="b", cost=2)
+    assert wait == pytest.approx(0.501)  # 1 left, 3 wanted (its 2 and the margin's 1): 2 more at 4 a second
+    clock.now += wait
+    assert pacer.acquire(KEY, item="b", cost=2) == 0.0  # back at its slot: its 2 tokens are there
+    pacer.observed(KEY, 0)
+    pacer.acquire(KEY, item="c")  # given a slot, then settled by another instance: it never comes back here
+    clock.now += pacing.SLOT_MEMORY_SECONDS + 5
+    pacer.observed(KEY, 1)
+    assert pacer.acquire(KEY, item="c") > 0  # an old slot is not held any more: c keeps the margin like anyone
+
+
 def test_what_arm_says_remains_replaces_the_estimate():
     pacer = pacing.Pacer(10, 20, clock=Clock())
     pacer.observed(KEY, 3)
@@ -105,6 +122,26 @@ def test_a_start_arm_throttles_is_deferred_to_retry_after_never_counted_and_hold
     assert sweep.sweep(later(expiring, 45)) == {"restarted": 1}
     [run] = adf.runs
     assert run["parameters"]["pause_id"] == throttled["pause_id"]
+
+
+@pytest.mark.integration
+def test_a_run_lookup_arm_throttles_while_reconciling_is_deferred_never_counted(api, adf, configure):
+    """queryPipelineRuns is a write to ARM: throttled while the timer reconciles a stale claim, it costs time."""
+    configure(STALE_CLAIM_SECONDS="600", RUN_LOOKUP_RETRY_SECONDS="0")
+    created = api.created()
+    adf.inject("createRun", "after", status=504, code="GatewayTimeout")
+    adf.inject("queryPipelineRuns", "before", status=403, code="AuthorizationFailed")
+    assert api.decide("restart", created["token"]).status_code == 502  # the run's fate unknown: the claim stays
+    stale = datetime.now(timezone.utc) + timedelta(minutes=11)
+    adf.inject("queryPipelineRuns", "before", status=429, code="SubscriptionRequestsThrottled", retry_after=30)
+    started = time.monotonic()
+    assert sweep.sweep(stale) == {"deferred": 1}
+    assert time.monotonic() - started < 5  # handed back at once, not waited out in the SDK
+    assert [row.attempts for row in due_rows(created["pause_id"])] in ([0], [0, 0])  # (the expiry's row too)
+    assert api.record(created["pause_id"])["status"] == "restarting"
+    assert sweep.sweep(stale + timedelta(seconds=45)) == {"reconciled": 1}
+    record = api.record(created["pause_id"])
+    assert record["status"] == "restarted" and record["run_id"] == adf.runs[0]["runId"] and len(adf.runs) == 1
 
 
 @pytest.mark.integration

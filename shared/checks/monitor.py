@@ -146,19 +146,18 @@ def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome,
     claim = {"check_attempts": attempts, "next_check_at": after, "check_started_at": now}
     # Taken with a conditional write: another timer instance that took it makes this attempt.
     etag = get_store().update(pause_id, claim, stored.etag)
-    results = []
+    results = previous[:len(checks)]
     try:
-        for check, before in zip(checks, previous):
+        # ADF's runs first: a read ARM throttles gives the attempt back before any check host is called.
+        for index in sorted(range(len(checks)), key=lambda i: "http" in checks[i]):
+            check, before = checks[index], previous[index]
             if _passed(before):
-                results.append(before)  # a check that passed stays passed
-                continue
+                continue  # a check that passed stays passed
             seen = run_http(check, settings) if "http" in check else run_adf(check, target)
-            results.append({"result": seen.result.value, "detail": seen.detail[:500], "at": iso(now),
-                            "attempts": int((before or {}).get("attempts") or 0) + 1})
+            results[index] = {"result": seen.result.value, "detail": seen.detail[:500], "at": iso(now),
+                              "attempts": int((before or {}).get("attempts") or 0) + 1}
     except Throttled as throttled:  # ARM's backpressure costs time, never an attempt: this one is given back
-        _keep(pause_id, etag, {"check_attempts": attempts - 1,
-                               "next_check_at": now + timedelta(seconds=throttled.retry_after)}, attempts)
-        logger.info("checks attempt given back pause_id=%s attempt=%d: ARM throttled a read", pause_id, attempts)
+        _give_back(pause_id, etag, attempts, now + timedelta(seconds=throttled.retry_after))
         raise UpstreamThrottled(f"Azure throttled reading a run ({throttled.code}): checked later.",
                                 throttled.retry_after) from throttled
     all_passed = all(r["result"] == Result.PASSED for r in results)
@@ -175,6 +174,18 @@ def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome,
     return SweepOutcome.CHECKED, min(after, moment(entity, "expires_at"))
 
 
+def _give_back(pause_id: str, etag: str, attempts: int, retry_at: datetime) -> None:
+    """The attempt met ARM's 429: as if not taken (the count as before, the next one after Retry-After), unless
+    the pause changed meanwhile. Storage refusing this write leaves the attempt counted (logged)."""
+    try:
+        _keep(pause_id, etag, {"check_attempts": attempts - 1, "next_check_at": retry_at}, attempts)
+    except Exception:
+        logger.exception("could not give back check attempt %d of pause_id=%s after ARM throttled it", attempts,
+                         pause_id)
+        return
+    logger.info("checks attempt given back pause_id=%s attempt=%d: ARM throttled a read", pause_id, attempts)
+
+
 def _passed(result) -> bool:
     return bool(result) and result.get("result") == Result.PASSED
 
@@ -187,14 +198,12 @@ def _pace_reads(reads: int, target, now: datetime, item: str) -> None:
     from shared.targets import pacing
     from shared.targets.adf import get_adf, pacing_key
 
-    pacer = get_adf().read_pacer
-    for _ in range(reads):
-        wait_for = pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(), item)
-        if wait_for > 0:
-            paced = UpstreamThrottled("Azure's read limit for this subscription is nearly reached: checked later.",
-                                      wait_for)
-            paced.slot = now.timestamp() + wait_for  # the read slot it was given: it goes then
-            raise paced
+    wait_for = get_adf().read_pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(), item, reads)
+    if wait_for > 0:
+        paced = UpstreamThrottled("Azure's read limit for this subscription is nearly reached: checked later.",
+                                  wait_for)
+        paced.slot = now.timestamp() + wait_for  # the read slot it was given: it goes then
+        raise paced
 
 
 def _ours(attempts: int):

@@ -156,7 +156,7 @@ def _look_up(pause_id: str, claimed: Stored, claim_id: str, unknown: Unknown, no
             run_id = get_adf().find_run(calls.target_of(claimed.entity), pause_id, since, deadline=deadline)
             if run_id:
                 break
-    except Unknown as lookup:
+    except (Unknown, Throttled) as lookup:  # throttled: asked again when the claim is reconciled, later
         why = f"{unknown.summary} — and the run could not be looked up: {lookup.summary}"
         _keep_claim(pause_id, claimed, claim_id, why, now)
         logger.error("run outcome unknown pause_id=%s: %s", pause_id, why)

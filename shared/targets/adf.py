@@ -190,22 +190,14 @@ class Adf:
     def get_run(self, target: PipelineTarget, run_id: str) -> dict:
         """A run's pipeline, status and message (a read). Raise Throttled when ARM throttles the app's own work
         (the item is deferred, not waited for here), Unknown when ADF cannot be asked."""
-        from azure.core.exceptions import HttpResponseError
-
         key = pacing_key(target)
         background = {"hand_back_throttling": True} if pacing.in_background() else {}
         try:
             run = self._client(target).pipeline_runs.get(
                 target.resource_group, target.factory_name, run_id, **background, **self._call_options(),
                 raw_response_hook=pacing.hook(self.read_pacer, key, pacing.REMAINING_READS))
-        except HttpResponseError as exc:
-            code = _error_code(exc) or f"HTTP{exc.status_code}"
-            if exc.status_code == 429:
-                retry_after = _retry_after(exc.response)
-                self.read_pacer.throttled(key, retry_after)
-                raise Throttled(code, exc.message or str(exc), retry_after) from exc
-            raise Unknown(code, f"could not read run {run_id}: {exc.message or exc}") from exc
         except Exception as exc:
+            self._throttled(exc, key, self.read_pacer)
             code = _error_code(exc) or type(exc).__name__
             raise Unknown(code, f"could not read run {run_id}: {getattr(exc, 'message', None) or exc}") from exc
         return {"pipeline_name": run.pipeline_name, "status": run.status, "message": run.message}
@@ -282,13 +274,15 @@ class Adf:
             filters=[RunQueryFilter(operand="PipelineName", operator="Equals", values_property=[target.pipeline_name])],
             order_by=[RunQueryOrderBy(order_by="RunStart", order="DESC")])
         pages = self._settings.limits.run_lookup_max_pages
+        # queryPipelineRuns is a POST, so ARM counts it a write: in the app's own work a 429 is handed back at once.
+        background = {"hand_back_throttling": True} if pacing.in_background() else {}
         try:
             client = self._client(target)
             for _ in range(pages):
                 if deadline is not None and time.monotonic() > deadline:
                     break
                 page = client.pipeline_runs.query_by_factory(target.resource_group, target.factory_name, query,
-                                                             repeatable=True, **self._call_options())
+                                                             repeatable=True, **background, **self._call_options())
                 runs = page.value or []
                 for run in runs:
                     if (run.parameters or {}).get("pause_id") == pause_id:
@@ -299,10 +293,21 @@ class Adf:
                 query.continuation_token = page.continuation_token
         except Exception as exc:
             code = _error_code(exc) or type(exc).__name__
+            self._throttled(exc, pacing_key(target), self.pacer)
             raise Unknown("RunLookupFailed", f"could not ask Data Factory whether the run started ({code}): "
                                              f"{getattr(exc, 'message', None) or exc}") from exc
         raise Unknown("RunLookupIncomplete", f"{pages} pages of runs were read without finding this pause's run "
                                              "or the end of the list")
+
+    @staticmethod
+    def _throttled(exc: Exception, key: tuple, pacer: pacing.Pacer) -> None:
+        """If `exc` is ARM's 429 (not processed), hold `pacer` back and raise Throttled; else return."""
+        from azure.core.exceptions import HttpResponseError
+
+        if isinstance(exc, HttpResponseError) and exc.status_code == 429:
+            retry_after = _retry_after(exc.response)
+            pacer.throttled(key, retry_after)
+            raise Throttled(_error_code(exc) or "HTTP429", exc.message or str(exc), retry_after) from exc
 
     def _call_options(self) -> dict:
         # The bearer-token policy refuses plain http unless told; only the loopback stand-in is http.

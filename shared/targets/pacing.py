@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 REMAINING_WRITES = "x-ms-ratelimit-remaining-subscription-writes"
 REMAINING_READS = "x-ms-ratelimit-remaining-subscription-reads"
+SLOT_MEMORY_SECONDS = 60  # a remembered slot this far past is forgotten (the item was settled elsewhere)
+MAX_SLOTS_REMEMBERED = 20_000
 
 
 @dataclass
@@ -50,39 +52,44 @@ class Pacer:
         return bucket.remaining + (now - bucket.at) * self._refill
 
     def acquire(self, key: tuple, now: float | None = None, slot: float | None = None,
-                item: str | None = None) -> float:
-        """0 when a call may go now (counted against the estimate), else the seconds to wait first.
+                item: str | None = None, cost: int = 1) -> float:
+        """0 when `cost` calls may go now (counted against the estimate), else the seconds to wait first.
 
         A call that must wait is given a slot of its own, 1/refill after the previous one, so that the
         calls held back come back one by one at the rate the bucket refills rather than all at once:
         each is deferred once, not again and again. Coming back at its `slot`, a call goes as long as
-        one token is left (fresh calls leave the low water mark for other instances). Work that cannot
+        its tokens are left (fresh calls leave the low water mark for other instances). Work that cannot
         carry its slot (a due-index row, moved to the second) names its `item` instead: the slot given to
-        it is remembered here, and an item back early is told the rest of its wait, not given a new slot."""
+        it is remembered here for a while, and an item back early is told the rest of its wait, not given
+        a new slot."""
         with self._lock:
             now = self._clock() if now is None else now
             if slot is None and item is not None:
                 slot = self._slots.get(item)
+                if slot is not None and slot < now - SLOT_MEMORY_SECONDS:  # from long ago: not held any more
+                    del self._slots[item]
+                    slot = None
             bucket = self._buckets.setdefault(key, _Bucket())
             estimate = self._estimate(bucket, now)
             if now >= bucket.blocked_until:
                 holds = slot is not None and now >= slot - 0.05
-                floor = 1 if holds else self._low
-                if estimate is None and bucket.blind < self._low:  # the first calls, until ARM answers one
-                    bucket.blind += 1
+                floor = cost if holds else self._low + cost - 1
+                if estimate is None and bucket.blind + cost <= self._low:  # the first calls, until ARM answers
+                    bucket.blind += cost
                     return self._went(item)
                 if estimate is not None and estimate >= floor - 1e-6 and (holds or bucket.next_slot <= now):
-                    bucket.remaining, bucket.at = estimate - 1, now
+                    bucket.remaining, bucket.at = estimate - cost, now
                     return self._went(item)
             if slot is not None and slot - 0.05 > now and slot >= bucket.blocked_until:
                 return slot - now + 0.001  # back before its slot: the rest of its wait
-            short = 0.0 if estimate is None else max(0.0, self._low - estimate) / self._refill
+            short = 0.0 if estimate is None else max(0.0, self._low + cost - 1 - estimate) / self._refill
             given = max(bucket.next_slot, bucket.blocked_until, now + short)
-            bucket.next_slot = given + 1 / self._refill
+            bucket.next_slot = given + cost / self._refill
             if item is not None:
-                if len(self._slots) > 10_000:  # items that never came back (settled elsewhere)
-                    self._slots = {name: at for name, at in self._slots.items() if at > now - 600}
-                self._slots[item] = given
+                if len(self._slots) >= MAX_SLOTS_REMEMBERED:  # the oldest half: items settled elsewhere
+                    self._slots = dict(list(self._slots.items())[MAX_SLOTS_REMEMBERED // 2:])
+                self._slots.pop(item, None)
+                self._slots[item] = given  # (insertion order is age order)
             return given - now + 0.001
 
     def _went(self, item: str | None) -> float:
