@@ -25,6 +25,9 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
+# Screenshots are for people to look at, not asserted on; a full-page PNG costs Chromium a quarter of a
+# second's CPU, so they are taken when asked for: `make test SCREENSHOTS=1`.
+TAKE_SCREENSHOTS = os.environ.get("SCREENSHOTS", "").strip().lower() in ("1", "true", "yes")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 PHONE, DESKTOP = 360, 1280
 RUN_ID = "8f6b2c1e-5a4d-4e3b-9c2a-1d0e7f6a5b4c"
@@ -97,6 +100,13 @@ def new_page(browser):
     yield new_page
     for context in contexts:
         context.close()
+
+
+def shoot(page, name, full_page=True):
+    """Save what the page looks like to test-output/screenshots/ when SCREENSHOTS=1."""
+    if TAKE_SCREENSHOTS:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / name), full_page=full_page)
 
 
 def link(site, action, token):
@@ -210,8 +220,7 @@ def test_double_click_on_approve_starts_one_run_and_reads_as_done(clicks, new_pa
     assert wait_for_status(api, created["pause_id"], "restarted")["status"] == "restarted"
     if clicks != "dblclick":
         assert len(site.app.posts("restart")) == 2, "both submissions should have reached the app"
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "second-click-1280.png"))
+        shoot(page, "second-click-1280.png", full_page=False)
     assert len(adf.runs) == 1
     assert re.match(r"(Approved|Already approved|Being approved right now) — ", heading(page)), heading(page)
     assert page.locator("h1.status.ok").count() == 1, "a second click must not read as an error"
@@ -235,8 +244,7 @@ def test_keyboard_alone_reaches_the_comment_and_approves(new_page, site, api, ad
     outline = page.evaluate("[getComputedStyle(document.activeElement).outlineStyle,"
                             " getComputedStyle(document.activeElement).outlineWidth]")
     assert outline == ["solid", "3px"], "the focused button must show clearly where focus is"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "keyboard-focus-1280.png"))
+    shoot(page, "keyboard-focus-1280.png", full_page=False)
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert "Approved" in heading(page)
@@ -526,8 +534,7 @@ def test_page_fits_the_screen_and_passes_axe(name, width, new_page, site, api, a
     page = new_page(width)
     response = reach(page, site=site, api=api, adf=adf, table=table, configure=configure, quality_check=quality_check)
     assert response.status == status
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
+    shoot(page, f"{name}-{width}.png")
     # On a phone, content wider than the screen makes the browser zoom out (innerWidth grows with
     # it), and on a desktop the vertical scrollbar takes room: compare with the screen's own width.
     scroll_width, client_width, inner_width = page.evaluate(

@@ -10,7 +10,7 @@ import pytest
 
 from local_dev.adf_standin import DEFAULT_FACTORY
 from tests.support import inbox, wait_until
-from tests.test_browser import SCREENSHOTS, axe_violations, describe, heading
+from tests.test_browser import axe_violations, describe, heading, shoot
 from tests.test_browser_approvers import person, signed_in_server, sign_in_through_the_page  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -37,11 +37,6 @@ def fits(page, width):
     assert scroll_width <= width, f"the page scrolls sideways ({scroll_width}px at {width}px)"
     serious = [v for v in axe_violations(page) if v["impact"] in ("serious", "critical")]
     assert not serious, describe(serious)
-
-
-def shoot(page, name):
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name), full_page=True)
 
 
 def test_a_requester_asks_an_approver_approves_and_the_run_has_the_typed_values(site, api, adf, mail,

@@ -101,7 +101,7 @@ def test_every_html_response_carries_the_security_headers(host, api):
 
 
 def test_logs_of_a_full_cycle_hold_no_token(host, adf, configure, caplog):
-    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", RUN_LOOKUP_RETRY_SECONDS="0.1")
     caplog.set_level(logging.DEBUG)
     tokens = []
     for body in (TARGET, {"callBackUri": f"{adf.url}/_standin/callbacks/logs"}):
@@ -166,12 +166,14 @@ def black_hole():
 def test_hung_storage_gives_503_within_seconds_and_writes_nothing(api, configure, black_hole, azurite):
     configure(AzureWebJobsStorage=f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
                                   f"AccountKey={azurite.account_key};"
-                                  f"TableEndpoint=http://127.0.0.1:{black_hole.port}/devstoreaccount1;")
+                                  f"TableEndpoint=http://127.0.0.1:{black_hole.port}/devstoreaccount1;",
+              STORAGE_READ_TIMEOUT_SECONDS="1")  # production's 4 s, shortened: the bound is what is tested
     started = time.monotonic()
     response = api.pause()
     elapsed = time.monotonic() - started
     assert response.status_code == 503 and api.json(response)["code"] == "storage_unavailable"
-    assert elapsed < 20  # bounded by the client's timeouts and one retry, not the OS's minutes
+    # Bounded by the client's read timeout and its one retry (and the back-off between), not the OS's minutes.
+    assert 1.5 <= elapsed < 6, elapsed  # two reads of 1 s each
 
 
 def test_storage_outage_after_the_claim_keeps_nothing_half_written(api, adf, configure, azurite):

@@ -148,7 +148,8 @@ def test_many_simultaneous_approvals_start_one_run(api, adf):
     assert api.record(created["pause_id"])["run_id"] == adf.runs[0]["runId"]
 
 
-def test_adf_failure_answers_502_and_leaves_the_link_usable(api, adf):
+def test_adf_failure_answers_502_and_leaves_the_link_usable(api, adf, configure):
+    configure(RUN_LOOKUP_RETRY_SECONDS="0.1")  # the second look for a run (none here) comes sooner
     created = api.created()
     adf.inject("createRun", "before", status=500)  # no run recorded: the lookup finds none
     failed = api.decide("restart", created["token"])

@@ -50,7 +50,8 @@ def test_random_faults_keep_every_promise(api, adf, configure, azurite, table, s
     with StorageFaultProxy(azurite.port) as storage:
         configure(AzureWebJobsStorage=storage.connection_string(azurite), CALLBACK_ALLOWED_HOSTS="127.0.0.1",
                   ARM_READ_TIMEOUT_SECONDS="0.5", CALLBACK_READ_TIMEOUT_SECONDS="0.5", ARM_RETRY_TOTAL="1",
-                  STORAGE_RETRY_TOTAL="1", STALE_CLAIM_SECONDS="2", CALLBACK_REDELIVERY_SECONDS="0.3")
+                  STORAGE_RETRY_TOTAL="1", STALE_CLAIM_SECONDS="2", CALLBACK_REDELIVERY_SECONDS="0.3",
+                  RUN_LOOKUP_RETRY_SECONDS="0.2")
         pauses = []
         for i in range(PAUSES):
             fields = {"on_timeout": rng.choice(["expire", "restart"])}
