@@ -260,7 +260,7 @@ class RunningServer(ServedInThread):
     """A WSGI server running in a daemon thread; stop() shuts it down."""
 
     def __init__(self, server) -> None:
-        self.serve_in_thread(server, poll_interval=0.1)
+        self.serve_in_thread(server)
 
     @property
     def port(self) -> int:

@@ -157,7 +157,7 @@ def test_callback_redirects_are_not_followed(api, configure):
         return Response(status=307, headers={"Location": "http://127.0.0.1:9/elsewhere"})(environ, start_response)
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
@@ -166,6 +166,7 @@ def test_callback_redirects_are_not_followed(api, configure):
         assert hits == ["/cb"]  # one attempt (3xx is not retried), and the redirect was not followed
     finally:
         server.shutdown()
+        server.server_close()  # its listening socket too (an unclosed one fails a later test under -W error)
         thread.join()
 
 
