@@ -32,6 +32,8 @@ from shared.settings import Settings, get_settings
 from shared.storage.pauses import get_store
 from shared.storage.records import json_field, json_field_strict, moment
 from shared.storage.tables import Conflict, Stored, pack_json
+from shared.targets import pacing
+from shared.targets.adf import get_adf, pacing_key
 from shared.targets.outside import Throttled
 
 logger = logging.getLogger(__name__)
@@ -58,8 +60,6 @@ def check_at_pause(checks: list, target, settings: Settings) -> None:
                     raise InvalidRequest(f"{field}.http.header_setting: {bad}.", [
                         {"field": f"{field}.http.header_setting", "rule": rule, "message": str(bad)}]) from None
         elif target is not None:
-            from shared.targets.adf import get_adf
-
             if get_adf().run_missing(target, check["adf_run"]["run_id"]):
                 raise InvalidRequest(f"{field}.adf_run.run_id: Data Factory has no such run in this factory.", [
                     {"field": f"{field}.adf_run.run_id", "rule": "not_found",
@@ -195,9 +195,6 @@ def _pace_reads(reads: int, target, now: datetime, item: str) -> None:
     empty, defer the item (the attempt not taken) rather than be throttled."""
     if not reads or target is None:
         return
-    from shared.targets import pacing
-    from shared.targets.adf import get_adf, pacing_key
-
     wait_for = get_adf().read_pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(), item, reads)
     if wait_for > 0:
         paced = UpstreamThrottled("Azure's read limit for this subscription is nearly reached: checked later.",

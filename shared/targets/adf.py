@@ -191,10 +191,10 @@ class Adf:
         """A run's pipeline, status and message (a read). Raise Throttled when ARM throttles the app's own work
         (the item is deferred, not waited for here), Unknown when ADF cannot be asked."""
         key = pacing_key(target)
-        background = {"hand_back_throttling": True} if pacing.in_background() else {}
         try:
             run = self._client(target).pipeline_runs.get(
-                target.resource_group, target.factory_name, run_id, **background, **self._call_options(),
+                target.resource_group, target.factory_name, run_id, **_in_own_work(hand_back_throttling=True),
+                **self._call_options(),
                 raw_response_hook=pacing.hook(self.read_pacer, key, pacing.REMAINING_READS))
         except Exception as exc:
             self._throttled(exc, key, self.read_pacer)
@@ -212,13 +212,11 @@ class Adf:
             raise Refused("ClientError", f"could not set up the Data Factory client: {exc}") from exc
         call = outbound.Call()  # what the transport's sockets did: the one sure sign of "not sent"
         key = pacing_key(target)
-        # The app's own work does not wait out a 429 in the SDK: the item is deferred instead (shared.sweep).
-        background = {"retry_total": 0} if pacing.in_background() else {}
         try:
             with outbound.tracking(call):
                 run = client.pipelines.create_run(target.resource_group, target.factory_name, target.pipeline_name,
                                                   parameters=parameters, raw_response_hook=pacing.hook(self.pacer, key),
-                                                  **background, **self._call_options())
+                                                  **_in_own_work(retry_total=0), **self._call_options())
         except ClientAuthenticationError as exc:
             # No token, or ARM answered 401: the request was not processed.
             arm_code = _error_code(exc) if exc.response is not None else None
@@ -275,7 +273,7 @@ class Adf:
             order_by=[RunQueryOrderBy(order_by="RunStart", order="DESC")])
         pages = self._settings.limits.run_lookup_max_pages
         # queryPipelineRuns is a POST, so ARM counts it a write: in the app's own work a 429 is handed back at once.
-        background = {"hand_back_throttling": True} if pacing.in_background() else {}
+        background = _in_own_work(hand_back_throttling=True)
         try:
             client = self._client(target)
             for _ in range(pages):
@@ -344,6 +342,12 @@ def pacing_key(target: PipelineTarget) -> tuple:
     """Whose write bucket a call to `target` spends: ARM's is per subscription and principal (the app's
     identity in that tenant)."""
     return (target.tenant_id, target.subscription_id.lower())
+
+
+def _in_own_work(**options) -> dict:
+    """SDK call options that apply only in the app's own work (the timer, the queue): there ARM's 429 is not
+    waited out in the SDK but handed back, and the item deferred (shared.sweep); a person's click keeps them."""
+    return options if pacing.in_background() else {}
 
 
 def _retry_after(response) -> float:
