@@ -100,10 +100,10 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         leased = row.get("queued_until")
         due = due._replace(kind=row.get("kind") or due.kind,
                            queued_until=leased if isinstance(leased, datetime) else None)
-        with pacing.background(), pacing.holding(slot), status_index.deferring(_INDEX):
+        with pacing.background(), pacing.holding(pacing.Slot(*slot) if slot else None), status_index.deferring(_INDEX):
             return sweep.settle_due(due, now, _REMOVALS.remove)
     except UpstreamThrottled as throttled:
-        # Visible again at Retry-After (whole seconds: the queue's unit), holding the write slot it was given, on
+        # Visible again at Retry-After (whole seconds: the queue's unit), holding the ARM slot it was given, on
         # the paced queue: short, so it is taken up then, not after whatever the main queue holds by then.
         due = _out_of_sight(due, now, throttled.retry_after)
         get_paced_queue().send(due, math.ceil(throttled.retry_after), getattr(throttled, "slot", None))

@@ -157,11 +157,11 @@ def _paced(pause_id: str, stored: Stored, action: Action, now: datetime) -> None
     target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
                             entity.get("factory_name") or "", entity.get("pipeline_name") or "",
                             entity.get("tenant_id"))
-    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(), pause_id)
+    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(pacing.WRITES), pause_id)
     if wait_for > 0:
         paced = UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",
                                   wait_for)
-        paced.slot = now.timestamp() + wait_for  # the write slot it was given: it goes then
+        paced.slot = pacing.Slot(pacing.WRITES, now.timestamp() + wait_for)  # it goes then
         raise paced
 
 

@@ -2,7 +2,9 @@
 and identity): for the app's own work that costs time, never a check attempt (CONTRACT.md, *Throttling is
 backpressure*). The stand-in's read bucket is scaled down here."""
 
+import json
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -11,7 +13,8 @@ from azure.core.exceptions import HttpResponseError
 
 from local_dev.adf_standin import AdfStandin
 from local_dev.arm_throttle import Throttle
-from shared import sweep
+from shared import due_work, sweep
+from shared.lifecycle.model import SweepOutcome
 from shared.targets.adf import DEV_TOKEN
 from tests.support import TARGET, ManualClock, create_pipeline, sdk_client
 
@@ -111,3 +114,50 @@ def test_many_checks_go_at_the_pace_arm_allows_reads_and_each_attempt_counts_onc
     assert sorted(call["callbackId"] for call in standin.callbacks) == sorted(f"paced-{n}" for n in range(12))
     assert counts["answered"] - before["answered"] == len(ids)  # one read each
     assert counts["throttled"] - before["throttled"] <= 2  # the first, sent before ARM had said anything
+
+
+def test_a_check_deferred_on_the_queue_comes_back_holding_a_read_slot_not_a_write_slot(api, configure, azurite):
+    """Through the queue: the read ARM throttled gives the attempt back; coming back early, the read pacer
+    defers the item to a read slot, which its message carries as a read slot (a write slot would let a start
+    past the write bucket's margin); at the slot it is checked once and continues."""
+    from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+    clock = ManualClock()
+    name = f"due-{uuid.uuid4().hex[:12]}"
+    with AdfStandin(throttle=Throttle(reads=4, reads_per_second=1, clock=clock)) as standin, \
+            QueueClient.from_connection_string(azurite.connection_string, name + "-paced",
+                                               message_decode_policy=TextBase64DecodePolicy()) as paced:
+        create_pipeline(standin, parameters=("day", "n"))
+        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1", DUE_WORK_QUEUE=name)
+        run_id = finished_run(standin)
+        created = check_pause(api, standin, run_id, "queued")
+        drain_reads(standin, run_id)
+
+        def next_paced_message():
+            deadline = time.monotonic() + 10
+            while not (found := list(paced.receive_messages(max_messages=1, visibility_timeout=30))):
+                assert time.monotonic() < deadline, "no message came back on the paced queue"
+                time.sleep(0.1)
+            [message] = found
+            return message.content
+
+        assert due_work.enqueue_due(now()) == {"enqueued": 1}
+        with QueueClient.from_connection_string(azurite.connection_string, name,
+                                                message_decode_policy=TextBase64DecodePolicy()) as main:
+            [message] = main.receive_messages(max_messages=1)
+        assert due_work.settle(message.content, 1, now()) is SweepOutcome.DEFERRED  # the read met a 429
+        assert api.record(created["pause_id"])["check_attempts"] == 0
+        throttled = next_paced_message()
+        assert not {"s", "sr"} & set(json.loads(throttled))  # ARM said when: no slot was handed out
+        # Back after Retry-After but before the read bucket refilled (the stand-in's clock has not moved):
+        # the app's read pacer still counts its 429 and defers the item to a read slot of its own.
+        assert due_work.settle(throttled, 1, now()) is SweepOutcome.DEFERRED
+        body = json.loads(again := next_paced_message())
+        assert "sr" in body and "s" not in body, body
+        assert api.record(created["pause_id"])["check_attempts"] == 0
+
+        clock.advance(10)
+        assert due_work.settle(again, 1, now() + timedelta(seconds=30)) is SweepOutcome.RESTARTED
+        record = api.record(created["pause_id"])
+        assert (record["status"], record["check_attempts"]) == ("restarted", 1), record
+        assert [call["callbackId"] for call in standin.callbacks] == ["queued"]

@@ -9,7 +9,7 @@ import uuid
 import pytest
 
 from shared.storage.due_index import Due
-from shared.storage.due_queue import decode, encode, get_due_queue
+from shared.storage.due_queue import decode, decode_message, encode, get_due_queue
 
 ROW = Due("a" * 32, "2026120609", "20261206T093000-" + "a" * 32, 3, "reminder")
 
@@ -18,6 +18,17 @@ def test_a_message_names_a_due_row_and_nothing_else_is_read_as_one():
     assert decode(encode(ROW)) == ROW._replace(attempts=0)
     for text in ("", "[]", '{"v": 2}', '{"v": 1, "id": 5}', "not json", '{"v": 1, "id": "x", "p": "y"}'):
         assert decode(text) is None
+
+
+def test_a_deferred_items_slot_keeps_its_kind_and_only_a_finite_time_is_read():
+    """A write slot and a read slot are given by different pacers: each comes back as what it was."""
+    for kind in ("writes", "reads"):
+        assert decode_message(encode(ROW, (kind, 1765000000.1234))) == (ROW._replace(attempts=0), (kind, 1765000000.123))
+    assert decode_message(encode(ROW)) == (ROW._replace(attempts=0), None)
+    assert decode_message(encode(ROW, ("other", 1.0)))[1] is None  # no key for a kind the app does not pace
+    base = {"v": 1, "id": ROW.pause_id, "p": ROW.partition_key, "r": ROW.row_key}
+    for odd in ('"s": NaN', '"s": Infinity', '"sr": -Infinity', '"s": true', '"s": "5"', '"sr": null'):
+        assert decode_message(json.dumps(base)[:-1] + ", " + odd + "}")[1] is None, odd
 
 
 @pytest.mark.integration

@@ -90,6 +90,18 @@ def test_several_calls_at_once_take_their_tokens_together_and_an_old_slot_is_for
     assert pacer.acquire(KEY, item="c") > 0  # an old slot is not held any more: c keeps the margin like anyone
 
 
+def test_a_slot_is_held_only_with_the_pacer_that_gave_it():
+    """A pause deferred by the read pacer (its adf_run checks) and then continuing (a start) holds no write
+    slot: its read slot must not let a write past the write bucket's low water mark."""
+    assert pacing.slot_held(pacing.WRITES) is None
+    with pacing.holding(pacing.Slot(pacing.READS, 100.0)):
+        assert pacing.slot_held(pacing.READS) == 100.0 and pacing.slot_held(pacing.WRITES) is None
+        with pacing.holding(pacing.Slot(pacing.WRITES, 200.0)):
+            assert pacing.slot_held(pacing.WRITES) == 200.0 and pacing.slot_held(pacing.READS) is None
+        assert pacing.slot_held(pacing.READS) == 100.0
+    assert pacing.slot_held(pacing.READS) is None
+
+
 def test_what_arm_says_remains_replaces_the_estimate():
     pacer = pacing.Pacer(10, 20, clock=Clock())
     pacer.observed(KEY, 3)

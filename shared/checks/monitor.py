@@ -195,11 +195,12 @@ def _pace_reads(reads: int, target, now: datetime, item: str) -> None:
     empty, defer the item (the attempt not taken) rather than be throttled."""
     if not reads or target is None:
         return
-    wait_for = get_adf().read_pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(), item, reads)
+    wait_for = get_adf().read_pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(pacing.READS), item,
+                                            reads)
     if wait_for > 0:
         paced = UpstreamThrottled("Azure's read limit for this subscription is nearly reached: checked later.",
                                   wait_for)
-        paced.slot = now.timestamp() + wait_for  # the read slot it was given: it goes then
+        paced.slot = pacing.Slot(pacing.READS, now.timestamp() + wait_for)  # it goes then
         raise paced
 
 

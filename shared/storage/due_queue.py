@@ -10,6 +10,7 @@ message never sent is only found again when its item's lease runs out.
 
 import json
 import logging
+import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -24,12 +25,16 @@ logger = logging.getLogger(__name__)
 SENDERS = 16  # concurrent sends of one batch (the storage account takes 2,000 messages a second per queue)
 
 
-def encode(due: Due, slot: float | None = None) -> str:
+# A deferred item's ARM slot (shared.targets.pacing.Slot: kind, time), under a key per kind of slot.
+_SLOT_KEYS = {"writes": "s", "reads": "sr"}
+
+
+def encode(due: Due, slot: tuple[str, float] | None = None) -> str:
     """A due row as a message: its keys, kind and pause (the row itself is read when it is settled), and
-    the ARM write slot a deferred start was given (shared.targets.pacing)."""
+    the ARM slot a deferred item was given (shared.targets.pacing)."""
     body = {"v": 1, "id": due.pause_id, "p": due.partition_key, "r": due.row_key, "k": due.kind}
-    if slot is not None:
-        body["s"] = round(slot, 3)
+    if slot is not None and slot[0] in _SLOT_KEYS:
+        body[_SLOT_KEYS[slot[0]]] = round(slot[1], 3)
     return json.dumps(body, separators=(",", ":"))
 
 
@@ -38,14 +43,17 @@ def decode(text: str) -> Due | None:
     return decode_message(text)[0]
 
 
-def decode_message(text: str) -> tuple[Due | None, float | None]:
-    """The due row a message names (None for a message the app did not write) and its write slot."""
+def decode_message(text: str) -> tuple[Due | None, tuple[str, float] | None]:
+    """The due row a message names (None for a message the app did not write) and its ARM slot (kind, time)."""
     try:
         body = json.loads(text)
         if body.get("v") == 1 and all(isinstance(body.get(key), str) for key in ("id", "p", "r")):
-            kind, slot = body.get("k"), body.get("s")
-            slot = float(slot) if isinstance(slot, (int, float)) and not isinstance(slot, bool) else None
-            return Due(body["id"], body["p"], body["r"], 0, kind if isinstance(kind, str) else None), slot
+            kind = body.get("k")
+            slots = [(name, float(at)) for name, key in _SLOT_KEYS.items()
+                     if isinstance(at := body.get(key), (int, float)) and not isinstance(at, bool)
+                     and math.isfinite(at)]
+            return Due(body["id"], body["p"], body["r"], 0, kind if isinstance(kind, str) else None), \
+                (slots[0] if slots else None)
     except (ValueError, AttributeError, OverflowError):
         pass
     return None, None
@@ -64,7 +72,7 @@ class DueQueue:
         self._queue.close()
 
     @translate("queue")
-    def send(self, due: Due, delay_seconds: int = 0, slot: float | None = None) -> None:
+    def send(self, due: Due, delay_seconds: int = 0, slot: tuple[str, float] | None = None) -> None:
         """One message, visible after `delay_seconds` (the queue's limit is 7 days)."""
         self._send(encode(due, slot), delay_seconds)
 

@@ -21,6 +21,7 @@ import contextvars
 import threading
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 
 REMAINING_WRITES = "x-ms-ratelimit-remaining-subscription-writes"
@@ -144,12 +145,22 @@ def in_background() -> bool:
     return _BACKGROUND.get()
 
 
+WRITES, READS = "writes", "reads"  # the gateway's two pacers (shared.targets.adf)
+
+
+class Slot(NamedTuple):
+    """When a deferred item may call again, as one pacer gave it: it holds with that pacer only (a read slot
+    lets no write past the low water mark)."""
+    kind: str  # WRITES or READS
+    at: float
+
+
 _SLOT = contextvars.ContextVar("slot", default=None)
 
 
 @contextlib.contextmanager
-def holding(slot: float | None):
-    """The work inside comes back at the write slot it was given (`Pacer.acquire`)."""
+def holding(slot: Slot | None):
+    """The work inside comes back at the slot it was given (`Pacer.acquire`)."""
     token = _SLOT.set(slot)
     try:
         yield
@@ -157,8 +168,10 @@ def holding(slot: float | None):
         _SLOT.reset(token)
 
 
-def slot_held() -> float | None:
-    return _SLOT.get()
+def slot_held(kind: str) -> float | None:
+    """The time of the slot the work holds with the pacer of `kind`, if it holds one."""
+    slot = _SLOT.get()
+    return slot.at if slot is not None and slot.kind == kind else None
 
 
 def hook(pacer: Pacer, key: tuple, header: str = REMAINING_WRITES):
