@@ -21,7 +21,7 @@ from shared.checks import monitor as checks
 from shared.clock import from_iso, iso, utcnow
 from shared.errors import (AlreadyDecided, Forbidden, NotFound, OutcomeUnknown, Unavailable, UpstreamFailed,
                            UpstreamThrottled)
-from shared.lifecycle import engine, recovery
+from shared.lifecycle import calls, engine, recovery
 from shared.lifecycle.model import CLAIMED, FINAL, ON_TIMEOUT, TIMER_AUDIT, Action, Mode, Status, SweepOutcome
 from shared.settings import get_settings
 from shared.storage import backfill, status_index
@@ -30,7 +30,6 @@ from shared.storage.pauses import MISSING_GRACE, get_store
 from shared.storage.records import json_field, moment, status_of
 from shared.storage.tables import Conflict, Stored
 from shared.targets import pacing
-from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from shared.targets.outside import OutsideCallFailed, Throttled
 from shared.validation import Decision
 
@@ -144,31 +143,10 @@ def _scheduled(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome 
     return _continue(due, stored, Action.START_SCHEDULED, decision, now, remove, SweepOutcome.STARTED)
 
 
-# The timer's actions that start a run in restart mode (createRun: an ARM write, paced).
-_STARTS = frozenset({Action.RESTART_ON_TIMEOUT, Action.START_SCHEDULED})
-
-
-def _paced(pause_id: str, stored: Stored, action: Action, now: datetime) -> None:
-    """Before the timer claims a pause to start its run: wait (defer the item) while ARM's write bucket for
-    its subscription looks nearly empty, rather than claim it only to be throttled."""
-    entity = stored.entity
-    if action not in _STARTS or entity.get("mode") != Mode.RESTART or not entity.get("subscription_id"):
-        return
-    target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
-                            entity.get("factory_name") or "", entity.get("pipeline_name") or "",
-                            entity.get("tenant_id"))
-    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(pacing.WRITES), pause_id)
-    if wait_for > 0:
-        paced = UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",
-                                  wait_for)
-        paced.slot = pacing.Slot(pacing.WRITES, now.timestamp() + wait_for)  # it goes then
-        raise paced
-
-
 def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now: datetime, remove,
               done: SweepOutcome) -> SweepOutcome | None:
     """Carry out the timer's decision on a pause; move or remove its row by what came of it."""
-    _paced(due.pause_id, stored, action, now)
+    calls.pace_start(due.pause_id, stored.entity, action, now)
     try:
         record = engine.decide(due.pause_id, stored, action, decision, TIMER_AUDIT, now)
     except AlreadyDecided:

@@ -10,6 +10,7 @@ import pytest
 from local_dev.bad_peers import BadPeer
 from local_dev.check_endpoint import CheckEndpoint
 from shared import sweep
+from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from tests.support import TARGET, sdk_client, wait_until
 
 pytestmark = pytest.mark.integration
@@ -50,6 +51,28 @@ def test_auto_mode_continues_by_itself_at_the_first_timer_run_after_the_checks_p
     assert record["status"] == "restarted" and record["decided_by"] == "checks" and record["run_id"] == run["runId"]
     assert record["checks_passed"] is True and record["check_attempts"] == 2
     assert endpoint.seen("dq").calls == 2
+
+
+def test_checks_that_pass_while_arms_write_bucket_is_low_start_at_their_slot_without_another_attempt(api, adf,
+                                                                                                      endpoint):
+    """The run auto mode starts is an ARM write like any the timer makes: paced before the claim. The attempt
+    that passed is kept (not counted again), nothing is claimed or sent until the write slot, then once."""
+    endpoint.set("dq", json={"status": "OK"})
+    created = api.created(checks=[http_check(endpoint)], check_every=60)
+    target = PipelineTarget(*(TARGET[name] for name in ("subscription_id", "resource_group", "factory_name",
+                                                        "pipeline_name")))
+    moment = now()
+    get_adf().pacer.observed(pacing_key(target), 2, moment.timestamp())  # under ARM_WRITES_LOW_WATER
+    assert sweep.sweep(moment) == {"deferred": 1}
+    record = api.record(created["pause_id"])
+    assert (record["status"], record["check_attempts"], record["checks_passed"]) == ("pending", 1, True), record
+    assert "attempts" not in record and adf.runs == []  # never claimed, nothing sent to ARM
+    get_adf().pacer.observed(pacing_key(target), 150, moment.timestamp() + 30)
+    assert sweep.sweep(moment + timedelta(seconds=30)) == {"restarted": 1}
+    [run] = adf.runs
+    record = api.record(created["pause_id"])
+    assert (record["status"], record["run_id"], record["check_attempts"]) == ("restarted", run["runId"], 1)
+    assert endpoint.seen("dq").calls == 1
 
 
 def test_gate_mode_lets_people_approve_only_after_every_check_passed(api, adf, endpoint):

@@ -243,6 +243,12 @@ def _settle(pause_id: str, attempted: Stored, decision: tuple[Action, str | None
     from shared.validation import Decision
 
     action, why = decision
+    try:
+        calls.pace_start(pause_id, attempted.entity, action, now)  # the run it starts: not past ARM's write margin
+    except UpstreamThrottled:
+        if results:  # this attempt's results are kept: the checks passed, and the start they owe waits its slot
+            _keep(pause_id, attempted.etag, results, attempts)
+        raise
     mine = _ours(attempts) if attempts else None
     also = (lambda entity: results if mine(entity) else {}) if results else None
     try:

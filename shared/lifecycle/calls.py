@@ -8,14 +8,15 @@ a failure reads as "maybe sent".
 """
 
 import logging
+from datetime import datetime
 
 from shared.clock import iso
-from shared.errors import DamagedRecord
+from shared.errors import DamagedRecord, UpstreamThrottled
 from shared.lifecycle.model import ALREADY_COMPLETED, Action, Audit, Call, Mode, Rule, rule_for
 from shared.settings import get_settings
 from shared.storage.records import json_field_strict, mode_of, moment, pause_id_of, text
-from shared.targets import callback
-from shared.targets.adf import PipelineTarget, get_adf
+from shared.targets import callback, pacing
+from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from shared.targets.outside import OutsideCallFailed, Unknown
 from shared.validation import Decision
 
@@ -117,3 +118,25 @@ def cannot_call(entity: dict, action: Action) -> str | None:
     except CannotCall as cannot:
         return str(cannot)
     return None
+
+
+# What the app's own work (the timer, the queue) decides that starts a run in restart mode: createRun, an ARM
+# write, paced (shared.targets.pacing). A person's click is never paced.
+PACED_STARTS = frozenset({Action.RESTART_ON_TIMEOUT, Action.START_SCHEDULED, Action.CHECKS_CONTINUE})
+
+
+def pace_start(pause_id: str, entity: dict, action: Action, now: datetime) -> None:
+    """Before claiming a pause to start its run: while ARM's write bucket for its subscription looks nearly
+    empty, raise UpstreamThrottled with the write slot it was given (the item is deferred to it) rather than
+    claim it only to be throttled."""
+    if action not in PACED_STARTS or entity.get("mode") != Mode.RESTART or not entity.get("subscription_id"):
+        return
+    target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
+                            entity.get("factory_name") or "", entity.get("pipeline_name") or "",
+                            entity.get("tenant_id"))
+    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(pacing.WRITES), pause_id)
+    if wait_for > 0:
+        paced = UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",
+                                  wait_for)
+        paced.slot = pacing.Slot(pacing.WRITES, now.timestamp() + wait_for)  # it goes then
+        raise paced
