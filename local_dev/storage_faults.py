@@ -8,6 +8,8 @@ or at random:
     before   answer 503 ServerBusy without forwarding: nothing was written
     after    forward, then answer 500 OperationTimedOut: the write happened, the answer says not
     drop     forward, then close the connection unanswered: the write happened, no answer at all
+    pass     forward and answer as Azurite did: no fault (to let the first `count` matches through
+             before a fault injected after it applies)
 
     with StorageFaultProxy(azurite.port) as proxy:
         proxy.connection_string(azurite)          # what the app should use
@@ -72,8 +74,8 @@ class StorageFaultProxy(ServedInThread):
             self._rules.clear()
 
     def _add(self, rule: _Rule) -> None:
-        if rule.kind not in ("before", "after", "drop"):
-            raise ValueError("kind must be before, after or drop")
+        if rule.kind not in ("before", "after", "drop", "pass"):
+            raise ValueError("kind must be before, after, drop or pass")
         with self._lock:
             self._rules.append(rule)
 
@@ -85,8 +87,9 @@ class StorageFaultProxy(ServedInThread):
                         rule.count -= 1
                         if rule.count <= 0:
                             self._rules.remove(rule)
-                    self.log.append((method, path, rule.kind))
-                    return rule.kind
+                    fault = None if rule.kind == "pass" else rule.kind
+                    self.log.append((method, path, fault))
+                    return fault
             self.log.append((method, path, None))
             return None
 

@@ -3,6 +3,7 @@ and identity): for the app's own work that costs time, never a check attempt (CO
 backpressure*). The stand-in's read bucket is scaled down here."""
 
 import json
+import re
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -86,6 +87,30 @@ def test_a_check_that_arm_throttles_is_deferred_without_spending_its_attempt(api
         assert record["checks"][0]["result"] == "passed"
         [callback] = standin.callbacks
         assert callback["body"]["StatusCode"] == "200"
+
+
+def test_an_attempt_is_given_back_even_when_storage_refuses_the_first_tries(api, configure, storage):
+    """The give-back is a conditional write of what surely happened (ARM processed nothing): tried again when
+    storage refuses it, as any record of an outcome is, so a storage blip does not spend the attempt."""
+    clock = ManualClock()
+    with AdfStandin(throttle=Throttle(reads=4, reads_per_second=1, clock=clock)) as standin:
+        create_pipeline(standin, parameters=("day", "n"))
+        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1", STORAGE_RETRY_TOTAL="0")
+        run_id = finished_run(standin)
+        created = check_pause(api, standin, run_id, "blip")
+        drain_reads(standin, run_id)
+        pauses = rf"/{api.table_name}(?:\(|\?|$)"  # the pauses table, not its indexes
+        storage.inject("pass", methods={"PUT", "PATCH", "MERGE"}, path=pauses)  # the attempt's claim lands
+        storage.inject("before", methods={"PUT", "PATCH", "MERGE"}, path=pauses, count=2)  # the give-back's do not
+        seen = len(storage.log)
+        assert sweep.sweep(now()) == {"deferred": 1}
+        writes = [fault for method, path, fault in storage.log[seen:] if re.search(pauses, path) and method != "GET"]
+        assert writes == [None, "before", "before", None]  # the claim, the give-back refused twice, then landed
+        record = api.record(created["pause_id"])
+        assert (record["status"], record["check_attempts"]) == ("pending", 0), record
+        clock.advance(10)
+        assert sweep.sweep(now() + timedelta(seconds=30)) == {"restarted": 1}
+        assert api.record(created["pause_id"])["check_attempts"] == 1
 
 
 def test_many_checks_go_at_the_pace_arm_allows_reads_and_each_attempt_counts_once(api, configure):

@@ -176,13 +176,18 @@ def attempt(pause_id: str, stored: Stored, now: datetime) -> tuple[SweepOutcome,
 
 def _give_back(pause_id: str, etag: str, attempts: int, retry_at: datetime) -> None:
     """The attempt met ARM's 429: as if not taken (the count as before, the next one after Retry-After), unless
-    the pause changed meanwhile. Storage refusing this write leaves the attempt counted (logged)."""
-    try:
-        _keep(pause_id, etag, {"check_attempts": attempts - 1, "next_check_at": retry_at}, attempts)
-    except Exception:
-        logger.exception("could not give back check attempt %d of pause_id=%s after ARM throttled it", attempts,
-                         pause_id)
-        return
+    the pause changed meanwhile. The write is tried RECORD_ATTEMPTS times (a conditional write: one that landed
+    unanswered leaves the next try nothing to do); storage refusing every try leaves the attempt counted."""
+    tries = max(1, get_settings().limits.record_attempts)
+    for tried in range(1, tries + 1):
+        try:
+            _keep(pause_id, etag, {"check_attempts": attempts - 1, "next_check_at": retry_at}, attempts)
+            break
+        except Exception:
+            if tried == tries:
+                logger.exception("could not give back check attempt %d of pause_id=%s after ARM throttled it",
+                                 attempts, pause_id)
+                return
     logger.info("checks attempt given back pause_id=%s attempt=%d: ARM throttled a read", pause_id, attempts)
 
 
