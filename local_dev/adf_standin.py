@@ -98,6 +98,8 @@ from werkzeug.wrappers import Request, Response
 
 from local_dev.arm_actions import app_actions
 from local_dev.arm_throttle import ArmThrottle, Throttle, principal_of
+from local_dev.arm_wire import (ArmError, arm_key, arm_parameters, format_time, json_body, json_response,
+                                parse_bool, parse_time, pipeline_parameters, run_filter)
 from local_dev.service import ServedInThread
 
 API_VERSION = "2018-06-01"
@@ -158,35 +160,14 @@ _OPERATIONS = {"arm_create_run": "createRun", "arm_get_pipeline": "getPipeline",
 APP_ROLE = app_actions()
 KINDS = ("before", "after", "late", "drop", "hang", "garbled", "truncated")
 
-# queryPipelineRuns: the operands ADF documents for pipeline runs, and the run field each reads.
-_FILTER_FIELDS = {"PipelineName": "pipelineName", "Status": "status", "RunStart": "runStart", "RunEnd": "runEnd"}
-_TIME_OPERANDS = ("RunStart", "RunEnd")
+# queryPipelineRuns orders by these run fields.
 _ORDER_FIELDS = {"RunStart": "runStart", "RunEnd": "runEnd", "PipelineName": "pipelineName", "Status": "status"}
-_PARAMETER_TYPES = ("Object", "String", "Int", "Float", "Bool", "Array", "SecureString")
 _CREATE_RUN_OPTIONS = {"referencePipelineRunId": str, "isRecovery": bool, "startActivityName": str,
                        "startFromFailure": bool}
 # ADF entity names: up to 140 characters, starting with a letter, digit or underscore, none of . + ? / < > * # % & : \
 _PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][^.+?/<>*#%&:\\]{0,139}")
 _FACTORY_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{1,61})[A-Za-z0-9]")
 _INJECTED = "Injected failure from the ADF stand-in."
-
-
-class _ArmError(Exception):
-    """An error answered with ARM's body: {"error": {"code": ..., "message": ...}}."""
-
-    def __init__(self, status, code, message, headers=None, target=None, details=False):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.headers = headers or {}
-        self.target, self.details = target, details
-
-    def response(self):
-        error = {"code": self.code, "message": self.message}
-        if self.target is not None:
-            error["target"] = self.target
-        if self.details:
-            error["details"] = None
-        return _json_response({"error": error}, self.status, self.headers)
 
 
 class _Drop(Exception):
@@ -213,7 +194,7 @@ class Fault:
 
     def error(self):
         headers = {"Retry-After": str(int(self.retry_after))} if self.retry_after is not None else None
-        return _ArmError(self.status, self.code, self.message, headers)
+        return ArmError(self.status, self.code, self.message, headers)
 
 
 def _page(title, body):
@@ -224,99 +205,8 @@ def _page(title, body):
                     content_type="text/html; charset=utf-8")
 
 
-def _json_response(body, status=200, headers=None):
-    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json; charset=utf-8")
-
-
 def _now():
     return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _format_time(moment):
-    # ADF writes seven fractional digits ("...:05.1234567Z"): clients must parse that.
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
-
-
-def _parse_time(name, text):
-    if not isinstance(text, str):
-        raise _ArmError(400, "InvalidRequestContent", f"'{name}' must be a date-time string, got {text!r}.")
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        raise _ArmError(400, "InvalidRequestContent", f"'{name}' must be an ISO 8601 time, got {text!r}.") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)
-
-
-def _parse_bool(name, text):
-    if text.lower() not in ("true", "false"):
-        raise _ArmError(400, "InvalidQueryParameterValue", f"'{name}' must be true or false, got {text!r}.")
-    return text.lower() == "true"
-
-
-def _json_body(request, default):
-    """The request's JSON body (whatever its Content-Type says: the SDK omits it for no body)."""
-    data = request.get_data(as_text=True)
-    if not data.strip():
-        return default
-    try:
-        return json.loads(data)
-    except ValueError as error:
-        raise _ArmError(400, "InvalidRequestContent", f"The request content is not valid JSON: {error}.") from None
-
-
-def _key(*names):
-    # ARM names are case-insensitive.
-    return tuple(name.lower() for name in names)
-
-
-def _arm_parameters(parameters):
-    # PipelineRun.parameters is a string-to-string map in ARM; non-string values come back as JSON text.
-    return {name: value if isinstance(value, str) else json.dumps(value) for name, value in parameters.items()}
-
-
-def _run_filter(filters):
-    """A predicate on run records for queryPipelineRuns' `filters`, checked before any run is looked at."""
-    if not isinstance(filters, list):
-        raise _ArmError(400, "InvalidRequestContent", f"'filters' must be a list, got {filters!r}.")
-    checks = []  # (run field, values, whether the field must be among the values)
-    for condition in filters:
-        if not isinstance(condition, dict):
-            raise _ArmError(400, "InvalidRequestContent", f"Each filter must be an object, got {condition!r}.")
-        operand, operator, values = condition.get("operand"), condition.get("operator"), condition.get("values")
-        if operand not in _FILTER_FIELDS:
-            raise _ArmError(400, "InvalidRequestContent",
-                            f"Operand {operand!r} cannot filter pipeline runs; the allowed operands are "
-                            "PipelineName, RunStart, RunEnd and Status.")
-        if operator not in ("Equals", "NotEquals", "In", "NotIn"):
-            raise _ArmError(400, "InvalidRequestContent", f"Unknown filter operator {operator!r}.")
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-            raise _ArmError(400, "InvalidRequestContent", "Each filter needs a non-empty 'values' list of strings.")
-        if operator in ("Equals", "NotEquals") and len(values) != 1:
-            raise _ArmError(400, "InvalidRequestContent", f"Operator {operator} takes exactly one value.")
-        if operand in _TIME_OPERANDS:
-            values = [_parse_time(operand, value) for value in values]
-        else:
-            values = [value.lower() if operand == "PipelineName" else value for value in values]
-        checks.append((operand, values, operator in ("Equals", "In")))
-
-    def field_value(run, operand):
-        value = run[_FILTER_FIELDS[operand]]
-        if operand in _TIME_OPERANDS:
-            return None if value is None else datetime.datetime.fromisoformat(value)
-        return value.lower() if operand == "PipelineName" else value
-
-    return lambda run: all((field_value(run, op) in values) == wanted for op, values, wanted in checks)
-
-
-def _pipeline_parameters(properties):
-    declared = properties.get("parameters") or {}
-    if not isinstance(declared, dict):
-        raise _ArmError(400, "InvalidRequestContent", "'properties.parameters' must be an object.")
-    for name, spec in declared.items():
-        if not isinstance(spec, dict) or spec.get("type") not in _PARAMETER_TYPES:
-            raise _ArmError(400, "InvalidRequestContent",
-                            f"Parameter '{name}' needs a 'type', one of {', '.join(_PARAMETER_TYPES)}.")
-    return declared
 
 
 class _RequestHandler(WSGIRequestHandler):
@@ -360,8 +250,8 @@ class AdfStandin(ServedInThread):
         self._wake = threading.Event()
 
     def _reset_state(self):
-        self._factories = {_key(*DEFAULT_FACTORY): self._factory_resource(*DEFAULT_FACTORY, "westeurope")}
-        self._pipelines = {_key(*DEFAULT_FACTORY, name): resource for name, resource in self._repo_pipelines.items()}
+        self._factories = {arm_key(*DEFAULT_FACTORY): self._factory_resource(*DEFAULT_FACTORY, "westeurope")}
+        self._pipelines = {arm_key(*DEFAULT_FACTORY, name): resource for name, resource in self._repo_pipelines.items()}
         self._runs = {}  # run id -> record, oldest first
         self._callbacks = []  # every callback received: {"callbackId", "body", "status", "completed", ...}
         self._completed = set()  # callback ids whose activity is complete
@@ -463,14 +353,14 @@ class AdfStandin(ServedInThread):
             if endpoint.startswith("arm_"):
                 return self._arm_call(request, endpoint, args)
             return getattr(self, f"_handle_{endpoint}")(request, **args)
-        except _ArmError as error:
+        except ArmError as error:
             return error.response()
         except _Drop as drop:
             _drop_connection(request, drop.raw)
             return Response(status=500)  # never reaches the client: its connection is gone
         except HTTPException as error:  # no route, or a route without this method
             message = f"{request.method} {request.path}: {error.description}"
-            return _ArmError(error.code, error.name.replace(" ", ""), message).response()
+            return ArmError(error.code, error.name.replace(" ", ""), message).response()
 
     def _arm_call(self, request, endpoint, args):
         """An ARM route: authenticated and authorized, then throttled, then handled; the answer, error or
@@ -483,10 +373,10 @@ class AdfStandin(ServedInThread):
             self._arm_calls[(_OPERATIONS.get(endpoint, endpoint), (subscription or "").lower(),
                              "answered" if decision.allowed else "throttled")] += 1
         if not decision.allowed:
-            raise _ArmError(429, "SubscriptionRequestsThrottled", decision.message, decision.headers)
+            raise ArmError(429, "SubscriptionRequestsThrottled", decision.message, decision.headers)
         try:
             response = getattr(self, f"_handle_{endpoint}")(request, **args)
-        except _ArmError as error:
+        except ArmError as error:
             error.headers = {**error.headers, **decision.headers}
             raise
         response.headers.update(decision.headers)
@@ -497,16 +387,16 @@ class AdfStandin(ServedInThread):
         token itself and the caller's role. Returns the token's checked claims (None without `tenants`)."""
         token = request.headers.get("Authorization", "")
         if not token.startswith("Bearer ") or not token[len("Bearer "):].strip():
-            raise _ArmError(401, "AuthenticationFailed",
+            raise ArmError(401, "AuthenticationFailed",
                             "Authentication failed. The 'Authorization' header is missing or is not a bearer token.",
                             # ARM sends a challenge with every 401; the SDK's authentication policy reads it.
                             {"WWW-Authenticate": 'Bearer error="invalid_token", error_description="No bearer token"'})
         api_version = request.args.get("api-version")
         if api_version is None:
-            raise _ArmError(400, "MissingApiVersionParameter",
+            raise ArmError(400, "MissingApiVersionParameter",
                             "The api-version query parameter (?api-version=) is required for all requests.")
         if api_version != API_VERSION:
-            raise _ArmError(400, "InvalidApiVersionParameter",
+            raise ArmError(400, "InvalidApiVersionParameter",
                             f"The api-version '{api_version}' is invalid. The supported versions are '{API_VERSION}'.")
         if self.tenants is None:
             return None
@@ -520,7 +410,7 @@ class AdfStandin(ServedInThread):
         granted = self.roles.get(((subscription or "").lower(), claims.get("appid")), ())
         if granted != "*" and action.lower() not in {name.lower() for name in granted}:  # ARM ignores case
             scope = path.split("/createRun")[0].split("/queryPipelineRuns")[0]
-            raise _ArmError(403, "AuthorizationFailed",
+            raise ArmError(403, "AuthorizationFailed",
                             f"The client '{claims.get('oid')}' with object id '{claims.get('oid')}' does not have "
                             f"authorization to perform action '{action}' over scope '{scope}' or the scope is invalid. "
                             "If access was recently granted, please refresh your credentials.")
@@ -532,13 +422,13 @@ class AdfStandin(ServedInThread):
         try:
             claims = self.issuer.verify(token, audience=self.url)
         except InvalidToken as bad:
-            raise _ArmError(401, bad.code, str(bad),
+            raise ArmError(401, bad.code, str(bad),
                             {"WWW-Authenticate": f'Bearer error="invalid_token", error_description="{bad}"'}) from None
         expected = self.tenants.get((subscription or "").lower())
         if expected is None:
-            raise _ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
+            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{subscription}' could not be found.")
         if claims["tid"] != expected:
-            raise _ArmError(
+            raise ArmError(
                 401, "InvalidAuthenticationTokenTenant",
                 f"The access token is from the wrong issuer 'https://sts.windows.net/{claims['tid']}/'. It must match "
                 f"the tenant 'https://sts.windows.net/{expected}/' associated with this subscription. Please use the "
@@ -594,7 +484,7 @@ class AdfStandin(ServedInThread):
             "id": f"/subscriptions/{subscription}/resourceGroups/{resource_group}/providers/Microsoft.DataFactory"
                   f"/factories/{factory}",
             "name": factory, "type": "Microsoft.DataFactory/factories", "location": location,
-            "properties": {"provisioningState": "Succeeded", "createTime": _format_time(_now()),
+            "properties": {"provisioningState": "Succeeded", "createTime": format_time(_now()),
                            "version": API_VERSION},
             "eTag": f'"{uuid.uuid4()}"',
         }
@@ -608,9 +498,9 @@ class AdfStandin(ServedInThread):
         return found
 
     def _factory(self, subscription, resource_group, factory):
-        found = self._factories.get(_key(subscription, resource_group, factory))
+        found = self._factories.get(arm_key(subscription, resource_group, factory))
         if found is None:
-            raise _ArmError(404, "ResourceNotFound",
+            raise ArmError(404, "ResourceNotFound",
                             f"The Resource 'Microsoft.DataFactory/factories/{factory}' under resource group "
                             f"'{resource_group}' was not found. For more details please go to "
                             "https://aka.ms/ARMResourceNotFoundFix")
@@ -618,45 +508,45 @@ class AdfStandin(ServedInThread):
 
     def _pipeline(self, subscription, resource_group, factory, pipeline):
         factory_id = self._factory(subscription, resource_group, factory)["id"]
-        found = self._pipelines.get(_key(subscription, resource_group, factory, pipeline))
+        found = self._pipelines.get(arm_key(subscription, resource_group, factory, pipeline))
         if found is None:
             # What ADF answered for a pipeline that does not exist (a recorded GET; createRun is assumed alike).
-            raise _ArmError(404, "NotFound", "The document could not be retrieved because it does not exist.",
+            raise ArmError(404, "NotFound", "The document could not be retrieved because it does not exist.",
                             target=f"{factory_id}/pipelines/{pipeline}", details=True)
         return found
 
     def _handle_arm_put_factory(self, request, subscription, resource_group, factory):
-        body = _json_body(request, default=None)
+        body = json_body(request, default=None)
         if not isinstance(body, dict) or not isinstance(body.get("location"), str) or not body["location"]:
-            raise _ArmError(400, "InvalidRequestContent", "A factory needs a 'location'.")
+            raise ArmError(400, "InvalidRequestContent", "A factory needs a 'location'.")
         if not _FACTORY_NAME.fullmatch(factory):
-            raise _ArmError(400, "InvalidResourceName", f"Factory name '{factory}' is not valid.")
+            raise ArmError(400, "InvalidResourceName", f"Factory name '{factory}' is not valid.")
         with self._lock:
             resource = self._factory_resource(subscription, resource_group, factory, body["location"])
-            self._factories[_key(subscription, resource_group, factory)] = resource
-            return _json_response(resource)
+            self._factories[arm_key(subscription, resource_group, factory)] = resource
+            return json_response(resource)
 
     def _handle_arm_get_factory(self, request, subscription, resource_group, factory):
         with self._lock:
-            return _json_response(self._factory(subscription, resource_group, factory))
+            return json_response(self._factory(subscription, resource_group, factory))
 
     def _handle_arm_put_pipeline(self, request, subscription, resource_group, factory, pipeline):
-        body = _json_body(request, default=None)
+        body = json_body(request, default=None)
         if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
-            raise _ArmError(400, "InvalidRequestContent", "A pipeline needs a 'properties' object.")
+            raise ArmError(400, "InvalidRequestContent", "A pipeline needs a 'properties' object.")
         if not _PIPELINE_NAME.fullmatch(pipeline):
-            raise _ArmError(400, "InvalidResourceName", f"Pipeline name '{pipeline}' is not valid.")
+            raise ArmError(400, "InvalidResourceName", f"Pipeline name '{pipeline}' is not valid.")
         activities = body["properties"].get("activities", [])
         if not isinstance(activities, list):
-            raise _ArmError(400, "InvalidRequestContent", "'properties.activities' must be a list.")
-        _pipeline_parameters(body["properties"])
+            raise ArmError(400, "InvalidRequestContent", "'properties.activities' must be a list.")
+        pipeline_parameters(body["properties"])
         with self._lock:
             factory_resource = self._factory(subscription, resource_group, factory)
             resource = {"id": f"{factory_resource['id']}/pipelines/{pipeline}", "name": pipeline,
                         "type": "Microsoft.DataFactory/factories/pipelines", "etag": f'"{uuid.uuid4()}"',
                         "properties": copy.deepcopy(body["properties"])}
-            self._pipelines[_key(subscription, resource_group, factory, pipeline)] = resource
-            return _json_response(resource)
+            self._pipelines[arm_key(subscription, resource_group, factory, pipeline)] = resource
+            return json_response(resource)
 
     def _handle_arm_get_pipeline(self, request, subscription, resource_group, factory, pipeline):
         def answer():
@@ -666,23 +556,23 @@ class AdfStandin(ServedInThread):
                                    f"{found['name']}")
             found.setdefault("type", "Microsoft.DataFactory/factories/pipelines")
             found.setdefault("etag", '"repository"')
-            return _json_response(found)
+            return json_response(found)
         return self._faulted("getPipeline", lambda: None, answer)
 
     # Runs
 
     def _handle_arm_create_run(self, request, subscription, resource_group, factory, pipeline):
-        parameters = _json_body(request, default={})
+        parameters = json_body(request, default={})
         if not isinstance(parameters, dict):
-            raise _ArmError(400, "InvalidRequestContent", "The createRun body must be a JSON object of parameters.")
-        options = {name: _parse_bool(name, request.args[name]) if kind is bool else request.args[name]
+            raise ArmError(400, "InvalidRequestContent", "The createRun body must be a JSON object of parameters.")
+        options = {name: parse_bool(name, request.args[name]) if kind is bool else request.args[name]
                    for name, kind in _CREATE_RUN_OPTIONS.items() if name in request.args}
         with self._lock:
             definition = self._pipeline(subscription, resource_group, factory, pipeline)
         declared = definition["properties"].get("parameters") or {}
         missing = [name for name, spec in declared.items() if "defaultValue" not in spec and name not in parameters]
         if missing:
-            raise _ArmError(400, "BadRequest", f"Missing value for required parameter(s): {', '.join(missing)}.",
+            raise ArmError(400, "BadRequest", f"Missing value for required parameter(s): {', '.join(missing)}.",
                             target=f"pipeline/{definition['name']}")
         run_id = str(uuid.uuid4())
 
@@ -696,21 +586,22 @@ class AdfStandin(ServedInThread):
                     "runId": run_id, "runGroupId": run_id, "isLatest": True, "pipelineName": definition["name"],
                     "parameters": parameters, "runDimensions": {},
                     "invokedBy": {"name": "Manual", "id": uuid.uuid4().hex, "invokedByType": "Manual"},
-                    "runStart": _format_time(now), "runEnd": None, "durationInMs": None, "status": "Queued",
-                    "message": "", "lastUpdated": _format_time(now), "_queuedUntil": time.monotonic() + self.queued_seconds,
+                    "runStart": format_time(now), "runEnd": None, "durationInMs": None, "status": "Queued",
+                    "message": "", "lastUpdated": format_time(now),
+                    "_queuedUntil": time.monotonic() + self.queued_seconds,
                 }
 
-        return self._faulted("createRun", record, lambda: _json_response({"runId": run_id}))
+        return self._faulted("createRun", record, lambda: json_response({"runId": run_id}))
 
     def _handle_arm_get_run(self, request, subscription, resource_group, factory, run_id):
         def answer():
             with self._lock:
-                return _json_response(self._pipeline_run(self._find_run(subscription, resource_group, factory, run_id)))
+                return json_response(self._pipeline_run(self._find_run(subscription, resource_group, factory, run_id)))
         return self._faulted("getRun", lambda: None, answer)
 
     def _handle_arm_cancel_run(self, request, subscription, resource_group, factory, run_id):
         if "isRecursive" in request.args:  # accepted and validated; there are no child runs to cancel
-            _parse_bool("isRecursive", request.args["isRecursive"])
+            parse_bool("isRecursive", request.args["isRecursive"])
         with self._lock:
             record = self._find_run(subscription, resource_group, factory, run_id)
             if record["status"] in ("InProgress", "Queued", "Canceling"):
@@ -718,22 +609,22 @@ class AdfStandin(ServedInThread):
         return Response(status=200)
 
     def _handle_arm_query_runs(self, request, subscription, resource_group, factory):
-        query = _json_body(request, default=None)
+        query = json_body(request, default=None)
         if not isinstance(query, dict):
-            raise _ArmError(400, "InvalidRequestContent", "The body must be a RunFilterParameters object.")
+            raise ArmError(400, "InvalidRequestContent", "The body must be a RunFilterParameters object.")
         for name in ("lastUpdatedAfter", "lastUpdatedBefore"):
             if query.get(name) is None:
-                raise _ArmError(400, "InvalidRequestContent", f"The '{name}' field is required.")
-        after = _parse_time("lastUpdatedAfter", query["lastUpdatedAfter"])
-        before = _parse_time("lastUpdatedBefore", query["lastUpdatedBefore"])
-        wanted = _run_filter(query.get("filters") or [])
+                raise ArmError(400, "InvalidRequestContent", f"The '{name}' field is required.")
+        after = parse_time("lastUpdatedAfter", query["lastUpdatedAfter"])
+        before = parse_time("lastUpdatedBefore", query["lastUpdatedBefore"])
+        wanted = run_filter(query.get("filters") or [])
         order_by = query.get("orderBy") or []
         if not isinstance(order_by, list):
-            raise _ArmError(400, "InvalidRequestContent", f"'orderBy' must be a list, got {order_by!r}.")
+            raise ArmError(400, "InvalidRequestContent", f"'orderBy' must be a list, got {order_by!r}.")
         for order in order_by:
             if not isinstance(order, dict) or order.get("orderBy") not in _ORDER_FIELDS \
                     or order.get("order") not in ("ASC", "DESC"):
-                raise _ArmError(400, "InvalidRequestContent",
+                raise ArmError(400, "InvalidRequestContent",
                                 f"Cannot order pipeline runs by {order!r}: orderBy is one of "
                                 f"{', '.join(_ORDER_FIELDS)} and order ASC or DESC.")
         # The continuation token names the query it belongs to and where the next page starts.
@@ -745,8 +636,8 @@ class AdfStandin(ServedInThread):
             found = []
             for record in self._runs.values():
                 self._advance(record)
-                if _key(record["subscription"], record["resourceGroup"], record["factory"]) \
-                        == _key(subscription, resource_group, factory) \
+                if arm_key(record["subscription"], record["resourceGroup"], record["factory"]) \
+                        == arm_key(subscription, resource_group, factory) \
                         and after <= datetime.datetime.fromisoformat(record["lastUpdated"]) <= before \
                         and wanted(record):
                     found.append(self._pipeline_run(record))
@@ -762,7 +653,7 @@ class AdfStandin(ServedInThread):
         token = self._encode_token(following, fingerprint) if following < len(found) else None
 
         def answer():
-            return _json_response({"value": page, "continuationToken": token})
+            return json_response({"value": page, "continuationToken": token})
         return self._faulted("queryPipelineRuns", lambda: None, answer)
 
     @staticmethod
@@ -779,13 +670,13 @@ class AdfStandin(ServedInThread):
                 return decoded["o"]
         except (ValueError, KeyError, TypeError, AttributeError):
             pass
-        raise _ArmError(400, "InvalidRequestContent", "The continuationToken is not valid for this query.")
+        raise ArmError(400, "InvalidRequestContent", "The continuationToken is not valid for this query.")
 
     # Callbacks
 
     def _handle_receive_callback(self, request, callback_id):
-        body = _json_body(request, default=None)
-        entry = {"callbackId": callback_id, "body": body, "receivedAt": _format_time(_now()), "status": None,
+        body = json_body(request, default=None)
+        entry = {"callbackId": callback_id, "body": body, "receivedAt": format_time(_now()), "status": None,
                  "completed": False}
 
         def record():
@@ -802,7 +693,7 @@ class AdfStandin(ServedInThread):
             self._callbacks.append(entry)
         try:
             return self._faulted("callback", record, lambda: Response(status=entry["status"]))
-        except _ArmError as error:
+        except ArmError as error:
             answered(error.status)
             raise
         except _Drop:
@@ -810,7 +701,7 @@ class AdfStandin(ServedInThread):
             raise
 
     def _handle_list_callbacks(self, request):
-        return _json_response(self.callbacks)
+        return json_response(self.callbacks)
 
     def _handle_throttling(self, request):
         """How many requests of each ARM operation per subscription were answered and how many throttled."""
@@ -821,7 +712,7 @@ class AdfStandin(ServedInThread):
                                                                    "subscription": subscription,
                                                                    "answered": 0, "throttled": 0})
                 row[outcome] = count
-        return _json_response(sorted(found.values(), key=lambda row: (row["operation"], row["subscription"])))
+        return json_response(sorted(found.values(), key=lambda row: (row["operation"], row["subscription"])))
 
     # The mail catcher's page
 
@@ -829,7 +720,7 @@ class AdfStandin(ServedInThread):
         return list(reversed(self.mail.messages)) if self.mail is not None else []
 
     def _handle_mail_json(self, request):
-        return _json_response(self._messages())
+        return json_response(self._messages())
 
     def _handle_list_mail(self, request):
         rows = "".join(f'<tr><td><a href="/_standin/mail/{m["id"]}">{html.escape(m["subject"])}</a></td>'
@@ -843,7 +734,7 @@ class AdfStandin(ServedInThread):
     def _handle_show_mail(self, request, number):
         found = next((m for m in self._messages() if m["id"] == number), None)
         if found is None:
-            raise _ArmError(404, "NotFound", f"No email number {number}.")
+            raise ArmError(404, "NotFound", f"No email number {number}.")
         # Links in the text are made clickable; everything else is shown as text.
         text = re.sub(r"(https?://[^\s<>\"]+)", r'<a href="\1">\1</a>', html.escape(found["text"]))
         return _page(found["subject"], f'<p><a href="/_standin/mail">All mail</a></p><h1>{html.escape(found["subject"])}'
@@ -853,7 +744,7 @@ class AdfStandin(ServedInThread):
     # Control routes
 
     def _handle_list_runs(self, request):
-        return _json_response(self.runs)
+        return json_response(self.runs)
 
     def _handle_clear_runs(self, request):
         with self._lock:
@@ -861,18 +752,18 @@ class AdfStandin(ServedInThread):
         return Response(status=204)
 
     def _handle_list_pipelines(self, request):
-        return _json_response([{"subscription": s, "resourceGroup": g, "factory": f, "pipeline": p}
+        return json_response([{"subscription": s, "resourceGroup": g, "factory": f, "pipeline": p}
                                for s, g, f, p in self.pipelines])
 
     def _handle_add_fault(self, request):
-        body = _json_body(request, default={})
+        body = json_body(request, default={})
         try:
             self.inject(body["operation"], body.get("kind", "before"), count=body.get("count", 1),
                         status=body.get("status", 500), code=body.get("code", "InternalServerError"),
                         message=body.get("message", _INJECTED), retry_after=body.get("retryAfter"),
                         seconds=body.get("seconds", 0.0))
         except (KeyError, AttributeError, TypeError, ValueError) as error:
-            raise _ArmError(400, "InvalidRequestContent", f"Bad fault {body!r}: {error}") from None
+            raise ArmError(400, "InvalidRequestContent", f"Bad fault {body!r}: {error}") from None
         return Response(status=204)
 
     def _handle_reset(self, request):
@@ -887,9 +778,9 @@ class AdfStandin(ServedInThread):
     def _find_run(self, subscription, resource_group, factory, run_id):
         self._factory(subscription, resource_group, factory)
         record = self._runs.get(run_id)
-        if record is None or _key(record["subscription"], record["resourceGroup"], record["factory"]) \
-                != _key(subscription, resource_group, factory):
-            raise _ArmError(404, "PipelineRunNotFound", f"Pipeline run '{run_id}' was not found in factory '{factory}'.")
+        if record is None or arm_key(record["subscription"], record["resourceGroup"], record["factory"]) \
+                != arm_key(subscription, resource_group, factory):
+            raise ArmError(404, "PipelineRunNotFound", f"Pipeline run '{run_id}' was not found in factory '{factory}'.")
         self._advance(record)
         return record
 
@@ -897,13 +788,13 @@ class AdfStandin(ServedInThread):
     def _advance(record):
         """A queued run is in progress once its queue time has passed, as in ADF."""
         if record["status"] == "Queued" and time.monotonic() >= record["_queuedUntil"]:
-            record.update(status="InProgress", lastUpdated=_format_time(_now()))
+            record.update(status="InProgress", lastUpdated=format_time(_now()))
 
     @staticmethod
     def _end(record, status, message):
         ended = _now()
         started = datetime.datetime.fromisoformat(record["runStart"])
-        record.update(status=status, message=message, runEnd=_format_time(ended), lastUpdated=_format_time(ended),
+        record.update(status=status, message=message, runEnd=format_time(ended), lastUpdated=format_time(ended),
                       durationInMs=int((ended - started).total_seconds() * 1000))
 
     @staticmethod
@@ -912,7 +803,7 @@ class AdfStandin(ServedInThread):
         run = {name: value for name, value in record.items()
                if name not in ("subscription", "resourceGroup", "factory", "createRunOptions", "parametersAsSent",
                                "_queuedUntil")}
-        run["parameters"] = _arm_parameters(record["parameters"])
+        run["parameters"] = arm_parameters(record["parameters"])
         return copy.deepcopy(run)
 
 
