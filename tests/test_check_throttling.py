@@ -141,7 +141,8 @@ def test_many_checks_go_at_the_pace_arm_allows_reads_and_each_attempt_counts_onc
     assert counts["throttled"] - before["throttled"] <= 2  # the first, sent before ARM had said anything
 
 
-def test_a_check_deferred_on_the_queue_comes_back_holding_a_read_slot_not_a_write_slot(api, configure, azurite):
+def test_a_check_deferred_on_the_queue_comes_back_holding_a_read_slot_not_a_write_slot(api, configure, azurite,
+                                                                                        table):
     """Through the queue: the read ARM throttled gives the attempt back; coming back early, the read pacer
     defers the item to a read slot, which its message carries as a read slot (a write slot would let a start
     past the write bucket's margin); at the slot it is checked once and continues."""
@@ -166,17 +167,20 @@ def test_a_check_deferred_on_the_queue_comes_back_holding_a_read_slot_not_a_writ
             [message] = found
             return message.content
 
-        assert due_work.enqueue_due(now()) == {"enqueued": 1}
+        moment = now()
+        assert due_work.enqueue_due(moment) == {"enqueued": 1}
         with QueueClient.from_connection_string(azurite.connection_string, name,
                                                 message_decode_policy=TextBase64DecodePolicy()) as main:
             [message] = main.receive_messages(max_messages=1)
-        assert due_work.settle(message.content, 1, now()) is SweepOutcome.DEFERRED  # the read met a 429
+        assert due_work.settle(message.content, 1, moment) is SweepOutcome.DEFERRED  # the read met a 429
         assert api.record(created["pause_id"])["check_attempts"] == 0
         throttled = next_paced_message()
         assert not {"s", "sr"} & set(json.loads(throttled))  # ARM said when: no slot was handed out
-        # Back after Retry-After but before the read bucket refilled (the stand-in's clock has not moved):
-        # the app's read pacer still counts its 429 and defers the item to a read slot of its own.
-        assert due_work.settle(throttled, 1, now()) is SweepOutcome.DEFERRED
+        # Back when its check is due again (moment + Retry-After: before the app's read pacer lets reads go again,
+        # which counts Retry-After from the 429's arrival, however long the message took), it is deferred to a
+        # read slot of its own, the attempt not taken.
+        due_again = table.get_entity(created["pause_id"], "pause")["next_check_at"]
+        assert due_work.settle(throttled, 1, due_again) is SweepOutcome.DEFERRED
         body = json.loads(again := next_paced_message())
         assert "sr" in body and "s" not in body, body
         assert api.record(created["pause_id"])["check_attempts"] == 0

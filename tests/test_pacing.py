@@ -157,14 +157,15 @@ def test_a_run_lookup_arm_throttles_while_reconciling_is_deferred_never_counted(
 
 
 @pytest.mark.integration
-def test_a_start_waits_before_claiming_while_the_bucket_looks_nearly_empty(api, adf):
+def test_a_start_waits_before_claiming_while_the_bucket_looks_nearly_empty(api, adf, table):
     created = api.created(expires_in=60, on_timeout="restart")
     target = PipelineTarget(TARGET["subscription_id"], TARGET["resource_group"], TARGET["factory_name"],
                             TARGET["pipeline_name"])
     get_adf().pacer.observed(pacing_key(target), 2, later(created).timestamp())  # under the margin
     assert sweep.sweep(later(created)) == {"deferred": 1}
     record = api.record(created["pause_id"])
-    assert record["status"] == "pending" and "attempts" not in record and adf.runs == []  # never claimed
+    stored = table.get_entity(created["pause_id"], "pause")
+    assert record["status"] == "pending" and not {"claim_id", "claimed_at"} & set(stored) and adf.runs == []
     get_adf().pacer.observed(pacing_key(target), 150, later(created, 60).timestamp())
     assert sweep.sweep(later(created, 60)) == {"restarted": 1} and len(adf.runs) == 1
 

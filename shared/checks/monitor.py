@@ -17,6 +17,7 @@ only to the hosts its `<NAME>_HOSTS` setting lists.
 """
 
 import logging
+import time
 from datetime import datetime, timedelta
 
 from shared import urls
@@ -24,7 +25,7 @@ from shared.check_fields import DEFAULT_CHECK_EVERY, DEFAULT_CHECKS_MODE
 from shared.checks.expect import Result
 from shared.checks.probe import CONNECT_SECONDS, SETTING, HeaderNotAllowed, header_for, run_adf, run_http
 from shared.clock import from_iso, iso
-from shared.errors import AlreadyDecided, Forbidden, InvalidRequest, UpstreamThrottled
+from shared.errors import AlreadyDecided, Forbidden, InvalidRequest, Unavailable, UpstreamThrottled
 from shared.jsonbody import canonical
 from shared.lifecycle import calls, engine
 from shared.lifecycle.model import CHECKS, CHECKS_ON_TIMEOUT, CLAIMED, Action, Audit, Status, SweepOutcome
@@ -33,7 +34,7 @@ from shared.storage.pauses import get_store
 from shared.storage.records import json_field, json_field_strict, moment
 from shared.storage.tables import Conflict, Stored, pack_json
 from shared.targets import pacing
-from shared.targets.adf import get_adf, pacing_key
+from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from shared.targets.outside import Throttled
 
 logger = logging.getLogger(__name__)
@@ -178,17 +179,27 @@ def _give_back(pause_id: str, etag: str, attempts: int, retry_at: datetime) -> N
     """The attempt met ARM's 429: as if not taken (the count as before, the next one after Retry-After), unless
     the pause changed meanwhile. The write is tried RECORD_ATTEMPTS times (a conditional write: one that landed
     unanswered leaves the next try nothing to do); storage refusing every try leaves the attempt counted."""
+    if _keep_retried(pause_id, etag, {"check_attempts": attempts - 1, "next_check_at": retry_at}, attempts):
+        logger.info("checks attempt given back pause_id=%s attempt=%d: ARM throttled a read", pause_id, attempts)
+    else:
+        logger.error("could not give back check attempt %d of pause_id=%s after ARM throttled it", attempts, pause_id)
+
+
+def _keep_retried(pause_id: str, etag: str, changes: dict, attempts: int) -> bool:
+    """`_keep` tried RECORD_ATTEMPTS times while storage is unavailable, a moment apart, as the engine records an
+    outcome; False when every try was refused. (A write that landed unanswered leaves the next try nothing to
+    do: the pause changed, and `_keep` leaves it.)"""
     tries = max(1, get_settings().limits.record_attempts)
     for tried in range(1, tries + 1):
         try:
-            _keep(pause_id, etag, {"check_attempts": attempts - 1, "next_check_at": retry_at}, attempts)
-            break
-        except Exception:
-            if tried == tries:
-                logger.exception("could not give back check attempt %d of pause_id=%s after ARM throttled it",
-                                 attempts, pause_id)
-                return
-    logger.info("checks attempt given back pause_id=%s attempt=%d: ARM throttled a read", pause_id, attempts)
+            _keep(pause_id, etag, changes, attempts)
+            return True
+        except Unavailable as unavailable:
+            logger.warning("storage refused writing check attempt %d of pause_id=%s (try %d of %d): %s", attempts,
+                           pause_id, tried, tries, unavailable.detail)
+            if tried < tries:
+                time.sleep(0.2 * tried)
+    return False
 
 
 def _passed(result) -> bool:
@@ -251,8 +262,10 @@ def _settle(pause_id: str, attempted: Stored, decision: tuple[Action, str | None
     try:
         calls.pace_start(pause_id, attempted.entity, action, now)  # the run it starts: not past ARM's write margin
     except UpstreamThrottled:
-        if results:  # this attempt's results are kept: the checks passed, and the start they owe waits its slot
-            _keep(pause_id, attempted.etag, results, attempts)
+        # This attempt's results are kept: the checks passed, and the start they owe waits for its slot. Storage
+        # refusing every try loses them (logged); the item is deferred all the same, and the checks run again.
+        if results and not _keep_retried(pause_id, attempted.etag, results, attempts):
+            logger.error("could not keep the results of check attempt %d of pause_id=%s", attempts, pause_id)
         raise
     mine = _ours(attempts) if attempts else None
     also = (lambda entity: results if mine(entity) else {}) if results else None
@@ -275,8 +288,6 @@ def _settle(pause_id: str, attempted: Stored, decision: tuple[Action, str | None
 
 
 def _target(entity: dict):
-    from shared.targets.adf import PipelineTarget
-
     if not all(entity.get(name) for name in ("subscription_id", "resource_group", "factory_name")):
         return None
     return PipelineTarget(entity["subscription_id"], entity["resource_group"], entity["factory_name"],
