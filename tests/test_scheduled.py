@@ -9,9 +9,11 @@ import pytest
 from shared import pauses, sweep
 from shared.clock import iso
 from shared.errors import InvalidRequest
+from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from shared.validation import Decision
 from shared.web.http import Caller
 from shared.windows import DAYS, zone
+from tests.support import TARGET
 
 pytestmark = pytest.mark.integration
 
@@ -71,6 +73,22 @@ def test_a_scheduled_pause_can_be_cancelled_before_it_starts_and_then_never_star
     assert cancelled.status_code == 200 and api.json(cancelled)["status"] == "cancelled"
     assert sweep.sweep(later(OPENING, minutes=1)) == {"already_settled": 1}
     assert adf.runs == []
+
+
+def test_a_timeout_outside_the_window_is_scheduled_even_while_arms_write_bucket_is_low(api, adf):
+    """Scheduling writes to storage only: ARM's write pacing does not hold it back (nor spend a write on it);
+    the start it schedules is paced when it is made."""
+    created = api.created(start_window={**NIGHT, "days": [NEXT_DAY]}, expires_in=60, on_timeout="restart")
+    key = pacing_key(PipelineTarget(*(TARGET[name] for name in ("subscription_id", "resource_group",
+                                                                 "factory_name", "pipeline_name"))))
+    get_adf().pacer.observed(key, 2, NOON.timestamp())  # under ARM_WRITES_LOW_WATER
+    assert sweep.sweep(NOON) == {"scheduled": 1}
+    record = api.record(created["pause_id"])
+    assert (record["status"], record["start_at"]) == ("scheduled", iso(OPENING)) and adf.runs == []
+    get_adf().pacer.observed(key, 2, OPENING.timestamp() + 5)
+    assert sweep.sweep(later(OPENING, seconds=5)) == {"deferred": 1}  # the start itself waits for its slot
+    get_adf().pacer.observed(key, 150, OPENING.timestamp() + 60)
+    assert sweep.sweep(later(OPENING, seconds=60)) == {"started": 1} and len(adf.runs) == 1
 
 
 def test_a_scheduled_pause_outlives_its_expiry_and_still_starts(api, adf):

@@ -12,13 +12,14 @@ from datetime import datetime
 
 from shared.clock import iso
 from shared.errors import DamagedRecord, UpstreamThrottled
-from shared.lifecycle.model import ALREADY_COMPLETED, Action, Audit, Call, Mode, Rule, rule_for
+from shared.lifecycle.model import ALREADY_COMPLETED, WINDOWED, Action, Audit, Call, Mode, Rule, rule_for
 from shared.settings import get_settings
 from shared.storage.records import json_field_strict, mode_of, moment, pause_id_of, text
 from shared.targets import callback, pacing
 from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from shared.targets.outside import OutsideCallFailed, Unknown
 from shared.validation import Decision
+from shared.windows import next_start, parse_window
 
 logger = logging.getLogger(__name__)
 
@@ -131,6 +132,8 @@ def pace_start(pause_id: str, entity: dict, action: Action, now: datetime) -> No
     claim it only to be throttled."""
     if action not in PACED_STARTS or entity.get("mode") != Mode.RESTART or not entity.get("subscription_id"):
         return
+    if _scheduled_instead(entity, action, now):
+        return  # decided outside its start window: the pause is scheduled (a write to storage), nothing sent to ARM
     target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
                             entity.get("factory_name") or "", entity.get("pipeline_name") or "",
                             entity.get("tenant_id"))
@@ -140,3 +143,15 @@ def pace_start(pause_id: str, entity: dict, action: Action, now: datetime) -> No
                                   wait_for)
         paced.slot = pacing.Slot(pacing.WRITES, now.timestamp() + wait_for)  # it goes then
         raise paced
+
+
+def _scheduled_instead(entity: dict, action: Action, now: datetime) -> bool:
+    """Whether `action` now is outside the pause's start window, so that it schedules the start rather than
+    makes it (shared.lifecycle.plan.scheduled_start). A window that cannot be read is the engine's to report."""
+    if action not in WINDOWED:
+        return False
+    try:
+        window = json_field_strict(entity, "start_window", None)
+        return bool(window) and next_start(parse_window(window), now) is not None
+    except (DamagedRecord, ValueError, KeyError, TypeError, AttributeError):
+        return False
