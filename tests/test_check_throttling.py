@@ -3,6 +3,7 @@ and identity): for the app's own work that costs time, never a check attempt (CO
 backpressure*). The stand-in's read bucket is scaled down here."""
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -111,6 +112,24 @@ def test_an_attempt_is_given_back_even_when_storage_refuses_the_first_tries(api,
         clock.advance(10)
         assert sweep.sweep(now() + timedelta(seconds=30)) == {"restarted": 1}
         assert api.record(created["pause_id"])["check_attempts"] == 1
+
+
+def test_a_give_back_that_landed_unanswered_is_known_to_have_landed(api, configure, storage, caplog):
+    clock = ManualClock()
+    with AdfStandin(throttle=Throttle(reads=4, reads_per_second=1, clock=clock)) as standin:
+        create_pipeline(standin, parameters=("day", "n"))
+        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1", STORAGE_RETRY_TOTAL="0")
+        run_id = finished_run(standin)
+        created = check_pause(api, standin, run_id, "landed")
+        drain_reads(standin, run_id)
+        pauses = rf"/{api.table_name}(?:\(|\?|$)"
+        storage.inject("pass", methods={"PUT", "PATCH", "MERGE"}, path=pauses)  # the attempt's claim
+        storage.inject("after", methods={"PUT", "PATCH", "MERGE"}, path=pauses)  # the give-back lands, unanswered
+        caplog.set_level(logging.INFO, logger="shared.checks.monitor")
+        assert sweep.sweep(now()) == {"deferred": 1}
+    assert api.record(created["pause_id"])["check_attempts"] == 0
+    said = [record.getMessage() for record in caplog.records if record.name == "shared.checks.monitor"]
+    assert any("given back" in line for line in said) and not any("dropped" in line for line in said), said
 
 
 def test_many_checks_go_at_the_pace_arm_allows_reads_and_each_attempt_counts_once(api, configure):

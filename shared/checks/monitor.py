@@ -237,6 +237,8 @@ def _keep(pause_id: str, etag: str, changes: dict, attempts: int) -> None:
         return
     except Conflict:
         current = store.get(pause_id)
+    if all(current.entity.get(name) == value for name, value in changes.items()):
+        return  # an earlier try of this write landed, its answer lost
     if _ours(attempts)(current.entity):
         try:
             store.update(pause_id, changes, current.etag)
