@@ -33,7 +33,6 @@ from shared.settings import Settings, get_settings
 from shared.storage.pauses import get_store
 from shared.storage.records import json_field, json_field_strict, moment
 from shared.storage.tables import Conflict, Stored, pack_json
-from shared.targets import pacing
 from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from shared.targets.outside import Throttled
 
@@ -211,13 +210,9 @@ def _pace_reads(reads: int, target, now: datetime, item: str) -> None:
     empty, defer the item (the attempt not taken) rather than be throttled."""
     if not reads or target is None:
         return
-    wait_for = get_adf().read_pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(pacing.READS), item,
-                                            reads)
-    if wait_for > 0:
-        paced = UpstreamThrottled("Azure's read limit for this subscription is nearly reached: checked later.",
-                                  wait_for)
-        paced.slot = pacing.Slot(pacing.READS, now.timestamp() + wait_for)  # it goes then
-        raise paced
+    get_adf().read_pacer.go_or_defer(
+        pacing_key(target), now.timestamp(), item, "Azure's read limit for this subscription is nearly reached: "
+                                                   "checked later.", reads)
 
 
 def _ours(attempts: int):

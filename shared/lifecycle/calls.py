@@ -11,11 +11,11 @@ import logging
 from datetime import datetime
 
 from shared.clock import iso
-from shared.errors import DamagedRecord, UpstreamThrottled
+from shared.errors import DamagedRecord
 from shared.lifecycle.model import ALREADY_COMPLETED, WINDOWED, Action, Audit, Call, Mode, Rule, rule_for
 from shared.settings import get_settings
 from shared.storage.records import json_field_strict, mode_of, moment, pause_id_of, text
-from shared.targets import callback, pacing
+from shared.targets import callback
 from shared.targets.adf import PipelineTarget, get_adf, pacing_key
 from shared.targets.outside import OutsideCallFailed, Unknown
 from shared.validation import Decision
@@ -132,26 +132,24 @@ def pace_start(pause_id: str, entity: dict, action: Action, now: datetime) -> No
     claim it only to be throttled."""
     if action not in PACED_STARTS or entity.get("mode") != Mode.RESTART or not entity.get("subscription_id"):
         return
-    if _scheduled_instead(entity, action, now):
-        return  # decided outside its start window: the pause is scheduled (a write to storage), nothing sent to ARM
+    try:
+        if scheduled_start(entity, action, Decision(), now) is not None:
+            return  # decided outside its start window: the pause is scheduled (a write to storage), nothing sent to ARM
+    except (DamagedRecord, ValueError, KeyError, TypeError, AttributeError):
+        pass  # a window that cannot be read is the engine's to report; paced as a start meanwhile
     target = PipelineTarget(entity["subscription_id"], entity.get("resource_group") or "",
                             entity.get("factory_name") or "", entity.get("pipeline_name") or "",
                             entity.get("tenant_id"))
-    wait_for = get_adf().pacer.acquire(pacing_key(target), now.timestamp(), pacing.slot_held(pacing.WRITES), pause_id)
-    if wait_for > 0:
-        paced = UpstreamThrottled("Azure's write limit for this subscription is nearly reached: started later.",
-                                  wait_for)
-        paced.slot = pacing.Slot(pacing.WRITES, now.timestamp() + wait_for)  # it goes then
-        raise paced
+    get_adf().pacer.go_or_defer(pacing_key(target), now.timestamp(), pause_id,
+                                "Azure's write limit for this subscription is nearly reached: started later.")
 
 
-def _scheduled_instead(entity: dict, action: Action, now: datetime) -> bool:
-    """Whether `action` now is outside the pause's start window, so that it schedules the start rather than
-    makes it (shared.lifecycle.plan.scheduled_start). A window that cannot be read is the engine's to report."""
+def scheduled_start(entity: dict, action: Action, decision: Decision, now: datetime) -> datetime | None:
+    """When a decision to continue must wait: the later start its approver chose, or the next opening
+    of the pause's start window when `now` is outside it; None to continue at once."""
     if action not in WINDOWED:
-        return False
-    try:
-        window = json_field_strict(entity, "start_window", None)
-        return bool(window) and next_start(parse_window(window), now) is not None
-    except (DamagedRecord, ValueError, KeyError, TypeError, AttributeError):
-        return False
+        return None
+    if decision.start_at is not None and decision.start_at > now:
+        return decision.start_at
+    window = json_field_strict(entity, "start_window", None)
+    return next_start(parse_window(window), now) if window else None

@@ -13,7 +13,6 @@ from shared.lifecycle.model import (QUORUM, SAID, WHILE_SCHEDULED, WINDOWED, WOR
 from shared.storage.records import json_field, json_field_strict, mode_of, moment, pause_id_of, status_of, to_record
 from shared.storage.tables import pack_json
 from shared.validation import Decision
-from shared.windows import next_start, parse_window
 
 
 def count(value) -> int:
@@ -112,22 +111,11 @@ def plan(entity: dict, action: Action, decision: Decision, audit: Audit, now: da
             short = QUORUM[action]
             return Plan(short, rule_for(short, mode), recorded, None)
         fields.update(recorded)
-    start_at = scheduled_start(entity, action, decision, now)
+    start_at = calls.scheduled_start(entity, action, decision, now)
     if start_at is not None:  # outside the window, or a later start chosen: recorded, started by the timer
         action = WINDOWED[action]
         return Plan(action, rule_for(action, mode), {**fields, "start_at": start_at}, None)
     return Plan(action, rule, fields, calls.ready(rule, entity, decision, audit))
-
-
-def scheduled_start(entity: dict, action: Action, decision: Decision, now: datetime) -> datetime | None:
-    """When a decision to continue must wait: the later start its approver chose, or the next opening
-    of the pause's start window when `now` is outside it; None to continue at once."""
-    if action not in WINDOWED:
-        return None
-    if decision.start_at is not None and decision.start_at > now:
-        return decision.start_at
-    window = json_field_strict(entity, "start_window", None)
-    return next_start(parse_window(window), now) if window else None
 
 
 def ensure_still_theirs(entity: dict, audit: Audit) -> None:

@@ -121,8 +121,8 @@ class Adf:
         self._known: dict = {}  # PipelineTarget.key -> monotonic time until which it is known to exist
         # What this process knows of ARM's write buckets, for the app's own work to keep under them.
         limits = settings.limits
-        self.pacer = pacing.Pacer(limits.arm_writes_per_second, limits.arm_writes_low_water)  # createRun
-        self.read_pacer = pacing.Pacer(limits.arm_reads_per_second, limits.arm_reads_low_water)  # run checks
+        self.pacer = pacing.Pacer(limits.arm_writes_per_second, limits.arm_writes_low_water, pacing.WRITES)  # createRun
+        self.read_pacer = pacing.Pacer(limits.arm_reads_per_second, limits.arm_reads_low_water, pacing.READS)  # checks
 
     def check_target(self, target: PipelineTarget) -> TargetProblem | None:
         """A problem when ADF says the pipeline (or its factory, group, subscription) does not exist,
@@ -195,7 +195,7 @@ class Adf:
             run = self._client(target).pipeline_runs.get(
                 target.resource_group, target.factory_name, run_id, **_in_own_work(hand_back_throttling=True),
                 **self._call_options(),
-                raw_response_hook=pacing.hook(self.read_pacer, key, pacing.REMAINING_READS))
+                raw_response_hook=pacing.hook(self.read_pacer, key))
         except Exception as exc:
             self._throttled(exc, key, self.read_pacer)
             code = _error_code(exc) or type(exc).__name__

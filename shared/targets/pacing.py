@@ -23,9 +23,12 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from shared.errors import UpstreamThrottled
 
-REMAINING_WRITES = "x-ms-ratelimit-remaining-subscription-writes"
-REMAINING_READS = "x-ms-ratelimit-remaining-subscription-reads"
+WRITES, READS = "writes", "reads"  # the two kinds of ARM's buckets, one Pacer each (shared.targets.adf)
+# What every ARM answer says remains of each kind.
+REMAINING = {WRITES: "x-ms-ratelimit-remaining-subscription-writes",
+             READS: "x-ms-ratelimit-remaining-subscription-reads"}
 SLOT_MEMORY_SECONDS = 60  # a remembered slot this far past is forgotten (the item was settled elsewhere)
 MAX_SLOTS_REMEMBERED = 20_000
 
@@ -39,8 +42,16 @@ class _Bucket:
     blind: int = 0                  # writes started before ARM said anything of this bucket
 
 
+class Slot(NamedTuple):
+    """When a deferred item may call again, as one pacer gave it: it holds with that pacer only (a read slot
+    lets no write past the low water mark)."""
+    kind: str  # WRITES or READS
+    at: float
+
+
 class Pacer:
-    def __init__(self, refill_per_second: float, low_water: float, clock=time.time):
+    def __init__(self, refill_per_second: float, low_water: float, kind: str = WRITES, clock=time.time):
+        self.kind = kind
         self._refill, self._low = refill_per_second, low_water
         self._clock = clock
         self._buckets: dict[tuple, _Bucket] = {}
@@ -98,6 +109,15 @@ class Pacer:
             self._slots.pop(item, None)
         return 0.0
 
+    def go_or_defer(self, key: tuple, now: float, item: str, why: str, cost: int = 1) -> None:
+        """Return when `cost` calls may go now; else raise UpstreamThrottled(`why`) carrying the Slot given, for
+        the item to be deferred to it (it comes back holding that slot: `holding`)."""
+        wait_for = self.acquire(key, now, slot_held(self.kind), item, cost)
+        if wait_for > 0:
+            paced = UpstreamThrottled(why, wait_for)
+            paced.slot = Slot(self.kind, now + wait_for)  # it goes then
+            raise paced
+
     def observed(self, key: tuple, remaining: int, now: float | None = None) -> None:
         """What an answer from ARM said remains. Answers come back out of order and before the writes this
         process started since are counted, so a count a little above the estimate is taken as stale: the
@@ -145,16 +165,6 @@ def in_background() -> bool:
     return _BACKGROUND.get()
 
 
-WRITES, READS = "writes", "reads"  # the gateway's two pacers (shared.targets.adf)
-
-
-class Slot(NamedTuple):
-    """When a deferred item may call again, as one pacer gave it: it holds with that pacer only (a read slot
-    lets no write past the low water mark)."""
-    kind: str  # WRITES or READS
-    at: float
-
-
 _SLOT = contextvars.ContextVar("slot", default=None)
 
 
@@ -174,8 +184,10 @@ def slot_held(kind: str) -> float | None:
     return slot.at if slot is not None and slot.kind == kind else None
 
 
-def hook(pacer: Pacer, key: tuple, header: str = REMAINING_WRITES):
-    """A raw-response hook that tells the pacer what each answer says remains (of the kind `header` names)."""
+def hook(pacer: Pacer, key: tuple):
+    """A raw-response hook that tells the pacer what each answer says remains of its kind."""
+    header = REMAINING[pacer.kind]
+
     def observe(response) -> None:
         text = response.http_response.headers.get(header)
         if text is not None and text.strip().isdigit():
