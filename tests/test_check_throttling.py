@@ -2,6 +2,7 @@
 and identity): for the app's own work that costs time, never a check attempt (CONTRACT.md, *Throttling is
 backpressure*). The stand-in's read bucket is scaled down here."""
 
+import contextlib
 import json
 import logging
 import re
@@ -59,19 +60,28 @@ def drain_reads(standin, run_id) -> None:
     raise AssertionError("the read bucket never ran dry")
 
 
+@contextlib.contextmanager
+def one_check_with_reads_spent(api, configure, name, **settings):
+    """A stand-in whose read bucket (4, refilled 1 a second) refills only when the test moves its clock, a
+    callback-mode pause with one adf_run check on a finished run, and then the bucket spent: yields
+    (stand-in, clock, the pause as made). `settings`: more app settings for the test."""
+    clock = ManualClock()
+    with AdfStandin(throttle=Throttle(reads=4, reads_per_second=1, clock=clock)) as standin:
+        create_pipeline(standin, parameters=("day", "n"))
+        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1", **settings)
+        run_id = finished_run(standin)
+        created = check_pause(api, standin, run_id, name)
+        drain_reads(standin, run_id)
+        yield standin, clock, created
+
+
 def get_run_counts(standin) -> dict:
     rows = requests.get(f"{standin.url}/_standin/throttling", timeout=5).json()
     return {kind: sum(row[kind] for row in rows if row["operation"] == "getRun") for kind in ("answered", "throttled")}
 
 
 def test_a_check_that_arm_throttles_is_deferred_without_spending_its_attempt(api, configure):
-    clock = ManualClock()  # the stand-in's buckets refill only when the test says
-    with AdfStandin(throttle=Throttle(reads=4, reads_per_second=1, clock=clock)) as standin:
-        create_pipeline(standin, parameters=("day", "n"))
-        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1")
-        run_id = finished_run(standin)
-        created = check_pause(api, standin, run_id, "throttled")
-        drain_reads(standin, run_id)
+    with one_check_with_reads_spent(api, configure, "throttled") as (standin, clock, created):
         before = get_run_counts(standin)
 
         assert sweep.sweep(now()) == {"deferred": 1}
@@ -93,13 +103,7 @@ def test_a_check_that_arm_throttles_is_deferred_without_spending_its_attempt(api
 def test_an_attempt_is_given_back_even_when_storage_refuses_the_first_tries(api, configure, storage):
     """The give-back is a conditional write of what surely happened (ARM processed nothing): tried again when
     storage refuses it, as any record of an outcome is, so a storage blip does not spend the attempt."""
-    clock = ManualClock()
-    with AdfStandin(throttle=Throttle(reads=4, reads_per_second=1, clock=clock)) as standin:
-        create_pipeline(standin, parameters=("day", "n"))
-        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1", STORAGE_RETRY_TOTAL="0")
-        run_id = finished_run(standin)
-        created = check_pause(api, standin, run_id, "blip")
-        drain_reads(standin, run_id)
+    with one_check_with_reads_spent(api, configure, "blip", STORAGE_RETRY_TOTAL="0") as (_, clock, created):
         pauses = rf"/{api.table_name}(?:\(|\?|$)"  # the pauses table, not its indexes
         storage.inject("pass", methods={"PUT", "PATCH", "MERGE"}, path=pauses)  # the attempt's claim lands
         storage.inject("before", methods={"PUT", "PATCH", "MERGE"}, path=pauses, count=2)  # the give-back's do not
@@ -115,13 +119,7 @@ def test_an_attempt_is_given_back_even_when_storage_refuses_the_first_tries(api,
 
 
 def test_a_give_back_that_landed_unanswered_is_known_to_have_landed(api, configure, storage, caplog):
-    clock = ManualClock()
-    with AdfStandin(throttle=Throttle(reads=4, reads_per_second=1, clock=clock)) as standin:
-        create_pipeline(standin, parameters=("day", "n"))
-        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1", STORAGE_RETRY_TOTAL="0")
-        run_id = finished_run(standin)
-        created = check_pause(api, standin, run_id, "landed")
-        drain_reads(standin, run_id)
+    with one_check_with_reads_spent(api, configure, "landed", STORAGE_RETRY_TOTAL="0") as (_, _, created):
         pauses = rf"/{api.table_name}(?:\(|\?|$)"
         storage.inject("pass", methods={"PUT", "PATCH", "MERGE"}, path=pauses)  # the attempt's claim
         storage.inject("after", methods={"PUT", "PATCH", "MERGE"}, path=pauses)  # the give-back lands, unanswered
@@ -167,16 +165,10 @@ def test_a_check_deferred_on_the_queue_comes_back_holding_a_read_slot_not_a_writ
     past the write bucket's margin); at the slot it is checked once and continues."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
-    clock = ManualClock()
     name = f"due-{uuid.uuid4().hex[:12]}"
-    with AdfStandin(throttle=Throttle(reads=4, reads_per_second=1, clock=clock)) as standin, \
+    with one_check_with_reads_spent(api, configure, "queued", DUE_WORK_QUEUE=name) as (standin, clock, created), \
             QueueClient.from_connection_string(azurite.connection_string, name + "-paced",
                                                message_decode_policy=TextBase64DecodePolicy()) as paced:
-        create_pipeline(standin, parameters=("day", "n"))
-        configure(ARM_ENDPOINT=standin.url, CALLBACK_ALLOWED_HOSTS="127.0.0.1", DUE_WORK_QUEUE=name)
-        run_id = finished_run(standin)
-        created = check_pause(api, standin, run_id, "queued")
-        drain_reads(standin, run_id)
 
         def next_paced_message():
             deadline = time.monotonic() + 10
