@@ -74,7 +74,8 @@ def parse_args(argv=None):
                              "1: ARM's own limits)")
     parser.add_argument("--scale", type=int, default=due_scale.SIZE,
                         help=f"due items of the scale section (default {due_scale.SIZE:,}: a quarter each expiries, "
-                             "callbacks and starts in two subscriptions; half as many for the scale-out)")
+                             "callbacks and starts in two subscriptions; the scale-out settles as many expiries "
+                             "and callbacks again)")
     parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON to PATH")
     options = parser.parse_args(argv)
     if options.only is None:  # --smoke leaves the scale section out: tests/test_due_work_workers.py runs its path
@@ -420,7 +421,7 @@ def _measure(options) -> tuple[dict, list]:
             sections.append(report_sweep(data["sweep"]))
         if "scale" in options.only:  # a stack of its own, with ARM's own limits
             _progress(f"due work at scale: {options.scale:,} due at once, through the queue")
-            data["scale"] = due_scale.run(_progress, options.scale, scale_size=options.scale // 2,
+            data["scale"] = due_scale.run(_progress, options.scale, scale_size=options.scale,
                                           warmup_s=5 if options.scale >= 1000 else 1,
                                           scale_out=options.scale >= 1000)  # --smoke: the fan-out alone
             sections.append(due_scale.report(data["scale"]))
