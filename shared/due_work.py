@@ -13,6 +13,8 @@ function (`settle`) settles one message through the same `shared.sweep.settle_du
   the paced queue (`<DUE_WORK_QUEUE>-paced`, settled by the same function under a second trigger): a
   fan-out's backlog on the main queue would otherwise hold it past its slot, and ARM's capacity with it;
 - table storage not answering re-sends it too (15 s later): the platform's trouble, not the item's;
+- a settle that leaves its row as it was ("due again next run": a send in progress elsewhere, a pause not
+  written yet) re-sends it one timer period later, since the lease would keep the timer away for 15 minutes;
 - any other failure is raised, so the host makes the message visible again later; on its last dequeue
   (the host's maxDequeueCount, QUEUE_MAX_DEQUEUE_COUNT here) the pause is marked failed, saying why,
   as the timer does after TIMER_ATTEMPTS, and the message completes instead of going to the poison queue.
@@ -46,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 BATCH = 500  # rows leased and sent at once
 STORAGE_RETRY_SECONDS = 15  # a message table storage could not serve comes back this much later
+LOOK_AGAIN_SECONDS = 60  # a row a settle left as it was comes back this much later: the timer's period
 # The messages an instance settles at the same time share their status-index and due-row writes.
 _INDEX, _REMOVALS = status_index.Grouped(), GroupedRemovals()
 
@@ -101,7 +104,10 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         due = due._replace(kind=row.get("kind") or due.kind,
                            queued_until=leased if isinstance(leased, datetime) else None)
         with pacing.background(), pacing.holding(pacing.Slot(*slot) if slot else None), status_index.deferring(_INDEX):
-            return sweep.settle_due(due, now, _REMOVALS.remove)
+            outcome = sweep.settle_due(due, now, _REMOVALS.remove, _found_due(due))
+        if outcome in (SweepOutcome.RESCHEDULED, SweepOutcome.RETRY):
+            _look_again(due, now, slot)
+        return outcome
     except UpstreamThrottled as throttled:
         # Visible again at Retry-After (whole seconds: the queue's unit), holding the ARM slot it was given, on
         # the paced queue: short, so it is taken up then, not after whatever the main queue holds by then.
@@ -124,6 +130,26 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
             raise  # it changed while being given up: one more look, if the host still has one
         get_due_index().remove(due)
         return SweepOutcome.FAILED
+
+
+def _found_due(due) -> datetime | None:
+    """When the timer found a pause's own row due: its lease moved it DUE_QUEUE_LEASE_SECONDS past that (or a
+    deferral past its message's return), so its key says when it was leased, not when it fell due."""
+    if due.kind is not None:
+        return None
+    return get_due_index().due_at(due) - timedelta(seconds=get_settings().limits.due_queue_lease_seconds)
+
+
+def _look_again(due, now: datetime, slot) -> None:
+    """A settle that left its row where it was (a send in progress elsewhere, a pause not written yet, a race
+    another decision won) means "due again on the timer's next run"; but the lease keeps the timer away for
+    DUE_QUEUE_LEASE_SECONDS, longer than a checkpoint's WebHook waits. The message comes back instead, one
+    timer period later (unless the row was moved: then it is due at its own time, under a key of its own)."""
+    row, _ = get_due_index().read_row(due)
+    if row is None:
+        return
+    due = _out_of_sight(due, now, LOOK_AGAIN_SECONDS)
+    get_due_queue().send(due, LOOK_AGAIN_SECONDS, slot)
 
 
 def _out_of_sight(due, now: datetime, seconds: float):

@@ -183,9 +183,9 @@ _HANDLERS = {**{status: _final for status in FINAL}, **{status: _claimed for sta
              Status.HELD: _held, Status.PENDING: _pending, Status.SCHEDULED: _scheduled}
 
 
-def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
+def settle_due(due: Due, now: datetime, remove=None, found_due: datetime | None = None) -> SweepOutcome:
     """Do whatever the pause behind one due row needs now; remove (through `remove`, if given) or
-    move the row accordingly."""
+    move the row accordingly. `found_due`: when the row was found due, if its key no longer says so (a lease)."""
     if due.kind == outbox.KIND:
         return outbox.settle(due, now)
     if due.kind == followups.KIND:
@@ -201,7 +201,7 @@ def settle_due(due: Due, now: datetime, remove=None) -> SweepOutcome:
         try:
             stored = get_store().get(due.pause_id)
         except NotFound:
-            if now - get_due_index().due_at(due) < MISSING_GRACE:
+            if now - (found_due or get_due_index().due_at(due)) < MISSING_GRACE:
                 # A pause and its first row are written at once: the row may be read before the
                 # pause is there. Only a row older than any write in flight is left by its pause.
                 return SweepOutcome.RESCHEDULED

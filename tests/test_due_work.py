@@ -130,6 +130,63 @@ def test_a_lease_that_ran_out_sends_the_item_again(api, queue, configure):
         {"expired", "already_settled"}
 
 
+def test_a_row_left_as_it_was_comes_back_within_a_timer_period_not_at_its_lease_end(queue, monkeypatch):
+    """A row whose pause is not there (a create that failed half-way) is given MISSING_GRACE from when the timer
+    found it due, not from its leased key, which lies DUE_QUEUE_LEASE_SECONDS ahead: it is dropped, not sent
+    round the queue every lease for ever."""
+    from datetime import timezone
+
+    monkeypatch.setattr(due_work, "LOOK_AGAIN_SECONDS", 1)
+    orphan, now = uuid.uuid4().hex, datetime.now(timezone.utc).replace(microsecond=0)
+    get_due_index().add(orphan, now - timedelta(hours=1))
+    assert due_work.enqueue_due(now) == {"enqueued": 1}
+    [(text, count)] = take(queue)
+    assert due_work.settle(text, count, now) is SweepOutcome.RESCHEDULED  # its pause may be being written
+    time.sleep(1.2)
+    [(again, count)] = take(queue)  # back after a timer period, not after the lease
+    assert due_work.settle(again, count, now + timedelta(minutes=2)) is SweepOutcome.MISSING
+    assert take(queue) == [] and due_work.enqueue_due(now + timedelta(days=1)) == {}  # the row is gone
+
+
+def test_a_callback_whose_send_is_in_progress_elsewhere_is_looked_at_again_after_a_timer_period(
+        queue, adf, configure, monkeypatch):
+    """Leased for 15 minutes, a checkpoint's callback whose send another instance claimed (and died making)
+    would wait past the WebHook's own timeout (10 minutes by default); its message comes back instead."""
+    from datetime import timezone
+
+    from shared import outbox
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="2",
+              CALLBACK_CONNECT_TIMEOUT_SECONDS="1", CALLBACK_READ_TIMEOUT_SECONDS="5")
+    monkeypatch.setattr(due_work, "LOOK_AGAIN_SECONDS", 1)
+    now, name = datetime.now(timezone.utc).replace(microsecond=0), f"cb-{uuid.uuid4().hex[:8]}"
+    due, etag = outbox.add(f"{adf.url}/_standin/callbacks/{name}", b'{"Output": {}}', now - timedelta(minutes=5))
+    get_due_index().take_send(due, etag, 1, now - timedelta(seconds=5))  # an instance claimed it, and died
+    assert due_work.enqueue_due(now) == {"enqueued": 1}
+    [(text, count)] = take(queue)
+    assert due_work.settle(text, count, now) is SweepOutcome.RESCHEDULED
+    time.sleep(1.2)
+    [(again, count)] = take(queue)
+    assert due_work.settle(again, count, now + outbox._window()) is SweepOutcome.REDELIVERED
+    assert [c["callbackId"] for c in adf.callbacks].count(name) == 1
+    assert take(queue) == []
+
+
+def test_a_row_moved_by_its_settle_is_not_sent_again(api, queue, table, monkeypatch):
+    """A settle that moved its row (a decision in flight: due again once it is stale) leaves it to its new key."""
+    monkeypatch.setattr(due_work, "LOOK_AGAIN_SECONDS", 0)
+    created = api.created(expires_in=60)
+    moment = later(created)
+    due_work.enqueue_due(moment)
+    [(text, count)] = take(queue)
+    from azure.data.tables import UpdateMode
+
+    table.update_entity({"PartitionKey": created["pause_id"], "RowKey": "pause", "status": "restarting",
+                         "claimed_at": moment}, mode=UpdateMode.MERGE)
+    assert due_work.settle(text, count, moment) is SweepOutcome.RESCHEDULED
+    assert take(queue) == []
+
+
 def test_the_timer_enqueues_with_a_queue_and_settles_itself_without_one(api, queue, configure, table,
                                                                        registered_functions):
     from datetime import timezone
