@@ -110,6 +110,81 @@ def test_what_arm_says_remains_replaces_the_estimate():
     assert pacer.acquire(KEY) == 0.0
 
 
+def test_answers_without_a_count_free_the_calls_started_blind():
+    """An ARM that stops counting (a service that overrides its limits, a proxy that drops headers) must not
+    hold background calls back for good once the first ones went blind."""
+    clock = Clock()
+    pacer = pacing.Pacer(10, 20, clock=clock)
+    assert [pacer.acquire(KEY) for _ in range(20)] == [0.0] * 20
+    assert pacer.acquire(KEY) > 0
+    pacer.answered(KEY)  # one answered, saying nothing of the bucket: it is no longer in flight
+    assert pacer.acquire(KEY) == 0.0 and pacer.acquire(KEY) > 0
+    clock.now += pacing.UNANSWERED_SECONDS  # the others' answers were lost: none of them is in flight by now
+    assert [pacer.acquire(KEY) for _ in range(20)] == [0.0] * 20
+
+
+class Answer:
+    def __init__(self, headers):
+        self.http_response = type("Response", (), {"headers": headers})()
+
+
+def test_the_hook_reads_the_lower_of_the_principals_and_the_subscriptions_count():
+    """ARM throttles when either bucket is empty: the app's own (per principal) or the subscription's, which
+    every principal spends (`-global-`); a service with limits of its own counts `-resource-requests`."""
+    writes = "x-ms-ratelimit-remaining-subscription-writes"
+    pacer = pacing.Pacer(10, 20, clock=Clock())
+    pacing.hook(pacer, KEY)(Answer({writes: "199", writes.replace("-writes", "-global-writes"): "3"}))
+    assert pacer.acquire(KEY) > 0  # others spent the subscription's bucket: under the margin
+    pacer = pacing.Pacer(10, 20, clock=Clock())
+    pacing.hook(pacer, KEY)(Answer({"x-ms-ratelimit-remaining-subscription-resource-requests": "5"}))
+    assert pacer.acquire(KEY) > 0
+    pacer = pacing.Pacer(10, 20, clock=Clock())
+    [pacer.acquire(KEY) for _ in range(20)]
+    pacing.hook(pacer, KEY)(Answer({writes: "\u00b2"}))  # "²".isdigit(), and int() refuses it: not a count
+    assert pacer.acquire(KEY) == 0.0  # an answer all the same
+
+
+def test_retry_after_is_read_as_seconds_or_as_an_http_date():
+    from email.utils import formatdate
+
+    from shared.targets.adf import _retry_after
+
+    def after(value):
+        return _retry_after(type("Response", (), {"headers": {"Retry-After": value}})())
+
+    assert after("17") == 17.0 and after(" 0 ") == 1.0 and after("nan") == 10.0 and after("soon") == 10.0
+    assert 110 <= after(formatdate(time.time() + 120, usegmt=True)) <= 120
+    assert after(formatdate(time.time() - 120, usegmt=True)) == 1.0  # already passed: at once, at the floor
+    assert after(None) == 10.0
+
+
+@pytest.mark.integration
+def test_a_subscription_other_principals_spent_holds_background_starts_back(outside_settings, adf_pipeline,
+                                                                            monkeypatch):
+    """The stand-in's subscription bucket (all principals') is spent by others; the app's own is full. Its
+    first start's answer says so, and the next start is deferred rather than sent into a 429."""
+    import dataclasses
+
+    from shared.errors import UpstreamThrottled
+
+    frozen = [1000.0]
+    monkeypatch.setattr(adf_pipeline.throttle, "limits",
+                        dataclasses.replace(adf_pipeline.throttle.limits, clock=lambda: frozen[0]))
+    adf_pipeline.throttle.reset()
+    subscription = TARGET["subscription_id"]
+    for other in range(15):  # the subscription's bucket is 15 times a principal's
+        for _ in range(200):
+            adf_pipeline.throttle.take(subscription, f"other-app-{other}", "POST")
+    frozen[0] += 1.5 / 150  # one token back in it (and half of the next)
+    adf, target = get_adf(), PipelineTarget(**TARGET)
+    with pacing.background():
+        adf.pacer.go_or_defer(pacing_key(target), time.time(), "first", "paced")  # nothing known yet: it goes
+        adf.start_run(target, {"day": "1", "n": "1", "pause_id": "first"})
+        with pytest.raises(UpstreamThrottled):
+            adf.pacer.go_or_defer(pacing_key(target), time.time(), "second", "paced")
+    assert len(adf_pipeline.runs) == 1
+
+
 def later(created, seconds=1):
     return datetime.fromisoformat(created["expires_at"].replace("Z", "+00:00")) + timedelta(seconds=seconds)
 

@@ -351,14 +351,21 @@ def _in_own_work(**options) -> dict:
 
 
 def _retry_after(response) -> float:
-    """ARM's Retry-After in seconds (10, ARM's usual, when it is missing or not a number)."""
+    """ARM's Retry-After in seconds, given as seconds (ARM's form) or as an HTTP date (RFC 9110, which a proxy
+    may send); 10, ARM's usual, when it is missing or neither."""
     import math
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
 
     text = (response.headers.get("Retry-After") or "").strip() if response is not None else ""
     try:
         seconds = float(text)
     except ValueError:
-        return 10.0
+        try:
+            moment = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return 10.0
+        seconds = (moment.replace(tzinfo=moment.tzinfo or timezone.utc) - datetime.now(timezone.utc)).total_seconds()
     return min(max(seconds, 1.0), 300.0) if math.isfinite(seconds) else 10.0
 
 

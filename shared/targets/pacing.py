@@ -9,7 +9,8 @@ Pacer keeps one kind: the gateway has one for writes and one for reads. Throttli
 failed pause, so background work asks here before it claims a pause: while the bucket looks nearly
 empty it is told how long to wait, and defers the item by that much instead of calling.
 
-The estimate is per process: the last remaining count ARM reported for the (tenant, subscription),
+The estimate is per process: the last remaining count ARM reported for the (tenant, subscription) (the
+lower of the principal's and the subscription's, `-global-`, which every principal in it spends),
 refilled at ARM's rate since, minus the calls this process started since. Other processes and
 instances spend the same bucket, which every answer they get shows them too; keeping a margin
 (ARM_WRITES_LOW_WATER) leaves room for the calls they have in flight. A 429's Retry-After holds every
@@ -26,9 +27,15 @@ from typing import NamedTuple
 from shared.errors import UpstreamThrottled
 
 WRITES, READS = "writes", "reads"  # the two kinds of ARM's buckets, one Pacer each (shared.targets.adf)
-# What every ARM answer says remains of each kind.
+# What every ARM answer says remains of each kind: of this principal's bucket, and of the subscription's, which
+# all its principals share (15 times as large); a service that overrides ARM's limits sends `-resource-requests`
+# instead of both.
 REMAINING = {WRITES: "x-ms-ratelimit-remaining-subscription-writes",
              READS: "x-ms-ratelimit-remaining-subscription-reads"}
+REMAINING_GLOBAL = {kind: header.replace("-subscription-", "-subscription-global-")
+                    for kind, header in REMAINING.items()}
+REMAINING_OVERRIDDEN = "x-ms-ratelimit-remaining-subscription-resource-requests"
+UNANSWERED_SECONDS = 60  # a call started while nothing is known of its bucket has ended by then, answered or not
 SLOT_MEMORY_SECONDS = 60  # a remembered slot this far past is forgotten (the item was settled elsewhere)
 MAX_SLOTS_REMEMBERED = 20_000
 
@@ -83,11 +90,14 @@ class Pacer:
                     slot = None
             bucket = self._buckets.setdefault(key, _Bucket())
             estimate = self._estimate(bucket, now)
+            if estimate is None and bucket.blind and now - bucket.at >= UNANSWERED_SECONDS:
+                bucket.blind = 0  # calls whose answers (without a count) were lost: none is in flight by now
             if now >= bucket.blocked_until:
                 holds = slot is not None and now >= slot - 0.05
                 floor = cost if holds else self._low + cost - 1
-                if estimate is None and bucket.blind + cost <= self._low:  # the first calls, until ARM answers
+                if estimate is None and bucket.blind + cost <= self._low:  # until ARM says what remains
                     bucket.blind += cost
+                    bucket.at = now
                     return self._went(item)
                 if estimate is not None and estimate >= floor - 1e-6 and (holds or bucket.next_slot <= now):
                     bucket.remaining, bucket.at = estimate - cost, now
@@ -137,6 +147,14 @@ class Pacer:
             if remaining >= self._low:  # room enough: fresh writes need not queue behind the slots handed out
                 bucket.next_slot = min(bucket.next_slot, bucket.at)
 
+    def answered(self, key: tuple) -> None:
+        """An answer that said nothing of what remains: while nothing is known of the bucket, its call is no
+        longer in flight (else calls started blind would be held back for good once ARM stopped counting)."""
+        with self._lock:
+            bucket = self._buckets.setdefault(key, _Bucket())
+            if bucket.remaining is None and bucket.blind > 0:
+                bucket.blind -= 1
+
     def throttled(self, key: tuple, retry_after: float) -> None:
         """ARM answered 429: nothing goes to that subscription until Retry-After has passed."""
         with self._lock:
@@ -185,11 +203,21 @@ def slot_held(kind: str) -> float | None:
 
 
 def hook(pacer: Pacer, key: tuple):
-    """A raw-response hook that tells the pacer what each answer says remains of its kind."""
-    header = REMAINING[pacer.kind]
+    """A raw-response hook that tells the pacer what each answer says remains of its kind: the lower of the
+    principal's and the subscription's counts (others may have spent the subscription's)."""
+    headers = (REMAINING[pacer.kind], REMAINING_GLOBAL[pacer.kind], REMAINING_OVERRIDDEN)
 
     def observe(response) -> None:
-        text = response.http_response.headers.get(header)
-        if text is not None and text.strip().isdigit():
-            pacer.observed(key, int(text))
+        answer = response.http_response.headers
+        counts = [count for count in (_count(answer.get(name)) for name in headers) if count is not None]
+        if counts:
+            pacer.observed(key, min(counts))
+        else:
+            pacer.answered(key)
     return observe
+
+
+def _count(text: str | None) -> int | None:
+    """A header's count: plain ASCII digits only (`"²".isdigit()` is true, and int() refuses it)."""
+    text = (text or "").strip()
+    return int(text) if text.isascii() and text.isdigit() else None
