@@ -11,14 +11,19 @@ empty it is told how long to wait, and defers the item by that much instead of c
 
 The estimate is per process: the last remaining count ARM reported for the (tenant, subscription) (the
 lower of the principal's and the subscription's, `-global-`, which every principal in it spends),
-refilled at ARM's rate since, minus the calls this process started since. Other processes and
-instances spend the same bucket, which every answer they get shows them too; keeping a margin
-(ARM_WRITES_LOW_WATER) leaves room for the calls they have in flight. A 429's Retry-After holds every
-background call to that subscription back until it has passed. A person's click never waits here.
+refilled since at this process's share of ARM's rate, minus the calls this process started since. Other
+processes and instances spend the same bucket: from one count to the next, whatever it lost beyond this
+process's own call they spent, so each process learns what the others spend a second and keeps the rest
+of the refill for its own slots (together, ARM's rate; three processes at the whole rate each met a 429 on
+9 % of their calls). Slots go no further ahead than SLOT_HORIZON_SECONDS, since what the others spend
+changes; keeping a margin (ARM_WRITES_LOW_WATER) leaves room for the calls they have in flight. A 429's
+Retry-After holds every background call to that subscription back until it has passed. A person's click
+never waits here.
 """
 
 import contextlib
 import contextvars
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +40,9 @@ REMAINING = {WRITES: "x-ms-ratelimit-remaining-subscription-writes",
 REMAINING_GLOBAL = {kind: header.replace("-subscription-", "-subscription-global-")
                     for kind, header in REMAINING.items()}
 REMAINING_OVERRIDDEN = "x-ms-ratelimit-remaining-subscription-resource-requests"
+OTHERS_HORIZON_SECONDS = 5  # the others' spending is averaged over about this long
+SLOT_HORIZON_SECONDS = 20  # slots are handed out this far ahead at most
+MIN_SHARE = 1 / 16  # however much the others spend, this process keeps this share of the refill
 UNANSWERED_SECONDS = 60  # a call started while nothing is known of its bucket has ended by then, answered or not
 SLOT_MEMORY_SECONDS = 60  # a remembered slot this far past is forgotten (the item was settled elsewhere)
 MAX_SLOTS_REMEMBERED = 20_000
@@ -47,6 +55,14 @@ class _Bucket:
     blocked_until: float = 0.0      # a 429's Retry-After
     next_slot: float = 0.0          # when the next deferred write may go (slots handed out 1/refill apart)
     blind: int = 0                  # writes started before ARM said anything of this bucket
+    seen: float | None = None       # what ARM last said remains
+    seen_at: float = 0.0            # when
+    others: float = 0.0             # what other processes spend of it a second, as ARM's counts show
+    most: float = 0.0               # the most ARM ever said remains: about the bucket's size, which it never passes
+
+
+class Later(float):
+    """A wait that holds no slot: the call asks again after it, as a fresh one."""
 
 
 class Slot(NamedTuple):
@@ -65,10 +81,11 @@ class Pacer:
         self._slots: dict[str, float] = {}  # item -> the slot it was given, for work that cannot carry its slot
         self._lock = threading.Lock()
 
-    def _estimate(self, bucket: _Bucket, now: float) -> float | None:
+    def _estimate(self, bucket: _Bucket, now: float, refill: float | None = None) -> float | None:
+        """What remains for this process: refilled at its own share of ARM's rate (the others spend the rest)."""
         if bucket.remaining is None:
             return None
-        return bucket.remaining + (now - bucket.at) * self._refill
+        return bucket.remaining + (now - bucket.at) * (self._own_rate(bucket) if refill is None else refill)
 
     def acquire(self, key: tuple, now: float | None = None, slot: float | None = None,
                 item: str | None = None, cost: int = 1) -> float:
@@ -76,7 +93,9 @@ class Pacer:
 
         A call that must wait is given a slot of its own, 1/refill after the previous one, so that the
         calls held back come back one by one at the rate the bucket refills rather than all at once:
-        each is deferred once, not again and again. Coming back at its `slot`, a call goes as long as
+        each is deferred once, not again and again (slots are handed out SLOT_HORIZON_SECONDS ahead at most,
+        at this process's share of the refill; a call beyond is told to ask `Later`, without a slot). Coming
+        back at its `slot`, a call goes as long as
         its tokens are left (fresh calls leave the low water mark for other instances). Work that cannot
         carry its slot (a due-index row, moved to the second) names its `item` instead: the slot given to
         it is remembered here for a while, and an item back early is told the rest of its wait, not given
@@ -104,15 +123,22 @@ class Pacer:
                     return self._went(item)
             if slot is not None and slot - 0.05 > now and slot >= bucket.blocked_until:
                 return slot - now + 0.001  # back before its slot: the rest of its wait
-            short = 0.0 if estimate is None else max(0.0, self._low + cost - 1 - estimate) / self._refill
+            own = self._own_rate(bucket)
+            short = 0.0 if estimate is None else max(0.0, self._low + cost - 1 - estimate) / own
             given = max(bucket.next_slot, bucket.blocked_until, now + short)
-            bucket.next_slot = given + cost / self._refill
+            if given - now > SLOT_HORIZON_SECONDS:  # no slot this far ahead (what the others spend changes)
+                return Later(SLOT_HORIZON_SECONDS * random.uniform(0.5, 1.0))  # ask again then (not all at once)
+            bucket.next_slot = given + cost / own
             if item is not None:
                 if len(self._slots) >= MAX_SLOTS_REMEMBERED:  # the oldest half: items settled elsewhere
                     self._slots = dict(list(self._slots.items())[MAX_SLOTS_REMEMBERED // 2:])
                 self._slots.pop(item, None)
                 self._slots[item] = given  # (insertion order is age order)
             return given - now + 0.001
+
+    def _own_rate(self, bucket: _Bucket) -> float:
+        """The refill this process may hand out as slots: ARM's, less what the others are seen to spend."""
+        return max(self._refill - bucket.others, self._refill * MIN_SHARE)
 
     def _went(self, item: str | None) -> float:
         if item is not None:
@@ -125,7 +151,7 @@ class Pacer:
         wait_for = self.acquire(key, now, slot_held(self.kind), item, cost)
         if wait_for > 0:
             paced = UpstreamThrottled(why, wait_for)
-            paced.slot = Slot(self.kind, now + wait_for)  # it goes then
+            paced.slot = None if isinstance(wait_for, Later) else Slot(self.kind, now + wait_for)  # it goes then
             raise paced
 
     def observed(self, key: tuple, remaining: int, now: float | None = None) -> None:
@@ -137,6 +163,13 @@ class Pacer:
             bucket = self._buckets.setdefault(key, _Bucket())
             now = self._clock() if now is None else now
             estimate = self._estimate(bucket, now)
+            if bucket.seen is not None and now > bucket.seen_at:
+                # From one count to the next the bucket refilled and lost this answer's own call: any more it
+                # lost, other processes spent.
+                elapsed = now - bucket.seen_at
+                spent = max(0.0, min(bucket.seen + elapsed * self._refill, bucket.most) - 1 - remaining)
+                bucket.others += min(1.0, elapsed / OTHERS_HORIZON_SECONDS) * (spent / elapsed - bucket.others)
+            bucket.seen, bucket.seen_at, bucket.most = float(remaining), now, max(bucket.most, float(remaining))
             if estimate is None:  # the first answer: the other writes started blind are still in flight
                 bucket.remaining, bucket.blind = float(remaining - max(0, bucket.blind - 1)), 0
             elif remaining > estimate + self._low:
