@@ -15,7 +15,9 @@ ended once (one run or one callback each, none failed, none left claimed).
 
 Scale-out: the 5,000 expiries and callbacks alone, settled by one worker process and then by two: the
 timer fills the queue first, then the workers start, and their rate is measured from the first decision
-to the last (the timer's enqueue, one instance's work, is timed apart). CPU per item: the workers' CPU time per
+to the last (the timer's enqueue, one instance's work, is timed apart). Then the starts alone (half as many),
+settled by two worker processes pacing the same buckets: several instances must keep to ARM's pace together.
+CPU per item: the workers' CPU time per
 settled expiry, against the raw SDK calls one needs (read the message and the due row, read the
 pause, the conditional write that decides it, the status-index transaction, delete the due row and
 the message) made from as many threads on stock clients.
@@ -41,8 +43,9 @@ def _get_json(url: str):
     return requests.get(url, timeout=120).json()
 
 
-def _load(stack: Stack, app: App, table: str, size: int, starts: bool, progress, seed: int = 10) -> dict:
-    """The due pauses, by kind: their ids."""
+def _load(stack: Stack, app: App, table: str, size: int, starts: bool, progress, seed: int = 10,
+          quick: bool = True) -> dict:
+    """The due pauses, by kind: their ids (without `quick`, the starts alone)."""
     templates = new_table_name("template")
     stack.use_table(templates, CALLBACK_ALLOWED_HOSTS="127.0.0.1")
     plain = _template(app, stack, templates)
@@ -50,6 +53,10 @@ def _load(stack: Stack, app: App, table: str, size: int, starts: bool, progress,
     restart = [_template(app, stack, templates, on_timeout="restart", subscription_id=s) for s in SUBSCRIPTIONS]
     quarter = size // 4
     _create_tables(stack, table)
+    if not quick:
+        progress(f"due at scale: {quarter:,} starts in each of two subscriptions into {table}")
+        return {f"start-{number}": fill(stack.azurite, table, template, quarter, seed=seed + number, due="expired")
+                for number, template in enumerate(restart)}
 
     def own_callback(entity, pause_id):
         entity["callback_uri"] = f"{stack.adf.url}/_standin/callbacks/{pause_id}"
@@ -286,7 +293,40 @@ def run(progress, size: int = SIZE, limit_s: float = 1200, scale_size: int | Non
             results[f"workers-{workers}"] = report
         if scale_out:
             results["floor_cpu_ms_per_item"] = 1000 * _floor_cpu_per_item(stack)
+            results["starts-2-workers"] = _starts(stack, app, size // 2, progress, limit_s, warmup_s)
     return results
+
+
+def _starts(stack: Stack, app: App, size: int, progress, limit_s: float, warmup_s: float) -> dict:
+    """The starts alone (a quarter of `size` in each of two subscriptions, due at once), settled by two worker
+    processes pacing the same buckets: their pace against ARM's, and their 429s."""
+    _get_json_delete(f"{stack.adf.url}/_standin/runs")
+    table = new_table_name("scale")
+    ids = _load(stack, app, table, size, True, progress, seed=1000, quick=False)
+    before = _get_json(f"{stack.adf.url}/_standin/throttling")
+    outcome = _settle(stack, table, ids, 2, progress, limit_s, warmup_s)
+    return _start_report(outcome, ids, _throttled_since(stack, before), stack)
+
+
+def _start_report(outcome: dict, ids: dict, throttling: list, stack: Stack) -> dict:
+    """Per subscription: the starts, how long, their share of what ARM allowed, the share of createRun throttled;
+    and whether every pause started once."""
+    started, decided, result = outcome["started"], outcome["decided"], {}
+    runs = _get_json(f"{stack.adf.url}/_standin/runs")
+    mine = {p for v in ids.values() for p in v}
+    run_pauses = [run["parameters"].get("pause_id") for run in runs if run["parameters"].get("pause_id") in mine]
+    result["runs_once_each"] = sorted(run_pauses) == sorted(mine)
+    result["statuses"] = {kind: sorted({status for status, _, _ in rows}) for kind, rows in decided.items()}
+    for number, subscription in enumerate(SUBSCRIPTIONS):
+        kind = f"start-{number}"
+        last = max(_when(at, started) for _, at, _ in decided[kind])
+        calls = next((row for row in throttling if row["operation"] == "createRun"
+                      and row["subscription"] == subscription.lower()), {"answered": 0, "throttled": 0})
+        result[kind] = {"starts": len(decided[kind]), "seconds": last, "allowed_by_arm": 200 + 10 * last,
+                        "share_of_allowed": len(decided[kind]) / (200 + 10 * last),
+                        "create_run_calls": calls["answered"] + calls["throttled"],
+                        "throttled_share": calls["throttled"] / max(1, calls["answered"] + calls["throttled"])}
+    return result
 
 
 def _get_json_delete(url: str) -> None:
@@ -335,6 +375,15 @@ def verdicts(r: dict) -> list:
     one, two = r["workers-1"], r["workers-2"]
     gain = two["expiries_and_callbacks_per_second"] / one["expiries_and_callbacks_per_second"]
     lines.append(f"- two workers ≥ 1.7× one: {'met' if gain >= 1.7 else 'NOT met'} ({gain:.2f}×; {_ceiling(r)})")
+    starts = r.get("starts-2-workers")
+    if starts:
+        shares = [starts[k]["throttled_share"] for k in ("start-0", "start-1")]
+        paces = [starts[k]["share_of_allowed"] for k in ("start-0", "start-1")]
+        once = starts["runs_once_each"] and all(s == ["restarted"] for s in starts["statuses"].values())
+        lines.append(f"- starts with two workers pacing the same buckets: 429s under 5 %, ≥ 85 % of ARM's rate, once "
+                     f"each: {'met' if max(shares) < 0.05 and min(paces) >= 0.85 and once else 'NOT met'} "
+                     f"({', '.join(f'{share:.1%}' for share in shares)} throttled; "
+                     f"{', '.join(f'{pace:.0%}' for pace in paces)} of ARM's rate)")
     cpu = one["cpu_ms_per_item"] / r["floor_cpu_ms_per_item"]
     lines.append(f"- worker CPU per item ≤ 1.3× its raw calls: {'met' if cpu <= 1.3 else 'NOT met'} ({cpu:.2f}×: "
                  f"{one['cpu_ms_per_item']:.1f} ms against {r['floor_cpu_ms_per_item']:.1f} ms)")
@@ -378,4 +427,13 @@ def report(r: dict) -> list:
         lines.append(f"| {workers} | {w['expiries_and_callbacks']:,} | {w['span_seconds']:.1f} s | "
                      f"{w['expiries_and_callbacks_per_second']:.1f} | {w['cpu_ms_per_item']:.1f} ms | {spent} ms |")
     lines.append(f"\nRaw calls of one expiry on stock clients: {r['floor_cpu_ms_per_item']:.1f} ms of CPU.")
+    starts = r.get("starts-2-workers")
+    if starts:
+        lines += ["", "| starts, two worker processes | items | settled within | what ARM allowed | "
+                      "429s of createRun |", "|---|---:|---:|---:|---:|"]
+        for number in (0, 1):
+            s = starts[f"start-{number}"]
+            lines.append(f"| subscription {number + 1} | {s['starts']:,} | {s['seconds']:.0f} s | "
+                         f"{s['share_of_allowed']:.0%} of {s['allowed_by_arm']:.0f} | "
+                         f"{s['throttled_share']:.1%} of {s['create_run_calls']:,} |")
     return lines
