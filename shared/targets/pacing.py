@@ -12,13 +12,13 @@ empty it is told how long to wait, and defers the item by that much instead of c
 The estimate is per process: the last remaining count ARM reported for the (tenant, subscription) (the
 lower of the principal's and the subscription's, `-global-`, which every principal in it spends),
 refilled since at this process's share of ARM's rate, minus the calls this process started since. Other
-processes and instances spend the same bucket: from one count to the next, whatever it lost beyond this
-process's own call they spent, so each process learns what the others spend a second and keeps the rest
-of the refill for its own slots (together, ARM's rate; three processes at the whole rate each met a 429 on
-9 % of their calls). Slots go no further ahead than SLOT_HORIZON_SECONDS, since what the others spend
-changes; keeping a margin (ARM_WRITES_LOW_WATER) leaves room for the calls they have in flight. A 429's
-Retry-After holds every background call to that subscription back until it has passed. A person's click
-never waits here.
+processes and instances spend the same bucket: over a few seconds, the refill less this process's own
+calls less what the bucket gained is theirs (`_Others`), so each process learns what the others spend a
+second and keeps the rest of the refill for its own slots (together, ARM's rate; three processes at the
+whole rate each met a 429 on 9 % of their calls). Slots go no further ahead than SLOT_HORIZON_SECONDS,
+since what the others spend changes; keeping a margin (ARM_WRITES_LOW_WATER) leaves room for the calls
+they have in flight. A 429's Retry-After holds every background call to that subscription back until it
+has passed. A person's click never waits here.
 """
 
 import contextlib
@@ -26,7 +26,7 @@ import contextvars
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from shared.errors import UpstreamThrottled
@@ -40,7 +40,7 @@ REMAINING = {WRITES: "x-ms-ratelimit-remaining-subscription-writes",
 REMAINING_GLOBAL = {kind: header.replace("-subscription-", "-subscription-global-")
                     for kind, header in REMAINING.items()}
 REMAINING_OVERRIDDEN = "x-ms-ratelimit-remaining-subscription-resource-requests"
-OTHERS_HORIZON_SECONDS = 5  # the others' spending is averaged over about this long
+OTHERS_WINDOW_SECONDS = 5  # what the others spend is measured over this long
 SLOT_HORIZON_SECONDS = 20  # slots are handed out this far ahead at most
 MIN_SHARE = 1 / 16  # however much the others spend, this process keeps this share of the refill
 UNANSWERED_SECONDS = 60  # a call started while nothing is known of its bucket has ended by then, answered or not
@@ -55,10 +55,35 @@ class _Bucket:
     blocked_until: float = 0.0      # a 429's Retry-After
     next_slot: float = 0.0          # when the next deferred write may go (slots handed out 1/refill apart)
     blind: int = 0                  # writes started before ARM said anything of this bucket
-    seen: float | None = None       # what ARM last said remains
-    seen_at: float = 0.0            # when
-    others: float = 0.0             # what other processes spend of it a second, as ARM's counts show
-    most: float = 0.0               # the most ARM ever said remains: about the bucket's size, which it never passes
+    others: "_Others" = field(default_factory=lambda: _Others())  # what other processes spend of it
+
+
+@dataclass
+class _Others:
+    """What the other processes spend of one bucket a second, from ARM's counts over windows of OTHERS_WINDOW_SECONDS:
+    the refill of a window, less the calls this process started in it, less what the bucket gained, is theirs.
+    Answers come back out of order (a count heard later may be older), so the bucket's level at either end of
+    a window is the lowest count heard in the second before; a window that began with the bucket full is not
+    measured (its refill may have been wasted, not spent)."""
+
+    rate: float = 0.0
+    start: float | None = None  # when the window began
+    level: float = 0.0          # the bucket then
+    own: int = 0                # the calls this process started since
+    low: float = 0.0            # the lowest count heard lately
+    low_at: float = -1e9
+    most: float = 0.0           # the most ARM ever said remains (about the bucket's size, which it never passes)
+
+    def heard(self, remaining: int, now: float, refill: float) -> None:
+        if remaining <= self.low or now - self.low_at > 1.0:
+            self.low, self.low_at = float(remaining), now
+        self.most = max(self.most, float(remaining))
+        if self.start is not None and now - self.start < OTHERS_WINDOW_SECONDS:
+            return
+        if self.start is not None and self.level < self.most - 1:
+            elapsed = now - self.start
+            self.rate = max(0.0, refill * elapsed - self.own - (self.low - self.level)) / elapsed
+        self.start, self.level, self.own = now, self.low, 0
 
 
 class Later(float):
@@ -117,10 +142,10 @@ class Pacer:
                 if estimate is None and bucket.blind + cost <= self._low:  # until ARM says what remains
                     bucket.blind += cost
                     bucket.at = now
-                    return self._went(item)
+                    return self._went(bucket, item, cost)
                 if estimate is not None and estimate >= floor - 1e-6 and (holds or bucket.next_slot <= now):
                     bucket.remaining, bucket.at = estimate - cost, now
-                    return self._went(item)
+                    return self._went(bucket, item, cost)
             if slot is not None and slot - 0.05 > now and slot >= bucket.blocked_until:
                 return slot - now + 0.001  # back before its slot: the rest of its wait
             own = self._own_rate(bucket)
@@ -138,9 +163,10 @@ class Pacer:
 
     def _own_rate(self, bucket: _Bucket) -> float:
         """The refill this process may hand out as slots: ARM's, less what the others are seen to spend."""
-        return max(self._refill - bucket.others, self._refill * MIN_SHARE)
+        return max(self._refill - bucket.others.rate, self._refill * MIN_SHARE)
 
-    def _went(self, item: str | None) -> float:
+    def _went(self, bucket: _Bucket, item: str | None, cost: int) -> float:
+        bucket.others.own += cost
         if item is not None:
             self._slots.pop(item, None)
         return 0.0
@@ -163,13 +189,7 @@ class Pacer:
             bucket = self._buckets.setdefault(key, _Bucket())
             now = self._clock() if now is None else now
             estimate = self._estimate(bucket, now)
-            if bucket.seen is not None and now > bucket.seen_at:
-                # From one count to the next the bucket refilled and lost this answer's own call: any more it
-                # lost, other processes spent.
-                elapsed = now - bucket.seen_at
-                spent = max(0.0, min(bucket.seen + elapsed * self._refill, bucket.most) - 1 - remaining)
-                bucket.others += min(1.0, elapsed / OTHERS_HORIZON_SECONDS) * (spent / elapsed - bucket.others)
-            bucket.seen, bucket.seen_at, bucket.most = float(remaining), now, max(bucket.most, float(remaining))
+            bucket.others.heard(remaining, now, self._refill)
             if estimate is None:  # the first answer: the other writes started blind are still in flight
                 bucket.remaining, bucket.blind = float(remaining - max(0, bucket.blind - 1)), 0
             elif remaining > estimate + self._low:
