@@ -41,7 +41,7 @@ REMAINING_GLOBAL = {kind: header.replace("-subscription-", "-subscription-global
                     for kind, header in REMAINING.items()}
 REMAINING_OVERRIDDEN = "x-ms-ratelimit-remaining-subscription-resource-requests"
 OTHERS_WINDOW_SECONDS = 5  # what the others spend is measured over this long
-SLOT_HORIZON_SECONDS = 20  # slots are handed out this far ahead at most
+SLOT_HORIZON_SECONDS = 40  # while others spend the bucket (or may), slots go this far ahead at most
 MIN_SHARE = 1 / 16  # however much the others spend, this process keeps this share of the refill
 UNANSWERED_SECONDS = 60  # a call started while nothing is known of its bucket has ended by then, answered or not
 SLOT_MEMORY_SECONDS = 60  # a remembered slot this far past is forgotten (the item was settled elsewhere)
@@ -63,8 +63,7 @@ class _Others:
     """What the other processes spend of one bucket a second, from ARM's counts over windows of OTHERS_WINDOW_SECONDS:
     the refill of a window, less the calls this process started in it, less what the bucket gained, is theirs.
     Answers come back out of order (a count heard later may be older), so the bucket's level at either end of
-    a window is the lowest count heard in the second before; a window that began with the bucket full is not
-    measured (its refill may have been wasted, not spent)."""
+    a window is the lowest count heard in the second before."""
 
     rate: float = 0.0
     start: float | None = None  # when the window began
@@ -73,6 +72,7 @@ class _Others:
     low: float = 0.0            # the lowest count heard lately
     low_at: float = -1e9
     most: float = 0.0           # the most ARM ever said remains (about the bucket's size, which it never passes)
+    measured: bool = False      # a window has been measured
 
     def heard(self, remaining: int, now: float, refill: float) -> None:
         if remaining <= self.low or now - self.low_at > 1.0:
@@ -80,9 +80,12 @@ class _Others:
         self.most = max(self.most, float(remaining))
         if self.start is not None and now - self.start < OTHERS_WINDOW_SECONDS:
             return
-        if self.start is not None and self.level < self.most - 1:
-            elapsed = now - self.start
+        elapsed = now - self.start if self.start is not None else 0.0
+        # Not measured: a window that began with the bucket full, or one stretched over a quiet spell (the
+        # bucket may have filled up in it): the refill then was wasted, not spent.
+        if self.start is not None and self.level < self.most - 1 and elapsed <= 2 * OTHERS_WINDOW_SECONDS:
             self.rate = max(0.0, refill * elapsed - self.own - (self.low - self.level)) / elapsed
+            self.measured = True
         self.start, self.level, self.own = now, self.low, 0
 
 
@@ -151,8 +154,9 @@ class Pacer:
             own = self._own_rate(bucket)
             short = 0.0 if estimate is None else max(0.0, self._low + cost - 1 - estimate) / own
             given = max(bucket.next_slot, bucket.blocked_until, now + short)
-            if given - now > SLOT_HORIZON_SECONDS:  # no slot this far ahead (what the others spend changes)
-                return Later(SLOT_HORIZON_SECONDS * random.uniform(0.5, 1.0))  # ask again then (not all at once)
+            alone = bucket.others.measured and bucket.others.rate < self._refill * MIN_SHARE
+            if given - now > SLOT_HORIZON_SECONDS and not alone:  # what the others spend changes: no slot this far
+                return Later(SLOT_HORIZON_SECONDS * random.uniform(0.5, 1.0))  # ahead; ask again then (not all at once)
             bucket.next_slot = given + cost / own
             if item is not None:
                 if len(self._slots) >= MAX_SLOTS_REMEMBERED:  # the oldest half: items settled elsewhere
@@ -271,6 +275,7 @@ def hook(pacer: Pacer, key: tuple):
 
 
 def _count(text: str | None) -> int | None:
-    """A header's count: plain ASCII digits only (`"²".isdigit()` is true, and int() refuses it)."""
+    """A header's count: plain ASCII digits only (`"²".isdigit()` is true, and int() refuses it), and few of
+    them (a thousand digits make float() overflow; ARM's buckets hold hundreds)."""
     text = (text or "").strip()
-    return int(text) if text.isascii() and text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
