@@ -91,11 +91,12 @@ def _send(batch: list, now: datetime, counts: Counter) -> None:
 
 def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepOutcome:
     """Settle the item one message names; raise (the host retries the message) only while it has dequeues left."""
-    due, slot = decode_message(text)
+    due, slot, found = decode_message(text)
     if due is None:
         logger.warning("dropped a due-work message the app did not write")
         return SweepOutcome.MISSING
     now = now or utcnow()
+    found = found or _found_due(due)
     try:
         row, _ = get_due_index().read_row(due)
         if row is None:
@@ -104,21 +105,21 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         due = due._replace(kind=row.get("kind") or due.kind,
                            queued_until=leased if isinstance(leased, datetime) else None)
         with pacing.background(), pacing.holding(pacing.Slot(*slot) if slot else None), status_index.deferring(_INDEX):
-            outcome = sweep.settle_due(due, now, _REMOVALS.remove, _found_due(due))
+            outcome = sweep.settle_due(due, now, _REMOVALS.remove, found)
         if outcome in (SweepOutcome.RESCHEDULED, SweepOutcome.RETRY):
-            _look_again(due, now, slot)
+            _look_again(due, now, slot, found)
         return outcome
     except UpstreamThrottled as throttled:
         # Visible again at Retry-After (whole seconds: the queue's unit), holding the ARM slot it was given, on
         # the paced queue: short, so it is taken up then, not after whatever the main queue holds by then.
         due = _out_of_sight(due, now, throttled.retry_after)
-        get_paced_queue().send(due, math.ceil(throttled.retry_after), getattr(throttled, "slot", None))
+        get_paced_queue().send(due, math.ceil(throttled.retry_after), getattr(throttled, "slot", None), found)
         return SweepOutcome.DEFERRED
     except Unavailable as unavailable:
         # Table storage did not answer: not this item's failure, so no delivery is spent on it (a message
         # that failed five times would fail its pause while storage was merely slow or down). It comes back.
         logger.warning("storage unavailable settling pause_id=%s: %s", due.pause_id, unavailable.detail)
-        get_due_queue().send(due, STORAGE_RETRY_SECONDS, slot)
+        get_due_queue().send(due, STORAGE_RETRY_SECONDS, slot, found)
         return SweepOutcome.DEFERRED
     except Exception as exc:
         why = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
@@ -133,14 +134,15 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
 
 
 def _found_due(due) -> datetime | None:
-    """When the timer found a pause's own row due: its lease moved it DUE_QUEUE_LEASE_SECONDS past that (or a
-    deferral past its message's return), so its key says when it was leased, not when it fell due."""
+    """When the timer found a pause's own row due, for the message it sent: its lease moved it
+    DUE_QUEUE_LEASE_SECONDS past that, so its key says when it was leased, not when it fell due. (A message
+    sent again says so itself: a deferral may have moved the row again.)"""
     if due.kind is not None:
         return None
     return get_due_index().due_at(due) - timedelta(seconds=get_settings().limits.due_queue_lease_seconds)
 
 
-def _look_again(due, now: datetime, slot) -> None:
+def _look_again(due, now: datetime, slot, found: datetime | None) -> None:
     """A settle that left its row where it was (a send in progress elsewhere, a pause not written yet, a race
     another decision won) means "due again on the timer's next run"; but the lease keeps the timer away for
     DUE_QUEUE_LEASE_SECONDS, longer than a checkpoint's WebHook waits. The message comes back instead, one
@@ -149,7 +151,7 @@ def _look_again(due, now: datetime, slot) -> None:
     if row is None:
         return
     due = _out_of_sight(due, now, LOOK_AGAIN_SECONDS)
-    get_due_queue().send(due, LOOK_AGAIN_SECONDS, slot)
+    get_due_queue().send(due, LOOK_AGAIN_SECONDS, slot, found)
 
 
 def _out_of_sight(due, now: datetime, seconds: float):

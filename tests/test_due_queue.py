@@ -23,12 +23,24 @@ def test_a_message_names_a_due_row_and_nothing_else_is_read_as_one():
 def test_a_deferred_items_slot_keeps_its_kind_and_only_a_finite_time_is_read():
     """A write slot and a read slot are given by different pacers: each comes back as what it was."""
     for kind in ("writes", "reads"):
-        assert decode_message(encode(ROW, (kind, 1765000000.1234))) == (ROW._replace(attempts=0), (kind, 1765000000.123))
-    assert decode_message(encode(ROW)) == (ROW._replace(attempts=0), None)
-    assert decode_message(encode(ROW, ("other", 1.0)))[1] is None  # no key for a kind the app does not pace
+        assert decode_message(encode(ROW, (kind, 1765000000.1234)))[:2] == (ROW._replace(attempts=0),
+                                                                              (kind, 1765000000.123))
+    assert decode_message(encode(ROW)) == (ROW._replace(attempts=0), None, None)
+    assert decode_message(encode(ROW, ("other", 1.0))).slot is None  # no key for a kind the app does not pace
     base = {"v": 1, "id": ROW.pause_id, "p": ROW.partition_key, "r": ROW.row_key}
     for odd in ('"s": NaN', '"s": Infinity', '"sr": -Infinity', '"s": true', '"s": "5"', '"sr": null'):
-        assert decode_message(json.dumps(base)[:-1] + ", " + odd + "}")[1] is None, odd
+        assert decode_message(json.dumps(base)[:-1] + ", " + odd + "}").slot is None, odd
+
+
+def test_when_a_row_was_found_due_is_carried_to_the_second_and_only_a_real_time_is_read():
+    from datetime import datetime, timezone
+
+    found = datetime(2026, 12, 6, 23, 59, 30, 250000, tzinfo=timezone.utc)
+    assert decode_message(encode(ROW, None, found)).found == found.replace(microsecond=0)
+    base = {"v": 1, "id": ROW.pause_id, "p": ROW.partition_key, "r": ROW.row_key}
+    for odd in ('"f": NaN', '"f": 1e300', '"f": true', '"f": "5"', '"f": null', '"f": -1e20'):
+        message = decode_message(json.dumps(base)[:-1] + ", " + odd + "}")
+        assert message.due is not None and message.found is None, odd
 
 
 @pytest.mark.integration

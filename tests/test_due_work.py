@@ -97,7 +97,9 @@ def test_throttling_sends_the_message_again_for_later_on_the_paced_queue_and_spe
         time.sleep(1.2)
         [(again, count)] = take(paced)
     assert take(queue) == []
-    assert again == text and count == 1  # a new message: its dequeues start afresh
+    from shared.storage.due_queue import decode
+
+    assert decode(again) == decode(text) and count == 1  # a new message: its dequeues start afresh
     assert due_work.settle(again, count, moment + timedelta(seconds=2)) is SweepOutcome.RESTARTED
     assert due_work.enqueue_due(moment + timedelta(seconds=2)) == {}
 
@@ -136,16 +138,39 @@ def test_a_row_left_as_it_was_comes_back_within_a_timer_period_not_at_its_lease_
     round the queue every lease for ever."""
     from datetime import timezone
 
-    monkeypatch.setattr(due_work, "LOOK_AGAIN_SECONDS", 1)
+    monkeypatch.setattr(due_work, "LOOK_AGAIN_SECONDS", 0)  # (60: a timer period)
     orphan, now = uuid.uuid4().hex, datetime.now(timezone.utc).replace(microsecond=0)
     get_due_index().add(orphan, now - timedelta(hours=1))
     assert due_work.enqueue_due(now) == {"enqueued": 1}
     [(text, count)] = take(queue)
     assert due_work.settle(text, count, now) is SweepOutcome.RESCHEDULED  # its pause may be being written
-    time.sleep(1.2)
     [(again, count)] = take(queue)  # back after a timer period, not after the lease
     assert due_work.settle(again, count, now + timedelta(minutes=2)) is SweepOutcome.MISSING
     assert take(queue) == [] and due_work.enqueue_due(now + timedelta(days=1)) == {}  # the row is gone
+
+
+def test_the_grace_runs_from_when_the_row_was_found_due_though_a_short_lease_moves_it_each_round(
+        queue, configure, monkeypatch):
+    """With a lease shorter than twice a timer period plus the grace, each look-again moves the row on; the
+    messages say when it was found due, so the grace still runs out."""
+    from datetime import timezone
+
+    from shared.storage.due_queue import DueQueue
+
+    configure(DUE_QUEUE_LEASE_SECONDS="200")
+    send = DueQueue.send  # each message visible at once (the test moves `now` a timer period a look instead)
+    monkeypatch.setattr(DueQueue, "send", lambda self, due, delay=0, *args: send(self, due, 0, *args))
+    orphan, now = uuid.uuid4().hex, datetime.now(timezone.utc).replace(microsecond=0)
+    get_due_index().add(orphan, now - timedelta(hours=1))
+    due_work.enqueue_due(now)
+    outcomes = []
+    for look in range(5):
+        [(text, count)] = take(queue)
+        outcomes.append(due_work.settle(text, count, now + timedelta(seconds=60 * look)).value)
+        if outcomes[-1] != "rescheduled":
+            break
+    assert outcomes == ["rescheduled", "rescheduled", "missing"]
+    assert take(queue) == [] and due_work.enqueue_due(now + timedelta(days=1)) == {}
 
 
 def test_a_callback_whose_send_is_in_progress_elsewhere_is_looked_at_again_after_a_timer_period(
@@ -158,14 +183,13 @@ def test_a_callback_whose_send_is_in_progress_elsewhere_is_looked_at_again_after
 
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="2",
               CALLBACK_CONNECT_TIMEOUT_SECONDS="1", CALLBACK_READ_TIMEOUT_SECONDS="5")
-    monkeypatch.setattr(due_work, "LOOK_AGAIN_SECONDS", 1)
+    monkeypatch.setattr(due_work, "LOOK_AGAIN_SECONDS", 0)  # (60: a timer period)
     now, name = datetime.now(timezone.utc).replace(microsecond=0), f"cb-{uuid.uuid4().hex[:8]}"
     due, etag = outbox.add(f"{adf.url}/_standin/callbacks/{name}", b'{"Output": {}}', now - timedelta(minutes=5))
     get_due_index().take_send(due, etag, 1, now - timedelta(seconds=5))  # an instance claimed it, and died
     assert due_work.enqueue_due(now) == {"enqueued": 1}
     [(text, count)] = take(queue)
     assert due_work.settle(text, count, now) is SweepOutcome.RESCHEDULED
-    time.sleep(1.2)
     [(again, count)] = take(queue)
     assert due_work.settle(again, count, now + outbox._window()) is SweepOutcome.REDELIVERED
     assert [c["callbackId"] for c in adf.callbacks].count(name) == 1

@@ -11,6 +11,7 @@ message never sent is only found again when its item's lease runs out.
 import json
 import logging
 import math
+from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
@@ -29,34 +30,52 @@ SENDERS = 16  # concurrent sends of one batch (the storage account takes 2,000 m
 _SLOT_KEYS = {"writes": "s", "reads": "sr"}
 
 
-def encode(due: Due, slot: tuple[str, float] | None = None) -> str:
-    """A due row as a message: its keys, kind and pause (the row itself is read when it is settled), and
-    the ARM slot a deferred item was given (shared.targets.pacing)."""
+def encode(due: Due, slot: tuple[str, float] | None = None, found: datetime | None = None) -> str:
+    """A due row as a message: its keys, kind and pause (the row itself is read when it is settled), the
+    ARM slot a deferred item was given (shared.targets.pacing), and when the timer found a row due whose key
+    no longer says so (a pause's row, moved by its lease: shared.due_work)."""
     body = {"v": 1, "id": due.pause_id, "p": due.partition_key, "r": due.row_key, "k": due.kind}
     if slot is not None and slot[0] in _SLOT_KEYS:
         body[_SLOT_KEYS[slot[0]]] = round(slot[1], 3)
+    if found is not None:
+        body["f"] = int(found.timestamp())
     return json.dumps(body, separators=(",", ":"))
 
 
 def decode(text: str) -> Due | None:
     """The due row a message names, or None for a message the app did not write."""
-    return decode_message(text)[0]
+    return decode_message(text).due
 
 
-def decode_message(text: str) -> tuple[Due | None, tuple[str, float] | None]:
-    """The due row a message names (None for a message the app did not write) and its ARM slot (kind, time)."""
+class Message(NamedTuple):
+    due: Due | None  # None: a message the app did not write
+    slot: tuple[str, float] | None  # (kind, time)
+    found: datetime | None
+
+
+def decode_message(text: str) -> Message:
+    """What a message says: the due row it names, its ARM slot, when its row was found due."""
     try:
         body = json.loads(text)
         if body.get("v") == 1 and all(isinstance(body.get(key), str) for key in ("id", "p", "r")):
             kind = body.get("k")
-            slots = [(name, float(at)) for name, key in _SLOT_KEYS.items()
-                     if isinstance(at := body.get(key), (int, float)) and not isinstance(at, bool)
-                     and math.isfinite(at)]
-            return Due(body["id"], body["p"], body["r"], 0, kind if isinstance(kind, str) else None), \
-                (slots[0] if slots else None)
+            slots = [(name, float(at)) for name, key in _SLOT_KEYS.items() if _finite(at := body.get(key))]
+            return Message(Due(body["id"], body["p"], body["r"], 0, kind if isinstance(kind, str) else None),
+                           slots[0] if slots else None, _moment(body.get("f")))
     except (ValueError, AttributeError, OverflowError):
         pass
-    return None, None
+    return Message(None, None, None)
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _moment(value) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(value, timezone.utc) if _finite(value) else None
+    except (ValueError, OverflowError, OSError):  # out of the platform's range
+        return None
 
 
 class Sent(NamedTuple):
@@ -72,9 +91,10 @@ class DueQueue:
         self._queue.close()
 
     @translate("queue")
-    def send(self, due: Due, delay_seconds: int = 0, slot: tuple[str, float] | None = None) -> None:
+    def send(self, due: Due, delay_seconds: int = 0, slot: tuple[str, float] | None = None,
+             found: datetime | None = None) -> None:
         """One message, visible after `delay_seconds` (the queue's limit is 7 days)."""
-        self._send(encode(due, slot), delay_seconds)
+        self._send(encode(due, slot, found), delay_seconds)
 
     def _send(self, text: str, delay_seconds: int = 0) -> None:
         from azure.core.exceptions import ResourceNotFoundError
