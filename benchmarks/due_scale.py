@@ -13,7 +13,8 @@ fast the starts went against what ARM allows in that time (200 + 10/s per subscr
 of createRun calls ARM throttled; and, from the stand-in's records and the pauses, that every pause
 ended once (one run or one callback each, none failed, none left claimed).
 
-Scale-out: the 5,000 expiries and callbacks alone, settled by one worker process and then by two: the
+Scale-out: the 5,000 expiries and callbacks alone, settled by one worker process, then two, two and one (the
+means compared, so that a machine slower in one part of the section weighs on both alike): the
 timer fills the queue first, then the workers start, and their rate is measured from the first decision
 to the last (the timer's enqueue, one instance's work, is timed apart). Then the starts alone (half as many),
 settled by two worker processes pacing the same buckets: several instances must keep to ARM's pace together.
@@ -32,6 +33,7 @@ from .harness import REPO_ROOT, SUBSCRIPTIONS, App, Stack, new_table_name
 from .sweep import _create_tables, _template
 
 CREATE_RUN_MS = 200
+SCALE_OUT_ORDER = (1, 2, 2, 1)  # worker processes of each scale-out run, in turn
 SIZE = 10_000
 POLL_S = 5
 TIMER_S = 60
@@ -274,10 +276,12 @@ def run(progress, size: int = SIZE, limit_s: float = 1200, scale_size: int | Non
         before = _get_json(f"{stack.adf.url}/_standin/throttling")
         outcome = _settle(stack, table, ids, 1, progress, limit_s, warmup_s)
         results["all"] = _report(stack, ids, outcome, _throttled_since(stack, before))
-        for workers in (1, 2) if scale_out else ():
+        runs = []
+        # One, two, two, one: a machine that slows down or speeds up during the section weighs on both alike.
+        for number, workers in enumerate(SCALE_OUT_ORDER if scale_out else ()):
             _get_json_delete(f"{stack.adf.url}/_standin/runs")
             table = new_table_name("scale")
-            ids = _load(stack, app, table, scale_size or size, False, progress, seed=100 * workers)
+            ids = _load(stack, app, table, scale_size or size, False, progress, seed=100 * (number + 1))
             outcome = _settle(stack, table, ids, workers, progress, limit_s, warmup_s, enqueue_first=True)
             report = _report(stack, ids, outcome, [])
             # The workers' rate: from the first decision to the last (their start-up and the enqueue apart).
@@ -290,11 +294,26 @@ def run(progress, size: int = SIZE, limit_s: float = 1200, scale_size: int | Non
             window = outcome["cpu"].between(outcome["started"] + min(moments), outcome["started"] + max(moments))
             report["window_cpu_ms_per_item"] = {group: 1000 * seconds / len(moments)
                                                 for group, seconds in window.items()}
-            results[f"workers-{workers}"] = report
+            report["workers"] = workers
+            runs.append(report)
+        for workers in (1, 2) if scale_out else ():
+            results[f"workers-{workers}"] = _mean([run for run in runs if run["workers"] == workers])
+        results["scale_out_runs"] = runs
         if scale_out:
             results["floor_cpu_ms_per_item"] = 1000 * _floor_cpu_per_item(stack)
             results["starts-2-workers"] = _starts(stack, app, size // 2, progress, limit_s, warmup_s)
     return results
+
+
+def _mean(runs: list) -> dict:
+    """The scale-out runs of one worker count as one: the mean of their rates and CPU per item."""
+    def mean(values):
+        return sum(values) / len(values)
+    first = runs[0]
+    return {**first, **{key: mean([run[key] for run in runs])
+                        for key in ("span_seconds", "expiries_and_callbacks_per_second", "cpu_ms_per_item")},
+            "window_cpu_ms_per_item": {group: mean([run["window_cpu_ms_per_item"][group] for run in runs])
+                                       for group in first["window_cpu_ms_per_item"]}}
 
 
 def _starts(stack: Stack, app: App, size: int, progress, limit_s: float, warmup_s: float) -> dict:
@@ -421,11 +440,14 @@ def report(r: dict) -> list:
     lines += ["", "| worker processes | expiries and callbacks | first to last decision | per second | "
                   "worker CPU per item | CPU per item meanwhile: workers, Azurite, stand-in, bench |",
               "|---:|---:|---:|---:|---:|---:|"]
-    for workers in (1, 2):
-        w = r[f"workers-{workers}"]
+    for w in r.get("scale_out_runs") or [r["workers-1"], r["workers-2"]]:
         spent = " + ".join(f"{ms:.1f}" for ms in w["window_cpu_ms_per_item"].values())
-        lines.append(f"| {workers} | {w['expiries_and_callbacks']:,} | {w['span_seconds']:.1f} s | "
+        lines.append(f"| {w.get('workers', '')} | {w['expiries_and_callbacks']:,} | {w['span_seconds']:.1f} s | "
                      f"{w['expiries_and_callbacks_per_second']:.1f} | {w['cpu_ms_per_item']:.1f} ms | {spent} ms |")
+    one, two = r["workers-1"], r["workers-2"]
+    lines.append(f"\nMeans (runs in the order {', '.join(map(str, SCALE_OUT_ORDER))}): one worker "
+                 f"{one['expiries_and_callbacks_per_second']:.1f} items/s, "
+                 f"two {two['expiries_and_callbacks_per_second']:.1f}.")
     lines.append(f"\nRaw calls of one expiry on stock clients: {r['floor_cpu_ms_per_item']:.1f} ms of CPU.")
     starts = r.get("starts-2-workers")
     if starts:
