@@ -203,10 +203,11 @@ def _report(stack: Stack, ids: dict, outcome: dict, throttling: list) -> dict:
                                                              for p in v),
               "callbacks_once_each": sorted(callback_ids) == sorted(ids.get("callback", ())),
               "timer_runs": outcome["timer_runs"]}
-    quick = [_when(at, started) for kind in ("expiry", "callback") for _, at, _ in decided[kind]]
-    result["expiries_and_callbacks"] = len(quick)
-    result["expiries_and_callbacks_seconds"] = max(quick)
-    result["expiries_and_callbacks_per_second"] = len(quick) / max(quick)
+    quick = [_when(at, started) for kind in ("expiry", "callback") for _, at, _ in decided.get(kind, ())]
+    if quick:  # (the starts alone have none)
+        result["expiries_and_callbacks"] = len(quick)
+        result["expiries_and_callbacks_seconds"] = max(quick)
+        result["expiries_and_callbacks_per_second"] = len(quick) / max(quick)
     for number, subscription in enumerate(SUBSCRIPTIONS):
         kind = f"start-{number}"
         if kind not in decided:
@@ -324,28 +325,7 @@ def _starts(stack: Stack, app: App, size: int, progress, limit_s: float, warmup_
     ids = _load(stack, app, table, size, True, progress, seed=1000, quick=False)
     before = _get_json(f"{stack.adf.url}/_standin/throttling")
     outcome = _settle(stack, table, ids, 2, progress, limit_s, warmup_s)
-    return _start_report(outcome, ids, _throttled_since(stack, before), stack)
-
-
-def _start_report(outcome: dict, ids: dict, throttling: list, stack: Stack) -> dict:
-    """Per subscription: the starts, how long, their share of what ARM allowed, the share of createRun throttled;
-    and whether every pause started once."""
-    started, decided, result = outcome["started"], outcome["decided"], {}
-    runs = _get_json(f"{stack.adf.url}/_standin/runs")
-    mine = {p for v in ids.values() for p in v}
-    run_pauses = [run["parameters"].get("pause_id") for run in runs if run["parameters"].get("pause_id") in mine]
-    result["runs_once_each"] = sorted(run_pauses) == sorted(mine)
-    result["statuses"] = {kind: sorted({status for status, _, _ in rows}) for kind, rows in decided.items()}
-    for number, subscription in enumerate(SUBSCRIPTIONS):
-        kind = f"start-{number}"
-        last = max(_when(at, started) for _, at, _ in decided[kind])
-        calls = next((row for row in throttling if row["operation"] == "createRun"
-                      and row["subscription"] == subscription.lower()), {"answered": 0, "throttled": 0})
-        result[kind] = {"starts": len(decided[kind]), "seconds": last, "allowed_by_arm": 200 + 10 * last,
-                        "share_of_allowed": len(decided[kind]) / (200 + 10 * last),
-                        "create_run_calls": calls["answered"] + calls["throttled"],
-                        "throttled_share": calls["throttled"] / max(1, calls["answered"] + calls["throttled"])}
-    return result
+    return _report(stack, ids, outcome, _throttled_since(stack, before))
 
 
 def _get_json_delete(url: str) -> None:

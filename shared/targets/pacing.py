@@ -49,16 +49,6 @@ MAX_SLOTS_REMEMBERED = 20_000
 
 
 @dataclass
-class _Bucket:
-    remaining: float | None = None  # as last estimated (None: nothing heard from ARM yet)
-    at: float = 0.0                 # when (epoch seconds: the timer's `now` may be given, in tests moved)
-    blocked_until: float = 0.0      # a 429's Retry-After
-    next_slot: float = 0.0          # when the next deferred write may go (slots handed out 1/refill apart)
-    blind: int = 0                  # writes started before ARM said anything of this bucket
-    others: "_Others" = field(default_factory=lambda: _Others())  # what other processes spend of it
-
-
-@dataclass
 class _Others:
     """What the other processes spend of one bucket a second, from ARM's counts over windows of OTHERS_WINDOW_SECONDS:
     the refill of a window, less the calls this process started in it, less what the bucket gained, is theirs.
@@ -89,6 +79,16 @@ class _Others:
         self.start, self.level, self.own = now, self.low, 0
 
 
+@dataclass
+class _Bucket:
+    remaining: float | None = None  # as last estimated (None: nothing heard from ARM yet)
+    at: float = 0.0                 # when (epoch seconds: the timer's `now` may be given, in tests moved)
+    blocked_until: float = 0.0      # a 429's Retry-After
+    next_slot: float = 0.0          # when the next deferred write may go (slots handed out 1/refill apart)
+    blind: int = 0                  # writes started before ARM said anything of this bucket
+    others: _Others = field(default_factory=_Others)  # what other processes spend of it
+
+
 class Later(float):
     """A wait that holds no slot: the call asks again after it, as a fresh one."""
 
@@ -109,11 +109,11 @@ class Pacer:
         self._slots: dict[str, float] = {}  # item -> the slot it was given, for work that cannot carry its slot
         self._lock = threading.Lock()
 
-    def _estimate(self, bucket: _Bucket, now: float, refill: float | None = None) -> float | None:
+    def _estimate(self, bucket: _Bucket, now: float) -> float | None:
         """What remains for this process: refilled at its own share of ARM's rate (the others spend the rest)."""
         if bucket.remaining is None:
             return None
-        return bucket.remaining + (now - bucket.at) * (self._own_rate(bucket) if refill is None else refill)
+        return bucket.remaining + (now - bucket.at) * self._own_rate(bucket)
 
     def acquire(self, key: tuple, now: float | None = None, slot: float | None = None,
                 item: str | None = None, cost: int = 1) -> float:
@@ -121,8 +121,9 @@ class Pacer:
 
         A call that must wait is given a slot of its own, 1/refill after the previous one, so that the
         calls held back come back one by one at the rate the bucket refills rather than all at once:
-        each is deferred once, not again and again (slots are handed out SLOT_HORIZON_SECONDS ahead at most,
-        at this process's share of the refill; a call beyond is told to ask `Later`, without a slot). Coming
+        each is deferred once, not again and again (slots are handed out at this process's share of the refill;
+        unless it has seen it is alone, SLOT_HORIZON_SECONDS ahead at most, and a call beyond is told to ask
+        `Later`, without a slot). Coming
         back at its `slot`, a call goes as long as
         its tokens are left (fresh calls leave the low water mark for other instances). Work that cannot
         carry its slot (a due-index row, moved to the second) names its `item` instead: the slot given to
