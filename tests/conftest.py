@@ -205,9 +205,11 @@ class Api:
 
 @pytest.fixture(scope="session")
 def registered_functions():
-    """Name -> registered Function; the app indexes its functions once (a second get_functions() fails)."""
+    """Name -> registered Function. The app indexes its functions once (a second get_functions() fails): a test
+    that listed them before (local_dev.queues.queue_functions) left them indexed, so they are indexed afresh."""
     import function_app
 
+    function_app.app.functions_bindings = None
     return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
