@@ -7,7 +7,9 @@ one message, sent several at a time; a leased row is not sent again while its le
 does not fill the queue with copies, and the timer's next runs do not even read the moved rows. The queue
 function (`settle`) settles one message through the same `shared.sweep.settle_due` as the timer:
 
-- a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due;
+- a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due. A
+  pause's own row is read after its pause, and only if the pause is not simply past its expiry (which its
+  conditional claim settles once, whichever message names it): an expiry or a callback costs one read;
 - ARM throttling (or the pacer expecting it) re-sends the message to become visible at Retry-After and
   completes this one: backpressure costs time, never a dequeue, and holds back nothing else. It goes on
   the paced queue (`<DUE_WORK_QUEUE>-paced`, settled by the same function under a second trigger): a
@@ -98,14 +100,18 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
     now = now or utcnow()
     found = found or _found_due(due)
     try:
-        row, _ = get_due_index().read_row(due)
-        if row is None:
-            return SweepOutcome.ALREADY_SETTLED  # settled, or moved by another decision: no longer this message's
-        leased = row.get("queued_until")
-        due = due._replace(kind=row.get("kind") or due.kind,
-                           queued_until=leased if isinstance(leased, datetime) else None)
+        # A pause's own row is read only if its pause needs more than its expiry (`sweep.settle_due`): an
+        # expiry or a callback costs one read, the pause's. Work rows hold what their work needs: read first.
+        row_read = due.kind is not None
+        if row_read:
+            row, _ = get_due_index().read_row(due)
+            if row is None:
+                return SweepOutcome.ALREADY_SETTLED  # settled, or moved by another decision: no longer this message's
+            leased = row.get("queued_until")
+            due = due._replace(kind=row.get("kind") or due.kind,
+                               queued_until=leased if isinstance(leased, datetime) else None)
         with pacing.background(), pacing.holding(pacing.Slot(*slot) if slot else None), status_index.deferring(_INDEX):
-            outcome = sweep.settle_due(due, now, _REMOVALS.remove, found)
+            outcome = sweep.settle_due(due, now, _REMOVALS.remove, found, row_read)
         if outcome in (SweepOutcome.RESCHEDULED, SweepOutcome.RETRY):
             _look_again(due, now, slot, found)
         return outcome

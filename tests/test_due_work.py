@@ -6,6 +6,7 @@ the message for later without spending a dequeue, and the last dequeue marks the
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import datetime, timedelta
 
 import pytest
@@ -77,6 +78,57 @@ def test_a_message_for_work_no_longer_due_and_a_second_copy_change_nothing(api, 
     assert SweepOutcome.RESTARTED in answers and len(adf.runs) == 1  # two copies at once: one run
     assert due_work.settle(text, 1, moment) is SweepOutcome.ALREADY_SETTLED  # its row is gone: dropped
     assert len(adf.runs) == 1
+
+
+def test_an_expiry_and_a_callback_each_cost_one_read_their_pauses(api, adf, queue, configure, monkeypatch):
+    """One read per item: a pause's own row is not read before its pause when the pause settles it (pending
+    past its expiry); every other storage call on the way is a write (counted at the SDKs' transport)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    from shared.settings import get_settings
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    name = f"one-read-{uuid.uuid4().hex[:8]}"
+    plain = api.created(expires_in=60)
+    hooked = api.json(api.pause(expires_in=60, callBackUri=f"{adf.url}/_standin/callbacks/{name}"))
+    moment = later(hooked, 2)
+    due_work.enqueue_due(moment)
+    messages = take(queue)
+    sent, send = [], RequestsTransport.send
+
+    def counted(self, request, **kwargs):
+        sent.append((request.method, request.url.split("?")[0]))
+        return send(self, request, **kwargs)
+
+    monkeypatch.setattr(RequestsTransport, "send", counted)
+    assert [due_work.settle(text, count, moment).value for text, count in messages] == ["expired", "expired"]
+    monkeypatch.undo()
+    pauses = f"/{get_settings().pauses_table}("
+    reads = [url for method, url in sent if method == "GET"]
+    assert len(reads) == 2 and all(pauses in url for url in reads)  # each pause, once; no due row
+    # The decisions (a callback's claim, then what came of it), and per item the status index and the due row's
+    # delete, each a batch transaction (shared with the settles running beside it; here none).
+    assert Counter(method for method, _ in sent) == {"GET": 2, "PATCH": 3, "POST": 4}
+    assert [api.record(p["pause_id"])["status"] for p in (plain, hooked)] == ["expired", "expired"]
+    assert [c["callbackId"] for c in adf.callbacks].count(name) == 1
+    assert due_work.enqueue_due(moment + timedelta(days=1)) == {}  # their rows are gone
+
+
+def test_a_message_whose_row_is_gone_leaves_a_pause_not_yet_expired_alone(api, queue):
+    """A pause's row is read before anything but its expiry is done: a message whose row another decision
+    moved is dropped, not acted on, and no row is forked from its key."""
+    from shared.storage.due_queue import decode
+
+    created = api.created(expires_in=60)
+    moment = later(created)
+    due_work.enqueue_due(moment)
+    [(text, count)] = take(queue)
+    get_due_index().remove(decode(text))  # moved by another decision
+    assert due_work.settle(text, count, moment - timedelta(seconds=30)) is SweepOutcome.ALREADY_SETTLED
+    assert api.record(created["pause_id"])["status"] == "pending"
+    assert [due for due in get_due_index().due(moment + timedelta(days=1))
+            if due.pause_id == created["pause_id"]] == []
+    assert take(queue) == []
 
 
 def test_throttling_sends_the_message_again_for_later_on_the_paced_queue_and_spends_no_dequeue(api, adf, queue,
