@@ -8,8 +8,8 @@ does not fill the queue with copies, and the timer's next runs do not even read 
 function (`settle`) settles one message through the same `shared.sweep.settle_due` as the timer:
 
 - a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due. A
-  pause's own row is read after its pause, and only if the pause is not simply past its expiry (which its
-  conditional claim settles once, whichever message names it): an expiry or a callback costs one read;
+  message that is its row's one message (delivered once, within its lease) finds its row there; its pause's
+  own row is then read only if the pause is not simply past its expiry: an expiry costs one read, the pause's;
 - ARM throttling (or the pacer expecting it) re-sends the message to become visible at Retry-After and
   completes this one: backpressure costs time, never a dequeue, and holds back nothing else. It goes on
   the paced queue (`<DUE_WORK_QUEUE>-paced`, settled by the same function under a second trigger): a
@@ -25,8 +25,9 @@ The messages one instance settles at the same time share requests: their status-
 one transaction and their due rows' deletes in one per due hour (`shared.group_commit`), each settle
 waiting for the request that carries its own, so a settled message leaves nothing unwritten behind it.
 
-At-least-once delivery is safe: every settle is a conditional claim, so a second message for the same
-item (a lost delete, a lease that ran out) finds the work done or claimed and changes nothing.
+At-least-once delivery is safe: every settle is a conditional claim, and a second message for the same
+item (a copy delivered again after a lost delete, a lease that ran out) reads its row first: gone, it is
+dropped; there, it finds the work done or claimed and changes nothing.
 """
 
 import logging
@@ -100,9 +101,11 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
     now = now or utcnow()
     found = found or _found_due(due)
     try:
-        # A pause's own row is read only if its pause needs more than its expiry (`sweep.settle_due`): an
-        # expiry or a callback costs one read, the pause's. Work rows hold what their work needs: read first.
-        row_read = due.kind is not None
+        # Work rows hold what their work needs: read first. So is a pause's own row when its message may not be
+        # the row's one message: a copy delivered again (the first may have moved or removed the row), or one
+        # kept past its lease (the timer has sent the row again, under a new key). Otherwise the row is there,
+        # and it is read only if its pause needs more than its expiry (`sweep.settle_due`): one read, the pause's.
+        row_read = due.kind is not None or dequeue_count > 1 or now >= get_due_index().due_at(due)
         if row_read:
             row, _ = get_due_index().read_row(due)
             if row is None:

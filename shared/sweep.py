@@ -187,7 +187,7 @@ def settle_due(due: Due, now: datetime, remove=None, found_due: datetime | None 
                row_read: bool = True) -> SweepOutcome:
     """Do whatever the pause behind one due row needs now; remove (through `remove`, if given) or
     move the row accordingly. `found_due`: when the row was found due, if its key no longer says so (a lease).
-    `row_read=False`: a queue message names the row, not read yet (`_unread_row_gone`)."""
+    `row_read=False`: the row's one queue message names it, not read yet (`_unread_row_gone`)."""
     if due.kind == outbox.KIND:
         return outbox.settle(due, now)
     if due.kind == followups.KIND:
@@ -222,8 +222,9 @@ def settle_due(due: Due, now: datetime, remove=None, found_due: datetime | None 
 
 
 def _expired(entity: dict, now: datetime) -> bool:
-    """A pending pause past its expiry: settled by its on_timeout whichever of its rows (or messages) says so,
-    once, by the conditional claim; a row of it already gone is fine to remove again."""
+    """A pending pause past its expiry: its on_timeout is due whichever of its rows says so. (Its row is not
+    read first only for a message that is the row's one message, `shared.due_work.settle`: the row is there, so
+    removing or moving it forks nothing.)"""
     return status_of(entity) == Status.PENDING and now >= moment(entity, "expires_at")
 
 

@@ -131,6 +131,48 @@ def test_a_message_whose_row_is_gone_leaves_a_pause_not_yet_expired_alone(api, q
     assert take(queue) == []
 
 
+def rows_of(pause_id, moment):
+    return [due for due in get_due_index().due(moment + timedelta(days=30)) if due.pause_id == pause_id]
+
+
+@pytest.mark.parametrize("again", ["a copy delivered again", "kept past its lease"])
+def test_a_message_that_may_not_be_its_rows_one_is_dropped_though_its_pause_is_past_expiry(api, adf, queue,
+                                                                                           configure, again):
+    """A copy of a message whose first delivery was deferred (the row moved on), or a message kept past its lease
+    (the timer sent the row again under a new key): its row gone, it is dropped before anything is done, not
+    deferred by ARM's 429 onto a row of its own (a fork: two rows, two messages, two createRun tries a round)."""
+    configure(DUE_QUEUE_LEASE_SECONDS="30")
+    created = api.created(expires_in=60, on_timeout="restart")
+    moment, now = later(created), later(created, 32)
+    assert due_work.enqueue_due(moment) == {"enqueued": 1}
+    adf.inject("createRun", "before", count=5, status=429, code="SubscriptionRequestsThrottled", retry_after=1)
+    if again == "kept past its lease":
+        assert due_work.enqueue_due(moment + timedelta(seconds=31)) == {"enqueued": 1}
+        (first, _), (second, count) = take(queue)
+    else:
+        [(first, _)] = take(queue)
+        second, count, now = first, 2, later(created, 20)  # within its lease, which the deferral renews
+    outcomes = [due_work.settle(first, 1, now), due_work.settle(second, count, now)]
+    assert sorted(outcome.value for outcome in outcomes) == ["already_settled", "deferred"]
+    assert len(rows_of(created["pause_id"], moment)) == 1 and adf.runs == []
+
+
+def test_a_message_kept_past_its_lease_does_not_call_back_a_second_time(api, adf, queue, configure):
+    """A callback that failed leaves its row to re-send it later; the first message, kept past its lease, must not
+    be the one to send it, leaving the row the timer sent again to re-send it at once."""
+    configure(DUE_QUEUE_LEASE_SECONDS="30", CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    name = f"again-{uuid.uuid4().hex[:8]}"
+    hooked = api.json(api.pause(expires_in=60, callBackUri=f"{adf.url}/_standin/callbacks/{name}"))
+    moment, now = later(hooked), later(hooked, 32)
+    assert due_work.enqueue_due(moment) == {"enqueued": 1}
+    assert due_work.enqueue_due(moment + timedelta(seconds=31)) == {"enqueued": 1}
+    (first, _), (second, _) = take(queue)
+    adf.inject("callback", "after", status=500, count=1)
+    outcomes = [due_work.settle(first, 1, now), due_work.settle(second, 1, now + timedelta(seconds=1))]
+    assert [outcome.value for outcome in outcomes] == ["already_settled", "unconfirmed"]
+    assert [c["callbackId"] for c in adf.callbacks].count(name) == 1 and len(rows_of(hooked["pause_id"], moment)) == 1
+
+
 def test_throttling_sends_the_message_again_for_later_on_the_paced_queue_and_spends_no_dequeue(api, adf, queue,
                                                                                                 azurite):
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy
