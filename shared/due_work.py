@@ -7,9 +7,7 @@ one message, sent several at a time; a leased row is not sent again while its le
 does not fill the queue with copies, and the timer's next runs do not even read the moved rows. The queue
 function (`settle`) settles one message through the same `shared.sweep.settle_due` as the timer:
 
-- a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due. A
-  message that is its row's one message (delivered once, within its lease) finds its row there; its pause's
-  own row is then read only if the pause is not simply past its expiry: an expiry costs one read, the pause's;
+- a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due;
 - ARM throttling (or the pacer expecting it) re-sends the message to become visible at Retry-After and
   completes this one: backpressure costs time, never a dequeue, and holds back nothing else. It goes on
   the paced queue (`<DUE_WORK_QUEUE>-paced`, settled by the same function under a second trigger): a
@@ -25,9 +23,8 @@ The messages one instance settles at the same time share requests: their status-
 one transaction and their due rows' deletes in one per due hour (`shared.group_commit`), each settle
 waiting for the request that carries its own, so a settled message leaves nothing unwritten behind it.
 
-At-least-once delivery is safe: every settle is a conditional claim, and a second message for the same
-item (a copy delivered again after a lost delete, a lease that ran out) reads its row first: gone, it is
-dropped; there, it finds the work done or claimed and changes nothing.
+At-least-once delivery is safe: every settle is a conditional claim, so a second message for the same
+item (a lost delete, a lease that ran out) finds the work done or claimed and changes nothing.
 """
 
 import logging
@@ -101,20 +98,14 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
     now = now or utcnow()
     found = found or _found_due(due)
     try:
-        # Work rows hold what their work needs: read first. So is a pause's own row when its message may not be
-        # the row's one message: a copy delivered again (the first may have moved or removed the row), or one
-        # kept past its lease (the timer has sent the row again, under a new key). Otherwise the row is there,
-        # and it is read only if its pause needs more than its expiry (`sweep.settle_due`): one read, the pause's.
-        row_read = due.kind is not None or dequeue_count > 1 or now >= get_due_index().due_at(due)
-        if row_read:
-            row, _ = get_due_index().read_row(due)
-            if row is None:
-                return SweepOutcome.ALREADY_SETTLED  # settled, or moved by another decision: no longer this message's
-            leased = row.get("queued_until")
-            due = due._replace(kind=row.get("kind") or due.kind,
-                               queued_until=leased if isinstance(leased, datetime) else None)
+        row, _ = get_due_index().read_row(due)
+        if row is None:
+            return SweepOutcome.ALREADY_SETTLED  # settled, or moved by another decision: no longer this message's
+        leased = row.get("queued_until")
+        due = due._replace(kind=row.get("kind") or due.kind,
+                           queued_until=leased if isinstance(leased, datetime) else None)
         with pacing.background(), pacing.holding(pacing.Slot(*slot) if slot else None), status_index.deferring(_INDEX):
-            outcome = sweep.settle_due(due, now, _REMOVALS.remove, found, row_read)
+            outcome = sweep.settle_due(due, now, _REMOVALS.remove, found)
         if outcome in (SweepOutcome.RESCHEDULED, SweepOutcome.RETRY):
             _look_again(due, now, slot, found)
         return outcome

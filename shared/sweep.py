@@ -183,11 +183,9 @@ _HANDLERS = {**{status: _final for status in FINAL}, **{status: _claimed for sta
              Status.HELD: _held, Status.PENDING: _pending, Status.SCHEDULED: _scheduled}
 
 
-def settle_due(due: Due, now: datetime, remove=None, found_due: datetime | None = None,
-               row_read: bool = True) -> SweepOutcome:
+def settle_due(due: Due, now: datetime, remove=None, found_due: datetime | None = None) -> SweepOutcome:
     """Do whatever the pause behind one due row needs now; remove (through `remove`, if given) or
-    move the row accordingly. `found_due`: when the row was found due, if its key no longer says so (a lease).
-    `row_read=False`: the row's one queue message names it, not read yet (`_unread_row_gone`)."""
+    move the row accordingly. `found_due`: when the row was found due, if its key no longer says so (a lease)."""
     if due.kind == outbox.KIND:
         return outbox.settle(due, now)
     if due.kind == followups.KIND:
@@ -203,35 +201,16 @@ def settle_due(due: Due, now: datetime, remove=None, found_due: datetime | None 
         try:
             stored = get_store().get(due.pause_id)
         except NotFound:
-            if not row_read and _unread_row_gone(due):
-                return SweepOutcome.ALREADY_SETTLED
             if now - (found_due or get_due_index().due_at(due)) < MISSING_GRACE:
                 # A pause and its first row are written at once: the row may be read before the
                 # pause is there. Only a row older than any write in flight is left by its pause.
                 return SweepOutcome.RESCHEDULED
             remove(due)
             return SweepOutcome.MISSING
-        if not row_read and not _expired(stored.entity, now):
-            if _unread_row_gone(due):
-                return SweepOutcome.ALREADY_SETTLED
-            row_read = True
         outcome = _HANDLERS[status_of(stored.entity)](due, stored, now, remove)
         if outcome is not None:
             return outcome
     return SweepOutcome.RETRY
-
-
-def _expired(entity: dict, now: datetime) -> bool:
-    """A pending pause past its expiry: its on_timeout is due whichever of its rows says so. (Its row is not
-    read first only for a message that is the row's one message, `shared.due_work.settle`: the row is there, so
-    removing or moving it forks nothing.)"""
-    return status_of(entity) == Status.PENDING and now >= moment(entity, "expires_at")
-
-
-def _unread_row_gone(due: Due) -> bool:
-    """Whether a row named by a message, not read yet, is gone: a second copy of a message, or one whose row
-    another decision moved, is then no longer this message's, and it is dropped (moving it would fork it)."""
-    return get_due_index().read_row(due)[0] is None
 
 
 class _Removals:

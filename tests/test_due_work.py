@@ -80,15 +80,17 @@ def test_a_message_for_work_no_longer_due_and_a_second_copy_change_nothing(api, 
     assert len(adf.runs) == 1
 
 
-def test_an_expiry_and_a_callback_each_cost_one_read_their_pauses(api, adf, queue, configure, monkeypatch):
-    """One read per item: a pause's own row is not read before its pause when the pause settles it (pending
-    past its expiry); every other storage call on the way is a write (counted at the SDKs' transport)."""
+def test_an_expiry_and_a_callback_cost_the_table_requests_the_readme_counts(api, adf, queue, configure,
+                                                                           monkeypatch):
+    """Per item: its due row read (a message whose row is gone is dropped), its pause read, the decision written
+    (a callback's claim, then what came of it), the status index and the due row's delete (counted at the SDKs'
+    transport; settled one at a time, each sends its own batch transactions)."""
     from azure.core.pipeline.transport import RequestsTransport
 
     from shared.settings import get_settings
 
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
-    name = f"one-read-{uuid.uuid4().hex[:8]}"
+    name = f"counted-{uuid.uuid4().hex[:8]}"
     plain = api.created(expires_in=60)
     hooked = api.json(api.pause(expires_in=60, callBackUri=f"{adf.url}/_standin/callbacks/{name}"))
     moment = later(hooked, 2)
@@ -103,12 +105,11 @@ def test_an_expiry_and_a_callback_each_cost_one_read_their_pauses(api, adf, queu
     monkeypatch.setattr(RequestsTransport, "send", counted)
     assert [due_work.settle(text, count, moment).value for text, count in messages] == ["expired", "expired"]
     monkeypatch.undo()
-    pauses = f"/{get_settings().pauses_table}("
+    pauses, index = f"/{get_settings().pauses_table}(", f"/{get_settings().expiry_table}("
     reads = [url for method, url in sent if method == "GET"]
-    assert len(reads) == 2 and all(pauses in url for url in reads)  # each pause, once; no due row
-    # The decisions (a callback's claim, then what came of it), and per item the status index and the due row's
-    # delete, each a batch transaction (shared with the settles running beside it; here none).
-    assert Counter(method for method, _ in sent) == {"GET": 2, "PATCH": 3, "POST": 4}
+    assert sorted(pauses in url for url in reads) == [False, False, True, True]
+    assert sum(index in url for url in reads) == 2
+    assert Counter(method for method, _ in sent) == {"GET": 4, "PATCH": 3, "POST": 4}
     assert [api.record(p["pause_id"])["status"] for p in (plain, hooked)] == ["expired", "expired"]
     assert [c["callbackId"] for c in adf.callbacks].count(name) == 1
     assert due_work.enqueue_due(moment + timedelta(days=1)) == {}  # their rows are gone
@@ -155,6 +156,20 @@ def test_a_message_that_may_not_be_its_rows_one_is_dropped_though_its_pause_is_p
     outcomes = [due_work.settle(first, 1, now), due_work.settle(second, count, now)]
     assert sorted(outcome.value for outcome in outcomes) == ["already_settled", "deferred"]
     assert len(rows_of(created["pause_id"], moment)) == 1 and adf.runs == []
+
+
+def test_a_message_the_queue_sdk_sent_twice_is_dropped_the_second_time(api, adf, queue, configure):
+    """A send that landed but whose answer was lost is sent again by the SDK's retry: two messages for one row,
+    each delivered once and within its lease. The second finds the row the first moved on gone."""
+    configure(DUE_QUEUE_LEASE_SECONDS="30")
+    created = api.created(expires_in=60, on_timeout="restart")
+    moment, now = later(created), later(created, 20)
+    assert due_work.enqueue_due(moment) == {"enqueued": 1}
+    [(text, _)] = take(queue)
+    adf.inject("createRun", "before", count=5, status=429, code="SubscriptionRequestsThrottled", retry_after=1)
+    outcomes = [due_work.settle(text, 1, now), due_work.settle(text, 1, now + timedelta(seconds=1))]
+    assert [outcome.value for outcome in outcomes] == ["deferred", "already_settled"]
+    assert len(rows_of(created["pause_id"], moment)) == 1
 
 
 def test_a_message_kept_past_its_lease_does_not_call_back_a_second_time(api, adf, queue, configure):

@@ -31,10 +31,9 @@ _SLOT_KEYS = {"writes": "s", "reads": "sr"}
 
 
 def encode(due: Due, slot: tuple[str, float] | None = None, found: datetime | None = None) -> str:
-    """A due row as a message: its keys, kind and pause (the settle reads the row, or for a pause's own row
-    the pause first: `shared.due_work.settle`), the ARM slot a deferred item was given
-    (shared.targets.pacing), and when the timer found a row due whose key no longer says so (a pause's row,
-    moved by its lease: shared.due_work)."""
+    """A due row as a message: its keys, kind and pause (the row itself is read when it is settled), the
+    ARM slot a deferred item was given (shared.targets.pacing), and when the timer found a row due whose key
+    no longer says so (a pause's row, moved by its lease: shared.due_work)."""
     body = {"v": 1, "id": due.pause_id, "p": due.partition_key, "r": due.row_key, "k": due.kind}
     if slot is not None and slot[0] in _SLOT_KEYS:
         body[_SLOT_KEYS[slot[0]]] = round(slot[1], 3)
