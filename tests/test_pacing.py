@@ -184,22 +184,28 @@ def test_a_subscription_other_principals_spent_holds_background_starts_back(outs
     assert len(adf_pipeline.runs) == 1
 
 
-def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight: int = 24, spread: bool = False):
+def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight: int = 24, spread: bool = False,
+                     anywhere: bool = False, seed: int = 7):
     """`processes` pacers (ARM's sizes: 200, 10 a second) each settle their share of `items` due at once through
     the stand-in's own token bucket, on a clock moved 10 ms a step; each call is answered `latency` later and
     a 429's item comes back at its Retry-After, as the queue does (`spread`: anywhere from 50 ms to `latency`
-    later, so answers come back out of order). (calls, when each 429 came, seconds to the last start)."""
+    later, so answers come back out of order; `anywhere`: a deferred item comes back to any process, holding
+    its slot, as a queue message does). (calls, when each 429 came, seconds to the last start)."""
     import random
 
     from local_dev.arm_throttle import ArmThrottle, Throttle
 
-    random.seed(7)  # the pacer spreads the calls it sends to ask again later: the same spread every run
+    random.seed(seed)  # the pacer spreads the calls it sends to ask again later: the same spread every run
     clock = Clock()
     clock.now = 0.0
     arm = ArmThrottle(Throttle(clock=clock))
     pacers = [pacing.Pacer(10, 20, clock=clock) for _ in range(processes)]
-    waiting = [[(0.0, f"{n}-{k}") for k in range(items // processes)] for n in range(processes)]
+    waiting = [[(0.0, f"{n}-{k}", None) for k in range(items // processes)] for n in range(processes)]
     answers, calls, throttled = [], 0, []
+
+    def back(n, at, item, slot):
+        waiting[random.randrange(processes) if anywhere else n].append((at, item, slot if anywhere else None))
+
     while any(waiting) or answers:
         for answer in [answer for answer in answers if answer[0] <= clock.now]:
             answers.remove(answer)
@@ -208,19 +214,20 @@ def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight
                 pacing.hook(pacers[n], KEY)(Answer(decision.headers))
             else:
                 pacers[n].throttled(KEY, decision.retry_after)
-                waiting[n].append((clock.now + decision.retry_after, item))
+                back(n, clock.now + decision.retry_after, item, None)
         for n, pacer in enumerate(pacers):
             room = in_flight - sum(1 for answer in answers if answer[1] == n)
             for entry in [entry for entry in waiting[n] if entry[0] <= clock.now][:max(0, room)]:
                 waiting[n].remove(entry)
-                wait = pacer.acquire(KEY, item=entry[1])
+                _, item, slot = entry
+                wait = pacer.acquire(KEY, slot=slot) if anywhere else pacer.acquire(KEY, item=item)
                 if wait > 0:
-                    waiting[n].append((clock.now + wait, entry[1]))
+                    back(n, clock.now + wait, item, None if isinstance(wait, pacing.Later) else clock.now + wait)
                     continue
                 decision = arm.take("sub", "the-app", "POST")
                 calls, throttled = calls + 1, throttled + ([] if decision.allowed else [clock.now])
                 answered = round(clock.now + (random.uniform(0.05, latency) if spread else latency), 2)
-                answers.append((answered, n, entry[1], decision))
+                answers.append((answered, n, item, decision))
         clock.now = round(clock.now + 0.01, 2)
     return calls, throttled, clock.now
 
@@ -242,6 +249,15 @@ def test_answers_out_of_order_are_not_taken_for_others_spending():
     keeps ARM's whole rate and meets no 429 (read count by count, its own calls looked like others')."""
     calls, throttled, took = share_one_bucket(1, 1200, latency=1.5, spread=True)
     assert throttled == [] and took < (1200 - 200) / 10 * 1.05, (calls, len(throttled), took)
+
+
+def test_two_processes_keep_to_arms_rate_to_the_end_when_deferred_items_come_back_to_either():
+    """Queue messages come back to whichever process takes them. Near the end every item left holds a slot, and
+    the slots one process handed out at its half of the rate run on after the other's have run out: with slots
+    40 s ahead, 1,250 starts went at 86-89 % of ARM's rate (these seeds); 20 s ahead, 94-98 %."""
+    for seed in (1, 2, 4, 5):
+        calls, throttled, took = share_one_bucket(2, 1250, anywhere=True, seed=seed)
+        assert 1250 / (200 + 10 * took) >= 0.9 and len(throttled) < 0.02 * calls, (seed, calls, len(throttled), took)
 
 
 def test_a_process_that_has_seen_it_is_alone_gives_each_call_its_slot_however_far_ahead():

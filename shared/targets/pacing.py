@@ -16,9 +16,11 @@ processes and instances spend the same bucket: over a few seconds, the refill le
 calls less what the bucket gained is theirs (`_Others`), so each process learns what the others spend a
 second and keeps the rest of the refill for its own slots (together, ARM's rate; three processes at the
 whole rate each met a 429 on 9 % of their calls). Slots go no further ahead than SLOT_HORIZON_SECONDS,
-since what the others spend changes; keeping a margin (ARM_WRITES_LOW_WATER) leaves room for the calls
-they have in flight. A 429's Retry-After holds every background call to that subscription back until it
-has passed. A person's click never waits here.
+since what the others spend changes, and since a deferred item comes back to whichever process takes its
+message: near the end of a backlog, the slots one process handed out at its share run on after the others'
+have run out (40 s ahead, two processes' last starts went at half of ARM's rate for up to 40 s). Keeping
+a margin (ARM_WRITES_LOW_WATER) leaves room for the calls they have in flight. A 429's Retry-After holds
+every background call to that subscription back until it has passed. A person's click never waits here.
 """
 
 import contextlib
@@ -41,7 +43,7 @@ REMAINING_GLOBAL = {kind: header.replace("-subscription-", "-subscription-global
                     for kind, header in REMAINING.items()}
 REMAINING_OVERRIDDEN = "x-ms-ratelimit-remaining-subscription-resource-requests"
 OTHERS_WINDOW_SECONDS = 5  # what the others spend is measured over this long
-SLOT_HORIZON_SECONDS = 40  # while others spend the bucket (or may), slots go this far ahead at most
+SLOT_HORIZON_SECONDS = 20  # while others spend the bucket (or may), slots go this far ahead at most
 MIN_SHARE = 1 / 16  # however much the others spend, this process keeps this share of the refill
 UNANSWERED_SECONDS = 60  # a call started while nothing is known of its bucket has ended by then, answered or not
 SLOT_MEMORY_SECONDS = 60  # a remembered slot this far past is forgotten (the item was settled elsewhere)
