@@ -116,8 +116,8 @@ def test_an_expiry_and_a_callback_cost_the_table_requests_the_readme_counts(api,
 
 
 def test_a_message_whose_row_is_gone_leaves_a_pause_not_yet_expired_alone(api, queue):
-    """A pause's row is read before anything but its expiry is done: a message whose row another decision
-    moved is dropped, not acted on, and no row is forked from its key."""
+    """A message whose row another decision moved is dropped before anything is done: its pause is not acted on,
+    and no row is forked from its key."""
     from shared.storage.due_queue import decode
 
     created = api.created(expires_in=60)
