@@ -18,10 +18,9 @@ means compared, so that a machine slower in one part of the section weighs on bo
 timer fills the queue first, then the workers start, and their rate is measured from the first decision
 to the last (the timer's enqueue, one instance's work, is timed apart). Then the starts alone (half as many),
 settled by two worker processes pacing the same buckets: several instances must keep to ARM's pace together.
-CPU per item: the workers' CPU time per
-settled expiry, against the raw SDK calls one needs (read the message and the due row, read the
-pause, the conditional write that decides it, the status-index transaction, delete the due row and
-the message) made from as many threads on stock clients.
+CPU per item: the workers' CPU time per settled expiry, against the raw SDK calls one needs (read the
+message and the due row, read the pause, the conditional write that decides it, the status-index
+transaction, delete the due row and the message) made from as many threads on stock clients.
 """
 
 import os

@@ -115,6 +115,10 @@ def test_an_expiry_and_a_callback_cost_the_table_requests_the_readme_counts(api,
     assert due_work.enqueue_due(moment + timedelta(days=1)) == {}  # their rows are gone
 
 
+def rows_of(pause_id, moment):
+    return [due for due in get_due_index().due(moment + timedelta(days=30)) if due.pause_id == pause_id]
+
+
 def test_a_message_whose_row_is_gone_leaves_a_pause_not_yet_expired_alone(api, queue):
     """A message whose row another decision moved is dropped before anything is done: its pause is not acted on,
     and no row is forked from its key."""
@@ -127,13 +131,8 @@ def test_a_message_whose_row_is_gone_leaves_a_pause_not_yet_expired_alone(api, q
     get_due_index().remove(decode(text))  # moved by another decision
     assert due_work.settle(text, count, moment - timedelta(seconds=30)) is SweepOutcome.ALREADY_SETTLED
     assert api.record(created["pause_id"])["status"] == "pending"
-    assert [due for due in get_due_index().due(moment + timedelta(days=1))
-            if due.pause_id == created["pause_id"]] == []
+    assert rows_of(created["pause_id"], moment) == []
     assert take(queue) == []
-
-
-def rows_of(pause_id, moment):
-    return [due for due in get_due_index().due(moment + timedelta(days=30)) if due.pause_id == pause_id]
 
 
 @pytest.mark.parametrize("again", ["a copy delivered again", "kept past its lease"])

@@ -195,6 +195,7 @@ def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight
 
     from local_dev.arm_throttle import ArmThrottle, Throttle
 
+    before = random.getstate()  # (given back at the end: other tests draw from the same generator)
     random.seed(seed)  # the pacer spreads the calls it sends to ask again later: the same spread every run
     clock = Clock()
     clock.now = 0.0
@@ -229,6 +230,7 @@ def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight
                 answered = round(clock.now + (random.uniform(0.05, latency) if spread else latency), 2)
                 answers.append((answered, n, item, decision))
         clock.now = round(clock.now + 0.01, 2)
+    random.setstate(before)
     return calls, throttled, clock.now
 
 
@@ -254,7 +256,8 @@ def test_answers_out_of_order_are_not_taken_for_others_spending():
 def test_two_processes_keep_to_arms_rate_to_the_end_when_deferred_items_come_back_to_either():
     """Queue messages come back to whichever process takes them. Near the end every item left holds a slot, and
     the slots one process handed out at its half of the rate run on after the other's have run out: with slots
-    40 s ahead, 1,250 starts went at 86-89 % of ARM's rate (these seeds); 20 s ahead, 94-98 %."""
+    40 s ahead, 1,250 starts went at 85 % of ARM's rate on one of these seeds (92-97 % on the others); 20 s
+    ahead, 93-98 % on all four."""
     for seed in (1, 2, 4, 5):
         calls, throttled, took = share_one_bucket(2, 1250, anywhere=True, seed=seed)
         assert 1250 / (200 + 10 * took) >= 0.9 and len(throttled) < 0.02 * calls, (seed, calls, len(throttled), took)

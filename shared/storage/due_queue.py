@@ -11,8 +11,8 @@ message never sent is only found again when its item's lease runs out.
 import json
 import logging
 import math
-from datetime import datetime, timezone
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from typing import NamedTuple
 
 from shared.clients import built_once

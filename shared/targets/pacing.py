@@ -125,12 +125,10 @@ class Pacer:
         calls held back come back one by one at the rate the bucket refills rather than all at once:
         each is deferred once, not again and again (slots are handed out at this process's share of the refill;
         unless it has seen it is alone, SLOT_HORIZON_SECONDS ahead at most, and a call beyond is told to ask
-        `Later`, without a slot). Coming
-        back at its `slot`, a call goes as long as
-        its tokens are left (fresh calls leave the low water mark for other instances). Work that cannot
-        carry its slot (a due-index row, moved to the second) names its `item` instead: the slot given to
-        it is remembered here for a while, and an item back early is told the rest of its wait, not given
-        a new slot."""
+        `Later`, without a slot). Coming back at its `slot`, a call goes as long as its tokens are left (fresh
+        calls leave the low water mark for other instances). Work that cannot carry its slot (a due-index row,
+        moved to the second) names its `item` instead: the slot given to it is remembered here for a while, and
+        an item back early is told the rest of its wait, not given a new slot."""
         with self._lock:
             now = self._clock() if now is None else now
             if slot is None and item is not None:
