@@ -70,7 +70,7 @@ class ChatStandins(ServedInThread):
             return self._hits.get((kind, name), 0)
 
     def answer(self, kind: str, name: str, error: str | None = None, *, status: int | None = None,
-               retry_after: int | None = None, times: int = 1) -> None:
+               retry_after: int | str | None = None, times: int = 1) -> None:
         """The next `times` posts to this webhook get `error` (a Slack error name) or `status` instead."""
         with self._lock:
             self._answers.setdefault((kind, name), []).extend([(error, status, retry_after)] * times)

@@ -2,6 +2,7 @@
 allowed host; one post either surely arrived, surely did not ("failed"), or may have ("unknown")."""
 
 import time
+from datetime import timedelta
 
 import pytest
 
@@ -88,6 +89,31 @@ def test_a_retry_after_beyond_the_limit_is_a_refusal_not_a_wait(chat, webhook):
         channels.post(target, request(), settings())
     assert failed.value.outcome == "failed" and "HTTP 429" in str(failed.value)
     assert time.monotonic() - started < 2 and chat.posts("slack", "throttles-long") == []
+
+
+def test_a_retry_after_given_as_an_http_date_is_waited_out_and_one_too_far_off_is_a_refusal(chat, webhook):
+    from email.utils import format_datetime
+
+    from shared.clock import utcnow
+
+    target = webhook("slack", "throttles-date")
+    chat.answer("slack", "throttles-date", status=429, retry_after=format_datetime(
+        utcnow() + timedelta(seconds=2), usegmt=True))
+    started = time.monotonic()
+    channels.post(target, request(), settings(channel_retry_after_max_seconds=3))
+    assert time.monotonic() - started >= 1 and len(chat.posts("slack", "throttles-date")) == 1
+    chat.answer("slack", "throttles-date", status=429, retry_after=format_datetime(
+        utcnow() + timedelta(seconds=60), usegmt=True))
+    with pytest.raises(NotPosted) as failed:
+        channels.post(target, request(), settings(channel_retry_after_max_seconds=3))
+    assert failed.value.outcome == "failed" and failed.value.retry_after > 50
+
+
+@pytest.mark.parametrize("value, seconds", [("7", 7.0), ("0", 0.0), ("-1", None), ("nan", None), ("86400", None),
+                                            ("soon", None), ("Tue, 01 Dec 2026 00:00:00 -0000", None),
+                                            ("Tue, 01 Dec 2026 00:00:00 GMT", 0.0), ("", None)])
+def test_retry_after_is_read_as_seconds_or_a_date_and_anything_else_is_not_a_wait(value, seconds):
+    assert channels._seconds(value) == seconds
 
 
 def test_a_lost_answer_is_unknown_and_not_sent_again(chat, webhook):
