@@ -81,10 +81,10 @@ def parse_args(argv=None):
     if options.only is None:  # --smoke leaves the scale section out: tests/test_due_work_workers.py runs its path
         options.only = [s for s in SECTIONS if s != "scale" or not options.smoke]
     if options.smoke:
-        options.samples, options.clients, options.http_requests = 15, [1, 4], 16
-        options.pauses, options.flat_samples, options.import_runs = [30, 300], 25, 2
+        options.samples, options.clients, options.http_requests = 8, [1, 4], 8
+        options.pauses, options.flat_samples, options.import_runs = [30, 100], 10, 1
         options.sweep, options.idle_samples = [40], 10
-        options.listing, options.listing_samples = [50, 200], 10
+        options.listing, options.listing_samples = [20, 60], 10
         options.scale = 40
     if not options.arm_throttle_scale > 0:
         parser.error("--arm-throttle-scale must be a positive number")
