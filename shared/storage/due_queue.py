@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import NamedTuple
 
 from shared.clients import built_once
+from shared.outbound import http_transport
 from shared.settings import get_settings
 from shared.storage.credential import credential
 from shared.storage.due_index import Due
@@ -137,9 +138,13 @@ def _client(paced: bool):
     name = settings.paced_work_queue if paced else settings.due_work_queue
     limits = settings.limits
     account = settings.storage
+    # The app's transport, as the tables' (shared.outbound.http_transport): a keep-alive pool for SENDERS sends and
+    # the settles running at once (requests' own pool of 10 closed and reopened a connection for each send beyond
+    # it), and no scan of the environment for proxies on every request.
     options = {"message_encode_policy": TextBase64EncodePolicy(), "message_decode_policy": TextBase64DecodePolicy(),
-               "retry_total": limits.storage_retry_total, "connection_timeout": limits.storage_connect_timeout_seconds,
-               "read_timeout": limits.storage_read_timeout_seconds}
+               "retry_total": limits.storage_retry_total,
+               "transport": http_transport(connection_timeout=limits.storage_connect_timeout_seconds,
+                                           read_timeout=limits.storage_read_timeout_seconds)}
     if account.uses_identity:
         return QueueClient(account.queue_endpoint, name, credential=credential(), **options)
     return QueueClient.from_connection_string(account.connection_string, name, **options)
