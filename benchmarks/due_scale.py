@@ -127,7 +127,7 @@ def _decisions(stack: Stack, table: str, ids: dict) -> dict:
         def read(pause_id):
             entity = client.get_entity(pause_id, "pause", select=["status", "decided_at", "run_id"])
             return entity.get("status"), entity.get("decided_at"), entity.get("run_id")
-        with ThreadPoolExecutor(16) as pool:
+        with ThreadPoolExecutor(10) as pool:  # as many as the stock client's pool keeps: none reopened
             return {kind: list(pool.map(read, found)) for kind, found in ids.items()}
 
 
