@@ -110,8 +110,10 @@ def test_a_retry_after_given_as_an_http_date_is_waited_out_and_one_too_far_off_i
 
 
 @pytest.mark.parametrize("value, seconds", [("7", 7.0), ("0", 0.0), ("-1", None), ("nan", None), ("86400", None),
-                                            ("soon", None), ("Tue, 01 Dec 2026 00:00:00 -0000", None),
-                                            ("Tue, 01 Dec 2026 00:00:00 GMT", 0.0), ("", None)])
+                                            ("soon", None), ("Sat, 01 Jan 2000 00:00:00 -0000", None),
+                                            ("Sat, 01 Jan 2000 00:00:00 GMT", 0.0), ("", None),
+                                            ("Tue, 01 Dec 99999999999999999999 00:00:00 GMT", None),
+                                            ("Tue, 01 Dec 2026 00:00:00 +9999999999999999999999", None)])
 def test_retry_after_is_read_as_seconds_or_a_date_and_anything_else_is_not_a_wait(value, seconds):
     assert channels._seconds(value) == seconds
 

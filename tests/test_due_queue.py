@@ -62,8 +62,8 @@ def test_a_batch_is_sent_as_base64_messages_and_a_delayed_one_waits(configure, a
 
 
 def test_a_batch_keeps_its_connections_open_for_the_next(configure, azurite, monkeypatch, caplog):
-    """The queue client pools as many connections as a batch sends at once: a second batch opens none (requests'
-    default pool of 10 closed 6 of the 16 senders' connections after each batch, and they were opened again)."""
+    """The queue client pools as many connections as a batch sends at once: later batches reuse them (requests'
+    default pool of 10 closed the senders' connections beyond it after each batch, and they were opened again)."""
     import socket
 
     from shared.storage.due_queue import SENDERS
@@ -80,9 +80,9 @@ def test_a_batch_keeps_its_connections_open_for_the_next(configure, azurite, mon
 
     monkeypatch.setattr(socket.socket, "connect", counting_connect)
     rows = [ROW._replace(pause_id=f"{n:032x}") for n in range(4 * SENDERS)]
-    assert get_due_queue().send_many(rows).sent == len(rows)
-    first = len(opened)
-    assert 1 <= first <= SENDERS + 1  # (+1: the queue is made on first use)
-    assert get_due_queue().send_many(rows).sent == len(rows)
-    assert len(opened) == first, "the second batch opened connections again"
+    for _ in range(3):
+        assert get_due_queue().send_many(rows).sent == len(rows)
+    # However busy each batch was, no connection was opened twice: at most one per sender (+1: the queue is made on
+    # first use). Requests' pool of 10 opened 14, then 18: 32 for two batches.
+    assert 1 <= len(opened) <= SENDERS + 1, f"{len(opened)} connections for three batches"
     assert "Connection pool is full" not in caplog.text

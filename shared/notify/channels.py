@@ -138,7 +138,7 @@ def _seconds(value: str | None) -> float | None:
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a field too large for C
             return None
         if when.tzinfo is None:  # "-0000": no zone said, so no moment to wait for
             return None

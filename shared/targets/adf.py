@@ -363,7 +363,7 @@ def _retry_after(response) -> float:
     except ValueError:
         try:
             moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a field too large for C
             return 10.0
         seconds = (moment.replace(tzinfo=moment.tzinfo or timezone.utc) - datetime.now(timezone.utc)).total_seconds()
     return min(max(seconds, 1.0), 300.0) if math.isfinite(seconds) else 10.0
