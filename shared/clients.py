@@ -170,7 +170,7 @@ class Deadline:
         with self._lock:
             if self._finished:
                 return
-            self.expired = True
+            self.expired = True  # first: a read its shutdown ends finds the deadline expired, and says so
             for sock in self._sockets:
                 _shut(sock)
 

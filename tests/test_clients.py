@@ -132,6 +132,35 @@ def _readable_at_once(sock) -> bool:
     return bool(select.select([sock], [], [], 0)[0])
 
 
+def test_a_read_its_deadline_ends_finds_it_expired(monkeypatch):
+    """Callers tell a read cut short by the deadline from other failures by `expired`, read after the read ends:
+    so it is true before any socket is shut, however slowly the scheduler's thread gets through them."""
+    import socket
+
+    from shared import clients
+
+    shut, seen = clients._shut, []
+
+    def slow_shut(sock):
+        seen.append(expiring.expired)
+        time.sleep(0.1)
+        shut(sock)
+
+    monkeypatch.setattr(clients, "_shut", slow_shut)
+    pairs = [socket.socketpair() for _ in range(2)]
+    try:
+        expiring = Deadline(0.01)
+        with expiring:
+            for pair in pairs:
+                expiring.watch(pair[0])
+            wait_until(lambda: all(_readable_at_once(pair[0]) for pair in pairs), what="the sockets shut")
+        assert seen == [True, True]
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
+
+
 def test_a_deadline_shuts_its_calls_sockets_when_it_passes_and_never_once_finished():
     import socket
 
@@ -140,8 +169,10 @@ def test_a_deadline_shuts_its_calls_sockets_when_it_passes_and_never_once_finish
         expiring, finished = Deadline(0.05), Deadline(0.05)
         with expiring:
             expiring.watch(pairs[0][0])
-            wait_until(lambda: expiring.expired, what="the scheduler ending the deadline")
-            assert _readable_at_once(pairs[0][0])  # shut: a read in progress ends at once
+            # Shut: a read in progress ends at once. (Waited for itself: `expired` turns true just before the
+            # scheduler's thread shuts the sockets, and a loaded machine once read it in between.)
+            wait_until(lambda: _readable_at_once(pairs[0][0]), what="the scheduler shutting the socket")
+            assert expiring.expired
             expiring.watch(pairs[1][0])  # a socket met after the time was up is shut as it is met
             assert _readable_at_once(pairs[1][0])
         with finished:
