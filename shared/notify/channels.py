@@ -7,13 +7,12 @@ Vault reference). Its host must be on CHANNEL_ALLOWED_HOSTS, by the rules a call
 the post goes through the app's guarded connections (the address the name resolves to is checked too).
 """
 
-import email.utils
 import logging
 import time
 from dataclasses import dataclass, field, fields
 
 from shared import clients, outbound, urls
-from shared.clock import utcnow
+from shared.clock import retry_after_seconds
 from shared.notify import slack, teams
 from shared.notify.message import Message
 from shared.settings import Limits, Settings, app_setting
@@ -130,17 +129,6 @@ def _send(target: Channel, body: dict, settings: Settings) -> tuple[int, str, fl
 
 
 def _seconds(value: str | None) -> float | None:
-    """A 429's Retry-After in seconds: delta-seconds, or an HTTP-date (RFC 9110 allows either), from now."""
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a field too large for C
-            return None
-        if when.tzinfo is None:  # "-0000": no zone said, so no moment to wait for
-            return None
-        seconds = max(0.0, (when - utcnow()).total_seconds())
-    return seconds if 0 <= seconds < 3600 else None
+    """A 429's Retry-After in seconds (`shared.clock.retry_after_seconds`), if it is a wait of under an hour."""
+    seconds = retry_after_seconds(value)
+    return seconds if seconds is not None and 0 <= seconds < 3600 else None

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 from shared import outbound
 from shared.clients import built_once
+from shared.clock import retry_after_seconds
 from shared.settings import Settings, get_settings
 from shared.targets.identity import Credentials
 from shared.targets import pacing
@@ -352,21 +353,11 @@ def _in_own_work(**options) -> dict:
 
 def _retry_after(response) -> float:
     """ARM's Retry-After in seconds, given as seconds (ARM's form) or as an HTTP date (RFC 9110, which a proxy
-    may send); 10, ARM's usual, when it is missing or neither."""
+    may send; `shared.clock.retry_after_seconds`); 10, ARM's usual, when it is missing or neither."""
     import math
-    from datetime import datetime, timezone
-    from email.utils import parsedate_to_datetime
 
-    text = (response.headers.get("Retry-After") or "").strip() if response is not None else ""
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            moment = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: a field too large for C
-            return 10.0
-        seconds = (moment.replace(tzinfo=moment.tzinfo or timezone.utc) - datetime.now(timezone.utc)).total_seconds()
-    return min(max(seconds, 1.0), 300.0) if math.isfinite(seconds) else 10.0
+    seconds = retry_after_seconds(response.headers.get("Retry-After") if response is not None else None)
+    return min(max(seconds, 1.0), 300.0) if seconds is not None and math.isfinite(seconds) else 10.0
 
 
 @built_once
