@@ -19,8 +19,8 @@ timer fills the queue first, then the workers start, and their rate is measured 
 to the last (the timer's enqueue, one instance's work, is timed apart). Then the starts alone (half as many),
 settled by two worker processes pacing the same buckets: several instances must keep to ARM's pace together.
 CPU per item: the workers' CPU time per settled expiry, against the raw SDK calls one needs (read the
-message and the due row, read the pause, the conditional write that decides it, the status-index
-transaction, delete the due row and the message) made from as many threads on stock clients.
+message and the pause, the conditional write that decides it, the status-index transaction, delete the
+due row and the message) made from as many threads on stock clients.
 """
 
 import os
@@ -245,7 +245,6 @@ def _floor_cpu_per_item(stack: Stack, count: int = 400, threads: int = 24) -> fl
 
         def settle(i):
             [message] = queue.receive_messages(max_messages=1)
-            index.get_entity("h", f"r{i}")
             stored = pauses.get_entity(f"p{i}", "pause")
             pauses.update_entity({"PartitionKey": f"p{i}", "RowKey": "pause", "status": "expired"},
                                  mode=UpdateMode.MERGE, etag=stored.metadata["etag"],

@@ -97,19 +97,25 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         return SweepOutcome.MISSING
     now = now or utcnow()
     found = found or _found_due(due)
+    rows = _MessageRows(_REMOVALS.remove)
     try:
-        row, _ = get_due_index().read_row(due)
-        if row is None:
-            return SweepOutcome.ALREADY_SETTLED  # settled, or moved by another decision: no longer this message's
-        leased = row.get("queued_until")
-        due = due._replace(kind=row.get("kind") or due.kind,
-                           queued_until=leased if isinstance(leased, datetime) else None)
+        read = None
+        if due.kind is not None:  # a row of work: read first, its properties are the work
+            read = get_due_index().read_row(due)
+            row = read[0]
+            if row is None:
+                return SweepOutcome.ALREADY_SETTLED  # its work done, or moved on: no longer this message's
+            leased = row.get("queued_until")
+            due = due._replace(kind=row.get("kind") or due.kind,
+                               queued_until=leased if isinstance(leased, datetime) else None)
         with pacing.background(), pacing.holding(pacing.Slot(*slot) if slot else None), status_index.deferring(_INDEX):
-            outcome = sweep.settle_due(due, now, _REMOVALS.remove, found)
-        if outcome in (SweepOutcome.RESCHEDULED, SweepOutcome.RETRY):
+            outcome = sweep.settle_due(due, now, rows, found, read)
+        if outcome in (SweepOutcome.RESCHEDULED, SweepOutcome.RETRY) and not rows.moved:
             _look_again(due, now, slot, found)
         return outcome
     except UpstreamThrottled as throttled:
+        if not _still_there(rows, due):
+            return SweepOutcome.ALREADY_SETTLED  # a message that was not its row's one: the row's own defers
         # Visible again at Retry-After (whole seconds: the queue's unit), holding the ARM slot it was given, on
         # the paced queue: short, so it is taken up then, not after whatever the main queue holds by then.
         due = _out_of_sight(due, now, throttled.retry_after)
@@ -126,11 +132,44 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         if dequeue_count < get_settings().limits.queue_max_dequeue_count:
             logger.warning("could not settle pause_id=%s (dequeue %d): %s", due.pause_id, dequeue_count, why)
             raise
+        if not _still_there(rows, due):
+            return SweepOutcome.ALREADY_SETTLED  # not its row's message: the row's own settles (or fails) it
         if not recovery.give_up(due.pause_id, f"The app could not settle this pause in {dequeue_count} attempts; "
                                                f"last: {why}", now):
             raise  # it changed while being given up: one more look, if the host still has one
         get_due_index().remove(due)
         return SweepOutcome.FAILED
+
+
+class _MessageRows(sweep.Rows):
+    """A message's pause row, read only if the settle needs it: one read per item (the pause's) when a pause past
+    its expiry is decided, which its conditional claim makes once whichever message comes. Anything else a
+    settle does (move the row, re-send a callback, defer for ARM, give up) is the row's one message's to do, and
+    a message may not be it: a copy delivered again, one kept past its lease (the timer sent the row again under
+    a new key), one the queue SDK's retry sent twice. Such a message finds its row gone and does none of it."""
+
+    def __init__(self, remove):
+        super().__init__(remove)
+        self._there: bool | None = None
+        self.moved = False  # by this settle: due at its own time, under a key of its own (no look-again)
+
+    def there(self, due) -> bool:
+        if self._there is None:
+            row, _ = get_due_index().read_row(due)
+            self._there = row is not None
+        return self._there
+
+    def move(self, due, due_at) -> None:
+        super().move(due, due_at)
+        self.moved = True
+
+
+def _still_there(rows: _MessageRows, due) -> bool:
+    """Whether a failed settle's row is still there (storage not answering: assume so, and keep the message)."""
+    try:
+        return rows.there(due)
+    except Exception:
+        return True
 
 
 def _found_due(due) -> datetime | None:

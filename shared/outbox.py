@@ -120,9 +120,10 @@ def _again(due: Due, entity: dict, sends: int, why: str, now: datetime) -> None:
                              redelivery_due(now, sends))
 
 
-def settle(due: Due, now: datetime) -> SweepOutcome:
-    """The timer's turn: send a callback the thread did not deliver (unless a send is running now)."""
-    entity, etag = get_due_index().read_row(due)
+def settle(due: Due, now: datetime, read: tuple | None = None) -> SweepOutcome:
+    """The timer's turn: send a callback the thread did not deliver (unless a send is running now). `read`: the
+    row and its ETag, when the caller has read it already."""
+    entity, etag = read or get_due_index().read_row(due)
     if entity is None:
         return SweepOutcome.ALREADY_SETTLED
     sending_at = entity.get("sending_at")

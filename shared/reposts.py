@@ -27,10 +27,11 @@ logger = logging.getLogger(__name__)
 KIND = REPOST
 
 
-def settle(due: Due, now: datetime) -> SweepOutcome:
-    """The timer's turn: post once more what the channels of this row refused."""
+def settle(due: Due, now: datetime, read: tuple | None = None) -> SweepOutcome:
+    """The timer's turn: post once more what the channels of this row refused. `read`: the row and its ETag,
+    when the caller has read it already."""
     index = get_due_index()
-    row, etag = index.read_row(due)
+    row, etag = read or index.read_row(due)
     if row is None:
         return SweepOutcome.ALREADY_SETTLED
     pause_id, purpose = row.get("pause_id") or "", row.get("purpose")

@@ -42,35 +42,57 @@ class _NotSettled(Exception):
     """The pause could not be settled this time: count it, try again next run."""
 
 
+class Rows:
+    """What a settle does with the due row it came from: remove it (through `remove`, if given) or move it.
+
+    The timer's rows were just read by its range query: there. A caller that has not read its row (a queue
+    message, `shared.due_work`) says whether it is still there, read when first asked; a move of a row that is
+    gone is not made (whatever moved it owns the pause's next visit; a move here would fork a second row)."""
+
+    def __init__(self, remove=None):
+        self.remove = remove or get_due_index().remove
+
+    def there(self, due: Due) -> bool:
+        return True
+
+    def move(self, due: Due, due_at: datetime) -> None:
+        if self.there(due):
+            get_due_index().move(due, due_at)
+
+
 # What one due row needs, by what its pause is now. Each handler settles or moves the row and says
 # what it did, or returns None when the pause changed under it and must be read again.
 
-def _final(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+def _final(due: Due, stored: Stored, now: datetime, rows: Rows) -> SweepOutcome | None:
     """A final pause: re-send its unconfirmed callback, if any; else the row is done."""
     entity = stored.entity
     if entity.get("mode") in (Mode.CALLBACK, Mode.CHECKPOINT) and entity.get("callback_confirmed") is False:
+        resend_at = recovery.resend_due(entity)
+        if resend_at is not None and now < resend_at:  # another of its rows (its expiry's, a lease's): not yet
+            rows.move(due, resend_at)
+            return SweepOutcome.RESCHEDULED
         try:
             result = recovery.redeliver(due.pause_id, stored, now)
         except Conflict:
             return None  # another timer instance took this re-send
         if isinstance(result, datetime):
-            get_due_index().move(due, result)
+            rows.move(due, result)
             return SweepOutcome.RESCHEDULED
-        remove(due)
+        rows.remove(due)
         status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
         return SweepOutcome.REDELIVERED if result else SweepOutcome.UNDELIVERED
-    remove(due)
+    rows.remove(due)
     status_index.settled(due.pause_id, entity, drop_open=False)  # its decision row, if that was lost
     if followups.owed(entity):  # its follow-ups' row was lost (a write that failed): owe them again
         get_due_index().add_work(followups.KIND, due.pause_id, now)
     return SweepOutcome.ALREADY_SETTLED
 
 
-def _claimed(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+def _claimed(due: Due, stored: Stored, now: datetime, rows: Rows) -> SweepOutcome | None:
     """A decision in flight: wait until it is stale, then reconcile it."""
     if not recovery.is_stale(stored.entity, now):
         # A decision is in flight (or its process just died): look again once it is stale.
-        get_due_index().move(due, moment(stored.entity, "claimed_at") + engine.stale_after())
+        rows.move(due, moment(stored.entity, "claimed_at") + engine.stale_after())
         return SweepOutcome.RESCHEDULED
     try:
         status = recovery.reconcile(due.pause_id, stored, now).entity.get("status")
@@ -80,12 +102,12 @@ def _claimed(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | 
     except OutsideCallFailed as failure:
         raise _NotSettled(failure.summary) from failure
     if status in FINAL:
-        remove(due)
+        rows.remove(due)
         return SweepOutcome.FAILED if status == Status.FAILED else SweepOutcome.RECONCILED
     return None  # released (or claimed anew by a click meanwhile): look at it as it is now
 
 
-def _held(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+def _held(due: Due, stored: Stored, now: datetime, rows: Rows) -> SweepOutcome | None:
     """A held checkpoint: settle it by its holds (a releaser that died, a hold that expired)."""
     try:
         result = checkpoints.settle(due.pause_id, stored, now)
@@ -94,23 +116,23 @@ def _held(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | Non
     except (UpstreamFailed, Forbidden) as failure:  # its callback was refused: still held, try again
         raise _NotSettled(failure.detail) from failure
     if isinstance(result, datetime):
-        get_due_index().move(due, result)
+        rows.move(due, result)
         return SweepOutcome.STILL_HELD
     if result.get("callback_confirmed") is False:
-        get_due_index().move(due, engine.redelivery_due(now, 1))
+        rows.move(due, engine.redelivery_due(now, 1))
         return SweepOutcome.UNCONFIRMED
-    remove(due)
+    rows.remove(due)
     return SweepOutcome.CHECKPOINT_SETTLED
 
 
-def _pending(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+def _pending(due: Due, stored: Stored, now: datetime, rows: Rows) -> SweepOutcome | None:
     """A pending pause: its checks before expiry, its on_timeout after."""
     if now < moment(stored.entity, "expires_at"):
-        return _checks_due(due, stored, now, remove)
-    return _expire(due, stored, now, remove)
+        return _checks_due(due, stored, now, rows)
+    return _expire(due, stored, now, rows)
 
 
-def _checks_due(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+def _checks_due(due: Due, stored: Stored, now: datetime, rows: Rows) -> SweepOutcome | None:
     """Make the check attempt that is due, or settle what the checks owe; else look again later."""
     entity, expires_at = stored.entity, moment(stored.entity, "expires_at")
     owed, check_due = checks.owed(entity, now), checks.next_due(entity)
@@ -121,29 +143,29 @@ def _checks_due(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome
         except Conflict:
             return None  # another timer instance took this attempt
         if next_due is None:
-            remove(due)
+            rows.remove(due)
         else:
-            get_due_index().move(due, min(next_due, expires_at))
+            rows.move(due, min(next_due, expires_at))
         return outcome
     # An attempt running elsewhere: look again when it must have ended (it decides, or died).
     later = checks.in_flight_until(entity, now) or check_due or expires_at
-    get_due_index().move(due, min(later, expires_at))
+    rows.move(due, min(later, expires_at))
     return SweepOutcome.RESCHEDULED
 
 
-def _scheduled(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+def _scheduled(due: Due, stored: Stored, now: datetime, rows: Rows) -> SweepOutcome | None:
     """A pause decided outside its start window: wait for start_at, then continue it as it was decided
     (the approver's words and values, recorded when it was scheduled)."""
     entity = stored.entity
     start_at = moment(entity, "start_at")
     if now < start_at:
-        get_due_index().move(due, start_at)
+        rows.move(due, start_at)
         return SweepOutcome.RESCHEDULED
     decision = Decision(comment=entity.get("comment"), input=json_field(entity, "input", None))
-    return _continue(due, stored, Action.START_SCHEDULED, decision, now, remove, SweepOutcome.STARTED)
+    return _continue(due, stored, Action.START_SCHEDULED, decision, now, rows, SweepOutcome.STARTED)
 
 
-def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now: datetime, remove,
+def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now: datetime, rows: Rows,
               done: SweepOutcome) -> SweepOutcome | None:
     """Carry out the timer's decision on a pause; move or remove its row by what came of it."""
     calls.pace_start(due.pause_id, stored.entity, action, now)
@@ -152,29 +174,29 @@ def _continue(due: Due, stored: Stored, action: Action, decision: Decision, now:
     except AlreadyDecided:
         return None  # a last-second click or another timer instance: look again
     except OutcomeUnknown:
-        get_due_index().move(due, now + engine.stale_after())  # the claim stays: it is reconciled once stale
+        rows.move(due, now + engine.stale_after())  # the claim stays: it is reconciled once stale
         return SweepOutcome.RESCHEDULED
     except UpstreamThrottled:
         raise  # backpressure, not a failed attempt: the caller defers the item
     except (UpstreamFailed, Forbidden) as failure:
         raise _NotSettled(failure.detail) from failure
     if record.get("callback_confirmed") is False:
-        get_due_index().move(due, engine.redelivery_due(now, 1))  # this row becomes the re-send's
+        rows.move(due, engine.redelivery_due(now, 1))  # this row becomes the re-send's
         return SweepOutcome.UNCONFIRMED
     if record.get("status") == Status.SCHEDULED:  # decided outside its window: this row becomes its start's
-        get_due_index().move(due, from_iso(record["start_at"]))  # the same key as the start row the engine added
+        rows.move(due, from_iso(record["start_at"]))  # the same key as the start row the engine added
         return SweepOutcome.SCHEDULED
-    remove(due)
+    rows.remove(due)
     return done
 
 
-def _expire(due: Due, stored: Stored, now: datetime, remove) -> SweepOutcome | None:
+def _expire(due: Due, stored: Stored, now: datetime, rows: Rows) -> SweepOutcome | None:
     """Nobody decided in time: settle the pause by its on_timeout."""
     entity = stored.entity
     action = ON_TIMEOUT.get(entity.get("on_timeout"), ON_TIMEOUT["expire"])
     words = (None if action is Action.RESTART_ON_TIMEOUT else
              f"Nobody decided before {iso(moment(entity, 'expires_at'))}.")
-    return _continue(due, stored, action, Decision(comment=words), now, remove,
+    return _continue(due, stored, action, Decision(comment=words), now, rows,
                      SweepOutcome.RESTARTED if action is Action.RESTART_ON_TIMEOUT else SweepOutcome.EXPIRED)
 
 
@@ -183,34 +205,50 @@ _HANDLERS = {**{status: _final for status in FINAL}, **{status: _claimed for sta
              Status.HELD: _held, Status.PENDING: _pending, Status.SCHEDULED: _scheduled}
 
 
-def settle_due(due: Due, now: datetime, remove=None, found_due: datetime | None = None) -> SweepOutcome:
-    """Do whatever the pause behind one due row needs now; remove (through `remove`, if given) or
-    move the row accordingly. `found_due`: when the row was found due, if its key no longer says so (a lease)."""
-    if due.kind == outbox.KIND:
-        return outbox.settle(due, now)
-    if due.kind == followups.KIND:
-        return followups.settle(due, now)
-    if due.kind == reminders.KIND:
-        return reminders.settle(due, now)
-    if due.kind == escalations.KIND:
-        return escalations.settle(due, now)
-    if due.kind == reposts.KIND:
-        return reposts.settle(due, now)
-    remove = remove or get_due_index().remove
+def settle_due(due: Due, now: datetime, rows: Rows | None = None, found_due: datetime | None = None,
+               read: tuple | None = None) -> SweepOutcome:
+    """Do whatever the pause behind one due row needs now; remove or move the row accordingly (through `rows`,
+    if given). `found_due`: when the row was found due, if its key no longer says so (a lease). `read`: a work
+    row and its ETag, when the caller has read it already."""
+    work = _WORK.get(due.kind)
+    if work is not None:
+        return work(due, now, read)
+    rows = rows or Rows()
     for _ in range(_LOOKS):
         try:
             stored = get_store().get(due.pause_id)
         except NotFound:
+            if not rows.there(due):
+                return SweepOutcome.ALREADY_SETTLED
             if now - (found_due or get_due_index().due_at(due)) < MISSING_GRACE:
                 # A pause and its first row are written at once: the row may be read before the
                 # pause is there. Only a row older than any write in flight is left by its pause.
                 return SweepOutcome.RESCHEDULED
-            remove(due)
+            rows.remove(due)
             return SweepOutcome.MISSING
-        outcome = _HANDLERS[status_of(stored.entity)](due, stored, now, remove)
+        if not _decided_by_itself(stored.entity, now) and not rows.there(due):
+            return SweepOutcome.ALREADY_SETTLED  # settled, or moved by another decision: not this row's turn
+        outcome = _HANDLERS[status_of(stored.entity)](due, stored, now, rows)
         if outcome is not None:
             return outcome
     return SweepOutcome.RETRY
+
+
+def _decided_by_itself(entity: dict, now: datetime) -> bool:
+    """A pause past its expiry, or past the start of its window, needs one thing whichever of its rows comes:
+    the decision its record says, taken by a conditional claim (so once). Everything else a row does (move
+    itself, re-send a callback, look at checks or holds) is its own row's to do."""
+    try:
+        status = status_of(entity)
+        return ((status == Status.PENDING and now >= moment(entity, "expires_at"))
+                or (status == Status.SCHEDULED and now >= moment(entity, "start_at")))
+    except Exception:  # a damaged record: its row's handler says so
+        return False
+
+
+# Rows that carry work of their own, each settled by its module (with the row, if the caller read it).
+_WORK = {outbox.KIND: outbox.settle, followups.KIND: followups.settle, reminders.KIND: reminders.settle,
+         escalations.KIND: escalations.settle, reposts.KIND: reposts.settle}
 
 
 class _Removals:
@@ -255,7 +293,7 @@ def _visit(due: Due, now: datetime | None, removals: _Removals | None = None,
     moment_now = now or utcnow()
     try:
         with status_index.deferring(index) if index is not None else contextlib.nullcontext(), pacing.background():
-            return settle_due(due, moment_now, removals.add if removals else None)
+            return settle_due(due, moment_now, Rows(removals.add if removals else None))
     except UpstreamThrottled as throttled:  # ARM's backpressure costs time, never an attempt
         return _defer(due, moment_now, throttled.retry_after)
     except Exception as exc:  # one bad pause never stops the timer

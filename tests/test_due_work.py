@@ -13,6 +13,7 @@ import pytest
 
 from shared import due_work
 from shared.lifecycle.model import SweepOutcome
+from shared.settings import get_settings
 from shared.storage.due_index import get_due_index
 
 pytestmark = pytest.mark.integration
@@ -82,12 +83,10 @@ def test_a_message_for_work_no_longer_due_and_a_second_copy_change_nothing(api, 
 
 def test_an_expiry_and_a_callback_cost_the_table_requests_the_readme_counts(api, adf, queue, configure,
                                                                            monkeypatch):
-    """Per item: its due row read (a message whose row is gone is dropped), its pause read, the decision written
-    (a callback's claim, then what came of it), the status index and the due row's delete (counted at the SDKs'
-    transport; settled one at a time, each sends its own batch transactions)."""
+    """Per item: its pause read (its due row is not: a pause past its expiry is decided whichever message comes),
+    the decision written (a callback's claim, then what came of it), the status index and the due row's delete
+    (counted at the SDKs' transport; settled one at a time, each sends its own batch transactions)."""
     from azure.core.pipeline.transport import RequestsTransport
-
-    from shared.settings import get_settings
 
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
     name = f"counted-{uuid.uuid4().hex[:8]}"
@@ -105,14 +104,41 @@ def test_an_expiry_and_a_callback_cost_the_table_requests_the_readme_counts(api,
     monkeypatch.setattr(RequestsTransport, "send", counted)
     assert [due_work.settle(text, count, moment).value for text, count in messages] == ["expired", "expired"]
     monkeypatch.undo()
-    pauses, index = f"/{get_settings().pauses_table}(", f"/{get_settings().expiry_table}("
+    pauses = f"/{get_settings().pauses_table}("
     reads = [url for method, url in sent if method == "GET"]
-    assert sorted(pauses in url for url in reads) == [False, False, True, True]
-    assert sum(index in url for url in reads) == 2
-    assert Counter(method for method, _ in sent) == {"GET": 4, "PATCH": 3, "POST": 4}
+    assert [pauses in url for url in reads] == [True, True]
+    assert Counter(method for method, _ in sent) == {"GET": 2, "PATCH": 3, "POST": 4}
     assert [api.record(p["pause_id"])["status"] for p in (plain, hooked)] == ["expired", "expired"]
     assert [c["callbackId"] for c in adf.callbacks].count(name) == 1
     assert due_work.enqueue_due(moment + timedelta(days=1)) == {}  # their rows are gone
+
+
+def test_a_row_of_work_is_read_once_by_its_message(queue, adf, configure, monkeypatch):
+    """A message for a row of work (a checkpoint's callback) reads its row once: the settle it is handed to uses
+    the row the message read, not a second read of its own."""
+    from datetime import timezone
+
+    from azure.core.pipeline.transport import RequestsTransport
+
+    from shared import outbox
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="2")
+    now, name = datetime.now(timezone.utc).replace(microsecond=0), f"cb-{uuid.uuid4().hex[:8]}"
+    outbox.add(f"{adf.url}/_standin/callbacks/{name}", b'{"Output": {}}', now - timedelta(minutes=5))
+    assert due_work.enqueue_due(now) == {"enqueued": 1}
+    [(text, count)] = take(queue)
+    reads, send = [], RequestsTransport.send
+
+    def counted(self, request, **kwargs):
+        if request.method == "GET":
+            reads.append(request.url.split("?")[0])
+        return send(self, request, **kwargs)
+
+    monkeypatch.setattr(RequestsTransport, "send", counted)
+    assert due_work.settle(text, count, now) is SweepOutcome.CHECKPOINT_CONTINUED
+    monkeypatch.undo()
+    assert len(reads) == 1 and f"/{get_settings().expiry_table}(" in reads[0]
+    assert [c["callbackId"] for c in adf.callbacks].count(name) == 1
 
 
 def rows_of(pause_id, moment):
@@ -157,6 +183,41 @@ def test_a_message_that_may_not_be_its_rows_one_is_dropped_though_its_pause_is_p
     assert len(rows_of(created["pause_id"], moment)) == 1 and adf.runs == []
 
 
+def sent_again(api, queue, configure):
+    """A restart-mode pause past its expiry whose first message was kept past its 30 s lease, so the timer sent its
+    row again under a new key: (the pause, when it fell due, now, the first message, the row's own message)."""
+    configure(DUE_QUEUE_LEASE_SECONDS="30")
+    created = api.created(expires_in=60, on_timeout="restart")
+    moment, now = later(created), later(created, 32)
+    assert due_work.enqueue_due(moment) == {"enqueued": 1}
+    assert due_work.enqueue_due(moment + timedelta(seconds=31)) == {"enqueued": 1}
+    (first, _), (second, _) = take(queue)
+    return created, moment, now, first, second
+
+
+def test_a_message_kept_past_its_lease_decides_its_pause_once_and_the_rows_own_then_finds_it_settled(
+        api, adf, queue, configure):
+    """A message whose row the timer sent again (its lease ran out) reads only the pause, past its expiry: it takes
+    the decision, by the pause's conditional claim; the row's own message then finds the pause settled and removes
+    the row. One run, no row left."""
+    created, moment, now, first, second = sent_again(api, queue, configure)
+    outcomes = [due_work.settle(first, 1, now), due_work.settle(second, 1, now)]
+    assert [outcome.value for outcome in outcomes] == ["restarted", "already_settled"]
+    assert len(adf.runs) == 1 and rows_of(created["pause_id"], moment) == []
+
+
+def test_a_message_that_is_not_its_rows_one_does_not_fail_the_pause_on_its_last_dequeue(api, adf, queue, configure):
+    """Refused on its last dequeue, a message whose row has moved on leaves the pause to the row's own message,
+    which fails it saying why when its own dequeues run out."""
+    created, moment, now, first, second = sent_again(api, queue, configure)
+    adf.inject("createRun", "before", count=2, status=404, code="PipelineNotFound")
+    assert due_work.settle(first, 5, now) is SweepOutcome.ALREADY_SETTLED
+    assert api.record(created["pause_id"])["status"] == "pending"
+    assert due_work.settle(second, 5, now) is SweepOutcome.FAILED
+    record = api.record(created["pause_id"])
+    assert record["status"] == "failed" and "5 attempts" in record["last_error"]
+
+
 def test_a_message_the_queue_sdk_sent_twice_is_dropped_the_second_time(api, adf, queue, configure):
     """A send that landed but whose answer was lost is sent again by the SDK's retry: two messages for one row,
     each delivered once and within its lease. The second finds the row the first moved on gone."""
@@ -172,8 +233,9 @@ def test_a_message_the_queue_sdk_sent_twice_is_dropped_the_second_time(api, adf,
 
 
 def test_a_message_kept_past_its_lease_does_not_call_back_a_second_time(api, adf, queue, configure):
-    """A callback that failed leaves its row to re-send it later; the first message, kept past its lease, must not
-    be the one to send it, leaving the row the timer sent again to re-send it at once."""
+    """A callback that failed is re-sent on its schedule. The first message, kept past its lease, decides the pause
+    (its row gone, it moves none); the row the timer sent again finds the callback unconfirmed but its re-send not
+    due yet, and moves to when it is: one send, one row."""
     configure(DUE_QUEUE_LEASE_SECONDS="30", CALLBACK_ALLOWED_HOSTS="127.0.0.1")
     name = f"again-{uuid.uuid4().hex[:8]}"
     hooked = api.json(api.pause(expires_in=60, callBackUri=f"{adf.url}/_standin/callbacks/{name}"))
@@ -183,8 +245,12 @@ def test_a_message_kept_past_its_lease_does_not_call_back_a_second_time(api, adf
     (first, _), (second, _) = take(queue)
     adf.inject("callback", "after", status=500, count=1)
     outcomes = [due_work.settle(first, 1, now), due_work.settle(second, 1, now + timedelta(seconds=1))]
-    assert [outcome.value for outcome in outcomes] == ["already_settled", "unconfirmed"]
-    assert [c["callbackId"] for c in adf.callbacks].count(name) == 1 and len(rows_of(hooked["pause_id"], moment)) == 1
+    assert [outcome.value for outcome in outcomes] == ["unconfirmed", "rescheduled"]
+    assert [c["callbackId"] for c in adf.callbacks].count(name) == 1
+    [row] = rows_of(hooked["pause_id"], moment)
+    resend = datetime.fromisoformat(api.record(hooked["pause_id"])["decided_at"].replace("Z", "+00:00")) + \
+        timedelta(seconds=get_settings().limits.callback_redelivery_seconds)
+    assert get_due_index().due_at(row) == resend.replace(microsecond=0)
 
 
 def test_throttling_sends_the_message_again_for_later_on_the_paced_queue_and_spends_no_dequeue(api, adf, queue,
@@ -224,7 +290,8 @@ def test_the_last_dequeue_marks_the_pause_failed_saying_why(api, adf, queue):
         assert api.record(created["pause_id"])["status"] == "pending"
     assert due_work.settle(text, 5, moment) is SweepOutcome.FAILED
     record = api.record(created["pause_id"])
-    assert record["status"] == "failed" and "5 attempts" in record["last_error"] and "BadRequest" in record["last_error"]
+    assert record["status"] == "failed"
+    assert "5 attempts" in record["last_error"] and "BadRequest" in record["last_error"]
     assert due_work.enqueue_due(moment) == {}
 
 
@@ -307,6 +374,7 @@ def test_a_callback_whose_send_is_in_progress_elsewhere_is_looked_at_again_after
 def test_a_row_moved_by_its_settle_is_not_sent_again(api, queue, table, monkeypatch):
     """A settle that moved its row (a decision in flight: due again once it is stale) leaves it to its new key."""
     monkeypatch.setattr(due_work, "LOOK_AGAIN_SECONDS", 0)
+    read_row = type(get_due_index()).read_row
     created = api.created(expires_in=60)
     moment = later(created)
     due_work.enqueue_due(moment)
@@ -315,8 +383,11 @@ def test_a_row_moved_by_its_settle_is_not_sent_again(api, queue, table, monkeypa
 
     table.update_entity({"PartitionKey": created["pause_id"], "RowKey": "pause", "status": "restarting",
                          "claimed_at": moment}, mode=UpdateMode.MERGE)
+    reads = []
+    monkeypatch.setattr(type(get_due_index()), "read_row", lambda self, due: reads.append(due) or read_row(self, due))
     assert due_work.settle(text, count, moment) is SweepOutcome.RESCHEDULED
     assert take(queue) == []
+    assert len(reads) == 1  # whether it is still there; not again after moving it (it knows it moved it)
 
 
 def test_the_timer_enqueues_with_a_queue_and_settles_itself_without_one(api, queue, configure, table,

@@ -189,6 +189,31 @@ def test_re_sending_is_taken_by_one_timer_backs_off_and_gives_up_at_the_bound(ap
     assert len(adf.callbacks) == 3 and len({str(c["body"]) for c in adf.callbacks}) == 1
 
 
+def test_another_row_of_an_unconfirmed_callback_keeps_to_its_re_send_schedule(api, adf, configure):
+    """A pause's other row coming due before its callback's re-send (its expiry, a copy of a queue message) does not
+    re-send early: the record says when the re-send is due (its last send and the sends so far), and the row moves
+    there, onto the re-send's own row."""
+    from shared import sweep
+    from shared.storage.due_index import get_due_index
+
+    configure(CALLBACK_REDELIVERY_SECONDS="600", **FAST)
+    created = api.json(api.pause(expires_in=60, callBackUri=f"{adf.url}/_standin/callbacks/early"))
+    pause_id = created["pause_id"]
+    adf.inject("callback", "before", count=2, status=503)
+    assert api.decide("restart", created["token"]).status_code == 202
+    decided = datetime.fromisoformat(api.record(pause_id)["decided_at"].replace("Z", "+00:00"))
+    resend = (decided + timedelta(seconds=600)).replace(microsecond=0)
+    rows = lambda: sorted(get_due_index().due_at(due) for due in get_due_index().due(resend + timedelta(days=1))
+                          if due.pause_id == pause_id)  # noqa: E731
+    assert sweep.sweep(decided + timedelta(seconds=61)) == {"rescheduled": 1}  # its expiry's row
+    assert len(adf.callbacks) == 1 and rows() == [resend]
+    assert sweep.sweep(resend - timedelta(seconds=1)) == {}
+    assert sweep.sweep(resend) == {"rescheduled": 1} and len(adf.callbacks) == 2  # sent again; 503 again
+    assert rows() == [resend + timedelta(seconds=1200)]  # doubled, from this send
+    record = get_store().get(pause_id).entity
+    assert record["callback_attempts"] == 2 and record["callback_sent_at"] == resend
+
+
 def test_giving_up_fails_an_open_or_claimed_pause_and_leaves_a_final_one_alone(api, adf, table, fast):
     now = datetime.now(timezone.utc)
     stuck, claimed, decided = api.created(), api.created(), api.created()

@@ -14,6 +14,7 @@ import logging
 import uuid
 from datetime import datetime
 
+from shared.clock import as_utc
 from shared.errors import NotFound
 from shared.lifecycle.calls import target_of
 from shared.lifecycle.engine import LOOKUP_MARGIN, redelivery_due, stale_after, write_verified
@@ -93,7 +94,7 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
         return False
     store = get_store()
     # Taken with a conditional write, so two timer instances do not both send this attempt.
-    etag = store.update(pause_id, {"callback_attempts": attempts + 1}, stored.etag)
+    etag = store.update(pause_id, {"callback_attempts": attempts + 1, "callback_sent_at": now}, stored.etag)
     try:
         callback.deliver(text(entity, "callback_uri"), payload.encode("utf-8"))
     except OutsideCallFailed as failure:
@@ -105,6 +106,15 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
     store.update(pause_id, {"callback_confirmed": True}, etag)
     logger.info("callback confirmed on re-send pause_id=%s attempt=%d", pause_id, attempts + 1)
     return True
+
+
+def resend_due(entity: dict) -> datetime | None:
+    """When an unconfirmed callback's next send is due by its record (its last send, or its decision, and the
+    sends so far), to the second as the due index keeps time; None when the record does not say."""
+    last = entity.get("callback_sent_at") or entity.get("decided_at")
+    if not isinstance(last, datetime):
+        return None
+    return redelivery_due(as_utc(last), max(1, count(entity.get("callback_attempts")))).replace(microsecond=0)
 
 
 def give_up(pause_id: str, why: str, now: datetime) -> bool:

@@ -153,13 +153,14 @@ def add_pause(pause_id: str, properties: dict, due_at, index_row: dict | None = 
 
 def settles_work(settle):
     """`settle(due, row, stored, now)` of a due-index row of work (follow-ups, a reminder, an escalation) as
-    the timer calls it, `settle(due, now)`: with the row and the pause whose id it carries already read. A
-    row gone already is settled; one whose pause is gone is removed (MISSING)."""
+    the timer calls it, `settle(due, now, read=None)`: with the row (`read`, with its ETag, when the caller has
+    read it already) and the pause whose id it carries. A row gone already is settled; one whose pause is gone
+    is removed (MISSING)."""
     from shared.lifecycle.model import SweepOutcome
 
     @functools.wraps(settle)
-    def settled(due, now):
-        row, _ = get_due_index().read_row(due)
+    def settled(due, now, read=None):
+        row, _ = read or get_due_index().read_row(due)
         if row is None:
             return SweepOutcome.ALREADY_SETTLED
         try:
