@@ -7,7 +7,10 @@ one message, sent several at a time; a leased row is not sent again while its le
 does not fill the queue with copies, and the timer's next runs do not even read the moved rows. The queue
 function (`settle`) settles one message through the same `shared.sweep.settle_due` as the timer:
 
-- a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due;
+- a message whose row is gone (settled, or moved by another decision) is dropped: the work is not due. A pause's
+  own row is read only when the settle needs it (`_MessageRows`): a pause past its expiry is decided whichever
+  message comes, by its conditional claim, so one read per item, the pause's. A message that is not its row's one
+  may thus make that decision (once, as any would); anything else it would do it does not, its row being gone;
 - ARM throttling (or the pacer expecting it) re-sends the message to become visible at Retry-After and
   completes this one: backpressure costs time, never a dequeue, and holds back nothing else. It goes on
   the paced queue (`<DUE_WORK_QUEUE>-paced`, settled by the same function under a second trigger): a
@@ -105,6 +108,7 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
             row = read[0]
             if row is None:
                 return SweepOutcome.ALREADY_SETTLED  # its work done, or moved on: no longer this message's
+            rows = _MessageRows(_REMOVALS.remove, there=True)
             leased = row.get("queued_until")
             due = due._replace(kind=row.get("kind") or due.kind,
                                queued_until=leased if isinstance(leased, datetime) else None)
@@ -128,12 +132,12 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
         get_due_queue().send(due, STORAGE_RETRY_SECONDS, slot, found)
         return SweepOutcome.DEFERRED
     except Exception as exc:
+        if not _still_there(rows, due):
+            return SweepOutcome.ALREADY_SETTLED  # not its row's message: the row's own tries again (or fails it)
         why = f"{type(exc).__name__}: {getattr(exc, 'detail', None) or exc}"
         if dequeue_count < get_settings().limits.queue_max_dequeue_count:
             logger.warning("could not settle pause_id=%s (dequeue %d): %s", due.pause_id, dequeue_count, why)
             raise
-        if not _still_there(rows, due):
-            return SweepOutcome.ALREADY_SETTLED  # not its row's message: the row's own settles (or fails) it
         if not recovery.give_up(due.pause_id, f"The app could not settle this pause in {dequeue_count} attempts; "
                                                f"last: {why}", now):
             raise  # it changed while being given up: one more look, if the host still has one
@@ -148,9 +152,9 @@ class _MessageRows(sweep.Rows):
     a message may not be it: a copy delivered again, one kept past its lease (the timer sent the row again under
     a new key), one the queue SDK's retry sent twice. Such a message finds its row gone and does none of it."""
 
-    def __init__(self, remove):
+    def __init__(self, remove, there: bool | None = None):
         super().__init__(remove)
-        self._there: bool | None = None
+        self._there = there  # None: not read yet
         self.moved = False  # by this settle: due at its own time, under a key of its own (no look-again)
 
     def there(self, due) -> bool:

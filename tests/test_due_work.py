@@ -218,6 +218,47 @@ def test_a_message_that_is_not_its_rows_one_does_not_fail_the_pause_on_its_last_
     assert record["status"] == "failed" and "5 attempts" in record["last_error"]
 
 
+def test_a_message_not_its_rows_one_is_refused_once_not_on_every_dequeue(api, adf, queue, configure):
+    """Refused (the pipeline is gone), a message whose row has moved on is dropped at once rather than raised for
+    the host to deliver again: one createRun, not one a dequeue beside the row's own message's."""
+    created, moment, now, first, second = sent_again(api, queue, configure)
+    adf.inject("createRun", "before", count=20, status=404, code="PipelineNotFound")
+    assert due_work.settle(first, 1, now) is SweepOutcome.ALREADY_SETTLED
+    import requests
+
+    with requests.get(f"{adf.url}/_standin/throttling", timeout=5) as answer:
+        assert sum(row["answered"] + row["throttled"] for row in answer.json() if row["operation"] == "createRun") == 1
+    assert api.record(created["pause_id"])["status"] == "pending" and rows_of(created["pause_id"], moment) != []
+
+
+def test_a_scheduled_callback_started_by_a_message_not_its_rows_one_is_re_sent_on_schedule(api, adf, queue,
+                                                                                            configure):
+    """A scheduled start is decided long before its callback is sent: the re-send's schedule runs from the send
+    (recorded with it), not from the decision. The first message, kept past its lease, starts the pause at the
+    window's opening and its callback's answer is lost; the row the timer sent again does not send it again."""
+    from shared import pauses
+    from shared.validation import Decision
+    from shared.web.http import Caller
+    from tests.test_scheduled import EVENING, NIGHT, OPENING
+
+    configure(DUE_QUEUE_LEASE_SECONDS="30", CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    name = f"night-{uuid.uuid4().hex[:8]}"
+    created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/{name}", "start_window": NIGHT,
+                                  "expires_in": 3 * 86400}))
+    assert pauses.approve(created["token"], Decision(), Caller(None, None, None), now=EVENING)["status"] == "scheduled"
+    assert due_work.enqueue_due(OPENING + timedelta(seconds=1)) == {"enqueued": 1}
+    assert due_work.enqueue_due(OPENING + timedelta(seconds=32)) == {"enqueued": 1}
+    (first, _), (second, _) = take(queue)
+    adf.inject("callback", "after", status=500, count=1)
+    outcomes = [due_work.settle(first, 1, OPENING + timedelta(seconds=33)),
+                due_work.settle(second, 1, OPENING + timedelta(seconds=34))]
+    assert [outcome.value for outcome in outcomes] == ["unconfirmed", "rescheduled"]
+    assert [c["callbackId"] for c in adf.callbacks].count(name) == 1
+    resend = OPENING + timedelta(seconds=33 + get_settings().limits.callback_redelivery_seconds)
+    rows = sorted(get_due_index().due_at(row) for row in rows_of(created["pause_id"], OPENING))
+    assert rows[:-1] == [resend] and rows[-1] > OPENING + timedelta(days=1)  # the re-send's; its expiry's
+
+
 def test_a_message_the_queue_sdk_sent_twice_is_dropped_the_second_time(api, adf, queue, configure):
     """A send that landed but whose answer was lost is sent again by the SDK's retry: two messages for one row,
     each delivered once and within its lease. The second finds the row the first moved on gone."""

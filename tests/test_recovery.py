@@ -5,6 +5,7 @@ again; ADF cannot be asked → the claim stays), a stale callback claim ends fai
 re-sent byte for byte, once per call, by one timer instance, until confirmed or CALLBACK_REDELIVERY_ATTEMPTS sends;
 and a pause the timer cannot settle is given up as failed unless it became final meanwhile."""
 
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -212,6 +213,74 @@ def test_another_row_of_an_unconfirmed_callback_keeps_to_its_re_send_schedule(ap
     assert rows() == [resend + timedelta(seconds=1200)]  # doubled, from this send
     record = get_store().get(pause_id).entity
     assert record["callback_attempts"] == 2 and record["callback_sent_at"] == resend
+
+
+def test_a_scheduled_callbacks_re_send_runs_from_its_send_not_its_decision(api, adf, configure):
+    """Started at the window's opening, a day after it was decided, a callback whose answer was lost is re-sent
+    CALLBACK_REDELIVERY_SECONDS after that send: the pause's expiry row, due before then, moves on without sending."""
+    from shared import pauses, sweep
+    from shared.validation import Decision
+    from shared.web.http import Caller
+    from tests.test_scheduled import EVENING, NIGHT, OPENING
+
+    configure(CALLBACK_REDELIVERY_SECONDS="600", **FAST)
+    name = f"night-{uuid.uuid4().hex[:8]}"
+    expires_in = int((OPENING - datetime.now(timezone.utc)).total_seconds()) + 120
+    created = api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/{name}", "start_window": NIGHT,
+                                  "expires_in": expires_in}))
+    assert pauses.approve(created["token"], Decision(), Caller(None, None, None), now=EVENING)["status"] == "scheduled"
+    expires_at = datetime.fromisoformat(api.record(created["pause_id"])["expires_at"].replace("Z", "+00:00"))
+    adf.inject("callback", "after", status=500, count=1)
+    assert sweep.sweep(OPENING + timedelta(seconds=1)) == {"unconfirmed": 1}
+    assert sweep.sweep(expires_at + timedelta(seconds=1)) == {"rescheduled": 1}  # its expiry's row
+    assert [c["callbackId"] for c in adf.callbacks].count(name) == 1
+    assert sweep.sweep(OPENING + timedelta(seconds=601)) == {"redelivered": 1}
+    assert [c["callbackId"] for c in adf.callbacks].count(name) == 2
+
+
+def test_a_re_send_whose_taking_landed_unanswered_is_sent(api, adf, configure, monkeypatch):
+    """The conditional write that takes a re-send lands, but its answer is lost and the storage SDK's retry meets
+    a 412: read back by its send id, it is this instance's, and the callback is sent (not counted and skipped)."""
+    from shared import sweep
+
+    configure(CALLBACK_REDELIVERY_SECONDS="600", **FAST)
+    created = callback_pause(api, adf, f"lost-{uuid.uuid4().hex[:8]}")
+    pause_id = created["pause_id"]
+    adf.inject("callback", "before", count=1, status=503)
+    assert api.decide("restart", created["token"]).status_code == 202
+    decided = datetime.fromisoformat(api.record(pause_id)["decided_at"].replace("Z", "+00:00"))
+    store_type, landed = type(get_store()), []
+    update = store_type.update
+
+    def landed_unanswered(self, pid, changes, etag):
+        written = update(self, pid, changes, etag)
+        if "callback_send_id" in changes and not landed:
+            landed.append(changes)
+            raise Conflict()
+        return written
+
+    monkeypatch.setattr(store_type, "update", landed_unanswered)
+    assert sweep.sweep(decided + timedelta(seconds=601)) == {"redelivered": 1}
+    assert len(landed) == 1 and len(adf.callbacks) == 2
+    assert api.record(pause_id)["callback_confirmed"] is True
+
+
+def test_a_given_up_callbacks_other_row_is_removed_not_moved(api, adf, configure):
+    """Once re-sending has given up, nothing is owed: the pause's other row (its expiry's) goes."""
+    from shared import sweep
+    from shared.storage.due_index import get_due_index
+
+    configure(CALLBACK_REDELIVERY_SECONDS="600", CALLBACK_REDELIVERY_ATTEMPTS="2", **FAST)
+    created = api.json(api.pause(expires_in=900, callBackUri=f"{adf.url}/_standin/callbacks/given-up"))
+    pause_id = created["pause_id"]
+    adf.inject("callback", "before", count=2, status=503)
+    assert api.decide("restart", created["token"]).status_code == 202
+    decided = datetime.fromisoformat(api.record(pause_id)["decided_at"].replace("Z", "+00:00"))
+    assert sweep.sweep(decided + timedelta(seconds=601)) == {"undelivered": 1}  # the second send: the last
+    expires_at = datetime.fromisoformat(api.record(pause_id)["expires_at"].replace("Z", "+00:00"))
+    assert sweep.sweep(expires_at + timedelta(seconds=1)) == {"undelivered": 1}  # its expiry's row, removed
+    assert [due for due in get_due_index().due(decided + timedelta(days=1)) if due.pause_id == pause_id] == []
+    assert len(adf.callbacks) == 2
 
 
 def test_giving_up_fails_an_open_or_claimed_pause_and_leaves_a_final_one_alone(api, adf, table, fast):

@@ -173,11 +173,12 @@ def _look_up(pause_id: str, claimed: Stored, claim_id: str, unknown: Unknown, no
     return {"run_id": run_id, "last_error": f"{unknown.summary} (the run was found and recorded)"[:1000]}
 
 
-def _unconfirmed(pause_id: str, payload: bytes, unknown: Unknown) -> dict:
-    """The callback may have arrived: the decision stands; the identical bytes are re-sent until confirmed."""
+def _unconfirmed(pause_id: str, payload: bytes, unknown: Unknown, now: datetime) -> dict:
+    """The callback may have arrived: the decision stands; the identical bytes are re-sent until confirmed, the
+    first time CALLBACK_REDELIVERY_SECONDS after this send (which a scheduled start makes long after its decision)."""
     logger.warning("callback outcome unknown pause_id=%s code=%s: recorded as sent, to be re-sent", pause_id,
                    unknown.code)
-    return {"callback_confirmed": False, "callback_attempts": 1, "last_error": unknown.summary,
+    return {"callback_confirmed": False, "callback_attempts": 1, "callback_sent_at": now, "last_error": unknown.summary,
             **pack_json("callback_payload", payload.decode("utf-8"))}
 
 
@@ -320,7 +321,7 @@ def _carry_out(pause_id: str, claimed: Stored, claim_id: str, plan: Plan, now: d
         if rule.call is Call.START_RUN:
             outcome = _look_up(pause_id, claimed, claim_id, unknown, now, rule.source)
         else:
-            outcome = _unconfirmed(pause_id, plan.payload, unknown)
+            outcome = _unconfirmed(pause_id, plan.payload, unknown, now)
     # (An outcome may override the status: a WebHook that had already completed makes it failed.)
     record = _record(pause_id, claimed, claim_id, {"status": rule.result.value, **plan.changes, **outcome},
                      rule.source)

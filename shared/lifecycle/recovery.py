@@ -24,7 +24,7 @@ from shared.settings import get_settings
 from shared.storage import status_index
 from shared.storage.pauses import get_store
 from shared.storage.records import mode_of, moment, status_of, text
-from shared.storage.tables import Stored, unpack_json
+from shared.storage.tables import Conflict, Stored, unpack_json
 from shared.targets import callback
 from shared.targets.adf import get_adf
 from shared.targets.outside import OutsideCallFailed
@@ -92,9 +92,17 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
     payload = unpack_json(entity, "callback_payload")
     if attempts >= limits.callback_redelivery_attempts or payload is None:
         return False
-    store = get_store()
-    # Taken with a conditional write, so two timer instances do not both send this attempt.
-    etag = store.update(pause_id, {"callback_attempts": attempts + 1, "callback_sent_at": now}, stored.etag)
+    store, send_id = get_store(), uuid.uuid4().hex
+    # Taken with a conditional write, so two timer instances do not both send this attempt. A write that landed
+    # unanswered (the storage SDK's retry then meets a 412) is read back as ours by its send id, and sent.
+    try:
+        etag = store.update(pause_id, {"callback_attempts": attempts + 1, "callback_sent_at": now,
+                                       "callback_send_id": send_id}, stored.etag)
+    except Conflict:
+        current = store.get(pause_id)
+        if current.entity.get("callback_send_id") != send_id:
+            raise
+        etag = current.etag
     try:
         callback.deliver(text(entity, "callback_uri"), payload.encode("utf-8"))
     except OutsideCallFailed as failure:
@@ -109,12 +117,14 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
 
 
 def resend_due(entity: dict) -> datetime | None:
-    """When an unconfirmed callback's next send is due by its record (its last send, or its decision, and the
-    sends so far), to the second as the due index keeps time; None when the record does not say."""
+    """When an unconfirmed callback's next send is due by its record (its last send, or its decision for a record
+    written before sends were timed, and the sends so far), to the second as the due index keeps time; None when
+    no send is owed any more (given up) or the record does not say."""
     last = entity.get("callback_sent_at") or entity.get("decided_at")
-    if not isinstance(last, datetime):
+    attempts = max(1, count(entity.get("callback_attempts")))
+    if not isinstance(last, datetime) or attempts >= get_settings().limits.callback_redelivery_attempts:
         return None
-    return redelivery_due(as_utc(last), max(1, count(entity.get("callback_attempts")))).replace(microsecond=0)
+    return redelivery_due(as_utc(last), attempts).replace(microsecond=0)
 
 
 def give_up(pause_id: str, why: str, now: datetime) -> bool:
