@@ -101,6 +101,30 @@ def test_remove_many_deletes_a_partitions_rows_also_when_one_is_gone_already(app
         index.remove_many(list(index.due(T0 + timedelta(hours=1))))
 
 
+def test_a_batch_delete_refused_for_rows_gone_already_goes_again_without_them(app_env, monkeypatch):
+    """The refusal names the row gone (Table storage's "<index>:" prefix): that one is deleted on its own and the
+    rest go in a batch again, not one request a row."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    index = get_due_index()
+    for number in range(50):
+        index.add(f"{number:032x}", T0 - timedelta(seconds=number))
+    rows = list(index.due(T0))
+    index.remove(rows[7])
+    index.remove(rows[31])  # two settled meanwhile by someone else
+    sent, send = [], RequestsTransport.send
+
+    def counted(self, request, **kwargs):
+        sent.append(request.method)
+        return send(self, request, **kwargs)
+
+    monkeypatch.setattr(RequestsTransport, "send", counted)
+    index.remove_many(rows)
+    monkeypatch.undo()
+    assert sent == ["POST", "DELETE", "POST", "DELETE", "POST"]
+    assert list(index.due(T0)) == []
+
+
 def test_rows_the_app_did_not_write_are_skipped_and_odd_attempts_read_as_none(app_env, azurite):
     from azure.data.tables import TableClient
 

@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 
 from shared.clock import as_utc
-from shared.errors import NotFound
+from shared.errors import NotFound, Unavailable
 from shared.lifecycle.calls import target_of
 from shared.lifecycle.engine import LOOKUP_MARGIN, redelivery_due, stale_after, write_verified
 from shared.lifecycle.model import FINAL, GIVEN_UP, RECONCILED, TIMER, Call, Status, claim_rule
@@ -93,13 +93,14 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
     if attempts >= limits.callback_redelivery_attempts or payload is None:
         return False
     store, send_id = get_store(), uuid.uuid4().hex
-    # Taken with a conditional write, so two timer instances do not both send this attempt. A write that landed
-    # unanswered (the storage SDK's retry then meets a 412) is read back as ours by its send id, and sent.
+    # Taken with a conditional write, so two timer instances do not both send this attempt. A write that may have
+    # landed unanswered (the storage SDK's retry then meets a 412, or no answer at all) is read back: carrying
+    # this send's id, it is ours, and the callback is sent (else it would be counted and never made).
     try:
         etag = store.update(pause_id, {"callback_attempts": attempts + 1, "callback_sent_at": now,
                                        "callback_send_id": send_id}, stored.etag)
-    except Conflict:
-        current = store.get(pause_id)
+    except (Conflict, Unavailable):
+        current = store.get(pause_id)  # storage not answering this either: raised, the row stays due
         if current.entity.get("callback_send_id") != send_id:
             raise
         etag = current.etag

@@ -19,6 +19,8 @@ from shared.tokens import PAUSE_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
+_BATCH_ROUNDS = 3  # a batch delete refused for a row gone already is sent again this often without it
+
 # Rows that carry work of their own, not a pause's: a checkpoint's callback (shared.outbox), a decided
 # pause's chat follow-ups (shared.followups), a pending pause's next reminder (shared.reminders), its
 # escalation (shared.escalations), a reminder's or escalation's post a channel refused (shared.reposts).
@@ -109,14 +111,22 @@ class DueIndex:
             pass
 
     def remove_many(self, dues: list) -> None:
-        """Delete rows of one partition (at most 100) in one batch transaction; if any is gone
-        already (another timer instance), the batch is refused whole and they go one by one."""
-        if not self._remove_batch(dues):
-            for due in dues:
-                self.remove(due)
+        """Delete rows of one partition (at most 100) in one batch transaction. A row gone already (another
+        timer instance; a queue message that was not its row's one) has the batch refused whole, the refusal
+        naming it (Table storage's "<index>:" prefix): that row is deleted on its own (gone: fine; named wrongly:
+        it goes all the same) and the rest in a batch again; after _BATCH_ROUNDS refusals, one by one."""
+        rest = list(dues)
+        for _ in range(_BATCH_ROUNDS):
+            refused = self._remove_batch(rest) if rest else None
+            if refused is None:
+                return
+            self.remove(rest.pop(refused if 0 <= refused < len(rest) else 0))
+        for due in rest:
+            self.remove(due)
 
     @translate("index batch delete")
-    def _remove_batch(self, dues: list) -> bool:
+    def _remove_batch(self, dues: list) -> int | None:
+        """None when the batch went through; else the index of the operation the refusal names."""
         from azure.data.tables import TableTransactionError
 
         if len(dues) > 100 or {due.partition_key for due in dues} != {dues[0].partition_key}:
@@ -124,9 +134,9 @@ class DueIndex:
         try:
             submit(self._table, [("delete", {"PartitionKey": due.partition_key, "RowKey": due.row_key})
                                             for due in dues])
-            return True
-        except TableTransactionError:
-            return False
+            return None
+        except TableTransactionError as refused:
+            return refused.index if isinstance(refused.index, int) else 0
 
     def lease(self, dues: list, until: datetime) -> list:
         """Put rows out of the timer's sight until `until`, while a message for each is on the queue; the rows
