@@ -215,6 +215,23 @@ def test_another_row_of_an_unconfirmed_callback_keeps_to_its_re_send_schedule(ap
     assert record["callback_attempts"] == 2 and record["callback_sent_at"] == resend
 
 
+def test_the_next_re_send_is_due_by_the_record_to_the_second(configure):
+    from shared.lifecycle.recovery import resend_due
+
+    configure(CALLBACK_REDELIVERY_SECONDS="60", CALLBACK_REDELIVERY_ATTEMPTS="4")
+    decided = datetime(2026, 12, 7, 6, 0, 0, 500_000, tzinfo=timezone.utc)
+    whole, sent = decided.replace(microsecond=0), decided + timedelta(minutes=5)
+    assert resend_due({"decided_at": decided, "callback_attempts": 1, "callback_sent_at": decided}) == \
+        whole + timedelta(seconds=60)
+    assert resend_due({"decided_at": decided, "callback_attempts": 2, "callback_sent_at": sent}) == \
+        whole + timedelta(minutes=5, seconds=120)  # doubled, from the last send
+    # Written before sends were timed: the intervals so far, from the decision.
+    assert resend_due({"decided_at": decided, "callback_attempts": 1}) == whole + timedelta(seconds=60)
+    assert resend_due({"decided_at": decided, "callback_attempts": 3}) == whole + timedelta(seconds=60 + 120 + 240)
+    assert resend_due({"decided_at": decided, "callback_attempts": 4, "callback_sent_at": sent}) is None  # given up
+    assert resend_due({"callback_attempts": 1}) is None
+
+
 def test_a_scheduled_callbacks_re_send_runs_from_its_send_not_its_decision(api, adf, configure):
     """Started at the window's opening, a day after it was decided, a callback whose answer was lost is re-sent
     CALLBACK_REDELIVERY_SECONDS after that send: the pause's expiry row, due before then, moves on without sending."""

@@ -12,7 +12,7 @@ is given up as failed.
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.clock import as_utc
 from shared.errors import NotFound, Unavailable
@@ -118,14 +118,24 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
 
 
 def resend_due(entity: dict) -> datetime | None:
-    """When an unconfirmed callback's next send is due by its record (its last send, or its decision for a record
-    written before sends were timed, and the sends so far), to the second as the due index keeps time; None when
-    no send is owed any more (given up) or the record does not say."""
-    last = entity.get("callback_sent_at") or entity.get("decided_at")
+    """When an unconfirmed callback's next send is due by its record, to the second as the due index keeps time:
+    CALLBACK_REDELIVERY_SECONDS after its last send, doubled for each send after the first. None when no send is
+    owed any more (given up) or the record does not say.
+
+    A record written before sends were timed (no `callback_sent_at`) has only its decision: the sends are taken to
+    have kept to the schedule from there (the sum of the intervals so far), never later than they did."""
     attempts = max(1, count(entity.get("callback_attempts")))
-    if not isinstance(last, datetime) or attempts >= get_settings().limits.callback_redelivery_attempts:
+    if attempts >= get_settings().limits.callback_redelivery_attempts:
         return None
-    return redelivery_due(as_utc(last), attempts).replace(microsecond=0)
+    sent, decided = entity.get("callback_sent_at"), entity.get("decided_at")
+    if isinstance(sent, datetime):
+        due = redelivery_due(as_utc(sent), attempts)
+    elif isinstance(decided, datetime):
+        due = as_utc(decided) + sum((redelivery_due(decided, sends) - decided for sends in range(1, attempts + 1)),
+                                    timedelta())
+    else:
+        return None
+    return due.replace(microsecond=0)
 
 
 def give_up(pause_id: str, why: str, now: datetime) -> bool:
