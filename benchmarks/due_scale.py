@@ -433,7 +433,8 @@ def report(r: dict) -> list:
     lines.append(f"\nMeans (runs in the order {', '.join(map(str, SCALE_OUT_ORDER))}): one worker "
                  f"{one['expiries_and_callbacks_per_second']:.1f} items/s, "
                  f"two {two['expiries_and_callbacks_per_second']:.1f}.")
-    lines.append(f"\nRaw calls of one expiry on stock clients: {r['floor_cpu_ms_per_item']:.1f} ms of CPU.")
+    lines.append(f"\nRaw SDK calls of one expiry (on the app's HTTP transport): "
+                 f"{r['floor_cpu_ms_per_item']:.1f} ms of CPU.")
     starts = r.get("starts-2-workers")
     if starts:
         lines += ["", "| starts, two worker processes | items | settled within | what ARM allowed | "

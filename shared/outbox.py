@@ -32,15 +32,10 @@ logger = logging.getLogger(__name__)
 KIND = "callback"
 
 
-def _window() -> timedelta:
-    """How long one send can take: a send younger than this may still be running."""
-    return timedelta(seconds=callback.answer_within(get_settings().limits) + 15)
-
-
 def backstop_due(now: datetime) -> datetime:
     """When the timer takes over a callback the thread has not delivered."""
     limits = get_settings().limits
-    return now + timedelta(seconds=limits.checkpoint_callback_delay_seconds) + _window()
+    return now + timedelta(seconds=limits.checkpoint_callback_delay_seconds) + callback.send_window()
 
 
 def add(callback_uri: str, payload: bytes, now: datetime) -> tuple[Due, str]:
@@ -127,7 +122,7 @@ def settle(due: Due, now: datetime, read: tuple | None = None) -> SweepOutcome:
     if entity is None:
         return SweepOutcome.ALREADY_SETTLED
     sending_at = entity.get("sending_at")
-    if isinstance(sending_at, datetime) and now - sending_at < _window():
+    if isinstance(sending_at, datetime) and now - sending_at < callback.send_window():
         return SweepOutcome.RESCHEDULED  # a send in progress; due again next run
     try:
         return send(due, etag, entity, now)

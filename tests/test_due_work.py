@@ -396,6 +396,7 @@ def test_a_callback_whose_send_is_in_progress_elsewhere_is_looked_at_again_after
     from datetime import timezone
 
     from shared import outbox
+    from shared.targets import callback
 
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1", CHECKPOINT_CALLBACK_DELAY_SECONDS="2",
               CALLBACK_CONNECT_TIMEOUT_SECONDS="1", CALLBACK_READ_TIMEOUT_SECONDS="5")
@@ -407,7 +408,7 @@ def test_a_callback_whose_send_is_in_progress_elsewhere_is_looked_at_again_after
     [(text, count)] = take(queue)
     assert due_work.settle(text, count, now) is SweepOutcome.RESCHEDULED
     [(again, count)] = take(queue)
-    assert due_work.settle(again, count, now + outbox._window()) is SweepOutcome.REDELIVERED
+    assert due_work.settle(again, count, now + callback.send_window()) is SweepOutcome.REDELIVERED
     assert [c["callbackId"] for c in adf.callbacks].count(name) == 1
     assert take(queue) == []
 

@@ -45,6 +45,15 @@ def callback_pause(api, adf, name):
     return api.json(api.pause({"callBackUri": f"{adf.url}/_standin/callbacks/{name}"}))
 
 
+def unconfirmed(api, adf):
+    """A callback-mode pause decided just now whose callback's answer was lost: (its id, when it was decided)."""
+    created = callback_pause(api, adf, f"unconfirmed-{uuid.uuid4().hex[:8]}")
+    adf.inject("callback", "before", count=1, status=503)
+    assert api.decide("restart", created["token"]).status_code == 202
+    decided = datetime.fromisoformat(api.record(created["pause_id"])["decided_at"].replace("Z", "+00:00"))
+    return created["pause_id"], decided
+
+
 def listed(api, status):
     return [item["pause_id"] for item in api.json(api.list(status=status))["items"]]
 
@@ -264,11 +273,7 @@ def test_a_re_send_whose_taking_landed_unanswered_is_sent(api, adf, configure, m
     from shared.errors import Unavailable
 
     configure(CALLBACK_REDELIVERY_SECONDS="600", **FAST)
-    created = callback_pause(api, adf, f"lost-{uuid.uuid4().hex[:8]}")
-    pause_id = created["pause_id"]
-    adf.inject("callback", "before", count=1, status=503)
-    assert api.decide("restart", created["token"]).status_code == 202
-    decided = datetime.fromisoformat(api.record(pause_id)["decided_at"].replace("Z", "+00:00"))
+    pause_id, decided = unconfirmed(api, adf)
     store_type, landed = type(get_store()), []
     update = store_type.update
 
@@ -283,6 +288,44 @@ def test_a_re_send_whose_taking_landed_unanswered_is_sent(api, adf, configure, m
     assert sweep.sweep(decided + timedelta(seconds=601)) == {"redelivered": 1}
     assert len(landed) == 1 and len(adf.callbacks) == 2
     assert api.record(pause_id)["callback_confirmed"] is True
+
+
+def test_a_re_send_taken_and_never_recorded_done_is_taken_again_under_its_number_once_it_must_have_ended(
+        api, adf, configure, monkeypatch):
+    """The last re-send allowed is taken (the write lands, its answer is lost) and storage does not answer the
+    read-back either: nothing was sent, and the record cannot say so. Not recorded as done, the send is taken
+    again under the same number once it must have ended, and made: not counted as made and given up on."""
+    from shared import sweep
+    from shared.errors import Unavailable
+    from shared.targets import callback
+
+    configure(CALLBACK_REDELIVERY_SECONDS="600", CALLBACK_REDELIVERY_ATTEMPTS="2", **FAST)
+    pause_id, decided = unconfirmed(api, adf)
+    store_type, failing = type(get_store()), []
+    update, get = store_type.update, store_type.get
+
+    def landed_unanswered(self, pid, changes, etag):
+        written = update(self, pid, changes, etag)
+        if "callback_send_id" in changes and not failing:
+            failing.append("read")
+            raise Unavailable("Pause storage is unavailable.")
+        return written
+
+    def unanswered_once(self, pid):
+        if failing == ["read"]:
+            failing.append("done")
+            raise Unavailable("Pause storage is unavailable.")
+        return get(self, pid)
+
+    monkeypatch.setattr(store_type, "update", landed_unanswered)
+    monkeypatch.setattr(store_type, "get", unanswered_once)
+    taken = decided + timedelta(seconds=601)
+    assert sweep.sweep(taken) == {"retry": 1} and len(adf.callbacks) == 1  # taken; not sent
+    ended = (taken + callback.send_window()).replace(microsecond=0)
+    assert sweep.sweep(ended - timedelta(seconds=1)) == {"rescheduled": 1}  # it may still be running
+    assert sweep.sweep(ended) == {"redelivered": 1} and len(adf.callbacks) == 2
+    record = get_store().get(pause_id).entity
+    assert record["callback_attempts"] == 2 and record["callback_confirmed"] is True
 
 
 def test_a_given_up_callbacks_other_row_is_removed_not_moved(api, adf, configure):

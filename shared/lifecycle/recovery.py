@@ -88,46 +88,58 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
     instance took this send.
     """
     entity, limits = stored.entity, get_settings().limits
-    attempts = max(1, count(entity.get("callback_attempts")))
+    # A send taken and never recorded as done (its process died, or storage failed around it) may not have been
+    # made: it is taken again under its own number (identical bytes: a second arrival changes nothing).
+    number = max(1, count(entity.get("callback_attempts"))) + (0 if _undone(entity) else 1)
     payload = unpack_json(entity, "callback_payload")
-    if attempts >= limits.callback_redelivery_attempts or payload is None:
+    if number > limits.callback_redelivery_attempts or payload is None:
         return False
     store, send_id = get_store(), uuid.uuid4().hex
     # Taken with a conditional write, so two timer instances do not both send this attempt. A write that may have
     # landed unanswered (the storage SDK's retry then meets a 412, or no answer at all) is read back: carrying
-    # this send's id, it is ours, and the callback is sent (else it would be counted and never made).
+    # this send's id, it is ours, and the callback is sent. (Storage not answering the read either: raised; the
+    # send, if taken, is not done, and is taken again once it must have ended.)
     try:
-        etag = store.update(pause_id, {"callback_attempts": attempts + 1, "callback_sent_at": now,
+        etag = store.update(pause_id, {"callback_attempts": number, "callback_sent_at": now,
                                        "callback_send_id": send_id}, stored.etag)
     except (Conflict, Unavailable):
-        current = store.get(pause_id)  # storage not answering this either: raised, the row stays due
+        current = store.get(pause_id)
         if current.entity.get("callback_send_id") != send_id:
             raise
         etag = current.etag
     try:
         callback.deliver(text(entity, "callback_uri"), payload.encode("utf-8"))
     except OutsideCallFailed as failure:
-        gave_up = attempts + 1 >= limits.callback_redelivery_attempts
-        note = f"{failure.summary}; sent {attempts + 1} time(s)" + ("; gave up re-sending" if gave_up else "")
-        store.update(pause_id, {"last_error": note[:1000]}, etag)
-        logger.warning("callback re-send failed pause_id=%s attempt=%d: %s", pause_id, attempts + 1, failure.summary)
-        return False if gave_up else redelivery_due(now, attempts + 1)
-    store.update(pause_id, {"callback_confirmed": True}, etag)
-    logger.info("callback confirmed on re-send pause_id=%s attempt=%d", pause_id, attempts + 1)
+        gave_up = number >= limits.callback_redelivery_attempts
+        note = f"{failure.summary}; sent {number} time(s)" + ("; gave up re-sending" if gave_up else "")
+        store.update(pause_id, {"last_error": note[:1000], "callback_done_id": send_id}, etag)
+        logger.warning("callback re-send failed pause_id=%s attempt=%d: %s", pause_id, number, failure.summary)
+        return False if gave_up else redelivery_due(now, number)
+    store.update(pause_id, {"callback_confirmed": True, "callback_done_id": send_id}, etag)
+    logger.info("callback confirmed on re-send pause_id=%s attempt=%d", pause_id, number)
     return True
+
+
+def _undone(entity: dict) -> bool:
+    """A re-send taken (its id written) and not recorded as done."""
+    taken = entity.get("callback_send_id")
+    return isinstance(taken, str) and taken != entity.get("callback_done_id")
 
 
 def resend_due(entity: dict) -> datetime | None:
     """When an unconfirmed callback's next send is due by its record, to the second as the due index keeps time:
-    CALLBACK_REDELIVERY_SECONDS after its last send, doubled for each send after the first. None when no send is
-    owed any more (given up) or the record does not say.
+    CALLBACK_REDELIVERY_SECONDS after its last send, doubled for each send after the first; a send taken and not
+    recorded as done, once it must have ended. None when no send is owed any more (given up) or the record does
+    not say.
 
     A record written before sends were timed (no `callback_sent_at`) has only its decision: the sends are taken to
     have kept to the schedule from there (the sum of the intervals so far), never later than they did."""
+    sent, decided = entity.get("callback_sent_at"), entity.get("decided_at")
+    if _undone(entity) and isinstance(sent, datetime):
+        return (as_utc(sent) + callback.send_window()).replace(microsecond=0)
     attempts = max(1, count(entity.get("callback_attempts")))
     if attempts >= get_settings().limits.callback_redelivery_attempts:
         return None
-    sent, decided = entity.get("callback_sent_at"), entity.get("decided_at")
     if isinstance(sent, datetime):
         due = redelivery_due(as_utc(sent), attempts)
     elif isinstance(decided, datetime):

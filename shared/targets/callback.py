@@ -19,6 +19,7 @@ exception's type.
 """
 
 import logging
+from datetime import timedelta
 from enum import Enum
 
 from shared import clients, outbound, urls
@@ -49,6 +50,11 @@ def answer_within(limits) -> float:
     every connection attempt, then the read timeout. (A read timeout alone limits each read, and a
     receiver sending a byte now and then would hold the decision for ever.)"""
     return limits.callback_connect_timeout_seconds * (CONNECT_RETRIES + 1) + limits.callback_read_timeout_seconds
+
+
+def send_window() -> timedelta:
+    """How long one send can take, with a margin: a send younger than this may still be running."""
+    return timedelta(seconds=answer_within(get_settings().limits) + 15)
 
 
 def deliver(stored_uri: str, body: bytes) -> Delivery:
