@@ -159,7 +159,8 @@ def test_cancel_with_a_reason_stores_it_and_starts_nothing(new_page, site, api, 
     created = api.created(**PAUSE)
     page = new_page()
     page.goto(link(site, "restart", created["token"]))
-    page.get_by_role("link", name=re.compile("Cancel", re.I)).click()
+    with page.expect_navigation():  # (read before it loads, the URL is still the last page's)
+        page.get_by_role("link", name=re.compile("Cancel", re.I)).click()
     assert page.url == link(site, "cancel", created["token"])
     page.get_by_label(re.compile("^Reason")).fill("Yesterday's numbers were wrong")
     with page.expect_navigation() as navigation:

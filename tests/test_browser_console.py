@@ -76,7 +76,8 @@ def test_an_operator_holds_runs_and_releases_them_once(site, api, adf, person): 
     assert "maintenance over" in ops.content()  # in the recent decisions
 
     # The pending pause's record, and a cancel recorded as the operator.
-    ops.get_by_role("link", name="Load November's sales?").click()
+    with ops.expect_navigation():  # (read before it loads, the heading is still the last page's)
+        ops.get_by_role("link", name="Load November's sales?").click()
     assert heading(ops) == "Load November's sales?" and "Audit trail" in ops.content()
     ops.get_by_label("Reason").fill("Wrong month")
     with ops.expect_navigation():

@@ -45,7 +45,8 @@ def test_a_requester_asks_an_approver_approves_and_the_run_has_the_typed_values(
     assert carol.goto(f"{site.url}/api/request").status == 401
     sign_in_through_the_page(carol, CAROL)
     assert heading(carol) == "Request a run"
-    carol.get_by_role("link", name="Re-publish the sales cube").click()
+    with carol.expect_navigation():  # (read before it loads, the heading is still the last page's)
+        carol.get_by_role("link", name="Re-publish the sales cube").click()
     assert heading(carol) == "Re-publish the sales cube"
     fits(carol, 1280)
     shoot(carol, "request-form-1280.png")

@@ -226,6 +226,7 @@ def test_another_row_of_an_unconfirmed_callback_keeps_to_its_re_send_schedule(ap
 
 def test_the_next_re_send_is_due_by_the_record_to_the_second(configure):
     from shared.lifecycle.recovery import resend_due
+    from shared.targets import callback
 
     configure(CALLBACK_REDELIVERY_SECONDS="60", CALLBACK_REDELIVERY_ATTEMPTS="4")
     decided = datetime(2026, 12, 7, 6, 0, 0, 500_000, tzinfo=timezone.utc)
@@ -239,6 +240,17 @@ def test_the_next_re_send_is_due_by_the_record_to_the_second(configure):
     assert resend_due({"decided_at": decided, "callback_attempts": 3}) == whole + timedelta(seconds=60 + 120 + 240)
     assert resend_due({"decided_at": decided, "callback_attempts": 4, "callback_sent_at": sent}) is None  # given up
     assert resend_due({"callback_attempts": 1}) is None
+    # A send taken and not recorded as done (even the last allowed): due once it must have ended, to be taken again.
+    window = callback.send_window()
+    for attempts in (2, 4):
+        taken = {"decided_at": decided, "callback_attempts": attempts, "callback_sent_at": sent,
+                 "callback_taken_id": "a"}
+        assert resend_due(taken) == (sent + window).replace(microsecond=0)
+        assert resend_due({**taken, "callback_done_id": "a"}) == (
+            None if attempts == 4 else whole + timedelta(minutes=5, seconds=120))
+    # A send id of the intermediate version that wrote no done id does not read as a send not done.
+    assert resend_due({"decided_at": decided, "callback_attempts": 2, "callback_sent_at": sent,
+                       "callback_send_id": "a"}) == whole + timedelta(minutes=5, seconds=120)
 
 
 def test_a_scheduled_callbacks_re_send_runs_from_its_send_not_its_decision(api, adf, configure):
@@ -279,7 +291,7 @@ def test_a_re_send_whose_taking_landed_unanswered_is_sent(api, adf, configure, m
 
     def landed_unanswered(self, pid, changes, etag):
         written = update(self, pid, changes, etag)
-        if "callback_send_id" in changes and not landed:
+        if "callback_taken_id" in changes and not landed:
             landed.append(changes)
             raise Conflict() if answer != "none" else Unavailable("Pause storage is unavailable.")
         return written
@@ -306,7 +318,7 @@ def test_a_re_send_taken_and_never_recorded_done_is_taken_again_under_its_number
 
     def landed_unanswered(self, pid, changes, etag):
         written = update(self, pid, changes, etag)
-        if "callback_send_id" in changes and not failing:
+        if "callback_taken_id" in changes and not failing:
             failing.append("read")
             raise Unavailable("Pause storage is unavailable.")
         return written
@@ -326,6 +338,34 @@ def test_a_re_send_taken_and_never_recorded_done_is_taken_again_under_its_number
     assert sweep.sweep(ended) == {"redelivered": 1} and len(adf.callbacks) == 2
     record = get_store().get(pause_id).entity
     assert record["callback_attempts"] == 2 and record["callback_confirmed"] is True
+
+
+def test_a_re_sends_outcome_is_recorded_over_a_note_written_while_it_was_out(api, adf, configure, monkeypatch):
+    """A chat note written to the pause while its callback is re-sent makes the outcome's conditional write meet a
+    412: the outcome is still this send's to record, so it is written on the pause as it is now, and the send is
+    not taken again for want of it."""
+    from shared import sweep
+    from shared.storage.records import json_field
+    from shared.targets import callback
+
+    configure(CALLBACK_REDELIVERY_SECONDS="600", **FAST)
+    pause_id, decided = unconfirmed(api, adf)
+    deliver = callback.deliver
+
+    def noted_meanwhile(uri, body):
+        answer = deliver(uri, body)
+        get_store().note(pause_id, get_store().get(pause_id), [{"channel": "teams", "outcome": "sent"}])
+        return answer
+
+    monkeypatch.setattr(callback, "deliver", noted_meanwhile)
+    resend = decided + timedelta(seconds=601)
+    assert sweep.sweep(resend) == {"redelivered": 1}
+    monkeypatch.undo()
+    record = get_store().get(pause_id).entity
+    assert record["callback_confirmed"] is True and record["callback_attempts"] == 2
+    assert [note["channel"] for note in json_field(record, "notifications")] == ["teams"]
+    assert sweep.sweep(resend + callback.send_window() + timedelta(days=1)) == {"already_settled": 1}  # its expiry's
+    assert len(adf.callbacks) == 2
 
 
 def test_a_given_up_callbacks_other_row_is_removed_not_moved(api, adf, configure):

@@ -31,6 +31,8 @@ from shared.targets.outside import OutsideCallFailed
 
 logger = logging.getLogger(__name__)
 
+_DONE_TRIES = 5  # a re-send's outcome written again over other writes to the pause made meanwhile
+
 
 def is_stale(entity: dict, now: datetime) -> bool:
     return now - moment(entity, "claimed_at") >= stale_after()
@@ -101,10 +103,10 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
     # send, if taken, is not done, and is taken again once it must have ended.)
     try:
         etag = store.update(pause_id, {"callback_attempts": number, "callback_sent_at": now,
-                                       "callback_send_id": send_id}, stored.etag)
+                                       "callback_taken_id": send_id}, stored.etag)
     except (Conflict, Unavailable):
         current = store.get(pause_id)
-        if current.entity.get("callback_send_id") != send_id:
+        if current.entity.get("callback_taken_id") != send_id:
             raise
         etag = current.etag
     try:
@@ -112,17 +114,34 @@ def redeliver(pause_id: str, stored: Stored, now: datetime) -> datetime | bool:
     except OutsideCallFailed as failure:
         gave_up = number >= limits.callback_redelivery_attempts
         note = f"{failure.summary}; sent {number} time(s)" + ("; gave up re-sending" if gave_up else "")
-        store.update(pause_id, {"last_error": note[:1000], "callback_done_id": send_id}, etag)
+        _done(pause_id, send_id, {"last_error": note[:1000]}, etag)
         logger.warning("callback re-send failed pause_id=%s attempt=%d: %s", pause_id, number, failure.summary)
         return False if gave_up else redelivery_due(now, number)
-    store.update(pause_id, {"callback_confirmed": True, "callback_done_id": send_id}, etag)
+    _done(pause_id, send_id, {"callback_confirmed": True}, etag)
     logger.info("callback confirmed on re-send pause_id=%s attempt=%d", pause_id, number)
     return True
 
 
+def _done(pause_id: str, send_id: str, changes: dict, etag: str) -> None:
+    """Record what came of a re-send, and that it was made. Something else may write the pause meanwhile (a
+    chat note, a follow-up): the outcome is this send's own to record while the send is still the last taken
+    (else, taken again for want of it, the callback would be sent once more each time)."""
+    store = get_store()
+    for _ in range(_DONE_TRIES):
+        try:
+            store.update(pause_id, {**changes, "callback_done_id": send_id}, etag)
+            return
+        except Conflict:
+            current = store.get(pause_id)
+            if current.entity.get("callback_taken_id") != send_id or not _undone(current.entity):
+                return  # taken again since, or recorded (a write that landed unanswered)
+            etag = current.etag
+    raise Conflict()
+
+
 def _undone(entity: dict) -> bool:
     """A re-send taken (its id written) and not recorded as done."""
-    taken = entity.get("callback_send_id")
+    taken = entity.get("callback_taken_id")
     return isinstance(taken, str) and taken != entity.get("callback_done_id")
 
 

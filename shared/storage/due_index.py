@@ -19,6 +19,8 @@ from shared.tokens import PAUSE_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 
+_BATCH_ROUNDS = 3  # a batch delete refused for a row gone already is sent again this often without it
+
 # Rows that carry work of their own, not a pause's: a checkpoint's callback (shared.outbox), a decided
 # pause's chat follow-ups (shared.followups), a pending pause's next reminder (shared.reminders), its
 # escalation (shared.escalations), a reminder's or escalation's post a channel refused (shared.reposts).
@@ -112,15 +114,16 @@ class DueIndex:
         """Delete rows of one partition (at most 100) in one batch transaction. A row gone already (another
         timer instance; a queue message that was not its row's one) has the batch refused whole, the refusal
         naming it (Table storage's "<index>:" prefix): that row is deleted on its own (gone: fine; named wrongly:
-        it goes all the same) and the rest in a batch again, while that costs fewer requests than one a row."""
+        it goes all the same) and the rest in a batch again, up to _BATCH_ROUNDS times; then one by one. With g
+        rows gone that is 2g + 1 requests for g up to _BATCH_ROUNDS, at most _BATCH_ROUNDS + 1 more than one a row."""
         rest = list(dues)
-        while rest:
-            refused = self._remove_batch(rest)
+        for round_ in range(_BATCH_ROUNDS + 1):
+            refused = self._remove_batch(rest) if rest else None
             if refused is None:
                 return
-            self.remove(rest.pop(refused if 0 <= refused < len(rest) else 0))
-            if 2 * (len(dues) - len(rest)) >= len(rest):  # two requests a row so far: the rest one by one
+            if round_ == _BATCH_ROUNDS:
                 break
+            self.remove(rest.pop(refused if 0 <= refused < len(rest) else 0))
         for due in rest:
             self.remove(due)
 
