@@ -136,6 +136,8 @@ def _done(pause_id: str, send_id: str, changes: dict, etag: str) -> None:
             if current.entity.get("callback_taken_id") != send_id or not _undone(current.entity):
                 return  # taken again since, or recorded (a write that landed unanswered)
             etag = current.etag
+    logger.warning("could not record the outcome of callback re-send pause_id=%s: the pause kept changing; the "
+                   "send reads as not done and is made again once it must have ended", pause_id)
     raise Conflict()
 
 
