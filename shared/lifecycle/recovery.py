@@ -158,14 +158,13 @@ def resend_due(entity: dict) -> datetime | None:
     sent, decided = entity.get("callback_sent_at"), entity.get("decided_at")
     if _undone(entity) and isinstance(sent, datetime):
         return (as_utc(sent) + callback.send_window()).replace(microsecond=0)
-    attempts = max(1, count(entity.get("callback_attempts")))
-    if attempts >= get_settings().limits.callback_redelivery_attempts:
+    attempts, limits = max(1, count(entity.get("callback_attempts"))), get_settings().limits
+    if attempts >= limits.callback_redelivery_attempts:
         return None
     if isinstance(sent, datetime):
         due = redelivery_due(as_utc(sent), attempts)
-    elif isinstance(decided, datetime):
-        due = as_utc(decided) + sum((redelivery_due(decided, sends) - decided for sends in range(1, attempts + 1)),
-                                    timedelta())
+    elif isinstance(decided, datetime):  # the intervals so far: 1, 2, 4 … of them, 2^attempts - 1 in all
+        due = as_utc(decided) + timedelta(seconds=limits.callback_redelivery_seconds * (2 ** attempts - 1))
     else:
         return None
     return due.replace(microsecond=0)
