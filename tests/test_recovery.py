@@ -368,6 +368,57 @@ def test_a_re_sends_outcome_is_recorded_over_a_note_written_while_it_was_out(api
     assert len(adf.callbacks) == 2
 
 
+def test_a_re_sends_outcome_that_landed_unanswered_is_not_written_again(api, adf, configure, monkeypatch):
+    """The write recording a re-send's outcome lands, but the storage SDK's retry of it meets a 412: read back,
+    the outcome is there (this send's id as done), and it is not written a second time."""
+    from shared import sweep
+
+    configure(CALLBACK_REDELIVERY_SECONDS="600", **FAST)
+    pause_id, decided = unconfirmed(api, adf)
+    store_type, outcomes = type(get_store()), []
+    update = store_type.update
+
+    def landed_unanswered(self, pid, changes, etag):
+        written = update(self, pid, changes, etag)
+        if "callback_done_id" in changes:
+            outcomes.append(changes)
+            if len(outcomes) == 1:
+                raise Conflict()
+        return written
+
+    monkeypatch.setattr(store_type, "update", landed_unanswered)
+    assert sweep.sweep(decided + timedelta(seconds=601)) == {"redelivered": 1}
+    monkeypatch.undo()
+    assert len(outcomes) == 1 and len(adf.callbacks) == 2
+    record = get_store().get(pause_id).entity
+    assert record["callback_confirmed"] is True and record["callback_done_id"] == record["callback_taken_id"]
+
+
+def test_a_re_send_taken_again_meanwhile_leaves_its_outcome_to_the_taker(api, adf, configure, monkeypatch):
+    """While a re-send is out, another instance takes the send again (this one looked dead to it): the outcome is
+    the last taker's to record, so this send writes none over its taking, and the pause reads as that taker left
+    it (its send not yet recorded as done)."""
+    from shared import sweep
+    from shared.targets import callback
+
+    configure(CALLBACK_REDELIVERY_SECONDS="600", **FAST)
+    pause_id, decided = unconfirmed(api, adf)
+    deliver, store = callback.deliver, get_store()
+
+    def taken_again_meanwhile(uri, body):
+        answer = deliver(uri, body)
+        current = store.get(pause_id)
+        store.update(pause_id, {"callback_taken_id": "another-instance"}, current.etag)
+        return answer
+
+    monkeypatch.setattr(callback, "deliver", taken_again_meanwhile)
+    assert sweep.sweep(decided + timedelta(seconds=601)) == {"redelivered": 1}
+    monkeypatch.undo()
+    record = store.get(pause_id).entity
+    assert record["callback_taken_id"] == "another-instance" and "callback_done_id" not in record
+    assert record.get("callback_confirmed") is not True and record["callback_attempts"] == 2
+
+
 def test_a_given_up_callbacks_other_row_is_removed_not_moved(api, adf, configure):
     """Once re-sending has given up, nothing is owed: the pause's other row (its expiry's) goes."""
     from shared import sweep
