@@ -20,7 +20,7 @@ from shared.errors import ConsoleSignIn, InvalidRequest, NotAnOperator, NotFound
 from shared.lifecycle.engine import decide
 from shared.lifecycle.model import Action, Audit, Mode
 from shared.settings import get_settings
-from shared.storage import status_index
+from shared.storage import due_queue, status_index
 from shared.storage.pauses import get_store
 from shared.storage.records import to_record
 from shared.validation import Decision
@@ -59,6 +59,7 @@ def overview(now: datetime | None = None) -> dict:
         "held": [to_record(e) for e in held], "more_held": bool(more_held),
         "holds": holds.listed(holds.ACTIVE, PAGE, now),
         "decided": [_decision_view(row) for row in decided], "more_decided": bool(more_decided),
+        "backlog": due_queue.backlog(), "due_work_queue": get_settings().due_work_queue,
     }
 
 

@@ -379,3 +379,57 @@ def test_an_operator_edits_the_catalog_recorded_as_them(api, signed_in, smtp):
     status, _ = post(api, "console_delete_entry", "console/catalog/backfill/delete", {}, signed_in(), route)
     assert status == 303
     assert api.call("get_catalog_entry", "GET", "catalog/backfill", route_params=route).status_code == 404
+
+
+def _due_work(body: str) -> str:
+    """The console's due-work section, its tags dropped."""
+    import re
+
+    section = body[body.index('id="due-work"'):]
+    return " ".join(re.sub(r"<[^>]+>", " ", section[:section.index("</section>")]).split())
+
+
+def test_the_console_counts_the_due_work_waiting_on_each_queue(api, signed_in, configure, azurite):
+    """How much due work waits: on the queue, back for ARM's write limit, and set aside by the host in either poison
+    queue (a queue not made yet holds nothing); the poison queues' note shows only when something is there."""
+    from azure.storage.queue import QueueServiceClient
+
+    from shared.storage.due_queue import Backlog, backlog
+
+    name = f"due-{uuid.uuid4().hex[:12]}"
+    configure(DUE_WORK_QUEUE=name)
+    assert backlog() == Backlog(0, 0, 0)
+    _, body, _ = page(api, "console_page", "console", signed_in())
+    assert f"On the queue {name} 0 Back for Azure Resource Manager's write limit 0 Set aside by the Functions " \
+           "host 0" in _due_work(body)
+    assert "poison" not in _due_work(body)
+    with QueueServiceClient.from_connection_string(azurite.connection_string) as service:
+        for queue, count in ((name, 3), (f"{name}-paced", 2), (f"{name}-poison", 1), (f"{name}-paced-poison", 3)):
+            client = service.get_queue_client(queue)
+            client.create_queue()
+            for n in range(count):
+                client.send_message(f"message {n}", visibility_timeout=60 if n else None)
+    assert backlog() == Backlog(3, 2, 4)  # invisible messages count: they wait too
+    _, body, _ = page(api, "console_page", "console", signed_in())
+    shown = _due_work(body)
+    assert f"On the queue {name} 3 Back for Azure Resource Manager's write limit 2 Set aside by the Functions " \
+           "host 4" in shown
+    assert f"{name}-poison" in shown and f"{name}-paced-poison" in shown
+
+
+def test_due_work_storage_cannot_count_is_said_and_the_console_still_shows(api, signed_in, configure, azurite):
+    """Queue storage not answering: the counts say so, and the rest of the console is there (no 500)."""
+    from local_dev.ports import free_port
+
+    dead = azurite.connection_string.replace(f":{azurite.queue_port}/", f":{free_port('127.0.0.1')}/")
+    configure(AzureWebJobsStorage=dead, STORAGE_RETRY_TOTAL="0", DUE_WORK_QUEUE=f"due-{uuid.uuid4().hex[:12]}")
+    waiting = api.created()
+    status, body, _ = page(api, "console_page", "console", signed_in())
+    assert status == 200 and f"/api/console/pauses/{waiting['pause_id']}" in body
+    assert _due_work(body).count("unknown (storage did not answer)") == 3
+
+
+def test_without_a_due_work_queue_the_console_says_the_timer_settles_it(api, signed_in, configure):
+    configure(DUE_WORK_QUEUE="")
+    _, body, _ = page(api, "console_page", "console", signed_in())
+    assert "settled by the timer itself (DUE_WORK_QUEUE is empty)" in _due_work(body)

@@ -25,6 +25,8 @@ from shared.storage.tables import forgotten_with_settings, translate
 logger = logging.getLogger(__name__)
 
 SENDERS = 16  # concurrent sends of one batch (the storage account takes 2,000 messages a second per queue)
+POISON_SUFFIX = "-poison"  # where the Functions host moves a message it would not run or gave up on
+MAX_QUEUE_NAME = 63
 
 
 # A deferred item's ARM slot (shared.targets.pacing.Slot: kind, time), under a key per kind of slot.
@@ -131,11 +133,58 @@ class DueQueue:
         return Sent(len(dues) - len(failed), failed)
 
 
-def _client(paced: bool):
+class Backlog(NamedTuple):
+    """How much due work waits, as Queue storage counts its messages (approximately: it may lag a little). None:
+    storage did not say."""
+    queued: int | None  # on the due-work queue, visible or not (delayed, or being settled)
+    paced: int | None   # back on the paced queue, waiting for ARM's write limit
+    poison: int | None  # moved aside by the Functions host, from either queue: not the app's, or given up on
+
+
+def backlog() -> Backlog | None:
+    """The due-work queues' message counts (four requests, at once); None when the timer settles due work itself
+    (DUE_WORK_QUEUE empty)."""
+    settings = get_settings()
+    if not settings.due_work_queue:
+        return None
+    main, paced = settings.due_work_queue, settings.paced_work_queue
+    names = [main, paced] + [name for name in map(_poison_name, (main, paced)) if name]
+    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="backlog") as pool:
+        counts = dict(zip(names, pool.map(_count, names)))
+    poisoned = [counts[name] for name in names[2:]]
+    return Backlog(counts[main], counts[paced], None if None in poisoned else sum(poisoned))
+
+
+def _poison_name(name: str) -> str | None:
+    """As the Functions host names a queue's poison queue: none for a poison queue, or a name it would make too
+    long."""
+    if name.endswith(POISON_SUFFIX) or len(name) + len(POISON_SUFFIX) > MAX_QUEUE_NAME:
+        return None
+    return name + POISON_SUFFIX
+
+
+def _count(name: str) -> int | None:
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    try:
+        return _counting_client(name).get_queue_properties().approximate_message_count
+    except ResourceNotFoundError:  # made with its first message
+        return 0
+    except AzureError as exc:
+        logger.warning("could not count the messages of queue %s: %s", name, exc)
+        return None
+
+
+@forgotten_with_settings
+@built_once
+def _counting_client(name: str):
+    return _client(name)
+
+
+def _client(name: str):
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
     settings = get_settings()
-    name = settings.paced_work_queue if paced else settings.due_work_queue
     limits = settings.limits
     account = settings.storage
     # The app's transport, as the tables' (shared.outbound.http_transport): a keep-alive pool for SENDERS sends and
@@ -153,11 +202,11 @@ def _client(paced: bool):
 @forgotten_with_settings
 @built_once
 def get_due_queue() -> DueQueue:
-    return DueQueue(_client(paced=False))
+    return DueQueue(_client(get_settings().due_work_queue))
 
 
 @forgotten_with_settings
 @built_once
 def get_paced_queue() -> DueQueue:
     """The queue work waiting for ARM's write limit comes back on (`Settings.paced_work_queue`)."""
-    return DueQueue(_client(paced=True))
+    return DueQueue(_client(get_settings().paced_work_queue))
