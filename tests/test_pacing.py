@@ -25,13 +25,19 @@ class Clock:
         return self.now
 
 
-def test_before_arm_says_anything_only_the_margin_goes_blind():
+def test_before_arm_says_anything_only_a_few_go_blind():
+    """Every instance a scale-out adds starts knowing nothing of the bucket: a few writes go (never more than the
+    margin), then ARM's first answer says what remains."""
+    assert 1 <= pacing.BLIND_CALLS <= 5
     pacer = pacing.Pacer(10, 20, clock=Clock())
-    assert [pacer.acquire(KEY) for _ in range(20)] == [0.0] * 20
-    assert pacer.acquire(KEY) > 0  # many at once could empty a small bucket before the first answer
-    pacer.observed(KEY, 180)  # the first answer: the 19 other blind writes are still in flight
-    assert [pacer.acquire(KEY) for _ in range(142)] == [0.0] * 142  # 161 left: all go down to the margin (20)
+    blind = pacing.BLIND_CALLS
+    assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind
+    assert pacer.acquire(KEY) > 0  # many at once, from each of many instances, would empty the bucket
+    pacer.observed(KEY, 180)  # the first answer: the other blind writes are still in flight
+    left = 180 - (blind - 1)
+    assert [pacer.acquire(KEY) for _ in range(left - 19)] == [0.0] * (left - 19)  # all go down to the margin (20)
     assert pacer.acquire(KEY) > 0
+    assert pacing.Pacer(8, 2, clock=Clock()).acquire(KEY, cost=3) > 0  # a margin smaller than that: no more blind
 
 
 def test_writes_slow_down_before_the_bucket_is_empty_each_given_a_slot_of_its_own():
@@ -52,7 +58,45 @@ def test_a_429_holds_writes_back_until_retry_after_then_until_the_margin_refille
     pacer = pacing.Pacer(10, 20, clock=clock)
     pacer.throttled(KEY, 7)
     wait = pacer.acquire(KEY)
-    assert wait == pytest.approx(9.001)  # empty at Retry-After, then 20 tokens at 10 a second
+    # Empty at Retry-After, then 20 tokens at 5 a second: others spent what this process counted on, so it takes
+    # half the share it took (a window measured without them gives it back).
+    assert wait == pytest.approx(11.001)
+    clock.now += wait
+    assert pacer.acquire(KEY, slot=clock.now) == 0.0
+
+
+def test_a_429_halves_the_share_of_the_refill_a_process_hands_out_as_slots():
+    """Processes that each took ARM's whole refill for their own (a scale-out's new instances, before they have
+    measured what the others spend) hand out half as many slots a second after each 429."""
+    clock = Clock()
+    pacer = pacing.Pacer(10, 20, clock=clock)
+    pacer.observed(KEY, 19)  # under the margin
+    assert [pacer.acquire(KEY) for _ in range(2)] == pytest.approx([0.101, 0.201])  # its slots: 1/10 s apart
+
+    def spacing():
+        first, second = pacer.acquire(KEY), pacer.acquire(KEY)
+        return second - first
+    pacer.throttled(KEY, 1)
+    assert spacing() == pytest.approx(0.2)  # 5 a second
+    pacer.throttled(KEY, 1)
+    assert spacing() == pytest.approx(0.4)  # 2.5 a second
+    for _ in range(10):
+        pacer.throttled(KEY, 1)
+    assert pacer._own_rate(pacer._buckets[KEY]) == pytest.approx(10 * pacing.MIN_SHARE)  # never less than this
+
+
+def test_a_call_back_at_its_slot_keeps_the_margin_too():
+    """With many instances, the calls the others have in flight need the margin: one back at its slot goes once
+    the bucket is above it, as a fresh one would (down to one token, 32 instances met a 429 on a third of their
+    calls long after they had measured each other)."""
+    clock = Clock()
+    pacer = pacing.Pacer(10, 20, clock=clock)
+    pacer.observed(KEY, 20)
+    slot = clock.now + pacer.acquire(KEY)  # under the margin: a slot 0.1 s ahead
+    pacer.observed(KEY, 12)  # others spent meanwhile
+    clock.now = slot
+    wait = pacer.acquire(KEY, slot=slot)
+    assert wait > 0
     clock.now += wait
     assert pacer.acquire(KEY, slot=clock.now) == 0.0
 
@@ -116,12 +160,13 @@ def test_answers_without_a_count_free_the_calls_started_blind():
     hold background calls back for good once the first ones went blind."""
     clock = Clock()
     pacer = pacing.Pacer(10, 20, clock=clock)
-    assert [pacer.acquire(KEY) for _ in range(20)] == [0.0] * 20
+    blind = pacing.BLIND_CALLS
+    assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind
     assert pacer.acquire(KEY) > 0
     pacer.answered(KEY)  # one answered, saying nothing of the bucket: it is no longer in flight
     assert pacer.acquire(KEY) == 0.0 and pacer.acquire(KEY) > 0
     clock.now += pacing.UNANSWERED_SECONDS  # the others' answers were lost: none of them is in flight by now
-    assert [pacer.acquire(KEY) for _ in range(20)] == [0.0] * 20
+    assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind
 
 
 class Answer:
@@ -238,22 +283,27 @@ def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight
 
 
 def test_processes_pacing_one_bucket_leave_each_other_its_refill_and_keep_429s_rare():
-    """Each process learns from ARM's counts what the others spend, and hands out slots at its share of the
-    refill: together they start at ARM's rate, and once they have learned (two measuring windows) hardly ever
-    meet a 429. Each handing out slots at ARM's whole rate, three met one on 9 % of their calls all along,
-    eight on 29 %."""
-    floor = (1200 - 200) / 10  # ARM's 200 at once, then 10 a second
-    for processes, pace in ((1, 1.05), (3, 1.1), (8, 1.3)):  # (the more there are, the longer they take to learn)
-        calls, throttled, took = share_one_bucket(processes, 1200)
+    """Each process learns from ARM's counts what the others spend (and, from a 429, at once that they spend more
+    than it allowed for), and hands out slots at its share of the refill: together they start at ARM's rate, and
+    up to 40 instances (what infra/ lets the plan scale to) meet a 429 on under 5 % of their calls, almost all
+    while they learn (0 %, 1.1 %, 0 %, 0.4 %, 3.0 % with 1, 3, 8, 16, 40 processes). Before (20 calls each before
+    ARM's first answer, a call back at its slot going down to the bucket's last token, a 429 teaching nothing): 2.1 %
+    with three, 14 % with eight, 25 % with 16, 63 % with 40, over half of the last long after they had measured
+    each other."""
+    items = 2400
+    floor = (items - 200) / 10  # ARM's 200 at once, then 10 a second
+    for processes in (1, 3, 8, 16, 40):
+        calls, throttled, took = share_one_bucket(processes, items)
         learned = [moment for moment in throttled if moment >= 4 * pacing.OTHERS_WINDOW_SECONDS]
-        assert len(learned) < 0.02 * calls and took < floor * pace, (processes, calls, len(throttled), took)
+        assert len(throttled) < 0.05 * calls and len(learned) < 0.005 * calls and took < floor * 1.1, (
+            processes, calls, len(throttled), len(learned), took)
 
 
 def test_answers_out_of_order_are_not_taken_for_others_spending():
     """A count heard later may be older: one process alone, its answers anywhere from 50 ms to 1.5 s late,
     keeps ARM's whole rate and meets no 429 (read count by count, its own calls looked like others')."""
     calls, throttled, took = share_one_bucket(1, 1200, latency=1.5, spread=True)
-    assert throttled == [] and took < (1200 - 200) / 10 * 1.05, (calls, len(throttled), took)
+    assert throttled == [] and took < (1200 - 200 + 20) / 10 * 1.05, (calls, len(throttled), took)  # (20: the margin)
 
 
 def test_two_processes_keep_to_arms_rate_to_the_end_when_deferred_items_come_back_to_either():
