@@ -133,9 +133,10 @@ class Pacer:
         each is deferred once, not again and again (slots are handed out at this process's share of the refill;
         unless it has seen it is alone, SLOT_HORIZON_SECONDS ahead at most, and a call beyond is told to ask
         `Later`, without a slot). Coming back at its `slot`, a call goes ahead of the fresh ones, as long as
-        the low water mark is left, as every call leaves it: for the calls other instances have in flight. Work that cannot carry its slot (a due-index row,
-        moved to the second) names its `item` instead: the slot given to it is remembered here for a while, and
-        an item back early is told the rest of its wait, not given a new slot."""
+        the low water mark is left, as every call leaves it: for the calls other instances have in flight. Work
+        that cannot carry its slot (a due-index row, moved to the second) names its `item` instead: the slot
+        given to it is remembered here for a while, and an item back early is told the rest of its wait, not
+        given a new slot."""
         with self._lock:
             now = self._clock() if now is None else now
             if slot is None and item is not None:
@@ -150,7 +151,7 @@ class Pacer:
             if now >= bucket.blocked_until:
                 holds = slot is not None and now >= slot - 0.05
                 floor = self._low + cost - 1
-                if estimate is None and bucket.blind + cost <= min(self._low, BLIND_CALLS):  # until ARM says what remains
+                if estimate is None and bucket.blind + cost <= min(self._low, BLIND_CALLS):  # until ARM's first count
                     bucket.blind += cost
                     bucket.at = now
                     return self._went(bucket, item, cost)
