@@ -38,6 +38,8 @@ def test_before_arm_says_anything_only_a_few_go_blind():
     assert [pacer.acquire(KEY) for _ in range(left - 19)] == [0.0] * (left - 19)  # all go down to the margin (20)
     assert pacer.acquire(KEY) > 0
     assert pacing.Pacer(8, 2, clock=Clock()).acquire(KEY, cost=3) > 0  # a margin smaller than that: no more blind
+    tiny = pacing.Pacer(10, 0.5, clock=Clock())  # ARM_WRITES_LOW_WATER=0.5: one still goes, or none ever would
+    assert tiny.acquire(KEY) == 0.0 and tiny.acquire(KEY) > 0
 
 
 def test_writes_slow_down_before_the_bucket_is_empty_each_given_a_slot_of_its_own():

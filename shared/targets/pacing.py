@@ -151,7 +151,8 @@ class Pacer:
             if now >= bucket.blocked_until:
                 holds = slot is not None and now >= slot - 0.05
                 floor = self._low + cost - 1
-                if estimate is None and bucket.blind + cost <= min(self._low, BLIND_CALLS):  # until ARM's first count
+                blind = max(1, min(self._low, BLIND_CALLS))  # until ARM's first count (one, whatever the margin)
+                if estimate is None and bucket.blind + cost <= blind:
                     bucket.blind += cost
                     bucket.at = now
                     return self._went(bucket, item, cost)
