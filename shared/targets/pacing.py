@@ -49,8 +49,10 @@ REMAINING_OVERRIDDEN = "x-ms-ratelimit-remaining-subscription-resource-requests"
 OTHERS_WINDOW_SECONDS = 5  # what the others spend is measured over this long
 SLOT_HORIZON_SECONDS = 20  # while others spend the bucket (or may), slots go this far ahead at most
 MIN_SHARE = 1 / 16  # however much the others spend, this process keeps this share of the refill
-# Before ARM has said anything of a bucket, at most this many calls go (and no more than the margin): every instance
-# a scale-out adds starts blind, and 20 each from 32 instances were 440 calls more than the bucket held.
+# Before ARM has said anything of a bucket, at most this many calls go (and no more than the margin) where settles
+# are spread over instances: every instance a scale-out adds starts blind, and 20 each from 32 instances were 440
+# calls more than the bucket held. (The timer alone settles in one process, and a start it defers waits for its
+# next run: it goes blind up to the margin.)
 BLIND_CALLS = 4
 UNANSWERED_SECONDS = 60  # a call started while nothing is known of its bucket has ended by then, answered or not
 SLOT_MEMORY_SECONDS = 60  # a remembered slot this far past is forgotten (the item was settled elsewhere)
@@ -110,9 +112,12 @@ class Slot(NamedTuple):
 
 
 class Pacer:
-    def __init__(self, refill_per_second: float, low_water: float, kind: str = WRITES, clock=time.time):
+    def __init__(self, refill_per_second: float, low_water: float, kind: str = WRITES, clock=time.time,
+                 blind: float = BLIND_CALLS):
         self.kind = kind
         self._refill, self._low = refill_per_second, low_water
+        # The calls that go before ARM's first count: at least one (or none ever would), at most the margin.
+        self._blind = max(1, min(low_water, blind))
         self._clock = clock
         self._buckets: dict[tuple, _Bucket] = {}
         self._slots: dict[str, float] = {}  # item -> the slot it was given, for work that cannot carry its slot
@@ -151,8 +156,8 @@ class Pacer:
             if now >= bucket.blocked_until:
                 holds = slot is not None and now >= slot - 0.05
                 floor = self._low + cost - 1
-                blind = max(1, min(self._low, BLIND_CALLS))  # until ARM's first count (one, whatever the margin)
-                if estimate is None and bucket.blind + cost <= blind:
+                # Until ARM's first count: a few calls (one lot, however many, when none is in flight).
+                if estimate is None and (bucket.blind + cost <= self._blind or not bucket.blind):
                     bucket.blind += cost
                     bucket.at = now
                     return self._went(bucket, item, cost)
@@ -211,7 +216,10 @@ class Pacer:
             else:
                 bucket.remaining = min(float(remaining), estimate)
             bucket.at = now
-            if remaining >= self._low:  # room enough: fresh writes need not queue behind the slots handed out
+            # Room enough, well above the margin: fresh writes need not queue behind the slots handed out. (At the
+            # margin itself a count is often stale: slots still held were handed out again, and their holders,
+            # keeping the margin, were deferred again and again, 22 times for each of 1,200 starts in one process.)
+            if remaining >= 2 * self._low:
                 bucket.next_slot = min(bucket.next_slot, bucket.at)
 
     def answered(self, key: tuple) -> None:
@@ -226,11 +234,13 @@ class Pacer:
         """ARM answered 429: nothing goes to that subscription until Retry-After has passed. Others spend more of
         the bucket than this process allowed for, so its share of the refill is halved at once (the next window
         measured gives back what they do not spend): each instance a scale-out adds takes ARM's whole refill for
-        itself until it has measured a window, and 32 of them met a 429 on half their calls."""
+        itself until it has measured a window, and 32 of them met a 429 on half their calls. Once per Retry-After:
+        halved for each 429 of calls in flight together, one process was held to a sixteenth for 40 s."""
         with self._lock:
             bucket = self._buckets.setdefault(key, _Bucket())
             now = self._clock()
-            bucket.others.rate = max(bucket.others.rate, self._refill - self._own_rate(bucket) / 2)
+            if now >= bucket.blocked_until:  # once for the calls in flight together, not for each of their 429s
+                bucket.others.rate = max(bucket.others.rate, self._refill - self._own_rate(bucket) / 2)
             bucket.blocked_until = max(bucket.blocked_until, now + retry_after)
             bucket.remaining, bucket.at = 0.0, now + retry_after
 
