@@ -112,7 +112,8 @@ def settle(text: str, dequeue_count: int, now: datetime | None = None) -> SweepO
             leased = row.get("queued_until")
             due = due._replace(kind=row.get("kind") or due.kind,
                                queued_until=leased if isinstance(leased, datetime) else None)
-        with pacing.background(), pacing.holding(pacing.Slot(*slot) if slot else None), status_index.deferring(_INDEX):
+        with (pacing.background(spread=True), pacing.holding(pacing.Slot(*slot) if slot else None),
+              status_index.deferring(_INDEX)):
             outcome = sweep.settle_due(due, now, rows, found, read)
         if outcome in (SweepOutcome.RESCHEDULED, SweepOutcome.RETRY) and not rows.moved:
             _look_again(due, now, slot, found)

@@ -59,6 +59,29 @@ def test_due_items_are_enqueued_once_and_settled_by_their_messages(api, adf, que
     assert due_work.enqueue_due(moment) == {}  # nothing due any more
 
 
+def test_a_start_from_the_queue_is_paced_as_one_of_many_instances_and_the_timers_as_one(api, adf, queue,
+                                                                                       configure, monkeypatch):
+    """Settled from the queue, a start is paced as the host scales the function out (each new instance goes only a
+    few calls blind); settled by the timer alone (no queue), as one process's."""
+    from shared import sweep
+    from shared.targets import pacing
+
+    spread, acquire = [], pacing.Pacer.acquire
+
+    def noted(self, *args, **kwargs):
+        spread.append(pacing._SPREAD.get())
+        return acquire(self, *args, **kwargs)
+
+    monkeypatch.setattr(pacing.Pacer, "acquire", noted)
+    created = api.created(expires_in=60, on_timeout="restart")
+    due_work.enqueue_due(later(created))
+    [(text, count)] = take(queue)
+    assert due_work.settle(text, count, later(created)) is SweepOutcome.RESTARTED and spread == [True]
+    configure(DUE_WORK_QUEUE="")
+    created = api.created(expires_in=60, on_timeout="restart")
+    assert sweep.sweep(later(created)) == {"restarted": 1} and spread == [True, False]
+
+
 def test_a_message_for_work_no_longer_due_and_a_second_copy_change_nothing(api, adf, queue):
     created = api.created(expires_in=60, on_timeout="restart")
     moment = later(created)

@@ -28,32 +28,31 @@ class Clock:
 def test_before_arm_says_anything_only_a_few_go_blind():
     """Every instance a scale-out adds starts knowing nothing of the bucket: a few writes go (never more than the
     margin), then ARM's first answer says what remains."""
-    pacer = pacing.Pacer(10, 20, clock=Clock())
-    blind = pacing.BLIND_CALLS
-    assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind
-    assert pacer.acquire(KEY) > 0  # many at once, from each of many instances, would empty the bucket
-    pacer.observed(KEY, 180)  # the first answer: the other blind writes are still in flight
-    left = 180 - (blind - 1)
-    assert [pacer.acquire(KEY) for _ in range(left - 19)] == [0.0] * (left - 19)  # all go down to the margin (20)
-    assert pacer.acquire(KEY) > 0
-    reads = pacing.Pacer(25, 25, pacing.READS, clock=Clock())
-    assert reads.acquire(KEY, cost=10) == 0.0  # a check reading 10 runs at once: one lot, since none is in flight
-    assert reads.acquire(KEY) > 0  # (held back until a count came, it would never go)
-    tiny = pacing.Pacer(10, 0.5, clock=Clock())  # ARM_WRITES_LOW_WATER=0.5: one still goes, or none ever would
-    assert tiny.acquire(KEY) == 0.0 and tiny.acquire(KEY) > 0
+    with pacing.background(spread=True):  # settled from the queue
+        pacer = pacing.Pacer(10, 20, clock=Clock())
+        blind = pacing.BLIND_CALLS
+        assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind
+        assert pacer.acquire(KEY) > 0  # many at once, from each of many instances, would empty the bucket
+        pacer.observed(KEY, 180)  # the first answer: the other blind writes are still in flight
+        left = 180 - (blind - 1)
+        assert [pacer.acquire(KEY) for _ in range(left - 19)] == [0.0] * (left - 19)  # all go down to the margin (20)
+        assert pacer.acquire(KEY) > 0
+        reads = pacing.Pacer(25, 25, pacing.READS, clock=Clock())
+        assert reads.acquire(KEY, cost=10) == 0.0  # a check reading 10 runs at once: one lot, since none is in flight
+        assert reads.acquire(KEY) > 0  # (held back until a count came, it would never go)
+        tiny = pacing.Pacer(10, 0.5, clock=Clock())  # ARM_WRITES_LOW_WATER=0.5: one still goes, or none ever would
+        assert tiny.acquire(KEY) == 0.0 and tiny.acquire(KEY) > 0
 
 
-@pytest.mark.integration
-def test_settles_spread_over_a_queue_go_blind_a_few_calls_the_timer_alone_up_to_the_margin(outside_settings):
-    """From a queue, every instance of a scale-out starts blind; the timer alone (no queue) is one process, and a
-    start it defers waits for its next run, so it goes blind up to the margin."""
-    from shared.targets.adf import get_adf
-
-    for queue, blind in (("pauses-due", pacing.BLIND_CALLS), ("", 20)):
-        outside_settings(DUE_WORK_QUEUE=queue, ARM_WRITES_LOW_WATER="20", ARM_READS_LOW_WATER="20")
-        for pacer in (get_adf().pacer, get_adf().read_pacer):
-            assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind, queue
-            assert pacer.acquire(KEY) > 0, queue
+def test_settles_spread_over_a_queue_go_blind_a_few_calls_the_timer_alone_up_to_the_margin():
+    """From the queue, every instance of a scale-out starts blind; the timer alone is one process, and a start it
+    defers waits for its next run, so it goes blind up to the margin."""
+    for spread, blind in ((True, pacing.BLIND_CALLS), (False, 20)):
+        pacer = pacing.Pacer(10, 20, clock=Clock())
+        with pacing.background(spread=spread):
+            with pacing.background():  # (the timer's settle inside the queue's keeps it spread)
+                assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind, spread
+                assert pacer.acquire(KEY) > 0, spread
 
 
 def test_writes_slow_down_before_the_bucket_is_empty_each_given_a_slot_of_its_own():
@@ -181,15 +180,16 @@ def test_what_arm_says_remains_replaces_the_estimate():
 def test_answers_without_a_count_free_the_calls_started_blind():
     """An ARM that stops counting (a service that overrides its limits, a proxy that drops headers) must not
     hold background calls back for good once the first ones went blind."""
-    clock = Clock()
-    pacer = pacing.Pacer(10, 20, clock=clock)
-    blind = pacing.BLIND_CALLS
-    assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind
-    assert pacer.acquire(KEY) > 0
-    pacer.answered(KEY)  # one answered, saying nothing of the bucket: it is no longer in flight
-    assert pacer.acquire(KEY) == 0.0 and pacer.acquire(KEY) > 0
-    clock.now += pacing.UNANSWERED_SECONDS  # the others' answers were lost: none of them is in flight by now
-    assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind
+    with pacing.background(spread=True):  # settled from the queue
+        clock = Clock()
+        pacer = pacing.Pacer(10, 20, clock=clock)
+        blind = pacing.BLIND_CALLS
+        assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind
+        assert pacer.acquire(KEY) > 0
+        pacer.answered(KEY)  # one answered, saying nothing of the bucket: it is no longer in flight
+        assert pacer.acquire(KEY) == 0.0 and pacer.acquire(KEY) > 0
+        clock.now += pacing.UNANSWERED_SECONDS  # the others' answers were lost: none of them is in flight by now
+        assert [pacer.acquire(KEY) for _ in range(blind)] == [0.0] * blind
 
 
 class Answer:
@@ -279,31 +279,32 @@ def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight
     def back(n, at, item, slot):
         waiting[random.randrange(processes) if anywhere else n].append((at, item, slot if anywhere else None))
 
-    while any(waiting) or answers:
-        for answer in [answer for answer in answers if answer[0] <= clock.now]:
-            answers.remove(answer)
-            _, n, item, decision = answer
-            if decision.allowed:
-                pacing.hook(pacers[n], KEY)(Answer(decision.headers))
-            else:
-                pacers[n].throttled(KEY, decision.retry_after)
-                back(n, clock.now + decision.retry_after, item, None)
-        for n, pacer in enumerate(pacers):
-            room = in_flight - sum(1 for answer in answers if answer[1] == n)
-            for entry in [entry for entry in waiting[n] if entry[0] <= clock.now][:max(0, room)]:
-                waiting[n].remove(entry)
-                _, item, slot = entry
-                wait = pacer.acquire(KEY, slot=slot) if anywhere else pacer.acquire(KEY, item=item)
-                if wait > 0:
-                    back(n, clock.now + wait, item, None if isinstance(wait, pacing.Later) else clock.now + wait)
-                    if deferred is not None:
-                        deferred[item] += 1
-                    continue
-                decision = arm.take("sub", "the-app", "POST")
-                calls, throttled = calls + 1, throttled + ([] if decision.allowed else [clock.now])
-                answered = round(clock.now + (random.uniform(0.05, latency) if spread else latency), 2)
-                answers.append((answered, n, item, decision))
-        clock.now = round(clock.now + 0.01, 2)
+    with pacing.background(spread=True):  # settled from the queue, as the queue's are
+        while any(waiting) or answers:
+            for answer in [answer for answer in answers if answer[0] <= clock.now]:
+                answers.remove(answer)
+                _, n, item, decision = answer
+                if decision.allowed:
+                    pacing.hook(pacers[n], KEY)(Answer(decision.headers))
+                else:
+                    pacers[n].throttled(KEY, decision.retry_after)
+                    back(n, clock.now + decision.retry_after, item, None)
+            for n, pacer in enumerate(pacers):
+                room = in_flight - sum(1 for answer in answers if answer[1] == n)
+                for entry in [entry for entry in waiting[n] if entry[0] <= clock.now][:max(0, room)]:
+                    waiting[n].remove(entry)
+                    _, item, slot = entry
+                    wait = pacer.acquire(KEY, slot=slot) if anywhere else pacer.acquire(KEY, item=item)
+                    if wait > 0:
+                        back(n, clock.now + wait, item, None if isinstance(wait, pacing.Later) else clock.now + wait)
+                        if deferred is not None:
+                            deferred[item] += 1
+                        continue
+                    decision = arm.take("sub", "the-app", "POST")
+                    calls, throttled = calls + 1, throttled + ([] if decision.allowed else [clock.now])
+                    answered = round(clock.now + (random.uniform(0.05, latency) if spread else latency), 2)
+                    answers.append((answered, n, item, decision))
+            clock.now = round(clock.now + 0.01, 2)
     random.setstate(before)
     return calls, throttled, clock.now
 

@@ -93,8 +93,7 @@ def pauses_approve_at(created, now):
     return "approved"
 
 
-def test_two_sweepers_at_once_settle_each_pause_once(api, adf, configure):
-    configure(DUE_WORK_QUEUE="")  # the timer settles due work itself
+def test_two_sweepers_at_once_settle_each_pause_once(api, adf):
     created = [api.created(expires_in=60, on_timeout="restart") for _ in range(6)]
     now = later(created[-1])
     barrier, results = threading.Barrier(2), []

@@ -122,13 +122,8 @@ class Adf:
         self._known: dict = {}  # PipelineTarget.key -> monotonic time until which it is known to exist
         # What this process knows of ARM's write buckets, for the app's own work to keep under them.
         limits = settings.limits
-        # Settled from a queue, on as many instances as the host scales to, each starting blind: a few calls each
-        # before ARM's first count. The timer alone (no queue) is one process: up to the margin.
-        spread = bool(settings.due_work_queue)
-        self.pacer = pacing.Pacer(limits.arm_writes_per_second, limits.arm_writes_low_water, pacing.WRITES,
-                                  blind=pacing.BLIND_CALLS if spread else limits.arm_writes_low_water)  # createRun
-        self.read_pacer = pacing.Pacer(limits.arm_reads_per_second, limits.arm_reads_low_water, pacing.READS,
-                                       blind=pacing.BLIND_CALLS if spread else limits.arm_reads_low_water)  # checks
+        self.pacer = pacing.Pacer(limits.arm_writes_per_second, limits.arm_writes_low_water, pacing.WRITES)  # createRun
+        self.read_pacer = pacing.Pacer(limits.arm_reads_per_second, limits.arm_reads_low_water, pacing.READS)  # checks
 
     def check_target(self, target: PipelineTarget) -> TargetProblem | None:
         """A problem when ADF says the pipeline (or its factory, group, subscription) does not exist,

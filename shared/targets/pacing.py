@@ -50,9 +50,9 @@ OTHERS_WINDOW_SECONDS = 5  # what the others spend is measured over this long
 SLOT_HORIZON_SECONDS = 20  # while others spend the bucket (or may), slots go this far ahead at most
 MIN_SHARE = 1 / 16  # however much the others spend, this process keeps this share of the refill
 # Before ARM has said anything of a bucket, at most this many calls go (and no more than the margin) where settles
-# are spread over instances: every instance a scale-out adds starts blind, and 20 each from 32 instances were 440
-# calls more than the bucket held. (The timer alone settles in one process, and a start it defers waits for its
-# next run: it goes blind up to the margin.)
+# are spread over instances (`background(spread=True)`): every instance a scale-out adds starts blind, and 20 each
+# from 32 instances were 440 calls more than the bucket held. (The timer alone settles in one process, and a start
+# it defers waits for its next run: it goes blind up to the margin.)
 BLIND_CALLS = 4
 UNANSWERED_SECONDS = 60  # a call started while nothing is known of its bucket has ended by then, answered or not
 SLOT_MEMORY_SECONDS = 60  # a remembered slot this far past is forgotten (the item was settled elsewhere)
@@ -157,7 +157,8 @@ class Pacer:
                 holds = slot is not None and now >= slot - 0.05
                 floor = self._low + cost - 1
                 # Until ARM's first count: a few calls (one lot, however many, when none is in flight).
-                if estimate is None and (bucket.blind + cost <= self._blind or not bucket.blind):
+                blind = self._blind if _SPREAD.get() else max(1, self._low)
+                if estimate is None and (bucket.blind + cost <= blind or not bucket.blind):
                     bucket.blind += cost
                     bucket.at = now
                     return self._went(bucket, item, cost)
@@ -249,14 +250,22 @@ class Pacer:
 _BACKGROUND = contextvars.ContextVar("background", default=False)
 
 
+_SPREAD = contextvars.ContextVar("spread", default=False)
+
+
 @contextlib.contextmanager
-def background():
+def background(spread: bool = False):
     """Calls made inside are the app's own work (the timer, the queue), not a person's: a 429 is not
-    waited out in the SDK but handed back at once, for the item to be deferred."""
+    waited out in the SDK but handed back at once, for the item to be deferred. `spread`: settled from the queue,
+    on as many instances as the host scales to, each starting blind: only BLIND_CALLS go before ARM's first count
+    (the timer alone is one process, whose deferred items wait for its next run: up to the margin)."""
     token = _BACKGROUND.set(True)
+    spreading = _SPREAD.set(True) if spread else None
     try:
         yield
     finally:
+        if spreading is not None:
+            _SPREAD.reset(spreading)
         _BACKGROUND.reset(token)
 
 
