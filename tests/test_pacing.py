@@ -35,7 +35,8 @@ def test_before_arm_says_anything_only_a_few_go_blind():
         assert pacer.acquire(KEY) > 0  # many at once, from each of many instances, would empty the bucket
         pacer.observed(KEY, 180)  # the first answer: the other blind writes are still in flight
         left = 180 - (blind - 1)
-        assert [pacer.acquire(KEY) for _ in range(left - 19)] == [0.0] * (left - 19)  # all go down to the margin (20)
+        go = left - 20  # all go while the bucket stays above the margin (20): at it, the call held back goes first
+        assert [pacer.acquire(KEY) for _ in range(go)] == [0.0] * go
         assert pacer.acquire(KEY) > 0
         reads = pacing.Pacer(25, 25, pacing.READS, clock=Clock())
         assert reads.acquire(KEY, cost=10) == 0.0  # a check reading 10 runs at once: one lot, since none is in flight
@@ -256,13 +257,13 @@ def test_a_subscription_other_principals_spent_holds_background_starts_back(outs
 
 
 def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight: int = 24, spread: bool = False,
-                     anywhere: bool = False, seed: int = 7, deferred=None):
+                     anywhere: bool = False, seed: int = 7, deferred=None, spent=None):
     """`processes` pacers (ARM's sizes: 200, 10 a second) each settle their share of `items` due at once through
     the stand-in's own token bucket, on a clock moved 10 ms a step; each call is answered `latency` later and
     a 429's item comes back at its Retry-After, as the queue does (`spread`: anywhere from 50 ms to `latency`
     later, so answers come back out of order; `anywhere`: a deferred item comes back to any process, holding
-    its slot, as a queue message does; `deferred`, a Counter, counts each item's deferrals). (calls, when each 429
-    came, seconds to the last start)."""
+    its slot, as a queue message does; `deferred`, a Counter, counts each item's deferrals; `spent`, {second: calls}
+    another caller of the same principal makes). (calls, when each 429 came, seconds to the last start)."""
     import random
 
     from local_dev.arm_throttle import ArmThrottle, Throttle
@@ -281,6 +282,8 @@ def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight
 
     with pacing.background(spread=True):  # settled from the queue, as the queue's are
         while any(waiting) or answers:
+            for _ in range((spent or {}).get(clock.now, 0)):
+                arm.take("sub", "the-app", "POST")
             for answer in [answer for answer in answers if answer[0] <= clock.now]:
                 answers.remove(answer)
                 _, n, item, decision = answer
@@ -330,14 +333,29 @@ def test_a_start_held_back_is_deferred_once_or_twice_not_again_and_again():
     """Each deferral is a message sent (or a due row moved): one process with a backlog defers each start about
     once, and two sharing a bucket a few times (a slot, a 429 while they learn, a wait beyond the slots' horizon).
     When a stale count at the margin let slots still held be handed out again, one process deferred each of 1,200
-    starts 22 times."""
+    starts 22 times; after another caller's burst of 60, one start 395 times."""
     from collections import Counter
 
-    for processes, items, most, per_item in ((1, 1200, 3, 2), (2, 1250, 16, 4)):
+    for processes, items, spent, most, per_item in ((1, 1200, None, 5, 2), (1, 2400, {40.0: 60}, 5, 2.2),
+                                                    (2, 1250, None, 16, 4)):
         deferred = Counter()
-        share_one_bucket(processes, items, anywhere=processes > 1, deferred=deferred)
+        share_one_bucket(processes, items, anywhere=processes > 1, deferred=deferred, spent=spent)
         assert max(deferred.values()) <= most and sum(deferred.values()) <= per_item * items, (
-            processes, max(deferred.values()), sum(deferred.values()))
+            processes, spent, max(deferred.values()), sum(deferred.values()))
+
+
+def test_after_a_quiet_spell_slots_handed_out_long_ago_hold_no_call_back():
+    """Slots handed out to a backlog that was then settled elsewhere: a minute later the bucket has room again, and
+    a fresh call goes at once (it waited 26 s behind them)."""
+    clock = Clock()
+    pacer = pacing.Pacer(10, 20, clock=clock)
+    pacer.observed(KEY, 100)
+    clock.now += 6
+    pacer.observed(KEY, 160)  # a window measured: no one else spends this bucket, so slots go as far ahead as needed
+    waits = [pacer.acquire(KEY, item=f"i{n}") for n in range(1000)]
+    assert waits[-1] > 80  # the last slot 86 s ahead
+    clock.now += 60
+    assert pacer.acquire(KEY) == 0.0
 
 
 def test_answers_out_of_order_are_not_taken_for_others_spending():

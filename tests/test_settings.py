@@ -77,6 +77,16 @@ def test_limits_default_to_production_values_and_may_be_shortened():
     assert _from_environ(BASE).limits.stale_claim_seconds == 600
 
 
+def test_the_pacing_margins_are_kept_where_pacing_works():
+    """Under one, no call would go before ARM's first count; from a quarter of ARM's bucket up, a process could keep
+    a sixteenth of ARM's rate for good (a count ARM sent back taken for a stale one)."""
+    for name, top in (("ARM_WRITES_LOW_WATER", 50), ("ARM_READS_LOW_WATER", 62)):
+        for wrong in ("0.5", str(top + 1), "150"):
+            with pytest.raises(SettingsError, match=name):
+                _from_environ({**BASE, name: wrong})
+        assert getattr(_from_environ({**BASE, name: str(top)}).limits, name.lower()) == top
+
+
 @pytest.mark.parametrize("name", ["\u212aate@contoso.com", "\ufb01nance@contoso.com", "stra\u00dfe@contoso.com",
                                   "\uff4bate@contoso.com", "ka\u200bte@contoso.com"])
 def test_an_operator_named_by_a_look_alike_spelling_fails_fast(name):
