@@ -22,9 +22,11 @@ have run out (40 s ahead, two processes' last starts went at half of ARM's rate 
 call, a deferred one back at its slot too, leaves a margin (ARM_WRITES_LOW_WATER) for the calls the others
 have in flight. A 429 says the others spend more than this process allowed for: its share is halved at once
 (a window measured later gives back what they do not spend), and its Retry-After holds every background call to
-that subscription back until it has passed. Until ARM's first answer only BLIND_CALLS go. So a scale-out of
-many new instances, each taking ARM's whole rate for itself until it has measured the others, stays under 5 %
-of 429s (simulated with 40: 3 %; 63 % before those three rules). A person's click never waits here.
+that subscription back until it has passed. Until ARM's first answer only BLIND_CALLS go from the queue. So a
+scale-out of many new instances, each taking ARM's whole rate for itself until it has measured the others, stays
+under 5 % of 429s (simulated with 40: 3 %; 63 % before those three rules). The queue behind the slots moves up by
+the room ARM's count shows above the margin, so that a held-back item is deferred about once, not again and
+again. A person's click never waits here.
 """
 
 import contextlib
