@@ -141,9 +141,7 @@ class Limits:
     check_timeout_seconds: float = 10
 
 
-# The pacing margins (shared.targets.pacing): under one, no call would go before ARM's first count; from a quarter
-# of ARM's bucket up (writes 200, reads 250), a count ARM sent back was taken for a stale one and a process could
-# keep a sixteenth of ARM's rate for good.
+# Pacing margins (shared.targets.pacing): under 1 no call goes blind; past ARM's bucket / 4 a process may keep 1/16.
 _MARGINS = {"arm_writes_low_water": (1, 50), "arm_reads_low_water": (1, 62)}
 
 
@@ -162,9 +160,9 @@ def _limits(env) -> Limits:
         lowest = 0 if item.name.endswith(("_retry_total", "_retry_seconds")) else 1e-3  # retries may be off
         if not lowest <= value < 10 ** 7 or value != value:
             raise SettingsError(f"{name} must be at least {lowest:g}, got {text!r}.")
-        if item.name in _MARGINS and not _MARGINS[item.name][0] <= value <= _MARGINS[item.name][1]:
-            raise SettingsError(f"{name} must be from {_MARGINS[item.name][0]:g} to {_MARGINS[item.name][1]:g} (a "
-                                f"quarter of ARM's bucket), got {text!r}.")
+        bounds = _MARGINS.get(item.name)
+        if bounds and not bounds[0] <= value <= bounds[1]:
+            raise SettingsError(f"{name} must be from {bounds[0]:g} to {bounds[1]:g}, got {text!r}.")
         values[item.name] = value
     return Limits(**values)
 
