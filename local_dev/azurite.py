@@ -26,6 +26,7 @@ DEFAULT_PORT = 10002  # Table
 DEFAULT_QUEUE_PORT = 10001
 DEFAULT_BLOB_PORT = 10000
 STARTUP_TIMEOUT_S = 30.0
+STARTS = 3  # tries with ports picked afresh, when one picked free was taken before Azurite bound it
 SHUTDOWN_TIMEOUT_S = 10.0
 
 
@@ -106,21 +107,31 @@ class Azurite(Service):
         """Start Azurite and return once all three services accept connections."""
         if not AZURITE.exists():
             raise FileNotFoundError(f"{AZURITE} is missing: run `make deps` to install Azurite")
-        self._pick_ports()
-        self._process = subprocess.Popen(
-            self._command(),
-            env=self._environment(),
-            stdin=subprocess.DEVNULL,
-            # Its own process group: Ctrl-C in the terminal must not reach it, stop() does.
-            start_new_session=True,
-            preexec_fn=stop_with_parent,
-        )
-        try:
-            for port in (self.port, self.queue_port, self.blob_port):
-                wait_for_port(self.host, port, timeout=STARTUP_TIMEOUT_S, process=self._process)
-        except BaseException:
-            self.stop()
-            raise
+        picked = [name for name in ("port", "queue_port", "blob_port") if getattr(self, name) == 0]
+        for attempt in range(STARTS):
+            self._pick_ports()
+            self._process = subprocess.Popen(
+                self._command(),
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                # Its own process group: Ctrl-C in the terminal must not reach it, stop() does.
+                start_new_session=True,
+                preexec_fn=stop_with_parent,
+            )
+            try:
+                for port in (self.port, self.queue_port, self.blob_port):
+                    wait_for_port(self.host, port, timeout=STARTUP_TIMEOUT_S, process=self._process)
+                return self
+            except RuntimeError:  # it exited before listening
+                self.stop()
+                if not picked or attempt == STARTS - 1:
+                    raise
+                # A port picked free was taken before Azurite bound it (EADDRINUSE): pick them again.
+                for name in picked:
+                    setattr(self, name, 0)
+            except BaseException:
+                self.stop()
+                raise
         return self
 
     def _pick_ports(self) -> None:

@@ -1,14 +1,36 @@
 """Pick free loopback ports and wait for servers to listen on them."""
 
+import random
 import socket
 import time
+from pathlib import Path
+
+LOWEST = 11000  # above the fixed ports `make run` and UseDevelopmentStorage use (1025, 7071-7073, 10000-10002)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """Return a TCP port on `host` that nothing listens on right now."""
+    """Return a TCP port on `host` that nothing listens on right now, from below the kernel's ephemeral range when
+    there is room: outgoing connections take their local ports from that range, and one took a port picked there
+    before the server it was picked for bound it (Azurite: EADDRINUSE, a test session's worker lost)."""
+    first = _ephemeral_start()
+    for _ in range(50 if first > LOWEST + 1000 else 0):
+        port = random.randint(LOWEST, first - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0  # not Linux, or not readable: let the kernel pick
 
 
 def wait_for_port(host: str, port: int, timeout: float = 30.0, process=None) -> None:

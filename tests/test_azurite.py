@@ -70,6 +70,38 @@ def test_refuses_a_port_already_in_use(azurite):
         Azurite(port=azurite.port).start()
 
 
+def test_a_port_picked_free_but_taken_before_azurite_binds_it_is_picked_again(monkeypatch):
+    """A port picked free can be taken before Azurite binds it (EADDRINUSE): it starts again on ports picked afresh,
+    not lost for the whole test session."""
+    from local_dev import azurite as module
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        picks, real = [], module.free_port
+
+        def first_one_taken(host):
+            # _pick_ports skips a port it has already given out: the taken one goes to the blob service, last.
+            picks.append(taken.getsockname()[1] if len(picks) == 2 else real(host))
+            return picks[-1]
+
+        monkeypatch.setattr(module, "free_port", first_one_taken)
+        with Azurite() as running:
+            assert len(picks) == 6 and running.blob_port != taken.getsockname()[1]
+            assert is_listening(running.blob_port)
+
+
+def test_ports_are_picked_below_the_kernels_ephemeral_range():
+    """Outgoing connections take their local ports from the ephemeral range: a server's port picked there could be
+    taken before the server binds it."""
+    from local_dev.ports import LOWEST, _ephemeral_start, free_port
+
+    first = _ephemeral_start()
+    if first <= LOWEST + 1000:
+        pytest.skip(f"the ephemeral range starts at {first}: no room below it")
+    assert all(LOWEST <= free_port() < first for _ in range(20))
+
+
 def test_persists_to_its_location(tmp_path):
     location = tmp_path / "data"
 
