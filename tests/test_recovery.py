@@ -54,6 +54,24 @@ def unconfirmed(api, adf):
     return created["pause_id"], decided
 
 
+def land_unanswered(monkeypatch, field: str, error: Exception) -> list:
+    """The pauses store's first write carrying `field` lands, and its answer is lost: `error` (a 412 the storage
+    SDK's retry met, or no answer at all). Returns every write carrying `field`, as they are made."""
+    store_type, written = type(get_store()), []
+    update = store_type.update
+
+    def landed_unanswered(self, pid, changes, etag):
+        etag = update(self, pid, changes, etag)
+        if field in changes:
+            written.append(changes)
+            if len(written) == 1:
+                raise error
+        return etag
+
+    monkeypatch.setattr(store_type, "update", landed_unanswered)
+    return written
+
+
 def listed(api, status):
     return [item["pause_id"] for item in api.json(api.list(status=status))["items"]]
 
@@ -286,17 +304,8 @@ def test_a_re_send_whose_taking_landed_unanswered_is_sent(api, adf, configure, m
 
     configure(CALLBACK_REDELIVERY_SECONDS="600", **FAST)
     pause_id, decided = unconfirmed(api, adf)
-    store_type, landed = type(get_store()), []
-    update = store_type.update
-
-    def landed_unanswered(self, pid, changes, etag):
-        written = update(self, pid, changes, etag)
-        if "callback_taken_id" in changes and not landed:
-            landed.append(changes)
-            raise Conflict() if answer != "none" else Unavailable("Pause storage is unavailable.")
-        return written
-
-    monkeypatch.setattr(store_type, "update", landed_unanswered)
+    landed = land_unanswered(monkeypatch, "callback_taken_id",
+                             Conflict() if answer != "none" else Unavailable("Pause storage is unavailable."))
     assert sweep.sweep(decided + timedelta(seconds=601)) == {"redelivered": 1}
     assert len(landed) == 1 and len(adf.callbacks) == 2
     assert api.record(pause_id)["callback_confirmed"] is True
@@ -375,18 +384,7 @@ def test_a_re_sends_outcome_that_landed_unanswered_is_not_written_again(api, adf
 
     configure(CALLBACK_REDELIVERY_SECONDS="600", **FAST)
     pause_id, decided = unconfirmed(api, adf)
-    store_type, outcomes = type(get_store()), []
-    update = store_type.update
-
-    def landed_unanswered(self, pid, changes, etag):
-        written = update(self, pid, changes, etag)
-        if "callback_done_id" in changes:
-            outcomes.append(changes)
-            if len(outcomes) == 1:
-                raise Conflict()
-        return written
-
-    monkeypatch.setattr(store_type, "update", landed_unanswered)
+    outcomes = land_unanswered(monkeypatch, "callback_done_id", Conflict())
     assert sweep.sweep(decided + timedelta(seconds=601)) == {"redelivered": 1}
     monkeypatch.undo()
     assert len(outcomes) == 1 and len(adf.callbacks) == 2

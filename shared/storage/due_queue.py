@@ -139,6 +139,7 @@ class Backlog(NamedTuple):
     queued: int | None  # on the due-work queue, visible or not (delayed, or being settled)
     paced: int | None   # back on the paced queue, waiting for ARM's write limit
     poison: int | None  # moved aside by the Functions host, from either queue: not the app's, or given up on
+    poison_queues: tuple  # where (the host's names for them)
 
 
 def backlog() -> Backlog | None:
@@ -152,7 +153,7 @@ def backlog() -> Backlog | None:
     with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="backlog") as pool:
         counts = dict(zip(names, pool.map(_count, names)))
     poisoned = [counts[name] for name in names[2:]]
-    return Backlog(counts[main], counts[paced], None if None in poisoned else sum(poisoned))
+    return Backlog(counts[main], counts[paced], None if None in poisoned else sum(poisoned), tuple(names[2:]))
 
 
 def _poison_name(name: str) -> str | None:

@@ -115,12 +115,12 @@ class Slot(NamedTuple):
 
 
 class Pacer:
-    def __init__(self, refill_per_second: float, low_water: float, kind: str = WRITES, clock=time.time,
-                 blind: float = BLIND_CALLS):
+    def __init__(self, refill_per_second: float, low_water: float, kind: str = WRITES, clock=time.time):
         self.kind = kind
         self._refill, self._low = refill_per_second, low_water
-        # The calls that go before ARM's first count: at least one (or none ever would), at most the margin.
-        self._blind = max(1, min(low_water, blind))
+        # The calls that go before ARM's first count, settled from the queue or not: at least one (or none ever
+        # would), at most the margin.
+        self._blind = {True: max(1, min(low_water, BLIND_CALLS)), False: max(1, low_water)}
         self._clock = clock
         self._buckets: dict[tuple, _Bucket] = {}
         self._slots: dict[str, float] = {}  # item -> the slot it was given, for work that cannot carry its slot
@@ -168,8 +168,7 @@ class Pacer:
                 holds = slot is not None and now >= slot - 0.05
                 floor = self._low + cost - 1
                 # Until ARM's first count: a few calls (one lot, however many, when none is in flight).
-                blind = self._blind if _SPREAD.get() else max(1, self._low)
-                if estimate is None and (bucket.blind + cost <= blind or not bucket.blind):
+                if estimate is None and (bucket.blind + cost <= self._blind[_SPREAD.get()] or not bucket.blind):
                     bucket.blind += cost
                     bucket.at = now
                     return self._went(bucket, item, cost)
