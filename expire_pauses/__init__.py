@@ -11,12 +11,11 @@ import logging
 import azure.functions as func
 
 from shared import due_work, sweep
-from shared.settings import due_work_trigger, get_settings, sweep_schedule
+from shared.bindings import due_work_trigger, sweep_schedule
+from shared.settings import get_settings
 
 bp = func.Blueprint()
 logger = logging.getLogger(__name__)
-_QUEUE, _CONNECTION = due_work_trigger()
-_PACED_QUEUE, _ = due_work_trigger(paced=True)
 
 
 # The schedule is the app setting PAUSE_SWEEP_SCHEDULE (NCRONTAB), resolved by the Functions host,
@@ -33,17 +32,25 @@ def expire_pauses(timer: func.TimerRequest) -> None:
         logger.exception("timer run failed; everything unsettled stays due")
 
 
-@bp.queue_trigger(arg_name="message", queue_name=_QUEUE, connection=_CONNECTION)
 def settle_due_work(message: func.QueueMessage) -> None:
     """Settle the one due item a message names (raising only when the host should deliver it again)."""
     _settle(message)
 
 
-@bp.queue_trigger(arg_name="message", queue_name=_PACED_QUEUE, connection=_CONNECTION)
 def settle_paced_work(message: func.QueueMessage) -> None:
     """Settle an item that waited for ARM's write limit (its own queue: a backlog on the main one would hold
     it past its slot)."""
     _settle(message)
+
+
+def _listen(function, trigger: tuple[str, str] | None) -> None:
+    if trigger is not None:  # None: the timer settles due work itself, and no function listens on a queue
+        queue, connection = trigger
+        bp.queue_trigger(arg_name="message", queue_name=queue, connection=connection)(function)
+
+
+_listen(settle_due_work, due_work_trigger())
+_listen(settle_paced_work, due_work_trigger(paced=True))
 
 
 def _settle(message: func.QueueMessage) -> None:

@@ -270,7 +270,7 @@ def _from_environ(env) -> Settings:
     storage = storage_account(env)
     return Settings(
         storage=storage,
-        due_work_queue=_due_work_queue(env, storage),
+        due_work_queue=due_work_queue_of(env, storage),
         callback_allowed_hosts=callback_hosts,
         check_allowed_hosts=check_hosts,
         channel_allowed_hosts=_hosts(env.get("CHANNEL_ALLOWED_HOSTS"), "CHANNEL_ALLOWED_HOSTS") or DEFAULT_CHANNEL_HOSTS,
@@ -294,7 +294,7 @@ _QUEUE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]")
 PACED_SUFFIX = "-paced"
 
 
-def _due_work_queue(env, storage: StorageAccount) -> str:
+def due_work_queue_of(env, storage: StorageAccount) -> str:
     """DUE_WORK_QUEUE: a queue name (3-63 of a-z, 0-9 and single hyphens), or empty for the timer alone."""
     given = env.get("DUE_WORK_QUEUE")
     if given is None:  # by default, the queue where the account has one the app knows of
@@ -369,29 +369,6 @@ def app_setting_hosts(name: str) -> tuple[str, ...]:
     if not hosts:
         raise SettingsError(f"app setting {name} is not set; it must list the hosts the header may be sent to")
     return hosts
-
-
-def sweep_schedule(env=os.environ) -> str:
-    """The timer trigger's schedule: the app setting by reference (`%PAUSE_SWEEP_SCHEDULE%`, which the
-    Functions host resolves) when it is set, else the default.
-
-    A binding expression has no default of its own, and the host does not start a function whose
-    expression names a missing setting; app settings are environment variables of the worker that
-    indexes the functions too, so the choice is made here, when `function_app` is imported.
-    """
-    return "%PAUSE_SWEEP_SCHEDULE%" if (env.get("PAUSE_SWEEP_SCHEDULE") or "").strip() else DEFAULT_SWEEP_SCHEDULE
-
-
-def due_work_trigger(env=os.environ, paced: bool = False) -> tuple[str, str]:
-    """The queue trigger's queue (`%DUE_WORK_QUEUE%` when the setting is given, as for the timer's schedule;
-    with `paced`, the queue of work waiting for ARM, `%DUE_WORK_QUEUE%-paced`) and connection (the prefix of
-    the storage settings the app reads, so the trigger reads the queue the timer writes to)."""
-    queue = "%DUE_WORK_QUEUE%" if (env.get("DUE_WORK_QUEUE") or "").strip() else Settings.due_work_queue
-    queue += PACED_SUFFIX if paced else ""
-    connection = "PAUSES_STORAGE_CONNECTION" if any(
-        key == "PAUSES_STORAGE_CONNECTION" or key.startswith("PAUSES_STORAGE_CONNECTION__") for key in env
-        if (env.get(key) or "").strip()) else "AzureWebJobsStorage"
-    return queue, connection
 
 
 @functools.lru_cache(maxsize=1)

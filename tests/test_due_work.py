@@ -479,6 +479,12 @@ def test_the_timer_enqueues_with_a_queue_and_settles_itself_without_one(api, que
     timer(None)
     assert api.record(settled_here)["status"] == "expired"
     assert api.record(queued)["status"] == "pending"  # its message is on the queue: the timer leaves it be
+    # Until its lease runs out: then the timer settles it too (its message, on a queue nothing reads now, no matter).
+    from shared import sweep
+
+    lease = timedelta(seconds=get_settings().limits.due_queue_lease_seconds)
+    assert sweep.sweep(datetime.now(timezone.utc) + lease + timedelta(seconds=5)).get("expired") == 1
+    assert api.record(queued)["status"] == "expired"
 
 
 def test_host_json_holds_the_deliveries_the_app_counts_on():
@@ -503,3 +509,4 @@ def test_the_paced_queue_has_a_trigger_of_its_own_on_the_same_connection():
              queue_functions(function_app.app, env)}
     main, connection = found["settle_due_work"]
     assert found["settle_paced_work"] == (main + "-paced", connection)
+

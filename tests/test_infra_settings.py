@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from local_dev.bicep_values import Template, Unknown
+from shared.bindings import sweep_schedule
 from shared.notify.channels import setting_name
-from shared.settings import _from_environ, sweep_schedule
+from shared.settings import _from_environ
 
 INFRA = Path(__file__).resolve().parent.parent / "infra"
 IDENTITY_CLIENT_ID = "0c8d7a6b-5e4f-4a3b-8c2d-1e0f9a8b7c6d"

@@ -98,15 +98,9 @@ def test_an_operator_named_by_a_look_alike_spelling_fails_fast(name):
 
 
 def test_due_work_goes_through_a_queue_by_default_where_the_app_knows_one():
-    from shared.settings import due_work_trigger
-
     assert _from_environ(BASE).due_work_queue == "pauses-due"
     assert _from_environ({**BASE, "DUE_WORK_QUEUE": ""}).due_work_queue == ""  # the timer settles it itself
     only_tables = {"AzureWebJobsStorage__tableServiceUri": "https://a.table.core.windows.net"}
     assert _from_environ(only_tables).due_work_queue == ""
-    assert due_work_trigger(BASE) == ("pauses-due", "AzureWebJobsStorage")
-    assert due_work_trigger(BASE, paced=True) == ("pauses-due-paced", "AzureWebJobsStorage")
     assert _from_environ({**BASE, "DUE_WORK_QUEUE": "q" * 57}).paced_work_queue == "q" * 57 + "-paced"
     assert _from_environ({**BASE, "DUE_WORK_QUEUE": ""}).paced_work_queue == ""
-    assert due_work_trigger({**BASE, "DUE_WORK_QUEUE": "q-1", "PAUSES_STORAGE_CONNECTION": "x"}) == \
-        ("%DUE_WORK_QUEUE%", "PAUSES_STORAGE_CONNECTION")
