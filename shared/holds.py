@@ -64,8 +64,11 @@ def write_down_expiry(hold: Hold) -> None:
         current = hold if hold.etag else get_holds().get(hold.hold_id)
         if current.status == ACTIVE and current.expires_at is not None:
             get_holds().end(current, RELEASED, current.expires_at, EXPIRY, "The hold expired.")
-    except Exception as exc:  # someone else wrote it, or storage failed: the next reader tries again
-        logger.info("expiry of hold_id=%s not written down now: %s", hold.hold_id, getattr(exc, "detail", None) or exc)
+    except Conflict:  # another reader wrote it down first (every settle held by it may try at once): done
+        logger.debug("expiry of hold_id=%s written down by another reader", hold.hold_id)
+    except Exception as exc:  # storage failed: the next reader tries again
+        logger.info("expiry of hold_id=%s not written down now: %s", hold.hold_id,
+                    getattr(exc, "detail", None) or repr(exc))
 
 
 def matching(target: dict, now: datetime) -> list[Hold]:

@@ -325,6 +325,29 @@ def test_a_checkpoint_whose_holds_cannot_be_read_fails_and_leaves_no_callback_be
     assert callbacks_for(adf, "cp-noread") == []
 
 
+def test_an_expiry_another_reader_wrote_down_first_is_no_failure_and_one_storage_refused_is_said(api, storage, caplog):
+    """Every settle held by an expired hold writes its expiry down (32 at once in one timer run): the ones that lose
+    the race log nothing above debug, while storage refusing the write says why."""
+    import logging
+
+    from shared import holds
+
+    first, second = place(api, expires_in=60)["hold_id"], place(api, expires_in=60)["hold_id"]
+    read_by_each = [holds.get(first) for _ in range(3)]
+    with caplog.at_level(logging.INFO, logger="shared.holds"):
+        for copy in read_by_each:
+            holds.write_down_expiry(copy)
+        assert [record.message for record in caplog.records if record.name == "shared.holds"] == []
+        storage.inject("before", methods={"POST"}, path=r"\$batch", count=5)
+        holds.write_down_expiry(holds.get(second))
+    written = holds.get(first)
+    assert (written.status, written.ended_by, written.ended_at) == ("released", "expiry", written.expires_at)
+    [said] = [record for record in caplog.records if record.name == "shared.holds"]
+    assert said.message.startswith(f"expiry of hold_id={second} not written down now: ") and \
+        len(said.message) > len(f"expiry of hold_id={second} not written down now: ") + 10
+    assert holds.get(second).status == "active"
+
+
 def test_a_throttled_no_hold_callback_is_sent_again_until_it_arrives(api, hook, adf):
     adf.inject("callback", "before", status=429)  # refused, surely not delivered
     reach(api, hook, "cp-429")
