@@ -237,6 +237,7 @@ def main(argv=None) -> int:
     options = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)  # the SDKs log every request at INFO
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd, each connection (its own start-up probe too)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
