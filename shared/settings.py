@@ -292,18 +292,21 @@ _QUEUE_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]")
 
 
 PACED_SUFFIX = "-paced"
+POISON_SUFFIX = "-poison"  # the Functions host's, for a queue's poison queue: made only when the name fits in 63
+MAX_DUE_WORK_QUEUE = 63 - len(PACED_SUFFIX) - len(POISON_SUFFIX)  # so both queues have their poison queue
 
 
 def due_work_queue_of(env, storage: StorageAccount) -> str:
-    """DUE_WORK_QUEUE: a queue name (3-63 of a-z, 0-9 and single hyphens), or empty for the timer alone."""
+    """DUE_WORK_QUEUE: a queue name (3-50 of a-z, 0-9 and single hyphens), or empty for the timer alone."""
     given = env.get("DUE_WORK_QUEUE")
     if given is None:  # by default, the queue where the account has one the app knows of
         return "" if storage.uses_identity and not storage.queue_endpoint else Settings.due_work_queue
     name = given.strip()
-    if name and (not _QUEUE_NAME.fullmatch(name) or len(name) > 63 - len(PACED_SUFFIX)):
-        raise SettingsError(f"DUE_WORK_QUEUE must be a queue name of 3-{63 - len(PACED_SUFFIX)} lower-case letters, "
-                            f"digits and single hyphens (the app adds {PACED_SUFFIX!r} for a second queue), starting "
-                            "and ending with a letter or digit (or empty: the timer settles due work itself).")
+    if name and (not _QUEUE_NAME.fullmatch(name) or len(name) > MAX_DUE_WORK_QUEUE):
+        raise SettingsError(f"DUE_WORK_QUEUE must be a queue name of 3-{MAX_DUE_WORK_QUEUE} lower-case letters, digits "
+                            f"and single hyphens (the app adds {PACED_SUFFIX!r} for a second queue, and the Functions "
+                            f"host {POISON_SUFFIX!r} to each for its poison queue), starting and ending with a letter "
+                            "or digit (or empty: the timer settles due work itself).")
     if name and storage.uses_identity and not storage.queue_endpoint:
         raise SettingsError(f"DUE_WORK_QUEUE needs the queue endpoint: set {storage.setting}__queueServiceUri (or "
                             f"{storage.setting}__accountName), or DUE_WORK_QUEUE to empty.")

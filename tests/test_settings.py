@@ -37,7 +37,7 @@ def test_separate_pause_storage_wins_over_the_functions_storage():
     ({**BASE, "CHECK_PIPELINE_EXISTS": "perhaps"}, "CHECK_PIPELINE_EXISTS"),
     ({**BASE, "DUE_WORK_QUEUE": "Pauses-Due"}, "DUE_WORK_QUEUE"),
     ({**BASE, "DUE_WORK_QUEUE": "pauses--due"}, "DUE_WORK_QUEUE"),
-    ({**BASE, "DUE_WORK_QUEUE": "q" * 58}, "DUE_WORK_QUEUE"),  # no room for "-paced"
+    ({**BASE, "DUE_WORK_QUEUE": "q" * 51}, "DUE_WORK_QUEUE"),  # no room for "-paced-poison"
     ({"AzureWebJobsStorage__tableServiceUri": "https://a.table.core.windows.net", "DUE_WORK_QUEUE": "q-1"},
      "queueServiceUri"),
 ])
@@ -102,5 +102,11 @@ def test_due_work_goes_through_a_queue_by_default_where_the_app_knows_one():
     assert _from_environ({**BASE, "DUE_WORK_QUEUE": ""}).due_work_queue == ""  # the timer settles it itself
     only_tables = {"AzureWebJobsStorage__tableServiceUri": "https://a.table.core.windows.net"}
     assert _from_environ(only_tables).due_work_queue == ""
-    assert _from_environ({**BASE, "DUE_WORK_QUEUE": "q" * 57}).paced_work_queue == "q" * 57 + "-paced"
+    longest = _from_environ({**BASE, "DUE_WORK_QUEUE": "q" * 50})
+    assert longest.paced_work_queue == "q" * 50 + "-paced"
+    # The longest name the app takes still has both poison queues, as the host names them (local_dev's model of it).
+    from local_dev.queue_rules import poison_queue_name
+
+    assert all(poison_queue_name(name) for name in (longest.due_work_queue, longest.paced_work_queue))
+    assert poison_queue_name("q" * 51 + "-paced") is None
     assert _from_environ({**BASE, "DUE_WORK_QUEUE": ""}).paced_work_queue == ""

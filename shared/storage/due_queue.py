@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 from shared.clients import built_once
 from shared.outbound import http_transport
-from shared.settings import get_settings
+from shared.settings import POISON_SUFFIX, get_settings
 from shared.storage.credential import credential
 from shared.storage.due_index import Due
 from shared.storage.tables import forgotten_with_settings, translate
@@ -25,7 +25,6 @@ from shared.storage.tables import forgotten_with_settings, translate
 logger = logging.getLogger(__name__)
 
 SENDERS = 16  # concurrent sends of one batch (the storage account takes 2,000 messages a second per queue)
-POISON_SUFFIX = "-poison"  # where the Functions host moves a message it would not run or gave up on
 MAX_QUEUE_NAME = 63
 
 
