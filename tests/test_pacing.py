@@ -315,8 +315,9 @@ def share_one_bucket(processes: int, items: int, latency: float = 0.2, in_flight
 def test_processes_pacing_one_bucket_leave_each_other_its_refill_and_keep_429s_rare():
     """Each process learns from ARM's counts what the others spend (and, from a 429, at once that they spend more
     than it allowed for), and hands out slots at its share of the refill: together they start at ARM's rate, and
-    up to 40 instances (what infra/ lets the plan scale to) meet a 429 on under 5 % of their calls, almost all
-    while they learn (0 %, 1.1 %, 0 %, 0.4 %, 3.1 % with 1, 3, 8, 16, 40 processes). Before (20 calls each before
+    up to 40 instances (the two queue functions at infra/'s cap of 20 each) meet a 429 on under 5 % of their calls,
+    almost all while they learn (0 %, 1.1 %, 0 %, 0.4 %, 3.1 % with 1, 3, 8, 16, 40 processes; 80: 12.5 %, hence
+    that cap). Before (20 calls each before
     ARM's first answer, a call back at its slot going down to the bucket's last token, a 429 teaching nothing): 2.1 %
     with three, 14 % with eight, 25 % with 16, 63 % with 40, over half of the last long after they had measured
     each other."""

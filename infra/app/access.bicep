@@ -59,9 +59,9 @@ resource tableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' =
   }
 }
 
-// Queues: for the queue of due work (CONTRACT.md "Due work at scale": the app will send, receive and
-// delete its messages and create the queue on first use). Granted now, as the deployment contract
-// asks, so that the update that brings the queue needs no new permission; no code uses queues yet.
+// Queues: the due-work queues (DUE_WORK_QUEUE and its '-paced' queue). The app sends, receives and
+// deletes their messages and creates them on first use; the Functions host's queue triggers read them,
+// and move what fails to '<queue>-poison', which they create. Contributor covers all of it.
 resource queueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identityPrincipalId, storageQueueDataContributor)
   scope: storage
