@@ -157,9 +157,9 @@ def _limits(env) -> Limits:
             value = kind(text)
         except ValueError:
             raise SettingsError(f"{name} must be a {'whole ' if kind is int else ''}number, got {text!r}.") from None
-        lowest = 0 if item.name.endswith(("_retry_total", "_retry_seconds")) else 1e-3  # retries may be off
-        if not lowest <= value < 10 ** 7 or value != value:
-            raise SettingsError(f"{name} must be at least {lowest:g}, got {text!r}.")
+        lowest = 0 if item.name.endswith(("_retry_total", "_retry_seconds")) else 1 if kind is int else 1e-3
+        if not lowest <= value < 10 ** 7 or value != value:  # (retries may be off; nan is not a number)
+            raise SettingsError(f"{name} must be from {lowest:g} to below 10000000, got {text!r}.")
         bounds = _MARGINS.get(item.name)
         if bounds and not bounds[0] <= value <= bounds[1]:
             raise SettingsError(f"{name} must be from {bounds[0]:g} to {bounds[1]:g}, got {text!r}.")
@@ -253,14 +253,24 @@ class Settings:
         return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
+def _public_base(url) -> bool:
+    try:
+        host, _ = url.hostname, url.port  # (a port that is not a number raises)
+    except ValueError:
+        return False
+    return bool(host) and not (url.query or url.fragment) and (
+        url.scheme == "https" or url.scheme == "http" and is_loopback_host(host))
+
+
 def _from_environ(env) -> Settings:
     arm = (env.get("ARM_ENDPOINT") or Settings.arm_endpoint).rstrip("/")
     scheme = urlsplit(arm).scheme
     if scheme not in ("http", "https") or (scheme == "http" and not is_loopback_host(urlsplit(arm).hostname)):
         raise SettingsError("ARM_ENDPOINT must be an https:// URL (http:// only for a loopback stand-in).")
     base = (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
-    if base and urlsplit(base).scheme not in ("http", "https"):
-        raise SettingsError("PUBLIC_BASE_URL must start with https:// (or http:// locally).")
+    if base and not _public_base(urlsplit(base)):  # its links carry one-time tokens: never in the clear off this machine
+        raise SettingsError("PUBLIC_BASE_URL must be an https:// URL with a host and no query (http:// only for a "
+                            "loopback address, on this machine).")
     table = env.get("PAUSES_TABLE") or Settings.pauses_table
     # Table names are 3-63 letters and digits starting with a letter; "<table>requests" must fit too.
     if not (table.isascii() and table.isalnum() and table[0].isalpha() and 3 <= len(table) <= 55):

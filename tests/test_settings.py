@@ -24,6 +24,10 @@ def test_separate_pause_storage_wins_over_the_functions_storage():
     ({**BASE, "PAUSES_TABLE": "1pauses"}, "PAUSES_TABLE"),
     ({**BASE, "ARM_ENDPOINT": "http://management.azure.com"}, "ARM_ENDPOINT"),
     ({**BASE, "PUBLIC_BASE_URL": "ftp://x"}, "PUBLIC_BASE_URL"),
+    ({**BASE, "PUBLIC_BASE_URL": "http://approvals.contoso.com"}, "PUBLIC_BASE_URL"),  # tokens in the clear
+    ({**BASE, "PUBLIC_BASE_URL": "https://"}, "PUBLIC_BASE_URL"),
+    ({**BASE, "PUBLIC_BASE_URL": "https://approvals.contoso.com/?a=b"}, "PUBLIC_BASE_URL"),
+    ({**BASE, "PUBLIC_BASE_URL": "https://approvals.contoso.com:port"}, "PUBLIC_BASE_URL"),
     ({**BASE, "SMTP_HOST": "smtp.example.com"}, "SMTP_FROM"),
     ({**BASE, "SMTP_HOST": "h", "SMTP_FROM": "a@b.example", "SMTP_PORT": "99999"}, "SMTP_PORT"),
     ({**BASE, "SMTP_HOST": "h", "SMTP_FROM": "a@b.example", "SMTP_STARTTLS": "maybe"}, "SMTP_STARTTLS"),
@@ -44,6 +48,25 @@ def test_separate_pause_storage_wins_over_the_functions_storage():
 def test_bad_settings_fail_fast_naming_the_setting(env, message):
     with pytest.raises(SettingsError, match=message):
         _from_environ(env)
+
+
+def test_public_base_url_is_https_or_this_machine():
+    for base in ("https://approvals.contoso.com", "https://approvals.contoso.com/pp/", "http://127.0.0.1:7071",
+                 "http://localhost:7071", "http://[::1]:7071"):
+        assert _from_environ({**BASE, "PUBLIC_BASE_URL": base}).public_base_url == base.rstrip("/")
+
+
+@pytest.mark.parametrize("name, text, said", [
+    ("SWEEP_CONCURRENCY", "20000000", "from 1 to below 10000000"),  # too large is not "at least"
+    ("RECORD_ATTEMPTS", "0", "from 1 to below"),  # a count: whole numbers from 1
+    ("STALE_CLAIM_SECONDS", "inf", "from 0.001 to below"),
+    ("STALE_CLAIM_SECONDS", "nan", "from 0.001 to below"),
+    ("STORAGE_RETRY_TOTAL", "-1", "from 0 to below"),  # retries may be off, not negative
+    ("RECORD_ATTEMPTS", "2.5", "whole number"),
+])
+def test_a_limit_out_of_range_says_its_range(name, text, said):
+    with pytest.raises(SettingsError, match=f"{name} must be .*{said}"):
+        _from_environ({**BASE, name: text})
 
 
 def test_loopback_http_arm_endpoint_is_the_local_standin():
