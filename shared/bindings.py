@@ -8,8 +8,7 @@ functions too, so each choice is made here from them.
 import os
 
 from shared.connections import storage_account
-from shared.errors import SettingsError
-from shared.settings import DEFAULT_SWEEP_SCHEDULE, PACED_SUFFIX, Settings, due_work_queue_of
+from shared.settings import DEFAULT_SWEEP_SCHEDULE, PACED_SUFFIX, due_work_queue_of
 
 
 def sweep_schedule(env=os.environ) -> str:
@@ -19,22 +18,19 @@ def sweep_schedule(env=os.environ) -> str:
 
 
 def due_work_trigger(env=os.environ, paced: bool = False) -> tuple[str, str] | None:
-    """The queue trigger's queue (`%DUE_WORK_QUEUE%` when the setting is given, as for the timer's schedule;
-    with `paced`, the queue of work waiting for ARM, `%DUE_WORK_QUEUE%-paced`) and connection (the prefix of
-    the storage settings the app reads, so the trigger reads the queue the timer writes to).
+    """The queue trigger's queue (DUE_WORK_QUEUE as the app reads it, trimmed; with `paced`, the queue of work waiting
+    for ARM, `<DUE_WORK_QUEUE>-paced`) and connection (the prefix of the storage settings the app reads, so the
+    trigger reads the queue the timer writes to).
 
     None when the timer settles due work itself (DUE_WORK_QUEUE empty, or an identity-based connection that
     names no queue endpoint): then no queue function is registered, so the host listens on no queue the app
-    never writes to, and never tries one whose endpoint it could not know.
+    never writes to, and never tries one whose endpoint it could not know. None too for settings the app refuses:
+    importing the app must not fail (every function would fail with it), and the app names what is wrong when it
+    first reads them.
     """
     try:
-        if not due_work_queue_of(env, storage_account(env)):
-            return None
-    except SettingsError:  # the app says what is wrong on its first use of its settings; the trigger keeps its name
-        pass
-    queue = "%DUE_WORK_QUEUE%" if (env.get("DUE_WORK_QUEUE") or "").strip() else Settings.due_work_queue
-    queue += PACED_SUFFIX if paced else ""
-    connection = "PAUSES_STORAGE_CONNECTION" if any(
-        key == "PAUSES_STORAGE_CONNECTION" or key.startswith("PAUSES_STORAGE_CONNECTION__") for key in env
-        if (env.get(key) or "").strip()) else "AzureWebJobsStorage"
-    return queue, connection
+        storage = storage_account(env)
+        queue = due_work_queue_of(env, storage)
+    except Exception:  # noqa: BLE001 (SettingsError, or whatever a malformed value raises)
+        return None
+    return (queue + (PACED_SUFFIX if paced else ""), storage.setting) if queue else None

@@ -80,9 +80,13 @@ def _identity_storage(prefix: str, parts: dict) -> StorageAccount:
         value = parts[part].rstrip("/")
         if not value:
             return f"https://{account}.{service}.core.windows.net" if by_name else None
-        url = urlsplit(value)
+        try:
+            url = urlsplit(value)
+            host = url.hostname
+        except ValueError:  # "https://[::1", a host that NFKC-normalizes into other characters
+            host = None
         # A token is only ever sent over TLS (azure-core refuses otherwise); no credentials in the URL.
-        if url.scheme != "https" or not url.hostname or url.username or url.password or url.query or url.fragment:
+        if not host or url.scheme != "https" or url.username or url.password or url.query or url.fragment:
             raise SettingsError(f"{prefix}__{part} must be an https:// endpoint such as "
                                 f"https://<account>.{service}.core.windows.net.")
         return value

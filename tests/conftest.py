@@ -24,8 +24,26 @@ SETTING_NAMES = ("AzureWebJobsStorage", "PAUSES_STORAGE_CONNECTION",
                  "PUBLIC_BASE_URL", "ALLOWED_FACTORIES", "CALLBACK_ALLOWED_HOSTS", "SMTP_HOST", "SMTP_PORT",
                  "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_STARTTLS", "PAUSE_SWEEP_SCHEDULE",
                  "CHECK_PIPELINE_EXISTS", "CHECK_ALLOWED_HOSTS", "CHANNEL_ALLOWED_HOSTS", "APPROVER_SIGN_IN",
-                 "WEBSITE_AUTH_ENABLED", "OPERATORS",
+                 "WEBSITE_AUTH_ENABLED", "OPERATORS", "DUE_WORK_QUEUE",
                  *(item.name.upper() for item in dataclasses.fields(Limits)))
+
+
+def _import_the_app():
+    """Import function_app once, as the host indexes it with local settings (the queue functions registered, as by
+    default), whatever the shell running the tests has set: what it registers is decided at import."""
+    import importlib
+    import os
+
+    saved = {name: os.environ.pop(name) for name in SETTING_NAMES if name in os.environ}
+    os.environ["AzureWebJobsStorage"] = "UseDevelopmentStorage=true"
+    try:
+        importlib.import_module("function_app")
+    finally:
+        os.environ.pop("AzureWebJobsStorage")
+        os.environ.update(saved)
+
+
+_import_the_app()
 
 
 def clear_app_caches():

@@ -24,24 +24,32 @@ def test_the_queue_triggers_read_the_queues_the_timer_writes_to():
     assert due_work_trigger(BASE) == ("pauses-due", "AzureWebJobsStorage")
     assert due_work_trigger(BASE, paced=True) == ("pauses-due-paced", "AzureWebJobsStorage")
     assert due_work_trigger({**BASE, "DUE_WORK_QUEUE": "q-1", "PAUSES_STORAGE_CONNECTION": "x"}) == \
-        ("%DUE_WORK_QUEUE%", "PAUSES_STORAGE_CONNECTION")
-    assert due_work_trigger({**BASE, "DUE_WORK_QUEUE": "q-1"}, paced=True) == ("%DUE_WORK_QUEUE%-paced",
-                                                                            "AzureWebJobsStorage")
+        ("q-1", "PAUSES_STORAGE_CONNECTION")
+    assert due_work_trigger({**BASE, "DUE_WORK_QUEUE": " q-1 "}, paced=True) == ("q-1-paced", "AzureWebJobsStorage")
     with_queue = {**ONLY_TABLES, "AzureWebJobsStorage__queueServiceUri": "https://a.queue.core.windows.net"}
     assert due_work_trigger(with_queue) == ("pauses-due", "AzureWebJobsStorage")
-    # Settings the app refuses keep the trigger (the app names what is wrong when it first reads them).
-    assert due_work_trigger({**BASE, "DUE_WORK_QUEUE": "Bad_Name"}) == ("%DUE_WORK_QUEUE%", "AzureWebJobsStorage")
+    # The connection is the one the app reads the queue through: a part it does not read names no other account.
+    assert due_work_trigger({**BASE, "PAUSES_STORAGE_CONNECTION__blobServiceUri": "https://b.blob.core.windows.net"}) \
+        == ("pauses-due", "AzureWebJobsStorage")
 
 
-@pytest.mark.parametrize("timer_alone", [{**BASE, "DUE_WORK_QUEUE": ""}, {**BASE, "DUE_WORK_QUEUE": " "}, ONLY_TABLES])
+BROKEN = [{**BASE, "DUE_WORK_QUEUE": "Bad_Name"}, {"AzureWebJobsStorage__tableServiceUri": "https://[::1"},
+          {**BASE, "PAUSES_STORAGE_CONNECTION__tableServiceUri": "https://[::1"}, {}]
+
+
+@pytest.mark.parametrize("timer_alone", [{**BASE, "DUE_WORK_QUEUE": ""}, {**BASE, "DUE_WORK_QUEUE": " "}, ONLY_TABLES,
+                                         *BROKEN])
 def test_no_queue_no_trigger(timer_alone):
     """None listening on a queue nothing writes to, or on one whose endpoint is not known (an identity-based
-    connection naming only the table endpoint, where the host's queue listener could not start)."""
+    connection naming only the table endpoint, where the host's queue listener could not start); none either
+    for settings the app refuses (it says why when it first reads them)."""
     assert due_work_trigger(timer_alone) is None and due_work_trigger(timer_alone, paced=True) is None
 
 
-@pytest.mark.parametrize("storage", [{**BASE, "DUE_WORK_QUEUE": ""}, ONLY_TABLES, BASE])
+@pytest.mark.parametrize("storage", [{**BASE, "DUE_WORK_QUEUE": ""}, ONLY_TABLES, BASE, *BROKEN])
 def test_the_app_registers_the_queue_functions_only_with_a_queue(storage):
+    """And imports whatever the settings: a malformed one fails the app's first use of its settings, naming it,
+    never the import, which would take every function with it."""
     # As the host indexes the app: a fresh import, with the app's settings in the environment.
     script = ("import json, function_app\n"
               "print(json.dumps([f.get_function_name() for f in function_app.app.get_functions()]))")

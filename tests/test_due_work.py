@@ -503,8 +503,8 @@ def test_the_paced_queue_has_a_trigger_of_its_own_on_the_same_connection():
 
     import function_app
 
-    # (The triggers' names were fixed when function_app was imported: %DUE_WORK_QUEUE% with the setting.)
-    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "DUE_WORK_QUEUE": "work-1"}
+    # (The triggers' names were fixed when function_app was imported, with the tests' settings: tests/conftest.py.)
+    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true"}
     found = {function.name: (function.queue_name, function.connection) for function in
              queue_functions(function_app.app, env)}
     main, connection = found["settle_due_work"]

@@ -348,6 +348,24 @@ def test_an_expiry_another_reader_wrote_down_first_is_no_failure_and_one_storage
     assert holds.get(second).status == "active"
 
 
+def test_a_hold_whose_rows_were_edited_by_hand_is_said_not_taken_for_a_lost_race(api, azurite, caplog):
+    """Only a record changed since it was read is another's write (412); its active row deleted by hand makes the
+    transaction fail on that row (404): said at info with what storage answered, not hidden as a race."""
+    import logging
+
+    from azure.data.tables import TableClient
+
+    from shared import holds
+
+    hold_id = place(api, expires_in=60)["hold_id"]
+    with TableClient.from_connection_string(azurite.connection_string, f"{api.table_name}holds") as rows:
+        rows.delete_entity("holds", f"active|{hold_id}")
+    with caplog.at_level(logging.INFO, logger="shared.holds"):
+        holds.write_down_expiry(holds.get(hold_id))
+    [said] = [record for record in caplog.records if record.name == "shared.holds"]
+    assert said.levelno == logging.INFO and "not written down now" in said.message and "does not exist" in said.message
+
+
 def test_a_throttled_no_hold_callback_is_sent_again_until_it_arrives(api, hook, adf):
     adf.inject("callback", "before", status=429)  # refused, surely not delivered
     reach(api, hook, "cp-429")

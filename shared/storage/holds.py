@@ -192,7 +192,9 @@ class HoldStore:
                             **properties}),
             ])
         except TableTransactionError as exc:
-            raise Conflict() from exc
+            if exc.status_code == 412:  # the record changed since it was read: ended (or being ended) by another
+                raise Conflict() from exc
+            raise  # a row missing or there already (the table edited by hand), or storage failing: said as such
         return ended
 
 
