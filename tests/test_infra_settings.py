@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from local_dev.bicep_values import Template, Unknown
-from shared.bindings import sweep_schedule
+from shared.bindings import due_work_trigger, sweep_schedule
 from shared.notify.channels import setting_name
 from shared.settings import _from_environ
 
@@ -135,6 +135,9 @@ def test_nothing_the_app_needs_in_azure_is_left_unset(params):
     # The default schedule is declared with the trigger; a chosen one is named by it (%PAUSE_SWEEP_SCHEDULE%).
     assert settings.get("PAUSE_SWEEP_SCHEDULE") == params.get("sweepSchedule")
     assert sweep_schedule(settings) == ("%PAUSE_SWEEP_SCHEDULE%" if "sweepSchedule" in params else "0 */1 * * * *")
+    # Due work goes through the queue, and the queue functions are registered on the connection the app writes with.
+    assert app.due_work_queue == "pauses-due"
+    assert due_work_trigger(as_the_app_sees_them(settings)) == ("pauses-due", app.storage.setting)
     # Secrets only as Key Vault references, followed to their latest version.
     secrets = {name: value for name, value in settings.items() if name == "SMTP_PASSWORD" or name.startswith("CHANNEL_")
                and name != "CHANNEL_ALLOWED_HOSTS"}
