@@ -1,5 +1,5 @@
 # `make run` serves the app locally; `make test` runs every test. Both install what is missing.
-# `make test-fast` runs the tests that need no Azurite (seconds); `make bench` the benchmarks.
+# `make test-fast` runs the tests that need no Azurite (half a minute); `make bench` the benchmarks.
 PYTHON ?= python3
 VENV := .venv
 # checkov checks infra/ (tests/test_infra.py); its pins conflict with the app's, so it has a virtualenv of its own.
@@ -43,8 +43,8 @@ test: deps  ## the import layers, then every test (Azurite, stand-ins, Chromium)
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n $(TEST_WORKERS)
 
-test-fast: $(VENV)/.installed  ## the tests that need no Azurite, in seconds
-	$(PY) -m pytest -m "not integration"
+test-fast: $(VENV)/.installed  ## the tests that need no Azurite, in half a minute
+	$(PY) -m pytest -m "not integration" -n 2
 
 bench: deps  ## the benchmarks (ARGS=--help for options)
 	$(PY) -m benchmarks.run $(ARGS)
