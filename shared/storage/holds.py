@@ -175,7 +175,11 @@ class HoldStore:
 
     @translate("holds")
     def end(self, hold: Hold, status: str, ended_at: datetime, ended_by: str | None, comment: str | None) -> Hold:
-        """Active → released/cancelled, in one transaction conditional on the record's ETag; Conflict if it changed."""
+        """Active → released/cancelled, in one transaction conditional on the record's ETag; Conflict if it changed.
+
+        The record is the hold's truth; its active and ended rows only list it. A listing row the table has lost, or
+        kept (both only by a hand edit: the rows change together), does not keep the hold from ending for good:
+        the transaction goes again without that row's precondition."""
         from azure.core import MatchConditions
         from azure.data.tables import TableTransactionError, UpdateMode
 
@@ -183,19 +187,27 @@ class HoldStore:
                         "comment": comment, "etag": None})
         properties = {k: v for k, v in {**_properties(ended), "ended_at": ended_at, "ended_by": ended_by,
                                         "comment": comment}.items() if v is not None}
-        try:
-            submit(self._table, [
-                ("update", {"PartitionKey": PARTITION, "RowKey": f"hold|{hold.hold_id}", **properties},
-                 {"mode": UpdateMode.REPLACE, "etag": hold.etag, "match_condition": MatchConditions.IfNotModified}),
-                ("delete", {"PartitionKey": PARTITION, "RowKey": f"{ACTIVE}|{hold.hold_id}"}),
-                ("create", {"PartitionKey": PARTITION, "RowKey": f"ended|{inverted(ended_at)}|{hold.hold_id}",
-                            **properties}),
-            ])
-        except TableTransactionError as exc:
-            if exc.status_code == 412:  # the record changed since it was read: ended (or being ended) by another
-                raise Conflict() from exc
-            raise  # a row missing or there already (the table edited by hand), or storage failing: said as such
-        return ended
+        operations = [
+            ("update", {"PartitionKey": PARTITION, "RowKey": f"hold|{hold.hold_id}", **properties},
+             {"mode": UpdateMode.REPLACE, "etag": hold.etag, "match_condition": MatchConditions.IfNotModified}),
+            ("delete", {"PartitionKey": PARTITION, "RowKey": f"{ACTIVE}|{hold.hold_id}"}),
+            ("create", {"PartitionKey": PARTITION, "RowKey": f"ended|{inverted(ended_at)}|{hold.hold_id}",
+                        **properties})]
+        for _ in range(3):
+            try:
+                submit(self._table, operations)
+                return ended
+            except TableTransactionError as exc:
+                if exc.status_code == 412:  # the record changed since it was read: ended (or being ended) by another
+                    raise Conflict() from exc
+                refused = operations[exc.index][0] if 0 <= exc.index < len(operations) else None
+                if (refused, exc.status_code) == ("delete", 404):  # the active row is gone already
+                    del operations[exc.index]
+                elif (refused, exc.status_code) == ("create", 409):  # the ended row is there already
+                    operations[exc.index] = ("upsert", operations[exc.index][1], {"mode": UpdateMode.REPLACE})
+                else:
+                    raise  # storage failing, or the table edited beyond these: said as such
+        raise Conflict()
 
 
 @forgotten_with_settings
