@@ -83,7 +83,7 @@ param sweepSchedule string = ''
 
 @minValue(1)
 @maxValue(1000)
-@description('Most on-demand instances of each per-function scale group (the HTTP functions together, each queue function alone). The two queue functions together reach twice this: 40 processes sharing one subscription\'s ARM write bucket were simulated at 3 % throttled (80: 12 %).')
+@description('Most on-demand instances (of the app, or of each per-function scale group: the HTTP functions together, each queue function alone). The two queue functions together reach at most twice this: 40 processes sharing one subscription\'s ARM write bucket were simulated at 3 % throttled (80: 12 %).')
 param maximumInstanceCount int = 20
 
 @allowed([

@@ -87,10 +87,7 @@ class Sent(NamedTuple):
 
 class DueQueue:
     def __init__(self, queue_client):
-        self._queue = queue_client
-
-    def close(self) -> None:  # what built_once calls when it forgets this
-        self._queue.close()
+        self._queue = queue_client  # (closed by `_queue_client`'s cache when settings change: not this one's to close)
 
     @translate("queue")
     def send(self, due: Due, delay_seconds: int = 0, slot: tuple[str, float] | None = None,
@@ -167,7 +164,7 @@ def _count(name: str) -> int | None:
     from azure.core.exceptions import AzureError, ResourceNotFoundError
 
     try:
-        return _counting_client(name).get_queue_properties().approximate_message_count
+        return _queue_client(name).get_queue_properties().approximate_message_count
     except ResourceNotFoundError:  # made with its first message
         return 0
     except AzureError as exc:
@@ -177,11 +174,8 @@ def _count(name: str) -> int | None:
 
 @forgotten_with_settings
 @built_once
-def _counting_client(name: str):
-    return _client(name)
-
-
-def _client(name: str):
+def _queue_client(name: str):
+    """One client per queue, for its sends, receives and counts alike."""
     from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
     settings = get_settings()
@@ -202,11 +196,11 @@ def _client(name: str):
 @forgotten_with_settings
 @built_once
 def get_due_queue() -> DueQueue:
-    return DueQueue(_client(get_settings().due_work_queue))
+    return DueQueue(_queue_client(get_settings().due_work_queue))
 
 
 @forgotten_with_settings
 @built_once
 def get_paced_queue() -> DueQueue:
     """The queue work waiting for ARM's write limit comes back on (`Settings.paced_work_queue`)."""
-    return DueQueue(_client(get_settings().paced_work_queue))
+    return DueQueue(_queue_client(get_settings().paced_work_queue))
