@@ -154,6 +154,7 @@ def _settle(stack: Stack, table: str, ids: dict, workers: int, progress, limit_s
         enqueue_s = time.time()
         timer_runs.append(due_work.enqueue_due())
         enqueue_s = time.time() - enqueue_s
+    seen = len(_get_json(f"{stack.adf.url}/_standin/callbacks"))  # earlier loads': looked at once, before the workers
     with QueueWorkers(workers, ["--lease", "60"]) as running, _CpuSampler({
             "workers": [process.pid for process in running.processes], "Azurite": [stack.azurite.pid],
             "stand-in": [stack.adf.pid], "bench": [os.getpid()]}) as sampler:
@@ -163,6 +164,7 @@ def _settle(stack: Stack, table: str, ids: dict, workers: int, progress, limit_s
         cpu_before = 0 if enqueue_first else sum(_cpu_seconds(process.pid) for process in running.processes)
         started = time.time()
         next_timer = started + (TIMER_S if enqueue_first else 0)
+        callbacks = 0
         runs_before = sum(row["answered"] for row in _get_json(f"{stack.adf.url}/_standin/throttling")
                           if row["operation"] == "createRun")
         while time.time() - started < limit_s:
@@ -171,7 +173,9 @@ def _settle(stack: Stack, table: str, ids: dict, workers: int, progress, limit_s
                 next_timer += TIMER_S
             runs = sum(row["answered"] for row in _get_json(f"{stack.adf.url}/_standin/throttling")
                        if row["operation"] == "createRun") - runs_before
-            callbacks = sum(call["callbackId"] in mine for call in _get_json(f"{stack.adf.url}/_standin/callbacks"))
+            # Only the callbacks since the last look: the stand-in answers the workers' callbacks meanwhile.
+            arrived = _get_json(f"{stack.adf.url}/_standin/callbacks?skip={seen}")
+            seen, callbacks = seen + len(arrived), callbacks + sum(call["callbackId"] in mine for call in arrived)
             if runs >= wanted_runs and callbacks >= wanted_callbacks:
                 decided = _decisions(stack, table, ids)
                 if all(status not in ("pending", "restarting", "expiring") for rows in decided.values()

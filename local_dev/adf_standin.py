@@ -64,7 +64,7 @@ Control routes (no token):
     POST   /_standin/faults           {"operation", "kind", "count", "status", "code", "message", "retryAfter", "seconds"}
     POST   /_standin/reset            forget runs, callbacks, created factories and pipelines, faults; fill the buckets
     POST   /_standin/callbacks/<id>   receive a callback (what the app calls)
-    GET    /_standin/callbacks        every callback received, with the answer it got
+    GET    /_standin/callbacks        every callback received, with the answer it got (?skip=<n>: all but the first n)
     GET    /_standin/mail             the emails the local mail catcher received (make run), newest first
     GET    /_standin/mail.json        the same as JSON; /_standin/mail/<n> shows one
 
@@ -295,8 +295,14 @@ class AdfStandin(ServedInThread):
     def callbacks(self):
         """Every WebHook callback received, oldest first: {"callbackId", "body", "status" (the answer, or
         "unanswered"), "completed" (whether this one completed the activity), "receivedAt"}."""
+        return copy.deepcopy(self._callbacks_from(0))
+
+    def _callbacks_from(self, first: int) -> list:
+        """The callbacks from the `first`-th on, each a copy of its entry as it is now (a body is never changed
+        once received). Copied entry by entry, not deeply, under the lock: a bench polling thousands of them must
+        not hold up the callbacks and ARM calls arriving meanwhile."""
         with self._lock:
-            return copy.deepcopy(self._callbacks)
+            return [dict(entry) for entry in self._callbacks[first:]]
 
     @property
     def pipelines(self):
@@ -701,7 +707,10 @@ class AdfStandin(ServedInThread):
             raise
 
     def _handle_list_callbacks(self, request):
-        return json_response(self.callbacks)
+        skip = request.args.get("skip", "0")
+        if not skip.isascii() or not skip.isdigit():
+            raise ArmError(400, "InvalidQueryParameterValue", "skip must be a whole number of callbacks, 0 or more.")
+        return json_response(self._callbacks_from(int(skip)))
 
     def _handle_throttling(self, request):
         """How many requests of each ARM operation per subscription were answered and how many throttled."""

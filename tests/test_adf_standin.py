@@ -294,6 +294,21 @@ def test_a_callback_completes_the_activity_once_and_repeats_get_409(standin):
         ("act-1", 200, True), ("act-1", 409, False), ("act-2", 200, True)]
 
 
+
+def test_the_callbacks_are_listed_all_or_past_the_first_n(standin):
+    standin.reset()
+    for name in ("a", "b", "c"):
+        assert requests.post(f"{standin.url}/_standin/callbacks/{name}", json={"n": name}, timeout=5).ok
+    listed = f"{standin.url}/_standin/callbacks"
+    assert [c["body"] for c in requests.get(listed, timeout=5).json()] == [{"n": "a"}, {"n": "b"}, {"n": "c"}]
+    assert [(c["callbackId"], c["status"]) for c in requests.get(f"{listed}?skip=2", timeout=5).json()] == [("c", 200)]
+    assert requests.get(f"{listed}?skip=3", timeout=5).json() == []
+    for bad in ("-1", "x", "1.5", "\u0663"):  # (an Arabic-Indic three: a digit to str.isdigit, not a count here)
+        refused = requests.get(listed, params={"skip": bad}, timeout=5)
+        assert refused.status_code == 400 and "skip" in refused.json()["error"]["message"]
+    standin.callbacks[0]["body"]["n"] = "changed"  # copies: what a test changes is not the stand-in's record
+    assert standin.callbacks[0]["body"] == {"n": "a"}
+
 @pytest.mark.parametrize("kind, completed", [("before", False), ("after", True), ("drop", True), ("late", True)])
 def test_callback_faults_record_or_not_as_their_kind_says(standin, kind, completed):
     standin.reset()
