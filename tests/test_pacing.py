@@ -496,3 +496,23 @@ def test_a_persons_click_arm_throttles_waits_briefly_then_is_told_to_try_again(a
     assert "try again in a moment" in api.json(response)["detail"] and adf.runs == []
     assert api.record(created["pause_id"])["status"] == "pending"
     assert api.decide("restart", created["token"]).status_code == 200 and len(adf.runs) == 1  # the link still works
+
+
+def test_calls_arm_throttled_are_not_counted_as_spent_by_this_process():
+    """ARM takes no token for a call it throttles: counted as this process's own, 4 throttled calls of 10 would hide
+    4 of what the others spent in the window (measured 4.3 a second, not 5), and the process would hand out slots
+    at 5.7 a second, not its 5."""
+    clock = Clock()
+    pacer = pacing.Pacer(10, 20, clock=clock)
+    pacer.observed(KEY, 190)
+    clock.now += pacing.OTHERS_WINDOW_SECONDS + 1
+    pacer.observed(KEY, 100)  # a window begins (the first one began full: not measured)
+    assert [pacer.acquire(KEY) for _ in range(10)] == [0.0] * 10
+    for _ in range(4):
+        pacer.throttled(KEY, 1)  # (the halving a 429 makes at once is replaced by the window's measure)
+    clock.now += pacing.OTHERS_WINDOW_SECONDS + 1
+    spent_by_others = 5 * (pacing.OTHERS_WINDOW_SECONDS + 1)
+    pacer.observed(KEY, 100 + 10 * (pacing.OTHERS_WINDOW_SECONDS + 1) - 6 - spent_by_others)  # 6 of its 10 counted
+    pacer.observed(KEY, 0)
+    waits = [pacer.acquire(KEY) for _ in range(5)]
+    assert waits[-1] - waits[-2] == pytest.approx(1 / 5)  # its share: ARM's 10 a second less the others' 5

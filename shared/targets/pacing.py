@@ -251,6 +251,9 @@ class Pacer:
             now = self._clock()
             if now >= bucket.blocked_until:  # once for the calls in flight together, not for each of their 429s
                 bucket.others.rate = max(bucket.others.rate, self._refill - self._own_rate(bucket) / 2)
+            # ARM did not count a throttled call: counted as this process's own, it would hide as much of what the
+            # others spend, and this process would take that much more of the refill in the next window.
+            bucket.others.own = max(0, bucket.others.own - 1)
             bucket.blocked_until = max(bucket.blocked_until, now + retry_after)
             bucket.remaining, bucket.at = 0.0, now + retry_after
 
