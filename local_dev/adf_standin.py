@@ -36,6 +36,8 @@ pass here where Azure would fail:
   `Retry-After`, and the request is not processed. `throttle=Throttle(...)` sets other sizes
   (`Throttle().scaled(10)`: ten times ARM's); `make run` reads the factor from the setting
   ADF_STANDIN_THROTTLE_SCALE. reset() fills every bucket again.
+- Connections stay open between requests (HTTP/1.1 keep-alive, `local_dev/keep_alive.py`), as ARM's do: a
+  client's pooled connection is used again, not opened anew for every call.
 
 Faults are injected per operation (`createRun`, `getPipeline`, `getRun`, `queryPipelineRuns`,
 `callback`), first come first served, each for `count` requests (a request ARM throttled meets none):
@@ -93,13 +95,14 @@ from pathlib import Path
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from local_dev.arm_actions import app_actions
 from local_dev.arm_throttle import ArmThrottle, Throttle, principal_of
 from local_dev.arm_wire import (ArmError, arm_key, arm_parameters, format_time, json_body, json_response,
                                 parse_bool, parse_time, pipeline_parameters, run_filter)
+from local_dev.keep_alive import KeepAliveHandler, close_kept
 from local_dev.service import ServedInThread
 
 API_VERSION = "2018-06-01"
@@ -209,7 +212,7 @@ def _now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-class _RequestHandler(WSGIRequestHandler):
+class _RequestHandler(KeepAliveHandler):
     """One short log line per request through this module's logger (quiet in tests)."""
 
     def log_request(self, code="-", size="-"):
@@ -273,7 +276,10 @@ class AdfStandin(ServedInThread):
 
     def stop(self):
         self._wake.set()  # late or hanging requests record nothing more
+        server = self._server
         super().stop()
+        if server is not None:
+            close_kept(server)
 
 
     @property
