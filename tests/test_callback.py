@@ -259,3 +259,45 @@ def test_a_callback_host_that_answers_a_byte_at_a_time_is_given_up_on_at_the_who
     assert record["status"] == "restarted" and "no whole answer within 0.6 s" in record["last_error"]
     [request] = peer.received
     assert request.startswith(b"POST /cb?") and b'"Output"' in request
+
+
+def test_callbacks_to_one_host_share_a_connection_unless_its_answer_is_long(configure):
+    """A short answer body is read so the next callback needs no new connection (nor, in Azure, TLS handshake);
+    one too long to read closes its connection instead. Each is delivered all the same."""
+    from werkzeug.serving import make_server
+    from werkzeug.wrappers import Request, Response
+
+    from local_dev.keep_alive import KeepAliveHandler, close_kept
+    from shared.targets import callback
+
+    configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
+    opened = []
+
+    class Counting(KeepAliveHandler):
+        def setup(self):
+            super().setup()
+            opened.append(self.client_address)
+
+        def log_request(self, *args):
+            pass
+
+    @Request.application
+    def receiver(request):
+        return Response(b"x" * int(request.args["size"]))
+
+    server = make_server("127.0.0.1", 0, receiver, threaded=True, request_handler=Counting)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}/activity"
+    try:
+        for size in (0, 2, callback.SHORT_BODY):
+            assert callback.deliver(f"{base}?size={size}", b"{}") is callback.Delivery.DELIVERED
+        assert len(opened) == 1
+        assert callback.deliver(f"{base}?size={callback.SHORT_BODY + 1}", b"{}") is callback.Delivery.DELIVERED
+        assert callback.deliver(f"{base}?size=2", b"{}") is callback.Delivery.DELIVERED
+        assert len(opened) == 2  # the long answer's connection was closed: the next call opened one
+    finally:
+        server.shutdown()
+        server.server_close()
+        close_kept(server)
+        thread.join()

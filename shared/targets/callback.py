@@ -5,7 +5,8 @@ through the one URL checker (`shared.urls`) when the pause is made and again bef
 call, and only the URL rebuilt from its checked parts is called. Redirects are never followed.
 
 A POST is not repeated by any retry loop once it may have reached the receiver: urllib3
-retries only connection attempts (the request was never sent), never a read or a status.
+retries only connection attempts (the request was never sent), never a read or a status. A
+short answer body is read and dropped, so that its connection serves the next callback.
 What the answer means is told apart here, so the lifecycle can stay true:
 
 - `DELIVERED`: a 2xx; the activity has the outcome.
@@ -18,6 +19,7 @@ Which of the two a failure is comes from what the socket did (`shared.outbound`)
 exception's type.
 """
 
+import contextlib
 import logging
 from datetime import timedelta
 from enum import Enum
@@ -72,17 +74,18 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
     deadline = clients.Deadline(answer_within(limits))
     try:
         # Connections that could not be made are retried (nothing was sent); never a read, never a status.
-        # Only the status line and headers are read (stream=True): the body says nothing the app uses.
+        # The status line decides (stream=True): the body says nothing the app uses, and only a short one is read.
         with deadline:
             response = outbound.request("POST", target, settings.callback_allowed_hosts, SETTING,
                                         connect_retries=CONNECT_RETRIES, watch=deadline.watch, stream=True, data=body,
                                         headers={"Content-Type": "application/json"},
                                         timeout=(limits.callback_connect_timeout_seconds,
                                                  limits.callback_read_timeout_seconds))
-            status = response.status_code
+            status, cut_short = response.status_code, deadline.expired
+            _read_short_body(response)
             deadline.finish()
             response.close()
-        if deadline.expired:  # its socket was shut mid-answer: what was read may be cut short
+        if cut_short:  # its socket was shut mid-answer: what was read may be cut short
             raise outbound.Failed("cut short", sent=True, timed_out=True)
     except outbound.AddressRefused as refused:
         raise Refused("CallbackAddressNotAllowed", f"callBackUri {refused}", forbidden=True) from None
@@ -100,6 +103,23 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
         raise Unknown("CallbackServerError", f"the callback target answered HTTP {status}")
     raise Refused("CallbackRefused", f"the callback target answered HTTP {status}", status=status,
                   transient=status in (408, 429))
+
+
+SHORT_BODY = 4096  # an answer body up to this long is read, so that its connection serves the next callback
+
+
+def _read_short_body(response) -> None:
+    """Read (and drop) a short answer body of known length, within the deadline: the connection then goes back to
+    the pool, and the next callback to the same host (every callback of a region goes to one Data Factory host)
+    needs no new connection or TLS handshake. A longer body, or one of unknown length, is not read: closing the
+    response closes its connection. The outcome is the status, whatever happens here; a body sent slowly holds
+    the call no longer than the deadline that bounds the whole answer."""
+    length = response.headers.get("Content-Length", "")
+    if response.headers.get("Transfer-Encoding") or not (length.isascii() and length.isdigit()) \
+            or int(length) > SHORT_BODY:
+        return
+    with contextlib.suppress(Exception):  # (a read the deadline cut short, a reset: its connection is closed)
+        response.content
 
 
 def approved_payload(record: dict) -> bytes:
