@@ -261,13 +261,24 @@ def test_a_callback_host_that_answers_a_byte_at_a_time_is_given_up_on_at_the_who
     assert request.startswith(b"POST /cb?") and b'"Output"' in request
 
 
-def test_callbacks_to_one_host_share_a_connection_unless_its_answer_is_long(configure):
+def _logged(function, events: list, name: str):
+    def logged(*args, **kwargs):
+        events.append(name)
+        return function(*args, **kwargs)
+    return logged
+
+
+def test_callbacks_to_one_host_share_a_connection_unless_its_answer_is_long(configure, monkeypatch):
     """A short answer body is read so the next callback needs no new connection (nor, in Azure, TLS handshake);
     one too long to read closes its connection instead. Each is delivered all the same."""
     from werkzeug.serving import make_server
     from werkzeug.wrappers import Request, Response
 
+    from urllib3.connectionpool import HTTPConnectionPool
+    from urllib3.response import GzipDecoder
+
     from local_dev.keep_alive import KeepAliveHandler, close_kept
+    from shared import clients
     from shared.targets import callback
 
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
@@ -283,6 +294,8 @@ def test_callbacks_to_one_host_share_a_connection_unless_its_answer_is_long(conf
 
     @Request.application
     def receiver(request):
+        if request.args.get("gzip"):  # not gzip at all: read as sent it is harmless; decoded, it would fail
+            return Response(b"not gzip", headers={"Content-Encoding": "gzip"})
         return Response(b"x" * int(request.args["size"]))
 
     server = make_server("127.0.0.1", 0, receiver, threaded=True, request_handler=Counting)
@@ -296,6 +309,19 @@ def test_callbacks_to_one_host_share_a_connection_unless_its_answer_is_long(conf
         assert callback.deliver(f"{base}?size={callback.SHORT_BODY + 1}", b"{}") is callback.Delivery.DELIVERED
         assert callback.deliver(f"{base}?size=2", b"{}") is callback.Delivery.DELIVERED
         assert len(opened) == 2  # the long answer's connection was closed: the next call opened one
+        # Read as sent, never decompressed (nested gzip of a few hundred bytes unpacks to gigabytes).
+        events = []
+        monkeypatch.setattr(GzipDecoder, "decompress", _logged(GzipDecoder.decompress, events, "gunzip"))
+        assert callback.deliver(f"{base}?size=0&gzip=1", b"{}") is callback.Delivery.DELIVERED
+        assert callback.deliver(f"{base}?size=0", b"{}") is callback.Delivery.DELIVERED
+        assert events == [] and len(opened) == 2
+        # Back to the pool only once the deadline is finished: a deadline firing after the hand-back would shut
+        # the socket of whichever callback had taken the connection meanwhile.
+        monkeypatch.setattr(clients.Deadline, "finish", _logged(clients.Deadline.finish, events, "finish"))
+        monkeypatch.setattr(HTTPConnectionPool, "_put_conn", _logged(HTTPConnectionPool._put_conn, events, "pool"))
+        assert callback.deliver(f"{base}?size=2", b"{}") is callback.Delivery.DELIVERED
+        assert events.index("finish") < events.index("pool"), events
+        assert len(opened) == 2
     finally:
         server.shutdown()
         server.server_close()

@@ -19,7 +19,6 @@ Which of the two a failure is comes from what the socket did (`shared.outbound`)
 exception's type.
 """
 
-import contextlib
 import logging
 from datetime import timedelta
 from enum import Enum
@@ -82,8 +81,10 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
                                         timeout=(limits.callback_connect_timeout_seconds,
                                                  limits.callback_read_timeout_seconds))
             status, cut_short = response.status_code, deadline.expired
-            _read_short_body(response)
+            whole = _read_short_body(response)
             deadline.finish()
+            if whole and not deadline.expired:  # (after finish: the deadline can no longer shut its socket)
+                response.raw.release_conn()
             response.close()
         if cut_short:  # its socket was shut mid-answer: what was read may be cut short
             raise outbound.Failed("cut short", sent=True, timed_out=True)
@@ -108,18 +109,26 @@ def deliver(stored_uri: str, body: bytes) -> Delivery:
 SHORT_BODY = 4096  # an answer body up to this long is read, so that its connection serves the next callback
 
 
-def _read_short_body(response) -> None:
-    """Read (and drop) a short answer body of known length, within the deadline: the connection then goes back to
-    the pool, and the next callback to the same host (every callback of a region goes to one Data Factory host)
-    needs no new connection or TLS handshake. A longer body, or one of unknown length, is not read: closing the
-    response closes its connection. The outcome is the status, whatever happens here; a body sent slowly holds
-    the call no longer than the deadline that bounds the whole answer."""
+def _read_short_body(response) -> bool:
+    """Read (and drop) a short answer body of known length, within the deadline, and say whether it was read whole:
+    its connection may then go back to the pool, and the next callback to the same host (every callback of a region
+    goes to one Data Factory host) needs no new connection or TLS handshake. A longer body, or one of unknown length,
+    is not read: closing the response closes its connection. The bytes are read as sent, from the http.client
+    response under urllib3's: never decompressed (a few hundred bytes of nested gzip unpack to gigabytes), and not
+    handed back to the pool by urllib3 at their end, which would come before the deadline is finished. The outcome
+    is the status, whatever happens here; a body sent slowly holds the call no longer than the deadline."""
     length = response.headers.get("Content-Length", "")
     if response.headers.get("Transfer-Encoding") or not (length.isascii() and length.isdigit()) \
             or int(length) > SHORT_BODY:
-        return
-    with contextlib.suppress(Exception):  # (a read the deadline cut short, a reset: its connection is closed)
-        response.content
+        return False
+    wire = getattr(response.raw, "_fp", None)
+    if wire is None:
+        return False
+    try:
+        read = wire.read(int(length))
+    except Exception:  # (cut short by the deadline, a reset: its connection is closed)
+        return False
+    return len(read) == int(length) and wire.isclosed()
 
 
 def approved_payload(record: dict) -> bytes:
