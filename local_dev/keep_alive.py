@@ -60,6 +60,9 @@ class KeepAliveHandler(WSGIRequestHandler):
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = self.rfile.read(int(length)) if length else b""
+        if len(body) < int(length or 0):  # the client went away mid-body: no request to answer (as werkzeug: none)
+            self.close_connection = True
+            return None
         environ = self.environ = self.make_environ()
         environ["wsgi.input"], environ["CONTENT_LENGTH"] = io.BytesIO(body), str(len(body))
         environ["wsgi.input_terminated"] = True

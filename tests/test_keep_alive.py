@@ -85,3 +85,12 @@ def test_a_stopped_server_closes_the_connections_clients_keep_idle(server):
         assert connection.sock.recv(1) == b""  # the server's side is shut: the client sees the end
     finally:
         connection.close()
+
+
+def test_a_body_cut_short_is_no_request(server):
+    """A client that sends less than it declared and stops: nothing reaches the app (a truncated JSON body must not be
+    taken for a whole one), and the connection is closed."""
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as raw:
+        raw.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b'{"a":1}')
+        raw.shutdown(socket.SHUT_WR)
+        assert raw.recv(65536) == b""
