@@ -6,6 +6,7 @@ share is `shared.outbound.http_transport`.)
 import functools
 import logging
 import threading
+import time
 
 # Keep-alive connections per storage (or ARM) host: one per thread the Functions Python worker
 # runs sync invocations on (at most 32), so a busy instance reuses connections, not reopens them.
@@ -182,3 +183,24 @@ def _shut(sock) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
+
+
+IDLE_SECONDS = 100  # a pooled connection idle longer is closed, not used: Azure's NAT forgets one idle 4 minutes
+_idle_clock = time.monotonic
+
+
+class FreshEnough:
+    """Mixed into a urllib3 pool: a connection idle too long is opened anew before use (a NAT may have dropped it
+    unsaid, and a POST sent on it would go unanswered: an outcome unknown where a fresh connection just works)."""
+
+    def _put_conn(self, conn) -> None:
+        if conn is not None:
+            conn.idle_since = _idle_clock()
+        super()._put_conn(conn)
+
+    def _get_conn(self, timeout=None):
+        conn = super()._get_conn(timeout)
+        since = getattr(conn, "idle_since", None)
+        if since is not None and _idle_clock() - since > IDLE_SECONDS:
+            conn.close()  # (as urllib3 does with one it finds dropped: the next request connects again)
+        return conn

@@ -28,7 +28,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from shared.clients import POOL_SIZE, built_once
+from shared.clients import POOL_SIZE, FreshEnough, built_once
 from shared.urls import CheckedUrl
 
 
@@ -205,10 +205,10 @@ def _pool_classes(guarded: bool) -> dict:
     class TlsConnection(mixin, HTTPSConnection):
         pass
 
-    class Pool(HTTPConnectionPool):
+    class Pool(FreshEnough, HTTPConnectionPool):
         ConnectionCls = Connection
 
-    class TlsPool(HTTPSConnectionPool):
+    class TlsPool(FreshEnough, HTTPSConnectionPool):
         ConnectionCls = TlsConnection
 
     return {"http": Pool, "https": TlsPool}
