@@ -102,7 +102,7 @@ from local_dev.arm_actions import app_actions
 from local_dev.arm_throttle import ArmThrottle, Throttle, principal_of
 from local_dev.arm_wire import (ArmError, arm_key, arm_parameters, format_time, json_body, json_response,
                                 parse_bool, parse_time, pipeline_parameters, run_filter)
-from local_dev.keep_alive import KeepAliveHandler, close_kept
+from local_dev.keep_alive import KeepAliveHandler
 from local_dev.service import ServedInThread
 
 API_VERSION = "2018-06-01"
@@ -276,10 +276,7 @@ class AdfStandin(ServedInThread):
 
     def stop(self):
         self._wake.set()  # late or hanging requests record nothing more
-        server = self._server
         super().stop()
-        if server is not None:
-            close_kept(server)
 
 
     @property

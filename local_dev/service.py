@@ -3,7 +3,8 @@
     with Tool() as tool:   # started; stopped when the block ends, also when it raises
 
 A tool that serves sockets from a thread (a werkzeug or socketserver server) hands its server to
-`serve_in_thread`, and `stop` shuts it down, closes its listening socket and waits for the thread.
+`serve_in_thread`, and `stop` shuts it down, closes its listening socket, waits for the thread and shuts
+the connections its clients keep open (`local_dev.keep_alive`).
 
 A tool whose start fails half-way is stopped too, so a test that cannot start a server leaves no
 process or socket behind. Each tool's `stop` must therefore cope with a start that did not finish.
@@ -13,6 +14,8 @@ import ctypes
 import signal
 import sys
 import threading
+
+from local_dev.keep_alive import close_kept
 
 
 def stop_with_parent() -> None:
@@ -65,3 +68,4 @@ class ServedInThread(Service):
             server.shutdown()
             server.server_close()
             self._thread.join()
+            close_kept(server)

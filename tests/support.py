@@ -1,5 +1,7 @@
 """Helpers the tests share (fixtures live in conftest.py)."""
 
+import contextlib
+
 from shared.connections import StorageAccount
 
 SUBSCRIPTION = "00000000-0000-0000-0000-0000000000aa"
@@ -100,3 +102,28 @@ def link(message) -> str:
 
 def approve(api, token) -> dict:
     return api.json(api.decide("restart", token, json_body={}))
+
+
+@contextlib.contextmanager
+def keep_alive_server(app):
+    """Serve the WSGI `app` on a free loopback port with `local_dev.keep_alive`'s handler, as the ADF stand-in is
+    served; yield (the server, the client address of each connection it accepted), stop it at the end."""
+    from werkzeug.serving import make_server
+
+    from local_dev.keep_alive import KeepAliveHandler
+    from local_dev.service import ServedInThread
+
+    opened = []
+
+    class Counting(KeepAliveHandler):
+        def setup(self):
+            super().setup()
+            opened.append(self.client_address)
+
+        def log_request(self, *args):
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Counting)
+    with ServedInThread() as service:
+        service.serve_in_thread(server)
+        yield server, opened

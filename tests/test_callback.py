@@ -271,26 +271,15 @@ def _logged(function, events: list, name: str):
 def test_callbacks_to_one_host_share_a_connection_unless_its_answer_is_long(configure, monkeypatch):
     """A short answer body is read so the next callback needs no new connection (nor, in Azure, TLS handshake);
     one too long to read closes its connection instead. Each is delivered all the same."""
-    from werkzeug.serving import make_server
-    from werkzeug.wrappers import Request, Response
-
     from urllib3.connectionpool import HTTPConnectionPool
     from urllib3.response import GzipDecoder
+    from werkzeug.wrappers import Request, Response
 
-    from local_dev.keep_alive import KeepAliveHandler, close_kept
     from shared import clients
     from shared.targets import callback
+    from tests.support import keep_alive_server
 
     configure(CALLBACK_ALLOWED_HOSTS="127.0.0.1")
-    opened = []
-
-    class Counting(KeepAliveHandler):
-        def setup(self):
-            super().setup()
-            opened.append(self.client_address)
-
-        def log_request(self, *args):
-            pass
 
     @Request.application
     def receiver(request):
@@ -298,11 +287,8 @@ def test_callbacks_to_one_host_share_a_connection_unless_its_answer_is_long(conf
             return Response(b"not gzip", headers={"Content-Encoding": "gzip"})
         return Response(b"x" * int(request.args["size"]))
 
-    server = make_server("127.0.0.1", 0, receiver, threaded=True, request_handler=Counting)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}/activity"
-    try:
+    with keep_alive_server(receiver) as (server, opened):
+        base = f"http://127.0.0.1:{server.server_port}/activity"
         for size in (0, 2, callback.SHORT_BODY):
             assert callback.deliver(f"{base}?size={size}", b"{}") is callback.Delivery.DELIVERED
         assert len(opened) == 1
@@ -322,8 +308,3 @@ def test_callbacks_to_one_host_share_a_connection_unless_its_answer_is_long(conf
         assert callback.deliver(f"{base}?size=2", b"{}") is callback.Delivery.DELIVERED
         assert events.index("finish") < events.index("pool"), events
         assert len(opened) == 2
-    finally:
-        server.shutdown()
-        server.server_close()
-        close_kept(server)
-        thread.join()

@@ -220,38 +220,20 @@ def test_a_forgotten_thread_pool_finishes_what_it_runs_first():
 def test_a_pooled_connection_idle_too_long_is_opened_anew_before_use(monkeypatch):
     """A NAT may drop an idle connection without a word (Azure's after 4 minutes): a POST sent on it would go
     unanswered, an outcome unknown. One idle longer than IDLE_SECONDS is closed and opened again instead."""
-    from werkzeug.serving import make_server
     from werkzeug.wrappers import Request, Response
 
-    from local_dev.keep_alive import KeepAliveHandler, close_kept
     from shared import clients, outbound
+    from tests.support import keep_alive_server
 
-    opened = []
-
-    class Counting(KeepAliveHandler):
-        def setup(self):
-            super().setup()
-            opened.append(self.client_address)
-
-        def log_request(self, *args):
-            pass
-
-    server = make_server("127.0.0.1", 0, Request.application(lambda request: Response("ok")), threaded=True,
-                         request_handler=Counting)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    pool = outbound._pool_classes(False)["http"]("127.0.0.1", server.server_port, maxsize=1)
-    try:
-        for _ in range(2):
+    with keep_alive_server(Request.application(lambda request: Response("ok"))) as (server, opened):
+        pool = outbound._pool_classes(False)["http"]("127.0.0.1", server.server_port, maxsize=1)
+        try:
+            for _ in range(2):
+                assert pool.request("POST", "/", body=b"{}").status == 200
+            assert len(opened) == 1  # kept and used again while fresh
+            now = time.monotonic()
+            monkeypatch.setattr(clients, "_idle_clock", lambda: now + clients.IDLE_SECONDS + 1)
             assert pool.request("POST", "/", body=b"{}").status == 200
-        assert len(opened) == 1  # kept and used again while fresh
-        now = time.monotonic()
-        monkeypatch.setattr(clients, "_idle_clock", lambda: now + clients.IDLE_SECONDS + 1)
-        assert pool.request("POST", "/", body=b"{}").status == 200
-        assert len(opened) == 2
-    finally:
-        pool.close()
-        server.shutdown()
-        server.server_close()
-        close_kept(server)
-        thread.join()
+            assert len(opened) == 2
+        finally:
+            pool.close()

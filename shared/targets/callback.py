@@ -118,17 +118,15 @@ def _read_short_body(response) -> bool:
     handed back to the pool by urllib3 at their end, which would come before the deadline is finished. The outcome
     is the status, whatever happens here; a body sent slowly holds the call no longer than the deadline."""
     length = response.headers.get("Content-Length", "")
-    if response.headers.get("Transfer-Encoding") or not (length.isascii() and length.isdigit()) \
-            or int(length) > SHORT_BODY:
-        return False
+    size = int(length) if length.isascii() and length.isdigit() else None
     wire = getattr(response.raw, "_fp", None)
-    if wire is None:
+    if size is None or size > SHORT_BODY or response.headers.get("Transfer-Encoding") or wire is None:
         return False
     try:
-        read = wire.read(int(length))
+        read = wire.read(size)
     except Exception:  # (cut short by the deadline, a reset: its connection is closed)
         return False
-    return len(read) == int(length) and wire.isclosed()
+    return len(read) == size and wire.isclosed()
 
 
 def approved_payload(record: dict) -> bytes:
