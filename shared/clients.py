@@ -116,7 +116,6 @@ class Scheduler:
     def _run(self) -> None:
         import heapq
         import logging
-        import time
 
         while True:
             with self._lock:
@@ -147,7 +146,6 @@ class Deadline:
         self._seconds = seconds
 
     def __enter__(self) -> "Deadline":
-        import time
 
         # One scheduler thread watches every deadline (a thread each cost the timer ~3 %).
         scheduler().at(time.monotonic() + self._seconds, self._expire)
