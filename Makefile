@@ -5,6 +5,9 @@ VENV := .venv
 # checkov checks infra/ (tests/test_infra.py); its pins conflict with the app's, so it has a virtualenv of its own.
 VENV_INFRA := .venv-infra
 PY := $(VENV)/bin/python
+# Some images (this development machine's, CI's) set PYTHONDONTWRITEBYTECODE: then every process compiles the
+# project from source and pytest rewrites every test module again in each worker, a quarter of `make test`'s CPU.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help run test test-fast bench deps clean
 
