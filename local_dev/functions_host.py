@@ -20,9 +20,10 @@ from azure.functions.decorators.http import HttpMethod
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from local_dev.keep_alive import KeepAliveHandler
 from local_dev.service import ServedInThread
 
 logger = logging.getLogger(__name__)
@@ -249,8 +250,13 @@ def build_wsgi_app(function_app: func.FunctionApp, host_json_path="host.json") -
     return FunctionsWsgiApp(http_functions(function_app), read_route_prefix(host_json_path))
 
 
-class _QuietRequestHandler(WSGIRequestHandler):
-    """Request handler without werkzeug's access log: the app logs requests with durations."""
+class _QuietRequestHandler(KeepAliveHandler):
+    """Keeps connections open, as the Functions host does, and logs nothing itself: the app logs requests with
+    durations."""
+
+    # The Functions host's limit on a request (a larger one is answered 413 before any function runs):
+    # https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits
+    max_body = 100 * 1024 * 1024
 
     def log_request(self, code="-", size="-") -> None:
         pass

@@ -14,10 +14,12 @@ import io
 import socket
 import sys
 import threading
+import time
 
 from werkzeug.serving import WSGIRequestHandler
 
 MAX_BODY = 16 * 1024 * 1024  # a larger request is answered 413 and its connection closed
+LINGER_SECONDS = 2.0  # how long what a client still sends of a refused body is read and dropped
 _LOCK = threading.Lock()
 
 
@@ -35,6 +37,7 @@ class KeepAliveHandler(WSGIRequestHandler):
     """Serves each request on a connection the client may use again (unless it said otherwise)."""
 
     protocol_version = "HTTP/1.1"
+    max_body = MAX_BODY  # a server standing in for a service with another limit sets its own
     # The headers and the body go in two writes: with Nagle's algorithm the second waits for the client's
     # delayed ACK of the first on a connection that stays open (0.2 s an answer here), as no real server does.
     disable_nagle_algorithm = True
@@ -54,9 +57,10 @@ class KeepAliveHandler(WSGIRequestHandler):
         framed = length is None or (length.isascii() and length.isdigit())
         if self.headers.get("Transfer-Encoding") or not framed:
             return super().run_wsgi()  # (closes the connection: its end cannot be told)
-        if length is not None and int(length) > MAX_BODY:
+        if length is not None and int(length) > self.max_body:
             self.close_connection = True
-            return self._answer("413 Content Too Large", [], [b""])
+            self._answer("413 Content Too Large", [], [b""])
+            return self._linger()
         if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         body = self.rfile.read(int(length)) if length else b""
@@ -90,6 +94,18 @@ class KeepAliveHandler(WSGIRequestHandler):
             return self._answer("500 Internal Server Error", [("Content-Type", "text/plain")],
                                 [b"Internal Server Error"])
         self._answer(answered["status"], answered["headers"], data)
+
+    def _linger(self) -> None:
+        """After refusing a body it will not read: stop writing, then read and drop what the client still sends
+        (until it closes, or for LINGER_SECONDS). Closing a socket with unread data resets the connection, and a
+        reset can reach the client before it has read the answer."""
+        deadline = time.monotonic() + LINGER_SECONDS
+        with contextlib.suppress(OSError):  # (a timeout included)
+            self.connection.shutdown(socket.SHUT_WR)
+            while (left := deadline - time.monotonic()) > 0:
+                self.connection.settimeout(left)
+                if not self.connection.recv(65536):
+                    break
 
     def _answer(self, status: str, headers: list, data: list) -> None:
         code, _, reason = status.partition(" ")

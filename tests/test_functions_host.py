@@ -1,7 +1,9 @@
 """The local Functions host serves a FunctionApp's HTTP functions like the real host."""
 
+import http.client
 import json
 import logging
+import socket
 from pathlib import Path
 
 import azure.functions as func
@@ -264,3 +266,35 @@ def test_literal_segments_match_in_any_case_and_the_log_still_names_only_the_tem
     assert any(m.startswith("GET /api/hello/{name} 200 ") for m in messages)
     assert any(m.startswith("GET /api/items/{id?} 200 ") for m in messages)
     assert not any("secret" in m.lower() for m in messages)
+
+
+def test_a_connection_carries_many_requests_as_the_functions_hosts_do(wsgi_app):
+    """Kestrel keeps HTTP/1.1 connections open; a local host closing each one would cost every client (Chromium,
+    the bench's threads, a pipeline's Web activity) a new connection per request that Azure does not."""
+    with serve(wsgi_app) as server:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        try:
+            answers = []
+            for method, path, body in [("POST", "/api/echo", b"abc"), ("GET", "/api/hello/ada", None),
+                                       ("GET", "/api/boom", None)]:
+                connection.request(method, path, body=body)
+                response = connection.getresponse()
+                answers.append((response.status, response.read(), response.getheader("Connection")))
+                if not answers[1:]:
+                    first = connection.sock
+            assert [(status, close) for status, _, close in answers] == [(201, None), (200, None), (500, None)]
+            assert answers[0][1] == b"abc" and connection.sock is first  # the function's own 500 keeps it open
+        finally:
+            connection.close()
+
+
+def test_a_request_over_the_hosts_100_mb_limit_is_413_and_no_function_runs(wsgi_app, caplog):
+    with serve(wsgi_app) as server, caplog.at_level(logging.INFO, logger="local_dev.functions_host"):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as raw:
+            raw.sendall(f"POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: {100 * 1024 * 1024 + 1}\r\n\r\n"
+                        .encode() + b"x" * 1024)  # the head and a start: the answer comes without the rest
+            answer = b""
+            while chunk := raw.recv(65536):
+                answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"connection: close" in answer.lower()
+    assert not [r for r in caplog.records if "/api/echo" in r.getMessage()]  # the function was never called

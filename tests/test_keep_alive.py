@@ -87,3 +87,15 @@ def test_a_body_cut_short_is_no_request(server):
         raw.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b'{"a":1}')
         raw.shutdown(socket.SHUT_WR)
         assert raw.recv(65536) == b""
+
+
+def test_a_client_sending_all_of_a_body_too_large_still_reads_the_413(server):
+    """The server stops writing and drops what still comes: closing with the body unread would reset the
+    connection, and a client still sending it would see the reset (a broken pipe) instead of the answer."""
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as raw:
+        raw.sendall(f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n".encode())
+        raw.sendall(b"x" * (MAX_BODY + 1))
+        answer = b""
+        while chunk := raw.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"connection: close" in answer.lower()
