@@ -253,7 +253,9 @@ class Settings:
         return parts.scheme == "http" and is_loopback_host(parts.hostname)
 
 
-def _public_base(url) -> bool:
+def _https_or_loopback(url) -> bool:
+    """A URL the app builds links or calls on: a host (and a port, if any, that is a number), no query or fragment,
+    https (http only to this machine)."""
     try:
         host, _ = url.hostname, url.port  # (a port that is not a number raises)
     except ValueError:
@@ -264,11 +266,11 @@ def _public_base(url) -> bool:
 
 def _from_environ(env) -> Settings:
     arm = (env.get("ARM_ENDPOINT") or Settings.arm_endpoint).rstrip("/")
-    scheme = urlsplit(arm).scheme
-    if scheme not in ("http", "https") or (scheme == "http" and not is_loopback_host(urlsplit(arm).hostname)):
-        raise SettingsError("ARM_ENDPOINT must be an https:// URL (http:// only for a loopback stand-in).")
+    if not _https_or_loopback(urlsplit(arm)):
+        raise SettingsError("ARM_ENDPOINT must be an https:// URL with a host and no query (http:// only for a "
+                            "loopback stand-in).")
     base = (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
-    if base and not _public_base(urlsplit(base)):  # its links carry one-time tokens: never in the clear off this machine
+    if base and not _https_or_loopback(urlsplit(base)):  # its links carry one-time tokens: never in the clear off this machine
         raise SettingsError("PUBLIC_BASE_URL must be an https:// URL with a host and no query (http:// only for a "
                             "loopback address, on this machine).")
     table = env.get("PAUSES_TABLE") or Settings.pauses_table

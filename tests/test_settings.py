@@ -23,6 +23,9 @@ def test_separate_pause_storage_wins_over_the_functions_storage():
     ({**BASE, "PAUSES_TABLE": "p" * 56}, "PAUSES_TABLE"),  # "<table>requests" would be over 63
     ({**BASE, "PAUSES_TABLE": "1pauses"}, "PAUSES_TABLE"),
     ({**BASE, "ARM_ENDPOINT": "http://management.azure.com"}, "ARM_ENDPOINT"),
+    ({**BASE, "ARM_ENDPOINT": "https://"}, "ARM_ENDPOINT"),  # no host: every call would fail, later
+    ({**BASE, "ARM_ENDPOINT": "https://management.azure.com:port"}, "ARM_ENDPOINT"),
+    ({**BASE, "ARM_ENDPOINT": "https://management.azure.com/?api-version=1"}, "ARM_ENDPOINT"),
     ({**BASE, "PUBLIC_BASE_URL": "ftp://x"}, "PUBLIC_BASE_URL"),
     ({**BASE, "PUBLIC_BASE_URL": "http://approvals.contoso.com"}, "PUBLIC_BASE_URL"),  # tokens in the clear
     ({**BASE, "PUBLIC_BASE_URL": "https://"}, "PUBLIC_BASE_URL"),
