@@ -5,8 +5,6 @@ from `host.json`, so the local server cannot drift from what Azure would index. 
 done by werkzeug; request and response objects are the real `azure.functions` ones.
 """
 
-import asyncio
-import inspect
 import json
 import logging
 import re
@@ -25,6 +23,7 @@ from werkzeug.wrappers import Request, Response
 
 from local_dev.keep_alive import KeepAliveHandler
 from local_dev.service import ServedInThread
+from local_dev.worker_threads import PROCESS, WorkerThreads
 
 logger = logging.getLogger(__name__)
 
@@ -148,8 +147,9 @@ def _any_case(path: str) -> str:
 class FunctionsWsgiApp:
     """WSGI app dispatching requests to HTTP functions; `.routes` lists what it serves."""
 
-    def __init__(self, functions: list, route_prefix: str) -> None:
+    def __init__(self, functions: list, route_prefix: str, threads: WorkerThreads = PROCESS) -> None:
         self._functions = {function.name: function for function in functions}
+        self._threads = threads
         self._map = Map(
             converters={"literal": LiteralConverter},
             # The Functions host neither redirects nor cares about a trailing slash.
@@ -192,9 +192,8 @@ class FunctionsWsgiApp:
     def _call(self, name: str, request: Request, route_params: dict) -> Response:
         function = self._functions[name]
         try:
-            result = function.user_function(**{function.parameter: _function_request(request, route_params)})
-            if inspect.iscoroutine(result):
-                result = asyncio.run(result)
+            result = self._threads.invoke(function.user_function,
+                                          {function.parameter: _function_request(request, route_params)})
             return _werkzeug_response(result)
         except Exception:
             logger.exception("Executed 'Functions.%s' (Failed)", name)
@@ -245,9 +244,10 @@ def _content_type(response: func.HttpResponse) -> str:
     return response.mimetype
 
 
-def build_wsgi_app(function_app: func.FunctionApp, host_json_path="host.json") -> FunctionsWsgiApp:
+def build_wsgi_app(function_app: func.FunctionApp, host_json_path="host.json",
+                   threads: WorkerThreads = PROCESS) -> FunctionsWsgiApp:
     """Build the WSGI app serving every HTTP function of `function_app` under host.json's prefix."""
-    return FunctionsWsgiApp(http_functions(function_app), read_route_prefix(host_json_path))
+    return FunctionsWsgiApp(http_functions(function_app), read_route_prefix(host_json_path), threads)
 
 
 class _QuietRequestHandler(KeepAliveHandler):

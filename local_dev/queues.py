@@ -5,7 +5,8 @@ QueuesOptions) does this, and so does this module, with host.json's `extensions.
 
 - A poll receives up to `batchSize` messages, each hidden from other workers for 10 minutes (renewed halfway while
   its function runs), and runs them at once; the next poll comes as soon as no more than `newBatchThreshold` are
-  still running, so at most batchSize + newBatchThreshold run together.
+  still running, so at most batchSize + newBatchThreshold are taken together; a sync function runs on one of the
+  Python worker's threads (`local_dev.worker_threads`: cores + 4 by default), the rest waiting for one.
 - A poll that finds nothing waits 100 ms, then about twice as long each time (±20 % at random) up to
   `maxPollingInterval`; a poll that finds messages starts again at 100 ms.
 - A function that returns: its message is deleted. One that raises: its message is visible again after
@@ -17,9 +18,7 @@ Several runners (threads, processes: `make run WORKERS=2`) may share a queue: ea
 time, and again only if its runner neither deletes nor renews it — at least once, as in Azure.
 """
 
-import asyncio
 import contextlib
-import inspect
 import logging
 import os
 import threading
@@ -36,6 +35,7 @@ from local_dev.queue_rules import (PollingBackoff, QueuesOptions, check_queue_na
                                    queue_service)
 from local_dev.service import Service
 from local_dev.timers import resolve_settings
+from local_dev.worker_threads import PROCESS, WorkerThreads
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +72,9 @@ class QueueRunner(Service):
     """Runs each queue function until stopped: one listener (a polling thread and a pool of workers) per function,
     one storage client per connection setting."""
 
-    def __init__(self, functions: list[QueueFunction], options: QueuesOptions = QueuesOptions(), env=os.environ):
-        self.functions, self.options, self._env = functions, options, env
+    def __init__(self, functions: list[QueueFunction], options: QueuesOptions = QueuesOptions(), env=os.environ,
+                 threads: WorkerThreads = PROCESS):
+        self.functions, self.options, self._env, self._threads = functions, options, env, threads
         self._stop = threading.Event()
         self._services: dict = {}
         self._listeners: list = []
@@ -83,7 +84,8 @@ class QueueRunner(Service):
             if function.connection not in self._services:  # (client, credential)
                 pool = self.options.concurrency * len(self.functions) + 2
                 self._services[function.connection] = queue_service(function.connection, self._env, pool)
-            listener = _Listener(function, self._services[function.connection][0], self.options, self._stop)
+            listener = _Listener(function, self._services[function.connection][0], self.options, self._stop,
+                                 self._threads)
             self._listeners.append(listener)
             listener.start()
         return self
@@ -103,8 +105,9 @@ class QueueRunner(Service):
 class _Listener:
     """One function's queue: the polling loop, the functions running in a pool, their messages' leases."""
 
-    def __init__(self, function: QueueFunction, service, options: QueuesOptions, stop: threading.Event):
-        self.function, self.options, self._stop = function, options, stop
+    def __init__(self, function: QueueFunction, service, options: QueuesOptions, stop: threading.Event,
+                 threads: WorkerThreads):
+        self.function, self.options, self._stop, self._threads = function, options, stop, threads
         self.queue = service.get_queue_client(function.queue_name)
         poison = poison_queue_name(function.queue_name)
         self.poison = service.get_queue_client(poison) if poison else None
@@ -195,9 +198,7 @@ class _Listener:
                                 time_next_visible=message.next_visible_on, pop_receipt=message.pop_receipt)
         started = time.perf_counter()
         try:
-            result = self.function.user_function(**{self.function.parameter: argument})
-            if inspect.iscoroutine(result):
-                asyncio.run(result)
+            self._threads.invoke(self.function.user_function, {self.function.parameter: argument})
         except Exception:
             logger.exception("Executed 'Functions.%s' (Failed, MessageId=%s, DequeueCount=%s, Duration=%.0fms)",
                              self.function.name, message.id, message.dequeue_count,

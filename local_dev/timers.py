@@ -15,6 +15,7 @@ import azure.functions as func
 from azure.functions.timer import TimerRequest
 
 from local_dev.service import Service
+from local_dev.worker_threads import PROCESS
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ class TimerRunner(Service):
             if self._stop.wait((due - datetime.now(timezone.utc)).total_seconds()):
                 return
             try:
-                timer.user_function(**{timer.parameter: TimerRequest(past_due=False)})
+                PROCESS.invoke(timer.user_function, {timer.parameter: TimerRequest(past_due=False)})
                 logger.info("timer %s ran", timer.name)
             except Exception:  # the host logs a failed run and keeps the schedule
                 logger.exception("timer %s failed", timer.name)

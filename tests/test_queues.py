@@ -14,6 +14,7 @@ import pytest
 from local_dev.queue_rules import QueuesOptions
 from local_dev.queues import QueueRunner, queue_functions
 from local_dev.timers import SettingMissing
+from local_dev.worker_threads import WorkerThreads
 from tests.support import wait_until
 
 FAST = {"max_polling_interval": 0.3, "lease_seconds": 2}
@@ -52,9 +53,9 @@ class Queue:
         self.poison = QueueClient.from_connection_string(azurite.connection_string, self.name + "-poison")
         self.client.create_queue()
 
-    def runner(self, handler, **options) -> QueueRunner:
+    def runner(self, handler, threads=None, **options) -> QueueRunner:
         return QueueRunner(queue_functions(app_with(handler), self.env), QueuesOptions(**{**FAST, **options}),
-                           self.env)
+                           self.env, threads or WorkerThreads(32))  # (the host's own limits, not the worker's)
 
     def poisoned(self) -> list:
         """What the poison queue holds (nothing until the runner makes it)."""
@@ -155,6 +156,30 @@ def test_at_most_a_batch_plus_the_new_batch_threshold_run_at_once(queue, caplog)
                                                         caplog.text)]
     assert sum(n for n, _ in received) == 20 and max(n for n, _ in received) == 4  # batches of batchSize
     assert max(r for _, r in received) <= 6 and 4 < peak <= 6  # fetched once no more than 2 still ran
+
+
+@pytest.mark.integration
+def test_the_messages_taken_wait_for_the_python_workers_threads(queue, caplog):
+    """The host takes batchSize + newBatchThreshold messages; the worker runs as many sync functions at once as it
+    has threads, the others waiting (their messages still hidden from other workers)."""
+    caplog.set_level(logging.DEBUG, logger="local_dev.queues")
+    running, peak, lock = 0, 0, threading.Lock()
+
+    def work(msg):
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+
+    for number in range(12):
+        queue.client.send_message(str(number))
+    with queue.runner(work, threads=WorkerThreads(3), batch_size=8, new_batch_threshold=4):
+        wait_until(queue.is_empty)
+    taken = [int(r) for r in re.findall(r"received \d+ messages from queue \w+, (\d+) running", caplog.text)]
+    assert max(taken) > 3 and peak == 3
 
 
 @pytest.mark.integration

@@ -1,0 +1,87 @@
+"""local_dev.worker_threads: functions run as the Python worker runs them, sync ones on its one pool of threads."""
+
+import asyncio
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import azure.functions as func
+import pytest
+import requests
+
+from local_dev.functions_host import build_wsgi_app, serve
+from local_dev.worker_threads import WorkerThreads, thread_count
+from tests.support import wait_until
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, min(32, (os.cpu_count() or 1) + 4)),  # the worker's default since Python 3.9: ThreadPoolExecutor's
+    ("3", 3), (" 40 ", 40),
+    ("0", None), ("-1", None), ("two", None), ("2.5", None), ("", None),  # the worker warns and uses its default
+])
+def test_the_pool_is_the_setting_or_the_workers_default(value, expected, caplog):
+    env = {} if value is None else {"PYTHON_THREADPOOL_THREAD_COUNT": value}
+    assert thread_count(env) == (expected or thread_count({}))
+    assert ("PYTHON_THREADPOOL_THREAD_COUNT must be" in caplog.text) == (expected is None and bool(value))
+
+
+class Blocking:
+    """A function that holds its thread until released, counting how many run at once."""
+
+    def __init__(self):
+        self.running, self.peak, self.release = 0, 0, threading.Event()
+        self._lock = threading.Lock()
+
+    def __call__(self):
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+        self.release.wait(10)
+        with self._lock:
+            self.running -= 1
+        return "done"
+
+
+def test_sync_functions_share_the_slots_and_a_coroutine_takes_none():
+    threads, work = WorkerThreads(2), Blocking()
+
+    async def asynchronous():
+        await asyncio.sleep(0)
+        return "async"
+
+    with ThreadPoolExecutor(6) as pool:
+        results = [pool.submit(threads.invoke, work, {}) for _ in range(6)]
+        wait_until(lambda: work.running == 2, what="both slots taken")
+        assert threads.invoke(asynchronous, {}) == "async"  # while every slot is held
+        time.sleep(0.05)
+        assert work.running == 2  # the other four wait
+        work.release.set()
+        assert [result.result() for result in results] == ["done"] * 6
+    assert work.peak == 2 and threads.count == 2
+
+
+def test_the_host_answers_every_request_running_no_more_functions_at_once_than_the_worker_has_threads(tmp_path):
+    work = Blocking()
+    bp = func.Blueprint()
+
+    @bp.route(route="work", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+    def handler(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse(work())
+
+    app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+    app.register_functions(bp)
+    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0"}))
+    with serve(build_wsgi_app(app, tmp_path / "host.json", WorkerThreads(3))) as server:
+        def ask(_):
+            with requests.Session() as session:
+                return session.get(f"{server.url}/api/work", timeout=10).text
+        with ThreadPoolExecutor(8) as pool:
+            answers = pool.map(ask, range(8))
+            wait_until(lambda: work.running == 3, what="three requests running")
+            time.sleep(0.05)
+            assert work.running == 3  # the other five wait for a thread
+            work.release.set()
+            assert list(answers) == ["done"] * 8
+    assert work.peak == 3
