@@ -5,8 +5,8 @@ The worker's pool (azure-functions-python-worker, `Dispatcher._sync_call_tp`) is
 PYTHON_THREADPOOL_THREAD_COUNT threads; unset (the default since Python 3.9), ThreadPoolExecutor's own default:
 min(32, cores + 4). The Functions host hands the worker more than that at once (every HTTP request it accepts,
 batchSize + newBatchThreshold messages per queue function), and the rest wait for a thread. The local host serves
-each HTTP connection and each queue message on a thread of its own, so its functions wait here for one of as many
-slots as the worker has threads: as many run at once as would in Azure on a machine like this one.
+each HTTP connection and each queue message on a thread of its own; its functions run here instead, on a pool of as
+many threads as the worker has, in the order they came: as many run at once as would in Azure on a machine like this.
 """
 
 import asyncio
@@ -14,6 +14,7 @@ import inspect
 import logging
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 logger = logging.getLogger(__name__)
 
@@ -32,32 +33,45 @@ def thread_count(env=os.environ) -> int:
 
 
 class WorkerThreads:
-    """The slots of one worker process's pool; `invoke` runs a function as the worker would."""
+    """One worker process's pool; `invoke` runs a function as the worker would: a sync one on a thread of the pool,
+    in the order the calls came (the waiting caller gets its result or its exception), a coroutine at once."""
 
     def __init__(self, count: int | None = None) -> None:
         self._count = count
-        self._slots: threading.BoundedSemaphore | None = None
+        self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     @property
     def count(self) -> int:
-        return self._semaphore()[1]
+        return self._started()[1]
 
-    def _semaphore(self) -> tuple[threading.BoundedSemaphore, int]:
-        with self._lock:  # sized on first use: the host process has read local.settings.json by then
-            if self._slots is None:
+    def _started(self) -> tuple[ThreadPoolExecutor, int]:
+        with self._lock:  # made on first use: the host process has read local.settings.json by then
+            if self._pool is None:
                 self._count = self._count or thread_count()
-                self._slots = threading.BoundedSemaphore(self._count)
-            return self._slots, self._count
+                self._pool = ThreadPoolExecutor(self._count, thread_name_prefix="python-worker")
+            return self._pool, self._count
 
     def invoke(self, user_function, arguments: dict):
-        """Call the function with its arguments: a sync one once a slot is free, a coroutine on an event loop."""
+        """Call the function with its arguments; return what it returned, or raise what it raised."""
         if inspect.iscoroutinefunction(user_function):
             return asyncio.run(user_function(**arguments))
-        slots, _ = self._semaphore()
-        with slots:
-            result = user_function(**arguments)
+        pool, _ = self._started()
+        result = pool.submit(user_function, **arguments).result()
         return asyncio.run(result) if inspect.iscoroutine(result) else result
+
+    def __enter__(self) -> "WorkerThreads":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Let the calls under way finish, then end the threads (a pool not closed ends with the process)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 PROCESS = WorkerThreads()  # the pool of this process, as a worker process has one

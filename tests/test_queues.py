@@ -52,10 +52,11 @@ class Queue:
         self.raw = QueueClient.from_connection_string(azurite.connection_string, self.name)
         self.poison = QueueClient.from_connection_string(azurite.connection_string, self.name + "-poison")
         self.client.create_queue()
+        self.threads = WorkerThreads(32)  # (the host's own limits under test, not the worker's)
 
     def runner(self, handler, threads=None, **options) -> QueueRunner:
         return QueueRunner(queue_functions(app_with(handler), self.env), QueuesOptions(**{**FAST, **options}),
-                           self.env, threads or WorkerThreads(32))  # (the host's own limits, not the worker's)
+                           self.env, threads or self.threads)
 
     def poisoned(self) -> list:
         """What the poison queue holds (nothing until the runner makes it)."""
@@ -72,6 +73,7 @@ class Queue:
     def close(self) -> None:
         for client in (self.client, self.raw, self.poison):
             client.close()
+        self.threads.close()
 
 
 @pytest.fixture
@@ -176,7 +178,7 @@ def test_the_messages_taken_wait_for_the_python_workers_threads(queue, caplog):
 
     for number in range(12):
         queue.client.send_message(str(number))
-    with queue.runner(work, threads=WorkerThreads(3), batch_size=8, new_batch_threshold=4):
+    with WorkerThreads(3) as threads, queue.runner(work, threads=threads, batch_size=8, new_batch_threshold=4):
         wait_until(queue.is_empty)
     taken = [int(r) for r in re.findall(r"received \d+ messages from queue \w+, (\d+) running", caplog.text)]
     assert max(taken) > 3 and peak == 3

@@ -44,22 +44,24 @@ class Blocking:
         return "done"
 
 
-def test_sync_functions_share_the_slots_and_a_coroutine_takes_none():
-    threads, work = WorkerThreads(2), Blocking()
+def test_sync_functions_share_the_threads_and_a_coroutine_takes_none():
+    work = Blocking()
 
     async def asynchronous():
         await asyncio.sleep(0)
         return "async"
 
-    with ThreadPoolExecutor(6) as pool:
+    with WorkerThreads(2) as threads, ThreadPoolExecutor(7) as pool:
         results = [pool.submit(threads.invoke, work, {}) for _ in range(6)]
         wait_until(lambda: work.running == 2, what="both slots taken")
-        assert threads.invoke(asynchronous, {}) == "async"  # while every slot is held
+        # (from a thread, as the host calls: pytest's own thread may be running an event loop, Playwright's)
+        assert pool.submit(threads.invoke, asynchronous, {}).result(timeout=10) == "async"  # every thread held
         time.sleep(0.05)
         assert work.running == 2  # the other four wait
         work.release.set()
         assert [result.result() for result in results] == ["done"] * 6
-    assert work.peak == 2 and threads.count == 2
+        assert threads.count == 2
+    assert work.peak == 2
 
 
 def test_the_host_answers_every_request_running_no_more_functions_at_once_than_the_worker_has_threads(tmp_path):
@@ -73,7 +75,7 @@ def test_the_host_answers_every_request_running_no_more_functions_at_once_than_t
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
     app.register_functions(bp)
     (tmp_path / "host.json").write_text(json.dumps({"version": "2.0"}))
-    with serve(build_wsgi_app(app, tmp_path / "host.json", WorkerThreads(3))) as server:
+    with WorkerThreads(3) as threads, serve(build_wsgi_app(app, tmp_path / "host.json", threads)) as server:
         def ask(_):
             with requests.Session() as session:
                 return session.get(f"{server.url}/api/work", timeout=10).text
@@ -85,3 +87,14 @@ def test_the_host_answers_every_request_running_no_more_functions_at_once_than_t
             work.release.set()
             assert list(answers) == ["done"] * 8
     assert work.peak == 3
+
+
+
+def test_a_functions_exception_reaches_its_caller_and_the_thread_serves_the_next():
+    def fail():
+        raise ValueError("the function's own error")
+
+    with WorkerThreads(1) as threads:
+        with pytest.raises(ValueError, match="own error"):
+            threads.invoke(fail, {})
+        assert threads.invoke(lambda n: n + 1, {"n": 1}) == 2
