@@ -27,9 +27,10 @@ import socket
 import threading
 from pathlib import Path
 
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from local_dev.keep_alive import KeepAliveHandler
 from local_dev.service import ServedInThread
 
 SCHEMA = Path(__file__).parent / "schemas" / "adaptive-card-1.4.json"
@@ -37,7 +38,7 @@ CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 SLACK_ERRORS = {"channel_not_found": 404, "channel_is_archived": 410, "invalid_token": 403}
 
 
-class _Quiet(WSGIRequestHandler):
+class _Quiet(KeepAliveHandler):  # connections kept open, as the service's are
     def log_request(self, code="-", size="-"):
         pass
 

@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlsplit
 
 from werkzeug.routing import Map, Rule
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from local_dev.keep_alive import KeepAliveHandler
 from local_dev.service import ServedInThread
 
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
@@ -99,7 +100,7 @@ class TokenIssuer:
         return {"keys": [{**key, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
 
-class _QuietHandler(WSGIRequestHandler):
+class _QuietHandler(KeepAliveHandler):  # connections kept open, as the service's are
     def log_request(self, code="-", size="-"):
         pass
 

@@ -1,6 +1,10 @@
 """The local Teams Workflows and Slack webhook stand-ins (local_dev/chat_standins.py) refuse what the
 services refuse, and can be told to fail as they fail."""
 
+import http.client
+import json
+from urllib.parse import urlsplit
+
 import pytest
 import requests
 
@@ -79,3 +83,20 @@ def test_a_lost_answer_keeps_the_post_and_drops_the_connection(chat):
 def test_nothing_but_a_post_to_a_webhook_is_answered(chat):
     assert requests.get(chat.url("teams", "x"), timeout=5).status_code == 404
     assert requests.post(chat.url("teams", "x").replace("/teams/", "/discord/"), json={}, timeout=5).status_code == 404
+
+
+def test_one_connection_carries_the_posts_as_the_services_keep_theirs_open(chat):
+    """Teams' and Slack's endpoints keep HTTP/1.1 connections open; so does the stand-in, so that the app's pooled
+    connections are used as they would be against the services."""
+    url = urlsplit(chat.url("slack", "kept"))
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    try:
+        body, sockets = json.dumps(slack.render(request())).encode(), []
+        for _ in range(2):
+            connection.request("POST", url.path, body=body, headers={"Content-Type": "application/json"})
+            sockets.append(connection.sock)
+            answer = connection.getresponse()
+            assert (answer.status, answer.read()) == (200, b"ok") and answer.getheader("Connection") is None
+        assert sockets[0] is sockets[1] is connection.sock
+    finally:
+        connection.close()

@@ -5,7 +5,9 @@ Entra ID's token endpoint (https, with a CA made for the test run), and ARM (the
 here over https, checking each bearer token's signature, audience and tenant).
 """
 
+import http.client
 import threading
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -279,3 +281,20 @@ def test_a_tls_error_after_create_run_was_sent_keeps_the_claim_until_adf_can_be_
     assert response.status_code == 502 and api.json(response)["code"] == "outcome_unknown"
     assert b"/createRun?" in peer.received[0]  # it was sent: the pause must not be given back
     assert api.record(created["pause_id"])["status"] == "restarting"
+
+
+def test_the_identity_endpoint_keeps_a_connection_open_for_the_next_request(azure):
+    """As App Service's identity endpoint and Entra do: azure-identity's pooled connection serves every token."""
+    url = urlsplit(azure["identity"].url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
+    try:
+        sockets = []
+        for _ in range(2):  # (no api-version: refused, and the connection still kept)
+            connection.request("GET", "/msi/token")
+            sockets.append(connection.sock)
+            answer = connection.getresponse()
+            answer.read()
+            assert 400 <= answer.status < 500 and answer.getheader("Connection") is None
+        assert sockets[0] is sockets[1] is connection.sock
+    finally:
+        connection.close()
