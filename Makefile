@@ -52,5 +52,6 @@ test-fast: $(VENV)/.installed  ## the tests that need no Azurite, in half a minu
 bench: deps  ## the benchmarks (ARGS=--help for options)
 	$(PY) -m benchmarks.run $(ARGS)
 
-clean:  ## remove .venv, .venv-infra, node_modules and local data
+clean:  ## remove .venv, .venv-infra, node_modules, local data and compiled bytecode
 	rm -rf $(VENV) $(VENV_INFRA) node_modules .azurite .pytest_cache test-output
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

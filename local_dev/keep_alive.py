@@ -38,6 +38,7 @@ class KeepAliveHandler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     max_body = MAX_BODY  # a server standing in for a service with another limit sets its own
+    linger_seconds = LINGER_SECONDS
     # The headers and the body go in two writes: with Nagle's algorithm the second waits for the client's
     # delayed ACK of the first on a connection that stays open (0.2 s an answer here), as no real server does.
     disable_nagle_algorithm = True
@@ -97,9 +98,9 @@ class KeepAliveHandler(WSGIRequestHandler):
 
     def _linger(self) -> None:
         """After refusing a body it will not read: stop writing, then read and drop what the client still sends
-        (until it closes, or for LINGER_SECONDS). Closing a socket with unread data resets the connection, and a
+        (until it closes, or for linger_seconds). Closing a socket with unread data resets the connection, and a
         reset can reach the client before it has read the answer."""
-        deadline = time.monotonic() + LINGER_SECONDS
+        deadline = time.monotonic() + self.linger_seconds
         with contextlib.suppress(OSError):  # (a timeout included)
             self.connection.shutdown(socket.SHUT_WR)
             while (left := deadline - time.monotonic()) > 0:
@@ -122,6 +123,8 @@ class KeepAliveHandler(WSGIRequestHandler):
                 self.send_header("Content-Length", str(len(body)))
             if self.close_connection:
                 self.send_header("Connection", "close")
+            elif self.request_version == "HTTP/1.0":  # (kept only when it asked): say so, or it reads to the end
+                self.send_header("Connection", "keep-alive")
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body)

@@ -105,9 +105,10 @@ def approve(api, token) -> dict:
 
 
 @contextlib.contextmanager
-def keep_alive_server(app):
-    """Serve the WSGI `app` on a free loopback port with `local_dev.keep_alive`'s handler, as the ADF stand-in is
-    served; yield (the server, the client address of each connection it accepted), stop it at the end."""
+def keep_alive_server(app, **handler_attributes):
+    """Serve the WSGI `app` on a free loopback port with `local_dev.keep_alive`'s handler (its attributes as given),
+    as the ADF stand-in is served; yield (the server, the client address of each connection it accepted), stop it at
+    the end."""
     from werkzeug.serving import make_server
 
     from local_dev.keep_alive import KeepAliveHandler
@@ -123,6 +124,8 @@ def keep_alive_server(app):
         def log_request(self, *args):
             pass
 
+    for name, value in handler_attributes.items():
+        setattr(Counting, name, value)
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=Counting)
     with ServedInThread() as service:
         service.serve_in_thread(server)

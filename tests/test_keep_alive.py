@@ -89,13 +89,32 @@ def test_a_body_cut_short_is_no_request(server):
         assert raw.recv(65536) == b""
 
 
-def test_a_client_sending_all_of_a_body_too_large_still_reads_the_413(server):
+def test_a_client_sending_all_of_a_body_too_large_still_reads_the_413():
     """The server stops writing and drops what still comes: closing with the body unread would reset the
     connection, and a client still sending it would see the reset (a broken pipe) instead of the answer."""
-    with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as raw:
+    # (lingering until the client closes, however slow this machine is: it ends as soon as the client does)
+    with keep_alive_server(_app, linger_seconds=30) as (server, _), \
+            socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as raw:
         raw.sendall(f"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {MAX_BODY + 1}\r\n\r\n".encode())
         raw.sendall(b"x" * (MAX_BODY + 1))
         answer = b""
         while chunk := raw.recv(65536):
             answer += chunk
     assert answer.startswith(b"HTTP/1.1 413 ") and b"connection: close" in answer.lower()
+
+
+def test_an_http_1_0_client_asking_to_keep_the_connection_is_told_it_is_kept(server):
+    """HTTP/1.0 connections close unless the answer says keep-alive: without it the client reads until the end."""
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=5) as raw:
+        for _ in range(2):
+            raw.sendall(b"GET /a HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += raw.recv(1)
+            assert head.startswith(b"HTTP/1.1 200 ") and b"connection: keep-alive" in head.lower()
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            body = b""
+            while len(body) < length:
+                body += raw.recv(length - len(body))
+            assert body == b"GET /a"

@@ -73,7 +73,6 @@ class Queue:
     def close(self) -> None:
         for client in (self.client, self.raw, self.poison):
             client.close()
-        self.threads.close()
 
 
 @pytest.fixture
@@ -178,7 +177,7 @@ def test_the_messages_taken_wait_for_the_python_workers_threads(queue, caplog):
 
     for number in range(12):
         queue.client.send_message(str(number))
-    with WorkerThreads(3) as threads, queue.runner(work, threads=threads, batch_size=8, new_batch_threshold=4):
+    with queue.runner(work, threads=WorkerThreads(3), batch_size=8, new_batch_threshold=4):
         wait_until(queue.is_empty)
     taken = [int(r) for r in re.findall(r"received \d+ messages from queue \w+, (\d+) running", caplog.text)]
     assert max(taken) > 3 and peak == 3

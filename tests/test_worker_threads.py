@@ -51,7 +51,8 @@ def test_sync_functions_share_the_threads_and_a_coroutine_takes_none():
         await asyncio.sleep(0)
         return "async"
 
-    with WorkerThreads(2) as threads, ThreadPoolExecutor(7) as pool:
+    threads = WorkerThreads(2)
+    with ThreadPoolExecutor(7) as pool:
         results = [pool.submit(threads.invoke, work, {}) for _ in range(6)]
         wait_until(lambda: work.running == 2, what="both slots taken")
         # (from a thread, as the host calls: pytest's own thread may be running an event loop, Playwright's)
@@ -75,7 +76,7 @@ def test_the_host_answers_every_request_running_no_more_functions_at_once_than_t
     app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
     app.register_functions(bp)
     (tmp_path / "host.json").write_text(json.dumps({"version": "2.0"}))
-    with WorkerThreads(3) as threads, serve(build_wsgi_app(app, tmp_path / "host.json", threads)) as server:
+    with serve(build_wsgi_app(app, tmp_path / "host.json", WorkerThreads(3))) as server:
         def ask(_):
             with requests.Session() as session:
                 return session.get(f"{server.url}/api/work", timeout=10).text
@@ -94,7 +95,25 @@ def test_a_functions_exception_reaches_its_caller_and_the_thread_serves_the_next
     def fail():
         raise ValueError("the function's own error")
 
-    with WorkerThreads(1) as threads:
-        with pytest.raises(ValueError, match="own error"):
-            threads.invoke(fail, {})
-        assert threads.invoke(lambda n: n + 1, {"n": 1}) == 2
+    threads = WorkerThreads(1)
+    with pytest.raises(ValueError, match="own error"):
+        threads.invoke(fail, {})
+    assert threads.invoke(lambda n: n + 1, {"n": 1}) == 2  # the slot was given back
+
+
+def test_a_freed_thread_goes_to_the_call_that_has_waited_longest():
+    threads, first, order = WorkerThreads(1), Blocking(), []
+
+    def record(n):
+        order.append(n)
+    with ThreadPoolExecutor(8) as callers:
+        held = callers.submit(threads.invoke, first, {})
+        wait_until(lambda: first.running == 1, what="the one thread taken")
+        waiting = []
+        for n in range(5):  # each queued before the next is submitted
+            waiting.append(callers.submit(threads.invoke, record, {"n": n}))
+            wait_until(lambda: len(threads._slots._waiting) == n + 1, what=f"call {n} waiting")
+        first.release.set()
+        held.result(timeout=10)
+        [call.result(timeout=10) for call in waiting]
+    assert order == list(range(5))
