@@ -26,6 +26,9 @@ from local_dev.service import ServedInThread
 from local_dev.worker_threads import PROCESS, WorkerThreads
 
 logger = logging.getLogger(__name__)
+# The Functions host's limit on a request (a larger one is answered 413 before any function runs):
+# https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits
+MAX_REQUEST_BYTES = 100 * 1024 * 1024
 
 HTTP_TRIGGER = "httpTrigger"
 DEFAULT_ROUTE_PREFIX = "api"
@@ -191,16 +194,28 @@ class FunctionsWsgiApp:
 
     def _call(self, name: str, request: Request, route_params: dict) -> Response:
         function = self._functions[name]
+        body = _body(request)
+        if body is None:
+            return Response(status=413)  # as the host: the function never runs
         try:
             result = self._threads.invoke(function.user_function,
-                                          {function.parameter: _function_request(request, route_params)})
+                                          {function.parameter: _function_request(request, route_params, body)})
             return _werkzeug_response(result)
         except Exception:
             logger.exception("Executed 'Functions.%s' (Failed)", name)
             return Response(status=500)
 
 
-def _function_request(request: Request, route_params: dict, extra_headers: dict | None = None) -> func.HttpRequest:
+def _body(request: Request) -> bytes | None:
+    """The request's body; None when it is over the host's limit. A chunked one (no Content-Length: the request
+    handler could not refuse it beforehand) is read only that far, where werkzeug would cut it there silently."""
+    if request.content_length is None and request.environ.get("wsgi.input_terminated"):
+        data = request.environ["wsgi.input"].read(MAX_REQUEST_BYTES + 1)
+        return None if len(data) > MAX_REQUEST_BYTES else data
+    return request.get_data()
+
+
+def _function_request(request: Request, route_params: dict, body: bytes) -> func.HttpRequest:
     """The azure.functions request a function receives for this werkzeug request."""
     headers = {name: value for name, value in request.headers.items() if name.lower() != "client-ip"}
     # As App Service's front end does: Client-IP is the connection's address (a client's own value
@@ -213,14 +228,13 @@ def _function_request(request: Request, route_params: dict, extra_headers: dict 
         forwarded = next((v for k, v in headers.items() if k.lower() == "x-forwarded-for"), None)
         headers = {k: v for k, v in headers.items() if k.lower() != "x-forwarded-for"}
         headers["X-Forwarded-For"] = f"{forwarded}, {peer}" if forwarded else peer
-    headers.update(extra_headers or {})
     return func.HttpRequest(
         method=request.method,
         url=request.url,
         headers=headers,
         params=request.args.to_dict(),
         route_params=route_params,
-        body=request.get_data(),
+        body=body,
     )
 
 
@@ -254,9 +268,7 @@ class _QuietRequestHandler(KeepAliveHandler):
     """Keeps connections open, as the Functions host does, and logs nothing itself: the app logs requests with
     durations."""
 
-    # The Functions host's limit on a request (a larger one is answered 413 before any function runs):
-    # https://learn.microsoft.com/azure/azure-functions/functions-bindings-http-webhook-trigger#limits
-    max_body = 100 * 1024 * 1024
+    max_body = MAX_REQUEST_BYTES
 
     def log_request(self, code="-", size="-") -> None:
         pass

@@ -298,3 +298,19 @@ def test_a_request_over_the_hosts_100_mb_limit_is_413_and_no_function_runs(wsgi_
                 answer += chunk
     assert answer.startswith(b"HTTP/1.1 413 ") and b"connection: close" in answer.lower()
     assert not [r for r in caplog.records if "/api/echo" in r.getMessage()]  # the function was never called
+
+
+@pytest.mark.parametrize("size, status", [(1024, 201), (1025, 413)])
+def test_a_chunked_body_is_held_to_the_same_limit_and_reaches_the_function_whole(wsgi_app, monkeypatch, caplog,
+                                                                                 size, status):
+    """No Content-Length, so nothing can refuse it before it is read: it is read to one byte over the limit, never
+    cut short silently (as werkzeug's own reading would be)."""
+    monkeypatch.setattr("local_dev.functions_host.MAX_REQUEST_BYTES", 1024)
+    chunks = (b"x" * 300 for _ in range(size // 300)), (b"y" * (size % 300),)
+    with serve(wsgi_app) as server, caplog.at_level(logging.INFO, logger="local_dev.functions_host"):
+        with requests.Session() as session:
+            answer = session.post(f"{server.url}/api/echo", data=(c for part in chunks for c in part), timeout=10)
+    assert answer.status_code == status
+    if status == 201:
+        assert answer.content == b"x" * 900 + b"y" * 124
+    assert any(r.getMessage().startswith(f"POST /api/echo {status} ") for r in caplog.records)
