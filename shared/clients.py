@@ -146,7 +146,6 @@ class Deadline:
         self._seconds = seconds
 
     def __enter__(self) -> "Deadline":
-
         # One scheduler thread watches every deadline (a thread each cost the timer ~3 %).
         scheduler().at(time.monotonic() + self._seconds, self._expire)
         return self

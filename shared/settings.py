@@ -270,7 +270,8 @@ def _from_environ(env) -> Settings:
         raise SettingsError("ARM_ENDPOINT must be an https:// URL with a host and no query (http:// only for a "
                             "loopback stand-in).")
     base = (env.get("PUBLIC_BASE_URL") or "").rstrip("/") or None
-    if base and not _https_or_loopback(urlsplit(base)):  # its links carry one-time tokens: never in the clear off this machine
+    # Its links carry one-time tokens: never in the clear off this machine.
+    if base and not _https_or_loopback(urlsplit(base)):
         raise SettingsError("PUBLIC_BASE_URL must be an https:// URL with a host and no query (http:// only for a "
                             "loopback address, on this machine).")
     table = env.get("PAUSES_TABLE") or Settings.pauses_table

@@ -38,6 +38,26 @@ def recorder() -> tuple[list, object]:
     return seen, record
 
 
+def overlapping(seconds) -> tuple[object, dict]:
+    """A queue function that sleeps `seconds(msg)`, and a dict whose "peak" says how many of it ran at once."""
+    ran, lock = {"running": 0, "peak": 0}, threading.Lock()
+
+    def work(msg: func.QueueMessage) -> None:
+        with lock:
+            ran["running"] += 1
+            ran["peak"] = max(ran["peak"], ran["running"])
+        time.sleep(seconds(msg))
+        with lock:
+            ran["running"] -= 1
+    return work, ran
+
+
+def received(caplog) -> list[tuple[int, int]]:
+    """(messages received, messages then running) for each batch the runner logged."""
+    return [(int(n), int(r)) for n, r in re.findall(r"received (\d+) messages from queue \w+, (\d+) running",
+                                                    caplog.text)]
+
+
 class Queue:
     """A fresh queue on the session's Azurite (base64 messages, as the app sends them), its poison queue, and
     the settings that point a runner at it."""
@@ -138,25 +158,15 @@ def test_messages_the_host_would_not_run_go_to_the_poison_queue_unrun(queue):
 @pytest.mark.integration
 def test_at_most_a_batch_plus_the_new_batch_threshold_run_at_once(queue, caplog):
     caplog.set_level(logging.DEBUG, logger="local_dev.queues")
-    running, peak, lock = 0, 0, threading.Lock()
-
-    def work(msg):
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(0.05 if int(msg.get_body()) % 2 else 0.4)  # the long ones still run when the next batch comes
-        with lock:
-            running -= 1
-
+    # The long ones still run when the next batch comes.
+    work, ran = overlapping(lambda msg: 0.05 if int(msg.get_body()) % 2 else 0.4)
     for number in range(20):
         queue.client.send_message(str(number))
     with queue.runner(work, batch_size=4, new_batch_threshold=2):
         wait_until(queue.is_empty)
-    received = [(int(n), int(r)) for n, r in re.findall(r"received (\d+) messages from queue \w+, (\d+) running",
-                                                        caplog.text)]
-    assert sum(n for n, _ in received) == 20 and max(n for n, _ in received) == 4  # batches of batchSize
-    assert max(r for _, r in received) <= 6 and 4 < peak <= 6  # fetched once no more than 2 still ran
+    batches = received(caplog)
+    assert sum(n for n, _ in batches) == 20 and max(n for n, _ in batches) == 4  # batches of batchSize
+    assert max(r for _, r in batches) <= 6 and 4 < ran["peak"] <= 6  # fetched once no more than 2 still ran
 
 
 @pytest.mark.integration
@@ -164,23 +174,12 @@ def test_the_messages_taken_wait_for_the_python_workers_threads(queue, caplog):
     """The host takes batchSize + newBatchThreshold messages; the worker runs as many sync functions at once as it
     has threads, the others waiting (their messages still hidden from other workers)."""
     caplog.set_level(logging.DEBUG, logger="local_dev.queues")
-    running, peak, lock = 0, 0, threading.Lock()
-
-    def work(msg):
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
-        time.sleep(0.05)
-        with lock:
-            running -= 1
-
+    work, ran = overlapping(lambda msg: 0.05)
     for number in range(12):
         queue.client.send_message(str(number))
     with queue.runner(work, threads=WorkerThreads(3), batch_size=8, new_batch_threshold=4):
         wait_until(queue.is_empty)
-    taken = [int(r) for r in re.findall(r"received \d+ messages from queue \w+, (\d+) running", caplog.text)]
-    assert max(taken) > 3 and peak == 3
+    assert max(r for _, r in received(caplog)) > 3 and ran["peak"] == 3
 
 
 @pytest.mark.integration
