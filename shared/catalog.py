@@ -29,7 +29,10 @@ ENTRY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 ENTRY_RULE = "1-63 of a-z, 0-9 and -, starting with a letter or digit"
 MAX_REQUESTERS = 50
 MAX_ENTRY_BYTES = 128 * 1024
-_DOMAIN_PATTERN = r"^\*@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$"
+# `*@` and a domain as `people.valid_address` takes one: dot-separated labels of letters, digits and inner hyphens,
+# the last not all digits (label lengths aside).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_DOMAIN_PATTERN = rf"^\*@(?:{_LABEL}\.)+(?:[A-Za-z]|[0-9][0-9-]*[A-Za-z])(?:[A-Za-z0-9-]*[A-Za-z0-9])?$"
 
 
 class Requester(Field):
@@ -68,12 +71,13 @@ ENTRY_BODY = Object("Register or replace a catalog entry: a pipeline people may 
     "approvers": PAUSE_BODY.fields["approvers"],
     "required_approvals": PAUSE_BODY.fields["required_approvals"],
     "requesters": ListOf(Requester("An identity (e-mail or UPN), or *@domain for everyone of that domain."),
-                         "Who may request a run.", max_items=MAX_REQUESTERS),
+                         "Who may request a run.", max_items=MAX_REQUESTERS, unique="must not name anyone twice"),
     "start_window": PAUSE_BODY.fields["start_window"],
     "expires_in": PAUSE_BODY.fields["expires_in"],
     "notify": PAUSE_BODY.fields["notify"],
     "allow_self_approval": PAUSE_BODY.fields["allow_self_approval"],
 }, required=("title", "target", "approvers", "requesters"))
+ENTRY_BODY.also = pause_rules.described(ENTRY_BODY.fields)  # what the fields together must be, as a pause's
 
 
 def check_entry_id(entry: str) -> str:

@@ -24,7 +24,7 @@ PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][^.+?/<>*#%&:\\\x00-\x1f\x7f]{0,139}")
 # Only settings made for this: a pause must not be able to send any other app setting anywhere.
 _SETTING_NAME = re.compile(r"CHECK_HEADER_[A-Za-z0-9_]{1,100}")
 # A small JSONPath: $ then .name, [index] or ['name'] steps.
-JSON_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]{1,6}\]|\['[^'\\]{1,128}'\])*")
+JSON_PATH = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]{1,6}\]|\['[^'\\\x00-\x1f\x7f]{1,128}'\])*")
 JSON_OPERATORS = ("equals", "in", "lt", "le", "gt", "ge", "exists")
 RUN_STATUSES = ("Queued", "InProgress", "Succeeded", "Failed", "Canceling", "Cancelled")
 
@@ -37,7 +37,8 @@ HTTP_CHECK = Object("Call a URL on CHECK_ALLOWED_HOSTS.", fields={
                            "(keeps secrets out of the pause); the setting CHECK_HEADER_<name>_HOSTS lists the "
                            "hosts it may be sent to.", pattern=_SETTING_NAME,
                            rule_text="an app setting name starting CHECK_HEADER_"),
-}, required=("url",))
+}, required=("url",), also={"if": {"required": ["body"]},  # CheckField.check: a body only with POST
+                             "then": {"required": ["method"], "properties": {"method": {"const": "POST"}}}})
 JSON_EXPECT = Object("Something the JSON answer must show.", fields={
     "path": Text("Where in the answer: $.a.b[0]", pattern=JSON_PATH, rule_text="a path like $.status or $.rows[0]"),
     "equals": Value("Equal to this (null too).", max_bytes=4096, null_is_value=True),
@@ -45,7 +46,7 @@ JSON_EXPECT = Object("Something the JSON answer must show.", fields={
     **{op: Number(f"{label} this.") for op, label in (("lt", "Less than"), ("le", "At most"), ("gt", "Greater than"),
                                                       ("ge", "At least"))},
     "exists": Boolean("Whether the path must exist (true) or not (false)."),
-}, required=("path",))
+}, required=("path",), also={"oneOf": [{"required": [op]} for op in JSON_OPERATORS]})  # checked by CheckField
 HTTP_EXPECT = Object("What counts as passed (default: any 2xx).", fields={
     "status": ListOf(Integer("", minimum=100, maximum=599), "Passing statuses.", max_items=20),
     "json": JSON_EXPECT,

@@ -80,6 +80,8 @@ def _string(value):
 
 
 def _integer(value):
+    if isinstance(value, float) and value.is_integer():  # 3.0 is 3, as JSON Schema's "integer" says
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueRefused("type", "must be an integer")
     if abs(value) > MAX_SAFE_INTEGER:

@@ -1,9 +1,8 @@
 """Declarative request schemas: one definition both validates a body and describes it in OpenAPI.
 
-A field checks a value and reports each problem as `{"field", "rule", "message"}`; the same
-field renders itself as JSON Schema, so the published document cannot drift from what the
-app accepts. Size limits are reported apart from other problems: a body that is malformed is
-a 400, one that is only too large a 413.
+A field checks a value and reports each problem as `{"field", "rule", "message"}`; the same field renders itself as
+JSON Schema, so the published document cannot drift from what the app accepts. Size limits are reported apart from
+other problems: a body that is malformed is a 400, one that is only too large a 413.
 """
 
 import re
@@ -110,13 +109,16 @@ class Text(Field):
 
 
 class Integer(Field):
-    """A whole JSON number (not a boolean, not 3.0) within [minimum, maximum]."""
+    """A whole JSON number within [minimum, maximum], checked to an int: 3.0 is 3, as JSON Schema's "integer"
+    says (an ADF expression on a Float parameter writes 3600.0), but `true` is not a number."""
 
     def __init__(self, description="", *, minimum, maximum, default=None):
         super().__init__(description)
         self.minimum, self.maximum, self.default = minimum, maximum, default
 
     def check(self, value, path, problems):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         # bool is a subclass of int in Python; `true` is not a number.
         if isinstance(value, bool) or not isinstance(value, int):
             problems.add(path, "type", "must be an integer")
@@ -153,35 +155,19 @@ class Choice(Field):
         return self._described(schema)
 
 
-class AnyJson(Field):
-    """Any JSON value, at most `max_bytes` once serialized; checks to its canonical text."""
-
-    def __init__(self, description="", *, max_bytes):
-        super().__init__(description)
-        self.max_bytes = max_bytes
-
-    def check(self, value, path, problems):
-        text = canonical(value)
-        if len(text.encode("utf-8")) > self.max_bytes:
-            problems.add_too_large(path, self.max_bytes)
-            return INVALID
-        return text
-
-    def schema(self):
-        return self._described({})
-
-
 class Object(Field):
     """A JSON object: closed (known `fields`, unknown ones refused) or free-form (`fields=None`).
 
-    Free-form objects may restrict their keys (`key_pattern`, `reserved`) and their size.
+    Free-form objects may restrict their keys (`key_pattern`, `reserved`) and their size. `also`: JSON Schema
+    keywords stating what the fields together must be (a field that needs another, at least one field), checked
+    where the body is parsed: published, so that a body valid by the document is accepted.
     """
 
     def __init__(self, description="", *, fields=None, required=(), max_bytes=None, key_pattern=None,
-                 key_rule="", reserved=None):
+                 key_rule="", reserved=None, also=None):
         super().__init__(description)
         self.fields, self.required, self.max_bytes = fields, tuple(required), max_bytes
-        self.key_pattern, self.key_rule, self.reserved = key_pattern, key_rule, reserved or {}
+        self.key_pattern, self.key_rule, self.reserved, self.also = key_pattern, key_rule, reserved or {}, also or {}
 
     def check(self, value, path, problems, required=None):
         if not isinstance(value, dict):
@@ -225,6 +211,7 @@ class Object(Field):
             schema["propertyNames"] = {"pattern": f"^(?:{self.key_pattern.pattern})$",
                                        "not": {"enum": list(self.reserved)}} if self.reserved else \
                 {"pattern": f"^(?:{self.key_pattern.pattern})$"}
+        schema.update(self.also)
         if self.max_bytes is not None:
             schema["description"] = f"{self.description} At most {self.max_bytes} bytes serialized.".strip()
             return schema
@@ -275,37 +262,52 @@ class Value(Field):
     """Any JSON value, kept as it is, at most `max_bytes` once serialized (with `null_is_value`,
     `null` too rather than counting as absent)."""
 
+    keep_text = False  # check to the value's canonical text instead
+
     def __init__(self, description="", *, max_bytes, null_is_value=False):
         super().__init__(description)
         self.max_bytes, self.null_is_value = max_bytes, null_is_value
 
     def check(self, value, path, problems):
-        if len(canonical(value).encode("utf-8")) > self.max_bytes:
+        text = canonical(value)
+        if len(text.encode("utf-8")) > self.max_bytes:
             problems.add_too_large(path, self.max_bytes)
             return INVALID
-        return value
+        return text if self.keep_text else value
 
     def schema(self):
         return self._described({})
 
 
-class ListOf(Field):
-    """A list of `min_items`…`max_items` values, each checked by `item`."""
+class AnyJson(Value):
+    """Any JSON value, at most `max_bytes` once serialized; checks to its canonical text."""
 
-    def __init__(self, item: Field, description="", *, min_items=1, max_items):
+    keep_text = True
+
+
+class ListOf(Field):
+    """A list of `min_items`…`max_items` values, each checked by `item`; with `unique` (what the 400 says), none
+    listed twice."""
+
+    def __init__(self, item: Field, description="", *, min_items=1, max_items, unique=None):
         super().__init__(description)
-        self.item, self.min_items, self.max_items = item, min_items, max_items
+        self.item, self.min_items, self.max_items, self.unique = item, min_items, max_items, unique
 
     def check(self, value, path, problems):
         if not isinstance(value, list) or not self.min_items <= len(value) <= self.max_items:
             problems.add(path, "items", f"must be a list of {self.min_items} to {self.max_items} items")
             return INVALID
         checked = [self.item.check(item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
-        return INVALID if any(item is INVALID for item in checked) else checked
+        if any(item is INVALID for item in checked):
+            return INVALID
+        if self.unique and len({canonical(item) for item in value}) < len(value):
+            problems.add(path, "unique", self.unique)
+            return INVALID
+        return checked
 
     def schema(self):
         return self._described({"type": "array", "items": self.item.schema(), "minItems": self.min_items,
-                                "maxItems": self.max_items})
+                                "maxItems": self.max_items, **({"uniqueItems": True} if self.unique else {})})
 
 
 class Boolean(Field):

@@ -72,7 +72,8 @@ PAUSE_BODY = Object(
             "subject": Text("Email subject.", max_chars=200),
             "channels": ListOf(Text("A channel: the app setting CHANNEL_<NAME> holds its Teams Workflows or Slack "
                                     "webhook URL.", pattern=CHANNEL_NAME, rule_text="1-40 of a-z, 0-9 and -"),
-                               "Chat channels the request is posted to, with the shared links.", max_items=5),
+                               "Chat channels the request is posted to, with the shared links.", max_items=5,
+                               unique="must name each channel once"),
         }),
         "approvers": IdentityList("Who may decide (e-mail or UPN). Each gets a personal link; with sign-in, the "
                                   "shared link works for them too.", max_items=MAX_APPROVERS),
@@ -102,7 +103,8 @@ PAUSE_BODY = Object(
             "email": EmailList("Addresses emailed the request then, with the shared links.", max_items=20),
             "channels": ListOf(Text("A channel, as in notify.channels.", pattern=CHANNEL_NAME,
                                     rule_text="1-40 of a-z, 0-9 and -"),
-                               "Chat channels the request is posted to then, with the shared links.", max_items=5),
+                               "Chat channels the request is posted to then, with the shared links.", max_items=5,
+                               unique="must name each channel once"),
         }),
         "check_every": Integer("Seconds between attempts.", minimum=60, maximum=86400, default=DEFAULT_CHECK_EVERY),
         "check_max_attempts": Integer("Attempts before the pause settles by on_timeout.", minimum=1, maximum=1000,
@@ -115,6 +117,7 @@ PAUSE_BODY = Object(
         "callBackUri": Url("Added by the ADF WebHook activity; selects callback mode.", max_length=MAX_CALLBACK_URI),
     },
 )
+PAUSE_BODY.also = pause_rules.described(PAUSE_BODY.fields)  # what the fields together must be, as JSON Schema
 
 APPROVE_BODY = Object("Approve: start the pipeline (or continue the waiting run).", fields={
     "comment": Text("Kept with the decision.", max_chars=MAX_COMMENT_CHARS, multiline=True),
@@ -150,11 +153,12 @@ CHECKPOINT_BODY = Object(
         "callBackUri": PAUSE_BODY.fields["callBackUri"],
     }, required=("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id", "checkpoint",
                  "callBackUri"))
+HOLD_SCOPE = ("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id")
 HOLD_BODY = Object("Place a hold: runs matching the scope wait at their next checkpoint.", fields={
     "scope": Object("Which runs: at least one part; each exact or with * for any text (Load_*).", fields={
         part: Text(f"{part} to match.", max_chars=140, pattern=re.compile(r"[A-Za-z0-9_\-.() *]{1,140}"),
-                   rule_text="1-140 letters, digits, spaces or _ - . ( ), with * for any text")
-        for part in ("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id")}),
+                   rule_text="1-140 letters, digits, spaces or _ - . ( ), with * for any text", nonblank=True)
+        for part in HOLD_SCOPE}, also={"minProperties": 1}),
     "reason": Text("Why; shown to everyone whose run waits.", nonblank=True, max_chars=MAX_COMMENT_CHARS,
                    multiline=True),
     "expires_in": Integer("Seconds until the hold releases by itself.", minimum=60, maximum=MAX_EXPIRES_IN),
@@ -247,12 +251,10 @@ def parse_pause(body: dict) -> PauseRequest:
     values = PAUSE_BODY.check(body, "", problems, required=() if callback_mode else RESTART_TARGET_FIELDS)
     if values is not INVALID:
         pause_rules.check_approvers(values, problems)
-        _check_checks(values, problems)
+        pause_rules.check_checks(values, problems)
         pause_rules.check_reminders(values, problems)
         pause_rules.check_escalation(values, values.get("expires_in", DEFAULT_EXPIRES_IN), problems)
-        if callback_mode and values.get("form") == "pipeline":
-            problems.add("form", "needs_restart_mode", '"pipeline" reads the parameters of the pipeline a restart-mode '
-                                                       "pause starts; in callback mode, list the fields")
+        pause_rules.check_form(values, callback_mode, problems)
     problems.raise_if_any("pause request")
     return PauseRequest(
         **{name: values.get(name) for name in RESTART_TARGET_FIELDS},
@@ -269,22 +271,6 @@ def parse_pause(body: dict) -> PauseRequest:
         remind_every=values.get("remind_every"), remind_max=values.get("remind_max", 3),
         escalate_after=values.get("escalate_after"), escalate_to=values.get("escalate_to"), form=values.get("form"),
         start_window=values.get("start_window"), allow_start_at=values.get("allow_start_at", False))
-
-
-def _check_checks(values: dict, problems: Problems) -> None:
-    checks = values.get("checks")
-    if checks is None:
-        for name in ("checks_mode", "check_every", "check_max_attempts"):
-            if name in values:
-                problems.add(name, "needs_checks", "only applies when checks are named")
-        return
-    names = [check["name"] for check in checks]
-    if len(set(names)) != len(names):
-        problems.add("checks", "unique", "must not use a check name twice")
-    if any("adf_run" in check for check in checks):
-        for name in RESTART_TARGET_FIELDS[:3]:
-            if name not in values:
-                problems.add(name, "required", "is required for an adf_run check: the run's factory")
 
 
 @dataclass
@@ -317,14 +303,8 @@ class HoldRequest:
 def parse_hold(body: dict) -> HoldRequest:
     problems = Problems()
     values = HOLD_BODY.check(body, "", problems)
-    if values is not INVALID and "scope" in values:
-        scope = values["scope"]
-        if not any(scope.values()):
-            problems.add("scope", "required", "must name at least one of subscription_id, resource_group, "
-                                              "factory_name, pipeline_name, run_id")
-        for part, pattern in scope.items():
-            if not pattern.strip():
-                problems.add(f"scope.{part}", "nonblank", "must not be blank")
+    if values is not INVALID and not values["scope"]:
+        problems.add("scope", "required", f"must name at least one of {', '.join(HOLD_SCOPE)}")
     problems.raise_if_any("hold")
     return HoldRequest(scope={k: v.strip() for k, v in values["scope"].items()}, reason=values["reason"].strip(),
                        expires_in=values.get("expires_in"))

@@ -191,6 +191,7 @@ def test_a_pattern_matches_the_whole_value():
 
 @pytest.mark.parametrize("field, value, typed", [
     ({"type": "string"}, "x", "x"), ({"type": "text"}, "a\nb", "a\nb"), ({"type": "integer"}, 5, 5),
+    ({"type": "integer"}, 5.0, 5),  # a whole number, as JSON Schema's "integer" has it
     ({"type": "number"}, 5, 5.0), ({"type": "number"}, 2.5, 2.5), ({"type": "boolean"}, False, False),
     ({"type": "date"}, "2025-01-31", "2025-01-31"),
     ({"type": "datetime"}, "2025-01-31T17:30:00+01:00", "2025-01-31T16:30:00Z"),
@@ -202,10 +203,11 @@ def test_a_pattern_matches_the_whole_value():
 ])
 def test_a_json_value_of_the_fields_type_is_taken(field, value, typed):
     assert check_input(form_of(field), {"f": value}) == ({"f": typed}, [])
+    assert type(check_input(form_of(field), {"f": value})[0]["f"]) is type(typed)
 
 
 @pytest.mark.parametrize("field, value, rule", [
-    ({"type": "string"}, 5, "type"), ({"type": "integer"}, "5", "type"), ({"type": "integer"}, 5.0, "type"),
+    ({"type": "string"}, 5, "type"), ({"type": "integer"}, "5", "type"), ({"type": "integer"}, 5.5, "type"),
     ({"type": "integer"}, True, "type"), ({"type": "integer"}, 2**53, "range"), ({"type": "number"}, "2.5", "type"),
     ({"type": "number"}, 10**400, "range"), ({"type": "boolean"}, "true", "type"), ({"type": "boolean"}, 1, "type"),
     ({"type": "date"}, "2025-1-31", "date"), ({"type": "datetime"}, "2025-01-31T17:30:00", "datetime"),

@@ -61,11 +61,13 @@ def test_text_is_a_string_without_control_characters_within_its_length_and_patte
 
 
 @pytest.mark.parametrize("value, rule", [
-    (1, None), (10, None), (0, "range"), (11, "range"), (True, "type"), (3.0, "type"), ("3", "type"),
+    (1, None), (10, None), (0, "range"), (11, "range"), (True, "type"), (3.5, "type"), ("3", "type"),
+    (3.0, None), (11.0, "range"), (1e300, "range"),
 ])
 def test_an_integer_is_a_whole_number_within_its_bounds_and_never_a_boolean(value, rule):
     result, errors, _ = checked(Integer(minimum=1, maximum=10), value)
     assert (result, errors) == ((value, []) if rule is None else (INVALID, [("f", rule)]))
+    assert rule is not None or type(result) is int  # 3.0 is 3, as JSON Schema's "integer" has it
 
 
 OUTER = Object(fields={
@@ -122,6 +124,13 @@ def test_lists_are_bounded_and_each_bad_item_is_named_by_its_index():
     assert checked(emails, ["a@contoso.com"] * 3)[1] == [("f", "max_items")]
 
 
+def test_a_list_of_distinct_items_names_a_repeat_with_its_own_words():
+    channels = ListOf(Text(), max_items=3, unique="must name each channel once")
+    assert checked(channels, ["ops", "data"])[0] == ["ops", "data"]
+    assert checked(channels, ["ops", "ops"])[:2] == (INVALID, [("f", "unique")])
+    assert channels.schema()["uniqueItems"] is True
+
+
 def test_identities_are_kept_in_their_compared_form_and_may_not_repeat():
     people = IdentityList(max_items=3)
     assert checked(people, ["Alice@Contoso.com", "bob@contoso.com"])[0] == ["alice@contoso.com", "bob@contoso.com"]
@@ -137,6 +146,8 @@ def test_identities_are_kept_in_their_compared_form_and_may_not_repeat():
     (Boolean(), False), (Boolean(), 0),
     (EmailList(max_items=2), "a@contoso.com"), (EmailList(max_items=2), []), (EmailList(max_items=2), ["a@b.c"] * 3),
     (ListOf(Boolean(), max_items=2), [True]), (ListOf(Boolean(), max_items=2), []),
+    (ListOf(Text(), max_items=3, unique="once"), ["a", "b"]), (ListOf(Text(), max_items=3, unique="once"), ["a", "a"]),
+    (Integer(minimum=1, maximum=10), 3.0), (Integer(minimum=1, maximum=10), 3.5),
     (OUTER, {"name": "x", "inner": {"n": 1}}), (OUTER, {"name": "x", "inner": {}}), (OUTER, {"extra": 1}),
     (FREE, {"day": "x"}), (FREE, {"Day": "x"}), (FREE, {"pause_id": "x"}),
 ])

@@ -45,7 +45,7 @@ def test_every_missing_pipeline_field_is_named_at_once():
     ("pipeline_name", "x" * 141, "max_length"),
     ("tenant_id", "not a tenant", "pattern"),
     ("expires_in", True, "type"),
-    ("expires_in", 3600.0, "type"),
+    ("expires_in", 3600.5, "type"),
     ("expires_in", "3600", "type"),
     ("expires_in", 59, "range"),
     ("expires_in", 2592001, "range"),
