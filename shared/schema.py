@@ -17,6 +17,8 @@ INVALID = object()  # what a check returns for a value it rejected
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_MULTILINE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and newlines allowed
 _NO_CONTROL_SCHEMA = "^[^\\u0000-\\u001f\\u007f]*$"
+# What str.strip() takes away, spelled out: JavaScript's \s (JSON Schema's) lacks U+0085 and adds U+FEFF.
+_BLANK_SCHEMA = "^[\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]*$"
 _NO_CONTROL_MULTILINE_SCHEMA = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
 
 
@@ -100,7 +102,7 @@ class Text(Field):
             schema["maxLength"] = self.max_chars
         if self.nonblank:
             schema["minLength"] = 1
-            schema["not"] = {"pattern": r"^\s*$"}  # blank (spaces only) is refused too
+            schema["not"] = {"pattern": _BLANK_SCHEMA}  # blank (spaces only) is refused too
         if self.json_pattern or self.pattern is not None:
             schema["pattern"] = self.json_pattern or f"^(?:{self.pattern.pattern})$"
         else:

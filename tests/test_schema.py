@@ -160,3 +160,6 @@ def test_the_rendered_schema_refuses_a_blank_text_the_check_refuses():
     reason = Text(nonblank=True, multiline=True)
     assert checked(reason, "   ")[1] == [("f", "required")]
     assert not jsonschema.Draft202012Validator(reason.schema()).is_valid("   ")
+    # Blank as str.strip() has it, which JavaScript's \s is not: U+0085 is blank, U+FEFF is not.
+    for text in ("\u0085", "\u3000 \u2028", "\ufeff", "a\u0085"):
+        assert jsonschema.Draft202012Validator(reason.schema()).is_valid(text) is (checked(reason, text)[0] is not INVALID)
