@@ -732,7 +732,7 @@ class AdfStandin(ServedInThread):
         return list(reversed(self.mail.messages)) if self.mail is not None else []
 
     def _handle_mail_json(self, request):
-        return json_response(self._messages())
+        return json_response([dict(message) for message in self._messages()])
 
     def _handle_list_mail(self, request):
         rows = "".join(f'<tr><td><a href="/_standin/mail/{m["id"]}">{html.escape(m["subject"])}</a></td>'
