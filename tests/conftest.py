@@ -340,7 +340,7 @@ def browser(request):
 
 # The slowest tests, run first: each starts at once on a worker of its own (pytest-xdist hands out the
 # first tests one per worker) instead of being the last one running while the other workers idle.
-SLOWEST = ("tests/test_openapi.py::test_schemathesis", "tests/test_random_faults.py", "tests/test_record_limits.py",
+SLOWEST = ("tests/test_openapi.py::test_schemathesis_finds", "tests/test_random_faults.py", "tests/test_record_limits.py",
            "tests/test_hardening.py::test_hung_storage", "tests/test_infra.py::test_checkov_passes_on_infra",
            "tests/test_bench_smoke.py")
 
