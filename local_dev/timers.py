@@ -15,7 +15,7 @@ import azure.functions as func
 from azure.functions.timer import TimerRequest
 
 from local_dev.service import Service
-from local_dev.worker_threads import PROCESS
+from local_dev.worker_threads import PROCESS, WorkerThreads
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +73,11 @@ def next_run(schedule: str, after: datetime) -> datetime:
 
 
 class TimerRunner(Service):
-    """Fires each timer function at its scheduled times until stopped."""
+    """Fires each timer function at its scheduled times until stopped, on one of the worker's `threads` (as the
+    HTTP and queue functions of the process do)."""
 
-    def __init__(self, timers: list[TimerFunction]):
-        self.timers = timers
+    def __init__(self, timers: list[TimerFunction], threads: WorkerThreads = PROCESS):
+        self.timers, self._worker = timers, threads
         self._stop = threading.Event()
         self._threads = []
 
@@ -92,14 +93,13 @@ class TimerRunner(Service):
         for thread in self._threads:
             thread.join(timeout=10)
 
-
     def _loop(self, timer: TimerFunction) -> None:
         while True:
             due = next_run(timer.schedule, datetime.now(timezone.utc))
             if self._stop.wait((due - datetime.now(timezone.utc)).total_seconds()):
                 return
             try:
-                PROCESS.invoke(timer.user_function, {timer.parameter: TimerRequest(past_due=False)})
+                self._worker.invoke(timer.user_function, {timer.parameter: TimerRequest(past_due=False)})
                 logger.info("timer %s ran", timer.name)
             except Exception:  # the host logs a failed run and keeps the schedule
                 logger.exception("timer %s failed", timer.name)

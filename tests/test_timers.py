@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 import azure.functions as func
 
 from local_dev.timers import TimerFunction, TimerRunner, next_run, resolve_schedule, timer_functions
+from local_dev.worker_threads import WorkerThreads
 
 
 def test_schedule_names_an_app_setting():
@@ -45,3 +46,24 @@ def test_runner_fires_every_second_and_survives_a_failing_run():
     with TimerRunner([TimerFunction("t", "* * * * * *", "timer", tick)]):
         assert fired_twice.wait(5)
     assert calls[:2] == [False, False]
+
+
+def test_a_timer_run_waits_for_one_of_the_workers_threads():
+    threads, held, release, fired = WorkerThreads(1), threading.Event(), threading.Event(), threading.Event()
+
+    def hold():  # a function of the same worker, running on its only thread
+        held.set()
+        release.wait(10)
+
+    holder = threading.Thread(target=threads.invoke, args=(hold, {}))
+    holder.start()
+    try:
+        assert held.wait(5)
+        with TimerRunner([TimerFunction("t", "* * * * * *", "timer", lambda timer: fired.set())], threads=threads):
+            assert not fired.wait(1.5)  # due every second, but no thread free
+            release.set()
+            assert fired.wait(5)
+    finally:
+        release.set()
+        holder.join(10)
+
