@@ -45,11 +45,17 @@ class Received(Mapping):
 
 
 def _parsed(content: bytes) -> dict:
-    message = email.message_from_bytes(content, policy=policy.default)
-    text = message.get_body(preferencelist=("plain",))
-    html = message.get_body(preferencelist=("html",))
-    return {"subject": str(message.get("Subject", "")), "text": text.get_content() if text else "",
-            "html": html.get_content() if html else ""}
+    """The subject and bodies; for a message the email package cannot read, saying why (a test reading it fails on
+    that, and the stand-in's list of every message still shows)."""
+    try:
+        message = email.message_from_bytes(content, policy=policy.default)
+        text = message.get_body(preferencelist=("plain",))
+        html = message.get_body(preferencelist=("html",))
+        return {"subject": str(message.get("Subject", "")), "text": text.get_content() if text else "",
+                "html": html.get_content() if html else ""}
+    except Exception as exc:  # e.g. LookupError: a charset Python does not know
+        unreadable = f"(unreadable message: {type(exc).__name__}: {exc})"
+        return {"subject": unreadable, "text": unreadable, "html": ""}
 
 
 class MailCatcher(Service):

@@ -29,10 +29,11 @@ ENTRY_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 ENTRY_RULE = "1-63 of a-z, 0-9 and -, starting with a letter or digit"
 MAX_REQUESTERS = 50
 MAX_ENTRY_BYTES = 128 * 1024
-# `*@` and a domain as `people.valid_address` takes one: dot-separated labels of letters, digits and inner hyphens,
-# the last not all digits (label lengths aside).
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
-_DOMAIN_PATTERN = rf"^\*@(?:{_LABEL}\.)+(?:[A-Za-z]|[0-9][0-9-]*[A-Za-z])(?:[A-Za-z0-9-]*[A-Za-z0-9])?$"
+# `*@` and a domain as `people.valid_address` takes one (for "name@" and it, at most 254 characters): dot-separated
+# labels of 1-63 letters, digits and inner hyphens, the last not all digits (its length only roughly).
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_LAST = r"(?:[0-9]*[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|[0-9]+-[A-Za-z0-9-]{0,60}[A-Za-z0-9])"
+_DOMAIN_PATTERN = rf"^\*@(?:{_LABEL}\.)+{_LAST}$"
 
 
 class Requester(Field):
@@ -53,8 +54,9 @@ class Requester(Field):
         return people.key(value)
 
     def schema(self):
-        return self._described({"type": "string", "maxLength": 254,
-                                "anyOf": [{"format": "email"}, {"pattern": _DOMAIN_PATTERN}]})
+        # (`format` only annotates, so a value starting *@ is held to the pattern by the branch that refuses it.)
+        return self._described({"type": "string", "maxLength": 254, "anyOf": [
+            {"format": "email", "not": {"pattern": "^\\*@"}}, {"pattern": _DOMAIN_PATTERN, "maxLength": 251}]})
 
 
 TARGET = Object("The pipeline a request runs (as a restart-mode pause names it).",
@@ -71,7 +73,7 @@ ENTRY_BODY = Object("Register or replace a catalog entry: a pipeline people may 
     "approvers": PAUSE_BODY.fields["approvers"],
     "required_approvals": PAUSE_BODY.fields["required_approvals"],
     "requesters": ListOf(Requester("An identity (e-mail or UPN), or *@domain for everyone of that domain."),
-                         "Who may request a run.", max_items=MAX_REQUESTERS, unique="must not name anyone twice"),
+                         "Who may request a run.", max_items=MAX_REQUESTERS, unique_items=True),
     "start_window": PAUSE_BODY.fields["start_window"],
     "expires_in": PAUSE_BODY.fields["expires_in"],
     "notify": PAUSE_BODY.fields["notify"],

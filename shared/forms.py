@@ -48,7 +48,7 @@ _ITEM = Object("One field of the form.", fields={
     "default": Value("Filled in on the page: a value of the field, typed as the field's values are.",
                      max_bytes=MAX_JSON_CHARS),
     "choices": ListOf(Text("", max_chars=200, nonblank=True), "For choice and multi_choice (and only them): "
-                      "the distinct options.", max_items=MAX_CHOICES, unique="must not list a choice twice"),
+                      "the distinct options.", max_items=MAX_CHOICES, unique_items=True),
     "min": Value("For integer, number, date and datetime: the least value (a datetime with its offset).",
                  max_bytes=64),
     "max": Value("For integer, number, date and datetime: the greatest value, not less than min.", max_bytes=64),
@@ -72,6 +72,8 @@ def _only_for(item, spec, key, kinds, path, problems) -> bool:
 
 def _declare_choices(item, spec, path, problems):
     if _only_for(item, spec, "choices", CHOICE_TYPES, path, problems):
+        if len(set(item["choices"])) < len(item["choices"]):
+            problems.add(f"{path}.choices", "unique", "must not list a choice twice")
         spec["choices"] = item["choices"]
     elif spec["type"] in CHOICE_TYPES:
         problems.add(f"{path}.choices", "required", f"is required for a field of type {spec['type']}")

@@ -31,6 +31,7 @@ _STATED = (
      {"if": {"required": ["checks"], "properties": {"checks": {"contains": {"required": ["adf_run"]}}}},
       "then": {"required": list(TARGET_FIELDS)}}),
     ({"form", "callBackUri"},  # check_form: "pipeline" reads the pipeline a restart-mode pause starts
+     # (callBackUri declared too, as every `required` name is: any value)
      {"not": {"required": ["form", "callBackUri"], "properties": {"form": {"const": "pipeline"}, "callBackUri": {}}}}),
 )
 
@@ -65,6 +66,9 @@ def check_approvers(values: dict, problems) -> None:
     notify = values.get("notify")
     if notify is not None and "email" not in notify and approvers is None and not notify.get("channels"):
         problems.add("notify.email", "required", "is required when no approvers and no channels are named")
+    named = (notify or {}).get("channels") or []
+    if len(set(named)) != len(named):
+        problems.add("notify.channels", "unique", "must name each channel once")
 
 
 def check_reminders(values: dict, problems) -> None:
@@ -95,6 +99,9 @@ def check_escalation(values: dict, expires_in: int, problems) -> None:
         if values.get("requested_by") in added and not values.get("allow_self_approval"):
             problems.add("escalate_to.approvers", "requested_by", "must not name requested_by: the requester cannot "
                          "approve (unless allow_self_approval)")
+    named = to.get("channels") or []
+    if len(set(named)) != len(named):
+        problems.add("escalate_to.channels", "unique", "must name each channel once")
 
 
 def check_checks(values: dict, problems) -> None:

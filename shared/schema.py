@@ -288,28 +288,24 @@ class AnyJson(Value):
 
 
 class ListOf(Field):
-    """A list of `min_items`…`max_items` values, each checked by `item`; with `unique` (what the 400 says), none
-    listed twice."""
+    """A list of `min_items`…`max_items` values, each checked by `item`. `unique_items`: the document says none is
+    listed twice (JSON Schema's uniqueItems), which is checked where the body is parsed, so that a repeat is named
+    with the body's other problems rather than hiding them."""
 
-    def __init__(self, item: Field, description="", *, min_items=1, max_items, unique=None):
+    def __init__(self, item: Field, description="", *, min_items=1, max_items, unique_items=False):
         super().__init__(description)
-        self.item, self.min_items, self.max_items, self.unique = item, min_items, max_items, unique
+        self.item, self.min_items, self.max_items, self.unique_items = item, min_items, max_items, unique_items
 
     def check(self, value, path, problems):
         if not isinstance(value, list) or not self.min_items <= len(value) <= self.max_items:
             problems.add(path, "items", f"must be a list of {self.min_items} to {self.max_items} items")
             return INVALID
         checked = [self.item.check(item, f"{path}[{i}]", problems) for i, item in enumerate(value)]
-        if any(item is INVALID for item in checked):
-            return INVALID
-        if self.unique and len({canonical(item) for item in value}) < len(value):
-            problems.add(path, "unique", self.unique)
-            return INVALID
-        return checked
+        return INVALID if any(item is INVALID for item in checked) else checked
 
     def schema(self):
         return self._described({"type": "array", "items": self.item.schema(), "minItems": self.min_items,
-                                "maxItems": self.max_items, **({"uniqueItems": True} if self.unique else {})})
+                                "maxItems": self.max_items, **({"uniqueItems": True} if self.unique_items else {})})
 
 
 class Boolean(Field):

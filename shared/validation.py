@@ -73,7 +73,7 @@ PAUSE_BODY = Object(
             "channels": ListOf(Text("A channel: the app setting CHANNEL_<NAME> holds its Teams Workflows or Slack "
                                     "webhook URL.", pattern=CHANNEL_NAME, rule_text="1-40 of a-z, 0-9 and -"),
                                "Chat channels the request is posted to, with the shared links.", max_items=5,
-                               unique="must name each channel once"),
+                               unique_items=True),
         }),
         "approvers": IdentityList("Who may decide (e-mail or UPN). Each gets a personal link; with sign-in, the "
                                   "shared link works for them too.", max_items=MAX_APPROVERS),
@@ -104,7 +104,7 @@ PAUSE_BODY = Object(
             "channels": ListOf(Text("A channel, as in notify.channels.", pattern=CHANNEL_NAME,
                                     rule_text="1-40 of a-z, 0-9 and -"),
                                "Chat channels the request is posted to then, with the shared links.", max_items=5,
-                               unique="must name each channel once"),
+                               unique_items=True),
         }),
         "check_every": Integer("Seconds between attempts.", minimum=60, maximum=86400, default=DEFAULT_CHECK_EVERY),
         "check_max_attempts": Integer("Attempts before the pause settles by on_timeout.", minimum=1, maximum=1000,
@@ -157,8 +157,10 @@ HOLD_SCOPE = ("subscription_id", "resource_group", "factory_name", "pipeline_nam
 HOLD_BODY = Object("Place a hold: runs matching the scope wait at their next checkpoint.", fields={
     "scope": Object("Which runs: at least one part; each exact or with * for any text (Load_*).", fields={
         part: Text(f"{part} to match.", max_chars=140, pattern=re.compile(r"[A-Za-z0-9_\-.() *]{1,140}"),
-                   rule_text="1-140 letters, digits, spaces or _ - . ( ), with * for any text", nonblank=True)
-        for part in HOLD_SCOPE}, also={"minProperties": 1}),
+                   rule_text="1-140 letters, digits, spaces or _ - . ( ), with * for any text")
+        for part in HOLD_SCOPE}, also={  # parse_hold: at least one part, none blank
+            "minProperties": 1, "allOf": [{"properties": {part: {"not": {"pattern": "^ *$"}}
+                                                          for part in HOLD_SCOPE}}]}),
     "reason": Text("Why; shown to everyone whose run waits.", nonblank=True, max_chars=MAX_COMMENT_CHARS,
                    multiline=True),
     "expires_in": Integer("Seconds until the hold releases by itself.", minimum=60, maximum=MAX_EXPIRES_IN),
@@ -303,8 +305,13 @@ class HoldRequest:
 def parse_hold(body: dict) -> HoldRequest:
     problems = Problems()
     values = HOLD_BODY.check(body, "", problems)
-    if values is not INVALID and not values["scope"]:
-        problems.add("scope", "required", f"must name at least one of {', '.join(HOLD_SCOPE)}")
+    if values is not INVALID:
+        scope = values["scope"]
+        if not scope:
+            problems.add("scope", "required", f"must name at least one of {', '.join(HOLD_SCOPE)}")
+        for part, pattern in scope.items():
+            if not pattern.strip():
+                problems.add(f"scope.{part}", "nonblank", "must not be blank")
     problems.raise_if_any("hold")
     return HoldRequest(scope={k: v.strip() for k, v in values["scope"].items()}, reason=values["reason"].strip(),
                        expires_in=values.get("expires_in"))

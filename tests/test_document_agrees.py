@@ -17,6 +17,7 @@ EXAMPLES = {"PauseRequest": 120, "CatalogEntryRequest": 80}  # per body, else 40
 # What only the app can tell: (field, with list indices as [], rule) -> why JSON Schema cannot say it.
 CANNOT_SAY = {
     ("start_window.time_zone", "time_zone"): "a name in the time-zone database (tzdata), not a shape",
+    ("start_window.to", "differs_from_from"): "not the same time as from: one field compared with another",
     ("required_approvals", "range"): "at most the number of approvers who may decide: a count compared with a count",
     ("checks", "unique"): "each check's name once: distinct by one property of the items",
     ("escalate_after", "range"): "less than expires_in: one field's value compared with another's",
@@ -98,3 +99,43 @@ def test_a_body_the_document_calls_valid_is_refused_only_for_what_json_schema_ca
     unsaid = {key: examples[key] for key in refused if key not in CANNOT_SAY and (key[0], "*") not in CANNOT_SAY}
     assert not unsaid, "\n".join(f"{field} ({rule}): {message}\n  e.g. {body!r}"
                                  for (field, rule), (body, message) in unsaid.items())
+
+
+CB = "https://dpeastus.svc.datafactory.azure.com/cb"
+ENTRY = {"title": "Reload", "target": {"subscription_id": "00000000-0000-0000-0000-000000000001", "resource_group": "rg",
+                                       "factory_name": "adf-1", "pipeline_name": "Load"},
+         "approvers": ["lead@contoso.com"], "requesters": ["ana@contoso.com"]}
+
+
+@pytest.mark.parametrize("component, body, refused", [
+    ("PauseRequest", {"callBackUri": CB, "expires_in": 3600.0, "remind_every": 600.0, "notify": {"channels": ["a"]}},
+     set()),
+    ("PauseRequest", {"callBackUri": CB, "checks": [{"name": "c", "http": {"url": "https://x.example/", "body": None}}]},
+     set()),  # a body of null is no body: GET is fine
+    ("PauseRequest", {"callBackUri": CB, "checks": [{"name": "c", "http": {"url": "https://x.example/", "body": {}}}]},
+     {("checks[0].http.body", "post_only")}),
+    # A repeat is named with the body's other problems, not instead of them.
+    ("PauseRequest", {"callBackUri": CB, "notify": {"channels": ["a", "a"]}, "remind_max": 2},
+     {("notify.channels", "unique"), ("remind_max", "needs_remind_every")}),
+    ("PauseRequest", {"callBackUri": CB, "form": "pipeline"}, {("form", "needs_restart_mode")}),
+    ("PauseRequest", {"callBackUri": CB, "escalate_after": 600, "escalate_to": {}},
+     {("escalate_to", "required")}),
+    ("HoldRequest", {"scope": {"pipeline_name": "   "}, "reason": "x"}, {("scope.pipeline_name", "nonblank")}),
+    ("HoldRequest", {"scope": {"run_id": ""}, "reason": "x"}, {("scope.run_id", "pattern")}),
+    ("HoldRequest", {"scope": {}, "reason": "x"}, {("scope", "required")}),
+    ("CatalogEntryRequest", {**ENTRY, "requesters": ["*@contoso.com", "*@a.1-2", "*@x.9a"]}, set()),
+    *[("CatalogEntryRequest", {**ENTRY, "requesters": [bad]}, {("requesters[0]", "requester")})
+      for bad in ("*@x", "*@a..com", "*@a.123", "*@-a.com", "*@a.com-", "*@")],
+])
+def test_the_document_and_validation_agree_both_ways_on_bodies_near_the_rules(component, body, refused):
+    import jsonschema
+
+    document = openapi.document()
+    schema = {"$ref": f"#/components/schemas/{component}", "components": document["components"]}
+    assert jsonschema.Draft202012Validator(schema).is_valid(body) is (not refused)
+    try:
+        BODIES[component](body)
+        found = set()
+    except InvalidRequest as invalid:
+        found = {(error["field"], error["rule"]) for error in invalid.errors}
+    assert found == refused

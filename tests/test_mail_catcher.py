@@ -37,3 +37,14 @@ def test_a_message_is_kept_with_its_envelope_subject_and_both_bodies_and_listed_
         assert listed == [dict(second), dict(first)]  # newest first, every field
         catcher.clear()
         assert catcher.messages == []
+
+
+def test_a_message_the_email_package_cannot_read_says_so_and_the_list_still_shows():
+    raw = (b"From: app@contoso.com\r\nTo: ana@contoso.com\r\nSubject: =?x-bogus?q?Hi?=\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain; charset=\"x-bogus\"\r\n\r\nhello\r\n")
+    with MailCatcher() as catcher, AdfStandin(mail=catcher) as standin:
+        with smtplib.SMTP(catcher.host, catcher.port, timeout=10) as smtp:
+            smtp.sendmail("app@contoso.com", ["ana@contoso.com"], raw)
+        [message] = catcher.messages
+        assert message["to"] == ["ana@contoso.com"] and message["text"].startswith("(unreadable message: ")
+        assert requests.get(f"{standin.url}/_standin/mail.json", timeout=10).json()[0]["to"] == ["ana@contoso.com"]

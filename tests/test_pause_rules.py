@@ -29,6 +29,7 @@ def found(check, values, *args) -> list:
      86400, [("escalate_to.approvers", "requested_by")]),
     ({"escalate_after": 600, "approvers": [ALICE], "requested_by": CAROL, "allow_self_approval": True,
       "escalate_to": {"approvers": [CAROL]}}, 86400, []),
+    ({"escalate_after": 600, "escalate_to": {"channels": ["ops", "ops"]}}, 86400, [("escalate_to.channels", "unique")]),
 ])
 def test_an_escalation_must_be_able_to_happen_and_to_add_only_new_deciders(values, expires_in, expected):
     assert found(pause_rules.check_escalation, values, expires_in) == expected
@@ -50,6 +51,7 @@ def test_reminders_need_an_interval_and_someone_to_remind(values, expected):
      [("required_approvals", "range")]),
     ({"required_approvals": 1}, [("required_approvals", "needs_approvers")]),
     ({"notify": {"subject": "x"}}, [("notify.email", "required")]),
+    ({"notify": {"channels": ["ops", "ops"]}}, [("notify.channels", "unique")]),
 ])
 def test_a_quorum_must_be_reachable_and_an_email_must_have_recipients(values, expected):
     assert found(pause_rules.check_approvers, values) == expected
