@@ -193,6 +193,10 @@ def _console_paths() -> dict:
             "413": _page_or_problem(413), **errors}
     form = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
         "type": "object", "properties": {"antiforgery_token": ANTIFORGERY}}}}}
+
+    def filled(component: str) -> dict:
+        return {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
+            "$ref": f"#/components/schemas/{component}"}}}}
     pause_id = {"name": "pause_id", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "/console": {"get": {"operationId": "console_page", "summary": "The operators' console.",
@@ -202,15 +206,18 @@ def _console_paths() -> dict:
             "responses": {"200": _html("The pause."), "404": _page_or_problem(404), **errors}}},
         "/console/pauses/{pause_id}/cancel": {"post": {
             "operationId": "console_cancel_pause", "summary": "Cancel a pause (or fail a held run) as the operator.",
-            "parameters": [pause_id], "requestBody": form, "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
+            "parameters": [pause_id], "requestBody": filled("ConsoleCancelForm"),
+            "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
         "/console/holds": {"post": {"operationId": "console_place_hold", "summary": "Place a hold as the operator.",
-                                    "requestBody": form, "responses": back}},
+                                    "requestBody": filled("ConsoleHoldForm"), "responses": back}},
         "/console/holds/{hold_id}/release": {"post": {
             "operationId": "console_release_hold", "summary": "Release a hold as the operator.",
-            "parameters": [_HOLD_ID], "requestBody": form, "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
+            "parameters": [_HOLD_ID], "requestBody": filled("ConsoleReleaseForm"),
+            "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
         "/console/holds/{hold_id}/cancel": {"post": {
             "operationId": "console_cancel_hold", "summary": "Cancel a hold as the operator.",
-            "parameters": [_HOLD_ID], "requestBody": form, "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
+            "parameters": [_HOLD_ID], "requestBody": filled("ConsoleHoldCancelForm"),
+            "responses": {**back, "404": _page_or_problem(404), "409": _page_or_problem(409)}}},
         "/console/catalog": {"get": {
             "operationId": "console_catalog", "summary": "The catalog's entries; with `entry`, on to that entry's page.",
             "parameters": [{"name": "entry", "in": "query", "schema": {"type": "string"}}],
@@ -222,9 +229,7 @@ def _console_paths() -> dict:
                                                           **errors}},
             "post": {"operationId": "console_entry", "summary": "Save an entry as the operator, checked as PUT "
                      "/catalog/{entry} is.", "parameters": [_ENTRY],
-                     "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {
-                         "type": "object", "properties": {"antiforgery_token": ANTIFORGERY,
-                                                          "entry_json": {"type": "string"}}}}}},
+                     "requestBody": filled("ConsoleEntryForm"),
                      "responses": {**back, "502": _page_or_problem(502)}}},
         "/console/catalog/{entry}/delete": {"post": {
             "operationId": "console_delete_entry", "summary": "Remove an entry as the operator.",

@@ -156,6 +156,34 @@ def _catalog() -> dict:
             "RunRequest": catalog_requests.REQUEST_BODY.schema(), "RunRequested": made}
 
 
+def _console_forms() -> dict:
+    """The console pages' forms, as an operator's browser posts them (each with its anti-forgery token)."""
+    reason = validation.HOLD_CANCEL_BODY.schema()  # a reason, required and not blank
+    scope = validation.HOLD_BODY.fields["scope"].fields
+    # A scope part left blank is left out; at least one must be filled in.
+    part = {"type": "string", "maxLength": 140, "pattern": r"^[A-Za-z0-9_\-.() *]{0,140}$"}
+    filled = {"type": "string", "not": {"pattern": r"^ *$"}}
+    return {
+        "ConsoleCancelForm": with_antiforgery({**reason, "description": "Why the pause is cancelled (or the held run "
+                                                                       "fails): its owner and approvers read it."}),
+        "ConsoleHoldForm": with_antiforgery({
+            "type": "object", "description": validation.HOLD_BODY.description, "required": ["reason"],
+            "properties": {**{name: {**part, "description": field.description} for name, field in scope.items()},
+                           "reason": validation.HOLD_BODY.fields["reason"].schema(),
+                           "expires_in_hours": {"type": "string", "pattern": r"^ *([0-9]{1,4}(\.[0-9]{1,2})?)? *$",
+                                                "description": "Hours until the hold releases by itself, 0.02 to "
+                                                               "720 (e.g. 4 or 1.5); empty: until released."}},
+            "anyOf": [{"required": [name], "properties": {name: filled}} for name in scope]}),
+        "ConsoleReleaseForm": with_antiforgery(validation.RELEASE_BODY.schema()),
+        "ConsoleHoldCancelForm": with_antiforgery(reason),
+        "ConsoleEntryForm": with_antiforgery({
+            "type": "object", "required": ["entry_json"], "description": "The entry as JSON text, checked as PUT "
+                                                                         "/catalog/{entry} checks its body.",
+            "properties": {"entry_json": {"type": "string", "contentMediaType": "application/json",
+                                          "contentSchema": {"$ref": "#/components/schemas/CatalogEntryRequest"}}}}),
+    }
+
+
 def components() -> dict:
     """Every component schema, by name."""
-    return {**_requests(), **_pauses(), **_decisions(), **_holds(), **_catalog(), **_problem()}
+    return {**_requests(), **_pauses(), **_decisions(), **_holds(), **_catalog(), **_console_forms(), **_problem()}
