@@ -102,9 +102,9 @@ def test_a_body_the_document_calls_valid_is_refused_only_for_what_json_schema_ca
 
 
 CB = "https://dpeastus.svc.datafactory.azure.com/cb"
-ENTRY = {"title": "Reload", "target": {"subscription_id": "00000000-0000-0000-0000-000000000001", "resource_group": "rg",
-                                       "factory_name": "adf-1", "pipeline_name": "Load"},
-         "approvers": ["lead@contoso.com"], "requesters": ["ana@contoso.com"]}
+TARGET = {"subscription_id": "00000000-0000-0000-0000-000000000001", "resource_group": "rg", "factory_name": "adf-1",
+          "pipeline_name": "Load"}
+ENTRY = {"title": "Reload", "target": TARGET, "approvers": ["lead@contoso.com"], "requesters": ["ana@contoso.com"]}
 
 
 @pytest.mark.parametrize("component, body, refused", [
