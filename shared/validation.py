@@ -26,7 +26,7 @@ MAX_COMMENT_CHARS = 2000
 MAX_APPROVERS = 20
 MAX_ESCALATION_APPROVERS = 10
 CHANNEL_NAME = re.compile(r"[a-z0-9-]{1,40}")  # notify.channels: the app setting CHANNEL_<NAME> is its webhook
-RESTART_TARGET_FIELDS = ("subscription_id", "resource_group", "factory_name", "pipeline_name")
+RESTART_TARGET_FIELDS = (*pause_rules.TARGET_FIELDS, "pipeline_name")  # the factory, and the pipeline it starts
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 # Azure resource group: 1-90 of letters, digits, _ - . ( ), not ending in a period.
