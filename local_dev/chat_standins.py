@@ -30,17 +30,12 @@ from pathlib import Path
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local_dev.keep_alive import KeepAliveHandler
+from local_dev.keep_alive import QuietKeepAliveHandler
 from local_dev.service import ServedInThread
 
 SCHEMA = Path(__file__).parent / "schemas" / "adaptive-card-1.4.json"
 CARD_TYPE = "application/vnd.microsoft.card.adaptive"
 SLACK_ERRORS = {"channel_not_found": 404, "channel_is_archived": 410, "invalid_token": 403}
-
-
-class _Quiet(KeepAliveHandler):  # connections kept open, as the service's are
-    def log_request(self, code="-", size="-"):
-        pass
 
 
 class ChatStandins(ServedInThread):
@@ -86,7 +81,9 @@ class ChatStandins(ServedInThread):
 
         schema = json.loads(SCHEMA.read_text())
         self._validator = jsonschema.validators.validator_for(schema)(schema)
-        self.serve_in_thread(make_server(self.host, self.port, self._app, threaded=True, request_handler=_Quiet))
+        # Connections kept open between requests, as the services keep them.
+        self.serve_in_thread(make_server(self.host, self.port, self._app, threaded=True,
+                                         request_handler=QuietKeepAliveHandler))
         return self
 
     def _listing(self, as_json: bool) -> Response:

@@ -21,7 +21,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local_dev.keep_alive import KeepAliveHandler
+from local_dev.keep_alive import QuietKeepAliveHandler
 from local_dev.service import ServedInThread
 from local_dev.worker_threads import PROCESS, WorkerThreads
 
@@ -264,14 +264,11 @@ def build_wsgi_app(function_app: func.FunctionApp, host_json_path="host.json",
     return FunctionsWsgiApp(http_functions(function_app), read_route_prefix(host_json_path), threads)
 
 
-class _QuietRequestHandler(KeepAliveHandler):
+class _QuietRequestHandler(QuietKeepAliveHandler):
     """Keeps connections open, as the Functions host does, and logs nothing itself: the app logs requests with
     durations."""
 
     max_body = MAX_REQUEST_BYTES
-
-    def log_request(self, code="-", size="-") -> None:
-        pass
 
 
 class RunningServer(ServedInThread):

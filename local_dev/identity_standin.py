@@ -29,7 +29,7 @@ from werkzeug.routing import Map, Rule
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from local_dev.keep_alive import KeepAliveHandler
+from local_dev.keep_alive import QuietKeepAliveHandler
 from local_dev.service import ServedInThread
 
 EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
@@ -100,11 +100,6 @@ class TokenIssuer:
         return {"keys": [{**key, "kid": self.kid, "use": "sig", "alg": "RS256"}]}
 
 
-class _QuietHandler(KeepAliveHandler):  # connections kept open, as the service's are
-    def log_request(self, code="-", size="-"):
-        pass
-
-
 class _Server(ServedInThread):
     """A werkzeug server in a thread; subclasses define `_map` and `_handle_<endpoint>`."""
 
@@ -121,8 +116,9 @@ class _Server(ServedInThread):
         return f"{scheme}://127.0.0.1:{self._server.server_port}"
 
     def start(self):
-        self.serve_in_thread(make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_QuietHandler,
-                                         ssl_context=self._ssl_context))
+        # Connections kept open between requests, as the services keep them.
+        self.serve_in_thread(make_server("127.0.0.1", 0, self._app, threaded=True,
+                                         request_handler=QuietKeepAliveHandler, ssl_context=self._ssl_context))
         return self
 
 

@@ -132,3 +132,10 @@ class KeepAliveHandler(WSGIRequestHandler):
         except OSError as error:  # the client went away (or the app shut the connection: a dropped answer)
             self.close_connection = True
             self.connection_dropped(error, getattr(self, "environ", None))
+
+
+class QuietKeepAliveHandler(KeepAliveHandler):
+    """The same, without werkzeug's access log (stand-ins in tests, the local host: the app logs its requests)."""
+
+    def log_request(self, code="-", size="-") -> None:
+        pass

@@ -111,18 +111,15 @@ def keep_alive_server(app, **handler_attributes):
     the end."""
     from werkzeug.serving import make_server
 
-    from local_dev.keep_alive import KeepAliveHandler
+    from local_dev.keep_alive import QuietKeepAliveHandler
     from local_dev.service import ServedInThread
 
     opened = []
 
-    class Counting(KeepAliveHandler):
+    class Counting(QuietKeepAliveHandler):
         def setup(self):
             super().setup()
             opened.append(self.client_address)
-
-        def log_request(self, *args):
-            pass
 
     for name, value in handler_attributes.items():
         setattr(Counting, name, value)
