@@ -29,6 +29,9 @@ CHANNEL_NAME = re.compile(r"[a-z0-9-]{1,40}")  # notify.channels: the app settin
 RESTART_TARGET_FIELDS = (*pause_rules.TARGET_FIELDS, "pipeline_name")  # the factory, and the pipeline it starts
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
+HOLD_SCOPE_CHARS = r"[A-Za-z0-9_\-.() *]"  # a hold's scope part: what a name may hold, and * for any text
+HOURS = r"[0-9]{1,4}(\.[0-9]{1,2})?"  # a form's number of hours (parse_hours)
+
 # Azure resource group: 1-90 of letters, digits, _ - . ( ), not ending in a period.
 _RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")
 
@@ -156,7 +159,7 @@ CHECKPOINT_BODY = Object(
 HOLD_SCOPE = ("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id")
 HOLD_BODY = Object("Place a hold: runs matching the scope wait at their next checkpoint.", fields={
     "scope": Object("Which runs: at least one part; each exact or with * for any text (Load_*).", fields={
-        part: Text(f"{part} to match.", max_chars=140, pattern=re.compile(r"[A-Za-z0-9_\-.() *]{1,140}"),
+        part: Text(f"{part} to match.", max_chars=140, pattern=re.compile(HOLD_SCOPE_CHARS + "{1,140}"),
                    rule_text="1-140 letters, digits, spaces or _ - . ( ), with * for any text")
         for part in HOLD_SCOPE}, also={  # parse_hold: at least one part, none blank
             "minProperties": 1, "allOf": [{"properties": {part: {"not": {"pattern": "^ *$"}}
@@ -350,8 +353,7 @@ def parse_hours(text, name: str) -> int | None:
     text = text.strip() if isinstance(text, str) else text
     if text is None or text == "":
         return None
-    seconds = round(float(text) * 3600) if isinstance(text, str) and re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,2})?",
-                                                                                  text) else None
+    seconds = round(float(text) * 3600) if isinstance(text, str) and re.fullmatch(HOURS, text) else None
     if seconds is None or not 60 <= seconds <= MAX_EXPIRES_IN:
         raise InvalidRequest("Invalid number of hours.", [{"field": name, "rule": "format",
                                                            "message": "must be a number of hours from 0.02 to 720, "

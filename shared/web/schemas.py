@@ -161,7 +161,7 @@ def _console_forms() -> dict:
     reason = validation.HOLD_CANCEL_BODY.schema()  # a reason, required and not blank
     scope = validation.HOLD_BODY.fields["scope"].fields
     # A scope part left blank is left out; at least one must be filled in.
-    part = {"type": "string", "maxLength": 140, "pattern": r"^[A-Za-z0-9_\-.() *]{0,140}$"}
+    part = {"type": "string", "maxLength": 140, "pattern": f"^{validation.HOLD_SCOPE_CHARS}{{0,140}}$"}
     filled = {"type": "string", "not": {"pattern": r"^ *$"}}
     return {
         "ConsoleCancelForm": with_antiforgery({**reason, "description": "Why the pause is cancelled (or the held run "
@@ -170,7 +170,7 @@ def _console_forms() -> dict:
             "type": "object", "description": validation.HOLD_BODY.description, "required": ["reason"],
             "properties": {**{name: {**part, "description": field.description} for name, field in scope.items()},
                            "reason": validation.HOLD_BODY.fields["reason"].schema(),
-                           "expires_in_hours": {"type": "string", "pattern": r"^ *([0-9]{1,4}(\.[0-9]{1,2})?)? *$",
+                           "expires_in_hours": {"type": "string", "pattern": f"^ *({validation.HOURS})? *$",
                                                 "description": "Hours until the hold releases by itself, 0.02 to "
                                                                "720 (e.g. 4 or 1.5); empty: until released."}},
             "anyOf": [{"required": [name], "properties": {name: filled}} for name in scope]}),
