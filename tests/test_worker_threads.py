@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from local_dev.functions_host import build_wsgi_app, serve
-from local_dev.worker_threads import WorkerThreads, thread_count
+from local_dev.worker_threads import WorkerThreads, _SlotsInOrder, thread_count
 from tests.support import wait_until
 
 
@@ -90,7 +90,6 @@ def test_the_host_answers_every_request_running_no_more_functions_at_once_than_t
     assert work.peak == 3
 
 
-
 def test_a_functions_exception_reaches_its_caller_and_the_thread_serves_the_next():
     def fail():
         raise ValueError("the function's own error")
@@ -117,3 +116,26 @@ def test_a_freed_thread_goes_to_the_call_that_has_waited_longest():
         held.result(timeout=10)
         [call.result(timeout=10) for call in waiting]
     assert order == list(range(5))
+
+
+def test_a_freed_slot_is_handed_to_the_waiter_not_taken_by_a_caller_arriving_just_then():
+    """What a plain semaphore does not do: released and at once asked for again by the same thread, it would give
+    the slot back to that thread, ahead of the one that had waited."""
+    slots, order = _SlotsInOrder(1), []
+
+    def waiter():
+        with slots:
+            order.append("waiter")
+
+    slots.__enter__()
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    try:
+        wait_until(lambda: len(slots._waiting) == 1, what="the waiter queued")
+        slots.__exit__(None, None, None)
+        with slots:  # arriving just as the slot was freed
+            order.append("arriving")
+    finally:
+        thread.join(10)
+    assert order == ["waiter", "arriving"]
+
