@@ -41,14 +41,16 @@ HTTP_CHECK = Object("Call a URL on CHECK_ALLOWED_HOSTS.", fields={
                              "then": {"required": ["method"], "properties": {"method": {"const": "POST"}}}})
 # (A body of null is none to the app, as any field sent as null is; the document describes values, not null: saying
 # so here made schemathesis's generation of every check twice as slow.)
-JSON_EXPECT = Object("Something the JSON answer must show.", fields={
+JSON_EXPECT = Object(f"What the JSON answer must show: path and exactly one of {', '.join(JSON_OPERATORS)}.", fields={
     "path": Text("Where in the answer: $.a.b[0]", pattern=JSON_PATH, rule_text="a path like $.status or $.rows[0]"),
     "equals": Value("Equal to this (null too).", max_bytes=4096, null_is_value=True),
     "in": ListOf(Value("", max_bytes=4096), "One of these.", max_items=50),
     **{op: Number(f"{label} this.") for op, label in (("lt", "Less than"), ("le", "At most"), ("gt", "Greater than"),
                                                       ("ge", "At least"))},
     "exists": Boolean("Whether the path must exist (true) or not (false)."),
-}, required=("path",), also={"oneOf": [{"required": [op]} for op in JSON_OPERATORS]})  # checked by CheckField
+}, required=("path",), also={"minProperties": 2, "maxProperties": 2})
+# (Exactly one operator, checked by CheckField, stated as two properties: `path` is required and no others are
+# allowed. A oneOf of seven `required`s said the same and made schemathesis's coverage of POST /pause 2.2× as slow.)
 HTTP_EXPECT = Object("What counts as passed (default: any 2xx).", fields={
     "status": ListOf(Integer("", minimum=100, maximum=599), "Passing statuses.", max_items=20),
     "json": JSON_EXPECT,

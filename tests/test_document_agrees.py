@@ -115,6 +115,12 @@ ENTRY = {"title": "Reload", "target": TARGET, "approvers": ["lead@contoso.com"],
     # A repeat is named with the body's other problems, not instead of them.
     ("PauseRequest", {"callBackUri": CB, "notify": {"channels": ["a", "a"]}, "remind_max": 2},
      {("notify.channels", "unique"), ("remind_max", "needs_remind_every")}),
+    # A JSON expectation: its path and exactly one operator (equals null is one).
+    *[("PauseRequest", {"callBackUri": CB, "checks": [{"name": "c", "http": {"url": "https://x.example/"},
+                                                       "expect": {"json": {"path": "$.s", **operators}}}]}, refused)
+      for operators, refused in (({"equals": None}, set()), ({"exists": False}, set()),
+                                 ({}, {("checks[0].expect.json", "one_of")}),
+                                 ({"lt": 1, "ge": 0}, {("checks[0].expect.json", "one_of")}))],
     ("PauseRequest", {"callBackUri": CB, "form": "pipeline"}, {("form", "needs_restart_mode")}),
     ("PauseRequest", {"callBackUri": CB, "escalate_after": 600, "escalate_to": {}},
      {("escalate_to", "required")}),
