@@ -77,29 +77,68 @@ def site(app_env, server):
     return server
 
 
+def _context(browser, width):
+    phone = width <= 480
+    return browser.new_context(viewport={"width": width, "height": 800 if phone else 900},
+                               is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
+
+
+def _page(context):
+    page = context.new_page()
+    page.csp_errors = []  # what Chromium refused under the page's Content-Security-Policy
+
+    def note_csp_error(message):
+        if message.type == "error" and "Content Security Policy" in message.text:
+            page.csp_errors.append(message.text)
+
+    page.on("console", note_csp_error)
+    return page
+
+
 @pytest.fixture
 def new_page(browser):
     """new_page(width) -> a page in a fresh browser context of that width; all closed afterwards."""
     contexts = []
 
     def new_page(width=DESKTOP):
-        phone = width <= 480
-        context = browser.new_context(viewport={"width": width, "height": 800 if phone else 900},
-                                      is_mobile=phone, has_touch=phone, device_scale_factor=2 if phone else 1)
-        contexts.append(context)
-        page = context.new_page()
-        page.csp_errors = []  # what Chromium refused under the page's Content-Security-Policy
-
-        def note_csp_error(message):
-            if message.type == "error" and "Content Security Policy" in message.text:
-                page.csp_errors.append(message.text)
-
-        page.on("console", note_csp_error)
-        return page
+        contexts.append(_context(browser, width))
+        return _page(contexts[-1])
 
     yield new_page
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def pages_by_width(browser):
+    pages = {}
+    yield pages
+    for page in pages.values():
+        page.context.close()
+
+
+@pytest.fixture
+def page_at(pages_by_width, browser, request):
+    """page_at(width) -> this module's page of that width, without cookies, for the test to navigate. The page checks
+    share one page a width: a fresh context each cost Chromium three times the CPU (a renderer started cold, axe
+    compiled again), 27 s of make test's; each check still loads its page anew. A page whose test failed is closed,
+    not handed on. The walks keep a context of their own."""
+    failed = request.session.testsfailed
+    used = []
+
+    def page_at(width):
+        if width not in pages_by_width:
+            pages_by_width[width] = _page(_context(browser, width))
+        page = pages_by_width[width]
+        page.context.clear_cookies()
+        page.csp_errors.clear()
+        used.append(width)
+        return page
+
+    yield page_at
+    if request.session.testsfailed > failed:
+        for width in used:
+            pages_by_width.pop(width).context.close()
 
 
 def shoot(page, name, full_page=True):
@@ -530,9 +569,9 @@ def describe(violations):
 
 @pytest.mark.parametrize("width", [PHONE, DESKTOP])
 @pytest.mark.parametrize("name", list(PAGES))
-def test_page_fits_the_screen_and_passes_axe(name, width, new_page, site, api, adf, table, configure, quality_check):
+def test_page_fits_the_screen_and_passes_axe(name, width, page_at, site, api, adf, table, configure, quality_check):
     reach, status = PAGES[name]
-    page = new_page(width)
+    page = page_at(width)
     response = reach(page, site=site, api=api, adf=adf, table=table, configure=configure, quality_check=quality_check)
     assert response.status == status
     shoot(page, f"{name}-{width}.png")
