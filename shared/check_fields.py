@@ -49,8 +49,9 @@ JSON_EXPECT = Object(f"What the JSON answer must show: path and exactly one of {
                                                       ("ge", "At least"))},
     "exists": Boolean("Whether the path must exist (true) or not (false)."),
 }, required=("path",), also={"minProperties": 2, "maxProperties": 2})
-# (Exactly one operator, checked by CheckField, stated as two properties: `path` is required and no others are
-# allowed. A oneOf of seven `required`s said the same and made schemathesis's coverage of POST /pause 2.2× as slow.)
+# (Exactly one operator, checked by CheckField, stated as two properties: `path` is required and every other field
+# declared is an operator, so this holds only while that is so (tests/test_check_fields.py says it). A oneOf of seven
+# `required`s said the same and made schemathesis's coverage of POST /pause 2.2× as slow.)
 HTTP_EXPECT = Object("What counts as passed (default: any 2xx).", fields={
     "status": ListOf(Integer("", minimum=100, maximum=599), "Passing statuses.", max_items=20),
     "json": JSON_EXPECT,

@@ -127,18 +127,19 @@ def page_at(pages_by_width, browser, request):
     used = []
 
     def page_at(width):
+        used.append(width)  # (first: a page that fails here is closed too)
         if width not in pages_by_width:
             pages_by_width[width] = _page(_context(browser, width))
         page = pages_by_width[width]
         page.context.clear_cookies()
         page.csp_errors.clear()
-        used.append(width)
         return page
 
     yield page_at
     if request.session.testsfailed > failed:
-        for width in used:
-            pages_by_width.pop(width).context.close()
+        for width in set(used):
+            if (page := pages_by_width.pop(width, None)) is not None:
+                page.context.close()
 
 
 def shoot(page, name, full_page=True):

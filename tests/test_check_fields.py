@@ -7,7 +7,7 @@ JSON Schema the OpenAPI document publishes."""
 import jsonschema
 import pytest
 
-from shared.check_fields import JSON_OPERATORS, CheckField
+from shared.check_fields import JSON_EXPECT, JSON_OPERATORS, CheckField
 from shared.schema import INVALID, Problems
 
 URL = "https://dq.contoso.com/api/quality"
@@ -130,3 +130,10 @@ def test_an_expectation_that_a_value_equals_null_is_accepted():
     assert jsonschema.Draft202012Validator(FIELD.schema()).is_valid(http(expect=expect))
     result, errors, _ = checked(http(expect=expect))
     assert errors == [] and result["expect"] == expect
+
+
+def test_a_json_expectation_declares_its_path_and_operators_only():
+    """Its schema says "exactly one operator" as exactly two properties: true only while every field but the path is
+    an operator. A field of another kind needs that statement changed (back to a oneOf of the operators)."""
+    assert set(JSON_EXPECT.fields) == {"path", *JSON_OPERATORS}
+    assert JSON_EXPECT.schema()["minProperties"] == JSON_EXPECT.schema()["maxProperties"] == 2
