@@ -2,6 +2,8 @@
 
 Each path answers what it was told to (`set`): a status, a JSON body or raw bytes, after a delay,
 or a redirect; every request is counted and its headers kept, so tests can see what the app sent.
+Connections stay open between requests, as a real endpoint's do, so the app's pooled connections are
+used again (only an answer dripped a byte at a time is streamed, and its connection closed).
 
     with CheckEndpoint() as endpoint:
         endpoint.set("dq", json={"status": "RUNNING"})
@@ -12,10 +14,12 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
+from local_dev.keep_alive import QuietKeepAliveHandler
 from local_dev.service import ServedInThread
 
 
@@ -38,9 +42,18 @@ class Seen:
     dripped: list = field(default_factory=list)  # per dripped answer: bytes sent, and whether all went
 
 
-class _Quiet(WSGIRequestHandler):
-    def log_request(self, code="-", size="-"):
-        pass
+class _Handler(QuietKeepAliveHandler):
+    """Whole answers on a connection kept open; a dripped one as werkzeug streams it (it closes the connection),
+    since a kept connection's answer goes whole."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.endpoint.connected()
+
+    def run_wsgi(self) -> None:
+        if self.server.endpoint.drips(urlsplit(self.path).path):
+            return WSGIRequestHandler.run_wsgi(self)
+        return super().run_wsgi()
 
 
 class CheckEndpoint(ServedInThread):
@@ -50,6 +63,11 @@ class CheckEndpoint(ServedInThread):
         self._seen: dict[str, Seen] = {}
         self._lock = threading.Lock()
         self._server = self._thread = None
+        self.connections = 0  # accepted, over the endpoint's life
+
+    def connected(self) -> None:
+        with self._lock:
+            self.connections += 1
 
     def set(self, name: str, status: int = 200, json=None, body: bytes | None = None, delay: float | None = None,
             location: str | None = None, drip: float = 0.0, gate: threading.Event | None = None) -> None:
@@ -60,6 +78,11 @@ class CheckEndpoint(ServedInThread):
     def seen(self, name: str) -> Seen:
         with self._lock:
             return self._seen.setdefault(name, Seen())
+
+    def drips(self, path: str) -> bool:
+        with self._lock:
+            answer = self._answers.get(path.removeprefix("/checks/"))
+        return answer is not None and bool(answer.drip)
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self._server.server_port}/checks/{name}"
@@ -99,7 +122,8 @@ class CheckEndpoint(ServedInThread):
                         headers=headers, content_type="application/json")
 
     def start(self) -> "CheckEndpoint":
-        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Quiet)
+        self._server = make_server("127.0.0.1", 0, self._app, threaded=True, request_handler=_Handler)
+        self._server.endpoint = self
         self.serve_in_thread(self._server)
         return self
 

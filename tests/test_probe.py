@@ -141,6 +141,26 @@ def test_an_endpoint_that_does_not_answer_in_time_is_an_error_at_the_timeout(end
     assert time.monotonic() - started < 2
 
 
+def test_checks_of_one_endpoint_use_one_kept_connection_and_one_cut_short_is_not_used_again():
+    """As with a real endpoint, which keeps connections open: answers read whole hand their connection back for
+    the next check; an answer the deadline cut short takes its connection with it, and the next check opens one."""
+    with CheckEndpoint() as endpoint:
+        endpoint.set("ok", json={"status": "OK"})
+        for _ in range(3):
+            assert run_http({"name": "dq", "http": {"url": endpoint.url("ok")}}, settings()).result is Result.PASSED
+        assert endpoint.connections == 1
+        gate = threading.Event()
+        endpoint.set("slow", json={"status": "OK"}, gate=gate)
+        try:
+            late = run_http({"name": "slow", "http": {"url": endpoint.url("slow")}}, settings(timeout=0.3))
+        finally:
+            gate.set()
+        assert (late.result, late.detail) == (Result.ERROR, "no whole answer within 0.3 s")
+        after = run_http({"name": "dq", "http": {"url": endpoint.url("ok")}}, settings())
+        assert (after.result, after.detail) == (Result.PASSED, "answered HTTP 200")
+        assert endpoint.connections == 2  # the slow check's own (the first, then idle, was the one it used)
+
+
 def test_a_host_nobody_listens_on_is_an_error_saying_it_could_not_connect(refused_port):
     seen = run_http({"name": "dq", "http": {"url": f"http://127.0.0.1:{refused_port}/dq"}}, settings())
     assert (seen.result, seen.detail) == (Result.ERROR, "could not connect: Connection refused")
