@@ -146,10 +146,15 @@ def backlog() -> Backlog | None:
         return None
     main, paced = settings.due_work_queue, settings.paced_work_queue
     names = [main, paced] + [name for name in map(_poison_name, (main, paced)) if name]
-    with ThreadPoolExecutor(max_workers=len(names), thread_name_prefix="backlog") as pool:
-        counts = dict(zip(names, pool.map(_count, names)))
+    counts = dict(zip(names, _counters().map(_count, names)))
     poisoned = [counts[name] for name in names[2:]]
     return Backlog(counts[main], counts[paced], None if None in poisoned else sum(poisoned), tuple(names[2:]))
+
+
+@built_once
+def _counters() -> ThreadPoolExecutor:
+    """Threads for backlog()'s four requests: one pool for every console view, not four new threads each."""
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="backlog")
 
 
 def _poison_name(name: str) -> str | None:
