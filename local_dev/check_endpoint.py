@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from werkzeug.serving import WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
@@ -51,7 +51,7 @@ class _Handler(QuietKeepAliveHandler):
         self.server.endpoint.connected()
 
     def run_wsgi(self) -> None:
-        if self.server.endpoint.drips(urlsplit(self.path).path):
+        if self.server.endpoint.drips(unquote(urlsplit(self.path).path)):  # the path as the app reads it
             return WSGIRequestHandler.run_wsgi(self)
         return super().run_wsgi()
 

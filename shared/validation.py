@@ -31,6 +31,7 @@ DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 20, 100
 
 HOLD_SCOPE_CHARS = r"[A-Za-z0-9_\-.() *]"  # a hold's scope part: what a name may hold, and * for any text
 HOURS = r"[0-9]{1,4}(\.[0-9]{1,2})?"  # a form's number of hours (parse_hours)
+BLANK_PART = "^ *$"  # a hold's scope part left blank (JSON Schema; the check is str.strip())
 
 # Azure resource group: 1-90 of letters, digits, _ - . ( ), not ending in a period.
 _RESOURCE_GROUP = re.compile(r"[\w\-.()]{0,89}[\w\-()]")
@@ -156,13 +157,13 @@ CHECKPOINT_BODY = Object(
         "callBackUri": PAUSE_BODY.fields["callBackUri"],
     }, required=("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id", "checkpoint",
                  "callBackUri"))
-HOLD_SCOPE = ("subscription_id", "resource_group", "factory_name", "pipeline_name", "run_id")
+HOLD_SCOPE = (*RESTART_TARGET_FIELDS, "run_id")  # a hold matches runs by their factory, pipeline and id
 HOLD_BODY = Object("Place a hold: runs matching the scope wait at their next checkpoint.", fields={
     "scope": Object("Which runs: at least one part; each exact or with * for any text (Load_*).", fields={
         part: Text(f"{part} to match.", max_chars=140, pattern=re.compile(HOLD_SCOPE_CHARS + "{1,140}"),
                    rule_text="1-140 letters, digits, spaces or _ - . ( ), with * for any text")
         for part in HOLD_SCOPE}, also={  # parse_hold: at least one part, none blank
-            "minProperties": 1, "allOf": [{"properties": {part: {"not": {"pattern": "^ *$"}}
+            "minProperties": 1, "allOf": [{"properties": {part: {"not": {"pattern": BLANK_PART}}
                                                           for part in HOLD_SCOPE}}]}),
     "reason": Text("Why; shown to everyone whose run waits.", nonblank=True, max_chars=MAX_COMMENT_CHARS,
                    multiline=True),

@@ -66,4 +66,3 @@ def test_a_timer_run_waits_for_one_of_the_workers_threads():
     finally:
         release.set()
         holder.join(10)
-

@@ -162,7 +162,7 @@ def _console_forms() -> dict:
     scope = validation.HOLD_BODY.fields["scope"].fields
     # A scope part left blank is left out; at least one must be filled in.
     part = {"type": "string", "maxLength": 140, "pattern": f"^{validation.HOLD_SCOPE_CHARS}{{0,140}}$"}
-    filled = {"type": "string", "not": {"pattern": r"^ *$"}}
+    filled = {"type": "string", "not": {"pattern": validation.BLANK_PART}}
     return {
         "ConsoleCancelForm": with_antiforgery({**reason, "description": "Why the pause is cancelled (or the held run "
                                                                        "fails): its owner and approvers read it."}),
